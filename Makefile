@@ -1,0 +1,34 @@
+# attnscope build. GOEXPERIMENT=simd is required: without it GoMLX's pure-Go backend
+# runs its matrix multiplications about 20x slower.
+export GOEXPERIMENT := simd
+export CGO_ENABLED := 1
+GO        ?= go
+BIN       := bin/attnscope
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all build demo test test-short vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/attnscope
+
+# The main job on the bundled default: no download, no GPU.
+demo: build
+	./$(BIN) demo
+
+# Every test of the project (what CI runs).
+test: vet
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+test-short:
+	$(GO) test -short ./...
+
+vet:
+	$(GO) vet ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+clean:
+	rm -rf bin
