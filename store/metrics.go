@@ -248,3 +248,27 @@ func ReadMetricsParquet(path string) (rows []MetricRow, err error) {
 	}
 	return rows[:n], nil
 }
+
+// WriteMetricsCSV writes rows, in the given order, as one CSV file at path (atomically),
+// with the columns of the metrics table. derive uses it for the per-sample metric files
+// it gathers into the run's table.
+func WriteMetricsCSV(path string, rows []MetricRow) error {
+	return atomicfile.WriteWith(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		if err := cw.Write(MetricColumns); err != nil {
+			return err
+		}
+		rec := make([]string, len(MetricColumns))
+		for _, r := range rows {
+			rec[0], rec[1] = r.Sample, r.Pass
+			rec[2] = strconv.FormatInt(r.Layer, 10)
+			rec[3] = strconv.FormatInt(r.Head, 10)
+			rec[4], rec[5] = r.Metric, formatValue(r.Value)
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+}

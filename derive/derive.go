@@ -1,0 +1,294 @@
+// Package derive runs configured analysis passes over the samples of a run: each pass
+// reads the attention, the sample's metadata or an earlier pass's output, and writes
+// RUN/derived/<pass>/<sample>.npy; scalar metrics of every pass are gathered into the
+// run's table RUN/metrics.csv and RUN/metrics.parquet (columns sample, pass, layer,
+// head, metric, value).
+//
+// Derivation is resumable (an existing output is not recomputed), interruptible (every
+// file is written to a temporary name and renamed when complete, so a killed derive
+// leaves no half-written file and a rerun gives byte-identical outputs) and parallel
+// over samples, holding one sample at a time per worker. The math lives in package
+// analysis (and analysis/code); this package only runs it.
+package derive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/attnscope/attnscope/store"
+)
+
+// Run is the run folder derive reads and writes.
+type Run interface {
+	// Dir is the run's folder; outputs go under Dir()/derived and the metrics table in Dir().
+	Dir() string
+	// Samples lists the sample ids.
+	Samples(ctx context.Context) ([]string, error)
+	// Attention returns a sample's attention, [L,H,N,N] (or [L,N,N]).
+	Attention(ctx context.Context, sample string) (*Tensor, error)
+	// Meta returns a sample's metadata, or nil if the run has none.
+	Meta(ctx context.Context, sample string) (*SampleMeta, error)
+}
+
+// Options tune a derivation.
+type Options struct {
+	// Workers is the number of samples derived at once (1 when ≤ 0).
+	Workers int
+	// Pass, if set, runs only the pass of that name (its input pass must be done).
+	Pass string
+	// Progress, if set, is called after each sample (done of total), from any worker.
+	Progress func(done, total int, sample string)
+}
+
+// Summary counts what a derivation did.
+type Summary struct {
+	Samples    int // samples visited
+	Computed   int // pass outputs computed
+	Skipped    int // pass outputs already present
+	MetricRows int // rows of the run's metrics table
+}
+
+// OutputPath is where pass writes its output for sample in runDir.
+func OutputPath(runDir, pass, sample string) string {
+	return filepath.Join(runDir, "derived", pass, sample+".npy")
+}
+
+// metricsPath is where a pass's metrics for one sample wait to be gathered into the
+// run's table; it is written before the .npy output, which marks the pair complete.
+func metricsPath(runDir, pass, sample string) string {
+	return filepath.Join(runDir, "derived", pass, sample+".metrics.csv")
+}
+
+// Derive runs the passes of cfg over every sample of run.
+func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, error) {
+	passes := cfg.Passes
+	if opt.Pass != "" {
+		p, err := cfg.Pass(opt.Pass)
+		if err != nil {
+			return nil, err
+		}
+		passes = []PassConfig{*p}
+	}
+	samples, err := run.Samples(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list samples: %w", err)
+	}
+	samples = slices.Clone(samples)
+	slices.Sort(samples)
+	for _, s := range samples {
+		if err := checkSampleID(s); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range passes {
+		if err := os.MkdirAll(filepath.Join(run.Dir(), "derived", p.Name), 0o755); err != nil {
+			return nil, fmt.Errorf("create output folder: %w", err)
+		}
+	}
+
+	workers := max(1, opt.Workers)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan string)
+	var (
+		mu   sync.Mutex
+		sum  = Summary{Samples: len(samples)}
+		done int
+		wg   sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range jobs {
+				computed, skipped, err := deriveSample(ctx, run, cfg, passes, s)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				mu.Lock()
+				sum.Computed += computed
+				sum.Skipped += skipped
+				done++
+				d := done
+				mu.Unlock()
+				if opt.Progress != nil {
+					opt.Progress(d, len(samples), s)
+				}
+			}
+		}()
+	}
+feed:
+	for _, s := range samples {
+		select {
+		case jobs <- s:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return &sum, err
+	}
+	n, err := gatherMetrics(ctx, run.Dir(), cfg, samples)
+	sum.MetricRows = n
+	return &sum, err
+}
+
+func checkSampleID(s string) error {
+	if s == "" || s == "." || s == ".." || strings.ContainsAny(s, `/\`) || strings.HasPrefix(s, ".") {
+		return fmt.Errorf("sample id %q cannot name an output file", s)
+	}
+	return nil
+}
+
+// deriveSample runs passes for one sample, keeping this sample's outputs in memory for
+// the passes that read them.
+func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig, sample string) (computed, skipped int, err error) {
+	dir := run.Dir()
+	var (
+		att     *Tensor
+		meta    *SampleMeta
+		metaSet bool
+		outs    = map[string]*Tensor{}
+	)
+	getMeta := func() (*SampleMeta, error) {
+		if !metaSet {
+			m, err := run.Meta(ctx, sample)
+			if err != nil {
+				return nil, fmt.Errorf("sample %q: metadata: %w", sample, err)
+			}
+			meta, metaSet = m, true
+		}
+		return meta, nil
+	}
+	for i := range passes {
+		if err := ctx.Err(); err != nil {
+			return computed, skipped, err
+		}
+		p := &passes[i]
+		out := OutputPath(dir, p.Name, sample)
+		if _, err := os.Stat(out); err == nil {
+			skipped++
+			continue
+		}
+		spec := p.spec
+		in := &Input{Sample: sample, Pass: p.Name}
+		fail := func(err error) error {
+			return fmt.Errorf("pass %q (%s): sample %q: %w", p.Name, p.Function, sample, err)
+		}
+		switch p.Input {
+		case InputMetadata:
+		case InputAttention:
+			if att == nil {
+				a, err := run.Attention(ctx, sample)
+				if err != nil {
+					return computed, skipped, fmt.Errorf("sample %q: attention: %w", sample, err)
+				}
+				att = a
+			}
+			in.Tensor = att
+		default:
+			t := outs[p.Input]
+			if t == nil {
+				src := OutputPath(dir, p.Input, sample)
+				t, err = readNPY(src)
+				if errors.Is(err, os.ErrNotExist) {
+					return computed, skipped, fail(fmt.Errorf("input pass %q has no output %s yet (run it first)", p.Input, src))
+				}
+				if err != nil {
+					return computed, skipped, fail(fmt.Errorf("input pass %q: %w", p.Input, err))
+				}
+			}
+			in.Tensor = t
+		}
+		if in.Tensor != nil {
+			if spec.Input == TakesAttention {
+				t, err := checkAttention(in.Tensor, spec.RowStochastic)
+				if err != nil {
+					return computed, skipped, fail(err)
+				}
+				in.Tensor = t
+			} else if err := checkFinite(in.Tensor); err != nil {
+				return computed, skipped, fail(err)
+			}
+		}
+		if in.Meta, err = getMeta(); err != nil {
+			return computed, skipped, fail(err)
+		}
+		res, err := spec.Fn(ctx, in, p.kwargs)
+		if err != nil {
+			return computed, skipped, fail(err)
+		}
+		if res == nil || res.Tensor == nil {
+			return computed, skipped, fail(errors.New("the function returned no tensor"))
+		}
+		if err := res.Tensor.check(); err != nil {
+			return computed, skipped, fail(err)
+		}
+		mp := metricsPath(dir, p.Name, sample)
+		if len(res.Metrics) > 0 {
+			rows := make([]store.MetricRow, len(res.Metrics))
+			for k, m := range res.Metrics {
+				rows[k] = store.MetricRow{Sample: sample, Pass: p.Name, Layer: int64(m.Layer), Head: int64(m.Head), Metric: m.Name, Value: m.Value}
+			}
+			if err := store.WriteMetricsCSV(mp, rows); err != nil {
+				return computed, skipped, fail(err)
+			}
+		} else if err := os.Remove(mp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return computed, skipped, fail(err)
+		}
+		if err := writeNPY(out, res.Tensor); err != nil {
+			return computed, skipped, fail(err)
+		}
+		outs[p.Name] = res.Tensor
+		computed++
+	}
+	return computed, skipped, nil
+}
+
+// gatherMetrics writes the run's metrics table from the per-sample metric files of
+// every pass of cfg whose output exists, in sorted (sample, pass) order.
+func gatherMetrics(ctx context.Context, dir string, cfg *Config, samples []string) (int, error) {
+	names := make([]string, len(cfg.Passes))
+	for i, p := range cfg.Passes {
+		names[i] = p.Name
+	}
+	slices.Sort(names)
+	w, err := store.CreateMetrics(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Abort()
+	n := 0
+	for _, s := range samples {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		for _, p := range names {
+			if _, err := os.Stat(OutputPath(dir, p, s)); err != nil {
+				continue
+			}
+			rows, err := store.ReadMetricsCSV(metricsPath(dir, p, s))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return 0, fmt.Errorf("gather metrics: %w", err)
+			}
+			slices.SortStableFunc(rows, store.CompareMetricRows)
+			if err := w.Write(rows...); err != nil {
+				return 0, err
+			}
+			n += len(rows)
+		}
+	}
+	return n, w.Commit()
+}

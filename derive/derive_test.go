@@ -1,0 +1,491 @@
+package derive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/attnscope/attnscope/store"
+)
+
+// memRun is a run whose attention lives in memory; outputs go to dir.
+type memRun struct {
+	dir  string
+	att  map[string]*Tensor
+	meta map[string]*SampleMeta
+}
+
+func (r *memRun) Dir() string { return r.dir }
+func (r *memRun) Samples(context.Context) ([]string, error) {
+	var s []string
+	for k := range r.att {
+		s = append(s, k)
+	}
+	return s, nil
+}
+func (r *memRun) Attention(_ context.Context, s string) (*Tensor, error) {
+	t, ok := r.att[s]
+	if !ok {
+		return nil, fmt.Errorf("no sample %q", s)
+	}
+	return t, nil
+}
+func (r *memRun) Meta(_ context.Context, s string) (*SampleMeta, error) { return r.meta[s], nil }
+
+// randomAttention returns causal row-stochastic attention [L,H,N,N].
+func randomAttention(r *rand.Rand, L, H, N int) *Tensor {
+	t := NewTensor(L, H, N, N)
+	for m := 0; m < L*H; m++ {
+		for i := 0; i < N; i++ {
+			row := t.Data[(m*N+i)*N:][:N]
+			var s float64
+			for j := 0; j <= i; j++ {
+				row[j] = r.Float64() + 0.01
+				s += row[j]
+			}
+			for j := 0; j <= i; j++ {
+				row[j] /= s
+			}
+		}
+	}
+	return t
+}
+
+func newMemRun(t testing.TB, samples int) *memRun {
+	r := rand.New(rand.NewPCG(7, uint64(samples)))
+	run := &memRun{dir: t.TempDir(), att: map[string]*Tensor{}, meta: map[string]*SampleMeta{}}
+	for i := 0; i < samples; i++ {
+		id := fmt.Sprintf("s%02d", i)
+		run.att[id] = randomAttention(r, 2, 3, 4+i%3)
+		run.meta[id] = &SampleMeta{Text: "ab", Tokens: []string{"a", "b"}, PromptLen: 2}
+	}
+	return run
+}
+
+// testRegistry holds simple passes: head sum with a per-layer max metric, a column sum
+// of a [L,N,N] input, the number of tokens from metadata, and a slow pass for kill tests.
+func testRegistry(t testing.TB) *Registry {
+	var reg Registry
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(reg.Register(Spec{
+		Name: "head_sum", Input: TakesAttention, RowStochastic: true,
+		Kwargs: map[string]KwargSpec{"scale": {Kind: KwFloat, Default: 1.0}},
+		Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
+			L, H, N := in.Tensor.Shape[0], in.Tensor.Shape[1], in.Tensor.Shape[2]
+			out := NewTensor(L, N, N)
+			res := &Result{Tensor: out}
+			for l := 0; l < L; l++ {
+				mx := 0.0
+				for h := 0; h < H; h++ {
+					for k := 0; k < N*N; k++ {
+						v := kw.Float("scale") * in.Tensor.Data[(l*H+h)*N*N+k]
+						out.Data[l*N*N+k] += v
+						mx = math.Max(mx, v)
+					}
+				}
+				res.Metrics = append(res.Metrics, Metric{Layer: l, Head: -1, Name: "max", Value: mx})
+			}
+			return res, nil
+		},
+	}))
+	must(reg.Register(Spec{
+		Name: "col_sum", Input: TakesTensor,
+		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
+			n := in.Tensor.Shape[len(in.Tensor.Shape)-1]
+			out := NewTensor(n)
+			for k, v := range in.Tensor.Data {
+				out.Data[k%n] += v
+			}
+			return &Result{Tensor: out}, nil
+		},
+	}))
+	must(reg.Register(Spec{
+		Name: "n_tokens", Input: TakesMetadata,
+		Kwargs: map[string]KwargSpec{"mode": {Kind: KwString, Default: "all", Enum: []string{"all", "prompt"}}},
+		Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
+			n := len(in.Meta.Tokens)
+			if kw.String("mode") == "prompt" {
+				n = in.Meta.PromptLen
+			}
+			return &Result{Tensor: &Tensor{Shape: []int{1}, Data: []float64{float64(n)}},
+				Metrics: []Metric{{Layer: -1, Head: -1, Name: "n", Value: float64(n)}}}, nil
+		},
+	}))
+	must(reg.Register(Spec{
+		Name: "slow_copy", Input: TakesAttention,
+		Kwargs: map[string]KwargSpec{"ms": {Kind: KwInt, Default: 0}},
+		Fn: func(ctx context.Context, in *Input, kw Kwargs) (*Result, error) {
+			select {
+			case <-time.After(time.Duration(kw.Int("ms")) * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return &Result{Tensor: &Tensor{Shape: in.Tensor.Shape, Data: in.Tensor.Data},
+				Metrics: []Metric{{Layer: 0, Head: 0, Name: "first", Value: in.Tensor.Data[0]}}}, nil
+		},
+	}))
+	return &reg
+}
+
+const testConfig = `passes:
+  - name: heads
+    input: attention
+    function: head_sum
+    kwargs: {scale: 2}
+  - name: received
+    input: heads
+    function: col_sum
+  - name: tokens
+    input: metadata
+    function: n_tokens
+    kwargs:
+      mode: prompt
+`
+
+func mustConfig(t testing.TB, text string) *Config {
+	t.Helper()
+	cfg, err := ParseConfig("exp.yaml", []byte(text), testRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestParseConfig(t *testing.T) {
+	cfg := mustConfig(t, testConfig)
+	if len(cfg.Passes) != 3 || cfg.Passes[0].Args().Float("scale") != 2 || cfg.Passes[2].Args().String("mode") != "prompt" {
+		t.Fatalf("parsed %+v", cfg.Passes)
+	}
+	// Defaults: input defaults to attention (metadata for metadata functions), kwargs to their defaults.
+	cfg = mustConfig(t, "passes:\n  - {name: a, function: head_sum}\n  - {name: b, function: n_tokens}\n")
+	if cfg.Passes[0].Input != InputAttention || cfg.Passes[0].Args().Float("scale") != 1 || cfg.Passes[1].Input != InputMetadata {
+		t.Errorf("defaults not applied: %+v", cfg.Passes)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"unknown top key", "passes:\n  - {name: a, function: head_sum}\nlayers: 3\n", `exp.yaml: [3:1] unknown field "layers"`},
+		{"unknown pass key", "passes:\n  - name: a\n    function: head_sum\n    kwarg: {}\n", `[4:5] unknown field "kwarg"`},
+		{"unknown function", "passes:\n  - name: a\n    function: head_summ\n", `exp.yaml:3: pass "a": unknown function "head_summ"`},
+		{"unknown kwarg", "passes:\n  - name: a\n    function: head_sum\n    kwargs:\n      scale: 1\n      sclae: 2\n", `exp.yaml:6: pass "a": function head_sum has no keyword argument "sclae" (known: scale)`},
+		{"kwarg type", "passes:\n  - name: a\n    function: head_sum\n    kwargs: {scale: big}\n", `exp.yaml:4: pass "a": keyword argument scale: big is not a number`},
+		{"kwarg enum", "passes:\n  - name: a\n    function: n_tokens\n    kwargs: {mode: some}\n", `keyword argument mode: "some" is not one of all, prompt`},
+		{"later input", "passes:\n  - {name: a, input: b, function: col_sum}\n  - {name: b, function: head_sum}\n", `exp.yaml:2: pass "a": input "b" is neither`},
+		{"duplicate", "passes:\n  - {name: a, function: head_sum}\n  - {name: a, function: head_sum}\n", `exp.yaml:3: pass name "a" is used twice`},
+		{"metadata to tensor fn", "passes:\n  - {name: a, input: metadata, function: head_sum}\n", `function head_sum takes a tensor`},
+		{"tensor to metadata fn", "passes:\n  - {name: a, input: attention, function: n_tokens}\n", `function n_tokens takes metadata`},
+		{"bad name", "passes:\n  - {name: ../x, function: head_sum}\n", `exp.yaml:2: pass name "../x" must be a folder name`},
+		{"no passes", "passes: []\n", "no passes"},
+		{"no function", "passes:\n  - {name: a}\n", `pass "a" has no function`},
+		{"syntax", "passes:\n  - {name: a\n", "exp.yaml:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("exp.yaml", []byte(tt.text), testRegistry(t))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// snapshot returns every file under dir with its contents.
+func snapshot(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameSnapshots(t *testing.T, got, want map[string][]byte) {
+	t.Helper()
+	var names []string
+	for k := range want {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !bytes.Equal(got[k], want[k]) {
+			t.Errorf("%s differs (%d vs %d bytes)", k, len(got[k]), len(want[k]))
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("extra file %s", k)
+		}
+	}
+}
+
+func TestDeriveOutputsMetricsAndResume(t *testing.T) {
+	run := newMemRun(t, 5)
+	cfg := mustConfig(t, testConfig)
+	var progress []int
+	sum, err := Derive(context.Background(), run, cfg, Options{Workers: 2, Progress: func(d, n int, _ string) { progress = append(progress, d) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Computed != 15 || sum.Skipped != 0 || len(progress) != 5 {
+		t.Fatalf("summary %+v, progress %v", sum, progress)
+	}
+	// received = column sums of 2·Σ_h A: each column sum of a row-stochastic matrix adds to N rows.
+	got, err := readNPY(OutputPath(run.dir, "received", "s01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := run.att["s01"]
+	L, H, N := att.Shape[0], att.Shape[1], att.Shape[2]
+	if len(got.Shape) != 1 || got.Shape[0] != N {
+		t.Fatalf("received shape %v, want [%d]", got.Shape, N)
+	}
+	for j := 0; j < N; j++ {
+		var want float64
+		for m := 0; m < L*H; m++ {
+			for i := 0; i < N; i++ {
+				want += 2 * att.Data[(m*N+i)*N+j]
+			}
+		}
+		if math.Abs(got.Data[j]-want) > 1e-12 {
+			t.Errorf("received[%d] = %g, want %g", j, got.Data[j], want)
+		}
+	}
+	rows, err := store.ReadMetricsCSV(filepath.Join(run.dir, store.MetricsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 5*(2+1) || sum.MetricRows != len(rows) {
+		t.Fatalf("%d metric rows (summary %d), want 15", len(rows), sum.MetricRows)
+	}
+	if r := rows[0]; r.Sample != "s00" || r.Pass != "heads" || r.Layer != 0 || r.Head != -1 || r.Metric != "max" {
+		t.Errorf("first row %+v", r)
+	}
+	if r := rows[2]; r.Pass != "tokens" || r.Value != 2 {
+		t.Errorf("third row %+v, want tokens n = 2", r)
+	}
+	pq, err := store.ReadMetricsParquet(filepath.Join(run.dir, store.MetricsParquet))
+	if err != nil || len(pq) != len(rows) {
+		t.Fatalf("parquet: %d rows, %v", len(pq), err)
+	}
+
+	before := snapshot(t, run.dir)
+	sum, err = Derive(context.Background(), run, cfg, Options{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Computed != 0 || sum.Skipped != 15 {
+		t.Errorf("rerun %+v, want everything skipped", sum)
+	}
+	sameSnapshots(t, snapshot(t, run.dir), before)
+
+	// --pass recomputes one pass only, reading its input pass from disk.
+	os.Remove(OutputPath(run.dir, "received", "s03"))
+	sum, err = Derive(context.Background(), run, cfg, Options{Pass: "received"})
+	if err != nil || sum.Computed != 1 || sum.Skipped != 4 {
+		t.Fatalf("--pass: %+v, %v", sum, err)
+	}
+	sameSnapshots(t, snapshot(t, run.dir), before)
+	if _, err := Derive(context.Background(), run, cfg, Options{Pass: "nope"}); err == nil || !strings.Contains(err.Error(), `no pass "nope"`) {
+		t.Errorf("unknown --pass: %v", err)
+	}
+}
+
+func TestDerivePassNeedsInput(t *testing.T) {
+	run := newMemRun(t, 1)
+	cfg := mustConfig(t, testConfig)
+	_, err := Derive(context.Background(), run, cfg, Options{Pass: "received"})
+	if err == nil || !strings.Contains(err.Error(), `input pass "heads" has no output`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDeriveWorkersAgree(t *testing.T) {
+	cfg := mustConfig(t, testConfig)
+	var snaps []map[string][]byte
+	for _, w := range []int{1, 4} {
+		run := newMemRun(t, 6)
+		if _, err := Derive(context.Background(), run, cfg, Options{Workers: w}); err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, snapshot(t, run.dir))
+	}
+	sameSnapshots(t, snaps[1], snaps[0])
+}
+
+func TestDeriveBadAttention(t *testing.T) {
+	nan := func(t *Tensor) { t.Data[5] = math.NaN() }
+	tests := []struct {
+		name   string
+		mutate func(*Tensor)
+		shape  []int
+		want   string
+	}{
+		{"nan", nan, nil, "layer 0 head 0: weight [1,0] is NaN"},
+		{"negative", func(t *Tensor) { t.Data[len(t.Data)-1] = -0.5 }, nil, "layer 1 head 2: weight [4,4] is negative"},
+		{"row sum", func(t *Tensor) { t.Data[25+5] *= 0.5 }, nil, "layer 0 head 1: row 1 sums to"},
+		{"not square", nil, []int{2, 3, 4, 3}, "not square"},
+		{"rank", nil, []int{24, 4}, "rank 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := newMemRun(t, 3)
+			bad := run.att["s01"]
+			if tt.mutate != nil {
+				bad = &Tensor{Shape: bad.Shape, Data: append([]float64(nil), bad.Data...)}
+				tt.mutate(bad)
+			} else {
+				bad = &Tensor{Shape: tt.shape, Data: make([]float64, len(bad.Data[:0])+product(tt.shape))}
+			}
+			run.att["s01"] = bad
+			_, err := Derive(context.Background(), run, mustConfig(t, testConfig), Options{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `pass "heads" (head_sum): sample "s01"`) {
+				t.Fatalf("err = %v, want pass, sample and %q", err, tt.want)
+			}
+			for name := range snapshot(t, run.dir) {
+				if strings.Contains(name, "s01") || strings.Contains(name, ".tmp") || strings.HasPrefix(name, "metrics") {
+					t.Errorf("half-written or failed output left: %s", name)
+				}
+			}
+		})
+	}
+}
+
+func product(xs []int) int {
+	n := 1
+	for _, x := range xs {
+		n *= x
+	}
+	return n
+}
+
+// Cancelling midway, then rerunning, gives the same files as one uninterrupted run.
+func TestDeriveCancelAndResumeIsByteIdentical(t *testing.T) {
+	cfg := mustConfig(t, testConfig)
+	full := newMemRun(t, 8)
+	if _, err := Derive(context.Background(), full, cfg, Options{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, full.dir)
+
+	run := newMemRun(t, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Derive(ctx, run, cfg, Options{Workers: 2, Progress: func(d, _ int, _ string) {
+		if d == 3 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled derive: err = %v", err)
+	}
+	partial := snapshot(t, run.dir)
+	if _, ok := partial[store.MetricsCSV]; ok {
+		t.Error("cancelled derive wrote the metrics table")
+	}
+	if len(partial) >= len(want) {
+		t.Fatalf("cancel came too late: %d of %d files", len(partial), len(want))
+	}
+	sum, err := Derive(context.Background(), run, cfg, Options{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Skipped == 0 {
+		t.Error("rerun skipped nothing")
+	}
+	sameSnapshots(t, snapshot(t, run.dir), want)
+}
+
+// The kill test runs derive in a child process (this test binary) and SIGKILLs it.
+const killEnv = "ATTNSCOPE_DERIVE_KILL_CHILD"
+
+const slowConfig = testConfig + `  - name: slow
+    input: attention
+    function: slow_copy
+    kwargs: {ms: 40}
+`
+
+func TestDeriveChildProcess(t *testing.T) {
+	dir := os.Getenv(killEnv)
+	if dir == "" {
+		t.Skip("helper for TestDeriveKillAndRerun; runs only as its child process")
+	}
+	run := newMemRun(t, 12)
+	run.dir = dir
+	if _, err := Derive(context.Background(), run, mustConfig(t, slowConfig), Options{Workers: 2}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func TestDeriveKillAndRerun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process; skipped with -short")
+	}
+	full := newMemRun(t, 12)
+	if _, err := Derive(context.Background(), full, mustConfig(t, slowConfig), Options{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, full.dir)
+
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChildProcess$")
+	cmd.Env = append(os.Environ(), killEnv+"="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once a few slow outputs exist (the whole run takes ≈ 12·40ms/2 workers).
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ents, _ := os.ReadDir(filepath.Join(dir, "derived", "slow"))
+		if len(ents) >= 4 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	partial := snapshot(t, dir)
+	if _, ok := partial[store.MetricsCSV]; ok {
+		t.Skip("the child finished before it was killed; nothing to test")
+	}
+	run := newMemRun(t, 12)
+	run.dir = dir
+	// Temporary files of the killed writes may remain (named .<file>.tmp-*); they are not outputs.
+	if _, err := Derive(context.Background(), run, mustConfig(t, slowConfig), Options{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	got := snapshot(t, dir)
+	for k := range got {
+		if strings.Contains(filepath.Base(k), ".tmp-") {
+			delete(got, k)
+		}
+	}
+	sameSnapshots(t, got, want)
+}

@@ -1,0 +1,204 @@
+package derive
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// SampleMeta is what a pass may know about a sample besides its attention.
+type SampleMeta struct {
+	Text      string   // the sample's text (the prompt)
+	Tokens    []string // token strings, as the tokenizer gives them
+	Offsets   [][2]int // each token's character (code point) span in Text; empty span for special tokens
+	PromptLen int      // number of prompt tokens (the rest were generated)
+	Language  string   // source-code language of Text, if known ("python", ...)
+}
+
+// Input is what a pass function receives for one sample.
+type Input struct {
+	Sample string
+	Pass   string
+	// Tensor is the pass's input: the attention [L,H,N,N] (input "attention") or an
+	// earlier pass's output. It is nil for input "metadata".
+	Tensor *Tensor
+	// Meta describes the sample; nil when the run has none for it.
+	Meta *SampleMeta
+}
+
+// Metric is one scalar a pass reports. Layer and Head are 0-based or -1 (all).
+type Metric struct {
+	Layer, Head int
+	Name        string
+	Value       float64
+}
+
+// Result is a pass's output for one sample: a tensor saved as
+// RUN/derived/<pass>/<sample>.npy and optional scalar metrics for the run's table.
+type Result struct {
+	Tensor  *Tensor
+	Metrics []Metric
+}
+
+// Func computes a pass for one sample.
+type Func func(ctx context.Context, in *Input, kw Kwargs) (*Result, error)
+
+// InputKind says what a function takes.
+type InputKind int
+
+const (
+	// TakesAttention: a tensor input that must be attention ([L,H,N,N] or [L,N,N], finite,
+	// non-negative); the pass's input must be "attention" or a pass producing attention-shaped output.
+	TakesAttention InputKind = iota
+	// TakesTensor: any finite tensor (input "attention" or an earlier pass).
+	TakesTensor
+	// TakesMetadata: the sample's metadata only (input "metadata").
+	TakesMetadata
+)
+
+// KwargKind is the type of a keyword argument.
+type KwargKind int
+
+// Keyword argument types.
+const (
+	KwInt KwargKind = iota
+	KwFloat
+	KwString
+	KwBool
+)
+
+func (k KwargKind) String() string {
+	return [...]string{"an integer", "a number", "a string", "a boolean"}[k]
+}
+
+// KwargSpec declares one keyword argument of a function.
+type KwargSpec struct {
+	Kind    KwargKind
+	Default any      // int, float64, string or bool
+	Enum    []string // allowed values of a string argument (empty = any)
+	Doc     string
+}
+
+// Spec declares a pass function: its input, keyword arguments and implementation.
+type Spec struct {
+	Name  string
+	Doc   string
+	Input InputKind
+	// RowStochastic: attention rows must sum to 1 (within AttentionTolerance).
+	RowStochastic bool
+	Kwargs        map[string]KwargSpec
+	Fn            Func
+}
+
+// Registry maps function names to their specs. The zero value is empty; use
+// DefaultRegistry for every built-in pass.
+type Registry struct {
+	specs map[string]*Spec
+}
+
+// Register adds s; registering a name twice is an error.
+func (r *Registry) Register(s Spec) error {
+	if s.Name == "" || s.Fn == nil {
+		return fmt.Errorf("register pass function: name and function are required")
+	}
+	if r.specs == nil {
+		r.specs = map[string]*Spec{}
+	}
+	if _, dup := r.specs[s.Name]; dup {
+		return fmt.Errorf("register pass function %q: already registered", s.Name)
+	}
+	for k, ks := range s.Kwargs {
+		if _, err := ks.convert(ks.Default); err != nil {
+			return fmt.Errorf("register pass function %q: default of %s: %w", s.Name, k, err)
+		}
+	}
+	r.specs[s.Name] = &s
+	return nil
+}
+
+// Lookup returns the spec of a function.
+func (r *Registry) Lookup(name string) (*Spec, bool) {
+	s, ok := r.specs[name]
+	return s, ok
+}
+
+// Names returns the registered function names, sorted.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.specs))
+	for n := range r.specs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Kwargs holds a pass's keyword arguments, defaults filled in and types checked.
+type Kwargs map[string]any
+
+// Int returns an integer argument (0 if absent).
+func (k Kwargs) Int(name string) int { v, _ := k[name].(int); return v }
+
+// Float returns a numeric argument (0 if absent).
+func (k Kwargs) Float(name string) float64 { v, _ := k[name].(float64); return v }
+
+// String returns a string argument ("" if absent).
+func (k Kwargs) String(name string) string { v, _ := k[name].(string); return v }
+
+// Bool returns a boolean argument (false if absent).
+func (k Kwargs) Bool(name string) bool { v, _ := k[name].(bool); return v }
+
+// convert checks v (as decoded from YAML) against the spec and normalises its Go type.
+func (ks KwargSpec) convert(v any) (any, error) {
+	switch ks.Kind {
+	case KwInt:
+		switch x := v.(type) {
+		case int:
+			return x, nil
+		case int64:
+			return int(x), nil
+		case uint64:
+			if x > math.MaxInt32 {
+				return nil, fmt.Errorf("%d is too large", x)
+			}
+			return int(x), nil
+		case float64:
+			if x == math.Trunc(x) && math.Abs(x) < 1<<31 {
+				return int(x), nil
+			}
+		}
+	case KwFloat:
+		switch x := v.(type) {
+		case float64:
+			return x, nil
+		case int:
+			return float64(x), nil
+		case int64:
+			return float64(x), nil
+		case uint64:
+			return float64(x), nil
+		}
+	case KwString:
+		if x, ok := v.(string); ok {
+			if len(ks.Enum) > 0 && !contains(ks.Enum, x) {
+				return nil, fmt.Errorf("%q is not one of %s", x, strings.Join(ks.Enum, ", "))
+			}
+			return x, nil
+		}
+	case KwBool:
+		if x, ok := v.(bool); ok {
+			return x, nil
+		}
+	}
+	return nil, fmt.Errorf("%v is not %s", v, ks.Kind)
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
