@@ -1,0 +1,18 @@
+package derive
+
+// DefaultRegistry returns a new registry holding every built-in pass function.
+func DefaultRegistry() *Registry {
+	var r Registry
+	for _, s := range builtinSpecs() {
+		if err := r.Register(s); err != nil {
+			panic(err) // a programming error in the built-in table, caught by the tests
+		}
+	}
+	return &r
+}
+
+func builtinSpecs() []Spec {
+	return []Spec{
+		codeCategorySpec(),
+	}
+}
