@@ -42,7 +42,7 @@ type Options struct {
 	Workers int
 	// Pass, if set, runs only the pass of that name (its input pass must be done).
 	Pass string
-	// Progress, if set, is called after each sample (done of total), from any worker.
+	// Progress, if set, is called after each sample (done of total); calls never overlap.
 	Progress func(done, total int, sample string)
 }
 
@@ -116,11 +116,10 @@ func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, e
 				sum.Computed += computed
 				sum.Skipped += skipped
 				done++
-				d := done
-				mu.Unlock()
 				if opt.Progress != nil {
-					opt.Progress(d, len(samples), s)
+					opt.Progress(done, len(samples), s)
 				}
+				mu.Unlock()
 			}
 		}()
 	}
