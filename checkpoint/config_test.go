@@ -1,0 +1,70 @@
+package checkpoint
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/attnscope/attnscope/internal/refdata"
+)
+
+func TestReferenceConfigs(t *testing.T) {
+	tests := []struct {
+		dir                     string
+		typ                     string
+		layers, heads, kv, hd   int
+		inter                   int
+		tie, parallel, attnBias bool
+		theta, rot              float64
+	}{
+		{"tiny-gpt2", "gpt2", 3, 4, 4, 16, 256, true, false, true, 0, 1},
+		{"tiny-bert", "bert", 3, 4, 4, 16, 256, true, false, true, 0, 1},
+		{"tiny-llama", "llama", 3, 4, 2, 16, 176, false, false, false, 1e4, 1},
+		{"tiny-qwen2", "qwen2", 3, 4, 1, 16, 176, true, false, true, 1e6, 1},
+		{"tiny-gpt_neox", "gpt_neox", 3, 4, 4, 16, 256, false, true, true, 1e4, 0.25},
+		{"code-llama-mini", "llama", 4, 4, 2, 32, 352, false, false, false, 1e4, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir, func(t *testing.T) {
+			c, err := ReadConfig(refdata.Path(t, "models", tc.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []any{c.ModelType, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.Intermediate, c.TieWordEmbeddings, c.UseParallelResidual, c.AttentionBias}
+			want := []any{tc.typ, tc.layers, tc.heads, tc.kv, tc.hd, tc.inter, tc.tie, tc.parallel, tc.attnBias}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("field %d = %v, want %v (config %+v)", i, got[i], want[i], c)
+				}
+			}
+			if tc.theta != 0 && c.RopeTheta != tc.theta {
+				t.Errorf("rope theta %g, want %g", c.RopeTheta, tc.theta)
+			}
+			if c.RotaryFraction != tc.rot {
+				t.Errorf("rotary fraction %g, want %g", c.RotaryFraction, tc.rot)
+			}
+		})
+	}
+}
+
+func TestConfigForms(t *testing.T) {
+	old := `{"model_type":"gpt_neox","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rotary_pct":0.5,"rope_theta":500,"intermediate_size":16}`
+	c, err := ParseConfig([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RotaryFraction != 0.5 || c.RopeTheta != 500 {
+		t.Errorf("old-style rope keys: %g %g", c.RotaryFraction, c.RopeTheta)
+	}
+	bad := []struct{ json, want string }{
+		{`{"vocab_size":3}`, "model_type"},
+		{`{"model_type":"llama","vocab_size":"x"}`, "field vocab_size"},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":3}`, "does not divide"},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_parameters":{"rope_type":"yarn"}}`, "rope_type"},
+		{`[1]`, "JSON object"},
+	}
+	for _, b := range bad {
+		if _, err := ParseConfig([]byte(b.json)); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%s: error %v, want mention of %q", b.json, err, b.want)
+		}
+	}
+}
