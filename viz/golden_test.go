@@ -1,0 +1,198 @@
+package viz
+
+import (
+	"bytes"
+	"flag"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden PNGs in testdata/golden")
+
+// Golden-image tolerances: a pixel differs when any channel differs by more than
+// pixelTolerance (anti-aliasing and font rasterisation wobble by a few levels), and a
+// figure matches when at most maxDiffFraction of its pixels differ.
+const (
+	pixelTolerance  = 24
+	maxDiffFraction = 0.005
+)
+
+// checkGolden renders fig as PNG at 72 dpi and compares it with
+// testdata/golden/<name>.png (rewritten with -update).
+func checkGolden(t *testing.T, name string, fig *Figure) {
+	t.Helper()
+	fig.DPI = 72
+	var buf bytes.Buffer
+	if err := fig.WriteTo(&buf, PNG); err != nil {
+		t.Fatalf("render %s: %v", name, err)
+	}
+	path := filepath.Join("testdata", "golden", name+".png")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden %s: %v (run go test -update to create it)", path, err)
+	}
+	got, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := png.Decode(bytes.NewReader(want))
+	if err != nil {
+		t.Fatalf("decode golden %s: %v", path, err)
+	}
+	if n, frac := diffImages(got, exp); frac > maxDiffFraction {
+		out := filepath.Join(t.TempDir(), name+".png")
+		os.WriteFile(out, buf.Bytes(), 0o644)
+		t.Errorf("%s: %d pixels (%.3f%%) differ from %s by more than %d levels (limit %.3f%%); got image written to %s",
+			name, n, 100*frac, path, pixelTolerance, 100*maxDiffFraction, out)
+	}
+}
+
+// diffImages returns the number and fraction of pixels of a and b whose channels
+// differ by more than pixelTolerance; images of different sizes differ everywhere.
+func diffImages(a, b image.Image) (int, float64) {
+	ra, rb := a.Bounds(), b.Bounds()
+	if ra.Size() != rb.Size() {
+		return ra.Dx() * ra.Dy(), 1
+	}
+	n := 0
+	for y := 0; y < ra.Dy(); y++ {
+		for x := 0; x < ra.Dx(); x++ {
+			r1, g1, b1, a1 := a.At(ra.Min.X+x, ra.Min.Y+y).RGBA()
+			r2, g2, b2, a2 := b.At(rb.Min.X+x, rb.Min.Y+y).RGBA()
+			if far(r1, r2) || far(g1, g2) || far(b1, b2) || far(a1, a2) {
+				n++
+			}
+		}
+	}
+	return n, float64(n) / float64(ra.Dx()*ra.Dy())
+}
+
+func far(a, b uint32) bool {
+	d := int(a>>8) - int(b>>8)
+	return d > pixelTolerance || d < -pixelTolerance
+}
+
+func TestDiffImagesDetectsChange(t *testing.T) {
+	a := image.NewRGBA(image.Rect(0, 0, 10, 10))
+	b := image.NewRGBA(image.Rect(0, 0, 10, 10))
+	if n, _ := diffImages(a, b); n != 0 {
+		t.Fatalf("identical images: %d differing pixels", n)
+	}
+	b.Pix[0] = 200                // one pixel, red channel
+	b.Pix[4*5+1] = pixelTolerance // within tolerance
+	if n, frac := diffImages(a, b); n != 1 || frac != 0.01 {
+		t.Fatalf("got %d pixels (%.3f), want 1 (0.01)", n, frac)
+	}
+	if _, frac := diffImages(a, image.NewRGBA(image.Rect(0, 0, 9, 10))); frac != 1 {
+		t.Fatalf("size mismatch: fraction %.3f, want 1", frac)
+	}
+}
+
+var fixedTokens = []string{"def", "Ġsum", "(", "a", ",", "Ġb", "):", "Ċ", "Ġ", "Ġ", "Ġ", "Ġc", "Ġ=", "Ġa", "Ġ+", "Ġb"}
+
+func TestGoldenHeatmap(t *testing.T) {
+	f, err := Heatmap(randomCausal(16, 1), HeatmapOptions{Title: "Layer 2, head 1", RowLabels: fixedTokens, ColLabels: fixedTokens, PromptLen: 13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "heatmap", f)
+}
+
+func TestGoldenHeatmap512(t *testing.T) {
+	labels := make([]string, 512)
+	for i := range labels {
+		labels[i] = fixedTokens[i%len(fixedTokens)]
+	}
+	f, err := Heatmap(smoothCausal(512), HeatmapOptions{Title: "512 tokens", RowLabels: labels, ColLabels: labels, ClipPercentile: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "heatmap512", f)
+}
+
+func TestGoldenGrid(t *testing.T) {
+	units := make([][]Matrix, 3)
+	for l := range units {
+		for h := range 4 {
+			units[l] = append(units[l], randomCausal(24, uint64(10*l+h)))
+		}
+	}
+	f, err := Grid(units, GridOptions{Title: "tiny model: all heads"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "grid", f)
+}
+
+// smoothCausal returns a structured n×n causal attention (a sink on token 0 plus a
+// decaying band along the diagonal), which compresses well as a golden PNG.
+func smoothCausal(n int) Matrix {
+	d := make([]float64, n*n)
+	for i := range n {
+		s := 0.0
+		for j := 0; j <= i; j++ {
+			v := math.Exp(-float64(i-j) / 6)
+			if j == 0 {
+				v += 2
+			}
+			d[i*n+j] = v
+			s += v
+		}
+		for j := 0; j <= i; j++ {
+			d[i*n+j] /= s
+		}
+	}
+	return Matrix{Rows: n, Cols: n, Data: d}
+}
+
+// TestLabelsNeverOverlap checks on the final layout of 512-token heatmaps that the
+// distance between two drawn token labels is at least the label line height.
+func TestLabelsNeverOverlap(t *testing.T) {
+	for _, n := range []int{8, 45, 46, 100, 512, 2000} {
+		labels := make([]string, n)
+		for i := range labels {
+			labels[i] = "Ġtoken"
+		}
+		f, err := Heatmap(smoothCausal(n), HeatmapOptions{RowLabels: labels, ColLabels: labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := draw.New(vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(72)))
+		main := draw.Crop(c, 0, -80, 0, 0)
+		p := heatmapPlot(smoothCausal(n), HeatmapOptions{}, 0, 1, readable(labels, n), readable(labels, n), main)
+		da := p.DataCanvas(main)
+		lineH := float64(p.X.Tick.Label.Font.Size) * 1.2
+		for axis, ticks := range map[string][]plot.Tick{"x": p.X.Tick.Marker.Ticks(0, float64(n)), "y": p.Y.Tick.Marker.Ticks(0, float64(n))} {
+			length := float64(da.Size().X)
+			if axis == "y" {
+				length = float64(da.Size().Y)
+			}
+			if len(ticks) < 2 {
+				t.Fatalf("n=%d axis %s: %d labels", n, axis, len(ticks))
+			}
+			gap := math.Abs(ticks[1].Value-ticks[0].Value) * length / float64(n)
+			if gap < lineH {
+				t.Errorf("n=%d axis %s: labels %.1f pt apart, font line %.1f pt", n, axis, gap, lineH)
+			}
+			if n <= 45 && len(ticks) != n {
+				t.Errorf("n=%d axis %s: %d labels drawn, want all", n, axis, len(ticks))
+			}
+		}
+	}
+}
