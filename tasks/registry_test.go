@@ -1,0 +1,107 @@
+package tasks
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNewFromParams(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+		text   string
+	}{
+		{"LongAdditionGenerator", map[string]any{"seed": uint64(0), "length": "${as_tuple:1,3}", "num_of_nums": []any{uint64(2), uint64(2)}}, "510+570=090"},
+		{"long_multiplication", map[string]any{"seed": 0, "length": "1,2"}, "3400*5100=5120+0340+0000+0000=5460"},
+		{"SuccessorGenerator", map[string]any{"start_number_range": []any{8, 12}, "length": []any{3, 3}}, "11 12 13 "},
+		{"FlipFlopGenerator", map[string]any{"length": []any{4, 4}, "num_registers": []any{2, 2}}, "w11i11i00r11"},
+		{"ValueAssignmentGenerator", map[string]any{"length": []any{3, 3}, "encoding_length": []any{2, 2}, "charset_from": "ABCDEFGH", "charset_to": []any{"1", "2", "3", "4", "5", "6", "7", "8"}}, "A8G8 AAA=888"},
+	} {
+		g, err := New(tc.name, tc.params, fakeTok{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if s := next(t, g); s.Text != tc.text {
+			t.Fatalf("%s: text %q, want %q", tc.name, s.Text, tc.text)
+		}
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+		want   string
+	}{
+		{"NoSuchGenerator", nil, "unknown generator"},
+		{"LongAdditionGenerator", map[string]any{"lenght": []any{1, 2}}, `unknown parameter "lenght"`},
+		{"LongAdditionGenerator", map[string]any{"length": []any{5, 2}}, "length (5,2) is empty"},
+		{"LongAdditionGenerator", map[string]any{"length": "five"}, "parameter length: expected a range"},
+		{"LongAdditionGenerator", map[string]any{"use_few_shot": "yes"}, "expected true or false"},
+		{"FlipFlopGenerator", map[string]any{"num_registers": []any{1, 12}}, "num_registers (1,12) must end at 10"},
+		{"SuccessorGenerator", map[string]any{"apply_chat_template": true}, "chat_template"},
+		{"ValueAssignmentGenerator", map[string]any{"charset_from": "AB", "encoding_length": []any{3, 3}}, "encoding_length"},
+		{"StringReversalGenerator", map[string]any{"few_shot_samples": "abc"}, "a list of strings"},
+	} {
+		_, err := New(tc.name, tc.params, fakeTok{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %v: error %v, want it to mention %q", tc.name, tc.params, err, tc.want)
+		}
+	}
+}
+
+func TestCharTokenizerRoundTrip(t *testing.T) {
+	tok := NewCharTokenizer(DefaultChars())
+	if tok.VocabSize() != 99 {
+		t.Fatalf("vocab %d, want 99", tok.VocabSize())
+	}
+	ids := tok.Encode("510+570=090", false)
+	if len(ids) != 11 || tok.Decode(ids) != "510+570=090" {
+		t.Fatalf("encode/decode: %v → %q", ids, tok.Decode(ids))
+	}
+	if got := tok.Encode("é", false); !slices.Equal(got, []int{3}) {
+		t.Fatalf("unknown char → %v, want [3]", got)
+	}
+	dir := t.TempDir()
+	if err := tok.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadCharTokenizer(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.vocab, tok.vocab) {
+		t.Fatal("tokenizer.json round trip changed the vocabulary")
+	}
+	os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"model":{"type":"WordPiece","vocab":{}}}`), 0o644)
+	if _, err := LoadCharTokenizer(filepath.Join(dir, "bad.json")); err == nil || !strings.Contains(err.Error(), "model") {
+		t.Fatalf("bad tokenizer.json: %v", err)
+	}
+}
+
+func TestCollate(t *testing.T) {
+	g, _ := NewLongAddition(oracleCommon(), Range{1, 3}, Range{2, 2}, true)
+	ss, err := Take(g, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Collate(ss, 0, DefaultIgnoreIndex)
+	for i, s := range ss {
+		n := len(s.InputIDs)
+		for j := n; j < b.N; j++ {
+			if b.InputIDs[i][j] != 0 || b.TargetIDs[i][j] != DefaultIgnoreIndex || b.Labels[i].At(j, 0) != DefaultIgnoreIndex || b.Labels[i].At(0, j) != DefaultIgnoreIndex {
+				t.Fatalf("sample %d not padded at %d", i, j)
+			}
+		}
+		for r := 0; r < n; r++ {
+			for c := 0; c < n; c++ {
+				if b.Labels[i].At(r, c) != s.Labels.At(r, c) {
+					t.Fatalf("sample %d label (%d,%d) changed", i, r, c)
+				}
+			}
+		}
+	}
+}
