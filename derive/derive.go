@@ -12,7 +12,9 @@
 package derive
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -86,9 +89,9 @@ func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, e
 			return nil, err
 		}
 	}
-	for _, p := range passes {
-		if err := os.MkdirAll(filepath.Join(run.Dir(), "derived", p.Name), 0o755); err != nil {
-			return nil, fmt.Errorf("create output folder: %w", err)
+	for i := range passes {
+		if err := preparePassDir(run.Dir(), &passes[i]); err != nil {
+			return nil, err
 		}
 	}
 
@@ -139,6 +142,48 @@ feed:
 	n, err := gatherMetrics(ctx, run.Dir(), cfg, samples)
 	sum.MetricRows = n
 	return &sum, err
+}
+
+// passSettings is recorded as RUN/derived/<pass>/pass.json so that outputs made with
+// other settings are never mixed with new ones.
+type passSettings struct {
+	Function string `json:"function"`
+	Input    string `json:"input"`
+	Kwargs   Kwargs `json:"kwargs"`
+}
+
+// preparePassDir creates the pass's output folder and records its settings, or fails
+// if the folder holds outputs of the same pass name made with other settings.
+func preparePassDir(dir string, p *PassConfig) error {
+	pdir := filepath.Join(dir, "derived", p.Name)
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		return fmt.Errorf("create output folder: %w", err)
+	}
+	want, err := json.MarshalIndent(passSettings{Function: p.Function, Input: p.Input, Kwargs: p.kwargs}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("pass %q: record settings: %w", p.Name, err)
+	}
+	want = append(want, '\n')
+	path := filepath.Join(pdir, "pass.json")
+	got, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return atomicfile.WriteFile(path, want)
+	case err != nil:
+		return fmt.Errorf("pass %q: %w", p.Name, err)
+	case !bytes.Equal(got, want):
+		return fmt.Errorf("pass %q: %s was derived with other settings (%s); now %s: delete that folder or give the pass another name",
+			p.Name, pdir, compactJSON(got), compactJSON(want))
+	}
+	return nil
+}
+
+func compactJSON(b []byte) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return string(bytes.TrimSpace(b))
+	}
+	return buf.String()
 }
 
 func checkSampleID(s string) error {

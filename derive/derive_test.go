@@ -489,3 +489,15 @@ func TestDeriveKillAndRerun(t *testing.T) {
 	}
 	sameSnapshots(t, got, want)
 }
+
+func TestDeriveRefusesOutputsOfOtherSettings(t *testing.T) {
+	run := newMemRun(t, 2)
+	if _, err := Derive(context.Background(), run, mustConfig(t, testConfig), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(testConfig, "{scale: 2}", "{scale: 3}", 1)
+	_, err := Derive(context.Background(), run, mustConfig(t, changed), Options{})
+	if err == nil || !strings.Contains(err.Error(), `pass "heads"`) || !strings.Contains(err.Error(), `"scale":3`) {
+		t.Fatalf("err = %v, want a refusal naming the pass and the new settings", err)
+	}
+}
