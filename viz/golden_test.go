@@ -3,12 +3,14 @@ package viz
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"image"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -194,5 +196,104 @@ func TestLabelsNeverOverlap(t *testing.T) {
 				t.Errorf("n=%d axis %s: %d labels drawn, want all", n, axis, len(ticks))
 			}
 		}
+	}
+}
+
+const goldenCode = "def sum(a, b):\n\tc = a + b\n    return c  # total\n"
+
+func codeWeights(text string) []float64 {
+	w := make([]float64, len([]rune(text)))
+	for i := range w {
+		w[i] = math.Abs(math.Sin(float64(i) / 5))
+	}
+	return w
+}
+
+func TestGoldenCode(t *testing.T) {
+	f, err := CodeHeatmap(goldenCode, codeWeights(goldenCode), CodeOptions{Title: "Attention of the first predicted token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "code", f)
+}
+
+func TestGoldenHistograms(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	ent, mx := make([]float64, 500), make([]float64, 500)
+	for i := range ent {
+		ent[i] = 1.5 + 0.4*r.NormFloat64()
+		mx[i] = math.Min(1, math.Max(0, 0.5+0.15*r.NormFloat64()))
+	}
+	f, err := Histograms([]HistPanel{
+		{Values: ent, Title: "Attention entropy (lower = more focused)", XLabel: "Entropy (nats)", Color: SteelBlue},
+		{Values: mx, Title: "Max attention weight (higher = more confident)", XLabel: "Max weight", Color: Coral},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "histograms", f)
+}
+
+func TestGoldenCurves(t *testing.T) {
+	var series []Series
+	for h := range 4 {
+		s := Series{Name: fmt.Sprintf("L0 H%d", h)}
+		for i := range 100 {
+			x := float64(i) / 100
+			s.X = append(s.X, x)
+			s.Y = append(s.Y, math.Pow(x, float64(h+1)))
+		}
+		series = append(series, s)
+	}
+	f, err := Curves(series, CurvesOptions{Title: "Crispiness", XLabel: "fraction of keys", YLabel: "sorted weight"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "curves", f)
+}
+
+func TestGoldenReceived(t *testing.T) {
+	m := randomCausal(16, 4)
+	v := make([]float64, 16)
+	for i := range 16 {
+		for j := range 16 {
+			v[j] += m.At(i, j)
+		}
+	}
+	f, err := Received(v, fixedTokens, "Attention received")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "received", f)
+}
+
+func referenceFixture() (Matrix, []int, []string) {
+	toks := []string{"<s>", "5", "1", "0", "+", "5", "7", "0", "=", "0", "9", "0"}
+	n := len(toks)
+	labels := make([]int, n*n)
+	for i := range labels {
+		labels[i] = IgnoreLabel
+	}
+	for r := 8; r < 12; r++ {
+		for c := 0; c < n; c++ {
+			if c <= r {
+				labels[r*n+c] = 0
+			}
+		}
+	}
+	for _, rc := range [][2]int{{8, 1}, {8, 5}, {9, 2}, {9, 6}, {10, 3}, {10, 7}} {
+		labels[rc[0]*n+rc[1]] = 1
+	}
+	return randomCausal(n, 5), labels, toks
+}
+
+func TestGoldenReference(t *testing.T) {
+	m, labels, toks := referenceFixture()
+	for name, mode := range map[string]ReferenceMode{"reference-outline": ReferenceOutline, "reference-scores": ReferenceScores} {
+		f, err := Reference(m, labels, toks, toks, mode, "Long addition")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, name, f)
 	}
 }

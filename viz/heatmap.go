@@ -90,9 +90,10 @@ func Heatmap(m Matrix, o HeatmapOptions) (*Figure, error) {
 	rowLabels := readable(o.RowLabels, m.Rows)
 	colLabels := readable(o.ColLabels, m.Cols)
 
-	// Data area: 14 pt per cell up to 45 cells, then at most 640 pt.
-	side := func(n int) vg.Length { return vg.Length(math.Min(math.Max(float64(n)*14, 200), 640)) }
-	areaW, areaH := side(m.Cols), side(m.Rows)
+	// Square cells of 16 pt up to 40 cells, then the longer side is 640 pt.
+	cell := math.Min(16, 640/float64(max(m.Rows, m.Cols)))
+	areaW := vg.Length(math.Max(cell*float64(m.Cols), 120))
+	areaH := vg.Length(math.Max(cell*float64(m.Rows), 120))
 	yLabW := maxLabelWidth(rowLabels) + 40
 	xLabH := maxLabelWidth(colLabels) + 40
 	if m.Rows > 45 {
