@@ -1,0 +1,383 @@
+// Package report turns a run into text, JSON and HTML reports: the transformer
+// attention analysis of the autoencoder code base's AttentionDataAnalyzer (seeds.md
+// §3.3: per-layer statistics, attention entropy and sparsity, recommendations, its
+// 12-panel dashboard, attention_analysis_report.txt and attention_data_summary.json)
+// and attnscope's self-contained HTML report of a run.
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// LayerIO holds the statistics of the hidden state entering and leaving one layer,
+// as the analyzer's attention_data_inputs/outputs captures do.
+type LayerIO struct {
+	Name            string // dotted module name, e.g. "blocks.3.attn"
+	InMean, InStd   float64
+	OutMean, OutStd float64
+	// Output is the layer's output hidden state, rows = batch·sequence positions, for
+	// the hidden-state norm and effective-dimensionality panels (optional).
+	Output *Hidden
+}
+
+// Hidden is a row-major [Rows, Dim] float32 matrix of hidden states.
+type Hidden struct {
+	Rows, Dim int
+	Data      []float32
+}
+
+// LayerWeights holds one layer's attention weights [Batch, Heads, N, N] (row-major).
+type LayerWeights struct {
+	Name            string
+	Batch, Heads, N int
+	Data            []float32
+}
+
+func (w *LayerWeights) head(b, h int) []float32 {
+	nn := w.N * w.N
+	off := (b*w.Heads + h) * nn
+	return w.Data[off : off+nn]
+}
+
+// CaptureSummary is attention_data_summary.json.
+type CaptureSummary struct {
+	NumLayers     int      `json:"num_layers"`
+	TotalCaptures int      `json:"total_captures"`
+	UniqueLayers  []string `json:"unique_layers"`
+}
+
+// AnalyzerData is everything the analyzer reads: per-layer input/output statistics
+// (attention_data_inputs.pkl and _outputs.pkl), optional attention weights
+// (attention_data_weights.pkl) and the capture summary.
+type AnalyzerData struct {
+	Layers  []LayerIO
+	Weights []LayerWeights
+	Summary *CaptureSummary
+	// Seed drives the random subsample of 5000 rows for PCA (the original's is
+	// unseeded; a fixed seed keeps reports reproducible).
+	Seed uint64
+}
+
+// Thresholds of the analyzer's recommendations and statistics (seeds.md §3.3).
+const (
+	// SparsityThreshold: a weight below it counts as sparse.
+	SparsityThreshold = 0.1
+	// EntropyEpsilon is added inside the logarithm of the row entropy.
+	EntropyEpsilon = 1e-8
+	// VanishingTransform and ExplodingTransform bound a healthy average
+	// transformation magnitude.
+	VanishingTransform = 0.001
+	ExplodingTransform = 1.0
+	// UnderUtilisedSparsity and DiverseSparsity bound the average attention sparsity.
+	UnderUtilisedSparsity = 0.8
+	DiverseSparsity       = 0.2
+	// PCARows is the largest number of rows used for PCA.
+	PCARows = 5000
+	// normEps is the +1e−8 of the layer-comparison normalisation.
+	normEps = 1e-8
+)
+
+// Analysis is the result of the analyzer.
+type Analysis struct {
+	Layers    []LayerIO
+	Transform []float64 // T_k = |out_mean_k − in_mean_k|
+	// Pearson is r(in_means, out_means); HasPearson is false with fewer than 2 layers
+	// or a constant series.
+	Pearson    float64
+	HasPearson bool
+
+	// Per weight capture (layer) and head, on batch element 0: the mean row entropy
+	// mean_i −Σ_j w_ij ln(w_ij + 1e−8) and the fraction of weights < 0.1.
+	WeightNames  []string
+	HeadEntropy  [][]float64
+	HeadSparsity [][]float64
+	// LayerSparsity is, per weight capture, the fraction of all its weights (every
+	// batch element and head) below 0.1.
+	LayerSparsity []float64
+	// Received holds, for the first three weight captures, the attention each key
+	// position receives: column sums of the weights averaged over batch and heads.
+	Received [][]float64
+
+	// HiddenNorm is, per layer with an Output, the mean L2 norm of its rows.
+	HiddenNorm []float64
+	// PCACumulative is the cumulative explained-variance ratio of all Outputs' rows
+	// (subsampled to PCARows), nil without outputs.
+	PCACumulative []float64
+	// LayerComparison is layers × [in_mean, in_std, out_mean, out_std, T], each column
+	// min–max normalised as (x − min)/(max − min + 1e−8).
+	LayerComparison [][]float64
+
+	Summary *CaptureSummary
+}
+
+// Analyze computes the analyzer's statistics. It needs at least one layer of inputs
+// and outputs (the original refuses otherwise).
+func Analyze(ctx context.Context, d AnalyzerData) (*Analysis, error) {
+	if len(d.Layers) == 0 {
+		return nil, errors.New("analyzer: no layer inputs and outputs captured")
+	}
+	a := &Analysis{Layers: d.Layers, Summary: d.Summary}
+	in, out := make([]float64, len(d.Layers)), make([]float64, len(d.Layers))
+	for k, l := range d.Layers {
+		for _, v := range []float64{l.InMean, l.InStd, l.OutMean, l.OutStd} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("analyzer: layer %d (%s): statistic is %v", k, l.Name, v)
+			}
+		}
+		in[k], out[k] = l.InMean, l.OutMean
+		a.Transform = append(a.Transform, math.Abs(l.OutMean-l.InMean))
+	}
+	if len(in) > 1 {
+		a.Pearson, a.HasPearson = pearson(in, out)
+	}
+	for wi := range d.Weights {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		w := &d.Weights[wi]
+		if w.Batch < 1 || w.Heads < 1 || w.N < 1 || len(w.Data) != w.Batch*w.Heads*w.N*w.N {
+			return nil, fmt.Errorf("analyzer: weights of %s: shape [%d, %d, %d, %d] does not match %d values", w.Name, w.Batch, w.Heads, w.N, w.N, len(w.Data))
+		}
+		a.WeightNames = append(a.WeightNames, w.Name)
+		ents, sps := make([]float64, w.Heads), make([]float64, w.Heads)
+		for h := range w.Heads {
+			ents[h], sps[h] = HeadEntropySparsity(w.head(0, h), w.N)
+		}
+		a.HeadEntropy = append(a.HeadEntropy, ents)
+		a.HeadSparsity = append(a.HeadSparsity, sps)
+		a.LayerSparsity = append(a.LayerSparsity, fractionBelow(w.Data, SparsityThreshold))
+		if wi < 3 {
+			a.Received = append(a.Received, received(w))
+		}
+	}
+	var rows []*Hidden
+	for _, l := range d.Layers {
+		if l.Output == nil {
+			continue
+		}
+		if l.Output.Rows < 1 || l.Output.Dim < 1 || len(l.Output.Data) != l.Output.Rows*l.Output.Dim {
+			return nil, fmt.Errorf("analyzer: output of %s: shape [%d, %d] does not match %d values", l.Name, l.Output.Rows, l.Output.Dim, len(l.Output.Data))
+		}
+		a.HiddenNorm = append(a.HiddenNorm, meanRowNorm(l.Output))
+		rows = append(rows, l.Output)
+	}
+	if len(rows) > 0 {
+		cum, err := pcaCumulative(ctx, rows, d.Seed)
+		if err != nil {
+			return nil, err
+		}
+		a.PCACumulative = cum
+	}
+	a.LayerComparison = layerComparison(d.Layers, a.Transform)
+	return a, nil
+}
+
+// HeadEntropySparsity returns the analyzer's per-head statistics of an n×n attention
+// map w (seeds.md §3.3 item 6): the mean over rows of e_i = −Σ_j w_ij ln(w_ij + 1e−8),
+// and the fraction of entries below 0.1. (The original extends a list with the scalar
+// mean and crashes; the intended value, the head's mean row entropy, is returned.)
+func HeadEntropySparsity(w []float32, n int) (entropy, sparsity float64) {
+	for i := range n {
+		e := 0.0
+		for _, x := range w[i*n : (i+1)*n] {
+			v := float64(x)
+			e -= v * math.Log(v+EntropyEpsilon)
+		}
+		entropy += e
+	}
+	return entropy / float64(n), fractionBelow(w, SparsityThreshold)
+}
+
+func fractionBelow(v []float32, t float64) float64 {
+	c := 0
+	for _, x := range v {
+		if float64(x) < t {
+			c++
+		}
+	}
+	return float64(c) / float64(len(v))
+}
+
+// received returns the column sums of w averaged over batch and heads.
+func received(w *LayerWeights) []float64 {
+	n := w.N
+	avg := make([]float64, n*n)
+	for b := range w.Batch {
+		for h := range w.Heads {
+			for i, x := range w.head(b, h) {
+				avg[i] += float64(x)
+			}
+		}
+	}
+	k := float64(w.Batch * w.Heads)
+	col := make([]float64, n)
+	for i := range n {
+		for j := range n {
+			col[j] += avg[i*n+j] / k
+		}
+	}
+	return col
+}
+
+func meanRowNorm(h *Hidden) float64 {
+	s := 0.0
+	for r := range h.Rows {
+		q := 0.0
+		for _, x := range h.Data[r*h.Dim : (r+1)*h.Dim] {
+			q += float64(x) * float64(x)
+		}
+		s += math.Sqrt(q)
+	}
+	return s / float64(h.Rows)
+}
+
+// pearson returns Pearson's r of x and y, false when either is constant.
+func pearson(x, y []float64) (float64, bool) {
+	mx, my := mean(x), mean(y)
+	var sxy, sxx, syy float64
+	for i := range x {
+		dx, dy := x[i]-mx, y[i]-my
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	if sxx == 0 || syy == 0 {
+		return 0, false
+	}
+	return sxy / math.Sqrt(sxx*syy), true
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// popStd is numpy's np.std (population, ddof = 0).
+func popStd(v []float64) float64 {
+	m := mean(v)
+	s := 0.0
+	for _, x := range v {
+		s += (x - m) * (x - m)
+	}
+	return math.Sqrt(s / float64(len(v)))
+}
+
+// layerComparison builds the min–max normalised layers × 5 property matrix.
+func layerComparison(layers []LayerIO, t []float64) [][]float64 {
+	m := make([][]float64, len(layers))
+	for k, l := range layers {
+		m[k] = []float64{l.InMean, l.InStd, l.OutMean, l.OutStd, t[k]}
+	}
+	for c := range 5 {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for k := range m {
+			lo, hi = math.Min(lo, m[k][c]), math.Max(hi, m[k][c])
+		}
+		for k := range m {
+			m[k][c] = (m[k][c] - lo) / (hi - lo + normEps)
+		}
+	}
+	return m
+}
+
+// pcaCumulative returns the cumulative explained-variance ratio of the principal
+// components of the rows of all hidden matrices (which must share Dim), using a random
+// subsample of PCARows rows (without replacement, seeded) when there are more.
+func pcaCumulative(ctx context.Context, hs []*Hidden, seed uint64) ([]float64, error) {
+	dim := hs[0].Dim
+	total := 0
+	for _, h := range hs {
+		if h.Dim != dim {
+			return nil, fmt.Errorf("analyzer: PCA: hidden sizes differ (%d and %d)", dim, h.Dim)
+		}
+		total += h.Rows
+	}
+	idx := make([]int, total)
+	for i := range idx {
+		idx[i] = i
+	}
+	if total > PCARows {
+		r := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
+		r.Shuffle(total, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		idx = idx[:PCARows]
+		slices.Sort(idx)
+	}
+	if len(idx) < 2 {
+		return nil, nil
+	}
+	x := mat.NewDense(len(idx), dim, nil)
+	h, base := 0, 0
+	for i, g := range idx {
+		for g >= base+hs[h].Rows {
+			base += hs[h].Rows
+			h++
+		}
+		row := hs[h].Data[(g-base)*dim : (g-base+1)*dim]
+		for j, v := range row {
+			x.Set(i, j, float64(v))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Centre the columns, then the covariance eigenvalues are the explained variances.
+	n := float64(len(idx))
+	for j := range dim {
+		s := 0.0
+		for i := range len(idx) {
+			s += x.At(i, j)
+		}
+		m := s / n
+		for i := range len(idx) {
+			x.Set(i, j, x.At(i, j)-m)
+		}
+	}
+	var cov mat.SymDense
+	cov.SymOuterK(1/(n-1), x.T())
+	var eig mat.EigenSym
+	if !eig.Factorize(&cov, false) {
+		return nil, errors.New("analyzer: PCA: eigen-decomposition did not converge")
+	}
+	vals := eig.Values(nil)
+	slices.SortFunc(vals, func(a, b float64) int { return cmpDesc(a, b) })
+	sum := 0.0
+	for i, v := range vals {
+		vals[i] = max(v, 0)
+		sum += vals[i]
+	}
+	if sum == 0 {
+		return nil, nil
+	}
+	// sklearn keeps min(n_samples, n_features) components.
+	k := min(len(idx), dim)
+	cum := make([]float64, k)
+	acc := 0.0
+	for i := range k {
+		acc += vals[i] / sum
+		cum[i] = acc
+	}
+	return cum, nil
+}
+
+func cmpDesc(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
