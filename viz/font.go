@@ -81,7 +81,6 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.X.Tick.Label.YAlign = draw.YTop
 	p.Y.Tick.Label.XAlign = draw.XRight
 	p.Y.Tick.Label.YAlign = draw.YCenter
-	p.Legend.TextStyle = textStyle(sansFont, 8)
-	p.Legend.TextStyle.YAlign = draw.YCenter
+	p.Legend.TextStyle = text.Style{Font: font.From(sansFont, 8), Handler: h}
 	return p
 }

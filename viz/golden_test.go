@@ -297,3 +297,53 @@ func TestGoldenReference(t *testing.T) {
 		checkGolden(t, name, f)
 	}
 }
+
+func dashboardFixture(full bool) DashboardData {
+	const L = 6
+	d := DashboardData{Title: "tiny-gpt2: attention analysis"}
+	for k := range L {
+		x := float64(k)
+		d.LayerNames = append(d.LayerNames, fmt.Sprintf("h%d", k))
+		d.InMean = append(d.InMean, 0.01*x)
+		d.OutMean = append(d.OutMean, 0.01*x+0.02*math.Sin(x))
+		d.InStd = append(d.InStd, 1+0.3*x)
+		d.OutStd = append(d.OutStd, 1.3+0.3*x)
+		d.Transform = append(d.Transform, math.Abs(0.02*math.Sin(x)))
+		d.LayerComparison = append(d.LayerComparison, []float64{x / 5, x / 5, math.Abs(math.Sin(x)), x / 5, math.Abs(math.Sin(x))})
+	}
+	d.Pearson, d.HasPearson = 0.93, true
+	d.SummaryNames = []string{"Avg Transform", "Representation Diversity", "I/O Correlation"}
+	d.SummaryValues = []float64{0.012, 2.05, 0.93}
+	if full {
+		for k := range L {
+			var e, s []float64
+			for h := range 4 {
+				e = append(e, 0.5+0.1*float64(k)+0.05*float64(h))
+				s = append(s, 0.5+0.04*float64(h)-0.02*float64(k))
+			}
+			d.HeadEntropy = append(d.HeadEntropy, e)
+			d.HeadSparsity = append(d.HeadSparsity, s)
+			d.WeightNames = append(d.WeightNames, fmt.Sprintf("h%d", k))
+			d.HiddenNorm = append(d.HiddenNorm, 10+3*float64(k))
+		}
+		for i := range 3 {
+			d.Received = append(d.Received, []float64{3 - float64(i)*0.5, 1, 0.8, 0.6, 0.4 + float64(i)*0.2, 0.2})
+		}
+		for i := range 16 {
+			d.PCACumulative = append(d.PCACumulative, 1-math.Exp(-float64(i+1)/3))
+		}
+		d.SummaryNames = append(d.SummaryNames, "Attention Sparsity")
+		d.SummaryValues = append(d.SummaryValues, 0.48)
+	}
+	return d
+}
+
+func TestGoldenDashboard(t *testing.T) {
+	for name, full := range map[string]bool{"dashboard": true, "dashboard-no-weights": false} {
+		f, err := Dashboard(dashboardFixture(full))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, name, f)
+	}
+}
