@@ -1,0 +1,261 @@
+// Package arch defines transformer architectures as GoMLX graph-building
+// functions over weight nodes, so that one definition serves inference with
+// capture (package model), training and gradient diagnostics.
+//
+// An Architecture lists the checkpoint tensors it needs (Params) and builds the
+// embedding, one block, the final norm and the head from graph nodes. The same
+// block function is used for every layer: the caller feeds layer l's weights
+// as the nodes of Weights (keyed by Param.Key, which does not depend on l).
+//
+// To train with it, create one trainable variable per Param (for each layer)
+// and build the forward graph as
+//
+//	x := a.Embed(embedW, ids, typeIDs, positions)
+//	for l := range layers { x = a.Block(layerW[l], x, arch.AttentionInputs{Mask: mask, Cos: cos, Sin: sin}).Out }
+//	logits := a.Head(headW, a.FinalNorm(finalW, x))
+//
+// with the mask from CausalMask/PaddingMask and the RoPE tables from
+// RopeTables; every op used has a gradient.
+package arch
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+)
+
+// Param is one checkpoint tensor an architecture needs.
+type Param struct {
+	Key   string // name inside Weights (the same for every layer)
+	Name  string // tensor name in the checkpoint (layer-specific)
+	Shape []int  // expected shape, checked at load time
+}
+
+// Weights maps Param.Key to the node holding that weight.
+type Weights map[string]*Node
+
+// AttentionInputs carries what attention needs besides the residual stream x [T, width].
+type AttentionInputs struct {
+	// Mask [T, C] bool: query i may attend key j. C = T without a cache; with a
+	// cache, C is the cache capacity.
+	Mask *Node
+	// Cos, Sin [T, rotary_dim] RoPE tables for the T query positions (nil
+	// without RoPE); see RopeTables.
+	Cos, Sin *Node
+	// PastK, PastV [kv_heads, C, head_dim]: a KV cache; the block writes this
+	// step's keys and values at position Past (scalar int32) and attends over
+	// the whole cache. nil: no cache, keys are this step's T tokens.
+	PastK, PastV *Node
+	Past         *Node
+}
+
+// BlockOutputs are the nodes a block produces.
+type BlockOutputs struct {
+	Out     *Node // [T, width] residual stream after the block
+	Pattern *Node // [heads, T, C] post-softmax attention
+	Q       *Node // [heads, T, head_dim] (after RoPE)
+	K, V    *Node // [kv_heads, C, head_dim]: this step's keys/values, or the updated cache
+}
+
+// Architecture is one model family's forward pass.
+type Architecture interface {
+	EmbedParams() []Param
+	LayerParams(layer int) []Param
+	FinalParams() []Param // final norm (empty when the family has none)
+	HeadParams() []Param  // LM / MLM head
+
+	// Embed maps ids [T] int32 (and token types [T], positions [T], int32) to [T, width].
+	Embed(w Weights, ids, typeIDs, positions *Node) *Node
+	Block(w Weights, x *Node, a AttentionInputs) BlockOutputs
+	// FinalNorm applies the final norm; families without one return x.
+	FinalNorm(w Weights, x *Node) *Node
+	// Head maps [T, width] to logits [T, vocab].
+	Head(w Weights, x *Node) *Node
+	// Causal reports whether attention is causal (decoders).
+	Causal() bool
+	// RotaryDim is the number of rotated dimensions per head (0: no RoPE).
+	RotaryDim() int
+	// RopeTheta is the RoPE base.
+	RopeTheta() float64
+	// KVHeads and HeadDim describe the keys/values kept in a KV cache.
+	KVHeads() int
+	HeadDim() int
+}
+
+// LayerNorm normalises over the last axis: (x-mean)/sqrt(var+eps)*gamma+beta
+// (Ba et al. 2016; torch.nn.LayerNorm, biased variance).
+func LayerNorm(x, gamma, beta *Node, eps float64) *Node {
+	mean := ReduceAndKeep(x, ReduceMean, -1)
+	xc := Sub(x, mean)
+	v := ReduceAndKeep(Square(xc), ReduceMean, -1)
+	y := Mul(xc, Rsqrt(AddScalar(v, eps)))
+	y = Mul(y, Along(gamma, y))
+	if beta != nil {
+		y = Add(y, Along(beta, y))
+	}
+	return y
+}
+
+// Along reshapes a vector v [D] to broadcast along the last axis of x [..., D].
+func Along(v, x *Node) *Node {
+	dims := make([]int, x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[len(dims)-1] = v.Shape().Dimensions[0]
+	return BroadcastToDims(Reshape(v, dims...), x.Shape().Dimensions...)
+}
+
+// RMSNorm is x·rsqrt(mean(x²)+eps)·w (Zhang & Sennrich 2019; LlamaRMSNorm).
+func RMSNorm(x, w *Node, eps float64) *Node {
+	v := ReduceAndKeep(Square(x), ReduceMean, -1)
+	y := Mul(x, Rsqrt(AddScalar(v, eps)))
+	return Mul(y, Along(w, y))
+}
+
+// Linear is x·Wᵀ+b with a torch.nn.Linear weight W [out, in]; b may be nil.
+func Linear(x, w, b *Node) *Node {
+	y := Dot(x, w).General([]int{x.Rank() - 1}, nil, []int{1}, nil)
+	if b != nil {
+		y = Add(y, Along(b, y))
+	}
+	return y
+}
+
+// Conv1D is x·W+b with a GPT-2 Conv1D weight W [in, out].
+func Conv1D(x, w, b *Node) *Node {
+	y := MatMul(x, w)
+	if b != nil {
+		y = Add(y, Along(b, y))
+	}
+	return y
+}
+
+// GeluTanh is the tanh approximation 0.5x(1+tanh(√(2/π)(x+0.044715x³))) (GPT-2's "gelu_new").
+func GeluTanh(x *Node) *Node {
+	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+}
+
+// GeluErf is the exact x·Φ(x) = 0.5x(1+erf(x/√2)) (BERT's and GPT-NeoX's "gelu").
+func GeluErf(x *Node) *Node {
+	return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+}
+
+// SiLU is x·σ(x).
+func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// Activation returns the activation named by a Hugging Face config.
+func Activation(name string) func(*Node) *Node {
+	switch name {
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_approximate":
+		return GeluTanh
+	case "silu", "swish":
+		return SiLU
+	case "relu":
+		return func(x *Node) *Node { return Max(x, ZerosLike(x)) }
+	}
+	return GeluErf
+}
+
+// SplitHeads reshapes [T, heads·head_dim] to [heads, T, head_dim].
+func SplitHeads(x *Node, heads, headDim int) *Node {
+	t := x.Shape().Dimensions[0]
+	return TransposeAllDims(Reshape(x, t, heads, headDim), 1, 0, 2)
+}
+
+// MergeHeads reshapes [heads, T, head_dim] to [T, heads·head_dim].
+func MergeHeads(x *Node) *Node {
+	d := x.Shape().Dimensions
+	return Reshape(TransposeAllDims(x, 1, 0, 2), d[1], d[0]*d[2])
+}
+
+// ApplyRope rotates the first rotDim dims of each head of x [heads, T, head_dim]
+// with the rotate-half convention of Hugging Face Llama/GPT-NeoX:
+// x·cos + rotate_half(x)·sin, cos/sin [T, rotDim] (Su et al. 2021, RoFormer).
+func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
+	hd := x.Shape().Dimensions[2]
+	xr := x
+	var pass *Node
+	if rotDim < hd {
+		xr = SliceAxis(x, 2, AxisRange(0, rotDim))
+		pass = SliceAxis(x, 2, AxisRange(rotDim, hd))
+	}
+	half := rotDim / 2
+	x1 := SliceAxis(xr, 2, AxisRange(0, half))
+	x2 := SliceAxis(xr, 2, AxisRange(half, rotDim))
+	rot := Concatenate([]*Node{Neg(x2), x1}, 2)
+	c := BroadcastToDims(InsertAxes(cos, 0), xr.Shape().Dimensions...)
+	s := BroadcastToDims(InsertAxes(sin, 0), xr.Shape().Dimensions...)
+	y := Add(Mul(xr, c), Mul(rot, s))
+	if pass != nil {
+		y = Concatenate([]*Node{y, pass}, 2)
+	}
+	return y
+}
+
+// Attention computes softmax(q·kᵀ/√head_dim + mask)·v with grouped-query
+// heads: q [heads, T, hd], k, v [kv_heads, C, hd], mask [T, C] bool. It returns
+// the merged output [T, heads·hd] and the pattern [heads, T, C]. Masked
+// entries get probability exactly 0 (the logit is replaced by the lowest
+// float32, as transformers' eager attention does).
+func Attention(q, k, v, mask *Node) (out, pattern *Node) {
+	qd := q.Shape().Dimensions
+	heads, t, hd := qd[0], qd[1], qd[2]
+	kvHeads, c := k.Shape().Dimensions[0], k.Shape().Dimensions[1]
+	g := heads / kvHeads
+	qg := Reshape(q, kvHeads, g*t, hd)
+	scores := Dot(qg, k).General([]int{2}, []int{0}, []int{2}, []int{0}) // [kv, g*t, c]
+	scores = Reshape(MulScalar(scores, 1/math.Sqrt(float64(hd))), heads, t, c)
+	m := BroadcastToDims(InsertAxes(mask, 0), heads, t, c)
+	low := BroadcastToDims(Scalar(q.Graph(), q.DType(), -math.MaxFloat32), heads, t, c)
+	scores = Where(m, scores, low)
+	pattern = Softmax(scores, -1)
+	pg := Reshape(pattern, kvHeads, g*t, c)
+	o := Dot(pg, v).General([]int{2}, []int{0}, []int{1}, []int{0}) // [kv, g*t, hd]
+	out = MergeHeads(Reshape(o, heads, t, hd))
+	return out, pattern
+}
+
+// UpdateCache writes new [kv_heads, 1, hd] (one decode step) into cache
+// [kv_heads, C, hd] at position past (scalar int32) and returns the updated
+// cache (a select against a one-hot position mask: the Go backend has no
+// DynamicUpdateSlice). Without a cache (cache nil) it returns new.
+func UpdateCache(cache, new, past *Node) *Node {
+	if cache == nil {
+		return new
+	}
+	dims := cache.Shape().Dimensions
+	if new.Shape().Dimensions[1] != 1 {
+		panic(fmt.Sprintf("UpdateCache: a cached step takes one token, got %v", new.Shape()))
+	}
+	g := cache.Graph()
+	at := Equal(Iota(g, shapes.Make(past.DType(), dims[1]), 0), BroadcastToDims(past, dims[1]))
+	at = BroadcastToDims(Reshape(at, 1, dims[1], 1), dims...)
+	return Where(at, BroadcastToDims(new, dims...), cache)
+}
+
+// RopeTables returns cos and sin [len(positions), rotDim] for RoPE with base
+// theta, computed like transformers' default rotary embedding in float32:
+// inv_freq_i = 1/θ^(2i/rotDim), angle = pos·inv_freq, tables = cat(angle, angle).
+func RopeTables(positions []int, rotDim int, theta float64) (cos, sin []float32) {
+	half := rotDim / 2
+	inv := make([]float32, half)
+	for i := range half {
+		e := float32(2*i) / float32(rotDim)
+		inv[i] = 1 / float32(math.Pow(theta, float64(e)))
+	}
+	cos = make([]float32, len(positions)*rotDim)
+	sin = make([]float32, len(positions)*rotDim)
+	for r, p := range positions {
+		for i := range half {
+			a := float64(float32(p) * inv[i])
+			c, s := float32(math.Cos(a)), float32(math.Sin(a))
+			cos[r*rotDim+i], cos[r*rotDim+half+i] = c, c
+			sin[r*rotDim+i], sin[r*rotDim+half+i] = s, s
+		}
+	}
+	return cos, sin
+}

@@ -1,0 +1,102 @@
+// Package bert defines BERT for masked language modelling (BertForMaskedLM):
+// word + position + token-type embeddings with LayerNorm, post-LayerNorm
+// encoder blocks, bidirectional attention under a padding mask, and the MLM
+// head dense → gelu → LayerNorm → tied decoder + bias (Devlin et al. 2019;
+// transformers' modeling_bert.py).
+package bert
+
+import (
+	"fmt"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/model/arch"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+)
+
+// Arch is BERT for one config.
+type Arch struct{ c *checkpoint.Config }
+
+// New returns the architecture of c.
+func New(c *checkpoint.Config) *Arch { return &Arch{c: c} }
+
+func (a *Arch) EmbedParams() []arch.Param {
+	d := a.c.Hidden
+	return []arch.Param{
+		{Key: "word", Name: "bert.embeddings.word_embeddings.weight", Shape: []int{a.c.VocabSize, d}},
+		{Key: "pos", Name: "bert.embeddings.position_embeddings.weight", Shape: []int{a.c.MaxPositions, d}},
+		{Key: "type", Name: "bert.embeddings.token_type_embeddings.weight", Shape: []int{max(a.c.TypeVocabSize, 1), d}},
+		{Key: "ln_w", Name: "bert.embeddings.LayerNorm.weight", Shape: []int{d}},
+		{Key: "ln_b", Name: "bert.embeddings.LayerNorm.bias", Shape: []int{d}},
+	}
+}
+
+func (a *Arch) LayerParams(l int) []arch.Param {
+	d, m := a.c.Hidden, a.c.Intermediate
+	p := func(key, suffix string, shape ...int) arch.Param {
+		return arch.Param{Key: key, Name: fmt.Sprintf("bert.encoder.layer.%d.%s", l, suffix), Shape: shape}
+	}
+	return []arch.Param{
+		p("q_w", "attention.self.query.weight", d, d), p("q_b", "attention.self.query.bias", d),
+		p("k_w", "attention.self.key.weight", d, d), p("k_b", "attention.self.key.bias", d),
+		p("v_w", "attention.self.value.weight", d, d), p("v_b", "attention.self.value.bias", d),
+		p("o_w", "attention.output.dense.weight", d, d), p("o_b", "attention.output.dense.bias", d),
+		p("ln1_w", "attention.output.LayerNorm.weight", d), p("ln1_b", "attention.output.LayerNorm.bias", d),
+		p("up_w", "intermediate.dense.weight", m, d), p("up_b", "intermediate.dense.bias", m),
+		p("down_w", "output.dense.weight", d, m), p("down_b", "output.dense.bias", d),
+		p("ln2_w", "output.LayerNorm.weight", d), p("ln2_b", "output.LayerNorm.bias", d),
+	}
+}
+
+// FinalParams is empty: BERT has no final norm.
+func (a *Arch) FinalParams() []arch.Param { return nil }
+
+func (a *Arch) HeadParams() []arch.Param {
+	d := a.c.Hidden
+	dec := "bert.embeddings.word_embeddings.weight"
+	if !a.c.TieWordEmbeddings {
+		dec = "cls.predictions.decoder.weight"
+	}
+	return []arch.Param{
+		{Key: "t_w", Name: "cls.predictions.transform.dense.weight", Shape: []int{d, d}},
+		{Key: "t_b", Name: "cls.predictions.transform.dense.bias", Shape: []int{d}},
+		{Key: "t_ln_w", Name: "cls.predictions.transform.LayerNorm.weight", Shape: []int{d}},
+		{Key: "t_ln_b", Name: "cls.predictions.transform.LayerNorm.bias", Shape: []int{d}},
+		{Key: "dec", Name: dec, Shape: []int{a.c.VocabSize, d}},
+		{Key: "dec_b", Name: "cls.predictions.bias", Shape: []int{a.c.VocabSize}},
+	}
+}
+
+func (a *Arch) Embed(w arch.Weights, ids, typeIDs, positions *Node) *Node {
+	x := Gather(w["word"], InsertAxes(ids, -1))
+	x = Add(x, Gather(w["pos"], InsertAxes(positions, -1)))
+	x = Add(x, Gather(w["type"], InsertAxes(typeIDs, -1)))
+	return arch.LayerNorm(x, w["ln_w"], w["ln_b"], a.c.NormEps)
+}
+
+func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.BlockOutputs {
+	h, hd, eps := a.c.Heads, a.c.HeadDim, a.c.NormEps
+	q := arch.SplitHeads(arch.Linear(x, w["q_w"], w["q_b"]), h, hd)
+	k := arch.SplitHeads(arch.Linear(x, w["k_w"], w["k_b"]), h, hd)
+	v := arch.SplitHeads(arch.Linear(x, w["v_w"], w["v_b"]), h, hd)
+	att, pattern := arch.Attention(q, k, v, in.Mask)
+	x = arch.LayerNorm(Add(x, arch.Linear(att, w["o_w"], w["o_b"])), w["ln1_w"], w["ln1_b"], eps)
+	act := arch.Activation(a.c.Activation)
+	mlp := arch.Linear(act(arch.Linear(x, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
+	x = arch.LayerNorm(Add(x, mlp), w["ln2_w"], w["ln2_b"], eps)
+	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+}
+
+// FinalNorm returns x: BERT has no final norm.
+func (a *Arch) FinalNorm(_ arch.Weights, x *Node) *Node { return x }
+
+func (a *Arch) Head(w arch.Weights, x *Node) *Node {
+	act := arch.Activation(a.c.Activation)
+	y := act(arch.Linear(x, w["t_w"], w["t_b"]))
+	y = arch.LayerNorm(y, w["t_ln_w"], w["t_ln_b"], a.c.NormEps)
+	return arch.Linear(y, w["dec"], w["dec_b"])
+}
+func (a *Arch) Causal() bool       { return false }
+func (a *Arch) RotaryDim() int     { return 0 }
+func (a *Arch) RopeTheta() float64 { return 0 }
+func (a *Arch) KVHeads() int       { return a.c.Heads }
+func (a *Arch) HeadDim() int       { return a.c.HeadDim }

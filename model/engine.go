@@ -1,0 +1,534 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/model/arch"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// runner is the Model implementation shared by all families: it holds the
+// weights as backend tensors and one GoMLX executable per part (embedding,
+// block, block with KV cache, final norm, head). The block executable takes
+// the layer's weights as inputs, so one compiled graph serves every layer;
+// sequence lengths and cache capacities are bucketed (see bucket).
+type runner struct {
+	cfg     *checkpoint.Config
+	a       arch.Architecture
+	backend compute.Backend
+	dir     string
+
+	weights map[string]*tensors.Tensor // by checkpoint name (tied weights are shared)
+	embedW  []*tensors.Tensor
+	layerW  [][]*tensors.Tensor
+	finalW  []*tensors.Tensor
+	headW   []*tensors.Tensor
+
+	embedExec, blockExec, cacheExec, finalExec, headExec *Exec
+
+	mu       sync.Mutex
+	compiled map[string]bool
+}
+
+func newRunner(dir string, cfg *checkpoint.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend) (*runner, error) {
+	r := &runner{cfg: cfg, a: a, backend: backend, dir: dir, weights: map[string]*tensors.Tensor{}, compiled: map[string]bool{}}
+	load := func(ps []arch.Param) ([]*tensors.Tensor, error) {
+		out := make([]*tensors.Tensor, len(ps))
+		for i, p := range ps {
+			if t, ok := r.weights[p.Name]; ok {
+				out[i] = t
+				continue
+			}
+			data, err := w.Float32(p.Name, p.Shape)
+			if err != nil {
+				return nil, err
+			}
+			t := tensors.FromFlatDataAndDimensions(data, p.Shape...)
+			if err := t.MaterializeOnDevice(backend, true, 0); err != nil {
+				return nil, fmt.Errorf("load %s: %w", p.Name, err)
+			}
+			r.weights[p.Name] = t
+			out[i] = t
+		}
+		return out, nil
+	}
+	var err error
+	if r.embedW, err = load(a.EmbedParams()); err != nil {
+		return nil, err
+	}
+	for l := range cfg.Layers {
+		lw, err := load(a.LayerParams(l))
+		if err != nil {
+			return nil, err
+		}
+		r.layerW = append(r.layerW, lw)
+	}
+	if r.finalW, err = load(a.FinalParams()); err != nil {
+		return nil, err
+	}
+	if r.headW, err = load(a.HeadParams()); err != nil {
+		return nil, err
+	}
+	if err := r.buildExecs(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func weightsOf(ps []arch.Param, nodes []*Node) arch.Weights {
+	w := make(arch.Weights, len(ps))
+	for i, p := range ps {
+		w[p.Key] = nodes[i]
+	}
+	return w
+}
+
+func (r *runner) rope() bool { return r.a.RotaryDim() > 0 }
+
+func (r *runner) buildExecs() error {
+	a := r.a
+	embedP, layerP, finalP, headP := a.EmbedParams(), a.LayerParams(0), a.FinalParams(), a.HeadParams()
+	var err error
+	r.embedExec, err = NewExec(r.backend, func(in []*Node) []*Node {
+		return []*Node{a.Embed(weightsOf(embedP, in[3:]), in[0], in[1], in[2])}
+	})
+	if err != nil {
+		return err
+	}
+	block := func(withCache bool) func(in []*Node) []*Node {
+		return func(in []*Node) []*Node {
+			x, mask := in[0], in[1]
+			ai := arch.AttentionInputs{Mask: mask}
+			rest := in[2:]
+			if r.rope() {
+				ai.Cos, ai.Sin = rest[0], rest[1]
+				rest = rest[2:]
+			}
+			if withCache {
+				ai.PastK, ai.PastV, ai.Past = rest[0], rest[1], rest[2]
+				rest = rest[3:]
+			}
+			o := a.Block(weightsOf(layerP, rest), x, ai)
+			return []*Node{o.Out, o.Pattern, o.Q, o.K, o.V}
+		}
+	}
+	if r.blockExec, err = NewExec(r.backend, block(false)); err != nil {
+		return err
+	}
+	if r.cacheExec, err = NewExec(r.backend, block(true)); err != nil {
+		return err
+	}
+	r.finalExec, err = NewExec(r.backend, func(in []*Node) []*Node {
+		return []*Node{a.FinalNorm(weightsOf(finalP, in[1:]), in[0])}
+	})
+	if err != nil {
+		return err
+	}
+	r.headExec, err = NewExec(r.backend, func(in []*Node) []*Node {
+		return []*Node{a.Head(weightsOf(headP, in[1:]), in[0])}
+	})
+	return err
+}
+
+// call runs an executable, counting distinct input shapes as compiled graphs.
+func (r *runner) call(name string, e *Exec, args ...any) ([]*tensors.Tensor, error) {
+	var key strings.Builder
+	key.WriteString(name)
+	for _, a := range args {
+		if t, ok := a.(*tensors.Tensor); ok {
+			key.WriteString(t.Shape().String())
+		}
+	}
+	r.mu.Lock()
+	r.compiled[key.String()] = true
+	r.mu.Unlock()
+	out, err := e.Call(args...)
+	if err != nil {
+		return nil, fmt.Errorf("run %s graph: %w", name, err)
+	}
+	return out, nil
+}
+
+func (r *runner) CompiledGraphs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.compiled)
+}
+
+func (r *runner) Config() *checkpoint.Config { return r.cfg }
+
+func (r *runner) Close() error {
+	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
+	var errs []error
+	for _, t := range r.weights {
+		if err := t.FinalizeAll(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.weights = nil
+	return errors.Join(errs...)
+}
+
+// bucket rounds a length up to the next of 16, 32, 48, 64, 96, 128, 192, 256,
+// 384, 512, 768, ... (powers of two and 1.5× steps), capped at limit, so a run
+// compiles a handful of graphs.
+func bucket(n, limit int) int {
+	b := 16
+	for b < n {
+		if b >= 32 && b/2*3 >= n && b&(b-1) == 0 {
+			b = b / 2 * 3
+			break
+		}
+		if b&(b-1) == 0 {
+			b *= 2
+		} else {
+			b = b / 3 * 4
+		}
+	}
+	if limit > 0 && b > limit {
+		b = max(limit, n)
+	}
+	return b
+}
+
+func int32Tensor(v []int, n int) *tensors.Tensor {
+	out := make([]int32, n)
+	for i := range min(n, len(v)) {
+		out[i] = int32(v[i])
+	}
+	return tensors.FromFlatDataAndDimensions(out, n)
+}
+
+func finalizeAll(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			t.FinalizeAll()
+		}
+	}
+}
+
+func appendAny(dst []any, ts []*tensors.Tensor) []any {
+	for _, t := range ts {
+		dst = append(dst, t)
+	}
+	return dst
+}
+
+// readRows copies the leading block [d0, rows, cols] of a tensor of shape
+// [d0, R, C] (or [R, C] when d0 == 0) into dst.
+func readRows(t *tensors.Tensor, rows, cols int, dst []float32) ([]float32, error) {
+	dims := t.Shape().Dimensions
+	var d0, R, C int
+	switch len(dims) {
+	case 2:
+		d0, R, C = 1, dims[0], dims[1]
+	case 3:
+		d0, R, C = dims[0], dims[1], dims[2]
+	default:
+		return nil, fmt.Errorf("unexpected output shape %v", dims)
+	}
+	dst = dst[:0]
+	err := tensors.ConstFlatData(t, func(flat []float32) {
+		for h := range d0 {
+			for i := range rows {
+				off := (h*R + i) * C
+				dst = append(dst, flat[off:off+cols]...)
+			}
+		}
+	})
+	return dst, err
+}
+
+// checkInput validates ids against the vocabulary and the context.
+func (r *runner) checkInput(in Input) error {
+	n := len(in.IDs)
+	if n == 0 {
+		return errors.New("input has no tokens")
+	}
+	if r.cfg.MaxPositions > 0 && n > r.cfg.MaxPositions {
+		return fmt.Errorf("input has %d tokens, more than the model's context of %d (config.json max positions)", n, r.cfg.MaxPositions)
+	}
+	for i, id := range in.IDs {
+		if id < 0 || id >= r.cfg.VocabSize {
+			return fmt.Errorf("token %d at position %d is outside the vocabulary of %d (config.json vocab_size)", id, i, r.cfg.VocabSize)
+		}
+	}
+	if in.TokenTypeIDs != nil && len(in.TokenTypeIDs) != n {
+		return fmt.Errorf("input has %d token type ids for %d tokens", len(in.TokenTypeIDs), n)
+	}
+	for _, t := range in.TokenTypeIDs {
+		if t < 0 || t >= max(r.cfg.TypeVocabSize, 1) {
+			return fmt.Errorf("token type id %d is outside type_vocab_size %d", t, r.cfg.TypeVocabSize)
+		}
+	}
+	if in.AttentionMask != nil && len(in.AttentionMask) != n {
+		return fmt.Errorf("input has an attention mask of %d entries for %d tokens", len(in.AttentionMask), n)
+	}
+	return nil
+}
+
+// prefill runs the prompt through every layer without a cache. rec gets the
+// tensors trimmed to the n real positions. keep, when non-nil, receives each
+// layer's keys and values (padded to the bucket) and the last hidden state.
+type prefillResult struct {
+	x      *tensors.Tensor   // [T, width] output of the last block (bucketed)
+	k, v   []*tensors.Tensor // per layer [kv_heads, T, hd] when keepKV
+	t      int               // bucket length
+	layerP [][]float32       // per layer attention [H, n, n] when keepPattern
+}
+
+func (r *runner) prefill(ctx context.Context, in Input, rec Recorder, opts ForwardOptions, keepKV, keepPattern bool) (*prefillResult, error) {
+	n := len(in.IDs)
+	T := bucket(n, r.cfg.MaxPositions)
+	pos := make([]int, T)
+	for i := range pos {
+		pos[i] = i
+	}
+	ids := int32Tensor(in.IDs, T)
+	types := int32Tensor(in.TokenTypeIDs, T)
+	posT := int32Tensor(pos, T)
+	defer finalizeAll([]*tensors.Tensor{ids, types, posT})
+	// mask [T, T]: causal and/or padding (padded keys beyond n and masked keys are hidden).
+	mask := make([]bool, T*T)
+	validKey := func(j int) bool { return j < n && (in.AttentionMask == nil || in.AttentionMask[j] != 0) }
+	for i := range T {
+		for j := range T {
+			ok := validKey(j)
+			if r.a.Causal() {
+				// real rows see earlier real keys; padded rows (i >= n) also see padding (ignored)
+				ok = j <= i && (ok || j >= n)
+			}
+			mask[i*T+j] = ok
+		}
+	}
+	// A row with no visible key (all keys masked) would be a uniform softmax
+	// over lowest-float logits; let it see itself so the row stays defined.
+	for i := range T {
+		seen := false
+		for j := range T {
+			seen = seen || mask[i*T+j]
+		}
+		if !seen {
+			mask[i*T+i] = true
+		}
+	}
+	maskT := tensors.FromFlatDataAndDimensions(mask, T, T)
+	defer maskT.FinalizeAll()
+	var cosT, sinT *tensors.Tensor
+	if r.rope() {
+		c, s := arch.RopeTables(pos, r.a.RotaryDim(), r.a.RopeTheta())
+		cosT = tensors.FromFlatDataAndDimensions(c, T, r.a.RotaryDim())
+		sinT = tensors.FromFlatDataAndDimensions(s, T, r.a.RotaryDim())
+		defer finalizeAll([]*tensors.Tensor{cosT, sinT})
+	}
+	out, err := r.call("embed", r.embedExec, appendAny([]any{ids, types, posT}, r.embedW)...)
+	if err != nil {
+		return nil, err
+	}
+	x := out[0]
+	width := r.cfg.Hidden
+	var buf []float32
+	if opts.Hidden && rec != nil {
+		if buf, err = readRows(x, n, width, buf); err != nil {
+			x.FinalizeAll()
+			return nil, err
+		}
+		if err := rec.Record("embed", []int{n, width}, buf); err != nil {
+			x.FinalizeAll()
+			return nil, fmt.Errorf("record embed: %w", err)
+		}
+	}
+	res := &prefillResult{t: T}
+	h, kvh, hd := r.cfg.Heads, r.a.KVHeads(), r.a.HeadDim()
+	for l := range r.cfg.Layers {
+		if err := ctx.Err(); err != nil {
+			x.FinalizeAll()
+			res.free()
+			return nil, err
+		}
+		args := []any{x, maskT}
+		if r.rope() {
+			args = append(args, cosT, sinT)
+		}
+		outs, err := r.call("block", r.blockExec, appendAny(args, r.layerW[l])...)
+		x.FinalizeAll()
+		if err != nil {
+			res.free()
+			return nil, err
+		}
+		x = outs[0]
+		emit := func(name string, t *tensors.Tensor, shape []int, rows, cols int) error {
+			if buf, err = readRows(t, rows, cols, buf); err != nil {
+				return err
+			}
+			if keepPattern && strings.HasSuffix(name, ".attn.pattern") {
+				res.layerP = append(res.layerP, append([]float32(nil), buf...))
+			}
+			if rec == nil {
+				return nil
+			}
+			if err := rec.Record(name, shape, buf); err != nil {
+				return fmt.Errorf("record %s: %w", name, err)
+			}
+			return nil
+		}
+		p := fmt.Sprintf("blocks.%d.", l)
+		err = emit(p+"attn.pattern", outs[1], []int{h, n, n}, n, n)
+		if err == nil && opts.QKV {
+			err = emit(p+"attn.hook_q", outs[2], []int{h, n, hd}, n, hd)
+			if err == nil {
+				err = emit(p+"attn.hook_k", outs[3], []int{kvh, n, hd}, n, hd)
+			}
+			if err == nil {
+				err = emit(p+"attn.hook_v", outs[4], []int{kvh, n, hd}, n, hd)
+			}
+		}
+		if err == nil && opts.Hidden && rec != nil {
+			err = emit(p+"hook_resid_post", x, []int{n, width}, n, width)
+		}
+		outs[1].FinalizeAll()
+		outs[2].FinalizeAll()
+		if keepKV {
+			res.k = append(res.k, outs[3])
+			res.v = append(res.v, outs[4])
+		} else {
+			outs[3].FinalizeAll()
+			outs[4].FinalizeAll()
+		}
+		if err != nil {
+			x.FinalizeAll()
+			res.free()
+			return nil, err
+		}
+	}
+	res.x = x
+	return res, nil
+}
+
+func (p *prefillResult) free() {
+	if p == nil {
+		return
+	}
+	finalizeAll(p.k)
+	finalizeAll(p.v)
+	p.k, p.v = nil, nil
+	if p.x != nil {
+		p.x.FinalizeAll()
+		p.x = nil
+	}
+}
+
+// finalAndHead applies the final norm (recording it) and the head for the
+// requested rows of x [T, width] (n real rows).
+func (r *runner) finalAndHead(x *tensors.Tensor, n int, rec Recorder, opts ForwardOptions) (*Output, error) {
+	width := r.cfg.Hidden
+	y := x
+	if len(r.finalW) > 0 && (opts.Hidden && rec != nil || opts.Logits != LogitsNone) {
+		outs, err := r.call("final_norm", r.finalExec, appendAny([]any{x}, r.finalW)...)
+		if err != nil {
+			return nil, err
+		}
+		y = outs[0]
+		defer y.FinalizeAll()
+		if opts.Hidden && rec != nil {
+			buf, err := readRows(y, n, width, nil)
+			if err != nil {
+				return nil, err
+			}
+			if err := rec.Record("final_norm", []int{n, width}, buf); err != nil {
+				return nil, fmt.Errorf("record final_norm: %w", err)
+			}
+		}
+	}
+	out := &Output{}
+	if opts.Logits == LogitsNone {
+		return out, nil
+	}
+	rows := n
+	start := 0
+	if opts.Logits == LogitsLast {
+		rows, start = 1, n-1
+	}
+	var sub []float32
+	if err := tensors.ConstFlatData(y, func(flat []float32) {
+		sub = append([]float32(nil), flat[start*width:(start+rows)*width]...)
+	}); err != nil {
+		return nil, err
+	}
+	in := tensors.FromFlatDataAndDimensions(sub, rows, width)
+	defer in.FinalizeAll()
+	outs, err := r.call("head", r.headExec, appendAny([]any{in}, r.headW)...)
+	if err != nil {
+		return nil, err
+	}
+	defer outs[0].FinalizeAll()
+	logits, err := tensors.CopyFlatData[float32](outs[0])
+	if err != nil {
+		return nil, err
+	}
+	out.Logits = logits
+	if opts.Logits == LogitsLast {
+		out.LogitsShape = []int{r.cfg.VocabSize}
+	} else {
+		out.LogitsShape = []int{n, r.cfg.VocabSize}
+	}
+	return out, nil
+}
+
+func (r *runner) Forward(ctx context.Context, in Input, rec Recorder, opts ForwardOptions) (*Output, error) {
+	if err := r.checkInput(in); err != nil {
+		return nil, err
+	}
+	p, err := r.prefill(ctx, in, rec, opts, false, false)
+	if err != nil {
+		return nil, err
+	}
+	defer p.free()
+	return r.finalAndHead(p.x, len(in.IDs), rec, opts)
+}
+
+func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, opts ForwardOptions) ([]*Output, error) {
+	if recs != nil && len(recs) != len(in) {
+		return nil, fmt.Errorf("batch of %d inputs has %d recorders", len(in), len(recs))
+	}
+	outs := make([]*Output, len(in))
+	for i, x := range in {
+		if i > 0 && len(x.IDs) != len(in[0].IDs) {
+			return nil, fmt.Errorf("batch input %d has %d tokens, input 0 has %d: pad them to one length", i, len(x.IDs), len(in[0].IDs))
+		}
+		var rec Recorder
+		if recs != nil {
+			rec = recs[i]
+		}
+		o, err := r.Forward(ctx, x, rec, opts)
+		if err != nil {
+			return nil, fmt.Errorf("batch input %d: %w", i, err)
+		}
+		outs[i] = o
+	}
+	return outs, nil
+}
+
+// shapeKey is used in tests to list compiled shapes.
+func (r *runner) shapeKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ks []string
+	for k := range r.compiled {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
