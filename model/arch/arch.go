@@ -84,13 +84,17 @@ type Architecture interface {
 	HeadDim() int
 }
 
-// LayerNorm normalises over the last axis: (x-mean)/sqrt(var+eps)*gamma+beta
-// (Ba et al. 2016; torch.nn.LayerNorm, biased variance).
+// LayerNorm normalises over the last axis: (x-mean)/sqrt(var+eps)·gamma+beta
+// (Ba et al. 2016; torch.nn.LayerNorm, biased variance). It is evaluated in
+// PyTorch's CPU order, (x·rstd + (−rstd·mean))·gamma + beta, whose rounding
+// the reference checkpoints' outputs carry (trained rows with a large mean are
+// ill-conditioned).
 func LayerNorm(x, gamma, beta *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, -1)
-	xc := Sub(x, mean)
-	v := ReduceAndKeep(Square(xc), ReduceMean, -1)
-	y := Mul(xc, Rsqrt(AddScalar(v, eps)))
+	v := ReduceAndKeep(Square(Sub(x, mean)), ReduceMean, -1)
+	rstd := Rsqrt(AddScalar(v, eps))
+	bias := Neg(Mul(rstd, mean))
+	y := Add(Mul(x, rstd), bias)
 	y = Mul(y, Along(gamma, y))
 	if beta != nil {
 		y = Add(y, Along(beta, y))
