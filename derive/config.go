@@ -1,6 +1,7 @@
 package derive
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 )
 
@@ -65,12 +67,9 @@ func LoadConfig(path string, reg *Registry) (*Config, error) {
 // arguments of the right types. Errors name the file and line.
 func ParseConfig(name string, data []byte, reg *Registry) (*Config, error) {
 	var cfg Config
-	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimSpace(yaml.FormatError(err, false, false)))
-	}
-	file, err := parser.ParseBytes(data, 0)
+	file, err := decodeYAML(data, &cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %s", name, err)
 	}
 	lineOf := func(path string) int {
 		p, err := yaml.PathString(path)
@@ -159,6 +158,21 @@ func ParseConfig(name string, data []byte, reg *Registry) (*Config, error) {
 		p.kwargs = kw
 	}
 	return &cfg, nil
+}
+
+// decodeYAML decodes data strictly into cfg and returns its syntax tree for line
+// lookups. go-yaml v1.19.2 panics on some malformed documents (found by FuzzParseConfig,
+// e.g. a tag with no node in a mapping); such input is reported as an error.
+func decodeYAML(data []byte, cfg *Config) (file *ast.File, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			file, err = nil, fmt.Errorf("malformed YAML (the parser failed: %v)", p)
+		}
+	}()
+	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
+		return nil, errors.New(strings.TrimSpace(yaml.FormatError(err, false, false)))
+	}
+	return parser.ParseBytes(data, 0)
 }
 
 func knownKwargs(s *Spec) string {
