@@ -347,3 +347,26 @@ func TestGoldenDashboard(t *testing.T) {
 		checkGolden(t, name, f)
 	}
 }
+
+func TestDownsampleAndRasterizeKeepPeaks(t *testing.T) {
+	m := Matrix{Rows: 100, Cols: 100, Data: make([]float64, 10000)}
+	m.Data[57*100+13] = 1
+	d := Downsample(m, 10)
+	if d.Rows != 10 || d.Cols != 10 || d.At(5, 1) != 1 {
+		t.Fatalf("downsample: %d×%d, peak cell %v, want 10×10 with 1 at (5,1)", d.Rows, d.Cols, d.At(5, 1))
+	}
+	sum := 0.0
+	for _, v := range d.Data {
+		sum += v
+	}
+	if sum != 1 {
+		t.Fatalf("downsample: total %v, want one peak", sum)
+	}
+	img := Rasterize(m, 7, 7, 0, 1, Gray)
+	if c := img.RGBAAt(0, 4); /* pixel (0,4) covers rows 57..70, columns 0..13 */ c.G != 255 {
+		t.Fatalf("rasterize: pixel under the peak is %v, want white", c)
+	}
+	if same := Downsample(m, 200); same.Rows != 100 {
+		t.Fatal("downsample of a small matrix changed it")
+	}
+}

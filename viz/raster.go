@@ -123,3 +123,30 @@ func (o *cellOutline) Plot(c draw.Canvas, p *plot.Plot) {
 		c.StrokeLines(o.style, []vg.Point{{X: x0, Y: y0}, {X: x1, Y: y0}, {X: x1, Y: y1}, {X: x0, Y: y1}, {X: x0, Y: y0}})
 	}
 }
+
+// Downsample max-pools m to at most maxSide rows and columns (returned unchanged when
+// already small enough), so callers can keep many thumbnails of long sequences in
+// memory; Rasterize max-pools again, so peaks survive both steps.
+func Downsample(m Matrix, maxSide int) Matrix {
+	if maxSide <= 0 || (m.Rows <= maxSide && m.Cols <= maxSide) {
+		return m
+	}
+	w, h := min(m.Cols, maxSide), min(m.Rows, maxSide)
+	c0, c1 := spans(m.Cols, w)
+	r0, r1 := spans(m.Rows, h)
+	out := Matrix{Rows: h, Cols: w, Data: make([]float64, w*h)}
+	for y := range h {
+		for x := range w {
+			v := math.NaN()
+			for r := r0[y]; r < r1[y]; r++ {
+				for _, a := range m.Data[r*m.Cols+c0[x] : r*m.Cols+c1[x]] {
+					if !(a <= v) && !math.IsNaN(a) {
+						v = a
+					}
+				}
+			}
+			out.Data[y*w+x] = v
+		}
+	}
+	return out
+}

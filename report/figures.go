@@ -1,0 +1,328 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/attnscope/attnscope/analysis/code"
+	"github.com/attnscope/attnscope/viz"
+)
+
+// MeanHeads selects the mean over heads instead of one head.
+const MeanHeads = -1
+
+// gridThumb is the largest side kept per head for the all-heads grid (max-pooled), so
+// a 12 × 12 grid of 512-token heads holds 144 small matrices, not 144 full ones.
+const gridThumb = 160
+
+// layerMatrix returns head h (or the head mean) of a layer as a matrix.
+func layerMatrix(a *Attention, head int) (viz.Matrix, error) {
+	if head == MeanHeads {
+		return viz.NewMatrix(a.Q, a.K, a.Mean())
+	}
+	if head < 0 || head >= a.Heads {
+		return viz.Matrix{}, fmt.Errorf("head %d out of range: the layer has heads 0..%d", head, a.Heads-1)
+	}
+	return viz.NewMatrix(a.Q, a.K, a.Head(head))
+}
+
+func headName(head int) string {
+	if head == MeanHeads {
+		return "mean of heads"
+	}
+	return fmt.Sprintf("head %d", head)
+}
+
+// tokenLabels returns the sample's tokens for an axis of n positions (nil, i.e.
+// numbered positions, when the counts disagree, e.g. attention imported without
+// tokens).
+func tokenLabels(s *Sample, n int) []string {
+	if len(s.Tokens) >= n {
+		return s.Tokens[:n]
+	}
+	return nil
+}
+
+// HeatmapFigure draws the token × token attention of one layer and head (or the head
+// mean) of a sample, with the prompt block outlined for generations.
+func HeatmapFigure(ctx context.Context, run Run, id string, layer, head int, clip float64) (*viz.Figure, error) {
+	s, err := run.Sample(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := loadLayer(ctx, run, id, layer)
+	if err != nil {
+		return nil, err
+	}
+	m, err := layerMatrix(a, head)
+	if err != nil {
+		return nil, err
+	}
+	o := viz.HeatmapOptions{
+		Title:          fmt.Sprintf("%s: layer %d, %s", id, layer, headName(head)),
+		RowLabels:      tokenLabels(s, a.Q),
+		ColLabels:      tokenLabels(s, a.K),
+		ClipPercentile: clip,
+	}
+	if s.PromptLen > 0 && s.PromptLen < min(a.Q, a.K) {
+		o.PromptLen = s.PromptLen
+	}
+	return viz.Heatmap(m, o)
+}
+
+// GridFigure draws every layer and head of a sample as thumbnails, reading one layer
+// at a time.
+func GridFigure(ctx context.Context, run Run, id string, clip float64) (*viz.Figure, error) {
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
+	}
+	var units [][]viz.Matrix
+	for l := range n {
+		a, err := loadLayer(ctx, run, id, l)
+		if err != nil {
+			return nil, err
+		}
+		if len(units) > 0 && a.Heads != len(units[0]) {
+			return nil, fmt.Errorf("sample %s: layer %d has %d heads, layer 0 has %d", id, l, a.Heads, len(units[0]))
+		}
+		row := make([]viz.Matrix, a.Heads)
+		for h := range a.Heads {
+			m, _ := viz.NewMatrix(a.Q, a.K, a.Head(h))
+			row[h] = viz.Downsample(m, gridThumb)
+		}
+		units = append(units, row)
+	}
+	return viz.Grid(units, viz.GridOptions{Title: fmt.Sprintf("%s: all heads (rows: layers, columns: heads)", id), ClipPercentile: clip})
+}
+
+// ReceivedFigure draws the attention each key position receives in one layer (column
+// sums of the head or head-mean matrix, seeds.md §3.3 panel 10).
+func ReceivedFigure(ctx context.Context, run Run, id string, layer, head int) (*viz.Figure, error) {
+	s, err := run.Sample(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := loadLayer(ctx, run, id, layer)
+	if err != nil {
+		return nil, err
+	}
+	m, err := layerMatrix(a, head)
+	if err != nil {
+		return nil, err
+	}
+	col := make([]float64, m.Cols)
+	for i := range m.Rows {
+		for j := range m.Cols {
+			col[j] += m.At(i, j)
+		}
+	}
+	return viz.Received(col, tokenLabels(s, m.Cols), fmt.Sprintf("%s: attention received, layer %d, %s", id, layer, headName(head)))
+}
+
+// RowStats returns, for every layer, head and query row of a sample, the row's entropy
+// H = −Σ_j ã_j ln ã_j with ã = a + 1e−10 and its maximum weight (the Text_to_Python
+// notebook's aggregate analysis, seeds.md §5.4, applied to each attention row).
+func RowStats(ctx context.Context, run Run, id string) (entropy, maxWeight []float64, err error) {
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n == 0 {
+		return nil, nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
+	}
+	for l := range n {
+		a, err := loadLayer(ctx, run, id, l)
+		if err != nil {
+			return nil, nil, err
+		}
+		for r := 0; r < a.Heads*a.Q; r++ {
+			row := a.Data[r*a.K : (r+1)*a.K]
+			h, mx := 0.0, math.Inf(-1)
+			for _, v := range row {
+				x := float64(v) + 1e-10
+				h -= x * math.Log(x)
+				mx = max(mx, x)
+			}
+			entropy = append(entropy, h)
+			maxWeight = append(maxWeight, mx)
+		}
+	}
+	return entropy, maxWeight, nil
+}
+
+// EntropyFigure draws the histograms of row entropy and maximum weight with their
+// means (attention_entropy_analysis.png of seeds.md §5.4).
+func EntropyFigure(ctx context.Context, run Run, id string) (*viz.Figure, error) {
+	e, m, err := RowStats(ctx, run, id)
+	if err != nil {
+		return nil, err
+	}
+	return viz.Histograms([]viz.HistPanel{
+		{Values: e, Title: "Attention entropy (lower = more focused)", XLabel: "Entropy (nats)", Color: viz.SteelBlue},
+		{Values: m, Title: "Max attention weight (higher = more confident)", XLabel: "Max weight", Color: viz.Coral},
+	}, fmt.Sprintf("%s: every attention row of every layer and head", id))
+}
+
+// CodeWeights returns the per-character weights of a sample's prompt text for the
+// attention of one query row (the last prompt token, i.e. the query that predicts the
+// first generated token, when query < 0) in one layer (the last when layer < 0),
+// averaged over heads, spread over characters by the tokens' offsets (followup-
+// attention's visualize_code_heatmap_codegen; analysis/code.CharWeightsFromOffsets).
+func CodeWeights(ctx context.Context, run Run, id string, layer, query int, dist code.Distribution) (*Sample, []float64, string, error) {
+	s, err := run.Sample(ctx, id)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if s.Text == "" || len(s.Offsets) == 0 {
+		return nil, nil, "", fmt.Errorf("sample %s has no text with token offsets; a code heatmap needs them", id)
+	}
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if layer < 0 {
+		layer = n - 1
+	}
+	a, err := loadLayer(ctx, run, id, layer)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	prompt := s.PromptLen
+	if prompt <= 0 || prompt > a.K {
+		prompt = min(a.K, len(s.Offsets))
+	}
+	if query < 0 {
+		query = prompt - 1
+	}
+	if query >= a.Q {
+		return nil, nil, "", fmt.Errorf("query %d out of range: sample %s has query rows 0..%d", query, id, a.Q-1)
+	}
+	mean := a.Mean()
+	w := mean[query*a.K : query*a.K+prompt]
+	offs := s.Offsets[:min(prompt, len(s.Offsets))]
+	w = w[:len(offs)]
+	nChars := len([]rune(s.Text))
+	chars, err := code.CharWeightsFromOffsets(offs, w, nChars, dist)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("sample %s: %w", id, err)
+	}
+	tok := fmt.Sprint(query)
+	if query < len(s.Tokens) {
+		tok = fmt.Sprintf("%d %s", query, viz.TokenLabel(s.Tokens[query]))
+	}
+	title := fmt.Sprintf("%s: attention of token %s over the prompt, layer %d, mean of heads", id, tok, layer)
+	return s, chars, title, nil
+}
+
+// CodeFigure draws the code heatmap of CodeWeights.
+func CodeFigure(ctx context.Context, run Run, id string, layer, query int, dist code.Distribution, clip float64) (*viz.Figure, error) {
+	s, w, title, err := CodeWeights(ctx, run, id, layer, query, dist)
+	if err != nil {
+		return nil, err
+	}
+	return viz.CodeHeatmap(s.Text, w, viz.CodeOptions{Title: title, ClipPercentile: clip})
+}
+
+// SampleAnalyzerData assembles the §3.3 analyzer's input from a sample: layer k's
+// input is the residual stream entering block k ("embed" for k = 0, else
+// blocks.<k−1>.hook_resid_post) and its output blocks.<k>.hook_resid_post; mean and std
+// (unbiased, as torch's Tensor.std) over the whole tensor; weights are the layer's
+// attention as a batch of one.
+func SampleAnalyzerData(ctx context.Context, run Run, id string) (AnalyzerData, error) {
+	var d AnalyzerData
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if n == 0 {
+		return d, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
+	}
+	prev, err := run.Hidden(ctx, id, "embed")
+	if err != nil {
+		if errors.Is(err, ErrNotCaptured) {
+			return d, fmt.Errorf("sample %s: the dashboard needs hidden states (capture with --hidden): %w", id, err)
+		}
+		return d, err
+	}
+	d.Summary = &CaptureSummary{NumLayers: n, TotalCaptures: n}
+	for l := range n {
+		name := fmt.Sprintf("blocks.%d.attn", l)
+		out, err := run.Hidden(ctx, id, fmt.Sprintf("blocks.%d.hook_resid_post", l))
+		if err != nil {
+			return d, err
+		}
+		im, is := meanStd(prev.Data)
+		om, os := meanStd(out.Data)
+		d.Layers = append(d.Layers, LayerIO{Name: name, InMean: im, InStd: is, OutMean: om, OutStd: os, Output: out})
+		a, err := loadLayer(ctx, run, id, l)
+		if err != nil {
+			return d, err
+		}
+		if a.Q != a.K {
+			return d, fmt.Errorf("sample %s layer %d: attention is %d×%d, the analyzer needs square maps", id, l, a.Q, a.K)
+		}
+		d.Weights = append(d.Weights, LayerWeights{Name: name, Batch: 1, Heads: a.Heads, N: a.Q, Data: a.Data})
+		d.Summary.UniqueLayers = append(d.Summary.UniqueLayers, name)
+		prev = out
+	}
+	return d, nil
+}
+
+// meanStd returns the mean and the unbiased standard deviation (n − 1) of v.
+func meanStd(v []float32) (float64, float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	s := 0.0
+	for _, x := range v {
+		s += float64(x)
+	}
+	m := s / float64(len(v))
+	q := 0.0
+	for _, x := range v {
+		q += (float64(x) - m) * (float64(x) - m)
+	}
+	if len(v) < 2 {
+		return m, math.NaN()
+	}
+	return m, math.Sqrt(q / float64(len(v)-1))
+}
+
+// DashboardData converts an analysis into the dashboard's series.
+func (a *Analysis) DashboardData(title string) viz.DashboardData {
+	d := viz.DashboardData{Title: title, Pearson: a.Pearson, HasPearson: a.HasPearson,
+		Transform: a.Transform, HeadEntropy: a.HeadEntropy, HeadSparsity: a.HeadSparsity,
+		HiddenNorm: a.HiddenNorm, PCACumulative: a.PCACumulative, LayerComparison: a.LayerComparison,
+		Received: a.Received}
+	for _, l := range a.Layers {
+		d.LayerNames = append(d.LayerNames, shortLayer(l.Name))
+		d.InMean = append(d.InMean, l.InMean)
+		d.OutMean = append(d.OutMean, l.OutMean)
+		d.InStd = append(d.InStd, l.InStd)
+		d.OutStd = append(d.OutStd, l.OutStd)
+	}
+	for _, n := range a.WeightNames {
+		d.WeightNames = append(d.WeightNames, shortLayer(n))
+	}
+	for _, m := range a.SummaryMetrics() {
+		d.SummaryNames = append(d.SummaryNames, m.Name)
+		d.SummaryValues = append(d.SummaryValues, m.Value)
+	}
+	return d
+}
+
+// shortLayer names a layer for an axis: "blocks.3.attn" → "L3"; other names keep
+// their last component.
+func shortLayer(name string) string {
+	var l int
+	if _, err := fmt.Sscanf(name, "blocks.%d.attn", &l); err == nil {
+		return fmt.Sprintf("L%d", l)
+	}
+	return lastComponent(name)
+}

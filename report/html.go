@@ -1,0 +1,365 @@
+package report
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+
+	"github.com/attnscope/attnscope/analysis/code"
+	"github.com/attnscope/attnscope/internal/buildinfo"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/viz"
+)
+
+// HTMLOptions configure the HTML report.
+type HTMLOptions struct {
+	// MaxSamples limits the number of sample sections (0: all samples).
+	MaxSamples int
+	// ClipPercentile clips the colour scale of heatmaps and grids (0: none).
+	ClipPercentile float64
+	// DPI of the inlined PNG figures (default 110).
+	DPI int
+	// Logf, when set, receives one line per finished section.
+	Logf func(format string, args ...any)
+}
+
+// figure is an inlined figure of the report.
+type figure struct {
+	Title   string
+	DataURI template.URL
+	HTML    template.HTML // alternative to an image (code heatmap)
+	Note    string        // why the figure is missing
+}
+
+type sampleSection struct {
+	ID, Anchor string
+	Text       string
+	NumTokens  int
+	NumLayers  int
+	PromptLen  int
+	Figures    []figure
+	Report     string // §3.3 text report when hidden states were captured
+}
+
+type metricTable struct {
+	Metric  string
+	Columns []string
+	Rows    []metricRow
+}
+
+type metricRow struct {
+	Name   string
+	Values []string
+}
+
+type page struct {
+	Dir, Version string
+	Provenance   []kv
+	LayerTables  []metricTable
+	HeadTables   []metricTable
+	NumSamples   int
+	Samples      []sampleSection
+	Omitted      int
+}
+
+type kv struct{ Key, Value string }
+
+// WriteHTML writes one self-contained HTML file summarising a run: provenance
+// (run.json), per-layer and per-head tables of the metrics table, and a section per
+// sample with its figures (all-heads grid, last-layer heatmap, attention received,
+// entropy and maximum-weight histograms, code heatmap, and the §3.3 dashboard and text
+// report when hidden states were captured). Figures are inlined as data: URIs; the page
+// has no script and a Content-Security-Policy that forbids any network fetch.
+func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
+	if o.DPI <= 0 {
+		o.DPI = 110
+	}
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	ids, err := run.Samples(ctx)
+	if err != nil {
+		return err
+	}
+	pg := page{Dir: run.Dir(), Version: buildinfo.Version(), NumSamples: len(ids)}
+	prov, err := run.Provenance(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(prov)) {
+		v := prov[k]
+		s, ok := v.(string)
+		if !ok {
+			b, _ := json.Marshal(v)
+			s = string(b)
+		}
+		pg.Provenance = append(pg.Provenance, kv{k, s})
+	}
+	rows, err := run.Metrics(ctx)
+	if err != nil {
+		return err
+	}
+	pg.LayerTables, pg.HeadTables = metricTables(rows)
+	if o.MaxSamples > 0 && len(ids) > o.MaxSamples {
+		pg.Omitted = len(ids) - o.MaxSamples
+		ids = ids[:o.MaxSamples]
+	}
+	attention := false
+	for i, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sec, err := sampleFigures(ctx, run, id, i, o)
+		if err != nil {
+			return err
+		}
+		attention = attention || sec.NumLayers > 0
+		pg.Samples = append(pg.Samples, sec)
+		logf("report: sample %s done (%d/%d)", id, i+1, len(ids))
+	}
+	if len(ids) > 0 && !attention {
+		return fmt.Errorf("run %s has no attention captured in any sample", run.Dir())
+	}
+	return pageTemplate.Execute(w, pg)
+}
+
+// sampleFigures renders the figures of one sample.
+func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions) (sampleSection, error) {
+	sec := sampleSection{ID: id, Anchor: fmt.Sprintf("sample-%d", i)}
+	s, err := run.Sample(ctx, id)
+	if err != nil {
+		return sec, err
+	}
+	sec.Text, sec.NumTokens, sec.PromptLen = s.Text, len(s.Tokens), s.PromptLen
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return sec, err
+	}
+	sec.NumLayers = n
+	if n == 0 {
+		return sec, nil
+	}
+	add := func(title string, f *viz.Figure, err error) error {
+		if err != nil {
+			return fmt.Errorf("sample %s: %s: %w", id, title, err)
+		}
+		f.DPI = o.DPI
+		var b bytes.Buffer
+		if err := f.WriteTo(&b, viz.PNG); err != nil {
+			return fmt.Errorf("sample %s: %s: %w", id, title, err)
+		}
+		sec.Figures = append(sec.Figures, figure{Title: title, DataURI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()))})
+		return nil
+	}
+	f, err := GridFigure(ctx, run, id, o.ClipPercentile)
+	if err := add("All heads", f, err); err != nil {
+		return sec, err
+	}
+	f, err = HeatmapFigure(ctx, run, id, n-1, MeanHeads, o.ClipPercentile)
+	if err := add(fmt.Sprintf("Layer %d, mean of heads", n-1), f, err); err != nil {
+		return sec, err
+	}
+	f, err = ReceivedFigure(ctx, run, id, n-1, MeanHeads)
+	if err := add(fmt.Sprintf("Attention received, layer %d", n-1), f, err); err != nil {
+		return sec, err
+	}
+	f, err = EntropyFigure(ctx, run, id)
+	if err := add("Entropy and maximum weight of attention rows", f, err); err != nil {
+		return sec, err
+	}
+	if s.Text != "" && len(s.Offsets) > 0 {
+		cs, w, title, err := CodeWeights(ctx, run, id, -1, -1, code.Replication)
+		if err != nil {
+			return sec, err
+		}
+		var b bytes.Buffer
+		if err := viz.WriteCodeHTML(&b, cs.Text, w, viz.CodeOptions{Title: title, ClipPercentile: o.ClipPercentile}); err != nil {
+			return sec, fmt.Errorf("sample %s: code heatmap: %w", id, err)
+		}
+		sec.Figures = append(sec.Figures, figure{Title: "Code heatmap", HTML: template.HTML(b.String())})
+	}
+	d, err := SampleAnalyzerData(ctx, run, id)
+	switch {
+	case errors.Is(err, ErrNotCaptured):
+		sec.Figures = append(sec.Figures, figure{Title: "Attention analysis dashboard", Note: "not drawn: the run has no hidden states (capture with --hidden)"})
+	case err != nil:
+		return sec, err
+	default:
+		a, err := Analyze(ctx, d)
+		if err != nil {
+			return sec, fmt.Errorf("sample %s: %w", id, err)
+		}
+		f, err := viz.Dashboard(a.DashboardData(id + ": attention analysis"))
+		if err := add("Attention analysis dashboard", f, err); err != nil {
+			return sec, err
+		}
+		var b bytes.Buffer
+		if err := a.WriteText(&b); err != nil {
+			return sec, err
+		}
+		sec.Report = b.String()
+	}
+	return sec, nil
+}
+
+// metricTables summarises the metrics table: per metric, a layers table (rows whose
+// head is MetricAll, or the mean over heads otherwise) and a layers × heads table,
+// each value the mean over samples.
+func metricTables(rows []store.MetricRow) (layer, head []metricTable) {
+	type key struct {
+		metric      string
+		layer, head int64
+	}
+	sum := map[key]float64{}
+	cnt := map[key]int{}
+	metrics := map[string]bool{}
+	for _, r := range rows {
+		k := key{r.Pass + "/" + r.Metric, r.Layer, r.Head}
+		sum[k] += r.Value
+		cnt[k]++
+		metrics[k.metric] = true
+	}
+	for _, m := range slices.Sorted(maps.Keys(metrics)) {
+		layers, heads := map[int64]bool{}, map[int64]bool{}
+		for k := range sum {
+			if k.metric == m {
+				layers[k.layer] = true
+				heads[k.head] = true
+			}
+		}
+		ls := slices.Sorted(maps.Keys(layers))
+		hs := slices.Sorted(maps.Keys(heads))
+		val := func(l, h int64) (float64, bool) {
+			k := key{m, l, h}
+			if cnt[k] == 0 {
+				return 0, false
+			}
+			return sum[k] / float64(cnt[k]), true
+		}
+		lt := metricTable{Metric: m, Columns: []string{"value"}}
+		for _, l := range ls {
+			v, ok := val(l, store.MetricAll)
+			if !ok {
+				s, c := 0.0, 0
+				for _, h := range hs {
+					if x, ok := val(l, h); ok && h != store.MetricAll {
+						s += x
+						c++
+					}
+				}
+				v, ok = s/float64(max(c, 1)), c > 0
+			}
+			if ok {
+				lt.Rows = append(lt.Rows, metricRow{Name: layerName(l), Values: []string{fmtValue(v)}})
+			}
+		}
+		layer = append(layer, lt)
+		var realHeads []int64
+		for _, h := range hs {
+			if h != store.MetricAll {
+				realHeads = append(realHeads, h)
+			}
+		}
+		if len(realHeads) == 0 {
+			continue
+		}
+		ht := metricTable{Metric: m}
+		for _, h := range realHeads {
+			ht.Columns = append(ht.Columns, fmt.Sprintf("H%d", h))
+		}
+		for _, l := range ls {
+			r := metricRow{Name: layerName(l)}
+			for _, h := range realHeads {
+				if v, ok := val(l, h); ok {
+					r.Values = append(r.Values, fmtValue(v))
+				} else {
+					r.Values = append(r.Values, "")
+				}
+			}
+			ht.Rows = append(ht.Rows, r)
+		}
+		head = append(head, ht)
+	}
+	sort.SliceStable(layer, func(i, j int) bool { return cmp.Less(layer[i].Metric, layer[j].Metric) })
+	return layer, head
+}
+
+func layerName(l int64) string {
+	if l == store.MetricAll {
+		return "all layers"
+	}
+	return fmt.Sprintf("L%d", l)
+}
+
+func fmtValue(v float64) string { return fmt.Sprintf("%.4g", v) }
+
+var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>attnscope report: {{.Dir}}</title>
+<style>
+body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}h3{font-size:1.05em}
+table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:.85em}
+td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right}th{background:#f4f4f4}td.k,th.k{text-align:left}
+td.v{text-align:left;font-family:"DejaVu Sans Mono",monospace;white-space:pre-wrap;word-break:break-all;max-width:60em}
+figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:.3em}img{max-width:100%;height:auto;border:1px solid #eee}
+pre.text{background:#f8f8f8;padding:.6em;white-space:pre-wrap;max-height:20em;overflow:auto}
+nav ul{columns:3}.note{color:#777;font-style:italic}
+</style>
+</head>
+<body>
+<h1>attnscope report</h1>
+<p>Run <code>{{.Dir}}</code>: {{.NumSamples}} sample(s). Written by attnscope {{.Version}}.</p>
+<nav><ul>
+<li><a href="#provenance">Provenance</a></li>
+<li><a href="#metrics">Metrics</a></li>
+{{range .Samples}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
+{{end}}</ul></nav>
+
+<h2 id="provenance">Provenance</h2>
+{{if .Provenance}}<table>
+{{range .Provenance}}<tr><th class="k">{{.Key}}</th><td class="v">{{.Value}}</td></tr>
+{{end}}</table>{{else}}<p class="note">The run has no run.json.</p>{{end}}
+
+<h2 id="metrics">Metrics</h2>
+{{if .LayerTables}}<h3>Per layer (mean over samples; over heads where the metric is per head)</h3>
+{{range .LayerTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr><td class="k">{{.Name}}</td>{{range .Values}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+{{end}}
+{{if .HeadTables}}<h3>Per head (mean over samples)</h3>
+{{range .HeadTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr><td class="k">{{.Name}}</td>{{range .Values}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+{{end}}{{end}}
+{{else}}<p class="note">No metrics table (run <code>attnscope derive</code> to compute one).</p>{{end}}
+
+{{range .Samples}}
+<h2 id="{{.Anchor}}">Sample {{.ID}}</h2>
+<p>{{.NumTokens}} token(s), {{.NumLayers}} layer(s) of attention{{if .PromptLen}}, prompt of {{.PromptLen}} token(s) (outlined){{end}}.</p>
+{{if .Text}}<pre class="text">{{.Text}}</pre>{{end}}
+{{if not .NumLayers}}<p class="note">No attention captured for this sample.</p>{{end}}
+{{range .Figures}}<figure><figcaption>{{.Title}}</figcaption>
+{{if .DataURI}}<img alt="{{.Title}}" src="{{.DataURI}}">{{else if .HTML}}{{.HTML}}{{else}}<p class="note">{{.Note}}</p>{{end}}
+</figure>
+{{end}}
+{{if .Report}}<h3>attention_analysis_report.txt</h3><pre class="text">{{.Report}}</pre>{{end}}
+{{end}}
+{{if .Omitted}}<p class="note">{{.Omitted}} more sample(s) not shown (raise --max-samples).</p>{{end}}
+</body>
+</html>
+`))

@@ -1,0 +1,92 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+const testCode = "def sum(a, b):\n    c = a + b\n    return c\n"
+
+func TestWriteHTML(t *testing.T) {
+	run := newMemRun(testCode, 3, 4, 16, 8)
+	var b bytes.Buffer
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 60}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		"<h2 id=\"provenance\">", "tiny-gpt2", `{&#34;n_layer&#34;:3}`,
+		"entropy/mean_row_entropy", "js/head_diversity", "<th>H3</th>",
+		`<h2 id="sample-0">Sample s0</h2>`, "All heads", "Layer 2, mean of heads",
+		"Attention received, layer 2", "Entropy and maximum weight", "Code heatmap",
+		"Attention analysis dashboard", "COMPREHENSIVE ATTENTION ANALYSIS REPORT",
+		`class="codeheat"`, "prompt of 8 token(s)",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `src="data:image/png;base64,`); n != 5 {
+		t.Errorf("%d inlined PNG figures, want 5 (grid, heatmap, received, histograms, dashboard)", n)
+	}
+	// Nothing may point outside the file.
+	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*"(https?:|//|file:)`).FindString(page); m != "" {
+		t.Errorf("report references an external resource: %s", m)
+	}
+	if strings.Contains(page, "<script") {
+		t.Error("report contains a script")
+	}
+	// Layer-by-layer streaming: each figure reads layers one at a time; the run never
+	// holds more than the memRun's own storage.
+	if run.reads == 0 {
+		t.Error("no attention layer read")
+	}
+	if os.Getenv("ATTNSCOPE_KEEP_REPORT") != "" {
+		os.WriteFile(filepath.Join(os.TempDir(), "attnscope-report.html"), b.Bytes(), 0o644)
+	}
+}
+
+func TestWriteHTMLWithoutHiddenStates(t *testing.T) {
+	run := newMemRun(testCode, 2, 2, 0, 0)
+	var b bytes.Buffer
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "the run has no hidden states") {
+		t.Error("missing dashboard is not explained")
+	}
+}
+
+func TestWriteHTMLRunWithoutAttention(t *testing.T) {
+	run := newMemRun(testCode, 0, 2, 0, 0)
+	err := WriteHTML(context.Background(), &bytes.Buffer{}, run, HTMLOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no attention") {
+		t.Fatalf("run without attention: error %v, want one saying it has no attention", err)
+	}
+}
+
+func TestFigureErrors(t *testing.T) {
+	ctx := context.Background()
+	run := newMemRun(testCode, 2, 2, 0, 0)
+	if _, err := HeatmapFigure(ctx, run, "s0", 2, 0, 0); err == nil || !strings.Contains(err.Error(), "layer 2 out of range") {
+		t.Errorf("layer out of range: %v", err)
+	}
+	if _, err := HeatmapFigure(ctx, run, "s0", 1, 2, 0); err == nil || !strings.Contains(err.Error(), "head 2 out of range") {
+		t.Errorf("head out of range: %v", err)
+	}
+	if _, err := HeatmapFigure(ctx, run, "nope", 0, 0, 0); err == nil {
+		t.Error("unknown sample: no error")
+	}
+	if _, err := GridFigure(ctx, newMemRun(testCode, 0, 2, 0, 0), "s0", 0); err == nil || !strings.Contains(err.Error(), "no attention") {
+		t.Errorf("no attention: %v", err)
+	}
+	run.att["s0"][1].Data[run.att["s0"][1].K+1] = float32(nan())
+	if _, err := GridFigure(ctx, run, "s0", 0); err == nil || !strings.Contains(err.Error(), "layer 1 head 0 row 1") {
+		t.Errorf("NaN attention: %v", err)
+	}
+}

@@ -1,0 +1,128 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/attnscope/attnscope/store"
+)
+
+// memRun is an in-memory Run for tests: causal softmax attention of random logits and
+// optional hidden states.
+type memRun struct {
+	dir     string
+	prov    map[string]any
+	samples []*Sample
+	att     map[string][]*Attention
+	hidden  map[string]map[string]*Hidden
+	metrics []store.MetricRow
+	reads   int // attention layers read
+}
+
+func (r *memRun) Dir() string                                         { return r.dir }
+func (r *memRun) Provenance(context.Context) (map[string]any, error)  { return r.prov, nil }
+func (r *memRun) Metrics(context.Context) ([]store.MetricRow, error)  { return r.metrics, nil }
+func (r *memRun) NumLayers(_ context.Context, id string) (int, error) { return len(r.att[id]), nil }
+
+func (r *memRun) Samples(context.Context) ([]string, error) {
+	var ids []string
+	for _, s := range r.samples {
+		ids = append(ids, s.ID)
+	}
+	return ids, nil
+}
+
+func (r *memRun) Sample(_ context.Context, id string) (*Sample, error) {
+	for _, s := range r.samples {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("run %s: no sample %q", r.dir, id)
+}
+
+func (r *memRun) AttentionLayer(_ context.Context, id string, l int) (*Attention, error) {
+	r.reads++
+	return r.att[id][l], nil
+}
+
+func (r *memRun) Hidden(_ context.Context, id, name string) (*Hidden, error) {
+	h, ok := r.hidden[id][name]
+	if !ok {
+		return nil, fmt.Errorf("sample %s: hidden state %s: %w", id, name, ErrNotCaptured)
+	}
+	return h, nil
+}
+
+// newMemRun builds a run with one sample of the given text split into tokens at
+// spaces and newlines (a word-level stand-in for BPE with character offsets), L layers
+// and H heads, hidden states of width D when D > 0.
+func newMemRun(text string, L, H, D int, promptLen int) *memRun {
+	var toks []string
+	var offs [][2]int
+	rs := []rune(text)
+	start := 0
+	for i := 0; i <= len(rs); i++ {
+		if i == len(rs) || rs[i] == ' ' || rs[i] == '\n' {
+			if i > start {
+				toks = append(toks, string(rs[start:i]))
+				offs = append(offs, [2]int{start, i})
+			}
+			if i < len(rs) {
+				toks = append(toks, string(rs[i]))
+				offs = append(offs, [2]int{i, i + 1})
+			}
+			start = i + 1
+		}
+	}
+	n := len(toks)
+	r := &memRun{dir: "/runs/mem", prov: map[string]any{"model": "tiny-gpt2", "seed": 1.0, "config": map[string]any{"n_layer": L}},
+		att: map[string][]*Attention{}, hidden: map[string]map[string]*Hidden{}}
+	s := &Sample{ID: "s0", Text: text, Tokens: toks, Offsets: offs, PromptLen: promptLen}
+	r.samples = append(r.samples, s)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range L {
+		a := &Attention{Heads: H, Q: n, K: n, Data: make([]float32, H*n*n)}
+		for h := range H {
+			for i := range n {
+				row := a.Data[(h*n+i)*n : (h*n+i+1)*n]
+				sum := 0.0
+				for j := 0; j <= i; j++ {
+					v := math.Exp(2 * rng.NormFloat64())
+					row[j] = float32(v)
+					sum += v
+				}
+				for j := 0; j <= i; j++ {
+					row[j] = float32(float64(row[j]) / sum)
+				}
+			}
+		}
+		r.att["s0"] = append(r.att["s0"], a)
+	}
+	if D > 0 {
+		hs := map[string]*Hidden{}
+		mk := func(scale float64) *Hidden {
+			h := &Hidden{Rows: n, Dim: D, Data: make([]float32, n*D)}
+			for i := range h.Data {
+				h.Data[i] = float32(scale * rng.NormFloat64())
+			}
+			return h
+		}
+		hs["embed"] = mk(1)
+		for l := range L {
+			hs[fmt.Sprintf("blocks.%d.hook_resid_post", l)] = mk(1 + 0.5*float64(l+1))
+		}
+		r.hidden["s0"] = hs
+	}
+	for l := range L {
+		for h := range H {
+			r.metrics = append(r.metrics, store.MetricRow{Sample: "s0", Pass: "entropy", Layer: int64(l), Head: int64(h), Metric: "mean_row_entropy", Value: 1 + 0.1*float64(l*H+h)})
+		}
+		r.metrics = append(r.metrics, store.MetricRow{Sample: "s0", Pass: "js", Layer: int64(l), Head: store.MetricAll, Metric: "head_diversity", Value: 0.3 + 0.01*float64(l)})
+	}
+	return r
+}
+
+func nan() float64 { return math.NaN() }
