@@ -1,0 +1,309 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/atomicfile"
+)
+
+// Sample is the record of one sample, stored in RUN/samples/<id>/sample.json.
+//
+// Token i of IDs/Tokens/Offsets is query and key position i of the attention. For
+// a generation, the attention has len(IDs)-1 positions: the last generated token
+// was never fed back to the model, so it has no row (see AttentionInfo).
+type Sample struct {
+	ID string `json:"id"`
+	// Text is the whole text the tokens cover: the prompt followed by the generated
+	// continuation, if any.
+	Text string `json:"text"`
+	// PromptText is the prompt alone (equal to Text for a forward pass).
+	PromptText string `json:"prompt_text"`
+	// IDs are the token ids (special tokens included); empty when an imported
+	// sample came without them.
+	IDs []int `json:"ids"`
+	// Tokens are the token strings as the tokenizer's vocabulary spells them
+	// (byte-level BPE: Ġ for a space); empty when unknown.
+	Tokens []string `json:"tokens"`
+	// Offsets are each token's [start, end) character (Unicode code point) span in
+	// Text; an empty span for special tokens; empty when unknown.
+	Offsets [][2]int `json:"offsets"`
+	// PromptLen is the number of prompt (input) tokens: len(IDs) for a plain
+	// forward pass; the tokens after it were generated.
+	PromptLen int `json:"prompt_length"`
+	// Generated lists the generated tokens with their probabilities (nil for a
+	// forward pass).
+	Generated  []GeneratedToken `json:"generated,omitempty"`
+	StopReason string           `json:"stop_reason,omitempty"` // "eos", "max_new_tokens" or "max_time"
+	Try        int              `json:"try"`                   // index of the try of a sampled generation
+	Seed       *int64           `json:"seed,omitempty"`        // sampler seed of this try
+
+	// Source is the input file the sample came from ("" for --text).
+	Source string `json:"source,omitempty"`
+	// Language is the programming language of Text when known ("python", ...).
+	Language string `json:"language,omitempty"`
+
+	Attention *TensorsInfo `json:"attention,omitempty"` // what attention.safetensors holds
+	Hidden    *TensorsInfo `json:"hidden,omitempty"`    // what hidden.safetensors holds (nil: not captured)
+
+	// Seconds is how long the model took for this sample.
+	Seconds float64 `json:"seconds,omitempty"`
+	// Extra keeps fields of imported metadata that have no place above.
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// GeneratedToken is one generated token.
+type GeneratedToken struct {
+	ID    int     `json:"id"`
+	Token string  `json:"token"`
+	Prob  float64 `json:"prob"` // probability under the model's (untempered) softmax
+}
+
+// TensorsInfo describes the tensors of a sample's safetensors file.
+type TensorsInfo struct {
+	Layers int    `json:"layers"`
+	Heads  int    `json:"heads,omitempty"` // attention only
+	Query  int    `json:"query,omitempty"` // attention: query positions
+	Key    int    `json:"key,omitempty"`   // attention: key positions
+	Tokens int    `json:"tokens,omitempty"`
+	Width  int    `json:"width,omitempty"`
+	DType  string `json:"dtype"` // "F32" or "F16"
+}
+
+// WriteSample writes sample.json of s.ID (atomically). Write it last: it marks the
+// sample finished.
+func (r *Run) WriteSample(s *Sample) error {
+	if err := CheckSampleID(s.ID); err != nil {
+		return err
+	}
+	dir := r.SampleDir(s.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write sample %s: %w", s.ID, err)
+	}
+	b, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		return fmt.Errorf("write sample %s: %w", s.ID, err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, SampleFile), append(b, '\n'))
+}
+
+// Sample reads sample.json of id.
+func (r *Run) Sample(id string) (*Sample, error) {
+	if err := CheckSampleID(id); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.SampleDir(id), SampleFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("run %s: no finished sample %q", r.dir, id)
+		}
+		return nil, err
+	}
+	s := &Sample{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("read %s: invalid JSON: %w", path, err)
+	}
+	if s.ID == "" {
+		s.ID = id
+	}
+	return s, nil
+}
+
+// Tensor3 is one layer of attention, [Heads, Q, K] row-major: Data[(h*Q+q)*K+k] is
+// how much query position q attends to key position k in head h.
+type Tensor3 struct {
+	Heads, Q, K int
+	Data        []float32
+}
+
+// At returns the weight of head h, query q, key k.
+func (t *Tensor3) At(h, q, k int) float32 { return t.Data[(h*t.Q+q)*t.K+k] }
+
+// Tensor4 is the attention of all layers, [Layers, Heads, Q, K] row-major.
+type Tensor4 struct {
+	Layers, Heads, Q, K int
+	Data                []float32
+}
+
+// Shape returns [Layers, Heads, Q, K].
+func (t *Tensor4) Shape() []int { return []int{t.Layers, t.Heads, t.Q, t.K} }
+
+// Layer returns layer l as a view (sharing Data).
+func (t *Tensor4) Layer(l int) *Tensor3 {
+	n := t.Heads * t.Q * t.K
+	return &Tensor3{Heads: t.Heads, Q: t.Q, K: t.K, Data: t.Data[l*n : (l+1)*n]}
+}
+
+// Tensor2 is a hidden state, [Rows (tokens), Cols (width)] row-major.
+type Tensor2 struct {
+	Rows, Cols int
+	Data       []float32
+}
+
+// AttentionName is the tensor name of layer l's attention.
+func AttentionName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.pattern" }
+
+// ResidName is the tensor name of the residual stream after block l.
+func ResidName(l int) string { return "blocks." + strconv.Itoa(l) + ".hook_resid_post" }
+
+// Hidden tensor names besides ResidName.
+const (
+	EmbedName     = "embed"
+	FinalNormName = "final_norm"
+)
+
+func (r *Run) openTensors(id, file string) (*checkpoint.Safetensors, error) {
+	if err := CheckSampleID(id); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.SampleDir(id), file)
+	st, err := checkpoint.OpenSafetensors(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if !r.Finished(id) {
+				return nil, fmt.Errorf("run %s: no finished sample %q", r.dir, id)
+			}
+			return nil, fmt.Errorf("run %s: sample %q has no %s: %w", r.dir, id, file, ErrNotCaptured)
+		}
+		return nil, err
+	}
+	return st, nil
+}
+
+// attentionLayers counts the blocks.<l>.attn.pattern tensors, checking that they
+// are numbered 0..L-1.
+func attentionLayers(st *checkpoint.Safetensors) (int, error) {
+	n := 0
+	for _, name := range st.Names() {
+		if strings.HasSuffix(name, ".attn.pattern") {
+			n++
+		}
+	}
+	for l := range n {
+		if _, ok := st.Info(AttentionName(l)); !ok {
+			return 0, fmt.Errorf("read %s: tensor %q missing (layers are numbered 0..%d)", st.Path(), AttentionName(l), n-1)
+		}
+	}
+	return n, nil
+}
+
+// NumLayers returns the number of attention layers of sample id.
+func (r *Run) NumLayers(id string) (int, error) {
+	st, err := r.openTensors(id, AttentionFile)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return attentionLayers(st)
+}
+
+func readLayer(st *checkpoint.Safetensors, l int) (*Tensor3, error) {
+	data, shape, err := st.Float32(AttentionName(l))
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) != 3 || shape[1] != shape[2] {
+		return nil, fmt.Errorf("read %s: tensor %q has shape %v, [heads, query, key] with query = key expected", st.Path(), AttentionName(l), shape)
+	}
+	return &Tensor3{Heads: shape[0], Q: shape[1], K: shape[2], Data: data}, nil
+}
+
+// AttentionLayer reads layer l of sample id's attention (only that layer).
+func (r *Run) AttentionLayer(id string, l int) (*Tensor3, error) {
+	st, err := r.openTensors(id, AttentionFile)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if _, ok := st.Info(AttentionName(l)); !ok {
+		n, _ := attentionLayers(st)
+		return nil, fmt.Errorf("read %s: no layer %d (the sample has %d layers)", st.Path(), l, n)
+	}
+	return readLayer(st, l)
+}
+
+// Attention reads all layers of sample id's attention, [L, H, N, N].
+func (r *Run) Attention(id string) (*Tensor4, error) {
+	st, err := r.openTensors(id, AttentionFile)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	n, err := attentionLayers(st)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("read %s: no blocks.<l>.attn.pattern tensors", st.Path())
+	}
+	var out *Tensor4
+	for l := range n {
+		t, err := readLayer(st, l)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = &Tensor4{Layers: n, Heads: t.Heads, Q: t.Q, K: t.K, Data: make([]float32, 0, n*len(t.Data))}
+		} else if t.Heads != out.Heads || t.Q != out.Q {
+			return nil, fmt.Errorf("read %s: layer %d has shape [%d %d %d], layer 0 [%d %d %d]", st.Path(), l, t.Heads, t.Q, t.K, out.Heads, out.Q, out.K)
+		}
+		out.Data = append(out.Data, t.Data...)
+	}
+	return out, nil
+}
+
+// HiddenNames lists the tensors of sample id's hidden.safetensors in file order
+// (embed, blocks.<l>.hook_resid_post..., final_norm); an error wrapping
+// ErrNotCaptured when the run has no hidden states.
+func (r *Run) HiddenNames(id string) ([]string, error) {
+	st, err := r.openTensors(id, HiddenFile)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return st.Names(), nil
+}
+
+// Hidden reads one hidden state of sample id ("embed", "blocks.<l>.hook_resid_post"
+// or "final_norm"), [tokens, width]; an error wrapping ErrNotCaptured when absent.
+func (r *Run) Hidden(id, name string) (*Tensor2, error) {
+	st, err := r.openTensors(id, HiddenFile)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if _, ok := st.Info(name); !ok {
+		return nil, fmt.Errorf("read %s: no tensor %q: %w", st.Path(), name, ErrNotCaptured)
+	}
+	data, shape, err := st.Float32(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) != 2 {
+		return nil, fmt.Errorf("read %s: tensor %q has shape %v, [tokens, width] expected", st.Path(), name, shape)
+	}
+	return &Tensor2{Rows: shape[0], Cols: shape[1], Data: data}, nil
+}
+
+// CheckAttention validates attention weights: every value finite and in [0, 1+tol].
+// what names the tensor in the error ("layer 3").
+func CheckAttention(what string, data []float32) error {
+	for i, v := range data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%s: value %d is %v, finite attention weights expected", what, i, v)
+		}
+		if v < 0 {
+			return fmt.Errorf("%s: value %d is %g, non-negative attention weights expected", what, i, v)
+		}
+	}
+	return nil
+}

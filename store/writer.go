@@ -1,0 +1,210 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/attnscope/attnscope/checkpoint"
+)
+
+// SampleOptions describe what a SampleWriter stores.
+type SampleOptions struct {
+	// Layers is the model's number of layers.
+	Layers int
+	// Hidden stores embed, blocks.<l>.hook_resid_post and (with FinalNorm)
+	// final_norm in hidden.safetensors.
+	Hidden bool
+	// FinalNorm is whether the model records "final_norm" (every family but BERT).
+	FinalNorm bool
+	// FP16 stores tensors as float16 instead of float32.
+	FP16 bool
+}
+
+// SampleWriter streams one sample's tensors to disk as a model produces them. It
+// implements the model package's Recorder: Record("blocks.<l>.attn.pattern",
+// [heads, q, k], data) writes that layer to attention.safetensors at once, so
+// memory holds one layer. The safetensors headers are fixed when the first tensor
+// of each file arrives (every layer has the same shape). Other names (hook_q,
+// hook_k, hook_v, or hidden states when Hidden is off) are ignored.
+//
+// Nothing is visible until Commit, which commits the tensor files and then writes
+// sample.json; Abort (or any error) leaves no file behind.
+type SampleWriter struct {
+	run  *Run
+	id   string
+	opts SampleOptions
+	dir  string
+
+	att, hid         *checkpoint.SafetensorsWriter
+	attNext, hidNext int
+	hidNames         []string
+	attInfo, hidInfo *TensorsInfo
+	err              error
+	done             bool
+}
+
+// NewSample starts writing sample id. An existing unfinished sample of that id is
+// overwritten on Commit.
+func (r *Run) NewSample(id string, opts SampleOptions) (*SampleWriter, error) {
+	if err := CheckSampleID(id); err != nil {
+		return nil, err
+	}
+	if opts.Layers <= 0 {
+		return nil, fmt.Errorf("sample %s: number of layers must be positive, got %d", id, opts.Layers)
+	}
+	dir := r.SampleDir(id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("sample %s: %w", id, err)
+	}
+	w := &SampleWriter{run: r, id: id, opts: opts, dir: dir}
+	if opts.Hidden {
+		w.hidNames = append(w.hidNames, EmbedName)
+		for l := range opts.Layers {
+			w.hidNames = append(w.hidNames, ResidName(l))
+		}
+		if opts.FinalNorm {
+			w.hidNames = append(w.hidNames, FinalNormName)
+		}
+	}
+	return w, nil
+}
+
+func (w *SampleWriter) dtype() checkpoint.DType {
+	if w.opts.FP16 {
+		return checkpoint.F16
+	}
+	return checkpoint.F32
+}
+
+func (w *SampleWriter) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	w.Abort()
+	return err
+}
+
+// Record implements model.Recorder.
+func (w *SampleWriter) Record(name string, shape []int, data []float32) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return fmt.Errorf("sample %s: Record after Commit or Abort", w.id)
+	}
+	switch {
+	case strings.HasSuffix(name, ".attn.pattern"):
+		return w.recordAttention(name, shape, data)
+	case w.opts.Hidden && (name == EmbedName || name == FinalNormName || strings.HasSuffix(name, ".hook_resid_post")):
+		return w.recordHidden(name, shape, data)
+	}
+	return nil
+}
+
+func (w *SampleWriter) recordAttention(name string, shape []int, data []float32) error {
+	if w.att == nil {
+		if len(shape) != 3 || shape[1] != shape[2] {
+			return w.fail(fmt.Errorf("sample %s: %s has shape %v, [heads, query, key] with query = key expected", w.id, name, shape))
+		}
+		infos := make([]checkpoint.TensorInfo, w.opts.Layers)
+		for l := range infos {
+			infos[l] = checkpoint.TensorInfo{Name: AttentionName(l), DType: w.dtype(), Shape: append([]int{}, shape...)}
+		}
+		st, err := checkpoint.CreateSafetensors(w.run.AttentionPath(w.id), infos, map[string]string{"format": "attnscope-attention", "layout": "[heads, query, key]"})
+		if err != nil {
+			return w.fail(err)
+		}
+		w.att = st
+		w.attInfo = &TensorsInfo{Layers: w.opts.Layers, Heads: shape[0], Query: shape[1], Key: shape[2], DType: string(w.dtype())}
+	}
+	if name != AttentionName(w.attNext) {
+		return w.fail(fmt.Errorf("sample %s: got %s, expected %s next", w.id, name, AttentionName(w.attNext)))
+	}
+	if err := w.att.Write(name, data); err != nil {
+		return w.fail(err)
+	}
+	w.attNext++
+	return nil
+}
+
+func (w *SampleWriter) recordHidden(name string, shape []int, data []float32) error {
+	if w.hid == nil {
+		if len(shape) != 2 {
+			return w.fail(fmt.Errorf("sample %s: %s has shape %v, [tokens, width] expected", w.id, name, shape))
+		}
+		infos := make([]checkpoint.TensorInfo, len(w.hidNames))
+		for i, n := range w.hidNames {
+			infos[i] = checkpoint.TensorInfo{Name: n, DType: w.dtype(), Shape: append([]int{}, shape...)}
+		}
+		st, err := checkpoint.CreateSafetensors(w.run.HiddenPath(w.id), infos, map[string]string{"format": "attnscope-hidden", "layout": "[tokens, width]"})
+		if err != nil {
+			return w.fail(err)
+		}
+		w.hid = st
+		w.hidInfo = &TensorsInfo{Layers: w.opts.Layers, Tokens: shape[0], Width: shape[1], DType: string(w.dtype())}
+	}
+	if w.hidNext >= len(w.hidNames) || name != w.hidNames[w.hidNext] {
+		want := "nothing more"
+		if w.hidNext < len(w.hidNames) {
+			want = w.hidNames[w.hidNext]
+		}
+		return w.fail(fmt.Errorf("sample %s: got hidden state %s, expected %s next", w.id, name, want))
+	}
+	if err := w.hid.Write(name, data); err != nil {
+		return w.fail(err)
+	}
+	w.hidNext++
+	return nil
+}
+
+// Commit checks that every layer arrived, commits the tensor files and writes
+// sample.json (with its Attention and Hidden fields filled in), marking the sample
+// finished.
+func (w *SampleWriter) Commit(s *Sample) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return fmt.Errorf("sample %s: Commit after Commit or Abort", w.id)
+	}
+	if s.ID != w.id {
+		return w.fail(fmt.Errorf("sample %s: Commit of a record for sample %q", w.id, s.ID))
+	}
+	if w.attNext != w.opts.Layers {
+		return w.fail(fmt.Errorf("sample %s: %d of %d attention layers recorded", w.id, w.attNext, w.opts.Layers))
+	}
+	if w.hidNext != len(w.hidNames) {
+		return w.fail(fmt.Errorf("sample %s: %d of %d hidden states recorded", w.id, w.hidNext, len(w.hidNames)))
+	}
+	// A stale hidden.safetensors from an earlier, different attempt must not stay.
+	if !w.opts.Hidden {
+		os.Remove(w.run.HiddenPath(w.id))
+	}
+	if err := w.att.Commit(); err != nil {
+		return w.fail(err)
+	}
+	if w.hid != nil {
+		if err := w.hid.Commit(); err != nil {
+			return w.fail(err)
+		}
+	}
+	w.done = true
+	s.Attention = w.attInfo
+	s.Hidden = w.hidInfo
+	return w.run.WriteSample(s)
+}
+
+// Abort discards whatever was written; it is safe to call after Commit.
+func (w *SampleWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.att != nil {
+		w.att.Abort()
+	}
+	if w.hid != nil {
+		w.hid.Abort()
+	}
+}
