@@ -1,0 +1,134 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's chromium; the test skips without it locally and fails
+// under CI (where .ci/apt-packages installs it).
+func chromiumPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium not found on PATH; CI installs the Debian package chromium (.ci/apt-packages)")
+	}
+	t.Skip("chromium not found on PATH: install the Debian package chromium to run the headless-browser test")
+	return ""
+}
+
+// TestReportInChromium renders the HTML report in real headless Chromium and checks
+// that the page makes no network request besides loading itself, logs no console
+// error or exception, and shows its figures (decoded images with a non-zero size).
+func TestReportInChromium(t *testing.T) {
+	exe := chromiumPath(t)
+	run := newMemRun(testCode, 3, 4, 16, 8)
+	var b bytes.Buffer
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 60}); err != nil {
+		t.Fatal(err)
+	}
+	// A broken page must fail this test: append an external image and a failing
+	// script to a copy and check that both are caught.
+	broken := strings.Replace(b.String(), "</body>", `<img src="http://127.0.0.1:9/x.png"><script>throw new Error("boom")</script></body>`, 1)
+
+	dir := t.TempDir()
+	good := filepath.Join(dir, "report.html")
+	bad := filepath.Join(dir, "broken.html")
+	if err := os.WriteFile(good, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+
+	visit := func(path string) (requests, problems []string, images int) {
+		ctx, cancel := chromedp.NewContext(actx)
+		defer cancel()
+		ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+		defer cancelT()
+		var mu sync.Mutex
+		url := "file://" + path
+		chromedp.ListenTarget(ctx, func(ev any) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e := ev.(type) {
+			case *network.EventRequestWillBeSent:
+				if e.Request.URL != url && !strings.HasPrefix(e.Request.URL, "data:") {
+					requests = append(requests, e.Request.URL)
+				}
+			case *runtime.EventConsoleAPICalled:
+				if e.Type == runtime.APITypeError || e.Type == runtime.APITypeAssert {
+					problems = append(problems, "console."+string(e.Type))
+				}
+			case *runtime.EventExceptionThrown:
+				problems = append(problems, "exception: "+e.ExceptionDetails.Text)
+			case *log.EventEntryAdded:
+				if e.Entry.Level == log.LevelError {
+					problems = append(problems, "log: "+e.Entry.Text)
+				}
+			}
+		})
+		err := chromedp.Run(ctx,
+			network.Enable(), runtime.Enable(), log.Enable(),
+			chromedp.Navigate(url),
+			chromedp.WaitReady("body", chromedp.ByQuery),
+			chromedp.Sleep(300*time.Millisecond),
+			chromedp.Evaluate(`Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0 && i.src.startsWith("data:image/png")).length`, &images),
+		)
+		if err != nil {
+			t.Fatalf("chromium on %s: %v", path, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), requests...), append([]string(nil), problems...), images
+	}
+
+	requests, problems, images := visit(good)
+	if len(requests) > 0 {
+		t.Errorf("report made network requests: %q", requests)
+	}
+	if len(problems) > 0 {
+		t.Errorf("report logged errors: %q", problems)
+	}
+	if images != 5 {
+		t.Errorf("%d figures decoded in the browser, want 5", images)
+	}
+
+	requests, problems, _ = visit(bad)
+	t.Logf("broken page: requests %q, errors %q", requests, problems)
+	if len(requests) == 0 && len(problems) == 0 {
+		t.Error("the deliberately broken page (external image, throwing script) went unnoticed: the checks cannot fail")
+	}
+}
