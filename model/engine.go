@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -519,16 +518,4 @@ func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, 
 		outs[i] = o
 	}
 	return outs, nil
-}
-
-// shapeKey is used in tests to list compiled shapes.
-func (r *runner) shapeKeys() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var ks []string
-	for k := range r.compiled {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -2,7 +2,6 @@ package model
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -70,7 +69,6 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 
 	// KV cache [kv_heads, C, hd] per layer, filled with the prompt's keys/values.
 	C := bucket(P+opts.MaxNewTokens, r.cfg.MaxPositions)
-	kvh, hd := r.a.KVHeads(), r.a.HeadDim()
 	K := make([]*tensors.Tensor, r.cfg.Layers)
 	V := make([]*tensors.Tensor, r.cfg.Layers)
 	defer func() { finalizeAll(K); finalizeAll(V) }()
@@ -150,8 +148,6 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 		}
 		stop = pick(lo.Logits)
 	}
-	_ = kvh
-	_ = hd
 	if rec != nil {
 		steps := len(gen.IDs) - P
 		M := P + steps - 1
@@ -273,5 +269,3 @@ func (s *sampler) next(logits []float32) (int, float64) {
 	last := idx[keep-1]
 	return last, probs[last]
 }
-
-var errNotDecoder = errors.New("not a decoder")

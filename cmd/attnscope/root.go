@@ -37,6 +37,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newBenchCmd(),
 	)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.
 	wrapArgs(root)

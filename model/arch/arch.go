@@ -138,14 +138,22 @@ func Conv1D(x, w, b *Node) *Node {
 }
 
 // GeluTanh is the tanh approximation 0.5x(1+tanh(√(2/π)(x+0.044715x³))) (GPT-2's "gelu_new").
+// It uses the backend's fused kernel when there is one (same formula), else the decomposed ops.
 func GeluTanh(x *Node) *Node {
-	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
-	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+	out, _ := InternalFusedOpCaller(func() *Node { return BackendFusedGelu(x, false) }, func() *Node {
+		inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+		return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+	}, true)
+	return out
 }
 
-// GeluErf is the exact x·Φ(x) = 0.5x(1+erf(x/√2)) (BERT's and GPT-NeoX's "gelu").
+// GeluErf is the exact x·Φ(x) = 0.5x(1+erf(x/√2)) (BERT's and GPT-NeoX's "gelu"),
+// fused where the backend can.
 func GeluErf(x *Node) *Node {
-	return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+	out, _ := InternalFusedOpCaller(func() *Node { return BackendFusedGelu(x, true) }, func() *Node {
+		return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+	}, true)
+	return out
 }
 
 // SiLU is x·σ(x).
