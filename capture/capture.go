@@ -1,0 +1,448 @@
+// Package capture runs a model over input texts and streams every attention matrix
+// (and optionally hidden state) into a run folder (package store), one layer at a
+// time. A rerun into the same folder skips the samples already finished.
+package capture
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/buildinfo"
+	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tokenizer"
+)
+
+// Input is one text to capture.
+type Input struct {
+	ID       string // sample id (try suffixes are added for several tries)
+	Text     string
+	Source   string // file the text came from ("" for a literal text)
+	Language string // programming language of the text, if known
+}
+
+// Options configure a capture.
+type Options struct {
+	ModelDir string
+	// Generate, when non-nil, continues each input with model.Generate instead of a
+	// single forward pass; the attention stored is the assembled generation matrix.
+	Generate *model.GenerateOptions
+	// Tries is the number of generations per input (seeds Generate.Seed+i); 1 when ≤ 0.
+	Tries  int
+	Hidden bool // also store hidden states
+	FP16   bool // store tensors as float16
+	// Backend is the GoMLX backend ("" = default pure-Go backend).
+	Backend string
+	// Command is the command line recorded in run.json.
+	Command []string
+	// Progress, when set, is called after each sample with the number of samples
+	// done (finished or skipped) of total.
+	Progress func(done, total int, id string, skipped bool, elapsed time.Duration)
+}
+
+// Summary counts what a capture did.
+type Summary struct {
+	Captured, Skipped int
+	CompiledGraphs    int
+}
+
+// modelFiles are the files whose hashes identify a model folder: weights and tokenizer.
+func modelFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read model folder %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if n == "reference.safetensors" || n == "reference.json" {
+			continue // test fixtures that sit beside some checkpoints
+		}
+		if strings.HasSuffix(n, ".safetensors") || n == "model.safetensors.index.json" ||
+			strings.HasPrefix(n, "tokenizer") || n == "vocab.json" || n == "vocab.txt" ||
+			n == "merges.txt" || n == "special_tokens_map.json" || n == "config.json" || n == "generation_config.json" {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// HashModel returns the model folder's weight, tokenizer and config files with their SHA-256.
+func HashModel(ctx context.Context, dir string) ([]store.FileHash, error) {
+	names, err := modelFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.FileHash, 0, len(names))
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := os.Open(filepath.Join(dir, n))
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		size, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, n), err)
+		}
+		out = append(out, store.FileHash{Name: n, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))})
+	}
+	return out, nil
+}
+
+// prepared is an input tokenized and checked against the context length.
+type prepared struct {
+	in  Input
+	enc *tokenizer.Encoding
+}
+
+// Run captures inputs into the run folder out (created, or resumed when it already
+// holds a run of the same model and settings).
+func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summary, error) {
+	if len(inputs) == 0 {
+		return nil, errors.New("capture: no input texts")
+	}
+	tries := max(opts.Tries, 1)
+	if tries > 1 && opts.Generate == nil {
+		return nil, errors.New("capture: several tries need generation (--generate)")
+	}
+	seen := map[string]bool{}
+	for _, in := range inputs {
+		if err := store.CheckSampleID(in.ID); err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		if seen[in.ID] {
+			return nil, fmt.Errorf("capture: two inputs have the sample id %q", in.ID)
+		}
+		seen[in.ID] = true
+	}
+	cfg, err := checkpoint.ReadConfig(opts.ModelDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := model.Architecture(cfg); err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(opts.ModelDir, "config.json"), err)
+	}
+	if opts.Generate != nil && cfg.ModelType == "bert" {
+		return nil, fmt.Errorf("capture: model %s is an encoder (bert); --generate needs a decoder model", opts.ModelDir)
+	}
+	tk, err := tokenizer.Load(opts.ModelDir)
+	if err != nil {
+		return nil, err
+	}
+	// Tokenize and check every input before loading the model or writing anything.
+	var work []prepared
+	for _, in := range inputs {
+		enc, err := tk.Encode(in.Text, true)
+		if err != nil {
+			return nil, fmt.Errorf("tokenize input %s: %w", describe(in), err)
+		}
+		if len(enc.IDs) == 0 {
+			return nil, fmt.Errorf("input %s: the text gives no tokens", describe(in))
+		}
+		need := len(enc.IDs)
+		if opts.Generate != nil {
+			need += opts.Generate.MaxNewTokens
+		}
+		if cfg.MaxPositions > 0 && need > cfg.MaxPositions {
+			extra := ""
+			if opts.Generate != nil {
+				extra = fmt.Sprintf(" plus %d generated", opts.Generate.MaxNewTokens)
+			}
+			return nil, fmt.Errorf("input %s: %d tokens%s exceed the model's context of %d positions (max_position_embeddings in %s)",
+				describe(in), len(enc.IDs), extra, cfg.MaxPositions, filepath.Join(opts.ModelDir, "config.json"))
+		}
+		work = append(work, prepared{in: in, enc: enc})
+	}
+
+	meta, err := newMeta(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	run, err := openOrCreate(out, meta)
+	if err != nil {
+		return nil, err
+	}
+	type job struct {
+		p   prepared
+		id  string
+		try int
+	}
+	var jobs []job
+	for _, p := range work {
+		for t := range tries {
+			id := p.in.ID
+			if tries > 1 {
+				id = fmt.Sprintf("%s_%d", p.in.ID, t)
+			}
+			jobs = append(jobs, job{p, id, t})
+		}
+	}
+	sum := &Summary{}
+	var m model.Model
+	defer func() {
+		if m != nil {
+			m.Close()
+		}
+	}()
+	for i, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		if run.Finished(j.id) {
+			sum.Skipped++
+			if opts.Progress != nil {
+				opts.Progress(i+1, len(jobs), j.id, true, 0)
+			}
+			continue
+		}
+		if m == nil {
+			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+				return sum, err
+			}
+		}
+		start := time.Now()
+		if err := captureOne(ctx, run, m, tk, j.p, j.id, j.try, opts); err != nil {
+			return sum, err
+		}
+		sum.Captured++
+		if opts.Progress != nil {
+			opts.Progress(i+1, len(jobs), j.id, false, time.Since(start))
+		}
+	}
+	if m != nil {
+		sum.CompiledGraphs = m.CompiledGraphs()
+		run.Meta.CompiledGraphs = sum.CompiledGraphs
+	}
+	end := time.Now().UTC()
+	run.Meta.EndTime = &end
+	if err := run.WriteMeta(); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+func describe(in Input) string {
+	if in.Source != "" {
+		return fmt.Sprintf("%q (%s)", in.ID, in.Source)
+	}
+	return fmt.Sprintf("%q", in.ID)
+}
+
+func newMeta(ctx context.Context, cfg *checkpoint.Config, opts Options) (store.Meta, error) {
+	files, err := HashModel(ctx, opts.ModelDir)
+	if err != nil {
+		return store.Meta{}, err
+	}
+	rawCfg, err := os.ReadFile(filepath.Join(opts.ModelDir, "config.json"))
+	if err != nil {
+		return store.Meta{}, err
+	}
+	var compact json.RawMessage
+	if err := json.Unmarshal(rawCfg, &compact); err != nil {
+		return store.Meta{}, fmt.Errorf("read %s: %w", filepath.Join(opts.ModelDir, "config.json"), err)
+	}
+	dtype := "float32"
+	if opts.FP16 {
+		dtype = "float16"
+	}
+	backend := opts.Backend
+	if backend == "" {
+		backend = os.Getenv("GOMLX_BACKEND")
+	}
+	if backend == "" {
+		backend = "go"
+	}
+	mask := "causal mask"
+	if cfg.ModelType == "bert" {
+		mask = "padding mask"
+	}
+	meta := store.Meta{
+		Version: buildinfo.Version(),
+		Command: opts.Command,
+		Kind:    "capture",
+		Model: &store.ModelInfo{
+			Dir:       opts.ModelDir,
+			ModelType: cfg.ModelType,
+			Files:     files,
+			Config:    compact,
+		},
+		DType:                   dtype,
+		ComputeDType:            "float32",
+		AttentionImplementation: "eager: softmax(Q·Kᵀ/√head_dim + " + mask + "), every weight materialised",
+		Backend:                 backend,
+		Hidden:                  opts.Hidden,
+		StartTime:               time.Now().UTC(),
+	}
+	if g := opts.Generate; g != nil {
+		meta.Generation = &store.GenerationSettings{
+			MaxNewTokens: g.MaxNewTokens, DoSample: g.DoSample, Temperature: g.Temperature,
+			TopK: g.TopK, TopP: g.TopP, Seed: g.Seed, Tries: max(opts.Tries, 1),
+			MaxTimeSeconds: g.MaxTime.Seconds(), EOS: g.EOS,
+		}
+	}
+	return meta, nil
+}
+
+// openOrCreate creates the run, or opens an existing one after checking that it
+// was captured from the same model files with the same settings.
+func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
+	if _, err := os.Stat(filepath.Join(dir, store.RunFile)); err != nil {
+		return store.Create(dir, meta)
+	}
+	run, err := store.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	old := run.Meta
+	why := ""
+	switch {
+	case old.Kind != "capture" || old.Model == nil:
+		why = "it is not a capture run"
+	case !reflect.DeepEqual(old.Model.Files, meta.Model.Files):
+		why = "its model files (sha256 in run.json) differ from " + meta.Model.Dir
+	case old.DType != meta.DType:
+		why = fmt.Sprintf("it stores %s, this capture %s", old.DType, meta.DType)
+	case old.Hidden != meta.Hidden:
+		why = fmt.Sprintf("its hidden setting is %v, this capture's %v", old.Hidden, meta.Hidden)
+	case !reflect.DeepEqual(old.Generation, meta.Generation):
+		why = "its generation settings differ"
+	}
+	if why != "" {
+		return nil, fmt.Errorf("resume run %s: %s; use another --out folder", dir, why)
+	}
+	run.Meta.Command = meta.Command
+	run.Meta.Version = meta.Version
+	run.Meta.EndTime = nil
+	if err := run.WriteMeta(); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenizer.Tokenizer, p prepared, id string, try int, opts Options) error {
+	cfg := m.Config()
+	w, err := run.NewSample(id, store.SampleOptions{
+		Layers: cfg.Layers, Hidden: opts.Hidden, FinalNorm: cfg.ModelType != "bert", FP16: opts.FP16,
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	start := time.Now()
+	s := &store.Sample{
+		ID: id, Text: p.in.Text, PromptText: p.in.Text,
+		IDs: slices.Clone(p.enc.IDs), Tokens: slices.Clone(p.enc.Tokens), Offsets: slices.Clone(p.enc.Offsets), PromptLen: len(p.enc.IDs),
+		Try: try, Source: p.in.Source, Language: p.in.Language,
+	}
+	if opts.Generate == nil {
+		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, model.ForwardOptions{Hidden: opts.Hidden}); err != nil {
+			return fmt.Errorf("sample %s: %w", id, err)
+		}
+	} else {
+		g := *opts.Generate
+		g.Seed += int64(try)
+		gen, err := m.Generate(ctx, p.enc.IDs, g, w)
+		if err != nil {
+			return fmt.Errorf("sample %s: %w", id, err)
+		}
+		if opts.Hidden {
+			// Generate records attention only; the hidden states of the positions the
+			// attention covers (all tokens but the last) come from one forward pass
+			// over them, which is what the cached steps computed.
+			only := model.RecorderFunc(func(name string, shape []int, data []float32) error {
+				if strings.HasSuffix(name, ".attn.pattern") {
+					return nil
+				}
+				return w.Record(name, shape, data)
+			})
+			if _, err := m.Forward(ctx, model.Input{IDs: gen.IDs[:len(gen.IDs)-1]}, only, model.ForwardOptions{Hidden: true}); err != nil {
+				return fmt.Errorf("sample %s: hidden states: %w", id, err)
+			}
+		}
+		if err := addGeneration(s, tk, gen); err != nil {
+			return fmt.Errorf("sample %s: %w", id, err)
+		}
+		seed := g.Seed
+		s.Seed = &seed
+	}
+	s.Seconds = time.Since(start).Seconds()
+	return w.Commit(s)
+}
+
+// addGeneration appends the generated tokens to s: ids, token strings,
+// probabilities, the decoded continuation appended to Text, and each generated
+// token's character span in Text (from decoding growing prefixes, so that
+// tokens that complete a multi-byte character get the character).
+func addGeneration(s *store.Sample, tk *tokenizer.Tokenizer, gen *model.Generation) error {
+	prompt := gen.IDs[:gen.PromptLen]
+	base, err := tk.Decode(prompt, false)
+	if err != nil {
+		return err
+	}
+	baseRunes := utf8.RuneCountInString(s.Text)
+	prev := ""
+	var cont string
+	for i, id := range gen.IDs[gen.PromptLen:] {
+		full, err := tk.Decode(gen.IDs[:gen.PromptLen+i+1], false)
+		if err != nil {
+			return err
+		}
+		cur, ok := strings.CutPrefix(full, base)
+		if !ok {
+			// The decoder rewrote the prompt's end; fall back to decoding the
+			// continuation alone.
+			if cur, err = tk.Decode(gen.IDs[gen.PromptLen:gen.PromptLen+i+1], false); err != nil {
+				return err
+			}
+		}
+		startRunes := utf8.RuneCountInString(commonPrefix(prev, cur))
+		endRunes := utf8.RuneCountInString(cur)
+		tok, _ := tk.IDToToken(id)
+		prob := 0.0
+		if i < len(gen.NewTokenProbs) {
+			prob = gen.NewTokenProbs[i]
+		}
+		s.IDs = append(s.IDs, id)
+		s.Tokens = append(s.Tokens, tok)
+		s.Offsets = append(s.Offsets, [2]int{baseRunes + startRunes, baseRunes + max(endRunes, startRunes)})
+		s.Generated = append(s.Generated, store.GeneratedToken{ID: id, Token: tok, Prob: prob})
+		prev, cont = cur, cur
+	}
+	s.Text += cont
+	s.PromptLen = gen.PromptLen
+	s.StopReason = gen.StopReason
+	return nil
+}
+
+func commonPrefix(a, b string) string {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	for i > 0 && i < len(b) && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	return b[:i]
+}

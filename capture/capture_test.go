@@ -1,0 +1,328 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/store"
+)
+
+type refCase struct {
+	Text       string   `json:"text"`
+	IDs        []int    `json:"ids"`
+	Tokens     []string `json:"tokens"`
+	Offsets    [][2]int `json:"offsets"`
+	Generation *struct {
+		MaxNewTokens int   `json:"max_new_tokens"`
+		GeneratedIDs []int `json:"generated_ids"`
+	} `json:"generation"`
+}
+
+func loadCases(t *testing.T, dir string) []refCase {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Cases []refCase `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Cases
+}
+
+func maxDiff(t *testing.T, got []float32, want []float32) float64 {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d values, want %d", len(got), len(want))
+	}
+	m := 0.0
+	for i := range got {
+		m = math.Max(m, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	return m
+}
+
+// leftovers lists temporary files (atomicfile's ".*.tmp-*") under dir.
+func leftovers(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.Contains(d.Name(), ".tmp-") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestCaptureMatchesReference captures the reference texts with hidden states and
+// compares attention and hidden states with transformers' (reference.safetensors):
+// 1e-5 for random models, 1e-4 for trained ones.
+func TestCaptureMatchesReference(t *testing.T) {
+	for _, m := range []struct {
+		name string
+		tol  float64
+	}{{"tiny-gpt2", 1e-5}, {"code-gpt2-mini", 1e-4}, {"tiny-bert", 1e-5}} {
+		t.Run(m.name, func(t *testing.T) {
+			dir := refdata.Path(t, "models", m.name)
+			cases := loadCases(t, dir)
+			if testing.Short() {
+				cases = cases[:1]
+			}
+			var inputs []Input
+			for i, c := range cases {
+				inputs = append(inputs, Input{ID: fmt.Sprintf("case%d", i), Text: c.Text})
+			}
+			out := filepath.Join(t.TempDir(), "run")
+			sum, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true, Command: []string{"test"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Captured != len(cases) || sum.Skipped != 0 {
+				t.Errorf("summary %+v", sum)
+			}
+			ref, err := checkpoint.OpenSafetensors(filepath.Join(dir, "reference.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			run, err := store.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Meta.EndTime == nil || run.Meta.Model.ModelType == "" || len(run.Meta.Model.Files) < 2 {
+				t.Errorf("run.json provenance incomplete: %+v", run.Meta)
+			}
+			for i, c := range cases {
+				id := fmt.Sprintf("case%d", i)
+				s, err := run.Sample(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(s.IDs, c.IDs) || !reflect.DeepEqual(s.Tokens, c.Tokens) || !reflect.DeepEqual(s.Offsets, c.Offsets) {
+					t.Errorf("%s: tokens differ from the reference", id)
+				}
+				att, err := run.Attention(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, shape, _ := ref.Float32(fmt.Sprintf("case%d.attentions", i))
+				if !reflect.DeepEqual(att.Shape(), shape) {
+					t.Fatalf("%s: attention shape %v, reference %v", id, att.Shape(), shape)
+				}
+				if d := maxDiff(t, att.Data, want); d > m.tol {
+					t.Errorf("%s: attention differs from the reference by %g (tolerance %g)", id, d, m.tol)
+				}
+				hs, hshape, _ := ref.Float32(fmt.Sprintf("case%d.hidden_states", i))
+				layers, n, width := hshape[0]-1, hshape[1], hshape[2]
+				for k := 0; k <= layers; k++ {
+					name := store.EmbedName
+					switch {
+					case k == layers && m.name != "tiny-bert":
+						name = store.FinalNormName
+					case k > 0:
+						name = store.ResidName(k - 1)
+					}
+					h, err := run.Hidden(id, name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d := maxDiff(t, h.Data, hs[k*n*width:(k+1)*n*width]); d > m.tol {
+						t.Errorf("%s: hidden %s differs by %g", id, name, d)
+					}
+				}
+			}
+			if l := leftovers(t, out); len(l) != 0 {
+				t.Errorf("temporary files left: %v", l)
+			}
+			// A rerun skips every finished sample and leaves the files untouched.
+			before, _ := os.ReadFile(run.AttentionPath("case0"))
+			sum, err = Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Skipped != len(cases) || sum.Captured != 0 {
+				t.Errorf("rerun summary %+v", sum)
+			}
+			after, _ := os.ReadFile(run.AttentionPath("case0"))
+			if string(before) != string(after) {
+				t.Error("rerun rewrote a finished sample")
+			}
+			// Resuming with other settings is refused.
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, FP16: true, Hidden: true}); err == nil || !strings.Contains(err.Error(), "float32") {
+				t.Errorf("resume with --fp16: %v", err)
+			}
+		})
+	}
+}
+
+// TestCaptureGeneration checks greedy generation: generated ids and the assembled
+// generation attention equal transformers'.
+func TestCaptureGeneration(t *testing.T) {
+	dir := refdata.Path(t, "models", "tiny-gpt2")
+	c := loadCases(t, dir)[0]
+	out := filepath.Join(t.TempDir(), "run")
+	g := &model.GenerateOptions{MaxNewTokens: c.Generation.MaxNewTokens}
+	if _, err := Run(context.Background(), out, []Input{{ID: "gen", Text: c.Text}}, Options{ModelDir: dir, Generate: g, Hidden: true}); err != nil {
+		t.Fatal(err)
+	}
+	run, _ := store.Open(out)
+	s, err := run.Sample("gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.IDs, c.Generation.GeneratedIDs) {
+		t.Errorf("generated ids %v, want %v", s.IDs, c.Generation.GeneratedIDs)
+	}
+	if s.PromptLen != len(c.IDs) || len(s.Generated) != len(s.IDs)-len(c.IDs) || len(s.Offsets) != len(s.IDs) {
+		t.Errorf("prompt %d, generated %d, offsets %d, ids %d", s.PromptLen, len(s.Generated), len(s.Offsets), len(s.IDs))
+	}
+	for _, gt := range s.Generated {
+		if !(gt.Prob > 0 && gt.Prob <= 1) {
+			t.Errorf("generated token %+v: probability outside (0, 1]", gt)
+		}
+	}
+	if !strings.HasPrefix(s.Text, c.Text) || run.Meta.Generation == nil || run.Meta.Generation.MaxNewTokens != 12 {
+		t.Errorf("text %q, generation settings %+v", s.Text, run.Meta.Generation)
+	}
+	ref, _ := checkpoint.OpenSafetensors(filepath.Join(dir, "reference.safetensors"))
+	defer ref.Close()
+	want, shape, err := ref.Float32("case0.generation_attentions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := run.Attention("gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(att.Shape(), shape) {
+		t.Fatalf("shape %v, reference %v", att.Shape(), shape)
+	}
+	if d := maxDiff(t, att.Data, want); d > 1e-5 {
+		t.Errorf("generation attention differs by %g", d)
+	}
+	h, err := run.Hidden("gen", store.EmbedName)
+	if err != nil || h.Rows != shape[2] {
+		t.Errorf("hidden of a generation: %+v %v (want %d rows)", h, err, shape[2])
+	}
+}
+
+func TestCaptureErrors(t *testing.T) {
+	dir := refdata.Path(t, "models", "tiny-gpt2")
+	out := filepath.Join(t.TempDir(), "run")
+	long := strings.Repeat("x = 1 + 2\n", 400)
+	_, err := Run(context.Background(), out, []Input{{ID: "long", Text: long}}, Options{ModelDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "exceed the model's context") {
+		t.Fatalf("long input: %v", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed input check created %s", out)
+	}
+	if _, err := Run(context.Background(), out, []Input{{ID: "a/b", Text: "x"}}, Options{ModelDir: dir}); err == nil {
+		t.Error("bad sample id accepted")
+	}
+	if _, err := Run(context.Background(), out, []Input{{ID: "a", Text: "x"}}, Options{ModelDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "config.json") {
+		t.Errorf("missing model: %v", err)
+	}
+	bert := refdata.Path(t, "models", "tiny-bert")
+	if _, err := Run(context.Background(), out, []Input{{ID: "a", Text: "x"}}, Options{ModelDir: bert, Generate: &model.GenerateOptions{MaxNewTokens: 2}}); err == nil || !strings.Contains(err.Error(), "decoder") {
+		t.Errorf("generation with BERT: %v", err)
+	}
+}
+
+// TestCaptureCancel interrupts a capture after its first sample: the finished
+// sample stays, nothing half-written remains, and a rerun completes the rest.
+func TestCaptureCancel(t *testing.T) {
+	dir := refdata.Path(t, "models", "tiny-gpt2")
+	out := filepath.Join(t.TempDir(), "run")
+	inputs := []Input{{ID: "a", Text: "def f(x):"}, {ID: "b", Text: "return x"}, {ID: "c", Text: "pass"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Run(ctx, out, inputs, Options{ModelDir: dir, FP16: true, Progress: func(done, total int, id string, skipped bool, _ time.Duration) {
+		if done == 1 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	run, _ := store.Open(out)
+	ids, _ := run.Samples()
+	if !reflect.DeepEqual(ids, []string{"a"}) {
+		t.Errorf("samples after cancel: %v", ids)
+	}
+	if l := leftovers(t, out); len(l) != 0 {
+		t.Errorf("temporary files left: %v", l)
+	}
+	sum, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, FP16: true})
+	if err != nil || sum.Skipped != 1 || sum.Captured != 2 {
+		t.Fatalf("resume: %+v %v", sum, err)
+	}
+	s, _ := run.Sample("b")
+	if s.Attention == nil || s.Attention.DType != "F16" {
+		t.Errorf("fp16 sample: %+v", s.Attention)
+	}
+}
+
+// TestCaptureNumpyReads checks that numpy reads a captured run's files with the
+// safetensors layout (8-byte header length, JSON header, little-endian data).
+func TestCaptureNumpyReads(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s with numpy is needed under CI (python3-numpy): %v", py, err)
+		}
+		t.Skipf("%s cannot import numpy (install Debian's python3-numpy)", py)
+	}
+	dir := refdata.Path(t, "models", "tiny-gpt2")
+	out := filepath.Join(t.TempDir(), "run")
+	if _, err := Run(context.Background(), out, []Input{{ID: "s", Text: "def add(a, b):\n    return a + b\n"}}, Options{ModelDir: dir, Hidden: true}); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import json, struct, sys, numpy as np
+def load(path):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        b, e = info['data_offsets']
+        dt = {'F32': '<f4', 'F16': '<f2'}[info['dtype']]
+        out[name] = np.frombuffer(data[b:e], dtype=dt).reshape(info['shape'])
+    return out
+run = sys.argv[1]
+meta = json.load(open(run + '/run.json'))
+s = json.load(open(run + '/samples/s/sample.json'))
+att = load(run + '/samples/s/attention.safetensors')
+hid = load(run + '/samples/s/hidden.safetensors')
+n = len(s['ids'])
+a = np.stack([att['blocks.%d.attn.pattern' % l] for l in range(3)])
+assert a.shape == (3, 4, n, n), a.shape
+assert np.allclose(a.sum(-1), 1, atol=1e-5)
+assert np.allclose(np.triu(a, 1), 0)
+assert hid['embed'].shape == (n, 64) and 'final_norm' in hid
+assert meta['model']['model_type'] == 'gpt2'
+print('ok')
+`
+	if b, err := exec.Command(py, "-c", script, out).CombinedOutput(); err != nil || !strings.Contains(string(b), "ok") {
+		t.Fatalf("numpy: %v\n%s", err, b)
+	}
+}
