@@ -145,24 +145,21 @@ func bertIsWhitespace(r rune) bool {
 	return r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r)
 }
 
-// bertIsControl is unicode_categories' is_other (Cc, Cf, Cn, Co, Cs) except \t \n \r.
+// bertIsControl is HF's is_control: unicode_categories' is_other (Cc, Cf, Co, Cs in
+// that crate's Unicode 8 tables, which list no unassigned code points) except \t \n \r.
 func bertIsControl(r rune) bool {
 	if r == '\t' || r == '\n' || r == '\r' {
 		return false
 	}
-	if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) {
-		return true
+	if r < 0x80 {
+		return r < 0x20 || r == 0x7F
 	}
-	return !isAssigned(r)
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) && !unicode.Is(newerThanUnicode8, r)
 }
 
-var assignedTables = []*unicode.RangeTable{unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.C}
-
-func isAssigned(r rune) bool {
-	if r < 0x80 {
-		return true
-	}
-	return unicode.In(r, assignedTables...)
+// bertIsNonspacingMark is unicode_categories' is_mark_nonspacing (Unicode 8 tables).
+func bertIsNonspacingMark(r rune) bool {
+	return r >= 0x300 && unicode.Is(unicode.Mn, r) && !unicode.Is(newerThanUnicode8, r)
 }
 
 func isChineseChar(r rune) bool {
@@ -196,7 +193,7 @@ func (b bertNormalizer) normalize(p nstr) nstr {
 	}
 	if b.stripAccents {
 		p = unicodeNormalizer{norm.NFD}.normalize(p)
-		p = p.filter(func(r rune) bool { return !unicode.Is(unicode.Mn, r) })
+		p = p.filter(func(r rune) bool { return !bertIsNonspacingMark(r) })
 	}
 	if b.lowercase {
 		p = lowercaseNormalizer{}.normalize(p)

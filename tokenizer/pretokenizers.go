@@ -105,7 +105,8 @@ func isBertPunct(r rune) bool {
 	if r < utf8.RuneSelf {
 		return r >= '!' && r <= '/' || r >= ':' && r <= '@' || r >= '[' && r <= '`' || r >= '{' && r <= '~'
 	}
-	return unicode.IsPunct(r)
+	// HF: char::is_ascii_punctuation || unicode_categories' is_punctuation (Unicode 8).
+	return unicode.IsPunct(r) && !unicode.Is(newerThanUnicode8, r)
 }
 
 type bertPreTokenizer struct{}

