@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -10,8 +9,8 @@ import (
 )
 
 // ErrNotCaptured is returned (wrapped) by a Run for data the run does not hold, such
-// as hidden states of a run captured without them.
-var ErrNotCaptured = errors.New("not captured")
+// as hidden states of a run captured without them (the store's sentinel).
+var ErrNotCaptured = store.ErrNotCaptured
 
 // Run is what reports and figures read from a run folder. The store package's run
 // satisfies it through an adapter in cmd/attnscope; tests use an in-memory run.

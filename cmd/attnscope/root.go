@@ -37,7 +37,11 @@ provenance, derives analyses and shows them as figures and reports.`,
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newTokenizeCmd(),
 		newBenchCmd(),
+		newPlotCmd(),
+		newReportCmd(),
+		newCaptureCmd(),
 	)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.
 	wrapArgs(root)

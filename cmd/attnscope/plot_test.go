@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/store"
+)
+
+// referenceRun builds a run folder from the trained code-gpt2-mini reference outputs
+// (PyTorch attentions and hidden states of four texts, with their tokens and
+// offsets), through the store's own writer, so the commands see a real run.
+// hidden_states[0] is the embedding output and hidden_states[l+1] block l's output
+// (the last one with the final norm applied, as Hugging Face returns it).
+func referenceRun(t *testing.T) string {
+	t.Helper()
+	dir := refdata.Path(t, "models", "code-gpt2-mini")
+	var ref struct {
+		Cases []struct {
+			Text    string   `json:"text"`
+			IDs     []int    `json:"ids"`
+			Tokens  []string `json:"tokens"`
+			Offsets [][2]int `json:"offsets"`
+		} `json:"cases"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	st, err := checkpoint.OpenSafetensors(filepath.Join(dir, "reference.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := filepath.Join(t.TempDir(), "run")
+	run, err := store.Create(out, store.Meta{Kind: "import", DType: "float32", Hidden: true, Command: []string{"test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range ref.Cases {
+		att, ashape, err := st.Float32(fmt.Sprintf("case%d.attentions", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hid, hshape, err := st.Float32(fmt.Sprintf("case%d.hidden_states", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		L, H, N := ashape[0], ashape[1], ashape[2]
+		D := hshape[2]
+		id := fmt.Sprintf("case%d", i)
+		w, err := run.NewSample(id, store.SampleOptions{Layers: L, Hidden: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Record(store.EmbedName, []int{N, D}, hid[:N*D]); err != nil {
+			t.Fatal(err)
+		}
+		for l := range L {
+			if err := w.Record(store.AttentionName(l), []int{H, N, N}, att[l*H*N*N:(l+1)*H*N*N]); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Record(store.ResidName(l), []int{N, D}, hid[(l+1)*N*D:(l+2)*N*D]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(&store.Sample{ID: id, Text: c.Text, PromptText: c.Text, IDs: c.IDs, Tokens: c.Tokens, Offsets: c.Offsets, PromptLen: len(c.IDs)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// runCLI runs the attnscope command line and returns its exit code and stderr.
+func runCLI(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	old := os.Stderr
+	r, w, _ := os.Pipe()
+	os.Stderr = w
+	code := run(args)
+	w.Close()
+	os.Stderr = old
+	var b bytes.Buffer
+	b.ReadFrom(r)
+	return code, b.String()
+}
+
+func checkFigureFile(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	switch filepath.Ext(path) {
+	case ".png":
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if img.Bounds().Dx() < 200 || img.Bounds().Dy() < 150 {
+			t.Errorf("%s: %v image is too small", path, img.Bounds())
+		}
+	case ".svg":
+		if !bytes.Contains(b[:min(len(b), 400)], []byte("<svg")) || !bytes.HasSuffix(bytes.TrimSpace(b), []byte("</svg>")) {
+			t.Errorf("%s: not an SVG document", path)
+		}
+	case ".pdf":
+		if !bytes.HasPrefix(b, []byte("%PDF-")) || !bytes.Contains(b[len(b)-64:], []byte("%%EOF")) {
+			t.Errorf("%s: not a PDF document", path)
+		}
+	case ".html":
+		if !bytes.Contains(b, []byte("<pre")) {
+			t.Errorf("%s: no code in the HTML", path)
+		}
+	}
+}
+
+func TestPlotCommandOnReferenceRun(t *testing.T) {
+	runDir := referenceRun(t)
+	out := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		file string
+	}{
+		{[]string{"heatmap", "--sample", "case1", "--layer", "2", "--head", "1"}, "heatmap.png"},
+		{[]string{"heatmap", "--sample", "case1", "--reduce", "mean"}, "heatmap.svg"},
+		{[]string{"heatmap", "--sample", "case3"}, "heatmap.pdf"},
+		{[]string{"grid", "--sample", "case1", "--clip", "99"}, "grid.png"},
+		{[]string{"grid"}, "grid.pdf"},
+		{[]string{"code", "--sample", "case1"}, "code.png"},
+		{[]string{"code", "--sample", "case3", "--dist", "equal_share", "--query", "10"}, "code.html"},
+		{[]string{"entropy", "--sample", "case1"}, "entropy.png"},
+		{[]string{"received", "--sample", "case1", "--layer", "1"}, "received.svg"},
+	} {
+		path := filepath.Join(out, tc.file)
+		args := append([]string{"plot", tc.args[0], runDir, "--out", path, "--dpi", "72"}, tc.args[1:]...)
+		if code, stderr := runCLI(t, args...); code != exitOK {
+			t.Fatalf("attnscope %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		checkFigureFile(t, path)
+	}
+}
+
+func TestPlotDashboardWritesReports(t *testing.T) {
+	runDir := referenceRun(t)
+	out := t.TempDir()
+	png := filepath.Join(out, "comprehensive_attention_analysis.png")
+	if code, stderr := runCLI(t, "plot", "dashboard", runDir, "--sample", "case1", "--out", png, "--dpi", "40"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	checkFigureFile(t, png)
+	txt, err := os.ReadFile(filepath.Join(out, "attention_analysis_report.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"COMPREHENSIVE ATTENTION ANALYSIS REPORT", "Total layers analyzed: 4", "Layer 3 (attn):", "Number of layers with weights: 4", "💡 RECOMMENDATIONS:"} {
+		if !strings.Contains(string(txt), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	var sum struct {
+		NumLayers     int      `json:"num_layers"`
+		TotalCaptures int      `json:"total_captures"`
+		UniqueLayers  []string `json:"unique_layers"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "attention_data_summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.NumLayers != 4 || sum.TotalCaptures != 4 || len(sum.UniqueLayers) != 4 || sum.UniqueLayers[0] != "blocks.0.attn" {
+		t.Errorf("summary %+v", sum)
+	}
+}
+
+func TestPlotBadInput(t *testing.T) {
+	runDir := referenceRun(t)
+	out := t.TempDir()
+	// A run whose only sample has no attention.
+	empty := filepath.Join(t.TempDir(), "empty")
+	r, err := store.Create(empty, store.Meta{Kind: "import"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteSample(&store.Sample{ID: "s0", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	png := filepath.Join(out, "x.png")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"layer out of range", []string{"plot", "heatmap", runDir, "--layer", "4", "--out", png}, exitError, "layer 4 out of range"},
+		{"head out of range", []string{"plot", "heatmap", runDir, "--layer", "0", "--head", "4", "--out", png}, exitError, "head 4 out of range"},
+		{"negative head", []string{"plot", "heatmap", runDir, "--head", "-2", "--out", png}, exitError, "head -2 out of range"},
+		{"unknown sample", []string{"plot", "grid", runDir, "--sample", "nope", "--out", png}, exitError, "nope"},
+		{"no attention", []string{"plot", "heatmap", empty, "--out", png}, exitError, "no attention"},
+		{"no attention (report)", []string{"report", empty, "--out", filepath.Join(out, "r.html")}, exitError, "no attention"},
+		{"not a run", []string{"plot", "grid", out, "--out", png}, exitError, "not a run folder"},
+		{"unwritable output", []string{"plot", "grid", runDir, "--out", filepath.Join(out, "missing", "x.png")}, exitError, "missing"},
+		{"unknown kind", []string{"plot", "pie", runDir, "--out", png}, exitUsage, "unknown figure kind"},
+		{"unknown extension", []string{"plot", "grid", runDir, "--out", filepath.Join(out, "x.gif")}, exitUsage, ".gif"},
+		{"no --out", []string{"plot", "grid", runDir}, exitUsage, "--out"},
+		{"head and reduce", []string{"plot", "heatmap", runDir, "--head", "1", "--reduce", "mean", "--out", png}, exitUsage, "exclude"},
+		{"dashboard without hidden", []string{"plot", "dashboard", empty, "--out", png}, exitError, "attention"},
+		{"derived without --pass", []string{"plot", "derived", runDir, "--out", png}, exitError, "--pass"},
+		{"derived pass missing", []string{"plot", "derived", runDir, "--pass", "rollout", "--out", png}, exitError, "attnscope derive"},
+	} {
+		code, stderr := runCLI(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d mentioning %q", tc.name, code, stderr, tc.code, tc.want)
+		}
+		if _, err := os.Stat(png); err == nil {
+			t.Fatalf("%s: a failed command left %s behind", tc.name, png)
+		}
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("failed commands left files: %v", ents)
+	}
+}
+
+func TestPlotDerivedAndReference(t *testing.T) {
+	runDir := referenceRun(t)
+	r, err := store.Open(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A derived [L, N, N] output and a units × units JS-like matrix written as derive
+	// would (RUN/derived/<pass>/<sample>.npy).
+	const N = 13
+	roll := make([]float32, 4*N*N)
+	for l := range 4 {
+		for i := range N {
+			roll[l*N*N+i*N+i] = 1
+		}
+	}
+	js := make([]float64, 16*16)
+	for i := range 16 {
+		for j := range 16 {
+			js[i*16+j] = float64((i-j)*(i-j)) / 225
+		}
+	}
+	for _, w := range []struct {
+		pass  string
+		shape []int
+		data  any
+	}{{"rollout", []int{4, N, N}, roll}, {"js_units", []int{16, 16}, js}} {
+		p := r.DerivedPath(w.pass, "case0")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := checkpoint.WriteNpyFile(p, w.shape, w.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	labels := make([]int64, N*N)
+	for i := range labels {
+		labels[i] = -100
+	}
+	for i := 8; i < N; i++ {
+		for j := 0; j <= i; j++ {
+			labels[i*N+j] = 0
+		}
+		labels[i*N+i-3] = 1
+	}
+	lpath := filepath.Join(t.TempDir(), "labels.npy")
+	if err := checkpoint.WriteNpyFile(lpath, []int{N, N}, labels); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	for _, tc := range [][]string{
+		{"derived", "--pass", "rollout", "--layer", "1"},
+		{"js", "--pass", "js_units"},
+		{"reference", "--labels", lpath},
+		{"reference-scores", "--labels", lpath, "--pass", "rollout"},
+	} {
+		path := filepath.Join(out, tc[0]+".png")
+		args := append([]string{"plot", tc[0], runDir, "--sample", "case0", "--out", path, "--dpi", "60"}, tc[1:]...)
+		if code, stderr := runCLI(t, args...); code != exitOK {
+			t.Fatalf("attnscope %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		checkFigureFile(t, path)
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	runDir := referenceRun(t)
+	out := filepath.Join(t.TempDir(), "r.html")
+	if code, stderr := runCLI(t, "report", runDir, "--out", out, "--dpi", "50", "--max-samples", "2"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, want := range []string{"Sample case0", "Sample case1", "2 more sample(s) not shown", "def add(a, b):", "COMPREHENSIVE ATTENTION ANALYSIS REPORT", "import"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "http://") || strings.Contains(page, "https://") || strings.Contains(page, "<script") {
+		t.Error("report refers to the network or holds a script")
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/report"
+)
+
+func newReportCmd() *cobra.Command {
+	var (
+		out        string
+		maxSamples int
+		clip       float64
+		dpi        int
+	)
+	cmd := &cobra.Command{
+		Use:   "report RUN [--out FILE.html]",
+		Short: "Write one self-contained HTML report of a run (provenance, metrics, figures per sample)",
+		Long: `report writes a single HTML file summarising the run folder RUN: its provenance
+(run.json), per-layer and per-head tables of the metrics table (metrics.csv, written by
+attnscope derive), and a section per sample with the all-heads grid, the last layer's
+heatmap, attention received, entropy and maximum-weight histograms, the code heatmap,
+and the attention-analysis dashboard with its text report when hidden states were
+captured. Figures are inlined; the file loads nothing from the network and runs no
+script, so it can be mailed, archived or attached to a review as is.`,
+		Example: `  attnscope report runs/gpt2-code
+  attnscope report runs/gpt2-code --out gpt2-code.html --max-samples 5 --clip 99.9`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			if out == "" {
+				out = filepath.Join(dir, "report.html")
+			}
+			if filepath.Ext(out) != ".html" && filepath.Ext(out) != ".htm" {
+				return usagef(cmd, "--out %s: an .html file expected", out)
+			}
+			if maxSamples < 0 {
+				return usagef(cmd, "--max-samples %d: 0 (all) or more expected", maxSamples)
+			}
+			if clip < 0 || clip >= 100 {
+				return usagef(cmd, "--clip %v: a percentile in [0, 100) expected", clip)
+			}
+			if dpi < 30 || dpi > 600 {
+				return usagef(cmd, "--dpi %d: between 30 and 600 expected", dpi)
+			}
+			run, err := report.OpenRun(dir)
+			if err != nil {
+				return err
+			}
+			if err := checkOutDir(out); err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			opts := report.HTMLOptions{MaxSamples: maxSamples, ClipPercentile: clip, DPI: dpi,
+				Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}
+			err = atomicfile.WriteWith(out, func(w io.Writer) error {
+				return report.WriteHTML(cmd.Context(), w, run, opts)
+			})
+			if err != nil {
+				return err
+			}
+			if st, err := os.Stat(out); err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%.1f MB)\n", out, float64(st.Size())/1e6)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "output HTML file (default RUN/report.html)")
+	cmd.Flags().IntVar(&maxSamples, "max-samples", 0, "sections for at most this many samples (0: all)")
+	cmd.Flags().Float64Var(&clip, "clip", 0, "clip heatmap colour scales at this percentile (e.g. 99.9; 0: none)")
+	cmd.Flags().IntVar(&dpi, "dpi", 110, "resolution of the inlined figures")
+	return cmd
+}
