@@ -34,10 +34,10 @@ var plotKinds = []struct{ name, help string }{
 
 type plotFlags struct {
 	sample, out, pass, labels, dist string
-	layer, head, query             int
-	reduce                         string
-	clip                           float64
-	dpi                            int
+	layer, head, query              int
+	reduce                          string
+	clip                            float64
+	dpi                             int
 }
 
 func newPlotCmd() *cobra.Command {
