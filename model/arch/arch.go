@@ -102,14 +102,15 @@ func LayerNorm(x, gamma, beta *Node, eps float64) *Node {
 	return y
 }
 
-// Along reshapes a vector v [D] to broadcast along the last axis of x [..., D].
+// Along reshapes a vector v [D] to [1, ..., D] so that it broadcasts along the
+// last axis of x [..., D] (size-1 axes broadcast implicitly).
 func Along(v, x *Node) *Node {
 	dims := make([]int, x.Rank())
 	for i := range dims {
 		dims[i] = 1
 	}
 	dims[len(dims)-1] = v.Shape().Dimensions[0]
-	return BroadcastToDims(Reshape(v, dims...), x.Shape().Dimensions...)
+	return Reshape(v, dims...)
 }
 
 // RMSNorm is x·rsqrt(mean(x²)+eps)·w (Zhang & Sennrich 2019; LlamaRMSNorm).
@@ -221,9 +222,8 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 	qg := Reshape(q, kvHeads, g*t, hd)
 	scores := Dot(qg, k).General([]int{2}, []int{0}, []int{2}, []int{0}) // [kv, g*t, c]
 	scores = Reshape(MulScalar(scores, 1/math.Sqrt(float64(hd))), heads, t, c)
-	m := BroadcastToDims(InsertAxes(mask, 0), heads, t, c)
-	low := BroadcastToDims(Scalar(q.Graph(), q.DType(), -math.MaxFloat32), heads, t, c)
-	scores = Where(m, scores, low)
+	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
+	scores = Where(BroadcastToDims(InsertAxes(mask, 0), heads, t, c), scores, low)
 	pattern = Softmax(scores, -1)
 	pg := Reshape(pattern, kvHeads, g*t, c)
 	o := Dot(pg, v).General([]int{2}, []int{0}, []int{1}, []int{0}) // [kv, g*t, hd]
