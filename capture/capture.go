@@ -383,8 +383,10 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 		if err := addGeneration(s, tk, gen); err != nil {
 			return fmt.Errorf("sample %s: %w", id, err)
 		}
-		seed := g.Seed
-		s.Seed = &seed
+		if g.DoSample {
+			seed := g.Seed
+			s.Seed = &seed
+		}
 	}
 	s.Seconds = time.Since(start).Seconds()
 	return w.Commit(s)

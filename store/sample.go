@@ -88,7 +88,7 @@ func (r *Run) WriteSample(s *Sample) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write sample %s: %w", s.ID, err)
 	}
-	b, err := json.MarshalIndent(s, "", " ")
+	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("write sample %s: %w", s.ID, err)
 	}

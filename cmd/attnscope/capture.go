@@ -1,0 +1,244 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/attnscope/attnscope/capture"
+	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/store"
+)
+
+func newCaptureCmd() *cobra.Command {
+	var (
+		modelDir, out, promptsDir, stopLine, backend string
+		texts, files                                 []string
+		generate, topK, tries                        int
+		temperature, topP                            float64
+		seed                                         int64
+		maxTime                                      time.Duration
+		sample, hidden, fp16                         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "capture --model DIR (--text T | --file F | --prompts DIR) --out RUN",
+		Short: "Run a model over texts and store every attention matrix (and hidden state) in a run folder",
+		Long: `capture tokenizes each input with the tokenizer of the model folder, runs the model
+(a forward pass, or with --generate a generation) and writes the run folder RUN:
+run.json (provenance), samples/<id>/sample.json (text, tokens, offsets, generated tokens
+with probabilities), samples/<id>/attention.safetensors (blocks.<l>.attn.pattern,
+[heads, query, key]) and with --hidden samples/<id>/hidden.safetensors. Tensors are
+written layer by layer as the model produces them. Rerunning the same command skips the
+samples already finished; an interrupted capture leaves no half-written file.
+
+Sample ids: "text" for one --text (text0, text1... for several), the file name for
+--file and for each file of --prompts; with --tries N, "_<try>" is appended.`,
+		Example: `  attnscope capture --model models/code-gpt2-mini --text 'def add(a, b):' --out runs/add
+  attnscope capture --model models/code-gpt2-mini --prompts prompts/ --generate 100 \
+      --temperature 0.2 --tries 3 --max-time 60s --stop-line 'Answer:' --out runs/followup
+  attnscope capture --model models/tiny-bert --file doc.txt --hidden --fp16 --out runs/bert`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if modelDir == "" || out == "" {
+				return usagef(cmd, "--model and --out are required")
+			}
+			n := 0
+			for _, used := range []bool{len(texts) > 0, len(files) > 0, promptsDir != ""} {
+				if used {
+					n++
+				}
+			}
+			if n != 1 {
+				return usagef(cmd, "give the inputs with exactly one of --text, --file or --prompts")
+			}
+			if tries < 1 {
+				return usagef(cmd, "--tries must be at least 1, got %d", tries)
+			}
+			if generate < 0 {
+				return usagef(cmd, "--generate must be positive, got %d", generate)
+			}
+			fl := cmd.Flags()
+			samplingFlags := fl.Changed("temperature") || fl.Changed("top-k") || fl.Changed("top-p") || sample
+			if generate == 0 && (samplingFlags || tries > 1 || fl.Changed("max-time") || fl.Changed("seed")) {
+				return usagef(cmd, "--sample, --temperature, --top-k, --top-p, --seed, --tries and --max-time need --generate N")
+			}
+			if temperature < 0 || topK < 0 || topP < 0 || topP > 1 {
+				return usagef(cmd, "--temperature and --top-k must be non-negative and --top-p within [0, 1]")
+			}
+			inputs, err := captureInputs(texts, files, promptsDir, stopLine)
+			if err != nil {
+				return err
+			}
+			opts := capture.Options{
+				ModelDir: modelDir, Tries: tries, Hidden: hidden, FP16: fp16, Backend: backend,
+				Command: commandLine(cmd),
+			}
+			if generate > 0 {
+				opts.Generate = &model.GenerateOptions{
+					MaxNewTokens: generate, MaxTime: maxTime, DoSample: samplingFlags,
+					Temperature: temperature, TopK: topK, TopP: topP, Seed: seed,
+				}
+			}
+			stderr := cmd.ErrOrStderr()
+			opts.Progress = captureLog(stderr)
+			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				opts.Progress = captureBar(f)
+			}
+			sum, err := capture.Run(cmd.Context(), out, inputs, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "captured %d samples into %s (%d already finished, skipped); %d graphs compiled\n",
+				sum.Captured, out, sum.Skipped, sum.CompiledGraphs)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelDir, "model", "", "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)")
+	f.StringArrayVar(&texts, "text", nil, "input text (repeatable)")
+	f.StringArrayVar(&files, "file", nil, "input text file (repeatable)")
+	f.StringVar(&promptsDir, "prompts", "", "folder whose files are the input texts, one sample per file")
+	f.StringVar(&stopLine, "stop-line", "", "cut each input after the first line containing this text (that line kept), as followup-attention does with 'Answer:'")
+	f.StringVarP(&out, "out", "o", "", "run folder to write (resumed when it exists)")
+	f.IntVar(&generate, "generate", 0, "generate up to N new tokens per input instead of a single forward pass")
+	f.BoolVar(&sample, "sample", false, "sample instead of greedy decoding (implied by --temperature, --top-k, --top-p)")
+	f.Float64Var(&temperature, "temperature", 1, "sampling temperature")
+	f.IntVar(&topK, "top-k", 0, "sample among the K most probable tokens (0: all)")
+	f.Float64Var(&topP, "top-p", 1, "nucleus sampling: smallest set of tokens with this probability mass")
+	f.Int64Var(&seed, "seed", 0, "seed of the sampler; try i uses seed+i")
+	f.IntVar(&tries, "tries", 1, "generations per input")
+	f.DurationVar(&maxTime, "max-time", 0, "stop each generation after this long (0: no limit)")
+	f.BoolVar(&hidden, "hidden", false, "also store hidden states (embed, blocks.<l>.hook_resid_post, final_norm)")
+	f.BoolVar(&fp16, "fp16", false, "store tensors as float16 (half the disk space)")
+	f.StringVar(&backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
+	return cmd
+}
+
+// commandLine rebuilds the command line from the flags set, for run.json.
+func commandLine(cmd *cobra.Command) []string {
+	line := strings.Fields(cmd.CommandPath())
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				line = append(line, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		line = append(line, "--"+f.Name+"="+f.Value.String())
+	})
+	return line
+}
+
+// languageOf guesses a source file's programming language from its extension.
+func languageOf(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".py":
+		return "python"
+	case ".go":
+		return "go"
+	case ".cpp", ".cc", ".cxx", ".hpp", ".h", ".c":
+		return "cpp"
+	case ".cs":
+		return "csharp"
+	case ".java":
+		return "java"
+	case ".js", ".mjs":
+		return "javascript"
+	}
+	return ""
+}
+
+// cutAfterLine keeps text up to and including the first line containing stop.
+func cutAfterLine(text, stop string) string {
+	i := strings.Index(text, stop)
+	if stop == "" || i < 0 {
+		return text
+	}
+	if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
+		return text[:i+j+1]
+	}
+	return text
+}
+
+func readInputFile(path, stopLine string) (capture.Input, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return capture.Input{}, err
+	}
+	if !utf8.Valid(b) {
+		return capture.Input{}, fmt.Errorf("read %s: the file is not UTF-8 text", path)
+	}
+	name := filepath.Base(path)
+	return capture.Input{ID: store.SampleID(name), Text: cutAfterLine(string(b), stopLine), Source: path, Language: languageOf(name)}, nil
+}
+
+func captureInputs(texts, files []string, promptsDir, stopLine string) ([]capture.Input, error) {
+	var inputs []capture.Input
+	for i, t := range texts {
+		id := "text"
+		if len(texts) > 1 {
+			id = fmt.Sprintf("text%d", i)
+		}
+		inputs = append(inputs, capture.Input{ID: id, Text: cutAfterLine(t, stopLine)})
+	}
+	for _, p := range files {
+		in, err := readInputFile(p, stopLine)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, in)
+	}
+	if promptsDir != "" {
+		entries, err := os.ReadDir(promptsDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			in, err := readInputFile(filepath.Join(promptsDir, e.Name()), stopLine)
+			if err != nil {
+				return nil, err
+			}
+			inputs = append(inputs, in)
+		}
+		if len(inputs) == 0 {
+			return nil, fmt.Errorf("read %s: the folder holds no input files", promptsDir)
+		}
+	}
+	return inputs, nil
+}
+
+// captureLog writes one plain line per sample (logs, CI).
+func captureLog(w io.Writer) func(done, total int, id string, skipped bool, elapsed time.Duration) {
+	return func(done, total int, id string, skipped bool, elapsed time.Duration) {
+		if skipped {
+			fmt.Fprintf(w, "capture: %d/%d %s already finished, skipped\n", done, total, id)
+			return
+		}
+		fmt.Fprintf(w, "capture: %d/%d %s (%.2fs)\n", done, total, id, elapsed.Seconds())
+	}
+}
+
+// captureBar draws a progress bar on a terminal.
+func captureBar(f *os.File) func(done, total int, id string, skipped bool, elapsed time.Duration) {
+	var bar *progressbar.ProgressBar
+	return func(done, total int, id string, _ bool, _ time.Duration) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("capture"),
+				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		}
+		bar.Describe("capture " + id)
+		bar.Set(done)
+	}
+}

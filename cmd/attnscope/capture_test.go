@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/store"
+)
+
+func TestCaptureCommand(t *testing.T) {
+	modelDir := refdata.Path(t, "models", "tiny-gpt2")
+	tmp := t.TempDir()
+	prompts := filepath.Join(tmp, "prompts")
+	os.MkdirAll(prompts, 0o755)
+	os.WriteFile(filepath.Join(prompts, "add.py"), []byte("def add(a, b):\n    return a + b\n# Answer: 3\nignored()\n"), 0o644)
+	os.WriteFile(filepath.Join(prompts, "mul.py"), []byte("def mul(a, b):\n    return a * b\n"), 0o644)
+	out := filepath.Join(tmp, "run")
+	long := filepath.Join(tmp, "long.txt")
+	os.WriteFile(long, []byte(strings.Repeat("x = 1 + 2\n", 400)), 0o644)
+	bad := filepath.Join(tmp, "bad.txt")
+	os.WriteFile(bad, []byte{0xff, 0xfe, 'a'}, 0o644)
+
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"no input", []string{"capture", "--model", modelDir, "--out", out}, exitUsage},
+		{"two inputs", []string{"capture", "--model", modelDir, "--text", "a", "--prompts", prompts, "--out", out}, exitUsage},
+		{"no out", []string{"capture", "--model", modelDir, "--text", "a"}, exitUsage},
+		{"sampling without generate", []string{"capture", "--model", modelDir, "--text", "a", "--temperature", "0.2", "--out", out}, exitUsage},
+		{"too long", []string{"capture", "--model", modelDir, "--file", long, "--out", out}, exitError},
+		{"not utf-8", []string{"capture", "--model", modelDir, "--file", bad, "--out", out}, exitError},
+		{"missing model", []string{"capture", "--model", filepath.Join(tmp, "nope"), "--text", "a", "--out", out}, exitError},
+		{"prompts", []string{"capture", "--model", modelDir, "--prompts", prompts, "--stop-line", "Answer:", "--generate", "3",
+			"--temperature", "0.5", "--top-k", "20", "--seed", "7", "--tries", "2", "--out", out}, exitOK},
+		{"rerun", []string{"capture", "--model", modelDir, "--prompts", prompts, "--stop-line", "Answer:", "--generate", "3",
+			"--temperature", "0.5", "--top-k", "20", "--seed", "7", "--tries", "2", "--out", out}, exitOK},
+		{"other settings", []string{"capture", "--model", modelDir, "--prompts", prompts, "--out", out}, exitError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(tt.args); got != tt.want {
+				t.Errorf("run(%q) = %d, want %d", strings.Join(tt.args, " "), got, tt.want)
+			}
+		})
+	}
+	r, err := store.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := r.Samples()
+	if strings.Join(ids, ",") != "add.py_0,add.py_1,mul.py_0,mul.py_1" {
+		t.Errorf("samples %v", ids)
+	}
+	s, err := r.Sample("add.py_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PromptText != "def add(a, b):\n    return a + b\n# Answer: 3\n" || s.Language != "python" || s.Seed == nil || *s.Seed != 8 {
+		t.Errorf("sample: prompt %q, language %q, seed %v", s.PromptText, s.Language, s.Seed)
+	}
+	g := r.Meta.Generation
+	if g == nil || !g.DoSample || g.Temperature != 0.5 || g.TopK != 20 || g.Tries != 2 || g.Seed != 7 {
+		t.Errorf("generation settings %+v", g)
+	}
+	if len(r.Meta.Command) < 2 || r.Meta.Command[0] != "attnscope" {
+		t.Errorf("command %v", r.Meta.Command)
+	}
+}
