@@ -207,7 +207,7 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		if !metaSet {
 			m, err := run.Meta(ctx, sample)
 			if err != nil {
-				return nil, fmt.Errorf("sample %q: metadata: %w", sample, err)
+				return nil, fmt.Errorf("metadata: %w", err)
 			}
 			meta, metaSet = m, true
 		}
@@ -234,7 +234,7 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 			if att == nil {
 				a, err := run.Attention(ctx, sample)
 				if err != nil {
-					return computed, skipped, fmt.Errorf("sample %q: attention: %w", sample, err)
+					return computed, skipped, fail(fmt.Errorf("attention: %w", err))
 				}
 				att = a
 			}
