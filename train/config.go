@@ -154,8 +154,8 @@ func applyOverride(doc map[string]any, o string) error {
 	if !ok || key == "" {
 		return fmt.Errorf("override %q: expected key=value (e.g. training.batch_size=32)", o)
 	}
-	var v any
-	if err := yaml.Unmarshal([]byte("v: "+val), &struct{ V *any }{&v}); err != nil {
+	v, err := yamlValue(val)
+	if err != nil {
 		return fmt.Errorf("override %s: value %q is not valid YAML: %w", key, val, err)
 	}
 	parts := strings.Split(key, ".")
@@ -272,4 +272,20 @@ func (t *TrainCfg) ignoreIndex() int {
 		return *t.IgnoreIndex
 	}
 	return -100
+}
+
+// YAMLValue parses one YAML value as written after "key=" on a command line.
+func YAMLValue(s string) (any, error) { return yamlValue(s) }
+
+func yamlValue(s string) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed YAML (the parser failed: %v)", p)
+		}
+	}()
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte("v: "+s), &m); err != nil {
+		return nil, errors.New(strings.TrimSpace(yaml.FormatError(err, false, false)))
+	}
+	return m["v"], nil
 }

@@ -42,6 +42,9 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newPlotCmd(),
 		newReportCmd(),
 		newCaptureCmd(),
+		newTasksCmd(),
+		newTrainCmd(),
+		newEvaluateCmd(),
 	)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.
 	wrapArgs(root)

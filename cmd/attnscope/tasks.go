@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/train"
+)
+
+func newTasksCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "tasks",
+		Short: "AttentionSpan task generators with reference-token labels (list, sample)",
+	}
+	c.AddCommand(newTasksListCmd(), newTasksSampleCmd())
+	return c
+}
+
+func newTasksListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the generators and their parameters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			for _, n := range tasks.GeneratorNames {
+				ps, _ := tasks.Params(n)
+				fmt.Fprintf(w, "%s\n  parameters: %s\n", n, strings.Join(ps, ", "))
+			}
+			return nil
+		},
+	}
+}
+
+// parseKV parses key=value arguments with YAML values.
+func parseKV(args []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("argument %q: expected key=value", a)
+		}
+		val, err := train.YAMLValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("argument %s: value %q is not valid YAML: %w", k, v, err)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+func newTasksSampleCmd() *cobra.Command {
+	var (
+		n      int
+		asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "sample GENERATOR [key=value ...]",
+		Short: "Print samples of a generator with their reference-token labels",
+		Long: `Prints the first samples of a generator (class name such as LongAdditionGenerator, or
+an alias such as long_addition) tokenized with the character tokenizer: the text, the
+instruction/prompt/generation-prompt lengths, the scored target positions and the
+reference cells (row, column) of the label matrix. Parameters are the original's
+generator_parameters, e.g. seed=0 'length=[1,3]' num_of_nums=2,2.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			params, err := parseKV(args[1:])
+			if err != nil {
+				return usagef(cmd, "%v", err)
+			}
+			if n < 1 {
+				return usagef(cmd, "-n must be at least 1")
+			}
+			g, err := tasks.New(args[0], params, train.Tokenizer())
+			if err != nil {
+				return err
+			}
+			return printSamples(cmd.OutOrStdout(), g, n, asJSON)
+		},
+	}
+	c.Flags().IntVarP(&n, "n", "n", 3, "number of samples")
+	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line (text, input_ids, target_ids, labels as a matrix)")
+	return c
+}
+
+func printSamples(w io.Writer, g tasks.Generator, n int, asJSON bool) error {
+	for i := 0; i < n; i++ {
+		s, err := g.Next()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			rec := map[string]any{"text": s.Text, "input_ids": s.InputIDs, "target_ids": s.TargetIDs,
+				"instruction_length": s.InstructionLen, "prompt_length": s.PromptLen, "generation_prompt_length": s.GenPromptLen}
+			if s.Labels != nil {
+				m := make([][]int32, s.Labels.N)
+				for r := range m {
+					m[r] = s.Labels.Cells[r*s.Labels.N : (r+1)*s.Labels.N]
+				}
+				rec["attn_labels"] = m
+			}
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s\n", b)
+			continue
+		}
+		fmt.Fprintf(w, "%q\n  tokens %d, I=%d P=%d G=%d, scored positions %v\n", s.Text, len(s.InputIDs), s.InstructionLen, s.PromptLen, s.GenPromptLen, s.ScoredPositions(tasks.DefaultIgnoreIndex))
+		if s.Labels != nil {
+			fmt.Fprintf(w, "  reference cells (row, column): %v\n", s.Labels.Ones())
+		} else {
+			fmt.Fprintf(w, "  no attention labels\n")
+		}
+	}
+	return nil
+}

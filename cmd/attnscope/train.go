@@ -1,0 +1,49 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attnscope/attnscope/train"
+)
+
+func newTrainCmd() *cobra.Command {
+	var (
+		maxTime time.Duration
+		backend string
+	)
+	c := &cobra.Command{
+		Use:   "train CONFIG.yaml [key=value ...]",
+		Short: "Train a small GPT-2 on an AttentionSpan task and save it as a Hugging Face checkpoint",
+		Long: `Trains the model of an AttentionSpan-style experiment config (strict YAML: model,
+training, evaluation) from scratch on GoMLX: AdamW with decoupled weight decay,
+gradient-norm clipping, linear warm-up and cosine decay. Every training.log_every steps
+it logs train_loss and grad_norm (val/acc every training.val_every steps); a progress
+bar replaces the lines on a terminal. With training.save_checkpoint the folder
+training.checkpoint_filepath receives model.safetensors + config.json (GPT-2 layout),
+tokenizer.json, train_log.jsonl and training.json.
+
+Overrides follow Hydra: training.batch_size=32 replaces a key, +training.max=1 adds one,
+training=null disables training (an error here: there would be nothing to do).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := train.LoadExperiment(args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			if e.Training == nil {
+				return usagef(cmd, "%s: training is null: nothing to train (use attnscope evaluate)", args[0])
+			}
+			be, err := train.Backend(backend)
+			if err != nil {
+				return err
+			}
+			_, err = train.RunTraining(cmd.Context(), e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr(), MaxTime: maxTime})
+			return err
+		},
+	}
+	c.Flags().DurationVar(&maxTime, "max-time", 0, "stop training after this long (the model is still saved)")
+	c.Flags().StringVar(&backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else "+train.DefaultBackend+")")
+	return c
+}

@@ -1,0 +1,89 @@
+package train
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const defaultConfig = "../configs/attentionspan/default-addition.yaml"
+
+func TestDefaultConfigLoads(t *testing.T) {
+	e, err := LoadExperiment(defaultConfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Training == nil || e.Training.TrainDataset.Generator != "LongAdditionGenerator" || e.Evaluation.Dataset2.NumSamples <= 0 {
+		t.Fatalf("unexpected config %+v", e)
+	}
+	// Every dataset of the config builds a generator.
+	for _, d := range []*DatasetCfg{&e.Training.TrainDataset, e.Training.ValDataset, e.Evaluation.Dataset1, e.Evaluation.Dataset2} {
+		dd := *d
+		dd.NumSamples = 2
+		if _, err := Samples(&dd, Tokenizer(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	e, err := LoadExperiment(defaultConfig, []string{
+		"training.batch_size=8", "training.learning_rate=1e-3",
+		"evaluation.dataset2.generator_parameters.length=[3,5]", "+training.epochs=2",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Training.BatchSize != 8 || e.Training.LearningRate != 1e-3 || e.Training.Epochs != 2 {
+		t.Fatalf("overrides not applied: %+v", e.Training)
+	}
+	if got := e.Evaluation.Dataset2.GeneratorParameters["length"]; len(got.([]any)) != 2 {
+		t.Fatalf("length override: %v", got)
+	}
+	if _, err := LoadExperiment(defaultConfig, []string{"training=null"}); err == nil || !strings.Contains(err.Error(), "no model to evaluate") {
+		t.Fatalf("training=null without a checkpoint: %v", err)
+	}
+	e, err = LoadExperiment(defaultConfig, []string{"training=null", "+model.load_from_checkpoint=true", "+model.checkpoint_filepath=models/default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Training != nil || !e.Model.LoadFromCheckpoint {
+		t.Fatalf("training=null not applied: %+v", e)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		overrides []string
+		want      string
+	}{
+		{[]string{"training.batch_sise=3"}, "training.batch_sise: key does not exist"},
+		{[]string{"trainin.steps=3"}, "key trainin does not exist"},
+		{[]string{"training.batch_size"}, "expected key=value"},
+		{[]string{"training.batch_size=0"}, "training.batch_size must be positive"},
+		{[]string{"model.n_head=5"}, "not a multiple"},
+		{[]string{"training.batch_size=many"}, "batch_size"},
+		{[]string{"+training.foo=1"}, "unknown field"},
+	} {
+		_, err := LoadExperiment(defaultConfig, tc.overrides)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to mention %q", tc.overrides, err, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: x\nmodel:\n  n_layer: 1\n  n_heads: 2\n"), 0o644)
+	if _, err := LoadExperiment(bad, nil); err == nil || !strings.Contains(err.Error(), "n_heads") || !strings.Contains(err.Error(), "4") {
+		t.Fatalf("unknown key: %v (want the key and its line)", err)
+	}
+	// An unknown generator or parameter and an impossible range surface when the data is drawn.
+	e, _ := LoadExperiment(defaultConfig, []string{"training.train_dataset.generator=NoSuchGenerator"})
+	if _, err := Samples(&e.Training.TrainDataset, Tokenizer(), false); err == nil || !strings.Contains(err.Error(), "unknown generator") {
+		t.Fatalf("unknown generator: %v", err)
+	}
+	e, _ = LoadExperiment(defaultConfig, []string{"training.train_dataset.generator_parameters.length=[5,1]"})
+	if _, err := Samples(&e.Training.TrainDataset, Tokenizer(), false); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("impossible range: %v", err)
+	}
+}
