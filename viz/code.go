@@ -128,14 +128,22 @@ func CodeHeatmap(text string, weights []float64, o CodeOptions) (*Figure, error)
 		num.XAlign, num.YAlign = draw.XRight, draw.YCenter
 		ch := mono
 		ch.YAlign = draw.YCenter
+		// Backgrounds first, then text, so no background covers a glyph's descender
+		// (underscores sit below the baseline).
+		for li, l := range lines {
+			yc := y1 - lh*vg.Length(li) - lh/2
+			for k, cell := range l {
+				x := x0 + cw*vg.Length(k)
+				c.SetColor(o.Colormap.At(weights[cell.idx] / hi))
+				c.Fill(vg.Rectangle{Min: vg.Point{X: x, Y: yc - lh/2}, Max: vg.Point{X: x + cw, Y: yc + lh/2}}.Path())
+			}
+		}
 		for li, l := range lines {
 			yc := y1 - lh*vg.Length(li) - lh/2
 			c.FillText(num, vg.Point{X: x0 - 6, Y: yc}, fmt.Sprint(li+1))
 			for k, cell := range l {
 				bg := o.Colormap.At(weights[cell.idx] / hi)
 				x := x0 + cw*vg.Length(k)
-				c.SetColor(bg)
-				c.Fill(vg.Rectangle{Min: vg.Point{X: x, Y: yc - lh/2}, Max: vg.Point{X: x + cw, Y: yc + lh/2}}.Path())
 				if cell.r != ' ' {
 					ch.Color = textOn(bg)
 					if cell.r == '⏎' {

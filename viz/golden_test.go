@@ -13,7 +13,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden PNGs in testdata/golden")
@@ -369,4 +372,123 @@ func TestDownsampleAndRasterizeKeepPeaks(t *testing.T) {
 	if same := Downsample(m, 200); same.Rows != 100 {
 		t.Fatal("downsample of a small matrix changed it")
 	}
+}
+
+// The source × target alignment heatmap of a seq2seq model (Text_to_Python's
+// plot_attention: generated code tokens × docstring tokens, YlOrRd).
+func TestGoldenAlignment(t *testing.T) {
+	src := []string{"return", "the", "sum", "of", "a", "and", "b", "<eos>"}
+	trg := []string{"def", "f", "(", "a", ",", "b", ")", ":", "return", "a", "+", "b"}
+	m := Matrix{Rows: len(trg), Cols: len(src), Data: make([]float64, len(trg)*len(src))}
+	for i := range trg {
+		s := 0.0
+		for j := range src {
+			v := math.Exp(-math.Abs(float64(j) - float64(i)*float64(len(src))/float64(len(trg))))
+			m.Data[i*len(src)+j] = v
+			s += v
+		}
+		for j := range src {
+			m.Data[i*len(src)+j] /= s
+		}
+	}
+	f, err := Heatmap(m, HeatmapOptions{Title: "Attention alignment", XLabel: "Source (Docstring)", YLabel: "Generated (Code)",
+		RowLabels: trg, ColLabels: src, Colormap: YlOrRd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "alignment", f)
+}
+
+func TestHeatmapInputErrors(t *testing.T) {
+	m := randomCausal(4, 1)
+	for name, o := range map[string]HeatmapOptions{
+		"row labels": {RowLabels: []string{"a"}},
+		"col labels": {ColLabels: []string{"a", "b", "c", "d", "e"}},
+		"prompt":     {PromptLen: 5},
+		"outline":    {Outline: []image.Point{{4, 0}}},
+	} {
+		if _, err := Heatmap(m, o); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := Heatmap(Matrix{}, HeatmapOptions{}); err == nil {
+		t.Error("empty matrix: no error")
+	}
+	if _, err := Grid([][]Matrix{{m}, {m, m}}, GridOptions{}); err == nil {
+		t.Error("ragged grid: no error")
+	}
+	if _, err := CodeHeatmap("ab", []float64{1}, CodeOptions{}); err == nil {
+		t.Error("code: weight count mismatch: no error")
+	}
+	if _, err := CodeHeatmap("ab", []float64{1, math.NaN()}, CodeOptions{}); err == nil {
+		t.Error("code: NaN weight: no error")
+	}
+	if _, err := Reference(m, make([]int, 3), nil, nil, ReferenceOutline, ""); err == nil {
+		t.Error("reference: label count mismatch: no error")
+	}
+	bad := make([]int, 16)
+	bad[3] = 7
+	if _, err := Reference(m, bad, nil, nil, ReferenceOutline, ""); err == nil {
+		t.Error("reference: label 7: no error")
+	}
+}
+
+func TestTokenLabel(t *testing.T) {
+	for in, want := range map[string]string{
+		" cat": "␣cat", "Ġcat": "␣cat", "▁cat": "␣cat", "\n": "⏎", "Ċ": "⏎", "\t": "⇥", "\r\n": "␍⏎",
+		"": "∅", "\x00": "␀", "abcdefghijklmnopqrstuvwxyz": "abcdefghijklmn…", "日本": "日本",
+	} {
+		if got := TokenLabel(in); got != want {
+			t.Errorf("TokenLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzTokenLabel: any token string gives a short, valid, printable label.
+func FuzzTokenLabel(f *testing.F) {
+	for _, s := range []string{"", " ", "Ġthe", "\xff\xfe", "a\x00b", "\u200d", strings.Repeat("x", 100)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l := TokenLabel(s)
+		if !utf8.ValidString(l) {
+			t.Fatalf("TokenLabel(%q) = %q is not valid UTF-8", s, l)
+		}
+		if n := utf8.RuneCountInString(l); n == 0 || n > MaxLabelRunes+1 {
+			t.Fatalf("TokenLabel(%q) = %q has %d runes", s, l, n)
+		}
+		for _, r := range l {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("TokenLabel(%q) = %q holds control character %U", s, l, r)
+			}
+		}
+	})
+}
+
+// FuzzCodeHTML: any text yields HTML whose only tags are the ones the writer emits
+// (the text is escaped).
+func FuzzCodeHTML(f *testing.F) {
+	for _, s := range []string{"def f():\n\treturn 1\n", "<script>alert(1)</script>", "a & b \"c\" 'd'", "\r\n\x00"} {
+		f.Add(s)
+	}
+	tag := regexp.MustCompile(`<(/?)([a-z0-9]+)`)
+	f.Fuzz(func(t *testing.T, s string) {
+		n := utf8.RuneCountInString(s)
+		if n == 0 {
+			return
+		}
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = float64(i % 7)
+		}
+		var b strings.Builder
+		if err := WriteCodeHTML(&b, s, w, CodeOptions{Title: s}); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range tag.FindAllStringSubmatch(b.String(), -1) {
+			if m[2] != "span" && m[2] != "pre" && m[2] != "h3" {
+				t.Fatalf("text %q produced tag <%s%s>", s, m[1], m[2])
+			}
+		}
+	})
 }
