@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/attnscope/attnscope/derive"
+	"github.com/attnscope/attnscope/store"
+)
+
+func newDeriveCmd() *cobra.Command {
+	var (
+		configPath string
+		pass       string
+		workers    int
+		list       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "derive --config exp.yaml RUN",
+		Short: "Run analysis passes over a run (rollout, flow, follow-up, entropy, ...)",
+		Long: `derive runs the analysis passes listed in a YAML config over every sample of the
+run folder RUN. Each pass writes RUN/derived/<pass>/<sample>.npy; scalar metrics go to
+RUN/metrics.csv and RUN/metrics.parquet (sample, pass, layer, head, metric, value).
+Outputs that exist are skipped, so an interrupted derive resumes where it stopped.
+See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
+		Example: `  attnscope derive --config configs/derive-all.yaml runs/gpt2-code
+  attnscope derive --config exp.yaml runs/gpt2-code --pass rollout --workers 2
+  attnscope derive --list`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if list {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg := derive.DefaultRegistry()
+			if list {
+				return listFunctions(cmd.OutOrStdout(), reg)
+			}
+			if configPath == "" {
+				return usagef(cmd, "--config is required")
+			}
+			if workers < 1 {
+				return usagef(cmd, "--workers must be at least 1, got %d", workers)
+			}
+			cfg, err := derive.LoadConfig(configPath, reg)
+			if err != nil {
+				return err
+			}
+			if pass != "" {
+				if _, err := cfg.Pass(pass); err != nil {
+					return fmt.Errorf("%s: %w", configPath, err)
+				}
+			}
+			run, err := derive.OpenRun(args[0])
+			if err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			progress := logProgress(stderr)
+			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				progress = barProgress(f)
+			}
+			sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, Progress: progress})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "derived %d samples: %d outputs computed, %d already present; %s and %s hold %d metric rows\n",
+				sum.Samples, sum.Computed, sum.Skipped,
+				filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&configPath, "config", "c", "", "derive config (YAML list of passes)")
+	f.StringVar(&pass, "pass", "", "run only the pass of this name (its input pass must be done)")
+	f.IntVarP(&workers, "workers", "j", runtime.GOMAXPROCS(0), "samples derived in parallel")
+	f.BoolVar(&list, "list", false, "list the pass functions and their keyword arguments, then exit")
+	return cmd
+}
+
+// logProgress writes one plain line per finished sample (for logs and CI).
+func logProgress(w io.Writer) func(done, total int, sample string) {
+	return func(done, total int, sample string) {
+		fmt.Fprintf(w, "derive: %d/%d samples done (%s)\n", done, total, sample)
+	}
+}
+
+// barProgress draws a progress bar on a terminal.
+func barProgress(f *os.File) func(done, total int, sample string) {
+	var bar *progressbar.ProgressBar
+	return func(done, total int, sample string) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("derive"),
+				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		}
+		bar.Set(done)
+	}
+}
+
+func listFunctions(w io.Writer, reg *derive.Registry) error {
+	for _, name := range reg.Names() {
+		s, _ := reg.Lookup(name)
+		input := map[derive.InputKind]string{derive.TakesAttention: "attention", derive.TakesTensor: "tensor", derive.TakesMetadata: "metadata"}[s.Input]
+		fmt.Fprintf(w, "%s (input: %s)\n", name, input)
+		if s.Doc != "" {
+			fmt.Fprintf(w, "    %s\n", s.Doc)
+		}
+		keys := make([]string, 0, len(s.Kwargs))
+		for k := range s.Kwargs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ks := s.Kwargs[k]
+			line := fmt.Sprintf("    %s: %s, default %v", k, ks.Kind, ks.Default)
+			if len(ks.Enum) > 0 {
+				line += " (" + strings.Join(ks.Enum, "|") + ")"
+			}
+			if ks.Doc != "" {
+				line += ": " + ks.Doc
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	return nil
+}
