@@ -45,6 +45,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newTasksCmd(),
 		newTrainCmd(),
 		newEvaluateCmd(),
+		newDeriveCmd(),
 	)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.
 	wrapArgs(root)
