@@ -54,9 +54,13 @@ func (t *CharTokenizer) add(s string) {
 	}
 }
 
-// Encode returns one id per character; special tokens are never added.
-func (t *CharTokenizer) Encode(text string, _ bool) []int {
-	out := make([]int, 0, len(text))
+// Encode returns one id per character, preceded by <bos> when addSpecialTokens
+// is set (as tokenizer.json's post-processor does).
+func (t *CharTokenizer) Encode(text string, addSpecialTokens bool) []int {
+	out := make([]int, 0, len(text)+1)
+	if addSpecialTokens {
+		out = append(out, t.BOS())
+	}
 	for _, r := range text {
 		id, ok := t.ids[string(r)]
 		if !ok {
@@ -94,7 +98,8 @@ func (t *CharTokenizer) Token(id int) string {
 // TokenizerJSON renders the tokenizer as a Hugging Face tokenizer.json that
 // tokenizes identically: a BPE model over single characters with no merges and
 // no pre-tokenizer (so each character is one token), the four special tokens
-// as added tokens, and a Fuse decoder.
+// as added tokens, a post-processor that prepends <bos> when special tokens are
+// asked for, and a Fuse decoder.
 func (t *CharTokenizer) TokenizerJSON() ([]byte, error) {
 	type added struct {
 		ID         int    `json:"id"`
@@ -120,7 +125,13 @@ func (t *CharTokenizer) TokenizerJSON() ([]byte, error) {
 		"added_tokens":   specials,
 		"normalizer":     nil,
 		"pre_tokenizer":  nil,
-		"post_processor": nil,
+		"post_processor": map[string]any{
+			"type":   "TemplateProcessing",
+			"single": []any{map[string]any{"SpecialToken": map[string]any{"id": BOSToken, "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
+			"pair": []any{map[string]any{"SpecialToken": map[string]any{"id": BOSToken, "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}},
+				map[string]any{"Sequence": map[string]any{"id": "B", "type_id": 1}}},
+			"special_tokens": map[string]any{BOSToken: map[string]any{"id": BOSToken, "ids": []int{t.BOS()}, "tokens": []string{BOSToken}}},
+		},
 		"decoder":        map[string]any{"type": "Fuse"},
 		"model": map[string]any{
 			"type": "BPE", "dropout": nil, "unk_token": UnkToken,

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/attnscope/attnscope/tokenizer"
 )
 
 func TestNewFromParams(t *testing.T) {
@@ -101,6 +103,31 @@ func TestCollate(t *testing.T) {
 				if b.Labels[i].At(r, c) != s.Labels.At(r, c) {
 					t.Fatalf("sample %d label (%d,%d) changed", i, r, c)
 				}
+			}
+		}
+	}
+}
+
+// The tokenizer.json written for trained models tokenizes like CharTokenizer in
+// the project's tokenizer package (one token per character, <bos> with special tokens).
+func TestCharTokenizerJSONWithTokenizerPackage(t *testing.T) {
+	tok := NewCharTokenizer(DefaultChars())
+	dir := t.TempDir()
+	if err := tok.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	hf, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"510+570=090", "w11i11 f10r10", "A8G8 AAA=888", "11 12 13 "} {
+		for _, special := range []bool{false, true} {
+			enc, err := hf.Encode(text, special)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tok.Encode(text, special); !slices.Equal(enc.IDs, want) {
+				t.Fatalf("%q special=%v: tokenizer package %v, CharTokenizer %v", text, special, enc.IDs, want)
 			}
 		}
 	}
