@@ -285,33 +285,39 @@ func (s *Safetensors) Int64(name string) ([]int64, []int, error) {
 }
 
 func toFloat32(dt DType, b []byte) ([]float32, error) {
+	if dt.Size() == 0 {
+		return nil, fmt.Errorf("dtype %s is not a floating-point type", dt)
+	}
+	out := make([]float32, len(b)/dt.Size())
+	if err := decodeFloat32(dt, b, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeFloat32 converts little-endian F32/F16/BF16/F64 bytes into dst (len(b)/size values).
+func decodeFloat32(dt DType, b []byte, dst []float32) error {
 	switch dt {
 	case F32:
-		out := make([]float32, len(b)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
-		return out, nil
 	case F16:
-		out := make([]float32, len(b)/2)
-		for i := range out {
-			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+		for i := range dst {
+			dst[i] = HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
-		return out, nil
 	case BF16:
-		out := make([]float32, len(b)/2)
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
 		}
-		return out, nil
 	case F64:
-		out := make([]float32, len(b)/8)
-		for i := range out {
-			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+		for i := range dst {
+			dst[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
 		}
-		return out, nil
+	default:
+		return fmt.Errorf("dtype %s is not a floating-point type", dt)
 	}
-	return nil, fmt.Errorf("dtype %s is not a floating-point type", dt)
+	return nil
 }
 
 // HalfToFloat32 converts an IEEE 754 binary16 value to float32.
@@ -513,6 +519,42 @@ func (w *Weights) Float32(name string, want []int) ([]float32, error) {
 	}
 	data, _, err := s.Float32(name)
 	return data, err
+}
+
+// Float32Into decodes a tensor into dst (len(dst) must equal its element
+// count) after checking its shape against want, without an intermediate copy.
+func (w *Weights) Float32Into(name string, want []int, dst []float32) error {
+	s, ok := w.byName[name]
+	if !ok {
+		return fmt.Errorf("read %s: tensor %q is missing", w.describe(), name)
+	}
+	t, b, err := s.Raw(name)
+	if err != nil {
+		return err
+	}
+	if want != nil && !equalShape(t.Shape, want) {
+		return fmt.Errorf("read %s: tensor %q has shape %v, expected %v for this config", s.path, name, t.Shape, want)
+	}
+	if t.NumElements() != len(dst) {
+		return fmt.Errorf("read %s: tensor %q has %d values, destination holds %d", s.path, name, t.NumElements(), len(dst))
+	}
+	if err := decodeFloat32(t.DType, b, dst); err != nil {
+		return fmt.Errorf("read %s: tensor %q: %w", s.path, name, err)
+	}
+	s.release(t)
+	return nil
+}
+
+// release tells the kernel the mapped pages of a decoded tensor are no longer
+// needed, so loading a checkpoint does not hold the file and its decoded copy
+// in memory at once.
+func (s *Safetensors) release(t TensorInfo) {
+	page := int64(os.Getpagesize())
+	begin := (s.dataOff + t.Begin + page - 1) / page * page
+	end := (s.dataOff + t.End) / page * page
+	if end > begin {
+		_ = syscall.Madvise(s.data[begin:end], syscall.MADV_DONTNEED)
+	}
 }
 
 func (w *Weights) describe() string {

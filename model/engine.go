@@ -10,6 +10,8 @@ import (
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/model/arch"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -46,40 +48,52 @@ func newRunner(dir string, cfg *checkpoint.Config, a arch.Architecture, w *check
 				out[i] = t
 				continue
 			}
-			data, err := w.Float32(p.Name, p.Shape)
+			// Decode straight from the mapped file into the backend's (shared) buffer.
+			t, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, p.Shape...))
 			if err != nil {
-				return nil, err
-			}
-			t := tensors.FromFlatDataAndDimensions(data, p.Shape...)
-			if err := t.MaterializeOnDevice(backend, true, 0); err != nil {
 				return nil, fmt.Errorf("load %s: %w", p.Name, err)
+			}
+			var rerr error
+			if err := tensors.MutableFlatData(t, func(flat []float32) { rerr = w.Float32Into(p.Name, p.Shape, flat) }); err != nil {
+				t.FinalizeAll()
+				return nil, fmt.Errorf("load %s: %w", p.Name, err)
+			}
+			if rerr != nil {
+				t.FinalizeAll()
+				return nil, rerr
 			}
 			r.weights[p.Name] = t
 			out[i] = t
 		}
 		return out, nil
 	}
+	if err := r.loadAll(load); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *runner) loadAll(load func([]arch.Param) ([]*tensors.Tensor, error)) error {
+	a, cfg := r.a, r.cfg
 	var err error
 	if r.embedW, err = load(a.EmbedParams()); err != nil {
-		return nil, err
+		return err
 	}
 	for l := range cfg.Layers {
 		lw, err := load(a.LayerParams(l))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.layerW = append(r.layerW, lw)
 	}
 	if r.finalW, err = load(a.FinalParams()); err != nil {
-		return nil, err
+		return err
 	}
 	if r.headW, err = load(a.HeadParams()); err != nil {
-		return nil, err
+		return err
 	}
-	if err := r.buildExecs(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return r.buildExecs()
 }
 
 func weightsOf(ps []arch.Param, nodes []*Node) arch.Weights {
