@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/attnscope/attnscope/analysis/code"
 	"github.com/attnscope/attnscope/viz"
@@ -169,12 +170,21 @@ func EntropyFigure(ctx context.Context, run Run, id string) (*viz.Figure, error)
 	}, fmt.Sprintf("%s: every attention row of every layer and head", id))
 }
 
+// CodeQuery selects the attention rows of a code heatmap: one query position, or
+// every position whose token text is Tokens (e.g. "):"), averaged. The zero value
+// (Query −1, no Tokens) is the last prompt token, the query that predicts the first
+// generated token.
+type CodeQuery struct {
+	Query  int    // query position; < 0 for the default
+	Tokens string // match tokens with this text (surrounding whitespace ignored)
+}
+
 // CodeWeights returns the per-character weights of a sample's prompt text for the
-// attention of one query row (the last prompt token, i.e. the query that predicts the
-// first generated token, when query < 0) in one layer (the last when layer < 0),
-// averaged over heads, spread over characters by the tokens' offsets (followup-
-// attention's visualize_code_heatmap_codegen; analysis/code.CharWeightsFromOffsets).
-func CodeWeights(ctx context.Context, run Run, id string, layer, query int, dist code.Distribution) (*Sample, []float64, string, error) {
+// attention of the rows chosen by q in one layer (the last when layer < 0), averaged
+// over heads, spread over characters by the tokens' offsets (followup-attention's
+// visualize_code_heatmap_codegen; analysis/code.CharWeightsFromOffsets). Only the
+// prompt is coloured, as in the original.
+func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery, dist code.Distribution) (*Sample, []float64, string, error) {
 	s, err := run.Sample(ctx, id)
 	if err != nil {
 		return nil, nil, "", err
@@ -197,32 +207,61 @@ func CodeWeights(ctx context.Context, run Run, id string, layer, query int, dist
 	if prompt <= 0 || prompt > a.K {
 		prompt = min(a.K, len(s.Offsets))
 	}
-	if query < 0 {
-		query = prompt - 1
+	prompt = min(prompt, len(s.Offsets))
+	runes := []rune(s.Text)
+	tokText := func(i int) string {
+		o := s.Offsets[i]
+		if o[0] < 0 || o[1] > len(runes) || o[0] > o[1] {
+			return ""
+		}
+		return string(runes[o[0]:o[1]])
 	}
-	if query >= a.Q {
-		return nil, nil, "", fmt.Errorf("query %d out of range: sample %s has query rows 0..%d", query, id, a.Q-1)
+	var rows []int
+	var what string
+	switch {
+	case q.Tokens != "":
+		want := strings.TrimSpace(q.Tokens)
+		for i := 0; i < min(a.Q, len(s.Offsets)); i++ {
+			if strings.TrimSpace(tokText(i)) == want {
+				rows = append(rows, i)
+			}
+		}
+		if len(rows) == 0 {
+			return nil, nil, "", fmt.Errorf("sample %s has no token %q", id, q.Tokens)
+		}
+		what = fmt.Sprintf("the %d token(s) %q", len(rows), want)
+	default:
+		query := q.Query
+		if query < 0 {
+			query = prompt - 1
+		}
+		if query >= a.Q {
+			return nil, nil, "", fmt.Errorf("query %d out of range: sample %s has query rows 0..%d", query, id, a.Q-1)
+		}
+		rows = []int{query}
+		what = fmt.Sprintf("token %d", query)
+		if query < len(s.Tokens) {
+			what = fmt.Sprintf("token %d %s", query, viz.TokenLabel(s.Tokens[query]))
+		}
 	}
 	mean := a.Mean()
-	w := mean[query*a.K : query*a.K+prompt]
-	offs := s.Offsets[:min(prompt, len(s.Offsets))]
-	w = w[:len(offs)]
-	nChars := len([]rune(s.Text))
-	chars, err := code.CharWeightsFromOffsets(offs, w, nChars, dist)
+	w := make([]float64, prompt)
+	for _, r := range rows {
+		for j := range prompt {
+			w[j] += mean[r*a.K+j] / float64(len(rows))
+		}
+	}
+	chars, err := code.CharWeightsFromOffsets(s.Offsets[:prompt], w, len(runes), dist)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("sample %s: %w", id, err)
 	}
-	tok := fmt.Sprint(query)
-	if query < len(s.Tokens) {
-		tok = fmt.Sprintf("%d %s", query, viz.TokenLabel(s.Tokens[query]))
-	}
-	title := fmt.Sprintf("%s: attention of token %s over the prompt, layer %d, mean of heads", id, tok, layer)
+	title := fmt.Sprintf("%s: attention of %s over the prompt, layer %d, mean of heads", id, what, layer)
 	return s, chars, title, nil
 }
 
 // CodeFigure draws the code heatmap of CodeWeights.
-func CodeFigure(ctx context.Context, run Run, id string, layer, query int, dist code.Distribution, clip float64) (*viz.Figure, error) {
-	s, w, title, err := CodeWeights(ctx, run, id, layer, query, dist)
+func CodeFigure(ctx context.Context, run Run, id string, layer int, q CodeQuery, dist code.Distribution, clip float64) (*viz.Figure, error) {
+	s, w, title, err := CodeWeights(ctx, run, id, layer, q, dist)
 	if err != nil {
 		return nil, err
 	}

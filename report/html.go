@@ -178,7 +178,7 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		return sec, err
 	}
 	if s.Text != "" && len(s.Offsets) > 0 {
-		cs, w, title, err := CodeWeights(ctx, run, id, -1, -1, code.Replication)
+		cs, w, title, err := CodeWeights(ctx, run, id, -1, CodeQuery{Query: -1}, code.Replication)
 		if err != nil {
 			return sec, err
 		}

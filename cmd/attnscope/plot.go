@@ -34,6 +34,7 @@ var plotKinds = []struct{ name, help string }{
 
 type plotFlags struct {
 	sample, out, pass, labels, dist string
+	tokens                          string
 	layer, head, query              int
 	reduce                          string
 	clip                            float64
@@ -72,6 +73,7 @@ Kinds:
 	fl.IntVar(&f.head, "head", -1, "head (default: the mean over heads)")
 	fl.StringVar(&f.reduce, "reduce", "", "reduction over heads instead of --head: mean")
 	fl.IntVar(&f.query, "query", -1, "code: query token whose attention is shown (default: the last prompt token)")
+	fl.StringVar(&f.tokens, "tokens", "", "code: average the attention of every token with this text (e.g. '):') instead of one query")
 	fl.StringVar(&f.dist, "dist", "replication", "code: how a token's weight spreads over its characters: replication or equal_share")
 	fl.Float64Var(&f.clip, "clip", 0, "clip the colour scale at this percentile of the values (e.g. 99.9; 0: no clipping)")
 	fl.StringVar(&f.pass, "pass", "", "derived, js, crispiness, reference: the derive pass whose output to draw")
@@ -100,6 +102,9 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		if _, err := viz.FormatOf(f.out); err != nil {
 			return usagef(cmd, "%v", err)
 		}
+	}
+	if f.tokens != "" && cmd.Flags().Changed("query") {
+		return usagef(cmd, "--query and --tokens exclude each other")
 	}
 	if f.reduce != "" && f.reduce != "mean" {
 		return usagef(cmd, "--reduce %q: only mean is supported", f.reduce)
@@ -170,7 +175,7 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 			return usagef(cmd, "--dist: %v", derr)
 		}
 		if ext == ".html" {
-			s, w, title, err := report.CodeWeights(ctx, run, id, layer, f.query, dist)
+			s, w, title, err := report.CodeWeights(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist)
 			if err != nil {
 				return err
 			}
@@ -178,7 +183,7 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 				return viz.WriteCodeHTMLPage(out, s.Text, w, viz.CodeOptions{Title: title, ClipPercentile: f.clip})
 			})
 		}
-		fig, err = report.CodeFigure(ctx, run, id, layer, f.query, dist, f.clip)
+		fig, err = report.CodeFigure(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist, f.clip)
 	case "dashboard":
 		return plotDashboard(ctx, cmd, run, id, f)
 	case "derived", "js":

@@ -140,6 +140,7 @@ func TestPlotCommandOnReferenceRun(t *testing.T) {
 		{[]string{"grid"}, "grid.pdf"},
 		{[]string{"code", "--sample", "case1"}, "code.png"},
 		{[]string{"code", "--sample", "case3", "--dist", "equal_share", "--query", "10"}, "code.html"},
+		{[]string{"code", "--sample", "case0", "--tokens", "):"}, "code-tokens.svg"},
 		{[]string{"entropy", "--sample", "case1"}, "entropy.png"},
 		{[]string{"received", "--sample", "case1", "--layer", "1"}, "received.svg"},
 	} {
@@ -218,6 +219,7 @@ func TestPlotBadInput(t *testing.T) {
 		{"no --out", []string{"plot", "grid", runDir}, exitUsage, "--out"},
 		{"head and reduce", []string{"plot", "heatmap", runDir, "--head", "1", "--reduce", "mean", "--out", png}, exitUsage, "exclude"},
 		{"dashboard without hidden", []string{"plot", "dashboard", empty, "--out", png}, exitError, "attention"},
+		{"code token absent", []string{"plot", "code", runDir, "--tokens", "@@", "--out", png}, exitError, "no token"},
 		{"derived without --pass", []string{"plot", "derived", runDir, "--out", png}, exitError, "--pass"},
 		{"derived pass missing", []string{"plot", "derived", runDir, "--pass", "rollout", "--out", png}, exitError, "attnscope derive"},
 	} {
