@@ -7,6 +7,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -67,6 +68,29 @@ func (f *NpzFile) Header(name string) (*NpyHeader, error) {
 		return nil, fmt.Errorf("read %s: array %q: %w", f.path, name, err)
 	}
 	return h, nil
+}
+
+// OpenArray opens one array for streaming: it returns the array's header and a
+// reader positioned at its first element; the caller closes the reader.
+func (f *NpzFile) OpenArray(name string) (*NpyHeader, io.ReadCloser, error) {
+	m, ok := f.members[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("read %s: no array %q", f.path, name)
+	}
+	rc, err := m.Open()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: array %q: %w", f.path, name, err)
+	}
+	br := bufio.NewReaderSize(rc, 1<<20)
+	h, err := ReadNpyHeader(br)
+	if err != nil {
+		rc.Close()
+		return nil, nil, fmt.Errorf("read %s: array %q: %w", f.path, name, err)
+	}
+	return h, struct {
+		io.Reader
+		io.Closer
+	}{br, rc}, nil
 }
 
 // Read reads one array.
