@@ -67,7 +67,7 @@ type page struct {
 	LayerTables  []metricTable
 	HeadTables   []metricTable
 	NumSamples   int
-	Samples      []sampleSection
+	Nav          []navEntry
 	Omitted      int
 }
 
@@ -114,6 +114,14 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		pg.Omitted = len(ids) - o.MaxSamples
 		ids = ids[:o.MaxSamples]
 	}
+	for i, id := range ids {
+		pg.Nav = append(pg.Nav, navEntry{ID: id, Anchor: anchor(i)})
+	}
+	// Sections are rendered and written one sample at a time, so memory holds one
+	// sample's figures however large the run.
+	if err := pageTemplate.ExecuteTemplate(w, "head", pg); err != nil {
+		return err
+	}
 	attention := false
 	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
@@ -124,18 +132,24 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 			return err
 		}
 		attention = attention || sec.NumLayers > 0
-		pg.Samples = append(pg.Samples, sec)
+		if err := pageTemplate.ExecuteTemplate(w, "sample", sec); err != nil {
+			return err
+		}
 		logf("report: sample %s done (%d/%d)", id, i+1, len(ids))
 	}
 	if len(ids) > 0 && !attention {
 		return fmt.Errorf("run %s has no attention captured in any sample", run.Dir())
 	}
-	return pageTemplate.Execute(w, pg)
+	return pageTemplate.ExecuteTemplate(w, "foot", pg)
 }
+
+func anchor(i int) string { return fmt.Sprintf("sample-%d", i) }
+
+type navEntry struct{ ID, Anchor string }
 
 // sampleFigures renders the figures of one sample.
 func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions) (sampleSection, error) {
-	sec := sampleSection{ID: id, Anchor: fmt.Sprintf("sample-%d", i)}
+	sec := sampleSection{ID: id, Anchor: anchor(i)}
 	s, err := run.Sample(ctx, id)
 	if err != nil {
 		return sec, err
@@ -303,7 +317,7 @@ func layerName(l int64) string {
 
 func fmtValue(v float64) string { return fmt.Sprintf("%.4g", v) }
 
-var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+var pageTemplate = template.Must(template.New("report").Parse(`{{define "head"}}<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -327,7 +341,7 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 <nav><ul>
 <li><a href="#provenance">Provenance</a></li>
 <li><a href="#metrics">Metrics</a></li>
-{{range .Samples}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
+{{range .Nav}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
 {{end}}</ul></nav>
 
 <h2 id="provenance">Provenance</h2>
@@ -347,8 +361,9 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 {{end}}</table>
 {{end}}{{end}}
 {{else}}<p class="note">No metrics table (run <code>attnscope derive</code> to compute one).</p>{{end}}
+{{end}}
 
-{{range .Samples}}
+{{define "sample"}}
 <h2 id="{{.Anchor}}">Sample {{.ID}}</h2>
 <p>{{.NumTokens}} token(s), {{.NumLayers}} layer(s) of attention{{if .PromptLen}}, prompt of {{.PromptLen}} token(s) (outlined){{end}}.</p>
 {{if .Text}}<pre class="text">{{.Text}}</pre>{{end}}
@@ -359,7 +374,9 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 {{end}}
 {{if .Report}}<h3>attention_analysis_report.txt</h3><pre class="text">{{.Report}}</pre>{{end}}
 {{end}}
+
+{{define "foot"}}
 {{if .Omitted}}<p class="note">{{.Omitted}} more sample(s) not shown (raise --max-samples).</p>{{end}}
 </body>
 </html>
-`))
+{{end}}`))
