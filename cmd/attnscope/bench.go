@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/attnscope/attnscope/model"
@@ -96,7 +97,7 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 		}
 	}
 	fmt.Fprintf(w, "model %s, full capture (attention + hidden states, no LM head), median of %d\n", dir, repeats)
-	fmt.Fprintf(w, "%-6s %-7s %10s %9s %12s %12s %s\n", "N", "threads", "attnscope", "GFLOP/s", "peak RSS", "PyTorch ms", "ratio")
+	fmt.Fprintf(w, "%-6s %-7s %10s %10s %9s %12s %12s %s\n", "N", "threads", "attnscope", "CPU time", "GFLOP/s", "peak RSS", "PyTorch ms", "ratio")
 	orig := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(orig)
 	// The weights are one large live heap; the default GOGC=100 would let as much
@@ -129,6 +130,7 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 				return err
 			}
 			var ts []float64
+			cpu0 := cpuTime()
 			for range repeats {
 				t0 := time.Now()
 				if _, err := m.Forward(ctx, model.Input{IDs: ids}, rec, opts); err != nil {
@@ -137,6 +139,7 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 				}
 				ts = append(ts, float64(time.Since(t0).Microseconds())/1000)
 			}
+			cpuMS := float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(repeats)
 			slices.Sort(ts)
 			ms := ts[len(ts)/2]
 			gflops := model.ForwardFLOPs(cfg, n) / (ms / 1000) / 1e9
@@ -156,13 +159,38 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 			if v, err := strconv.ParseFloat(strings.Split(torchMS, "-")[0], 64); err == nil && ms > 0 {
 				ratio = fmt.Sprintf("%.2fx", v/ms)
 			}
-			fmt.Fprintf(w, "%-6d %-7d %8.1fms %9.1f %10.0fMB %12s %s%s\n", n, th, ms, gflops, float64(peak)/(1<<20), torchMS, ratio, label)
+			fmt.Fprintf(w, "%-6d %-7d %8.1fms %8.1fms %9.1f %10.0fMB %12s %s%s\n", n, th, ms, cpuMS, gflops, float64(peak)/(1<<20), torchMS, ratio, label)
 		}
 		fmt.Fprintf(w, "threads=%d: %d graphs compiled\n", th, m.CompiledGraphs())
 		m.Close()
 	}
-	fmt.Fprintln(w, "ratio = PyTorch ms / attnscope ms (above 1: attnscope is faster)")
+	fmt.Fprintln(w, "ratio = PyTorch ms / attnscope ms (above 1: attnscope is faster); CPU time = process CPU per pass")
+	if load := loadAverage(); load != "" {
+		fmt.Fprintf(w, "load average during the run: %s (on a busy machine wall times are not comparable across runs)\n", load)
+	}
 	return nil
+}
+
+// cpuTime returns the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAverage returns the first three fields of /proc/loadavg, or "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // lastNumber returns the last number printed by the baseline script.
