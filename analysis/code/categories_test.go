@@ -144,3 +144,26 @@ func FuzzLex(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLexAndCategories: a 1,000-line Python file lexed with tree-sitter and its
+// character weights summed per category.
+func BenchmarkLexAndCategories(b *testing.B) {
+	var sb []byte
+	for i := 0; i < 250; i++ {
+		sb = append(sb, "def f(a, b=None):\n    # add\n    return a + b * 2 if b else \"x\"\n\n"...)
+	}
+	w := make([]float64, len([]rune(string(sb))))
+	for i := range w {
+		w[i] = 1
+	}
+	b.SetBytes(int64(len(sb)))
+	for b.Loop() {
+		lx, err := Lex(context.Background(), "python", sb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := AttentionPerCategory(lx, sb, w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
