@@ -80,7 +80,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 			}
 			opts := capture.Options{
 				ModelDir: modelDir, Tries: tries, Hidden: hidden, FP16: fp16, Backend: backend,
-				Command: commandLine(cmd),
+				Command: commandLine(cmd, nil),
 			}
 			if generate > 0 {
 				opts.Generate = &model.GenerateOptions{
@@ -123,8 +123,9 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 	return cmd
 }
 
-// commandLine rebuilds the command line from the flags set, for run.json.
-func commandLine(cmd *cobra.Command) []string {
+// commandLine rebuilds the command line from the flags set and the positional
+// arguments, for run.json.
+func commandLine(cmd *cobra.Command, args []string) []string {
 	line := strings.Fields(cmd.CommandPath())
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
@@ -135,7 +136,7 @@ func commandLine(cmd *cobra.Command) []string {
 		}
 		line = append(line, "--"+f.Name+"="+f.Value.String())
 	})
-	return line
+	return append(line, args...)
 }
 
 // languageOf guesses a source file's programming language from its extension.
