@@ -271,7 +271,11 @@ func linePanel(title, xl, yl string, x, y []float64, c color.RGBA) *plot.Plot {
 	if err == nil {
 		l.Color, l.Width = c, 2
 		pts.Color, pts.Shape, pts.Radius = c, draw.CircleGlyph{}, 3
-		p.Add(l, pts)
+		if len(x) <= 40 {
+			p.Add(l, pts)
+		} else {
+			p.Add(l) // markers would merge into a thick line
+		}
 	}
 	p.Add(plotter.NewGrid())
 	return p
