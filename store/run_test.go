@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,42 @@ func TestSampleID(t *testing.T) {
 		if CheckSampleID(bad) == nil {
 			t.Errorf("CheckSampleID(%q) accepted", bad)
 		}
+	}
+}
+
+// TestSampleWriterMemory checks that recording does not accumulate layers: the
+// bytes allocated while streaming 12 layers stay under two layers' worth.
+func TestSampleWriterMemory(t *testing.T) {
+	const layers, heads, n = 12, 4, 256
+	r, err := Create(t.TempDir(), Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := make([]float32, heads*n*n)
+	for i := range layer {
+		layer[i] = 1 / float32(n)
+	}
+	layerBytes := uint64(len(layer) * 4)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	w, err := r.NewSample("big", SampleOptions{Layers: layers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range layers {
+		if err := w.Record(AttentionName(l), []int{heads, n, n}, layer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if err := w.Commit(&Sample{ID: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 2*layerBytes {
+		t.Errorf("recording %d layers of %d bytes allocated %d bytes (more than two layers)", layers, layerBytes, got)
+	}
+	st, _ := os.Stat(r.AttentionPath("big"))
+	if st.Size() < int64(layers)*int64(layerBytes) {
+		t.Errorf("attention file is %d bytes, want at least %d", st.Size(), layers*int(layerBytes))
 	}
 }
