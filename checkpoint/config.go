@@ -197,6 +197,14 @@ func ParseConfig(b []byte) (*Config, error) {
 			return nil, fmt.Errorf("model_type %s: %s is missing or not positive", c.ModelType, f.name)
 		}
 	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"num_key_value_heads", c.KVHeads}, {"head_dim", c.HeadDim}, {"intermediate size", c.Intermediate}, {"max positions", c.MaxPositions}, {"type_vocab_size", c.TypeVocabSize}} {
+		if f.v < 0 {
+			return nil, fmt.Errorf("model_type %s: %s is negative (%d)", c.ModelType, f.name, f.v)
+		}
+	}
 	if c.HeadDim == 0 {
 		if c.Hidden%c.Heads != 0 {
 			return nil, fmt.Errorf("field num_attention_heads: %d does not divide the hidden size %d", c.Heads, c.Hidden)

@@ -61,10 +61,27 @@ func TestConfigForms(t *testing.T) {
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":3}`, "does not divide"},
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_parameters":{"rope_type":"yarn"}}`, "rope_type"},
 		{`[1]`, "JSON object"},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":-1}`, "negative"},
 	}
 	for _, b := range bad {
 		if _, err := ParseConfig([]byte(b.json)); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%s: error %v, want mention of %q", b.json, err, b.want)
 		}
 	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"model_type":"gpt2","vocab_size":10,"n_embd":8,"n_layer":1,"n_head":2}`))
+	f.Add([]byte(`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"rope_parameters":{"rope_theta":1e4}}`))
+	f.Add([]byte(`{"model_type":"gpt_neox","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rotary_pct":0.25,"eos_token_id":[1,2]}`))
+	f.Add([]byte(`{"model_type":"bert","vocab_size":-1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseConfig(b)
+		if err != nil {
+			return
+		}
+		if c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.HeadDim <= 0 || c.VocabSize <= 0 || c.Heads%c.KVHeads != 0 {
+			t.Fatalf("accepted an unusable config: %+v", c)
+		}
+	})
 }
