@@ -68,7 +68,8 @@ func modelFiles(dir string) ([]string, error) {
 	var names []string
 	for _, e := range entries {
 		n := e.Name()
-		if !e.Type().IsRegular() {
+		// Follow symbolic links: the Hugging Face cache links snapshot files to blobs.
+		if st, err := os.Stat(filepath.Join(dir, n)); err != nil || !st.Mode().IsRegular() {
 			continue
 		}
 		if n == "reference.safetensors" || n == "reference.json" {

@@ -326,3 +326,29 @@ print('ok')
 		t.Fatalf("numpy: %v\n%s", err, b)
 	}
 }
+
+// TestHashModelFollowsLinks checks that a model folder of symbolic links (the
+// Hugging Face cache layout) is hashed through the links.
+func TestHashModelFollowsLinks(t *testing.T) {
+	src := refdata.Path(t, "models", "tiny-gpt2")
+	dir := t.TempDir()
+	for _, n := range []string{"config.json", "model.safetensors", "tokenizer.json", "reference.json"} {
+		if err := os.Symlink(filepath.Join(src, n), filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := HashModel(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name)
+		if len(f.SHA256) != 64 || f.Size == 0 {
+			t.Errorf("%+v", f)
+		}
+	}
+	if !reflect.DeepEqual(names, []string{"config.json", "model.safetensors", "tokenizer.json"}) {
+		t.Errorf("hashed %v", names)
+	}
+}
