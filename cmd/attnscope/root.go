@@ -46,6 +46,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newTasksCmd(),
 		newTrainCmd(),
 		newEvaluateCmd(),
+		newDemoCmd(),
 		newDeriveCmd(),
 	)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attnscope/attnscope/capture"
+	"github.com/attnscope/attnscope/evaluate"
+	"github.com/attnscope/attnscope/internal/atomicfile"
+	defaultmodel "github.com/attnscope/attnscope/models/default"
+	"github.com/attnscope/attnscope/report"
+	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/train"
+	"github.com/attnscope/attnscope/viz"
+)
+
+func newDemoCmd() *cobra.Command {
+	var (
+		out, config string
+		retrain     bool
+		figures     int
+	)
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Evaluate the bundled default model in and out of distribution and write a report folder",
+		Long: `The main job on a fresh machine, with nothing to download. It takes the bundled default
+model (a small GPT-2 trained by attnscope itself on long addition, models/default) or, with
+--retrain, trains it again from --config; evaluates it on in-distribution (1-4 digit)
+and out-of-distribution (5-10 digit) sums: exact-match and piecewise accuracy, error
+positions, the share of rollout attention on the reference digits and its Welch tests;
+captures the attention of a few samples with the model runtime into a run folder; draws
+AttentionSpan's reference-token figures; writes an HTML report of the run; and prints
+where everything is. Contents of --out:
+  model/           the model folder used (Hugging Face GPT-2 checkpoint)
+  results.json, summary.csv, samples.csv   evaluation (spec §2.5)
+  run/             captured attention (store layout) and run/report.html
+  figures/         reference-token figures of the captured samples
+  README.txt       the summary printed at the end`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if figures < 0 {
+				return usagef(cmd, "--figures must be ≥ 0")
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), out, config, retrain, figures)
+		},
+	}
+	c.Flags().StringVar(&out, "out", "attnscope-demo", "report folder (created; files in it are replaced)")
+	c.Flags().BoolVar(&retrain, "retrain", false, "train the default model again instead of using the bundled one")
+	c.Flags().StringVar(&config, "config", filepath.Join("configs", "attentionspan", "default-addition.yaml"), "experiment config for --retrain")
+	c.Flags().IntVar(&figures, "figures", 3, "samples per dataset to capture and draw")
+	return c
+}
+
+func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, retrain bool, nFig int) error {
+	start := time.Now()
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	modelDir := filepath.Join(out, "model")
+	be, err := train.Backend("")
+	if err != nil {
+		return err
+	}
+	var e *train.Experiment
+	if retrain {
+		e, err = train.LoadExperiment(config, []string{"training.checkpoint_filepath=" + modelDir, "training.save_checkpoint=true"})
+		if err != nil {
+			return err
+		}
+		logf("retraining the default model from %s (several minutes on 2 cores)", config)
+		if _, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: stderr}); err != nil {
+			return err
+		}
+	} else {
+		if err := defaultmodel.WriteTo(modelDir); err != nil {
+			return err
+		}
+		b, err := defaultmodel.ReadFile("training.json")
+		if err != nil {
+			return fmt.Errorf("bundled model: %w", err)
+		}
+		var rec struct{ Experiment *train.Experiment }
+		if err := json.Unmarshal(b, &rec); err != nil || rec.Experiment == nil {
+			return fmt.Errorf("bundled model: training.json: expected the experiment config (%v)", err)
+		}
+		e = rec.Experiment
+		logf("using the bundled default model (%s)", modelDir)
+	}
+	cfg, w, err := train.Load(modelDir)
+	if err != nil {
+		return err
+	}
+
+	// 1. Evaluation in and out of distribution, keeping a few samples to capture.
+	type kept struct {
+		dataset string
+		index   int
+		sample  *tasks.Sample
+	}
+	var keep []kept
+	logf("evaluating %d in-distribution and %d out-of-distribution samples", e.Evaluation.Dataset1.NumSamples, e.Evaluation.Dataset2.NumSamples)
+	rep, err := train.Evaluate(ctx, e, cfg, w, train.EvalOptions{Backend: be, OnSample: func(ds string, i int, s *tasks.Sample, _ []int, _ [][][]float32) error {
+		if i < nFig {
+			keep = append(keep, kept{ds, i, s})
+		}
+		return nil
+	}})
+	if err != nil {
+		return err
+	}
+	if err := writeReport(out, rep); err != nil {
+		return err
+	}
+
+	// 2. Capture the kept samples with the model runtime (package model) into a run folder.
+	runDir := filepath.Join(out, "run")
+	if err := os.RemoveAll(runDir); err != nil {
+		return fmt.Errorf("replace %s: %w", runDir, err)
+	}
+	var inputs []capture.Input
+	for _, k := range keep {
+		// The sample's input ids are <bos> + its text (the final <eos> is never an input).
+		inputs = append(inputs, capture.Input{ID: fmt.Sprintf("%s-%03d", k.dataset, k.index), Text: k.sample.Text})
+	}
+	var figNote string
+	if len(inputs) > 0 {
+		logf("capturing the attention of %d samples with the model runtime", len(inputs))
+		if _, err := capture.Run(ctx, runDir, inputs, capture.Options{ModelDir: modelDir, Command: []string{"attnscope", "demo"}}); err != nil {
+			return err
+		}
+		run, err := report.OpenRun(runDir)
+		if err != nil {
+			return err
+		}
+		// 3. AttentionSpan's reference figures from the captured attention.
+		figDir := filepath.Join(out, "figures")
+		if err := os.MkdirAll(figDir, 0o755); err != nil {
+			return err
+		}
+		p, err := train.NewPredictor(be, cfg, w)
+		if err != nil {
+			return err
+		}
+		maxDiff := 0.0
+		for i, k := range keep {
+			d, err := referenceFigures(ctx, run, inputs[i].ID, k.sample, figDir, p)
+			if err != nil {
+				return err
+			}
+			maxDiff = math.Max(maxDiff, d)
+		}
+		figNote = fmt.Sprintf("runtime check: the captured attention (package model) and the training graph's differ by at most %.2g", maxDiff)
+		// 4. HTML report of the captured run.
+		err = atomicfile.WriteWith(filepath.Join(runDir, "report.html"), func(wr io.Writer) error {
+			return report.WriteHTML(ctx, wr, run, report.HTMLOptions{})
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "attnscope demo: %s (%d layers × %d heads × %d wide GPT-2, character tokenizer)\n", e.Name, cfg.NLayer, cfg.NHead, cfg.NEmbd)
+	printReport(&sb, rep)
+	if figNote != "" {
+		fmt.Fprintln(&sb, figNote)
+	}
+	fmt.Fprintf(&sb, "report folder: %s\n", out)
+	fmt.Fprintf(&sb, "  %s  evaluation (JSON), summary.csv and samples.csv beside it\n", filepath.Join(out, "results.json"))
+	if len(inputs) > 0 {
+		fmt.Fprintf(&sb, "  %s  HTML report of the captured attention\n", filepath.Join(runDir, "report.html"))
+		fmt.Fprintf(&sb, "  %s  reference-token figures (rollout; red outlines = reference digits)\n", filepath.Join(out, "figures"))
+	}
+	fmt.Fprintf(&sb, "finished in %s\n", time.Since(start).Round(100*time.Millisecond))
+	if err := atomicfile.WriteFile(filepath.Join(out, "README.txt"), []byte(sb.String())); err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, sb.String())
+	return err
+}
+
+// referenceFigures draws the rollout of a captured sample's attention with its
+// reference labels (outline and scores-on-reference views) and returns the
+// largest difference between the captured attention and the training graph's.
+func referenceFigures(ctx context.Context, run *report.StoreRun, id string, s *tasks.Sample, dir string, p *train.Predictor) (float64, error) {
+	n := len(s.InputIDs)
+	nl, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	att := evaluate.Attention{N: n}
+	var captured [][][]float32
+	for l := 0; l < nl; l++ {
+		a, err := run.AttentionLayer(ctx, id, l)
+		if err != nil {
+			return 0, err
+		}
+		if a.Q != n || a.K != n {
+			return 0, fmt.Errorf("sample %s: captured %d×%d attention for %d input tokens", id, a.Q, a.K, n)
+		}
+		var heads [][]float64
+		var heads32 [][]float32
+		for h := 0; h < a.Heads; h++ {
+			heads = append(heads, a.Head(h))
+			heads32 = append(heads32, a.Data[h*n*n:(h+1)*n*n])
+		}
+		att.Layers = append(att.Layers, heads)
+		captured = append(captured, heads32)
+	}
+	// Cross-check with the training graph on the same ids.
+	pr, err := p.Predict(ctx, [][]int{s.InputIDs}, true)
+	if err != nil {
+		return 0, err
+	}
+	diff := 0.0
+	for l := range captured {
+		for h := range captured[l] {
+			for i, v := range captured[l][h] {
+				diff = math.Max(diff, math.Abs(float64(v-pr.Attention[0][l][h][i])))
+			}
+		}
+	}
+	roll, err := evaluate.AggregateAttention(att, nil)
+	if err != nil {
+		return 0, err
+	}
+	m, err := viz.NewMatrix(n, n, roll)
+	if err != nil {
+		return 0, err
+	}
+	labels := make([]int, n*n)
+	for i, v := range s.Labels.Cells {
+		labels[i] = int(v)
+	}
+	tok := train.Tokenizer()
+	toks := make([]string, n)
+	for i, id := range s.InputIDs {
+		toks[i] = tok.Token(id)
+	}
+	for _, v := range []struct {
+		mode viz.ReferenceMode
+		name string
+	}{{viz.ReferenceOutline, "reference"}, {viz.ReferenceScores, "scores-on-reference"}} {
+		f, err := viz.Reference(m, labels, toks, toks, v.mode, fmt.Sprintf("%s: %s (rollout)", id, strings.TrimSpace(s.Text)))
+		if err != nil {
+			return 0, err
+		}
+		if err := f.Save(filepath.Join(dir, id+"-"+v.name+".png")); err != nil {
+			return 0, err
+		}
+	}
+	return diff, nil
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTasksAndTrainCommandErrors(t *testing.T) {
+	cfg := filepath.Join("..", "..", "configs", "attentionspan", "default-addition.yaml")
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"tasks", "list"}, exitOK},
+		{[]string{"tasks", "sample", "long_addition", "seed=0", "length=[1,3]", "-n", "2"}, exitOK},
+		{[]string{"tasks", "sample", "NoSuchGenerator"}, exitError},
+		{[]string{"tasks", "sample", "long_addition", "lenght=[1,3]"}, exitError},
+		{[]string{"tasks", "sample", "long_addition", "length=[3,1]"}, exitError},
+		{[]string{"tasks", "sample", "long_addition", "noequals"}, exitUsage},
+		{[]string{"train", cfg, "training.batch_sise=3"}, exitError},
+		{[]string{"train", cfg, "training=null"}, exitError},
+		{[]string{"train", filepath.Join(t.TempDir(), "missing.yaml")}, exitError},
+		{[]string{"evaluate", cfg}, exitUsage},
+	} {
+		if got := run(tc.args); got != tc.want {
+			t.Errorf("attnscope %s: exit %d, want %d", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
+}
+
+// The demo on the bundled model writes a report folder a person can open.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo evaluates 1000 samples and captures attention (about 10 s); skipped with -short")
+	}
+	out := filepath.Join(t.TempDir(), "demo")
+	if got := run([]string{"demo", "--out", out, "--figures", "1"}); got != exitOK {
+		t.Fatalf("demo exited %d", got)
+	}
+	for _, f := range []string{"results.json", "summary.csv", "samples.csv", "README.txt", "model/model.safetensors",
+		"run/run.json", "run/report.html", "figures/dataset1-000-reference.png", "figures/dataset2-000-scores-on-reference.png"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	readme, _ := os.ReadFile(filepath.Join(out, "README.txt"))
+	if !strings.Contains(string(readme), "dataset1: 500 samples, exact-match accuracy") {
+		t.Errorf("README.txt lacks the accuracy line:\n%s", readme)
+	}
+}
