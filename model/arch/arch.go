@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 )
@@ -121,21 +122,30 @@ func RMSNorm(x, w *Node, eps float64) *Node {
 }
 
 // Linear is x·Wᵀ+b with a torch.nn.Linear weight W [out, in]; b may be nil.
+// It uses the backend's fused dense op (matmul, then bias added in place) where
+// there is one.
 func Linear(x, w, b *Node) *Node {
-	y := Dot(x, w).General([]int{x.Rank() - 1}, nil, []int{1}, nil)
-	if b != nil {
-		y = Add(y, Along(b, y))
-	}
-	return y
+	return dense(x, w, b, compute.DenseLayoutOutputsInput, func() *Node {
+		return Dot(x, w).General([]int{x.Rank() - 1}, nil, []int{1}, nil)
+	})
 }
 
 // Conv1D is x·W+b with a GPT-2 Conv1D weight W [in, out].
 func Conv1D(x, w, b *Node) *Node {
-	y := MatMul(x, w)
-	if b != nil {
-		y = Add(y, Along(b, y))
-	}
-	return y
+	return dense(x, w, b, compute.DenseLayoutInputOutputs, func() *Node { return MatMul(x, w) })
+}
+
+func dense(x, w, b *Node, layout compute.DenseLayout, matmul func() *Node) *Node {
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return BackendFusedDense(x, w, b, compute.DenseConfig{WeightLayout: layout})
+	}, func() *Node {
+		y := matmul()
+		if b != nil {
+			y = Add(y, Along(b, y))
+		}
+		return y
+	}, true)
+	return out
 }
 
 // GeluTanh is the tanh approximation 0.5x(1+tanh(√(2/π)(x+0.044715x³))) (GPT-2's "gelu_new"),
