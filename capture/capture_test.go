@@ -77,7 +77,10 @@ func TestCaptureMatchesReference(t *testing.T) {
 	for _, m := range []struct {
 		name string
 		tol  float64
-	}{{"tiny-gpt2", 1e-5}, {"code-gpt2-mini", 1e-4}, {"tiny-bert", 1e-5}} {
+	}{
+		{"tiny-gpt2", 1e-5}, {"tiny-bert", 1e-5}, {"tiny-llama", 1e-5}, {"tiny-qwen2", 1e-5}, {"tiny-gpt_neox", 1e-5},
+		{"code-gpt2-mini", 1e-4}, {"code-llama-mini", 1e-4}, {"code-bert-mini", 1e-4},
+	} {
 		t.Run(m.name, func(t *testing.T) {
 			dir := refdata.Path(t, "models", m.name)
 			cases := loadCases(t, dir)
@@ -133,7 +136,7 @@ func TestCaptureMatchesReference(t *testing.T) {
 				for k := 0; k <= layers; k++ {
 					name := store.EmbedName
 					switch {
-					case k == layers && m.name != "tiny-bert":
+					case k == layers && !strings.Contains(m.name, "bert"):
 						name = store.FinalNormName
 					case k > 0:
 						name = store.ResidName(k - 1)
@@ -171,54 +174,85 @@ func TestCaptureMatchesReference(t *testing.T) {
 	}
 }
 
-// TestCaptureGeneration checks greedy generation: generated ids and the assembled
-// generation attention equal transformers'.
+// TestCaptureGeneration checks greedy generation on every decoder: generated ids
+// and the assembled generation attention equal transformers'.
 func TestCaptureGeneration(t *testing.T) {
-	dir := refdata.Path(t, "models", "tiny-gpt2")
-	c := loadCases(t, dir)[0]
-	out := filepath.Join(t.TempDir(), "run")
-	g := &model.GenerateOptions{MaxNewTokens: c.Generation.MaxNewTokens}
-	if _, err := Run(context.Background(), out, []Input{{ID: "gen", Text: c.Text}}, Options{ModelDir: dir, Generate: g, Hidden: true}); err != nil {
-		t.Fatal(err)
-	}
-	run, _ := store.Open(out)
-	s, err := run.Sample("gen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(s.IDs, c.Generation.GeneratedIDs) {
-		t.Errorf("generated ids %v, want %v", s.IDs, c.Generation.GeneratedIDs)
-	}
-	if s.PromptLen != len(c.IDs) || len(s.Generated) != len(s.IDs)-len(c.IDs) || len(s.Offsets) != len(s.IDs) {
-		t.Errorf("prompt %d, generated %d, offsets %d, ids %d", s.PromptLen, len(s.Generated), len(s.Offsets), len(s.IDs))
-	}
-	for _, gt := range s.Generated {
-		if !(gt.Prob > 0 && gt.Prob <= 1) {
-			t.Errorf("generated token %+v: probability outside (0, 1]", gt)
-		}
-	}
-	if !strings.HasPrefix(s.Text, c.Text) || run.Meta.Generation == nil || run.Meta.Generation.MaxNewTokens != 12 {
-		t.Errorf("text %q, generation settings %+v", s.Text, run.Meta.Generation)
-	}
-	ref, _ := checkpoint.OpenSafetensors(filepath.Join(dir, "reference.safetensors"))
-	defer ref.Close()
-	want, shape, err := ref.Float32("case0.generation_attentions")
-	if err != nil {
-		t.Fatal(err)
-	}
-	att, err := run.Attention("gen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(att.Shape(), shape) {
-		t.Fatalf("shape %v, reference %v", att.Shape(), shape)
-	}
-	if d := maxDiff(t, att.Data, want); d > 1e-5 {
-		t.Errorf("generation attention differs by %g", d)
-	}
-	h, err := run.Hidden("gen", store.EmbedName)
-	if err != nil || h.Rows != shape[2] {
-		t.Errorf("hidden of a generation: %+v %v (want %d rows)", h, err, shape[2])
+	for _, m := range []struct {
+		name string
+		tol  float64
+	}{
+		{"tiny-gpt2", 1e-5}, {"tiny-llama", 1e-5}, {"tiny-qwen2", 1e-5}, {"tiny-gpt_neox", 1e-5},
+		{"code-gpt2-mini", 1e-4}, {"code-llama-mini", 1e-4},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			dir := refdata.Path(t, "models", m.name)
+			cases := loadCases(t, dir)
+			var inputs []Input
+			for i, c := range cases {
+				inputs = append(inputs, Input{ID: fmt.Sprintf("gen%d", i), Text: c.Text})
+			}
+			out := filepath.Join(t.TempDir(), "run")
+			g := &model.GenerateOptions{MaxNewTokens: cases[0].Generation.MaxNewTokens}
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Generate: g, Hidden: true}); err != nil {
+				t.Fatal(err)
+			}
+			run, _ := store.Open(out)
+			if run.Meta.Generation == nil || run.Meta.Generation.MaxNewTokens != 12 || run.Meta.Generation.DoSample {
+				t.Errorf("generation settings %+v", run.Meta.Generation)
+			}
+			ref, _ := checkpoint.OpenSafetensors(filepath.Join(dir, "reference.safetensors"))
+			defer ref.Close()
+			for i, c := range cases {
+				id := fmt.Sprintf("gen%d", i)
+				s, err := run.Sample(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(s.IDs, c.Generation.GeneratedIDs) {
+					t.Errorf("%s: generated ids %v, want %v", id, s.IDs, c.Generation.GeneratedIDs)
+				}
+				if s.PromptLen != len(c.IDs) || len(s.Generated) != len(s.IDs)-len(c.IDs) || len(s.Offsets) != len(s.IDs) || len(s.Tokens) != len(s.IDs) {
+					t.Errorf("%s: prompt %d, generated %d, offsets %d, ids %d", id, s.PromptLen, len(s.Generated), len(s.Offsets), len(s.IDs))
+				}
+				for _, gt := range s.Generated {
+					if !(gt.Prob > 0 && gt.Prob <= 1) {
+						t.Errorf("%s: generated token %+v: probability outside (0, 1]", id, gt)
+					}
+				}
+				if !strings.HasPrefix(s.Text, c.Text) || s.PromptText != c.Text {
+					t.Errorf("%s: text %q does not start with the prompt", id, s.Text)
+				}
+				for k, o := range s.Offsets {
+					if o[0] > o[1] || o[1] > len([]rune(s.Text)) || (k >= s.PromptLen && o[0] < len([]rune(c.Text))) {
+						t.Errorf("%s: token %d offsets %v outside the text", id, k, o)
+					}
+				}
+				want, shape, err := ref.Float32(fmt.Sprintf("case%d.generation_attentions", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				att, err := run.Attention(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(att.Shape(), shape) {
+					t.Fatalf("%s: shape %v, reference %v", id, att.Shape(), shape)
+				}
+				if d := maxDiff(t, att.Data, want); d > m.tol {
+					t.Errorf("%s: generation attention differs by %g", id, d)
+				}
+				h, err := run.Hidden(id, store.ResidName(0))
+				if err != nil || h.Rows != shape[2] {
+					t.Fatalf("%s: hidden of a generation: %v (want %d rows)", id, err, shape[2])
+				}
+				// The prompt's rows equal the forward pass's hidden states.
+				hs, hshape, _ := ref.Float32(fmt.Sprintf("case%d.hidden_states", i))
+				n, width := hshape[1], hshape[2]
+				if d := maxDiff(t, h.Data[:n*width], hs[n*width:2*n*width]); d > m.tol {
+					t.Errorf("%s: prompt rows of blocks.0.hook_resid_post differ by %g", id, d)
+				}
+			}
+		})
 	}
 }
 
