@@ -30,7 +30,7 @@ func newDemoCmd() *cobra.Command {
 		figures     int
 	)
 	c := &cobra.Command{
-		Use:   "demo",
+		Use:   "demo [key=value ...]",
 		Short: "Evaluate the bundled default model in and out of distribution and write a report folder",
 		Long: `The main job on a fresh machine, with nothing to download. It takes the bundled default
 model (a small GPT-2 trained by attnscope itself on long addition, models/default) or, with
@@ -44,13 +44,17 @@ where everything is. Contents of --out:
   results.json, summary.csv, samples.csv   evaluation (spec §2.5)
   run/             captured attention (store layout) and run/report.html
   figures/         reference-token figures of the captured samples
-  README.txt       the summary printed at the end`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  README.txt       the summary printed at the end
+With --retrain, key=value arguments override the config (e.g. training.steps=500).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if figures < 0 {
 				return usagef(cmd, "--figures must be ≥ 0")
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), out, config, retrain, figures)
+			if len(args) > 0 && !retrain {
+				return usagef(cmd, "config overrides (%s) need --retrain", strings.Join(args, " "))
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), out, config, retrain, figures, args)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "attnscope-demo", "report folder (created; files in it are replaced)")
@@ -60,7 +64,7 @@ where everything is. Contents of --out:
 	return c
 }
 
-func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, retrain bool, nFig int) error {
+func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, retrain bool, nFig int, overrides []string) error {
 	start := time.Now()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	modelDir := filepath.Join(out, "model")
@@ -70,7 +74,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 	}
 	var e *train.Experiment
 	if retrain {
-		e, err = train.LoadExperiment(config, []string{"training.checkpoint_filepath=" + modelDir, "training.save_checkpoint=true"})
+		e, err = train.LoadExperiment(config, append(overrides, "training.checkpoint_filepath="+modelDir, "training.save_checkpoint=true"))
 		if err != nil {
 			return err
 		}

@@ -50,3 +50,27 @@ func TestDemo(t *testing.T) {
 		t.Errorf("README.txt lacks the accuracy line:\n%s", readme)
 	}
 }
+
+// --retrain trains from the config (here shortened by overrides) and reports on the new model.
+func TestDemoRetrain(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "demo")
+	cfg := filepath.Join("..", "..", "configs", "attentionspan", "default-addition.yaml")
+	args := []string{"demo", "--retrain", "--config", cfg, "--out", out, "--figures", "1",
+		"training.steps=3", "training.train_dataset.num_samples=64", "training.val_dataset.num_samples=8",
+		"evaluation.dataset1.num_samples=8", "evaluation.dataset2.num_samples=8"}
+	if got := run(args); got != exitOK {
+		t.Fatalf("demo --retrain exited %d", got)
+	}
+	for _, f := range []string{"model/model.safetensors", "model/train_log.jsonl", "results.json", "run/report.html"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	readme, _ := os.ReadFile(filepath.Join(out, "README.txt"))
+	if !strings.Contains(string(readme), "dataset1: 8 samples") {
+		t.Errorf("README.txt:\n%s", readme)
+	}
+	if got := run([]string{"demo", "training.steps=3"}); got != exitUsage {
+		t.Errorf("overrides without --retrain: exit %d, want %d", got, exitUsage)
+	}
+}
