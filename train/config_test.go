@@ -87,3 +87,32 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("impossible range: %v", err)
 	}
 }
+
+// Every shipped config parses strictly, builds its generators, and its samples
+// fit the model's n_positions.
+func TestShippedConfigs(t *testing.T) {
+	paths, _ := filepath.Glob("../configs/attentionspan/*.yaml")
+	if len(paths) < 6 {
+		t.Fatalf("found %d configs", len(paths))
+	}
+	for _, p := range paths {
+		e, err := LoadExperiment(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets := []*DatasetCfg{&e.Training.TrainDataset, e.Training.ValDataset, e.Evaluation.Dataset1, e.Evaluation.Dataset2}
+		for _, d := range sets {
+			dd := *d
+			dd.NumSamples = 50
+			ss, err := Samples(&dd, Tokenizer(), true)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			for _, s := range ss {
+				if len(s.InputIDs) > e.Model.NPositions {
+					t.Fatalf("%s: %s sample %q has %d tokens > n_positions %d", p, d.Generator, s.Text, len(s.InputIDs), e.Model.NPositions)
+				}
+			}
+		}
+	}
+}
