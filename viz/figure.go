@@ -9,7 +9,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgpdf"
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
@@ -66,8 +65,7 @@ func (f *Figure) WriteTo(w io.Writer, format Format) error {
 		f.draw(draw.New(c))
 		cw = c
 	case PDF:
-		c := vgpdf.New(f.Width, f.Height)
-		c.EmbedFonts(true)
+		c := newPDFCanvas(f.Width, f.Height)
 		f.draw(draw.New(c))
 		cw = c
 	default:

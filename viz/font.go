@@ -7,6 +7,7 @@ import (
 	"codeberg.org/go-fonts/dejavu/dejavusans"
 	"codeberg.org/go-fonts/dejavu/dejavusansbold"
 	"codeberg.org/go-fonts/dejavu/dejavusansmono"
+	stdfnt "golang.org/x/image/font"
 	"golang.org/x/image/font/opentype"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -18,9 +19,7 @@ import (
 // cache (font.DefaultCache) under the typeface "DejaVu".
 var (
 	sansFont = font.Font{Typeface: "DejaVu", Variant: "Sans"}
-	// The bold face is registered under its own typeface name with a normal weight:
-	// gonum's PDF backend cannot select a bold style of an embedded font.
-	boldFont = font.Font{Typeface: "DejaVuBold", Variant: "Sans"}
+	boldFont = font.Font{Typeface: "DejaVu", Variant: "Sans", Weight: stdfnt.WeightBold}
 	monoFont = font.Font{Typeface: "DejaVu", Variant: "Mono"}
 )
 

@@ -83,11 +83,13 @@ func Grid(units [][]Matrix, o GridOptions) (*Figure, error) {
 		x0 := c.Min.X + left
 		y1 := c.Max.Y - top
 		// Pixel size of one thumbnail.
-		tp := 128
+		// Vector output: 100-pixel thumbnails with 6-pixel gaps keep the image's aspect
+		// ratio exactly that of its box (gapFrac = 0.06).
+		tp, gp := 100, 6
 		if ic, ok := c.Canvas.(*vgimg.Canvas); ok {
 			tp = max(8, int(math.Round(thumb.Dots(ic.DPI()))))
+			gp = max(1, int(math.Round(float64(tp)*gapFrac)))
 		}
-		gp := max(1, int(math.Round(float64(tp)*gapFrac)))
 		img := renderGrid(units, tp, gp, o)
 		c.DrawImage(vg.Rectangle{Min: vg.Point{X: x0, Y: y1 - gridH}, Max: vg.Point{X: x0 + gridW, Y: y1}}, img)
 

@@ -203,11 +203,15 @@ func maxLabelWidth(labels []string) vg.Length {
 // right and a rotated caption.
 func drawColorbar(c draw.Canvas, y0, y1, x vg.Length, vmin, vmax float64, cmap *Colormap, caption string) {
 	const barW = 10
-	grad := image.NewRGBA(image.Rect(0, 0, 1, 256))
-	for i := range 256 {
-		grad.SetRGBA(0, 255-i, cmap.At(float64(i)/255))
-	}
 	rect := vg.Rectangle{Min: vg.Point{X: x, Y: y0}, Max: vg.Point{X: x + barW, Y: y1}}
+	w, h := rasterSize(c.Canvas, rect.Size(), 1, 256)
+	grad := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		col := cmap.At(1 - (float64(y)+0.5)/float64(h))
+		for x := range w {
+			grad.SetRGBA(x, y, col)
+		}
+	}
 	c.DrawImage(rect, grad)
 	c.StrokeLines(draw.LineStyle{Color: color.Black, Width: 0.5},
 		[]vg.Point{rect.Min, {X: rect.Max.X, Y: rect.Min.Y}, rect.Max, {X: rect.Min.X, Y: rect.Max.Y}, rect.Min})

@@ -67,8 +67,9 @@ func spans(n, px int) (lo, hi []int) {
 
 // rasterSize chooses the pixel size of an image that fills a rectangle of the given
 // size on canvas c: the rectangle's size in device pixels on a raster canvas; on a
-// vector canvas (SVG, PDF) an integer multiple of the cell count of about 1000 pixels,
-// so viewers that smooth embedded images still show sharp cell edges.
+// vector canvas (SVG, PDF) 1000–2000 pixels on the longer side (at least one pixel per
+// cell) with exactly the rectangle's aspect ratio, since SVG viewers letterbox an image
+// whose aspect differs from its box.
 func rasterSize(c vg.Canvas, size vg.Point, cols, rows int) (w, h int) {
 	if ic, ok := c.(*vgimg.Canvas); ok {
 		dpi := ic.DPI()
@@ -76,13 +77,13 @@ func rasterSize(c vg.Canvas, size vg.Point, cols, rows int) (w, h int) {
 		h = max(1, int(math.Round(size.Y.Dots(dpi))))
 		return w, h
 	}
-	vec := func(n int) int {
-		if n >= 1000 {
-			return 1000
-		}
-		return n * int(math.Ceil(1000/float64(n)))
+	long := math.Max(float64(size.X), float64(size.Y))
+	if long <= 0 {
+		return 1, 1
 	}
-	return vec(cols), vec(rows)
+	px := math.Min(2000, math.Max(1000, float64(max(cols, rows))))
+	s := px / long
+	return max(1, int(math.Round(float64(size.X)*s))), max(1, int(math.Round(float64(size.Y)*s)))
 }
 
 // matrixPlotter draws a matrix as an image over the data rectangle [0, Cols] × [0, Rows]
