@@ -117,7 +117,8 @@ type Model interface {
 	// ForwardBatch runs right-padded sequences of equal length (AttentionMask
 	// marks real tokens). recs[i] (nil: skip) receives sample i's tensors at the
 	// padded length, exactly as Forward of the padded input with that mask; the
-	// unpadded rows equal those of Forward on the unpadded input.
+	// unpadded rows equal those of Forward on the unpadded input. The samples
+	// run one after another (memory stays one sample's layer deep).
 	ForwardBatch(ctx context.Context, in []Input, recs []Recorder, opts ForwardOptions) ([]*Output, error)
 
 	// Generate continues prompt with a KV cache (decoder models only). When rec
@@ -139,6 +140,7 @@ type Model interface {
 // LoadOptions configures Load.
 type LoadOptions struct {
 	// Backend is a GoMLX backend config ("go", "xla:cuda", ...); empty means
-	// $GOMLX_BACKEND, else the pure-Go backend.
+	// $GOMLX_BACKEND, else the pure-Go backend. The pure-Go backend uses
+	// GOMAXPROCS threads (read when the model is loaded).
 	Backend string
 }
