@@ -191,6 +191,14 @@ func checkTokens(s *source, sample *Sample) error {
 			return fmt.Errorf("import %s: the attention covers %d positions but %s has %d entries (%d or %d expected)", s.what, n, f.name, f.len, n, n+1)
 		}
 	}
+	if len(sample.Offsets) > 0 {
+		chars := utf8.RuneCountInString(sample.Text)
+		for i, o := range sample.Offsets {
+			if o[0] < 0 || o[0] > o[1] || o[1] > chars {
+				return fmt.Errorf("import %s: offsets of token %d are %v, a span inside the %d-character text expected", s.what, i, o, chars)
+			}
+		}
+	}
 	if sample.PromptLen == 0 {
 		sample.PromptLen = max(len(sample.IDs), len(sample.Tokens), n)
 	}

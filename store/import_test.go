@@ -261,4 +261,8 @@ func TestImportErrors(t *testing.T) {
 	if _, err := Import(context.Background(), filepath.Join(t.TempDir(), "r"), []string{filepath.Join(dir, "full.npy")}, ImportOptions{TokensFrom: tok}); err == nil || !strings.Contains(err.Error(), "tokens has 2 entries") {
 		t.Errorf("mismatched tokens: %v", err)
 	}
+	os.WriteFile(tok, []byte(`{"full": {"text": "a b", "tokens": ["a", "Ġb", "c"], "offsets": [[0, 1], [1, 3], [3, 9]]}}`), 0o644)
+	if _, err := Import(context.Background(), filepath.Join(t.TempDir(), "r"), []string{filepath.Join(dir, "full.npy")}, ImportOptions{TokensFrom: tok}); err == nil || !strings.Contains(err.Error(), "offsets of token 2") {
+		t.Errorf("offsets outside the text: %v", err)
+	}
 }

@@ -88,6 +88,16 @@ func (r *Run) WriteSample(s *Sample) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write sample %s: %w", s.ID, err)
 	}
+	// Unknown token information is written as empty lists, not null.
+	if s.IDs == nil {
+		s.IDs = []int{}
+	}
+	if s.Tokens == nil {
+		s.Tokens = []string{}
+	}
+	if s.Offsets == nil {
+		s.Offsets = [][2]int{}
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("write sample %s: %w", s.ID, err)
