@@ -202,6 +202,11 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		}
 		sec.Figures = append(sec.Figures, figure{Title: "Code heatmap", HTML: template.HTML(b.String())})
 	}
+	if dr, ok := run.(DerivedRun); ok {
+		if err := derivedFigures(dr, s, n, &sec, add); err != nil {
+			return sec, err
+		}
+	}
 	d, err := SampleAnalyzerData(ctx, run, id)
 	switch {
 	case errors.Is(err, ErrNotCaptured):
@@ -380,3 +385,51 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 </body>
 </html>
 {{end}}`))
+
+// derivedFigures draws, for every derive pass with an output for the sample, its
+// matrix (the last layer and the head mean of layered outputs): rollout, flow,
+// follow-up, Jensen–Shannon matrices... Outputs of other shapes get a note.
+func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, add func(string, *viz.Figure, error) error) error {
+	passes, err := run.DerivedPasses()
+	if err != nil {
+		return err
+	}
+	heads := 0
+	if a, err := run.AttentionLayer(context.Background(), s.ID, 0); err == nil {
+		heads = a.Heads
+	}
+	for _, pass := range passes {
+		if !run.HasDerived(pass, s.ID) {
+			continue
+		}
+		title := "Derived: " + pass
+		vals, shape, err := run.Derived(pass, s.ID)
+		if err != nil {
+			return fmt.Errorf("sample %s: %w", s.ID, err)
+		}
+		m, sel, err := DerivedMatrix(vals, shape, -1, MeanHeads)
+		if err != nil {
+			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("output of shape %v is not a matrix; not drawn", shape)})
+			continue
+		}
+		o := viz.HeatmapOptions{Title: fmt.Sprintf("%s: %s", s.ID, pass), ColorbarLabel: pass}
+		if sel != "" {
+			o.Title += ", " + sel
+		}
+		switch {
+		case m.Rows == m.Cols && m.Rows == layers*heads && heads > 1:
+			l := UnitLabels(m.Rows, layers, heads)
+			o.RowLabels, o.ColLabels, o.XLabel, o.YLabel, o.Colormap = l, l, "unit", "unit", viz.Viridis
+		case m.Rows == m.Cols && m.Rows == layers:
+			l := UnitLabels(m.Rows, layers, heads)
+			o.RowLabels, o.ColLabels, o.XLabel, o.YLabel, o.Colormap = l, l, "layer", "layer", viz.Viridis
+		case len(s.Tokens) >= max(m.Rows, m.Cols):
+			o.RowLabels, o.ColLabels = s.Tokens[:m.Rows], s.Tokens[:m.Cols]
+		}
+		f, err := viz.Heatmap(m, o)
+		if err := add(title, f, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -113,3 +113,12 @@ func loadLayer(ctx context.Context, run Run, id string, layer int) (*Attention, 
 	}
 	return a, nil
 }
+
+// DerivedRun is a Run that also holds derive passes' outputs
+// (RUN/derived/<pass>/<sample>.npy); the HTML report draws them when present.
+type DerivedRun interface {
+	Run
+	DerivedPasses() ([]string, error)
+	HasDerived(pass, id string) bool
+	Derived(pass, id string) ([]float64, []int, error)
+}

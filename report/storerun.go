@@ -107,3 +107,28 @@ func (s *StoreRun) Derived(pass, id string) ([]float64, []int, error) {
 	}
 	return a.Float64s(), a.Shape, nil
 }
+
+// DerivedPasses lists the derive passes that have an output folder in the run
+// (RUN/derived/<pass>/), sorted.
+func (s *StoreRun) DerivedPasses() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.r.Dir(), store.DerivedDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// HasDerived reports whether pass has an output for sample id.
+func (s *StoreRun) HasDerived(pass, id string) bool {
+	_, err := os.Stat(s.r.DerivedPath(pass, id))
+	return err == nil
+}

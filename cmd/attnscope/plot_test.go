@@ -300,6 +300,32 @@ func TestPlotDerivedAndReference(t *testing.T) {
 
 func TestReportCommand(t *testing.T) {
 	runDir := referenceRun(t)
+	r, err := store.Open(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Derived outputs as derive writes them: a [L, N, N] rollout-like array and a
+	// 16 × 16 units matrix (4 layers × 4 heads) for case0, an unsupported 1-D one.
+	const N = 13
+	roll := make([]float32, 4*N*N)
+	for i := range roll {
+		roll[i] = float32(i%N) / N
+	}
+	units := make([]float64, 256)
+	for i := range units {
+		units[i] = float64(i%16) / 16
+	}
+	for _, w := range []struct {
+		pass  string
+		shape []int
+		data  any
+	}{{"rollout", []int{4, N, N}, roll}, {"js_units", []int{16, 16}, units}, {"vector", []int{N}, roll[:N]}} {
+		p := r.DerivedPath(w.pass, "case0")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := checkpoint.WriteNpyFile(p, w.shape, w.data); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(t.TempDir(), "r.html")
 	if code, stderr := runCLI(t, "report", runDir, "--out", out, "--dpi", "50", "--max-samples", "2"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -309,7 +335,8 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := string(b)
-	for _, want := range []string{"Sample case0", "Sample case1", "2 more sample(s) not shown", "def add(a, b):", "COMPREHENSIVE ATTENTION ANALYSIS REPORT", "import"} {
+	for _, want := range []string{"Sample case0", "Sample case1", "2 more sample(s) not shown", "def add(a, b):", "COMPREHENSIVE ATTENTION ANALYSIS REPORT", "import",
+		"Derived: rollout", "Derived: js_units", "output of shape [13] is not a matrix"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
