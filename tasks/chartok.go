@@ -119,12 +119,12 @@ func (t *CharTokenizer) TokenizerJSON() ([]byte, error) {
 		vocab[s] = i
 	}
 	doc := map[string]any{
-		"version":        "1.0",
-		"truncation":     nil,
-		"padding":        nil,
-		"added_tokens":   specials,
-		"normalizer":     nil,
-		"pre_tokenizer":  nil,
+		"version":       "1.0",
+		"truncation":    nil,
+		"padding":       nil,
+		"added_tokens":  specials,
+		"normalizer":    nil,
+		"pre_tokenizer": nil,
 		"post_processor": map[string]any{
 			"type":   "TemplateProcessing",
 			"single": []any{map[string]any{"SpecialToken": map[string]any{"id": BOSToken, "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
@@ -132,7 +132,7 @@ func (t *CharTokenizer) TokenizerJSON() ([]byte, error) {
 				map[string]any{"Sequence": map[string]any{"id": "B", "type_id": 1}}},
 			"special_tokens": map[string]any{BOSToken: map[string]any{"id": BOSToken, "ids": []int{t.BOS()}, "tokens": []string{BOSToken}}},
 		},
-		"decoder":        map[string]any{"type": "Fuse"},
+		"decoder": map[string]any{"type": "Fuse"},
 		"model": map[string]any{
 			"type": "BPE", "dropout": nil, "unk_token": UnkToken,
 			"continuing_subword_prefix": nil, "end_of_word_suffix": nil,
