@@ -231,13 +231,24 @@ func referenceFigures(ctx context.Context, run *report.StoreRun, id string, s *t
 			}
 		}
 	}
+	if err := drawReference(dir, id, s, att); err != nil {
+		return 0, err
+	}
+	return diff, nil
+}
+
+// drawReference saves AttentionSpan's two reference-token figures of a sample
+// (rollout of att with the sample's labels) as dir/<id>-reference.png and
+// dir/<id>-scores-on-reference.png.
+func drawReference(dir, id string, s *tasks.Sample, att evaluate.Attention) error {
+	n := att.N
 	roll, err := evaluate.AggregateAttention(att, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	m, err := viz.NewMatrix(n, n, roll)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	labels := make([]int, n*n)
 	for i, v := range s.Labels.Cells {
@@ -254,11 +265,28 @@ func referenceFigures(ctx context.Context, run *report.StoreRun, id string, s *t
 	}{{viz.ReferenceOutline, "reference"}, {viz.ReferenceScores, "scores-on-reference"}} {
 		f, err := viz.Reference(m, labels, toks, toks, v.mode, fmt.Sprintf("%s: %s (rollout)", id, strings.TrimSpace(s.Text)))
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if err := f.Save(filepath.Join(dir, id+"-"+v.name+".png")); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return diff, nil
+	return nil
+}
+
+// float64Attention converts [L][H] T×T float32 matrices for evaluate.
+func float64Attention(a [][][]float32, n int) evaluate.Attention {
+	out := evaluate.Attention{N: n}
+	for _, heads := range a {
+		var hs [][]float64
+		for _, m := range heads {
+			v := make([]float64, len(m))
+			for i, x := range m {
+				v[i] = float64(x)
+			}
+			hs = append(hs, v)
+		}
+		out.Layers = append(out.Layers, hs)
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/evaluate"
+	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/train"
 )
 
@@ -16,6 +17,7 @@ func newEvaluateCmd() *cobra.Command {
 	var (
 		out, backend string
 		dropLast     bool
+		nFig         int
 	)
 	c := &cobra.Command{
 		Use:   "evaluate CONFIG.yaml [key=value ...]",
@@ -27,7 +29,8 @@ evaluation.dataset1 (in distribution) and evaluation.dataset2 (out of distributi
 teacher-forced exact-match accuracy, piecewise accuracy and error positions, the share
 of rollout-aggregated attention on reference tokens (mean, variance, 95% CI), its
 correct-versus-wrong comparison, and the Welch test between the two datasets. Results go
-to --out as results.json, summary.csv and samples.csv.`,
+to --out as results.json, summary.csv and samples.csv; with evaluation.visualize, the
+reference-token figures of the first --figures samples go to --out/visualizations.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -56,7 +59,22 @@ to --out as results.json, summary.csv and samples.csv.`,
 			} else if cfg, w, err = train.NewModel(e, train.Tokenizer()); err != nil {
 				return err
 			}
-			rep, err := train.Evaluate(ctx, e, cfg, w, train.EvalOptions{Backend: be, DropLast: dropLast})
+			opts := train.EvalOptions{Backend: be, DropLast: dropLast}
+			if e.Evaluation.Visualize {
+				// The original draws every sample of batch-size-1 runs; here the first
+				// --figures samples of each dataset are drawn.
+				figDir := filepath.Join(out, "visualizations")
+				if err := os.MkdirAll(figDir, 0o755); err != nil {
+					return err
+				}
+				opts.OnSample = func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
+					if i >= nFig || s.Labels == nil {
+						return nil
+					}
+					return drawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, float64Attention(attn, len(s.InputIDs)))
+				}
+			}
+			rep, err := train.Evaluate(ctx, e, cfg, w, opts)
 			if err != nil {
 				return err
 			}
@@ -70,6 +88,7 @@ to --out as results.json, summary.csv and samples.csv.`,
 	}
 	c.Flags().StringVar(&out, "out", "", "output folder for results.json, summary.csv, samples.csv")
 	c.Flags().StringVar(&backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else "+train.DefaultBackend+")")
+	c.Flags().IntVar(&nFig, "figures", 5, "with evaluation.visualize: samples per dataset drawn into OUT/visualizations")
 	c.Flags().BoolVar(&dropLast, "drop-last", false, "skip samples that do not fill a last batch, as the original's DataLoader(drop_last=True)")
 	return c
 }

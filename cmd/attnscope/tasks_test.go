@@ -74,3 +74,26 @@ func TestDemoRetrain(t *testing.T) {
 		t.Errorf("overrides without --retrain: exit %d, want %d", got, exitUsage)
 	}
 }
+
+// evaluate with training=null reads a checkpoint; visualize draws the reference figures.
+func TestEvaluateCheckpoint(t *testing.T) {
+	out := t.TempDir()
+	cfg := filepath.Join("..", "..", "configs", "attentionspan", "default-addition.yaml")
+	args := []string{"evaluate", cfg, "training=null", "+model.load_from_checkpoint=true",
+		"+model.checkpoint_filepath=" + filepath.Join("..", "..", "models", "default"),
+		"evaluation.visualize=true", "evaluation.dataset1.num_samples=20", "evaluation.dataset2.num_samples=20",
+		"--figures", "1", "--out", out}
+	if got := run(args); got != exitOK {
+		t.Fatalf("evaluate exited %d", got)
+	}
+	for _, f := range []string{"results.json", "summary.csv", "samples.csv",
+		"visualizations/default_addition_ID_vs_OOD_dataset1_000-reference.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	summary, _ := os.ReadFile(filepath.Join(out, "summary.csv"))
+	if !strings.Contains(string(summary), "dataset1,accuracy,100\n") {
+		t.Errorf("the bundled model should get every in-distribution sum right:\n%s", summary)
+	}
+}
