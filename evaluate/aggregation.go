@@ -317,3 +317,28 @@ func AnalyzeErrorPositions(piecewise [][]int) ErrorPositions {
 	}
 	return e
 }
+
+// HeadShares returns, for one sample, the mean share of each head's raw
+// attention on reference tokens over the label rows (the compute_percentages
+// formula applied to A_{l,h} instead of the rollout): out[l][h], NaN when the
+// sample has no label row. It shows which heads do the alignment the task needs.
+func HeadShares(attn [][][]float32, labels *tasks.Labels, ignore int) [][]float64 {
+	n := labels.N
+	out := make([][]float64, len(attn))
+	buf := make([]float64, n*n)
+	for l, heads := range attn {
+		out[l] = make([]float64, len(heads))
+		for h, m := range heads {
+			for i := range buf {
+				buf[i] = float64(m[i])
+			}
+			p := ComputePercentages(buf, labels, ignore)
+			if len(p) == 0 {
+				out[l][h] = math.NaN()
+				continue
+			}
+			out[l][h] = stats.Mean(p)
+		}
+	}
+	return out
+}

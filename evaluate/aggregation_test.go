@@ -115,3 +115,13 @@ func TestAnalyzeErrorPositionsOracle(t *testing.T) {
 		t.Fatalf("no errors: %+v", e)
 	}
 }
+
+func TestHeadShares(t *testing.T) {
+	a0 := []float32{1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5}
+	id := []float32{1, 0, 0, 0, 1, 0, 0, 0, 1}
+	got := HeadShares([][][]float32{{a0, id}}, oracleLabels(), -100)
+	// a0: row 1 → 0.5/(0.5+0) = 1, row 2 → 0.3/1 = 0.3; identity: row 1 → 1, row 2 → 0.
+	if !near(got[0][0], 0.65) || !near(got[0][1], 0.5) {
+		t.Fatalf("head shares %v, want [[0.65 0.5]]", got)
+	}
+}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	defaultmodel "github.com/attnscope/attnscope/models/default"
 	"github.com/attnscope/attnscope/report"
+	"github.com/attnscope/attnscope/stats"
+	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/train"
 	"github.com/attnscope/attnscope/viz"
@@ -42,6 +46,7 @@ AttentionSpan's reference-token figures; writes an HTML report of the run; and p
 where everything is. Contents of --out:
   model/           the model folder used (Hugging Face GPT-2 checkpoint)
   results.json, summary.csv, samples.csv   evaluation (spec §2.5)
+  heads.csv        per layer and head: mean share of raw attention on the reference digits
   run/             captured attention (store layout) and run/report.html
   figures/         reference-token figures of the captured samples
   README.txt       the summary printed at the end
@@ -103,16 +108,18 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 	}
 
 	// 1. Evaluation in and out of distribution, keeping a few samples to capture.
-	type kept struct {
-		dataset string
-		index   int
-		sample  *tasks.Sample
-	}
 	var keep []kept
+	heads := map[string]*headAcc{}
 	logf("evaluating %d in-distribution and %d out-of-distribution samples", e.Evaluation.Dataset1.NumSamples, e.Evaluation.Dataset2.NumSamples)
-	rep, err := train.Evaluate(ctx, e, cfg, w, train.EvalOptions{Backend: be, OnSample: func(ds string, i int, s *tasks.Sample, _ []int, _ [][][]float32) error {
+	rep, err := train.Evaluate(ctx, e, cfg, w, train.EvalOptions{Backend: be, OnSample: func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
 		if i < nFig {
 			keep = append(keep, kept{ds, i, s})
+		}
+		if s.Labels != nil {
+			if heads[ds] == nil {
+				heads[ds] = newHeadAcc(cfg.NLayer, cfg.NHead)
+			}
+			heads[ds].add(evaluate.HeadShares(attn, s.Labels, tasks.DefaultIgnoreIndex))
 		}
 		return nil
 	}})
@@ -120,6 +127,10 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 		return err
 	}
 	if err := writeReport(out, rep); err != nil {
+		return err
+	}
+	headNote, err := writeHeads(filepath.Join(out, "heads.csv"), heads)
+	if err != nil {
 		return err
 	}
 
@@ -160,6 +171,9 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 			}
 			maxDiff = math.Max(maxDiff, d)
 		}
+		if err := writeRunMetrics(runDir, run, keep2ids(inputs), keepSamples(keep)); err != nil {
+			return err
+		}
 		figNote = fmt.Sprintf("runtime check: the captured attention (package model) and the training graph's differ by at most %.2g", maxDiff)
 		// 4. HTML report of the captured run.
 		err = atomicfile.WriteWith(filepath.Join(runDir, "report.html"), func(wr io.Writer) error {
@@ -173,11 +187,13 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "attnscope demo: %s (%d layers × %d heads × %d wide GPT-2, character tokenizer)\n", e.Name, cfg.NLayer, cfg.NHead, cfg.NEmbd)
 	printReport(&sb, rep)
+	fmt.Fprint(&sb, headNote)
 	if figNote != "" {
 		fmt.Fprintln(&sb, figNote)
 	}
 	fmt.Fprintf(&sb, "report folder: %s\n", out)
 	fmt.Fprintf(&sb, "  %s  evaluation (JSON), summary.csv and samples.csv beside it\n", filepath.Join(out, "results.json"))
+	fmt.Fprintf(&sb, "  %s  share of each head's attention on the reference digits\n", filepath.Join(out, "heads.csv"))
 	if len(inputs) > 0 {
 		fmt.Fprintf(&sb, "  %s  HTML report of the captured attention\n", filepath.Join(runDir, "report.html"))
 		fmt.Fprintf(&sb, "  %s  reference-token figures (rollout; red outlines = reference digits)\n", filepath.Join(out, "figures"))
@@ -289,4 +305,134 @@ func float64Attention(a [][][]float32, n int) evaluate.Attention {
 		out.Layers = append(out.Layers, hs)
 	}
 	return out
+}
+
+// headAcc averages per-head reference shares over samples.
+type headAcc struct {
+	sum [][]float64
+	n   [][]int
+}
+
+func newHeadAcc(layers, heads int) *headAcc {
+	a := &headAcc{sum: make([][]float64, layers), n: make([][]int, layers)}
+	for l := range a.sum {
+		a.sum[l] = make([]float64, heads)
+		a.n[l] = make([]int, heads)
+	}
+	return a
+}
+
+func (a *headAcc) add(shares [][]float64) {
+	for l := range shares {
+		for h, v := range shares[l] {
+			if !math.IsNaN(v) {
+				a.sum[l][h] += v
+				a.n[l][h]++
+			}
+		}
+	}
+}
+
+// writeHeads writes heads.csv (dataset, layer, head, reference_share_mean,
+// samples) and returns a line per dataset naming the head that looks most at
+// the reference digits.
+func writeHeads(path string, heads map[string]*headAcc) (string, error) {
+	var note strings.Builder
+	err := atomicfile.WriteWith(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"dataset", "layer", "head", "reference_share_mean", "samples"})
+		for _, ds := range []string{"dataset1", "dataset2"} {
+			a := heads[ds]
+			if a == nil {
+				continue
+			}
+			bestL, bestH, best := -1, -1, -1.0
+			for l := range a.sum {
+				for h := range a.sum[l] {
+					if a.n[l][h] == 0 {
+						continue
+					}
+					m := a.sum[l][h] / float64(a.n[l][h])
+					cw.Write([]string{ds, strconv.Itoa(l), strconv.Itoa(h), strconv.FormatFloat(m, 'g', -1, 64), strconv.Itoa(a.n[l][h])})
+					if m > best {
+						bestL, bestH, best = l, h, m
+					}
+				}
+			}
+			if bestL >= 0 {
+				fmt.Fprintf(&note, "%s: head %d.%d puts the most attention on the reference digits (mean share %.3f)\n", ds, bestL, bestH, best)
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+	return note.String(), err
+}
+
+func keep2ids(in []capture.Input) []string {
+	out := make([]string, len(in))
+	for i, x := range in {
+		out[i] = x.ID
+	}
+	return out
+}
+
+// kept is an evaluated sample the demo captures and draws.
+type kept struct {
+	dataset string
+	index   int
+	sample  *tasks.Sample
+}
+
+func keepSamples(k []kept) []*tasks.Sample {
+	out := make([]*tasks.Sample, len(k))
+	for i, x := range k {
+		out[i] = x.sample
+	}
+	return out
+}
+
+// writeRunMetrics stores the AttentionSpan reference metrics of the captured
+// samples as the run's metrics table (pass "attentionspan_reference"): per
+// layer and head the share of raw attention on the reference tokens, and for
+// the whole sample (layer = head = -1) the rollout share.
+func writeRunMetrics(runDir string, run *report.StoreRun, ids []string, samples []*tasks.Sample) error {
+	ctx := context.Background()
+	var rows []store.MetricRow
+	for i, id := range ids {
+		s := samples[i]
+		nl, err := run.NumLayers(ctx, id)
+		if err != nil {
+			return err
+		}
+		n := len(s.InputIDs)
+		var attn [][][]float32
+		for l := 0; l < nl; l++ {
+			a, err := run.AttentionLayer(ctx, id, l)
+			if err != nil {
+				return err
+			}
+			var hs [][]float32
+			for h := 0; h < a.Heads; h++ {
+				hs = append(hs, a.Data[h*n*n:(h+1)*n*n])
+			}
+			attn = append(attn, hs)
+		}
+		for l, hs := range evaluate.HeadShares(attn, s.Labels, tasks.DefaultIgnoreIndex) {
+			for h, v := range hs {
+				rows = append(rows, store.MetricRow{Sample: id, Pass: "attentionspan_reference", Layer: int64(l), Head: int64(h), Metric: "reference_share", Value: v})
+			}
+		}
+		roll, err := evaluate.AggregateAttention(float64Attention(attn, n), nil)
+		if err != nil {
+			return err
+		}
+		p := evaluate.ComputePercentages(roll, s.Labels, tasks.DefaultIgnoreIndex)
+		v := math.NaN()
+		if len(p) > 0 {
+			v = stats.Mean(p)
+		}
+		rows = append(rows, store.MetricRow{Sample: id, Pass: "attentionspan_reference", Layer: store.MetricAll, Head: store.MetricAll, Metric: "rollout_reference_share", Value: v})
+	}
+	return store.WriteMetrics(runDir, rows)
 }
