@@ -365,3 +365,55 @@ func shortLayer(name string) string {
 	}
 	return lastComponent(name)
 }
+
+// GraphFigure draws the layer-by-layer attention graph of a sample (top-k targets of
+// every token in each layer's head-mean, or one head's, attention).
+func GraphFigure(ctx context.Context, run Run, id string, head, topK int) (*viz.Figure, error) {
+	s, err := run.Sample(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
+	}
+	var layers []viz.Matrix
+	for l := range n {
+		a, err := loadLayer(ctx, run, id, l)
+		if err != nil {
+			return nil, err
+		}
+		m, err := layerMatrix(a, head)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, m)
+	}
+	return viz.AttentionGraph(layers, tokenLabels(s, layers[0].Rows), topK,
+		fmt.Sprintf("%s: attention graph, %s, top %d targets per token", id, headName(head), topK))
+}
+
+// DerivedGraphFigure draws the graph of a derive pass's [layer, N, N] output (e.g.
+// follow-up attention per layer pair, drawn side by side with the attention graph).
+func DerivedGraphFigure(vals []float64, shape []int, tokens []string, pass, id string, topK int) (*viz.Figure, error) {
+	if len(shape) != 3 || shape[1] != shape[2] {
+		return nil, fmt.Errorf("pass %s, sample %s: output of shape %v, a [layer, N, N] array expected for a graph", pass, id, shape)
+	}
+	var layers []viz.Matrix
+	for l := range shape[0] {
+		m, _, err := DerivedMatrix(vals, shape, l, MeanHeads)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, m)
+	}
+	if len(tokens) < shape[1] {
+		tokens = nil
+	} else {
+		tokens = tokens[:shape[1]]
+	}
+	return viz.AttentionGraph(layers, tokens, topK, fmt.Sprintf("%s: %s graph, top %d targets per token", id, pass, topK))
+}

@@ -492,3 +492,21 @@ func FuzzCodeHTML(f *testing.F) {
 		}
 	})
 }
+
+func TestGoldenAttentionGraph(t *testing.T) {
+	var layers []Matrix
+	for l := range 3 {
+		layers = append(layers, randomCausal(10, uint64(40+l)))
+	}
+	f, err := AttentionGraph(layers, fixedTokens[:10], 3, "Layer-wise attention graph (top 3)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "attention-graph", f)
+	if got := topIndices([]float64{0.1, 0.5, 0.5, math.NaN(), 0.2}, 3); fmt.Sprint(got) != "[1 2 4]" {
+		t.Errorf("topIndices = %v, want [1 2 4]", got)
+	}
+	if _, err := AttentionGraph([]Matrix{layers[0], randomCausal(9, 1)}, nil, 3, ""); err == nil {
+		t.Error("mismatched layers: no error")
+	}
+}

@@ -25,6 +25,7 @@ var plotKinds = []struct{ name, help string }{
 	{"entropy", "histograms of row entropy and maximum weight over all layers and heads, with means"},
 	{"received", "attention received per key position in one layer"},
 	{"dashboard", "the 12-panel attention-analysis dashboard, with attention_analysis_report.txt and attention_data_summary.json beside it (needs --hidden captures)"},
+	{"graph", "layer-by-layer attention graph: each token's top-k (--top-k, 3) targets per layer, edges coloured by rank; --pass NAME draws a [layer, N, N] pass output (e.g. follow-up)"},
 	{"derived", "a derive pass's matrix output (rollout, flow, follow-up, ...): --pass NAME [--layer] [--head]"},
 	{"js", "a Jensen–Shannon distance matrix from a derive pass (units × units or layers × layers): --pass NAME"},
 	{"crispiness", "crispiness curves from a derive pass ([units, points] or [layer, head, points]): --pass NAME"},
@@ -35,7 +36,7 @@ var plotKinds = []struct{ name, help string }{
 type plotFlags struct {
 	sample, out, pass, labels, dist string
 	tokens                          string
-	layer, head, query              int
+	layer, head, query, topK        int
 	reduce                          string
 	clip                            float64
 	dpi                             int
@@ -78,6 +79,7 @@ Kinds:
 	fl.Float64Var(&f.clip, "clip", 0, "clip the colour scale at this percentile of the values (e.g. 99.9; 0: no clipping)")
 	fl.StringVar(&f.pass, "pass", "", "derived, js, crispiness, reference: the derive pass whose output to draw")
 	fl.StringVar(&f.labels, "labels", "", "reference: .npy of labels (1 reference, 0 other, -100 ignored), [N, N] or [N*N]")
+	fl.IntVar(&f.topK, "top-k", 3, "graph: targets drawn per token and layer")
 	fl.IntVar(&f.dpi, "dpi", viz.DefaultDPI, "resolution of PNG output")
 	return cmd
 }
@@ -148,7 +150,7 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		id = ids[0]
 	}
 	layer := f.layer
-	if layer < 0 && kind != "derived" && kind != "reference" && kind != "reference-scores" {
+	if layer < 0 && kind != "derived" && kind != "js" && kind != "reference" && kind != "reference-scores" {
 		n, err := run.NumLayers(ctx, id)
 		if err != nil {
 			return err
@@ -186,6 +188,23 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		fig, err = report.CodeFigure(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist, f.clip)
 	case "dashboard":
 		return plotDashboard(ctx, cmd, run, id, f)
+	case "graph":
+		if f.topK < 1 {
+			return usagef(cmd, "--top-k %d: at least 1 expected", f.topK)
+		}
+		if f.pass != "" {
+			vals, shape, derr := run.Derived(f.pass, id)
+			if derr != nil {
+				return derr
+			}
+			s, serr := run.Sample(ctx, id)
+			if serr != nil {
+				return serr
+			}
+			fig, err = report.DerivedGraphFigure(vals, shape, s.Tokens, f.pass, id, f.topK)
+		} else {
+			fig, err = report.GraphFigure(ctx, run, id, head, f.topK)
+		}
 	case "derived", "js":
 		fig, err = plotDerived(run, id, kind, f, head)
 	case "crispiness":

@@ -143,6 +143,8 @@ func TestPlotCommandOnReferenceRun(t *testing.T) {
 		{[]string{"code", "--sample", "case0", "--tokens", "):"}, "code-tokens.svg"},
 		{[]string{"entropy", "--sample", "case1"}, "entropy.png"},
 		{[]string{"received", "--sample", "case1", "--layer", "1"}, "received.svg"},
+		{[]string{"graph", "--sample", "case0"}, "graph.png"},
+		{[]string{"graph", "--sample", "case0", "--head", "2", "--top-k", "2"}, "graph.pdf"},
 	} {
 		path := filepath.Join(out, tc.file)
 		args := append([]string{"plot", tc.args[0], runDir, "--out", path, "--dpi", "72"}, tc.args[1:]...)
@@ -285,6 +287,7 @@ func TestPlotDerivedAndReference(t *testing.T) {
 	out := t.TempDir()
 	for _, tc := range [][]string{
 		{"derived", "--pass", "rollout", "--layer", "1"},
+		{"graph", "--pass", "rollout"},
 		{"js", "--pass", "js_units"},
 		{"reference", "--labels", lpath},
 		{"reference-scores", "--labels", lpath, "--pass", "rollout"},
