@@ -230,9 +230,10 @@ func TestSampleID(t *testing.T) {
 }
 
 // TestSampleWriterMemory checks that recording does not accumulate layers: the
-// bytes allocated while streaming 12 layers stay under two layers' worth.
+// bytes allocated while streaming 12 layers stay under three layers' worth (the
+// two buffers of the background writer plus small I/O buffers).
 func TestSampleWriterMemory(t *testing.T) {
-	const layers, heads, n = 12, 4, 256
+	const layers, heads, n = 12, 8, 256
 	r, err := Create(t.TempDir(), Meta{})
 	if err != nil {
 		t.Fatal(err)
@@ -257,8 +258,8 @@ func TestSampleWriterMemory(t *testing.T) {
 	if err := w.Commit(&Sample{ID: "big"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > 2*layerBytes {
-		t.Errorf("recording %d layers of %d bytes allocated %d bytes (more than two layers)", layers, layerBytes, got)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 3*layerBytes {
+		t.Errorf("recording %d layers of %d bytes allocated %d bytes (more than three layers)", layers, layerBytes, got)
 	}
 	st, _ := os.Stat(r.AttentionPath("big"))
 	if st.Size() < int64(layers)*int64(layerBytes) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/attnscope/attnscope/checkpoint"
 )
@@ -23,8 +24,10 @@ type SampleOptions struct {
 
 // SampleWriter streams one sample's tensors to disk as a model produces them. It
 // implements the model package's Recorder: Record("blocks.<l>.attn.pattern",
-// [heads, q, k], data) writes that layer to attention.safetensors at once, so
-// memory holds one layer. The safetensors headers are fixed when the first tensor
+// [heads, q, k], data) copies that layer and hands it to a background goroutine
+// that writes it to attention.safetensors while the model computes the next layer;
+// at most two copies are held (one being written, one waiting), so memory stays
+// about two layers deep. The safetensors headers are fixed when the first tensor
 // of each file arrives (every layer has the same shape). Other names (hook_q,
 // hook_k, hook_v, or hidden states when Hidden is off) are ignored.
 //
@@ -42,6 +45,68 @@ type SampleWriter struct {
 	attInfo, hidInfo *TensorsInfo
 	err              error
 	done             bool
+
+	// Background writing: jobs carries copies to the writer goroutine, free the
+	// two reusable buffers, idle is closed when the goroutine has exited.
+	jobs  chan writeJob
+	free  chan []float32
+	idle  chan struct{}
+	mu    sync.Mutex
+	wrErr error
+}
+
+type writeJob struct {
+	st   *checkpoint.SafetensorsWriter
+	name string
+	data []float32
+}
+
+// enqueue copies data and queues it for writing to st.
+func (w *SampleWriter) enqueue(st *checkpoint.SafetensorsWriter, name string, data []float32) error {
+	if w.jobs == nil {
+		w.jobs = make(chan writeJob)
+		w.free = make(chan []float32, 2)
+		w.free <- nil
+		w.free <- nil
+		w.idle = make(chan struct{})
+		go w.loop()
+	}
+	if err := w.writeErr(); err != nil {
+		return w.fail(err)
+	}
+	buf := append((<-w.free)[:0], data...)
+	w.jobs <- writeJob{st, name, buf}
+	return nil
+}
+
+func (w *SampleWriter) loop() {
+	defer close(w.idle)
+	for j := range w.jobs {
+		if w.writeErr() == nil {
+			if err := j.st.Write(j.name, j.data); err != nil {
+				w.mu.Lock()
+				w.wrErr = err
+				w.mu.Unlock()
+			}
+		}
+		w.free <- j.data
+	}
+}
+
+func (w *SampleWriter) writeErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wrErr
+}
+
+// drain waits until every queued tensor is written and stops the goroutine.
+func (w *SampleWriter) drain() error {
+	if w.jobs != nil {
+		close(w.jobs)
+		<-w.idle
+		w.jobs = nil
+	}
+	return w.writeErr()
 }
 
 // NewSample starts writing sample id. An existing unfinished sample of that id is
@@ -121,8 +186,8 @@ func (w *SampleWriter) recordAttention(name string, shape []int, data []float32)
 	if name != AttentionName(w.attNext) {
 		return w.fail(fmt.Errorf("sample %s: got %s, expected %s next", w.id, name, AttentionName(w.attNext)))
 	}
-	if err := w.att.Write(name, data); err != nil {
-		return w.fail(err)
+	if err := w.enqueue(w.att, name, data); err != nil {
+		return err
 	}
 	w.attNext++
 	return nil
@@ -151,8 +216,8 @@ func (w *SampleWriter) recordHidden(name string, shape []int, data []float32) er
 		}
 		return w.fail(fmt.Errorf("sample %s: got hidden state %s, expected %s next", w.id, name, want))
 	}
-	if err := w.hid.Write(name, data); err != nil {
-		return w.fail(err)
+	if err := w.enqueue(w.hid, name, data); err != nil {
+		return err
 	}
 	w.hidNext++
 	return nil
@@ -170,6 +235,9 @@ func (w *SampleWriter) Commit(s *Sample) error {
 	}
 	if s.ID != w.id {
 		return w.fail(fmt.Errorf("sample %s: Commit of a record for sample %q", w.id, s.ID))
+	}
+	if err := w.drain(); err != nil {
+		return w.fail(err)
 	}
 	if w.attNext != w.opts.Layers {
 		return w.fail(fmt.Errorf("sample %s: %d of %d attention layers recorded", w.id, w.attNext, w.opts.Layers))
@@ -201,6 +269,7 @@ func (w *SampleWriter) Abort() {
 		return
 	}
 	w.done = true
+	w.drain()
 	if w.att != nil {
 		w.att.Abort()
 	}
