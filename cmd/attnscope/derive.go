@@ -122,7 +122,11 @@ func listFunctions(w io.Writer, reg *derive.Registry) error {
 		sort.Strings(keys)
 		for _, k := range keys {
 			ks := s.Kwargs[k]
-			line := fmt.Sprintf("    %s: %s, default %v", k, ks.Kind, ks.Default)
+			def := fmt.Sprint(ks.Default)
+			if str, ok := ks.Default.(string); ok {
+				def = fmt.Sprintf("%q", str)
+			}
+			line := fmt.Sprintf("    %s: %s, default %s", k, ks.Kind, def)
 			if len(ks.Enum) > 0 {
 				line += " (" + strings.Join(ks.Enum, "|") + ")"
 			}

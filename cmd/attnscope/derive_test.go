@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/store"
+)
+
+// deriveTestConfig runs the code-category pass on attention and on its layer-0 head sums.
+const deriveTestConfig = `passes:
+  - name: code_categories
+    input: attention
+    function: attention_per_code_category
+    kwargs: {distribution: equal_share}
+  - name: code_categories_replicated
+    input: attention
+    function: attention_per_code_category
+    kwargs: {distribution: replication, language: python}
+`
+
+func writeFile(t testing.TB, path, text string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// filesUnder returns every file under dir (relative name → contents), leaving out
+// temporary files of interrupted atomic writes.
+func filesUnder(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(d.Name(), ".tmp-") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// derivedFiles keeps the files derive writes (derived/ and the metrics table).
+func derivedFiles(t testing.TB, dir string) map[string][]byte {
+	out := map[string][]byte{}
+	for k, v := range filesUnder(t, dir) {
+		if strings.HasPrefix(k, "derived"+string(filepath.Separator)) || strings.HasPrefix(k, "metrics.") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func sameFiles(t *testing.T, got, want map[string][]byte) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatal("no files to compare")
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok {
+			t.Errorf("missing %s", k)
+		} else if !bytes.Equal(g, w) {
+			t.Errorf("%s differs", k)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("extra file %s", k)
+		}
+	}
+}
+
+func TestDeriveCommandErrors(t *testing.T) {
+	tmp := t.TempDir()
+	cfg := writeFile(t, filepath.Join(tmp, "ok.yaml"), deriveTestConfig)
+	badKwarg := writeFile(t, filepath.Join(tmp, "bad.yaml"), "passes:\n  - name: x\n    function: attention_per_code_category\n    kwargs: {lang: py}\n")
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"list", []string{"derive", "--list"}, exitOK},
+		{"no config", []string{"derive", tmp}, exitUsage},
+		{"no run", []string{"derive", "--config", cfg}, exitUsage},
+		{"workers 0", []string{"derive", "--config", cfg, "--workers", "0", tmp}, exitUsage},
+		{"unknown kwarg", []string{"derive", "--config", badKwarg, tmp}, exitError},
+		{"unknown pass", []string{"derive", "--config", cfg, "--pass", "nope", tmp}, exitError},
+		{"missing config", []string{"derive", "--config", filepath.Join(tmp, "nope.yaml"), tmp}, exitError},
+		{"not a run", []string{"derive", "--config", cfg, tmp}, exitError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(tt.args); got != tt.want {
+				t.Errorf("run(%q) = %d, want %d", strings.Join(tt.args, " "), got, tt.want)
+			}
+		})
+	}
+}
+
+type refCase struct {
+	Text string `json:"text"`
+}
+
+// importNPY builds a run from per-sample .npy attention files [L,H,N,N] and the
+// sample records of src (as importing another tool's export does).
+func importNPY(t *testing.T, dst string, src *store.Run, npyDir string) {
+	t.Helper()
+	r, err := store.Create(dst, store.Meta{Kind: "import", DType: "float32", StartTime: time.Unix(0, 0).UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := src.Samples()
+	for _, id := range ids {
+		a, err := checkpoint.ReadNpyFile(filepath.Join(npyDir, id+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		L, H, N := a.Shape[0], a.Shape[1], a.Shape[2]
+		w, err := r.NewSample(id, store.SampleOptions{Layers: L})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := a.Float32s()
+		for l := 0; l < L; l++ {
+			if err := w.Record(store.AttentionName(l), []int{H, N, N}, data[l*H*N*N:(l+1)*H*N*N]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := src.Sample(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := *s
+		rec.Attention = nil
+		if err := w.Commit(&rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Acceptance: derive over a run captured from a trained reference model and over the
+// same attention exported to .npy and imported gives the same numbers (byte-identical
+// outputs), and both agree with derive over PyTorch's reference attention.
+func TestDeriveCapturedVsImported(t *testing.T) {
+	modelDir := refdata.Path(t, "models", "code-gpt2-mini")
+	tmp := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(modelDir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct{ Cases []refCase }
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	prompts := filepath.Join(tmp, "prompts")
+	os.MkdirAll(prompts, 0o755)
+	for i, c := range ref.Cases {
+		writeFile(t, filepath.Join(prompts, fmt.Sprintf("case%d.py", i)), c.Text)
+	}
+	captured := filepath.Join(tmp, "captured")
+	if got := run([]string{"capture", "--model", modelDir, "--prompts", prompts, "--out", captured}); got != exitOK {
+		t.Fatalf("capture exited %d", got)
+	}
+	cfg := writeFile(t, filepath.Join(tmp, "derive.yaml"), deriveTestConfig)
+	if got := run([]string{"derive", "--config", cfg, "--workers", "2", captured}); got != exitOK {
+		t.Fatalf("derive exited %d", got)
+	}
+
+	// Export the captured attention to .npy, import it into a new run, derive again.
+	capRun, err := store.Open(captured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	npyDir := filepath.Join(tmp, "npy")
+	os.MkdirAll(npyDir, 0o755)
+	ids, _ := capRun.Samples()
+	for _, id := range ids {
+		a, err := capRun.Attention(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkpoint.WriteNpyFile(filepath.Join(npyDir, id+".npy"), a.Shape(), a.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imported := filepath.Join(tmp, "imported")
+	importNPY(t, imported, capRun, npyDir)
+	if got := run([]string{"derive", "--config", cfg, "--workers", "1", imported}); got != exitOK {
+		t.Fatalf("derive of the imported run exited %d", got)
+	}
+	sameFiles(t, derivedFiles(t, imported), derivedFiles(t, captured))
+
+	// PyTorch's attentions (reference.safetensors) give the same numbers within the
+	// attention tolerance of trained models (1e-4, shares are ratios of sums of weights).
+	st, err := checkpoint.OpenSafetensors(filepath.Join(modelDir, "reference.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range ref.Cases {
+		data, shape, err := st.Float32(fmt.Sprintf("case%d.attentions", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkpoint.WriteNpyFile(filepath.Join(npyDir, fmt.Sprintf("case%d.py.npy", i)), shape, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pytorch := filepath.Join(tmp, "pytorch")
+	importNPY(t, pytorch, capRun, npyDir)
+	if got := run([]string{"derive", "--config", cfg, pytorch}); got != exitOK {
+		t.Fatalf("derive of the reference run exited %d", got)
+	}
+	got, err := store.ReadMetricsCSV(filepath.Join(captured, store.MetricsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := store.ReadMetricsCSV(filepath.Join(pytorch, store.MetricsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(got) == 0 {
+		t.Fatalf("%d metric rows, reference run %d", len(got), len(want))
+	}
+	worst := 0.0
+	for k := range got {
+		g, w := got[k], want[k]
+		if g.Sample != w.Sample || g.Pass != w.Pass || g.Layer != w.Layer || g.Head != w.Head || g.Metric != w.Metric {
+			t.Fatalf("row %d: %+v vs reference %+v", k, g, w)
+		}
+		worst = math.Max(worst, math.Abs(g.Value-w.Value))
+	}
+	if worst > 1e-4 {
+		t.Errorf("captured vs PyTorch attention: metrics differ by up to %g, want ≤ 1e-4", worst)
+	}
+	t.Logf("captured vs PyTorch attention: largest metric difference %.3g over %d rows", worst, len(got))
+}
+
+// syntheticRun writes n samples of random causal attention with Python text.
+func syntheticRun(t testing.TB, dir string, n int) {
+	t.Helper()
+	r, err := store.Create(dir, store.Meta{Kind: "import", DType: "float32", StartTime: time.Unix(0, 0).UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	const L, H = 2, 2
+	for s := 0; s < n; s++ {
+		// tokens "x1", " =", " 1", "\n", ... : one line "x<k> = <k>\n" per 4 tokens
+		var text strings.Builder
+		var tokens []string
+		var offsets [][2]int
+		pos := 0
+		for k := 0; k < 6+s%5; k++ {
+			for _, tok := range []string{fmt.Sprintf("x%d", k), " =", fmt.Sprintf(" %d", k), "\n"} {
+				tokens = append(tokens, tok)
+				offsets = append(offsets, [2]int{pos, pos + len(tok)})
+				text.WriteString(tok)
+				pos += len(tok)
+			}
+		}
+		N := len(tokens)
+		id := fmt.Sprintf("s%03d", s)
+		w, err := r.NewSample(id, store.SampleOptions{Layers: L})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := 0; l < L; l++ {
+			data := make([]float32, H*N*N)
+			for h := 0; h < H; h++ {
+				for i := 0; i < N; i++ {
+					row := data[(h*N+i)*N:][:N]
+					var sum float32
+					for j := 0; j <= i; j++ {
+						row[j] = rng.Float32() + 0.01
+						sum += row[j]
+					}
+					for j := 0; j <= i; j++ {
+						row[j] /= sum
+					}
+				}
+			}
+			if err := w.Record(store.AttentionName(l), []int{H, N, N}, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(&store.Sample{ID: id, Text: text.String(), PromptText: text.String(), Tokens: tokens, Offsets: offsets, PromptLen: N, Language: "python"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const deriveChildEnv = "ATTNSCOPE_DERIVE_CHILD_ARGS"
+
+// TestDeriveChild is the child process of TestDeriveKilledMidway: it runs the
+// attnscope command line given in its environment.
+func TestDeriveChild(t *testing.T) {
+	args := os.Getenv(deriveChildEnv)
+	if args == "" {
+		t.Skip("helper for TestDeriveKilledMidway; runs only as its child process")
+	}
+	os.Exit(run(strings.Split(args, "\x1f")))
+}
+
+// Acceptance: killing derive (SIGKILL, a real process) midway and rerunning it gives
+// byte-identical outputs to one uninterrupted run.
+func TestDeriveKilledMidway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process; skipped with -short")
+	}
+	tmp := t.TempDir()
+	cfg := writeFile(t, filepath.Join(tmp, "derive.yaml"), deriveTestConfig)
+	const n = 150
+	full, killed := filepath.Join(tmp, "full"), filepath.Join(tmp, "killed")
+	syntheticRun(t, full, n)
+	syntheticRun(t, killed, n)
+	if got := run([]string{"derive", "--config", cfg, "--workers", "2", full}); got != exitOK {
+		t.Fatalf("derive exited %d", got)
+	}
+	want := derivedFiles(t, full)
+
+	for attempt := 0; attempt < 3; attempt++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
+		cmd.Env = append(os.Environ(), deriveChildEnv+"="+strings.Join([]string{"derive", "--config", cfg, "--workers", "1", killed}, "\x1f"))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		outDir := filepath.Join(killed, "derived", "code_categories")
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			ents, _ := os.ReadDir(outDir)
+			if len(ents) >= 2*(attempt+1)*20 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	}
+	if _, err := os.Stat(filepath.Join(killed, store.MetricsCSV)); err == nil {
+		t.Skip("derive finished before it was killed; nothing to test")
+	}
+	partial := derivedFiles(t, killed)
+	if len(partial) == 0 {
+		t.Fatal("the killed derive wrote nothing")
+	}
+	for k, v := range partial {
+		if w, ok := want[k]; !ok || !bytes.Equal(v, w) {
+			t.Errorf("after the kill, %s is not the file an uninterrupted run writes", k)
+		}
+	}
+	if got := run([]string{"derive", "--config", cfg, "--workers", "2", killed}); got != exitOK {
+		t.Fatalf("rerun exited %d", got)
+	}
+	sameFiles(t, derivedFiles(t, killed), want)
+}
