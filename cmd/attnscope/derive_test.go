@@ -121,40 +121,36 @@ type refCase struct {
 	Text string `json:"text"`
 }
 
-// importNPY builds a run from per-sample .npy attention files [L,H,N,N] and the
-// sample records of src (as importing another tool's export does).
+// importNPY imports per-sample .npy attention files [L,H,N,N] with attnscope import,
+// taking text, tokens and offsets from the samples of src.
 func importNPY(t *testing.T, dst string, src *store.Run, npyDir string) {
 	t.Helper()
-	r, err := store.Create(dst, store.Meta{Kind: "import", DType: "float32", StartTime: time.Unix(0, 0).UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids, _ := src.Samples()
+	tokens := map[string]any{}
+	args := []string{"import", "--out", dst}
 	for _, id := range ids {
-		a, err := checkpoint.ReadNpyFile(filepath.Join(npyDir, id+".npy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		L, H, N := a.Shape[0], a.Shape[1], a.Shape[2]
-		w, err := r.NewSample(id, store.SampleOptions{Layers: L})
-		if err != nil {
-			t.Fatal(err)
-		}
-		data := a.Float32s()
-		for l := 0; l < L; l++ {
-			if err := w.Record(store.AttentionName(l), []int{H, N, N}, data[l*H*N*N:(l+1)*H*N*N]); err != nil {
-				t.Fatal(err)
-			}
-		}
 		s, err := src.Sample(id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := *s
-		rec.Attention = nil
-		if err := w.Commit(&rec); err != nil {
-			t.Fatal(err)
-		}
+		tokens[id] = map[string]any{"text": s.Text, "ids": s.IDs, "tokens": s.Tokens, "offsets": s.Offsets, "prompt_length": s.PromptLen}
+		args = append(args, filepath.Join(npyDir, id+".npy"))
+	}
+	b, err := json.Marshal(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokFile := writeFile(t, filepath.Join(t.TempDir(), "tokens.json"), string(b))
+	args = append(args[:3], append([]string{"--tokens-from", tokFile}, args[3:]...)...)
+	if got := run(args); got != exitOK {
+		t.Fatalf("import exited %d", got)
+	}
+	got, _ := store.Open(dst)
+	if got == nil {
+		t.Fatal("import wrote no run")
+	}
+	if gotIDs, _ := got.Samples(); strings.Join(gotIDs, ",") != strings.Join(ids, ",") {
+		t.Fatalf("imported samples %v, want %v", gotIDs, ids)
 	}
 }
 
