@@ -180,6 +180,11 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	if err != nil {
 		return nil, err
 	}
+	for _, in := range inputs {
+		if in.Source != "" {
+			meta.Inputs = append(meta.Inputs, in.Source)
+		}
+	}
 	run, err := openOrCreate(out, meta)
 	if err != nil {
 		return nil, err
@@ -334,6 +339,11 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 	}
 	run.Meta.Command = meta.Command
 	run.Meta.Version = meta.Version
+	for _, in := range meta.Inputs {
+		if !slices.Contains(run.Meta.Inputs, in) {
+			run.Meta.Inputs = append(run.Meta.Inputs, in)
+		}
+	}
 	run.Meta.EndTime = nil
 	if err := run.WriteMeta(); err != nil {
 		return nil, err

@@ -67,6 +67,9 @@ func TestCaptureCommand(t *testing.T) {
 	if g == nil || !g.DoSample || g.Temperature != 0.5 || g.TopK != 20 || g.Tries != 2 || g.Seed != 7 {
 		t.Errorf("generation settings %+v", g)
 	}
+	if len(r.Meta.Inputs) != 2 || !strings.HasSuffix(r.Meta.Inputs[0], "add.py") {
+		t.Errorf("inputs %v", r.Meta.Inputs)
+	}
 	if len(r.Meta.Command) < 2 || r.Meta.Command[0] != "attnscope" {
 		t.Errorf("command %v", r.Meta.Command)
 	}
