@@ -104,3 +104,51 @@ func CurvesFromDerived(vals []float64, shape []int) ([]viz.Series, error) {
 	}
 	return s, nil
 }
+
+// SlicesColumns is the number of columns of a grid of slices (followup-attention's
+// visualize_slices_of_3D_tensor uses at most 5).
+const SlicesColumns = 5
+
+// SlicesFigure draws every slice of a derive pass's 3-D output [slice, N, M] on a grid
+// of at most SlicesColumns columns, or a 4-D output [layer, head, N, M] as layers ×
+// heads, each slice scaled to its own maximum or clip percentile (followup-attention
+// clips at 99.9 per slice).
+func SlicesFigure(vals []float64, shape []int, pass, id string, clip float64) (*viz.Figure, error) {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n != len(vals) || (len(shape) != 3 && len(shape) != 4) {
+		return nil, fmt.Errorf("pass %s, sample %s: output of shape %v, a 3-D [slice, N, M] or 4-D [layer, head, N, M] array expected", pass, id, shape)
+	}
+	title := fmt.Sprintf("%s: %s, every slice", id, pass)
+	if len(shape) == 4 {
+		L, H, R, C := shape[0], shape[1], shape[2], shape[3]
+		units := make([][]viz.Matrix, L)
+		for l := range L {
+			for h := range H {
+				off := (l*H + h) * R * C
+				m, _ := viz.NewMatrix(R, C, vals[off:off+R*C])
+				units[l] = append(units[l], viz.Downsample(m, gridThumb))
+			}
+		}
+		return viz.Grid(units, viz.GridOptions{Title: title, ClipPercentile: clip})
+	}
+	S, R, C := shape[0], shape[1], shape[2]
+	cols := min(S, SlicesColumns)
+	var units [][]viz.Matrix
+	var rowNames []string
+	for k := range S {
+		if k%cols == 0 {
+			units = append(units, nil)
+			rowNames = append(rowNames, fmt.Sprintf("%d–%d", k, min(k+cols, S)-1))
+		}
+		m, _ := viz.NewMatrix(R, C, vals[k*R*C:(k+1)*R*C])
+		units[len(units)-1] = append(units[len(units)-1], viz.Downsample(m, gridThumb))
+	}
+	colNames := make([]string, cols)
+	for c := range colNames {
+		colNames[c] = fmt.Sprintf("+%d", c)
+	}
+	return viz.Grid(units, viz.GridOptions{Title: title, RowNames: rowNames, ColNames: colNames, ClipPercentile: clip})
+}

@@ -29,8 +29,9 @@ type GridOptions struct {
 
 // Grid draws units[row][col] (layers × heads of attention, BertViz's "model view" as a
 // static figure) as thumbnails, each scaled from 0 to its own maximum (or clipped
-// percentile) so that weak and strong heads are equally legible. All rows must have the
-// same number of columns; matrices may differ in size.
+// percentile) so that weak and strong heads are equally legible. All rows but the last
+// must have the same number of columns (the last may be shorter, for slices wrapped
+// into rows); matrices may differ in size.
 func Grid(units [][]Matrix, o GridOptions) (*Figure, error) {
 	rows := len(units)
 	if rows == 0 || len(units[0]) == 0 {
@@ -38,8 +39,9 @@ func Grid(units [][]Matrix, o GridOptions) (*Figure, error) {
 	}
 	cols := len(units[0])
 	for r, row := range units {
-		if len(row) != cols {
-			return nil, fmt.Errorf("grid: row %d has %d matrices, row 0 has %d", r, len(row), cols)
+		// Only the last row may be shorter (slices of a 3-D tensor wrapped in columns).
+		if len(row) > cols || (len(row) < cols && r != rows-1) || len(row) == 0 {
+			return nil, fmt.Errorf("grid: row %d has %d matrices, row 0 has %d (only the last row may be shorter)", r, len(row), cols)
 		}
 		for c, m := range row {
 			if m.Rows == 0 || m.Cols == 0 || len(m.Data) != m.Rows*m.Cols {
@@ -151,7 +153,7 @@ func renderGrid(units [][]Matrix, tp, gp int, o GridOptions) *image.RGBA {
 		}()
 	}
 	for r := range rows {
-		for c := range cols {
+		for c := range units[r] {
 			jobs <- [2]int{r, c}
 		}
 	}

@@ -27,6 +27,7 @@ var plotKinds = []struct{ name, help string }{
 	{"dashboard", "the 12-panel attention-analysis dashboard, with attention_analysis_report.txt and attention_data_summary.json beside it (needs --hidden captures)"},
 	{"graph", "layer-by-layer attention graph: each token's top-k (--top-k, 3) targets per layer, edges coloured by rank; --pass NAME draws a [layer, N, N] pass output (e.g. follow-up)"},
 	{"derived", "a derive pass's matrix output (rollout, flow, follow-up, ...): --pass NAME [--layer] [--head]"},
+	{"slices", "every slice of a derive pass's 3-D output (5 columns) or 4-D output (layers × heads): --pass NAME"},
 	{"js", "a Jensen–Shannon distance matrix from a derive pass (units × units or layers × layers): --pass NAME"},
 	{"crispiness", "crispiness curves from a derive pass ([units, points] or [layer, head, points]): --pass NAME"},
 	{"reference", "AttentionSpan reference cells outlined (--labels FILE.npy with 1/0/-100) on attention or a pass (--pass)"},
@@ -150,7 +151,7 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		id = ids[0]
 	}
 	layer := f.layer
-	if layer < 0 && kind != "derived" && kind != "js" && kind != "reference" && kind != "reference-scores" {
+	if layer < 0 && kind != "derived" && kind != "js" && kind != "slices" && kind != "reference" && kind != "reference-scores" {
 		n, err := run.NumLayers(ctx, id)
 		if err != nil {
 			return err
@@ -207,6 +208,15 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		}
 	case "derived", "js":
 		fig, err = plotDerived(run, id, kind, f, head)
+	case "slices":
+		if f.pass == "" {
+			return usagef(cmd, "slices needs --pass NAME (the derive pass whose output to draw)")
+		}
+		vals, shape, derr := run.Derived(f.pass, id)
+		if derr != nil {
+			return derr
+		}
+		fig, err = report.SlicesFigure(vals, shape, f.pass, id, f.clip)
 	case "crispiness":
 		if f.pass == "" {
 			return usagef(cmd, "crispiness needs --pass NAME (the derive pass with the curves)")

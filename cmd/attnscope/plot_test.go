@@ -288,6 +288,7 @@ func TestPlotDerivedAndReference(t *testing.T) {
 	for _, tc := range [][]string{
 		{"derived", "--pass", "rollout", "--layer", "1"},
 		{"graph", "--pass", "rollout"},
+		{"slices", "--pass", "rollout", "--clip", "99.9"},
 		{"js", "--pass", "js_units"},
 		{"reference", "--labels", lpath},
 		{"reference-scores", "--labels", lpath, "--pass", "rollout"},
