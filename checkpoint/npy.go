@@ -634,10 +634,8 @@ func npyWriteData(w io.Writer, data any) error {
 	case []int:
 		each(len(d), func(i int) { buf = le.AppendUint64(buf, uint64(int64(d[i]))) })
 	case []uint8:
-		if len(buf) == 0 {
-			_, err = w.Write(d)
-			return err
-		}
+		_, err := w.Write(d)
+		return err
 	case []bool:
 		each(len(d), func(i int) {
 			var b byte
