@@ -14,7 +14,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := GPT2Config{VocabSize: Tokenizer().VocabSize(), NPositions: 64, NEmbd: 64, NLayer: 2, NHead: 4}
+	cfg := ModelConfig{VocabSize: Tokenizer().VocabSize(), NPositions: 64, NEmbd: 64, NLayer: 2, NHead: 4}
 	tr, err := NewTrainer(be, cfg, Hyper{LearningRate: 1e-3, ClipNorm: 1}, cfg.InitParams(1))
 	if err != nil {
 		b.Fatal(err)

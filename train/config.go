@@ -32,12 +32,15 @@ type WandbCfg struct {
 // ModelCfg describes the model to train or load.
 type ModelCfg struct {
 	Name               string         `yaml:"name"`         // free text (the original's HF model id)
-	Architecture       string         `yaml:"architecture"` // "gpt2" (the only family trained from scratch here)
+	Architecture       string         `yaml:"architecture"` // "gpt2" (default) or "llama"
 	NLayer             int            `yaml:"n_layer"`
 	NHead              int            `yaml:"n_head"`
 	NEmbd              int            `yaml:"n_embd"`
 	NPositions         int            `yaml:"n_positions"`
-	Tokenizer          string         `yaml:"tokenizer"` // "char": the character-level tokenizer
+	NKVHead            int            `yaml:"n_kv_head"`  // llama: key/value heads (default n_head)
+	NInner             int            `yaml:"n_inner"`    // llama: MLP width (default 4·n_embd)
+	RopeTheta          float64        `yaml:"rope_theta"` // llama: RoPE base (default 10000)
+	Tokenizer          string         `yaml:"tokenizer"`  // "char": the character-level tokenizer
 	LoadFromCheckpoint bool           `yaml:"load_from_checkpoint"`
 	CheckpointDir      string         `yaml:"checkpoint_filepath"` // folder with model.safetensors + config.json
 	IsPretrained       bool           `yaml:"is_pretrained"`
@@ -194,8 +197,8 @@ func (e *Experiment) validate() error {
 	if m.Architecture == "" {
 		e.Model.Architecture = "gpt2"
 	}
-	if e.Model.Architecture != "gpt2" {
-		return fmt.Errorf("model.architecture: %q is not supported for training (expected gpt2)", m.Architecture)
+	if e.Model.Architecture != "gpt2" && e.Model.Architecture != "llama" {
+		return fmt.Errorf("model.architecture: %q is not supported for training (expected gpt2 or llama)", m.Architecture)
 	}
 	if m.Tokenizer == "" {
 		e.Model.Tokenizer = "char"
@@ -215,6 +218,12 @@ func (e *Experiment) validate() error {
 		}
 		if m.NEmbd%m.NHead != 0 {
 			return fmt.Errorf("model.n_embd %d is not a multiple of model.n_head %d", m.NEmbd, m.NHead)
+		}
+		if e.Model.Architecture == "gpt2" && (m.NKVHead != 0 || m.NInner != 0 || m.RopeTheta != 0) {
+			return fmt.Errorf("model: n_kv_head, n_inner and rope_theta apply to architecture llama only")
+		}
+		if m.NKVHead < 0 || m.NInner < 0 || m.RopeTheta < 0 || (m.NKVHead > 0 && m.NHead%m.NKVHead != 0) {
+			return fmt.Errorf("model.n_kv_head %d must divide model.n_head %d (n_inner and rope_theta ≥ 0)", m.NKVHead, m.NHead)
 		}
 	}
 	if t := e.Training; t != nil {

@@ -23,7 +23,7 @@ type EvalOptions struct {
 // attention on reference tokens and its correlation with correctness for
 // dataset1 (in distribution) and dataset2 (out of distribution), and the
 // Welch test between the two (spec §2.5).
-func Evaluate(ctx context.Context, e *Experiment, cfg GPT2Config, weights [][]float32, opt EvalOptions) (*evaluate.Report, error) {
+func Evaluate(ctx context.Context, e *Experiment, cfg ModelConfig, weights [][]float32, opt EvalOptions) (*evaluate.Report, error) {
 	ev := e.Evaluation
 	if ev == nil {
 		return nil, fmt.Errorf("evaluate: the config has no evaluation section")

@@ -8,17 +8,49 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 )
 
-// GPT2Config is the shape of a GPT-2 decoder (Hugging Face GPT2Config names).
-type GPT2Config struct {
-	VocabSize  int `yaml:"vocab_size" json:"vocab_size"`
-	NPositions int `yaml:"n_positions" json:"n_positions"`
-	NEmbd      int `yaml:"n_embd" json:"n_embd"`
-	NLayer     int `yaml:"n_layer" json:"n_layer"`
-	NHead      int `yaml:"n_head" json:"n_head"`
+// ModelConfig is the shape of a small decoder: GPT-2 (Hugging Face GPT2Config
+// names) or, with Arch "llama", a Llama decoder (RMSNorm, rotary positions,
+// SwiGLU MLP, grouped-query attention, untied LM head).
+type ModelConfig struct {
+	Arch       string `json:"architecture"` // "gpt2" (default) or "llama"
+	VocabSize  int    `json:"vocab_size"`
+	NPositions int    `json:"n_positions"`
+	NEmbd      int    `json:"n_embd"`
+	NLayer     int    `json:"n_layer"`
+	NHead      int    `json:"n_head"`
+	// Llama only: key/value heads (0: NHead), MLP width (0: 4·NEmbd), RoPE base (0: 10000).
+	NKVHead   int     `json:"n_kv_head,omitempty"`
+	NInner    int     `json:"n_inner,omitempty"`
+	RopeTheta float64 `json:"rope_theta,omitempty"`
 }
 
-func (c GPT2Config) validate() error {
+func (c ModelConfig) isLlama() bool { return c.Arch == "llama" }
+
+func (c ModelConfig) kvHeads() int {
+	if c.NKVHead > 0 {
+		return c.NKVHead
+	}
+	return c.NHead
+}
+
+func (c ModelConfig) inner() int {
+	if c.NInner > 0 {
+		return c.NInner
+	}
+	return 4 * c.NEmbd
+}
+
+func (c ModelConfig) theta() float64 {
+	if c.RopeTheta > 0 {
+		return c.RopeTheta
+	}
+	return 10000
+}
+
+func (c ModelConfig) validate() error {
 	switch {
+	case c.Arch != "" && c.Arch != "gpt2" && c.Arch != "llama":
+		return fmt.Errorf("model.architecture %q is not supported for training (expected gpt2 or llama)", c.Arch)
 	case c.VocabSize <= 0:
 		return fmt.Errorf("model.vocab_size must be positive, got %d", c.VocabSize)
 	case c.NPositions <= 0:
@@ -27,6 +59,10 @@ func (c GPT2Config) validate() error {
 		return fmt.Errorf("model.n_layer must be positive, got %d", c.NLayer)
 	case c.NHead <= 0 || c.NEmbd <= 0 || c.NEmbd%c.NHead != 0:
 		return fmt.Errorf("model.n_embd (%d) must be a positive multiple of model.n_head (%d)", c.NEmbd, c.NHead)
+	case c.isLlama() && (c.kvHeads() <= 0 || c.NHead%c.kvHeads() != 0):
+		return fmt.Errorf("model.n_kv_head (%d) must divide model.n_head (%d)", c.kvHeads(), c.NHead)
+	case c.isLlama() && (c.NEmbd/c.NHead)%2 != 0:
+		return fmt.Errorf("model: the head size %d must be even for rotary positions", c.NEmbd/c.NHead)
 	}
 	return nil
 }
@@ -39,8 +75,11 @@ type ParamSpec struct {
 	Shape []int
 }
 
-// Params lists the GPT-2 weights in checkpoint order.
-func (c GPT2Config) Params() []ParamSpec {
+// Params lists the weights in checkpoint order (Hugging Face names and layouts).
+func (c ModelConfig) Params() []ParamSpec {
+	if c.isLlama() {
+		return c.llamaParams()
+	}
 	d := c.NEmbd
 	ps := []ParamSpec{
 		{"transformer.wte.weight", []int{c.VocabSize, d}},
@@ -63,7 +102,7 @@ func (c GPT2Config) Params() []ParamSpec {
 // InitParams draws GPT-2's initialisation (transformers' _init_weights):
 // N(0, 0.02) for embeddings and weights, N(0, 0.02/√(2·n_layer)) for the
 // residual projections (c_proj), zeros for biases, ones for LayerNorm gains.
-func (c GPT2Config) InitParams(seed uint64) [][]float32 {
+func (c ModelConfig) InitParams(seed uint64) [][]float32 {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	specs := c.Params()
 	out := make([][]float32, len(specs))
@@ -74,14 +113,14 @@ func (c GPT2Config) InitParams(seed uint64) [][]float32 {
 		}
 		v := make([]float32, n)
 		switch {
-		case hasSuffix(s.Name, "ln_1.weight", "ln_2.weight", "ln_f.weight"):
+		case hasSuffix(s.Name, "ln_1.weight", "ln_2.weight", "ln_f.weight", "layernorm.weight", "model.norm.weight"):
 			for j := range v {
 				v[j] = 1
 			}
 		case hasSuffix(s.Name, ".bias"):
 		default:
 			std := 0.02
-			if hasSuffix(s.Name, "c_proj.weight") {
+			if hasSuffix(s.Name, "c_proj.weight", "o_proj.weight", "down_proj.weight") {
 				std /= math.Sqrt(2 * float64(c.NLayer))
 			}
 			for j := range v {
@@ -132,9 +171,12 @@ func geluNew(x *Node) *Node {
 	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
 }
 
-// forward builds GPT-2 over ids [B, T] int32 and returns logits [B, T, V] and,
+// forward builds the decoder over ids [B, T] int32 and returns logits [B, T, V] and,
 // when wantAttn, each layer's attention pattern [B, H, T, T].
-func (c GPT2Config) forward(params []*Node, ids *Node, wantAttn bool) (logits *Node, patterns []*Node) {
+func (c ModelConfig) forward(params []*Node, ids *Node, wantAttn bool) (logits *Node, patterns []*Node) {
+	if c.isLlama() {
+		return c.llamaForward(params, ids, wantAttn)
+	}
 	dims := ids.Shape().Dimensions
 	b, t := dims[0], dims[1]
 	d, h := c.NEmbd, c.NHead

@@ -12,14 +12,14 @@ import (
 // Predictor runs teacher-forced forward passes of a GPT-2 model on GoMLX: the
 // argmax prediction at every position and, optionally, every layer's attention.
 type Predictor struct {
-	Config GPT2Config
+	Config ModelConfig
 	params []*tensors.Tensor
 	exec   *Exec // predictions only
 	execA  *Exec // predictions + attention
 }
 
 // NewPredictor compiles the forward pass for the given weights.
-func NewPredictor(backend compute.Backend, cfg GPT2Config, weights [][]float32) (*Predictor, error) {
+func NewPredictor(backend compute.Backend, cfg ModelConfig, weights [][]float32) (*Predictor, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ type LogRecord struct {
 
 // RunResult is what RunTraining produced.
 type RunResult struct {
-	Config  GPT2Config
+	Config  ModelConfig
 	Weights [][]float32
 	Log     []LogRecord
 	Elapsed time.Duration
@@ -43,20 +43,21 @@ type RunResult struct {
 func Tokenizer() *tasks.CharTokenizer { return tasks.NewCharTokenizer(tasks.DefaultChars()) }
 
 // NewModel returns the config and initial (or loaded) weights the experiment asks for.
-func NewModel(e *Experiment, tok *tasks.CharTokenizer) (GPT2Config, [][]float32, error) {
+func NewModel(e *Experiment, tok *tasks.CharTokenizer) (ModelConfig, [][]float32, error) {
 	if e.Model.LoadFromCheckpoint {
 		cfg, w, err := Load(e.Model.CheckpointDir)
 		if err != nil {
-			return GPT2Config{}, nil, err
+			return ModelConfig{}, nil, err
 		}
 		if cfg.VocabSize != tok.VocabSize() {
-			return GPT2Config{}, nil, fmt.Errorf("load %s: vocab_size %d does not match the character tokenizer (%d)", e.Model.CheckpointDir, cfg.VocabSize, tok.VocabSize())
+			return ModelConfig{}, nil, fmt.Errorf("load %s: vocab_size %d does not match the character tokenizer (%d)", e.Model.CheckpointDir, cfg.VocabSize, tok.VocabSize())
 		}
 		return cfg, w, nil
 	}
-	cfg := GPT2Config{VocabSize: tok.VocabSize(), NPositions: e.Model.NPositions, NEmbd: e.Model.NEmbd, NLayer: e.Model.NLayer, NHead: e.Model.NHead}
+	cfg := ModelConfig{Arch: e.Model.Architecture, VocabSize: tok.VocabSize(), NPositions: e.Model.NPositions, NEmbd: e.Model.NEmbd,
+		NLayer: e.Model.NLayer, NHead: e.Model.NHead, NKVHead: e.Model.NKVHead, NInner: e.Model.NInner, RopeTheta: e.Model.RopeTheta}
 	if err := cfg.validate(); err != nil {
-		return GPT2Config{}, nil, err
+		return ModelConfig{}, nil, err
 	}
 	return cfg, cfg.InitParams(e.Seed), nil
 }

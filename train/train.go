@@ -94,7 +94,7 @@ func Backend(config string) (b compute.Backend, err error) {
 
 // Trainer holds a model's weights and AdamW state.
 type Trainer struct {
-	Config GPT2Config
+	Config ModelConfig
 	Hyper  Hyper
 	params []*tensors.Tensor
 	m, v   []*tensors.Tensor
@@ -103,7 +103,7 @@ type Trainer struct {
 }
 
 // NewTrainer starts training from the given weights (in Config.Params order).
-func NewTrainer(backend compute.Backend, cfg GPT2Config, h Hyper, weights [][]float32) (*Trainer, error) {
+func NewTrainer(backend compute.Backend, cfg ModelConfig, h Hyper, weights [][]float32) (*Trainer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/attnscope/attnscope/tasks"
 )
 
-func tinyConfig() GPT2Config {
-	return GPT2Config{VocabSize: Tokenizer().VocabSize(), NPositions: 32, NEmbd: 16, NLayer: 2, NHead: 2}
+func tinyConfig() ModelConfig {
+	return ModelConfig{Arch: "gpt2", VocabSize: Tokenizer().VocabSize(), NPositions: 32, NEmbd: 16, NLayer: 2, NHead: 2}
 }
 
 func additionBatch(t *testing.T, seed int64, n int) (ids, targets [][]int) {
@@ -29,11 +29,18 @@ func additionBatch(t *testing.T, seed int64, n int) (ids, targets [][]int) {
 }
 
 func TestTrainerLowersLoss(t *testing.T) {
+	llama := tinyConfig()
+	llama.Arch, llama.NHead, llama.NKVHead = "llama", 4, 2
+	for _, cfg := range []ModelConfig{tinyConfig(), llama} {
+		t.Run(cfg.Arch, func(t *testing.T) { checkLowersLoss(t, cfg) })
+	}
+}
+
+func checkLowersLoss(t *testing.T, cfg ModelConfig) {
 	be, err := Backend("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := tinyConfig()
 	tr, err := NewTrainer(be, cfg, Hyper{LearningRate: 1e-2, WarmupSteps: 2, ClipNorm: 1, WeightDecay: 0.01}, cfg.InitParams(3))
 	if err != nil {
 		t.Fatal(err)
@@ -78,11 +85,18 @@ func TestLRSchedule(t *testing.T) {
 // bit for bit, and the project's model runtime (package model) computes the same
 // attention and predictions as this package's training graph.
 func TestCheckpointMatchesModelRuntime(t *testing.T) {
+	llama := tinyConfig()
+	llama.Arch, llama.NHead, llama.NKVHead, llama.NInner, llama.RopeTheta = "llama", 4, 2, 40, 10000
+	for _, cfg := range []ModelConfig{tinyConfig(), llama} {
+		t.Run(cfg.Arch, func(t *testing.T) { checkRuntime(t, cfg) })
+	}
+}
+
+func checkRuntime(t *testing.T, cfg ModelConfig) {
 	be, err := Backend("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := tinyConfig()
 	w := cfg.InitParams(7)
 	dir := t.TempDir()
 	tok := Tokenizer()

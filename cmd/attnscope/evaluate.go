@@ -48,7 +48,7 @@ reference-token figures of the first --figures samples go to --out/visualization
 				return err
 			}
 			ctx := cmd.Context()
-			var cfg train.GPT2Config
+			var cfg train.ModelConfig
 			var w [][]float32
 			if e.Training != nil {
 				res, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
