@@ -46,6 +46,34 @@ func (w *LayerWeights) head(b, h int) []float32 {
 	return w.Data[off : off+nn]
 }
 
+// WeightSummary is what the analyzer keeps of one layer's weights, so a caller can
+// summarise layer by layer and drop the weights (memory one layer deep).
+type WeightSummary struct {
+	Name string
+	// HeadEntropy and HeadSparsity are per head, on batch element 0 (see
+	// HeadEntropySparsity).
+	HeadEntropy, HeadSparsity []float64
+	// Sparsity is the fraction of all weights (every batch element and head) < 0.1.
+	Sparsity float64
+	// Received is the attention each key position receives: column sums of the
+	// weights averaged over batch and heads.
+	Received []float64
+}
+
+// SummarizeWeights computes the analyzer's statistics of one layer's weights.
+func SummarizeWeights(w *LayerWeights) (WeightSummary, error) {
+	if w.Batch < 1 || w.Heads < 1 || w.N < 1 || len(w.Data) != w.Batch*w.Heads*w.N*w.N {
+		return WeightSummary{}, fmt.Errorf("analyzer: weights of %s: shape [%d, %d, %d, %d] does not match %d values", w.Name, w.Batch, w.Heads, w.N, w.N, len(w.Data))
+	}
+	ws := WeightSummary{Name: w.Name, HeadEntropy: make([]float64, w.Heads), HeadSparsity: make([]float64, w.Heads)}
+	for h := range w.Heads {
+		ws.HeadEntropy[h], ws.HeadSparsity[h] = HeadEntropySparsity(w.head(0, h), w.N)
+	}
+	ws.Sparsity = fractionBelow(w.Data, SparsityThreshold)
+	ws.Received = received(w)
+	return ws, nil
+}
+
 // CaptureSummary is attention_data_summary.json.
 type CaptureSummary struct {
 	NumLayers     int      `json:"num_layers"`
@@ -59,7 +87,10 @@ type CaptureSummary struct {
 type AnalyzerData struct {
 	Layers  []LayerIO
 	Weights []LayerWeights
-	Summary *CaptureSummary
+	// Summaries replace Weights when the caller summarised each layer itself
+	// (SummarizeWeights), in layer order.
+	Summaries []WeightSummary
+	Summary   *CaptureSummary
 	// Seed drives the random subsample of 5000 rows for PCA (the original's is
 	// unseeded; a fixed seed keeps reports reproducible).
 	Seed uint64
@@ -137,24 +168,27 @@ func Analyze(ctx context.Context, d AnalyzerData) (*Analysis, error) {
 	if len(in) > 1 {
 		a.Pearson, a.HasPearson = pearson(in, out)
 	}
+	sums := d.Summaries
+	if len(d.Weights) > 0 && len(sums) > 0 {
+		return nil, errors.New("analyzer: give weights or their summaries, not both")
+	}
 	for wi := range d.Weights {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		w := &d.Weights[wi]
-		if w.Batch < 1 || w.Heads < 1 || w.N < 1 || len(w.Data) != w.Batch*w.Heads*w.N*w.N {
-			return nil, fmt.Errorf("analyzer: weights of %s: shape [%d, %d, %d, %d] does not match %d values", w.Name, w.Batch, w.Heads, w.N, w.N, len(w.Data))
+		ws, err := SummarizeWeights(&d.Weights[wi])
+		if err != nil {
+			return nil, err
 		}
-		a.WeightNames = append(a.WeightNames, w.Name)
-		ents, sps := make([]float64, w.Heads), make([]float64, w.Heads)
-		for h := range w.Heads {
-			ents[h], sps[h] = HeadEntropySparsity(w.head(0, h), w.N)
-		}
-		a.HeadEntropy = append(a.HeadEntropy, ents)
-		a.HeadSparsity = append(a.HeadSparsity, sps)
-		a.LayerSparsity = append(a.LayerSparsity, fractionBelow(w.Data, SparsityThreshold))
+		sums = append(sums, ws)
+	}
+	for wi, ws := range sums {
+		a.WeightNames = append(a.WeightNames, ws.Name)
+		a.HeadEntropy = append(a.HeadEntropy, ws.HeadEntropy)
+		a.HeadSparsity = append(a.HeadSparsity, ws.HeadSparsity)
+		a.LayerSparsity = append(a.LayerSparsity, ws.Sparsity)
 		if wi < 3 {
-			a.Received = append(a.Received, received(w))
+			a.Received = append(a.Received, ws.Received)
 		}
 	}
 	var rows []*Hidden

@@ -272,7 +272,8 @@ func CodeFigure(ctx context.Context, run Run, id string, layer int, q CodeQuery,
 // input is the residual stream entering block k ("embed" for k = 0, else
 // blocks.<k−1>.hook_resid_post) and its output blocks.<k>.hook_resid_post; mean and std
 // (unbiased, as torch's Tensor.std) over the whole tensor; weights are the layer's
-// attention as a batch of one.
+// attention as a batch of one, summarised as each layer is read (one layer of
+// attention in memory at a time).
 func SampleAnalyzerData(ctx context.Context, run Run, id string) (AnalyzerData, error) {
 	var d AnalyzerData
 	n, err := run.NumLayers(ctx, id)
@@ -306,7 +307,11 @@ func SampleAnalyzerData(ctx context.Context, run Run, id string) (AnalyzerData, 
 		if a.Q != a.K {
 			return d, fmt.Errorf("sample %s layer %d: attention is %d×%d, the analyzer needs square maps", id, l, a.Q, a.K)
 		}
-		d.Weights = append(d.Weights, LayerWeights{Name: name, Batch: 1, Heads: a.Heads, N: a.Q, Data: a.Data})
+		ws, err := SummarizeWeights(&LayerWeights{Name: name, Batch: 1, Heads: a.Heads, N: a.Q, Data: a.Data})
+		if err != nil {
+			return d, err
+		}
+		d.Summaries = append(d.Summaries, ws) // the layer's weights are dropped here
 		d.Summary.UniqueLayers = append(d.Summary.UniqueLayers, name)
 		prev = out
 	}

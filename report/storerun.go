@@ -30,6 +30,7 @@ func OpenRun(dir string) (*StoreRun, error) {
 // Store returns the underlying store run.
 func (s *StoreRun) Store() *store.Run { return s.r }
 
+// Dir is the run folder.
 func (s *StoreRun) Dir() string { return s.r.Dir() }
 
 // Provenance decodes run.json as a generic map.
@@ -46,8 +47,10 @@ func (s *StoreRun) Provenance(context.Context) (map[string]any, error) {
 	return m, nil
 }
 
+// Samples lists the finished samples.
 func (s *StoreRun) Samples(context.Context) ([]string, error) { return s.r.Samples() }
 
+// Sample reads sample.json; PromptLen is set for generations only.
 func (s *StoreRun) Sample(_ context.Context, id string) (*Sample, error) {
 	x, err := s.r.Sample(id)
 	if err != nil {
@@ -69,6 +72,7 @@ func (s *StoreRun) NumLayers(_ context.Context, id string) (int, error) {
 	return n, err
 }
 
+// AttentionLayer reads one layer of attention.
 func (s *StoreRun) AttentionLayer(_ context.Context, id string, l int) (*Attention, error) {
 	t, err := s.r.AttentionLayer(id, l)
 	if err != nil {
@@ -77,6 +81,7 @@ func (s *StoreRun) AttentionLayer(_ context.Context, id string, l int) (*Attenti
 	return &Attention{Heads: t.Heads, Q: t.Q, K: t.K, Data: t.Data}, nil
 }
 
+// Hidden reads one hidden state (an error wrapping ErrNotCaptured when absent).
 func (s *StoreRun) Hidden(_ context.Context, id, name string) (*Hidden, error) {
 	t, err := s.r.Hidden(id, name)
 	if err != nil {
