@@ -239,9 +239,20 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 	heads, t, hd := qd[0], qd[1], qd[2]
 	kvHeads, c := k.Shape().Dimensions[0], k.Shape().Dimensions[1]
 	g := heads / kvHeads
+	scale := 1 / math.Sqrt(float64(hd))
+	// When the scale is a power of two (head_dim a power of four, e.g. 64), scaling
+	// q first is exact and touches heads·T·hd values instead of heads·T·C.
+	_, exp := math.Frexp(scale)
+	preScale := math.Ldexp(0.5, exp) == scale
+	if preScale {
+		q = MulScalar(q, scale)
+	}
 	qg := Reshape(q, kvHeads, g*t, hd)
 	scores := Dot(qg, k).General([]int{2}, []int{0}, []int{2}, []int{0}) // [kv, g*t, c]
-	scores = Reshape(MulScalar(scores, 1/math.Sqrt(float64(hd))), heads, t, c)
+	if !preScale {
+		scores = MulScalar(scores, scale)
+	}
+	scores = Reshape(scores, heads, t, c)
 	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
 	scores = Where(BroadcastToDims(InsertAxes(mask, 0), heads, t, c), scores, low)
 	pattern = Softmax(scores, -1)
