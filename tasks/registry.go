@@ -273,6 +273,11 @@ func (p *paramReader) strings(key string, def []string) []string {
 	if !ok || v == nil {
 		return def
 	}
+	if n, ok := v.(uint64); ok { // a charset of digits written without quotes
+		v = strconv.FormatUint(n, 10)
+	} else if n, ok := v.(int64); ok && n >= 0 {
+		v = strconv.FormatInt(n, 10)
+	}
 	switch x := v.(type) {
 	case string:
 		var out []string
@@ -300,10 +305,10 @@ func (p *paramReader) strings(key string, def []string) []string {
 
 // list reads a list of strings (a plain string is not split into characters).
 func (p *paramReader) list(key string) []string {
-	if s, ok := p.m[key].(string); ok {
-		_ = s
-		p.fail(key, "a list of strings")
-		return nil
+	switch p.m[key].(type) {
+	case nil, []any, []string:
+		return p.strings(key, nil)
 	}
-	return p.strings(key, nil)
+	p.fail(key, "a list of strings")
+	return nil
 }

@@ -21,6 +21,7 @@ func TestNewFromParams(t *testing.T) {
 		{"SuccessorGenerator", map[string]any{"start_number_range": []any{8, 12}, "length": []any{3, 3}}, "11 12 13 "},
 		{"FlipFlopGenerator", map[string]any{"length": []any{4, 4}, "num_registers": []any{2, 2}}, "w11i11i00r11"},
 		{"ValueAssignmentGenerator", map[string]any{"length": []any{3, 3}, "encoding_length": []any{2, 2}, "charset_from": "ABCDEFGH", "charset_to": []any{"1", "2", "3", "4", "5", "6", "7", "8"}}, "A8G8 AAA=888"},
+		{"value_assignment", map[string]any{"length": []any{3, 3}, "encoding_length": []any{2, 2}, "charset_from": "ABCDEFGH", "charset_to": uint64(12345678)}, "A8G8 AAA=888"},
 	} {
 		g, err := New(tc.name, tc.params, fakeTok{})
 		if err != nil {
@@ -47,6 +48,7 @@ func TestNewErrors(t *testing.T) {
 		{"SuccessorGenerator", map[string]any{"apply_chat_template": true}, "chat_template"},
 		{"ValueAssignmentGenerator", map[string]any{"charset_from": "AB", "encoding_length": []any{3, 3}}, "encoding_length"},
 		{"StringReversalGenerator", map[string]any{"few_shot_samples": "abc"}, "a list of strings"},
+		{"StringReversalGenerator", map[string]any{"few_shot_samples": uint64(12)}, "a list of strings"},
 	} {
 		_, err := New(tc.name, tc.params, fakeTok{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
