@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/refdata"
@@ -10,7 +11,7 @@ import (
 
 // BenchmarkForwardCapture times a full-capture forward pass (attention and
 // hidden states recorded, no LM head) of the trained GPT-2 mini at N=128.
-// $ATTNSCOPE_BENCH_MODEL points it at another model folder (e.g. GPT-2
+// $ATTNSCOPE_BENCH_N sets N; $ATTNSCOPE_BENCH_MODEL points it at another model folder (e.g. GPT-2
 // small from ../shared/bench/torch_gpt2.py); side-by-side figures with
 // PyTorch come from `attnscope bench capture`.
 func BenchmarkForwardCapture(b *testing.B) {
@@ -23,7 +24,11 @@ func BenchmarkForwardCapture(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ids := make([]int, 128)
+	n := 128
+	if v, err := strconv.Atoi(os.Getenv("ATTNSCOPE_BENCH_N")); err == nil {
+		n = v
+	}
+	ids := make([]int, n)
 	for i := range ids {
 		ids[i] = (i * 37) % m.Config().VocabSize
 	}
