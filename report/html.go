@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"sort"
 
 	"github.com/attnscope/attnscope/analysis/code"
 	"github.com/attnscope/attnscope/internal/buildinfo"
@@ -231,85 +229,103 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	return sec, nil
 }
 
-// metricTables summarises the metrics table: per metric, a layers table (rows whose
-// head is MetricAll, or the mean over heads otherwise) and a layers × heads table,
-// each value the mean over samples.
+// metricTables summarises the metrics table, every value the mean over samples: per
+// pass, a layers × metrics table (a metric's value for a layer is its row with head
+// MetricAll, or else the mean over the layer's heads); per per-head metric, a layers ×
+// heads table.
 func metricTables(rows []store.MetricRow) (layer, head []metricTable) {
 	type key struct {
-		metric      string
-		layer, head int64
+		pass, metric string
+		layer, head  int64
 	}
 	sum := map[key]float64{}
 	cnt := map[key]int{}
-	metrics := map[string]bool{}
+	passMetrics := map[string]map[string]bool{}
 	for _, r := range rows {
-		k := key{r.Pass + "/" + r.Metric, r.Layer, r.Head}
+		k := key{r.Pass, r.Metric, r.Layer, r.Head}
 		sum[k] += r.Value
 		cnt[k]++
-		metrics[k.metric] = true
+		if passMetrics[r.Pass] == nil {
+			passMetrics[r.Pass] = map[string]bool{}
+		}
+		passMetrics[r.Pass][r.Metric] = true
 	}
-	for _, m := range slices.Sorted(maps.Keys(metrics)) {
-		layers, heads := map[int64]bool{}, map[int64]bool{}
+	val := func(k key) (float64, bool) {
+		if cnt[k] == 0 {
+			return 0, false
+		}
+		return sum[k] / float64(cnt[k]), true
+	}
+	for _, pass := range slices.Sorted(maps.Keys(passMetrics)) {
+		metrics := slices.Sorted(maps.Keys(passMetrics[pass]))
+		layers, heads := map[int64]bool{}, map[string]map[int64]bool{}
 		for k := range sum {
-			if k.metric == m {
+			if k.pass == pass {
 				layers[k.layer] = true
-				heads[k.head] = true
+				if k.head != store.MetricAll {
+					if heads[k.metric] == nil {
+						heads[k.metric] = map[int64]bool{}
+					}
+					heads[k.metric][k.head] = true
+				}
 			}
 		}
 		ls := slices.Sorted(maps.Keys(layers))
-		hs := slices.Sorted(maps.Keys(heads))
-		val := func(l, h int64) (float64, bool) {
-			k := key{m, l, h}
-			if cnt[k] == 0 {
-				return 0, false
-			}
-			return sum[k] / float64(cnt[k]), true
-		}
-		lt := metricTable{Metric: m, Columns: []string{"value"}}
-		for _, l := range ls {
-			v, ok := val(l, store.MetricAll)
-			if !ok {
-				s, c := 0.0, 0
-				for _, h := range hs {
-					if x, ok := val(l, h); ok && h != store.MetricAll {
-						s += x
-						c++
-					}
-				}
-				v, ok = s/float64(max(c, 1)), c > 0
-			}
-			if ok {
-				lt.Rows = append(lt.Rows, metricRow{Name: layerName(l), Values: []string{fmtValue(v)}})
-			}
-		}
-		layer = append(layer, lt)
-		var realHeads []int64
-		for _, h := range hs {
-			if h != store.MetricAll {
-				realHeads = append(realHeads, h)
-			}
-		}
-		if len(realHeads) == 0 {
-			continue
-		}
-		ht := metricTable{Metric: m}
-		for _, h := range realHeads {
-			ht.Columns = append(ht.Columns, fmt.Sprintf("H%d", h))
-		}
+		lt := metricTable{Metric: pass, Columns: metrics}
 		for _, l := range ls {
 			r := metricRow{Name: layerName(l)}
-			for _, h := range realHeads {
-				if v, ok := val(l, h); ok {
+			any := false
+			for _, m := range metrics {
+				v, ok := val(key{pass, m, l, store.MetricAll})
+				if !ok {
+					s, c := 0.0, 0
+					for h := range heads[m] {
+						if x, ok := val(key{pass, m, l, h}); ok {
+							s += x
+							c++
+						}
+					}
+					v, ok = s/float64(max(c, 1)), c > 0
+				}
+				if ok {
 					r.Values = append(r.Values, fmtValue(v))
+					any = true
 				} else {
 					r.Values = append(r.Values, "")
 				}
 			}
-			ht.Rows = append(ht.Rows, r)
+			if any {
+				lt.Rows = append(lt.Rows, r)
+			}
 		}
-		head = append(head, ht)
+		layer = append(layer, lt)
+		for _, m := range metrics {
+			hs := slices.Sorted(maps.Keys(heads[m]))
+			if len(hs) == 0 {
+				continue
+			}
+			ht := metricTable{Metric: pass + "/" + m}
+			for _, h := range hs {
+				ht.Columns = append(ht.Columns, fmt.Sprintf("H%d", h))
+			}
+			for _, l := range ls {
+				r := metricRow{Name: layerName(l)}
+				any := false
+				for _, h := range hs {
+					if v, ok := val(key{pass, m, l, h}); ok {
+						r.Values = append(r.Values, fmtValue(v))
+						any = true
+					} else {
+						r.Values = append(r.Values, "")
+					}
+				}
+				if any {
+					ht.Rows = append(ht.Rows, r)
+				}
+			}
+			head = append(head, ht)
+		}
 	}
-	sort.SliceStable(layer, func(i, j int) bool { return cmp.Less(layer[i].Metric, layer[j].Metric) })
 	return layer, head
 }
 
@@ -338,6 +354,7 @@ td.v{text-align:left;font-family:"DejaVu Sans Mono",monospace;white-space:pre-wr
 figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:.3em}img{max-width:100%;height:auto;border:1px solid #eee}
 pre.text{background:#f8f8f8;padding:.6em;white-space:pre-wrap;max-height:20em;overflow:auto}
 nav ul{columns:3}.note{color:#777;font-style:italic}
+.tables{display:flex;flex-wrap:wrap;gap:0 1.5em;align-items:flex-start}caption{font-weight:bold;text-align:left;padding:.2em 0}
 </style>
 </head>
 <body>
@@ -355,16 +372,16 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 {{end}}</table>{{else}}<p class="note">The run has no run.json.</p>{{end}}
 
 <h2 id="metrics">Metrics</h2>
-{{if .LayerTables}}<h3>Per layer (mean over samples; over heads where the metric is per head)</h3>
-{{range .LayerTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+{{if .LayerTables}}<h3>Per layer and pass (mean over samples; over heads where the metric is per head)</h3>
+<div class="tables">{{range .LayerTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr><td class="k">{{.Name}}</td>{{range .Values}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
-{{end}}
+{{end}}</div>
 {{if .HeadTables}}<h3>Per head (mean over samples)</h3>
-{{range .HeadTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+<div class="tables">{{range .HeadTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr><td class="k">{{.Name}}</td>{{range .Values}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
-{{end}}{{end}}
+{{end}}</div>{{end}}
 {{else}}<p class="note">No metrics table (run <code>attnscope derive</code> to compute one).</p>{{end}}
 {{end}}
 

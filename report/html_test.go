@@ -21,7 +21,10 @@ func TestWriteHTML(t *testing.T) {
 	page := b.String()
 	for _, want := range []string{
 		"<h2 id=\"provenance\">", "tiny-gpt2", `{&#34;n_layer&#34;:3}`,
-		"entropy/mean_row_entropy", "js/head_diversity", "<th>H3</th>",
+		"<caption>entropy</caption>", "<caption>js</caption>", "<th>head_diversity</th>",
+		"<caption>entropy/mean_row_entropy</caption>", "<th>H3</th>",
+		// Layer 0's mean over its 4 heads of 1 + 0.1·h: 1.15; layer 1's diversity 0.31.
+		"<td class=\"k\">L0</td><td>1.15</td>", "<td class=\"k\">L1</td><td>0.31</td>",
 		`<h2 id="sample-0">Sample s0</h2>`, "All heads", "Layer 2, mean of heads",
 		"Attention received, layer 2", "Entropy and maximum weight", "Code heatmap",
 		"Attention analysis dashboard", "COMPREHENSIVE ATTENTION ANALYSIS REPORT",
