@@ -153,7 +153,11 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 					torchMS = lastNumber(string(out))
 				}
 			} else {
-				torchMS, label = torchFigures[n], " (README figure, 2 cores, best thread setting; torch not installed)"
+				if f, ok := torchFigures[n]; ok {
+					torchMS, label = f, " (README figure, 2 cores, best thread setting; torch not installed)"
+				} else {
+					torchMS, label = "n/a", " (torch not installed; the README has figures for N=128 and 512 only)"
+				}
 			}
 			ratio := ""
 			if v, err := strconv.ParseFloat(strings.Split(torchMS, "-")[0], 64); err == nil && ms > 0 {
