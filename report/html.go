@@ -354,7 +354,7 @@ td.v{text-align:left;font-family:"DejaVu Sans Mono",monospace;white-space:pre-wr
 figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:.3em}img{max-width:100%;height:auto;border:1px solid #eee}
 pre.text{background:#f8f8f8;padding:.6em;white-space:pre-wrap;max-height:20em;overflow:auto}
 nav ul{columns:3}.note{color:#777;font-style:italic}
-.tables{display:flex;flex-wrap:wrap;gap:0 1.5em;align-items:flex-start}caption{font-weight:bold;text-align:left;padding:.2em 0}
+.scroll{max-width:100%;overflow-x:auto}.tables{display:flex;flex-wrap:wrap;gap:0 1.5em;align-items:flex-start}caption{font-weight:bold;text-align:left;padding:.2em 0}
 </style>
 </head>
 <body>
@@ -373,9 +373,9 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 
 <h2 id="metrics">Metrics</h2>
 {{if .LayerTables}}<h3>Per layer and pass (mean over samples; over heads where the metric is per head)</h3>
-<div class="tables">{{range .LayerTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+<div class="tables">{{range .LayerTables}}<div class="scroll"><table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr><td class="k">{{.Name}}</td>{{range .Values}}<td>{{.}}</td>{{end}}</tr>
-{{end}}</table>
+{{end}}</table></div>
 {{end}}</div>
 {{if .HeadTables}}<h3>Per head (mean over samples)</h3>
 <div class="tables">{{range .HeadTables}}<table><caption>{{.Metric}}</caption><tr><th class="k">layer</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
