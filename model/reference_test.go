@@ -100,12 +100,16 @@ func checkForward(t *testing.T, m Model, ref *checkpoint.Safetensors, c string, 
 	}
 	att, _ := mustF32(t, ref, c+".attentions")
 	hs, _ := mustF32(t, ref, c+".hidden_states")
+	var worstAtt, worstHidden float64
+	defer func() { t.Logf("%s: max abs diff attention %.2g, hidden %.2g (tolerance %g)", c, worstAtt, worstHidden, tol) }()
 	for l := range L {
 		got := rec.t[fmt.Sprintf("blocks.%d.attn.pattern", l)]
 		if len(got) != H*n*n {
 			t.Fatalf("%s layer %d: pattern has %d values, want %d", c, l, len(got), H*n*n)
 		}
-		if d := maxAbsDiff(got, att[l*H*n*n:]); d > tol {
+		d := maxAbsDiff(got, att[l*H*n*n:])
+		worstAtt = math.Max(worstAtt, d)
+		if d > tol {
 			t.Errorf("%s layer %d attention: max abs diff %.3g > %g", c, l, d, tol)
 		}
 	}
@@ -123,7 +127,9 @@ func checkForward(t *testing.T, m Model, ref *checkpoint.Safetensors, c string, 
 		if len(got) != n*D {
 			t.Fatalf("%s %s: %d values, want %d", c, name, len(got), n*D)
 		}
-		if d := maxAbsDiff(got, hs[i*n*D:]); d > tol {
+		d := maxAbsDiff(got, hs[i*n*D:])
+		worstHidden = math.Max(worstHidden, d)
+		if d > tol {
 			t.Errorf("%s hidden_states[%d] (%s): max abs diff %.3g > %g", c, i, name, d, tol)
 		}
 	}

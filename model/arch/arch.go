@@ -103,6 +103,17 @@ func LayerNorm(x, gamma, beta *Node, eps float64) *Node {
 	return y
 }
 
+// FastLayerNorm is LayerNorm through the backend's fused kernel where there
+// is one: one pass per row, computed as (x−mean)·rstd·gamma+beta. Its rounding
+// differs from PyTorch's evaluation order; pre-norm models (GPT-2, GPT-NeoX)
+// still match the references to their tolerances, post-norm BERT uses LayerNorm.
+func FastLayerNorm(x, gamma, beta *Node, eps float64) *Node {
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return BackendFusedLayerNorm(x, []int{x.Rank() - 1}, eps, gamma, beta)
+	}, func() *Node { return LayerNorm(x, gamma, beta, eps) }, true)
+	return out
+}
+
 // Along reshapes a vector v [D] to [1, ..., D] so that it broadcasts along the
 // last axis of x [..., D] (size-1 axes broadcast implicitly).
 func Along(v, x *Node) *Node {

@@ -65,7 +65,7 @@ func (a *Arch) Embed(w arch.Weights, ids, _, positions *Node) *Node {
 func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.BlockOutputs {
 	d, h, hd := a.c.Hidden, a.c.Heads, a.c.HeadDim
 	eps := a.c.NormEps
-	hn := arch.LayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
+	hn := arch.FastLayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
 	qkv := arch.Conv1D(hn, w["attn_w"], w["attn_b"])
 	q := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(0, d)), h, hd)
 	k := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(d, 2*d)), h, hd)
@@ -74,14 +74,14 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern := arch.Attention(q, k, v, in.Mask)
 	x = Add(x, arch.Conv1D(att, w["proj_w"], w["proj_b"]))
-	hn = arch.LayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
+	hn = arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
 	act := arch.Activation(a.c.Activation)
 	x = Add(x, arch.Conv1D(act(arch.Conv1D(hn, w["fc_w"], w["fc_b"])), w["mproj_w"], w["mproj_b"]))
 	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {
-	return arch.LayerNorm(x, w["lnf_w"], w["lnf_b"], a.c.NormEps)
+	return arch.FastLayerNorm(x, w["lnf_w"], w["lnf_b"], a.c.NormEps)
 }
 
 func (a *Arch) Head(w arch.Weights, x *Node) *Node { return arch.Linear(x, w["head"], nil) }

@@ -61,7 +61,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	eps := a.c.NormEps
 	h, hd := a.c.Heads, a.c.HeadDim
 	t := x.Shape().Dimensions[0]
-	hn := arch.LayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
+	hn := arch.FastLayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
 	// query_key_value output is laid out per head: [T, heads, 3·head_dim].
 	qkv := TransposeAllDims(Reshape(arch.Linear(hn, w["qkv_w"], w["qkv_b"]), t, h, 3*hd), 1, 0, 2)
 	q := SliceAxis(qkv, 2, AxisRange(0, hd))
@@ -78,16 +78,16 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 		return arch.Linear(act(arch.Linear(y, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
 	}
 	if a.c.UseParallelResidual {
-		x = Add(Add(x, attnOut), mlp(arch.LayerNorm(x, w["ln2_w"], w["ln2_b"], eps)))
+		x = Add(Add(x, attnOut), mlp(arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)))
 	} else {
 		x = Add(x, attnOut)
-		x = Add(x, mlp(arch.LayerNorm(x, w["ln2_w"], w["ln2_b"], eps)))
+		x = Add(x, mlp(arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)))
 	}
 	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {
-	return arch.LayerNorm(x, w["lnf_w"], w["lnf_b"], a.c.NormEps)
+	return arch.FastLayerNorm(x, w["lnf_w"], w["lnf_b"], a.c.NormEps)
 }
 func (a *Arch) Head(w arch.Weights, x *Node) *Node { return arch.Linear(x, w["head"], nil) }
 func (a *Arch) Causal() bool                       { return true }
