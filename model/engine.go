@@ -337,7 +337,13 @@ func (r *runner) prefill(ctx context.Context, in Input, rec Recorder, opts Forwa
 			mask[i*T+i] = true
 		}
 	}
-	maskT := tensors.FromFlatDataAndDimensions(mask, T, T)
+	// Hand the graph the mask already broadcast over heads (saves a pass per layer).
+	h := r.cfg.Heads
+	full := make([]bool, h*T*T)
+	for i := range h {
+		copy(full[i*T*T:], mask)
+	}
+	maskT := tensors.FromFlatDataAndDimensions(full, h, T, T)
 	defer maskT.FinalizeAll()
 	var cosT, sinT *tensors.Tensor
 	if r.rope() {
@@ -364,7 +370,7 @@ func (r *runner) prefill(ctx context.Context, in Input, rec Recorder, opts Forwa
 		}
 	}
 	res := &prefillResult{t: T}
-	h, kvh, hd := r.cfg.Heads, r.a.KVHeads(), r.a.HeadDim()
+	kvh, hd := r.a.KVHeads(), r.a.HeadDim()
 	for l := range r.cfg.Layers {
 		if err := ctx.Err(); err != nil {
 			x.FinalizeAll()

@@ -101,7 +101,9 @@ func checkForward(t *testing.T, m Model, ref *checkpoint.Safetensors, c string, 
 	att, _ := mustF32(t, ref, c+".attentions")
 	hs, _ := mustF32(t, ref, c+".hidden_states")
 	var worstAtt, worstHidden float64
-	defer func() { t.Logf("%s: max abs diff attention %.2g, hidden %.2g (tolerance %g)", c, worstAtt, worstHidden, tol) }()
+	defer func() {
+		t.Logf("%s: max abs diff attention %.2g, hidden %.2g (tolerance %g)", c, worstAtt, worstHidden, tol)
+	}()
 	for l := range L {
 		got := rec.t[fmt.Sprintf("blocks.%d.attn.pattern", l)]
 		if len(got) != H*n*n {

@@ -39,7 +39,8 @@ type Weights map[string]*Node
 
 // AttentionInputs carries what attention needs besides the residual stream x [T, width].
 type AttentionInputs struct {
-	// Mask [T, C] bool: query i may attend key j. C = T without a cache; with a
+	// Mask [T, C] (or already broadcast, [heads, T, C]) bool: query i may
+	// attend key j. C = T without a cache; with a
 	// cache, C is the cache capacity.
 	Mask *Node
 	// Cos, Sin [T, rotary_dim] RoPE tables for the T query positions (nil
@@ -241,7 +242,7 @@ func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
 }
 
 // Attention computes softmax(q·kᵀ/√head_dim + mask)·v with grouped-query
-// heads: q [heads, T, hd], k, v [kv_heads, C, hd], mask [T, C] bool. It returns
+// heads: q [heads, T, hd], k, v [kv_heads, C, hd], mask [T, C] or [heads, T, C] bool. It returns
 // the merged output [T, heads·hd] and the pattern [heads, T, C]. Masked
 // entries get probability exactly 0 (the logit is replaced by the lowest
 // float32, as transformers' eager attention does).
@@ -265,7 +266,10 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 	}
 	scores = Reshape(scores, heads, t, c)
 	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
-	scores = Where(BroadcastToDims(InsertAxes(mask, 0), heads, t, c), scores, low)
+	if mask.Rank() == 2 {
+		mask = BroadcastToDims(InsertAxes(mask, 0), heads, t, c)
+	}
+	scores = Where(mask, scores, low)
 	pattern = Softmax(scores, -1)
 	pg := Reshape(pattern, kvHeads, g*t, c)
 	o := Dot(pg, v).General([]int{2}, []int{0}, []int{1}, []int{0}) // [kv, g*t, hd]
