@@ -251,9 +251,26 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 			w[j] += mean[r*a.K+j] / float64(len(rows))
 		}
 	}
-	chars, err := code.CharWeightsFromOffsets(s.Offsets[:prompt], w, len(runes), dist)
+	// Only the prompt is shown (and coloured), as in the original: a generation's
+	// text is cut at the end of its prompt.
+	nChars := len(runes)
+	if pr := []rune(s.PromptText); s.PromptLen > 0 && len(pr) > 0 && len(pr) <= nChars && strings.HasPrefix(s.Text, s.PromptText) {
+		nChars = len(pr)
+		for i := range prompt {
+			if s.Offsets[i][1] > nChars {
+				nChars = len(runes) // offsets reach past the prompt text: keep it all
+				break
+			}
+		}
+	}
+	chars, err := code.CharWeightsFromOffsets(s.Offsets[:prompt], w, nChars, dist)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("sample %s: %w", id, err)
+	}
+	if nChars < len(runes) {
+		cp := *s
+		cp.Text = string(runes[:nChars])
+		s = &cp
 	}
 	title := fmt.Sprintf("%s: attention of %s over the prompt, layer %d, mean of heads", id, what, layer)
 	return s, chars, title, nil

@@ -1,8 +1,11 @@
 package report
 
 import (
+	"math"
+
 	"bytes"
 	"context"
+	"github.com/attnscope/attnscope/analysis/code"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -91,5 +94,37 @@ func TestFigureErrors(t *testing.T) {
 	run.att["s0"][1].Data[run.att["s0"][1].K+1] = float32(nan())
 	if _, err := GridFigure(ctx, run, "s0", 0); err == nil || !strings.Contains(err.Error(), "layer 1 head 0 row 1") {
 		t.Errorf("NaN attention: %v", err)
+	}
+}
+
+// A generation's code heatmap shows only its prompt, coloured by the attention of the
+// last prompt token (the query predicting the first generated token).
+func TestCodeWeightsPromptOnly(t *testing.T) {
+	run := newMemRun(testCode, 2, 2, 0, 8)
+	s := run.samples[0]
+	s.PromptText = string([]rune(testCode)[:s.Offsets[7][1]])
+	got, w, title, err := CodeWeights(context.Background(), run, "s0", -1, CodeQuery{Query: -1}, code.Replication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Text != s.PromptText || len(w) != len([]rune(s.PromptText)) {
+		t.Fatalf("text %q (%d weights), want the prompt %q", got.Text, len(w), s.PromptText)
+	}
+	if !strings.Contains(title, "token 7") {
+		t.Errorf("title %q does not name query token 7", title)
+	}
+	// Replication: every character of token j carries attention[7][j] (layer 1, head mean).
+	mean := run.att["s0"][1].Mean()
+	k := run.att["s0"][1].K
+	for j := range 8 {
+		o := s.Offsets[j]
+		for c := o[0]; c < o[1]; c++ {
+			if math.Abs(w[c]-mean[7*k+j]) > 1e-12 {
+				t.Fatalf("char %d of token %d: weight %v, want %v", c, j, w[c], mean[7*k+j])
+			}
+		}
+	}
+	if _, _, _, err := CodeWeights(context.Background(), run, "s0", -1, CodeQuery{Tokens: "nope"}, code.Replication); err == nil {
+		t.Error("absent token: no error")
 	}
 }

@@ -44,6 +44,8 @@ type Sample struct {
 	// PromptLen is the number of prompt tokens of a generation (0 for a plain forward
 	// pass, where every token is input).
 	PromptLen int
+	// PromptText is the prompt of a generation (Text begins with it); "" otherwise.
+	PromptText string
 }
 
 // Attention is one layer of attention, [Heads, Q, K] row-major.

@@ -59,6 +59,7 @@ func (s *StoreRun) Sample(_ context.Context, id string) (*Sample, error) {
 	out := &Sample{ID: x.ID, Text: x.Text, Tokens: x.Tokens, Offsets: x.Offsets}
 	if len(x.Generated) > 0 {
 		out.PromptLen = x.PromptLen
+		out.PromptText = x.PromptText
 	}
 	return out, nil
 }
