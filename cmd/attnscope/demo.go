@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"math"
 	"os"
@@ -50,6 +51,7 @@ where everything is. Contents of --out:
   run/             captured attention (store layout) and run/report.html
   figures/         reference-token figures of the captured samples
   README.txt       the summary printed at the end
+  index.html       the summary, the figures and links to everything above
 With --retrain, key=value arguments override the config (e.g. training.steps=500).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -191,7 +193,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 	if figNote != "" {
 		fmt.Fprintln(&sb, figNote)
 	}
-	fmt.Fprintf(&sb, "report folder: %s\n", out)
+	fmt.Fprintf(&sb, "report folder: %s (open %s)\n", out, filepath.Join(out, "index.html"))
 	fmt.Fprintf(&sb, "  %s  evaluation (JSON), summary.csv and samples.csv beside it\n", filepath.Join(out, "results.json"))
 	fmt.Fprintf(&sb, "  %s  share of each head's attention on the reference digits\n", filepath.Join(out, "heads.csv"))
 	if len(inputs) > 0 {
@@ -200,6 +202,9 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 	}
 	fmt.Fprintf(&sb, "finished in %s\n", time.Since(start).Round(100*time.Millisecond))
 	if err := atomicfile.WriteFile(filepath.Join(out, "README.txt"), []byte(sb.String())); err != nil {
+		return err
+	}
+	if err := writeDemoIndex(filepath.Join(out, "index.html"), sb.String(), out, len(inputs) > 0); err != nil {
 		return err
 	}
 	_, err = io.WriteString(stdout, sb.String())
@@ -435,4 +440,36 @@ func writeRunMetrics(runDir string, run *report.StoreRun, ids []string, samples 
 		rows = append(rows, store.MetricRow{Sample: id, Pass: "attentionspan_reference", Layer: store.MetricAll, Head: store.MetricAll, Metric: "rollout_reference_share", Value: v})
 	}
 	return store.WriteMetrics(runDir, rows)
+}
+
+var demoIndex = template.Must(template.New("index").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self'; style-src 'unsafe-inline'">
+<title>attnscope demo</title>
+<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}
+figure{display:inline-block;margin:.5em}img{max-width:32em}</style></head><body>
+<h1>attnscope demo</h1>
+<pre>{{.Summary}}</pre>
+<p>Files: <a href="results.json">results.json</a> · <a href="summary.csv">summary.csv</a> ·
+<a href="samples.csv">samples.csv</a> · <a href="heads.csv">heads.csv</a> · <a href="model/">model/</a>
+{{if .Run}} · <a href="run/report.html">run/report.html</a> (captured attention){{end}}</p>
+{{if .Figures}}<h2>Reference tokens (rollout; red outlines = reference digits)</h2>
+{{range .Figures}}<figure><img src="figures/{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>
+{{end}}{{end}}
+</body></html>
+`))
+
+// writeDemoIndex writes the demo's index.html: the summary, the reference
+// figures and links to the other outputs (relative, so the folder can move).
+func writeDemoIndex(path, summary, out string, run bool) error {
+	var figs []string
+	entries, _ := os.ReadDir(filepath.Join(out, "figures"))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), "-reference.png") && !strings.Contains(e.Name(), "scores-on") {
+			figs = append(figs, e.Name())
+		}
+	}
+	return atomicfile.WriteWith(path, func(w io.Writer) error {
+		return demoIndex.Execute(w, map[string]any{"Summary": summary, "Run": run, "Figures": figs})
+	})
 }

@@ -39,7 +39,7 @@ func TestDemo(t *testing.T) {
 	if got := run([]string{"demo", "--out", out, "--figures", "1"}); got != exitOK {
 		t.Fatalf("demo exited %d", got)
 	}
-	for _, f := range []string{"results.json", "summary.csv", "samples.csv", "README.txt", "heads.csv", "run/metrics.csv", "model/model.safetensors",
+	for _, f := range []string{"results.json", "summary.csv", "samples.csv", "README.txt", "index.html", "heads.csv", "run/metrics.csv", "model/model.safetensors",
 		"run/run.json", "run/report.html", "figures/dataset1-000-reference.png", "figures/dataset2-000-scores-on-reference.png"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty: %v", f, err)
