@@ -37,6 +37,10 @@ type Config struct {
 	MLPBias             bool
 	UseParallelResidual bool // gpt_neox
 
+	// SlidingWindow is the attention window of Mistral (sliding_window) and of
+	// Qwen2 with use_sliding_window; 0 means full attention.
+	SlidingWindow int
+
 	BOSTokenID  *int
 	EOSTokenIDs []int
 	PadTokenID  *int
@@ -158,6 +162,13 @@ func ParseConfig(b []byte) (*Config, error) {
 		}
 		if c.RopeType != "" && c.RopeType != "default" {
 			return nil, fmt.Errorf("field rope_parameters.rope_type: %q is not supported (expected \"default\")", c.RopeType)
+		}
+	}
+	if c.ModelType == "mistral" || c.ModelType == "qwen2" {
+		use := c.ModelType == "mistral"
+		p.bool("use_sliding_window", &use)
+		if use {
+			p.int("sliding_window", &c.SlidingWindow)
 		}
 	}
 	if v, ok := raw["bos_token_id"]; ok && string(v) != "null" {

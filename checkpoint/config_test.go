@@ -55,6 +55,14 @@ func TestConfigForms(t *testing.T) {
 	if c.RotaryFraction != 0.5 || c.RopeTheta != 500 {
 		t.Errorf("old-style rope keys: %g %g", c.RotaryFraction, c.RopeTheta)
 	}
+	mis, err := ParseConfig([]byte(`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":4096}`))
+	if err != nil || mis.SlidingWindow != 4096 {
+		t.Errorf("mistral sliding window: %v %v", mis, err)
+	}
+	qw, err := ParseConfig([]byte(`{"model_type":"qwen2","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":4096,"use_sliding_window":false}`))
+	if err != nil || qw.SlidingWindow != 0 {
+		t.Errorf("qwen2 without sliding window: %v %v", qw, err)
+	}
 	bad := []struct{ json, want string }{
 		{`{"vocab_size":3}`, "model_type"},
 		{`{"model_type":"llama","vocab_size":"x"}`, "field vocab_size"},

@@ -273,6 +273,9 @@ func (r *runner) checkInput(in Input) error {
 	if r.cfg.MaxPositions > 0 && n > r.cfg.MaxPositions {
 		return fmt.Errorf("input has %d tokens, more than the model's context of %d (config.json max positions)", n, r.cfg.MaxPositions)
 	}
+	if w := r.cfg.SlidingWindow; w > 0 && n > w {
+		return fmt.Errorf("input has %d tokens, more than the sliding attention window of %d (config.json sliding_window), which this runtime does not implement", n, w)
+	}
 	for i, id := range in.IDs {
 		if id < 0 || id >= r.cfg.VocabSize {
 			return fmt.Errorf("token %d at position %d is outside the vocabulary of %d (config.json vocab_size)", id, i, r.cfg.VocabSize)
@@ -292,9 +295,7 @@ func (r *runner) checkInput(in Input) error {
 	return nil
 }
 
-// prefill runs the prompt through every layer without a cache. rec gets the
-// tensors trimmed to the n real positions. keep, when non-nil, receives each
-// layer's keys and values (padded to the bucket) and the last hidden state.
+// prefillResult is what prefill keeps for generation.
 type prefillResult struct {
 	x      *tensors.Tensor   // [T, width] output of the last block (bucketed)
 	k, v   []*tensors.Tensor // per layer [kv_heads, T, hd] when keepKV
@@ -302,6 +303,9 @@ type prefillResult struct {
 	layerP [][]float32       // per layer attention [H, n, n] when keepPattern
 }
 
+// prefill runs the input through every layer without a cache, at the bucketed
+// length. rec gets the tensors trimmed to the n real positions; keepKV keeps
+// each layer's keys and values, keepPattern each layer's attention.
 func (r *runner) prefill(ctx context.Context, in Input, rec Recorder, opts ForwardOptions, keepKV, keepPattern bool) (*prefillResult, error) {
 	n := len(in.IDs)
 	T := bucket(n, r.cfg.MaxPositions)

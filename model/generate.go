@@ -32,6 +32,9 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 	if r.cfg.MaxPositions > 0 && P+opts.MaxNewTokens > r.cfg.MaxPositions {
 		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the model's context of %d (config.json max positions)", P, opts.MaxNewTokens, r.cfg.MaxPositions)
 	}
+	if w := r.cfg.SlidingWindow; w > 0 && P+opts.MaxNewTokens > w {
+		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the sliding attention window of %d (config.json sliding_window), which this runtime does not implement", P, opts.MaxNewTokens, w)
+	}
 	eos := opts.EOS
 	if eos == nil {
 		eos = r.cfg.EOSTokenIDs

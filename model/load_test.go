@@ -257,3 +257,34 @@ func TestBucketing(t *testing.T) {
 }
 
 func bitsToFloat(b uint32) float32 { return math.Float32frombits(b) }
+
+// TestMistralConfig: a Mistral config over Llama weights runs the Llama
+// architecture (same numbers), and inputs beyond its sliding window are refused.
+func TestMistralConfig(t *testing.T) {
+	src := refdata.Path(t, "models", "tiny-llama")
+	dst := convert(t, src, checkpoint.F32, false, 1, nil)
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(dst, "config.json"))
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["model_type"] = "mistral"
+	cfg["architectures"] = []string{"MistralForCausalLM"}
+	cfg["sliding_window"] = 8
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(dst, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ids := []int{1, 50, 60, 70, 80}
+	want, wl := forwardAll(t, src, ids)
+	got, gl := forwardAll(t, dst, ids)
+	sameRecords(t, "mistral", want, got, wl, gl)
+	m, err := Load(dst, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Forward(context.Background(), Input{IDs: make([]int, 9)}, nil, ForwardOptions{}); err == nil || !strings.Contains(err.Error(), "sliding attention window of 8") {
+		t.Errorf("beyond the window: %v", err)
+	}
+}
