@@ -150,5 +150,5 @@ func SlicesFigure(vals []float64, shape []int, pass, id string, clip float64) (*
 	for c := range colNames {
 		colNames[c] = fmt.Sprintf("+%d", c)
 	}
-	return viz.Grid(units, viz.GridOptions{Title: title, RowNames: rowNames, ColNames: colNames, ClipPercentile: clip})
+	return viz.Grid(units, viz.GridOptions{Title: title, RowNames: rowNames, ColNames: colNames, ClipPercentile: clip, Unit: "slice"})
 }

@@ -510,3 +510,39 @@ func TestGoldenAttentionGraph(t *testing.T) {
 		t.Error("mismatched layers: no error")
 	}
 }
+
+// A Jensen–Shannon distance matrix between 48 units (4 layers × 12 heads), labelled
+// L<l>H<h>, viridis.
+func TestGoldenJSUnits(t *testing.T) {
+	const n = 48
+	m := Matrix{Rows: n, Cols: n, Data: make([]float64, n*n)}
+	labels := make([]string, n)
+	for i := range n {
+		labels[i] = fmt.Sprintf("L%dH%d", i/12, i%12)
+		for j := range n {
+			m.Data[i*n+j] = math.Sqrt(math.Abs(math.Sin(float64(i*j)/40))) * 0.8 * float64(min(1, (i-j)*(i-j)))
+		}
+	}
+	f, err := Heatmap(m, HeatmapOptions{Title: "Jensen–Shannon distance between heads", XLabel: "unit", YLabel: "unit",
+		RowLabels: labels, ColLabels: labels, Colormap: Viridis, ColorbarLabel: "Jensen–Shannon distance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "js-units", f)
+}
+
+// Slices of a 3-D tensor on a 5-column grid with a shorter last row.
+func TestGoldenSlices(t *testing.T) {
+	var units [][]Matrix
+	for k := range 7 {
+		if k%5 == 0 {
+			units = append(units, nil)
+		}
+		units[len(units)-1] = append(units[len(units)-1], smoothCausal(20+k))
+	}
+	f, err := Grid(units, GridOptions{Title: "rollout: every slice", RowNames: []string{"0–4", "5–6"}, ColNames: []string{"+0", "+1", "+2", "+3", "+4"}, ClipPercentile: 99.9, Unit: "slice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "slices", f)
+}

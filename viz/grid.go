@@ -25,6 +25,8 @@ type GridOptions struct {
 	// percentile of its values (followup-attention's visualize_slices_of_3D_tensor
 	// clips at 99.9) instead of its maximum.
 	ClipPercentile float64
+	// Unit names a thumbnail in the colour bar's caption (default "head").
+	Unit string
 }
 
 // Grid draws units[row][col] (layers × heads of attention, BertViz's "model view" as a
@@ -114,9 +116,13 @@ func Grid(units [][]Matrix, o GridOptions) (*Figure, error) {
 				c.FillText(lab, vg.Point{X: x0 - 4, Y: y1 - step*vg.Length(i) - thumb/2}, n)
 			}
 		}
-		cap := "weight / head maximum"
+		unit := o.Unit
+		if unit == "" {
+			unit = "head"
+		}
+		cap := "weight / " + unit + " maximum"
 		if o.ClipPercentile > 0 && o.ClipPercentile < 100 {
-			cap = fmt.Sprintf("weight / head %gth percentile", o.ClipPercentile)
+			cap = fmt.Sprintf("weight / %s %gth percentile", unit, o.ClipPercentile)
 		}
 		drawColorbar(c, y1-gridH, y1, x0+gridW+14, 0, 1, o.Colormap, cap)
 	}
