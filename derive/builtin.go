@@ -14,5 +14,7 @@ func DefaultRegistry() *Registry {
 func builtinSpecs() []Spec {
 	return []Spec{
 		codeCategorySpec(),
+		linesSpec(),
+		charsSpec(),
 	}
 }

@@ -233,3 +233,27 @@ func TestCharWeightsFromOffsets(t *testing.T) {
 		t.Error("span past the text: no error")
 	}
 }
+
+func TestLinesFromOffsetsAgreesWithTokenPositions(t *testing.T) {
+	text := "def f(a):\n    return a\n"
+	tokens := []string{"def", " f", "(", "a", "):", "\n", "   ", " return", " a", "\n"}
+	pos, err := TokensWithColAndLine(text, tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := make([][2]int, len(pos))
+	for i, p := range pos {
+		offsets[i] = [2]int{p.S, p.S + len([]rune(p.T))}
+	}
+	got, err := LinesFromOffsets(text, offsets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{0, 0, 0, 0, 0, 0, 1, 1, 1, 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("lines %v, want %v", got, want)
+	}
+	if _, err := LinesFromOffsets("ab", [][2]int{{1, 3}}); err == nil {
+		t.Error("span past the text: no error")
+	}
+}

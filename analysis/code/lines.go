@@ -154,3 +154,28 @@ func KeepOnlyLinesSeenByModel(m [][]float64, nTokens, maxLine int, original bool
 	}
 	return out, nil
 }
+
+// LinesFromOffsets returns the 0-based line of each token from its character span
+// [start, end) in text (Hugging Face offsets): the number of newlines before its first
+// character. It agrees with TokensWithColAndLine where both apply, and also serves
+// tokenizers whose token strings are not substrings of the text (WordPiece,
+// SentencePiece). A special token with an empty span gets the line of its start.
+func LinesFromOffsets(text string, offsets [][2]int) ([]int, error) {
+	chars := []rune(text)
+	// before[c] = newlines among the first c characters.
+	before := make([]int, len(chars)+1)
+	for i, r := range chars {
+		before[i+1] = before[i]
+		if r == '\n' {
+			before[i+1]++
+		}
+	}
+	lines := make([]int, len(offsets))
+	for i, o := range offsets {
+		if o[0] < 0 || o[1] < o[0] || o[1] > len(chars) {
+			return nil, fmt.Errorf("token %d has span [%d,%d) outside the %d characters of the text", i, o[0], o[1], len(chars))
+		}
+		lines[i] = before[o[0]]
+	}
+	return lines, nil
+}
