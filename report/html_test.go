@@ -1,6 +1,7 @@
 package report
 
 import (
+	"errors"
 	"math"
 
 	"bytes"
@@ -126,5 +127,17 @@ func TestCodeWeightsPromptOnly(t *testing.T) {
 	}
 	if _, _, _, err := CodeWeights(context.Background(), run, "s0", -1, CodeQuery{Tokens: "nope"}, code.Replication); err == nil {
 		t.Error("absent token: no error")
+	}
+}
+
+func TestWriteHTMLCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := WriteHTML(ctx, &bytes.Buffer{}, newMemRun(testCode, 2, 2, 0, 0), HTMLOptions{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: error %v, want context.Canceled", err)
+	}
+	if _, err := GridFigure(ctx, newMemRun(testCode, 2, 2, 0, 0), "s0", 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("grid with a cancelled context: error %v", err)
 	}
 }

@@ -96,6 +96,9 @@ func (a *Attention) validate(id string, layer int) error {
 
 // loadLayer reads and validates one layer, checking the layer index first.
 func loadLayer(ctx context.Context, run Run, id string, layer int) (*Attention, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	n, err := run.NumLayers(ctx, id)
 	if err != nil {
 		return nil, err
