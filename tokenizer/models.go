@@ -182,7 +182,13 @@ func (m *bpeModel) initialSymbols(w string) ([]symbol, error) {
 	return syms, nil
 }
 
+// mergeAll applies the merges, lowest rank first and leftmost among equal ranks, as
+// HF's Word::merge_all. Short words use a direct scan; long ones (a whole file for
+// tokenizers without a pre-tokenizer) a priority queue over a linked list, O(n log n).
 func (m *bpeModel) mergeAll(syms []symbol) []symbol {
+	if len(syms) > 24 {
+		return m.mergeHeap(syms)
+	}
 	for len(syms) > 1 {
 		best, bestRank, bestID := -1, math.MaxInt, 0
 		for i := 0; i+1 < len(syms); i++ {
@@ -197,6 +203,103 @@ func (m *bpeModel) mergeAll(syms []symbol) []symbol {
 		syms = append(syms[:best+1], syms[best+2:]...)
 	}
 	return syms
+}
+
+type mergeItem struct{ rank, pos, id int }
+
+// mergeQueue is a binary min-heap ordered by (rank, pos).
+type mergeQueue []mergeItem
+
+func (q mergeQueue) less(i, j int) bool {
+	return q[i].rank < q[j].rank || q[i].rank == q[j].rank && q[i].pos < q[j].pos
+}
+
+func (q *mergeQueue) push(x mergeItem) {
+	*q = append(*q, x)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *mergeQueue) pop() mergeItem {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l, r, s := 2*i+1, 2*i+2, i
+		if l < n && h.less(l, s) {
+			s = l
+		}
+		if r < n && h.less(r, s) {
+			s = r
+		}
+		if s == i {
+			break
+		}
+		h[i], h[s] = h[s], h[i]
+		i = s
+	}
+	*q = h
+	return top
+}
+
+func (m *bpeModel) mergeHeap(syms []symbol) []symbol {
+	n := len(syms)
+	prev := make([]int, n)
+	next := make([]int, n)
+	for i := range syms {
+		prev[i], next[i] = i-1, i+1
+	}
+	next[n-1] = -1
+	q := make(mergeQueue, 0, n)
+	for i := 0; i+1 < n; i++ {
+		if mi, ok := m.merges[pair{syms[i].id, syms[i+1].id}]; ok {
+			q.push(mergeItem{mi.rank, i, mi.id})
+		}
+	}
+	for len(q) > 0 {
+		top := q.pop()
+		cur := &syms[top.pos]
+		if cur.length == 0 || next[top.pos] < 0 {
+			continue
+		}
+		np := next[top.pos]
+		right := syms[np]
+		if mi, ok := m.merges[pair{cur.id, right.id}]; !ok || mi.id != top.id {
+			continue // stale entry
+		}
+		cur.id, cur.length = top.id, cur.length+right.length
+		syms[np].length = 0
+		next[top.pos] = next[np]
+		if nn := next[np]; nn >= 0 {
+			prev[nn] = top.pos
+		}
+		if p := prev[top.pos]; p >= 0 {
+			if mi, ok := m.merges[pair{syms[p].id, cur.id}]; ok {
+				q.push(mergeItem{mi.rank, p, mi.id})
+			}
+		}
+		if nx := next[top.pos]; nx >= 0 {
+			if mi, ok := m.merges[pair{cur.id, syms[nx].id}]; ok {
+				q.push(mergeItem{mi.rank, top.pos, mi.id})
+			}
+		}
+	}
+	out := syms[:0]
+	for _, s := range syms {
+		if s.length != 0 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // ---- WordPiece ----
