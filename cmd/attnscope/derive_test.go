@@ -370,3 +370,44 @@ func TestDeriveKilledMidway(t *testing.T) {
 	}
 	sameFiles(t, derivedFiles(t, killed), want)
 }
+
+// configs/derive-all.yaml runs on captures of each tokenizer family (byte-level BPE,
+// WordPiece with special tokens of empty span, SentencePiece), and the code-category
+// shares of every sample, layer and head add to 1.
+func TestDeriveAllConfigOnTokenizerFamilies(t *testing.T) {
+	cfg := filepath.Join(refdata.RepoRoot(), "configs", "derive-all.yaml")
+	for _, model := range []string{"code-gpt2-mini", "code-bert-mini", "code-llama-mini"} {
+		t.Run(model, func(t *testing.T) {
+			modelDir := refdata.Path(t, "models", model)
+			tmp := t.TempDir()
+			prompts := filepath.Join(tmp, "prompts")
+			os.MkdirAll(prompts, 0o755)
+			writeFile(t, filepath.Join(prompts, "a.py"), "import os\n\ndef f(a, b=2):\n    # sum\n    return a + b  # done\n")
+			out := filepath.Join(tmp, "run")
+			if got := run([]string{"capture", "--model", modelDir, "--prompts", prompts, "--out", out}); got != exitOK {
+				t.Fatalf("capture exited %d", got)
+			}
+			if got := run([]string{"derive", "--config", cfg, out}); got != exitOK {
+				t.Fatalf("derive exited %d", got)
+			}
+			rows, err := store.ReadMetricsCSV(filepath.Join(out, store.MetricsCSV))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sums := map[[2]int64]float64{}
+			for _, r := range rows {
+				if r.Pass == "code_categories" && strings.HasSuffix(r.Metric, "_share") {
+					sums[[2]int64{r.Layer, r.Head}] += r.Value
+				}
+			}
+			if len(sums) != 4*4+1 {
+				t.Errorf("%d (layer, head) groups of shares, want 17", len(sums))
+			}
+			for k, s := range sums {
+				if math.Abs(s-1) > 1e-9 {
+					t.Errorf("layer %d head %d: shares add to %g", k[0], k[1], s)
+				}
+			}
+		})
+	}
+}
