@@ -110,7 +110,10 @@ func (g *LongAddition) Next() (*Sample, error) {
 			strs[i] = ljust(strs[i], m)
 		}
 	}
-	s, lay := g.assemble(taskText{prompt: strings.Join(strs, "+") + "=", answer: sumStr}, additionInstruction, defaultFewShotPrompt, additionFewShot)
+	s, lay, err := g.assemble(taskText{prompt: strings.Join(strs, "+") + "=", answer: sumStr}, additionInstruction, defaultFewShotPrompt, additionFewShot)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name(), err)
+	}
 	if g.NoLabels && !g.Original {
 		return s, nil
 	}
@@ -197,7 +200,10 @@ func (g *LongMultiplication) Next() (*Sample, error) {
 	}
 	prompt := s1 + "*" + s2 + "="
 	answer := strings.Join(inter, "+") + "=" + sp
-	s, lay := g.assemble(taskText{prompt: prompt, answer: answer}, multiplicationInstruction, defaultFewShotPrompt, multiplicationFewShot)
+	s, lay, err := g.assemble(taskText{prompt: prompt, answer: answer}, multiplicationInstruction, defaultFewShotPrompt, multiplicationFewShot)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name(), err)
+	}
 	if g.NoLabels && !g.Original {
 		return s, nil
 	}
@@ -266,7 +272,10 @@ func (g *StringReversal) Next() (*Sample, error) {
 	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
 		rev[i], rev[j] = rev[j], rev[i]
 	}
-	s, lay := g.assemble(taskText{prompt: str + "=", answer: string(rev)}, reversalInstruction, defaultFewShotPrompt, reversalFewShot)
+	s, lay, err := g.assemble(taskText{prompt: str + "=", answer: string(rev)}, reversalInstruction, defaultFewShotPrompt, reversalFewShot)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name(), err)
+	}
 	if g.NoLabels && !g.Original {
 		return s, nil
 	}
@@ -328,7 +337,10 @@ func (g *Successor) Next() (*Sample, error) {
 	}
 	text := sb.String()
 	p := len(strconv.Itoa(start)) + 1
-	s, lay := g.assemble(taskText{prompt: text[:p], answer: text[p:], noEOS: true}, successorInstruction, plainFewShotPrompt, successorFewShot)
+	s, lay, err := g.assemble(taskText{prompt: text[:p], answer: text[p:], noEOS: true}, successorInstruction, plainFewShotPrompt, successorFewShot)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name(), err)
+	}
 	if g.NoLabels { // the original honours the flag here
 		return s, nil
 	}
@@ -425,7 +437,10 @@ func (g *ValueAssignment) Next() (*Sample, error) {
 	}
 	A := len([]rune(pairs.String()))
 	L := n
-	s, lay := g.assemble(taskText{prompt: pairs.String() + " " + in.String() + "=", answer: enc.String()}, assignmentInstruction, plainFewShotPrompt, assignmentFewShot)
+	s, lay, err := g.assemble(taskText{prompt: pairs.String() + " " + in.String() + "=", answer: enc.String()}, assignmentInstruction, plainFewShotPrompt, assignmentFewShot)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name(), err)
+	}
 	if g.NoLabels { // the original honours the flag here
 		return s, nil
 	}
@@ -538,7 +553,10 @@ func (g *FlipFlop) Next() (*Sample, error) {
 	if g.Original {
 		fewShot = flipFlopFewShotOriginal
 	}
-	s, lay := g.assemble(taskText{prompt: text[:len(text)-1], answer: text[len(text)-1:]}, flipFlopInstruction, defaultFewShotPrompt, fewShot)
+	s, lay, err := g.assemble(taskText{prompt: text[:len(text)-1], answer: text[len(text)-1:]}, flipFlopInstruction, defaultFewShotPrompt, fewShot)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name(), err)
+	}
 	if g.NoLabels && !g.Original {
 		return s, nil
 	}

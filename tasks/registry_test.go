@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/tokenizer"
 )
 
@@ -132,5 +133,35 @@ func TestCharTokenizerJSONWithTokenizerPackage(t *testing.T) {
 				t.Fatalf("%q special=%v: tokenizer package %v, CharTokenizer %v", text, special, enc.IDs, want)
 			}
 		}
+	}
+}
+
+// Generators run on any tokenizer.json: the GPT-2 byte-level BPE of the reference
+// data, with BOS/EOS from tokenizer_config.json.
+func TestHFTokenizer(t *testing.T) {
+	dir := refdata.Path(t, "tokenizers", "gpt2-bpe")
+	hf, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewHFTokenizer(hf, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New("LongAdditionGenerator", map[string]any{"length": []any{1, 3}, "num_of_nums": []any{2, 2}}, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := next(t, g)
+	if s.Text != "510+570=090" || s.InputIDs[0] != tok.BOS() || len(s.InputIDs) != 12 {
+		t.Fatalf("text %q ids %v", s.Text, s.InputIDs)
+	}
+	// Same label structure as oracle 18 (one token per character here).
+	if got, want := s.Labels.Ones(), cells(8, 1, 8, 5, 9, 2, 9, 6, 10, 3, 10, 7); !slices.Equal(got, want) {
+		t.Fatalf("label ones %v, want %v", got, want)
+	}
+	dec, err := hf.Decode(s.InputIDs[1:], false)
+	if err != nil || dec != s.Text {
+		t.Fatalf("decoded %q (%v), want %q", dec, err, s.Text)
 	}
 }

@@ -161,7 +161,7 @@ func encodeChars(tok Tokenizer, s string) []int {
 }
 
 // assemble builds tokens, targets and the label geometry of spec §2.3 steps 1–4.
-func (c *Common) assemble(tt taskText, defInstr string, defFewShot [2]string, defSamples []string) (*Sample, layout) {
+func (c *Common) assemble(tt taskText, defInstr string, defFewShot [2]string, defSamples []string) (*Sample, layout, error) {
 	tok := c.Tokenizer
 	var instrTok []int
 	var instrText strings.Builder
@@ -236,7 +236,7 @@ func (c *Common) assemble(tt taskText, defInstr string, defFewShot [2]string, de
 		PromptLen:      P,
 		GenPromptLen:   G,
 	}
-	return s, layout{I: I, P: P, G: G, ids: s.InputIDs}
+	return s, layout{I: I, P: P, G: G, ids: s.InputIDs}, tokErr(tok)
 }
 
 // maskedLabels returns the label matrix with rows < rowEnd and columns < colEnd

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/tokenizer"
 	"github.com/attnscope/attnscope/train"
 )
 
@@ -56,8 +57,10 @@ func parseKV(args []string) (map[string]any, error) {
 
 func newTasksSampleCmd() *cobra.Command {
 	var (
-		n      int
-		asJSON bool
+		n        int
+		asJSON   bool
+		tokPath  string
+		bos, eos int
 	)
 	c := &cobra.Command{
 		Use:   "sample GENERATOR [key=value ...]",
@@ -65,8 +68,9 @@ func newTasksSampleCmd() *cobra.Command {
 		Long: `Prints the first samples of a generator (class name such as LongAdditionGenerator, or
 an alias such as long_addition) tokenized with the character tokenizer: the text, the
 instruction/prompt/generation-prompt lengths, the scored target positions and the
-reference cells (row, column) of the label matrix. Parameters are the original's
-generator_parameters, e.g. seed=0 'length=[1,3]' num_of_nums=2,2.`,
+reference cells (row, column) of the label matrix; --tokenizer uses any tokenizer.json
+instead (the text is still encoded character by character, as the original). Parameters
+are the original's generator_parameters, e.g. seed=0 'length=[1,3]' num_of_nums=2,2.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			params, err := parseKV(args[1:])
@@ -76,7 +80,17 @@ generator_parameters, e.g. seed=0 'length=[1,3]' num_of_nums=2,2.`,
 			if n < 1 {
 				return usagef(cmd, "-n must be at least 1")
 			}
-			g, err := tasks.New(args[0], params, train.Tokenizer())
+			var tok tasks.Tokenizer = train.Tokenizer()
+			if tokPath != "" {
+				hf, err := tokenizer.Load(tokPath)
+				if err != nil {
+					return err
+				}
+				if tok, err = tasks.NewHFTokenizer(hf, bos, eos); err != nil {
+					return err
+				}
+			}
+			g, err := tasks.New(args[0], params, tok)
 			if err != nil {
 				return err
 			}
@@ -84,6 +98,9 @@ generator_parameters, e.g. seed=0 'length=[1,3]' num_of_nums=2,2.`,
 		},
 	}
 	c.Flags().IntVarP(&n, "n", "n", 3, "number of samples")
+	c.Flags().StringVar(&tokPath, "tokenizer", "", "a tokenizer.json to tokenize with (default: the character tokenizer)")
+	c.Flags().IntVar(&bos, "bos", -1, "with --tokenizer: BOS id (default: tokenizer_config.json's bos_token)")
+	c.Flags().IntVar(&eos, "eos", -1, "with --tokenizer: EOS id (default: tokenizer_config.json's eos_token)")
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line (text, input_ids, target_ids, labels as a matrix)")
 	return c
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/attnscope/attnscope/internal/refdata"
 )
 
 func TestTasksAndTrainCommandErrors(t *testing.T) {
@@ -95,5 +97,15 @@ func TestEvaluateCheckpoint(t *testing.T) {
 	summary, _ := os.ReadFile(filepath.Join(out, "summary.csv"))
 	if !strings.Contains(string(summary), "dataset1,accuracy,100\n") {
 		t.Errorf("the bundled model should get every in-distribution sum right:\n%s", summary)
+	}
+}
+
+func TestTasksSampleTokenizer(t *testing.T) {
+	tok := filepath.Join(refdata.Path(t, "tokenizers", "gpt2-bpe"), "tokenizer.json")
+	if got := run([]string{"tasks", "sample", "successor", "--tokenizer", tok, "-n", "1"}); got != exitOK {
+		t.Fatalf("exit %d", got)
+	}
+	if got := run([]string{"tasks", "sample", "successor", "--tokenizer", filepath.Join(t.TempDir(), "none.json")}); got != exitError {
+		t.Fatalf("missing tokenizer: exit %d", got)
 	}
 }
