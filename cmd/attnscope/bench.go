@@ -146,7 +146,11 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 			peak := peakRSS()
 			torchMS, label := "", ""
 			if haveTorch {
-				out, err := exec.CommandContext(ctx, python, script, dir, strconv.Itoa(n), strconv.Itoa(th), strconv.Itoa(repeats)).Output()
+				c := exec.CommandContext(ctx, python, script, dir, strconv.Itoa(n), strconv.Itoa(th), strconv.Itoa(repeats))
+				// Debian's torch calls the system BLAS (OpenBLAS), whose own thread pool
+				// ignores torch.set_num_threads: pin it to the same thread count.
+				c.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+strconv.Itoa(th), "OMP_NUM_THREADS="+strconv.Itoa(th))
+				out, err := c.Output()
 				if err != nil {
 					torchMS = "error"
 				} else {
