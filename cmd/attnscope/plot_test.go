@@ -108,7 +108,7 @@ func checkFigureFile(t *testing.T, path string) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		if img.Bounds().Dx() < 200 || img.Bounds().Dy() < 150 {
+		if img.Bounds().Dx() < 200 || img.Bounds().Dy() < 100 {
 			t.Errorf("%s: %v image is too small", path, img.Bounds())
 		}
 	case ".svg":
