@@ -12,9 +12,9 @@ func DefaultRegistry() *Registry {
 }
 
 func builtinSpecs() []Spec {
-	return []Spec{
+	return append(analysisSpecs(),
 		codeCategorySpec(),
 		linesSpec(),
 		charsSpec(),
-	}
+	)
 }

@@ -1,0 +1,101 @@
+package derive
+
+import (
+	"context"
+	"math"
+	"testing"
+)
+
+// toyAttention is the shared toy of spec §7: one head, causal, N = 3, L = 2.
+func toyAttention() *Tensor {
+	return &Tensor{Shape: []int{2, 1, 3, 3}, Data: []float64{
+		1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5,
+		1, 0, 0, 0.9, 0.1, 0, 0.1, 0.1, 0.8,
+	}}
+}
+
+// runPass calls a built-in function through the registry, with kwargs checked and
+// defaulted by the config parser, as derive does.
+func runPass(t *testing.T, function, kwargs string, in *Input) *Tensor {
+	t.Helper()
+	input := "attention"
+	if in.Tensor == nil {
+		input = "metadata"
+	}
+	text := "passes:\n  - name: p\n    input: " + input + "\n    function: " + function + "\n"
+	if kwargs != "" {
+		text += "    kwargs: " + kwargs + "\n"
+	}
+	cfg, err := ParseConfig("test.yaml", []byte(text), DefaultRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Passes[0]
+	if in.Tensor != nil && p.Spec().Input == TakesAttention {
+		if in.Tensor, err = checkAttention(in.Tensor, p.Spec().RowStochastic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := p.Spec().Fn(context.Background(), in, p.Args())
+	if err != nil {
+		t.Fatalf("%s: %v", function, err)
+	}
+	return res.Tensor
+}
+
+func wantTensor(t *testing.T, name string, got *Tensor, shape []int, data []float64) {
+	t.Helper()
+	if len(got.Shape) != len(shape) {
+		t.Fatalf("%s: shape %v, want %v", name, got.Shape, shape)
+	}
+	for i := range shape {
+		if got.Shape[i] != shape[i] {
+			t.Fatalf("%s: shape %v, want %v", name, got.Shape, shape)
+		}
+	}
+	for i := range data {
+		if math.Abs(got.Data[i]-data[i]) > 1e-6 {
+			t.Fatalf("%s: %v, want %v", name, got.Data, data)
+		}
+	}
+}
+
+// The registry wires each function with the original's kwargs and defaults: the
+// oracles of spec §7.1 through derive.
+func TestAnalysisPassesOracles(t *testing.T) {
+	att := func() *Input { return &Input{Tensor: toyAttention()} }
+	r1 := []float64{1, 0, 0, 0.95, 0.05, 0, 0.31, 0.29, 0.4}
+	wantTensor(t, "rollout pass", runPass(t, "compute_attention_rollout_from_tensor", "", att()), []int{2, 3, 3},
+		append([]float64{1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5}, r1...))
+	wantTensor(t, "rollout residual", runPass(t, "compute_attention_rollout", "", att()), []int{2, 3, 3},
+		[]float64{1, 0, 0, 0.25, 0.75, 0, 0.1, 0.15, 0.75, 1, 0, 0, 0.5875, 0.4125, 0, 0.1525, 0.1725, 0.675})
+	left := runPass(t, "compute_transitive_attention", "", att())
+	wantTensor(t, "transitive left", &Tensor{Shape: []int{3, 3}, Data: left.Data[9:]}, []int{3, 3},
+		[]float64{1.5, 0, 0, 1.175, 0.325, 0, 0.305, 0.345, 0.85})
+	right := runPass(t, "compute_transitive_attention", "{mult_direction: right}", att())
+	wantTensor(t, "transitive right", &Tensor{Shape: []int{3, 3}, Data: right.Data[9:]}, []int{3, 3},
+		[]float64{1.5, 0, 0, 1.175, 0.325, 0, 0.41, 0.24, 0.85})
+	wantTensor(t, "followup", runPass(t, "compute_followup_attention", "", att()), []int{3, 3},
+		[]float64{0.959371, 0.919145, 1, 0.909065, 0.970143, 1, 1, 1, 1})
+	wantTensor(t, "naive max", runPass(t, "compute_naive_max_aggregation", "", att()), []int{3, 3},
+		[]float64{1, 0, 0, 0.9, 0.5, 0, 0.2, 0.3, 0.8})
+	wantTensor(t, "naive mean", runPass(t, "compute_naive_mean_aggregation", "", att()), []int{3, 3},
+		[]float64{1, 0, 0, 0.7, 0.3, 0, 0.15, 0.2, 0.65})
+	wantTensor(t, "mean of followers", runPass(t, "compute_mean_of_followers", "",
+		&Input{Tensor: &Tensor{Shape: []int{3, 3}, Data: toyAttention().Data[:9]}}), []int{3}, []float64{0.566667, 0.4, 0.5})
+	m := func() *Input { return &Input{Tensor: &Tensor{Shape: []int{3, 3}, Data: []float64{1, 2, 0, 3, 4, 0, 5, 6, 7}}} }
+	wantTensor(t, "symmetric sum", runPass(t, "make_symmetric", "", m()), []int{3, 3}, []float64{1, 5, 5, 5, 4, 6, 5, 6, 7})
+	wantTensor(t, "symmetric max", runPass(t, "make_symmetric", "{strategy: max}", m()), []int{3, 3}, []float64{1, 3, 5, 3, 4, 6, 5, 6, 7})
+	meta := &SampleMeta{Tokens: []string{"a", "b", "a", "gen"}, PromptLen: 3}
+	wantTensor(t, "uniform", runPass(t, "generate_uniform_attention_from_metadata", "", &Input{Meta: meta}), []int{3, 3},
+		[]float64{1, 0, 0, 0.5, 0.5, 0, 1. / 3, 1. / 3, 1. / 3})
+	wantTensor(t, "copy-cat", runPass(t, "generate_copy_cat_attention", "", &Input{Meta: meta}), []int{3, 3},
+		[]float64{1, 0, 1, 0, 1, 0, 1, 0, 1})
+	g := runPass(t, "generate_gaussian_attention_in_neighborhood_from_metadata", "{sigma: 1}", &Input{Meta: &SampleMeta{PromptLen: 5}})
+	wantTensor(t, "gaussian row 0", &Tensor{Shape: []int{5}, Data: g.Data[:5]}, []int{5}, []float64{0.398943, 0.241971, 0.053991, 0.004432, 0.000134})
+	wantTensor(t, "raw last layer", runPass(t, "raw_weights_last_layer", "", att()), []int{3, 3}, toyAttention().Data[9:])
+	wantTensor(t, "half lower", runPass(t, "extract_half_and_sum", "{dim: 1, half: upper}",
+		&Input{Tensor: &Tensor{Shape: []int{1, 3}, Data: []float64{1, 2, 4}}}), []int{1}, []float64{6})
+	cut := runPass(t, "max_10_predictions", "", &Input{Tensor: NewTensor(2, 15, 15), Meta: &SampleMeta{PromptLen: 3}})
+	wantTensor(t, "max 10 predictions", cut, []int{2, 13, 13}, nil)
+}
