@@ -83,7 +83,9 @@ func TestAnalysisPassesOracles(t *testing.T) {
 		[]float64{1, 0, 0, 0.7, 0.3, 0, 0.15, 0.2, 0.65})
 	wantTensor(t, "mean of followers", runPass(t, "compute_mean_of_followers", "",
 		&Input{Tensor: &Tensor{Shape: []int{3, 3}, Data: toyAttention().Data[:9]}}), []int{3}, []float64{0.566667, 0.4, 0.5})
-	m := func() *Input { return &Input{Tensor: &Tensor{Shape: []int{3, 3}, Data: []float64{1, 2, 0, 3, 4, 0, 5, 6, 7}}} }
+	m := func() *Input {
+		return &Input{Tensor: &Tensor{Shape: []int{3, 3}, Data: []float64{1, 2, 0, 3, 4, 0, 5, 6, 7}}}
+	}
 	wantTensor(t, "symmetric sum", runPass(t, "make_symmetric", "", m()), []int{3, 3}, []float64{1, 5, 5, 5, 4, 6, 5, 6, 7})
 	wantTensor(t, "symmetric max", runPass(t, "make_symmetric", "{strategy: max}", m()), []int{3, 3}, []float64{1, 3, 5, 3, 4, 6, 5, 6, 7})
 	meta := &SampleMeta{Tokens: []string{"a", "b", "a", "gen"}, PromptLen: 3}
