@@ -74,6 +74,7 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 		a.Label.TextStyle.XAlign = draw.XCenter
 		a.Tick.Label = textStyle(sansFont, 8)
 	}
+	p.X.Label.Padding, p.Y.Label.Padding = 4, 4 // keep axis titles off the tick labels
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
 	p.X.Tick.Label.XAlign = draw.XCenter
