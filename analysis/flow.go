@@ -1,0 +1,438 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// FlowOptions configure AttentionFlow.
+type FlowOptions struct {
+	// Bins is followup-attention's n_bin_weights: when > 0, every capacity is replaced by
+	// the largest value ≤ it of the grid linspace(min(Adj), max(Adj), Bins), taken over the
+	// whole adjacency matrix (zeros included). 0 keeps the weights as they are.
+	Bins int
+	// PreviousLayerColumns reproduces the original's quirk (spec §1.4, §1.12): the flow of
+	// a node of layer c is stored in the column block of layer c−1 instead of the input
+	// block (columns 0..N−1, the intended layout and the default).
+	PreviousLayerColumns bool
+}
+
+// flowEps is the residual capacity below which an edge counts as saturated, relative to
+// the largest capacity of the graph.
+const flowEps = 1e-13
+
+// FlowInput names the layer matrices attention flow runs on.
+type FlowInput string
+
+// Flow inputs of the original and its notebooks.
+const (
+	FlowRaw      FlowInput = "raw"      // C_l = mean_h A[l,h] (compute_attention_flow_from_tensor)
+	FlowResidual FlowInput = "residual" // C_l = 0.5·mean_h A[l,h] + 0.5·I (add_residual_weights)
+	FlowRollout  FlowInput = "rollout"  // C_l = R_l, rollout with residual of the head means
+)
+
+// FlowMatrices builds the [L,N,N] layer matrices of attention flow from a [L,H,N,N] tensor.
+func FlowMatrices(att *Tensor, in FlowInput) (*Tensor, error) {
+	switch in {
+	case FlowRaw:
+		return ReduceHeads(att, HeadMean)
+	case FlowResidual:
+		c, err := ReduceHeads(att, HeadMean)
+		if err != nil {
+			return nil, err
+		}
+		return ResidualWeights(c)
+	case FlowRollout:
+		return Rollout(att, RolloutOptions{Heads: HeadMean, Residual: true})
+	}
+	return nil, fmt.Errorf("flow input %q: want raw, residual or rollout", in)
+}
+
+// AttentionFlow is attention flow (Abnar & Zuidema 2020; followup-attention's
+// compute_attention_flow over decoder.get_adjacency_matrix) on layer matrices C ([L,N,N],
+// see FlowMatrices). The graph has (L+1)·N nodes, node l·N+k = token k after layer l
+// (l = 0: the input), with an edge (l,i) → (l−1,j) of capacity C_{l−1}[i,j]. Output: the
+// ((L+1)N)×((L+1)N) flow matrix; row c·N+i holds maxflow((c,i) → (0,v)) for the inputs v,
+// divided by the row sum (a row with no flow stays 0, where numpy gives NaN), in columns
+// v (or (c−1)·N+v with PreviousLayerColumns). Input rows are 0. ctx cancels it.
+func AttentionFlow(ctx context.Context, layers *Tensor, o FlowOptions) (*Tensor, error) {
+	vals, err := FlowValues(ctx, layers, o.Bins)
+	if err != nil {
+		return nil, err
+	}
+	L, N := vals.Shape[0], vals.Shape[1]
+	M := (L + 1) * N
+	out := New(M, M)
+	for c := 1; c <= L; c++ {
+		col := 0
+		if o.PreviousLayerColumns {
+			col = (c - 1) * N
+		}
+		f := vals.Matrix(c-1, 0)
+		for i := 0; i < N; i++ {
+			row := f[i*N : (i+1)*N]
+			sum := 0.0
+			for _, v := range row {
+				sum += v
+			}
+			dst := out.Data[(c*N+i)*M+col : (c*N+i)*M+col+N]
+			for k, v := range row {
+				if sum > 0 {
+					dst[k] = v / sum
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// FlowValues returns the raw max-flow values of attention flow, [L,N,N]:
+// F[c−1][i,v] = maxflow((c,i) → (0,v)) on the graph of AttentionFlow, with capacities
+// binned when bins > 0. They are exact max-flows (Dinic's algorithm on the sub-graph of
+// nodes that lie on a source→sink path, in parallel over sources; layers 1 and 2 in
+// closed form), equal to the original's Edmonds–Karp. Capacities must be finite and ≥ 0.
+func FlowValues(ctx context.Context, layers *Tensor, bins int) (*Tensor, error) {
+	if err := validateMatrices(layers, true); err != nil {
+		return nil, err
+	}
+	if bins < 0 {
+		return nil, inputErr(-1, -1, -1, "flow bins is %d, want ≥ 0", bins)
+	}
+	L, N := layers.Shape[0], layers.Shape[1]
+	caps := layers
+	if bins > 0 {
+		caps = layers.Clone()
+		BinCapacities(caps, bins)
+	}
+	g := newFlowNet(caps)
+	out := New(L, N, N)
+
+	type job struct{ c, i int }
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := g.newScratch()
+			for jb := range jobs {
+				g.flowsFrom(s, jb.c, jb.i, out.Matrix(jb.c-1, 0)[jb.i*N:(jb.i+1)*N])
+			}
+		}()
+	}
+	var cerr error
+feed:
+	// Deep sources first: they are the expensive ones, so the workers end together.
+	for c := L; c >= 1; c-- {
+		for i := 0; i < N; i++ {
+			select {
+			case <-ctx.Done():
+				cerr = ctx.Err()
+				break feed
+			case jobs <- job{c, i}:
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if cerr == nil {
+		cerr = ctx.Err()
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	return out, nil
+}
+
+// BinCapacities applies followup-attention's weight binning in place to layer matrices
+// ([L,N,N]): g = linspace(lo, hi, n) with lo = min(0, min C), hi = max(0, max C) (the
+// adjacency matrix holds zeros), and each capacity x becomes g[digitize(x, g) − 1], the
+// largest grid value ≤ x. n ≤ 0 leaves c unchanged.
+func BinCapacities(c *Tensor, n int) {
+	if n <= 0 {
+		return
+	}
+	out := binCapacities(c, n)
+	copy(c.Data, out.Data)
+}
+
+// binCapacities applies followup-attention's weight binning: g = linspace(lo, hi, n) over
+// the adjacency matrix (lo = min(0, min C), hi = max(0, max C), since the adjacency
+// matrix holds zeros), and each capacity x becomes g[digitize(x, g) − 1].
+func binCapacities(c *Tensor, n int) *Tensor {
+	lo, hi := 0.0, 0.0
+	for _, v := range c.Data {
+		lo = math.Min(lo, v)
+		hi = math.Max(hi, v)
+	}
+	grid := linspace(lo, hi, n)
+	out := c.Clone()
+	for k, x := range out.Data {
+		// number of grid values ≤ x (grid is non-decreasing), minus one
+		a, b := 0, len(grid)
+		for a < b {
+			m := (a + b) / 2
+			if grid[m] <= x {
+				a = m + 1
+			} else {
+				b = m
+			}
+		}
+		if a > 0 {
+			out.Data[k] = grid[a-1]
+		}
+	}
+	return out
+}
+
+// linspace follows numpy.linspace(start, stop, n) (endpoint included):
+// y[i] = start + i·(stop−start)/(n−1), y[n−1] = stop.
+func linspace(start, stop float64, n int) []float64 {
+	if n == 1 {
+		return []float64{start}
+	}
+	step := (stop - start) / float64(n-1)
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = float64(i)*step + start
+	}
+	y[n-1] = stop
+	return y
+}
+
+// flowNet holds the layered attention graph: layer matrices C_0..C_{L−1}, where
+// node (l,a), l ≥ 1, has edges to (l−1,b) with capacity C_{l−1}[a,b] > 0.
+type flowNet struct {
+	L, N int
+	caps [][]float64 // caps[l] = C_l, N×N
+	out  [][][]int32 // out[l][a] = {b : C_l[a,b] > 0}
+	// coreach[v][l*N+a] is true when node (l,a) (1 ≤ l ≤ L) reaches input v along
+	// positive-capacity edges; coreach[v][v] (layer 0) is true.
+	coreach [][]bool
+	eps     float64
+}
+
+func newFlowNet(c *Tensor) *flowNet {
+	L, N := c.Shape[0], c.Shape[1]
+	g := &flowNet{L: L, N: N, caps: make([][]float64, L), out: make([][][]int32, L)}
+	maxCap := 0.0
+	for l := 0; l < L; l++ {
+		m := c.Matrix(l, 0)
+		g.caps[l] = m
+		g.out[l] = make([][]int32, N)
+		for a := 0; a < N; a++ {
+			for b, w := range m[a*N : (a+1)*N] {
+				if w > 0 {
+					g.out[l][a] = append(g.out[l][a], int32(b))
+					maxCap = math.Max(maxCap, w)
+				}
+			}
+		}
+	}
+	g.eps = flowEps * maxCap
+	g.coreach = make([][]bool, N)
+	for v := 0; v < N; v++ {
+		r := make([]bool, (L+1)*N)
+		r[v] = true
+		for l := 1; l <= L; l++ {
+			for a := 0; a < N; a++ {
+				for _, b := range g.out[l-1][a] {
+					if r[(l-1)*N+int(b)] {
+						r[l*N+a] = true
+						break
+					}
+				}
+			}
+		}
+		g.coreach[v] = r
+	}
+	return g
+}
+
+// flowScratch is one worker's reusable memory for the per-query networks.
+type flowScratch struct {
+	reach []bool  // nodes reachable from the current source
+	local []int32 // global node → local id (−1 when absent)
+	nodes []int32 // local id → global node
+	// residual network in forward-star form; edge e and e^1 are a pair
+	head, next, to []int32
+	res            []float64
+	level, iter    []int32
+	queue          []int32
+}
+
+func (g *flowNet) newScratch() *flowScratch {
+	n := (g.L + 1) * g.N
+	s := &flowScratch{reach: make([]bool, n), local: make([]int32, n)}
+	for k := range s.local {
+		s.local[k] = -1
+	}
+	return s
+}
+
+// flowsFrom fills row[v] with maxflow((c,i) → (0,v)) for every input token v.
+func (g *flowNet) flowsFrom(s *flowScratch, c, i int, row []float64) {
+	N := g.N
+	for k := range row {
+		row[k] = 0
+	}
+	if c == 1 {
+		copy(row, g.caps[0][i*N:(i+1)*N])
+		return
+	}
+	if c == 2 {
+		// Paths (2,i) → (1,b) → (0,v) are edge-disjoint: the max-flow is Σ_b min(C_1[i,b], C_0[b,v]).
+		c1 := g.caps[1][i*N : (i+1)*N]
+		for _, b := range g.out[1][i] {
+			w := c1[b]
+			c0 := g.caps[0][int(b)*N : (int(b)+1)*N]
+			for v := range row {
+				row[v] += math.Min(w, c0[v])
+			}
+		}
+		return
+	}
+	// Nodes reachable from the source.
+	for k := range s.reach {
+		s.reach[k] = false
+	}
+	s.reach[c*N+i] = true
+	for l := c; l >= 1; l-- {
+		for a := 0; a < N; a++ {
+			if !s.reach[l*N+a] {
+				continue
+			}
+			for _, b := range g.out[l-1][a] {
+				s.reach[(l-1)*N+int(b)] = true
+			}
+		}
+	}
+	for v := 0; v < N; v++ {
+		if s.reach[v] {
+			row[v] = g.maxflow(s, c, i, v)
+		}
+	}
+}
+
+// maxflow runs Dinic's algorithm from (c,i) to (0,v) on the nodes that are both
+// reachable from the source and reach the sink (a max-flow decomposes into source→sink
+// paths of the original DAG, so no other node can carry flow).
+func (g *flowNet) maxflow(s *flowScratch, c, i, v int) float64 {
+	N := g.N
+	co := g.coreach[v]
+	s.nodes = s.nodes[:0]
+	add := func(node int) {
+		s.local[node] = int32(len(s.nodes))
+		s.nodes = append(s.nodes, int32(node))
+	}
+	src := c*N + i
+	add(src) // local 0
+	add(v)   // local 1 = sink
+	for l := c - 1; l >= 1; l-- {
+		for a := 0; a < N; a++ {
+			if k := l*N + a; s.reach[k] && co[k] {
+				add(k)
+			}
+		}
+	}
+	n := len(s.nodes)
+	s.head = resizeI32(s.head, n)
+	for k := range s.head {
+		s.head[k] = -1
+	}
+	s.next, s.to, s.res = s.next[:0], s.to[:0], s.res[:0]
+	addEdge := func(a, b int32, w float64) {
+		s.to = append(s.to, b, a)
+		s.res = append(s.res, w, 0)
+		e := int32(len(s.to) - 2)
+		s.next = append(s.next, s.head[a], s.head[b])
+		s.head[a], s.head[b] = e, e+1
+	}
+	for la := 0; la < n; la++ {
+		node := int(s.nodes[la])
+		if node < N { // the sink
+			continue
+		}
+		l, a := node/N, node%N
+		row := g.caps[l-1][a*N : (a+1)*N]
+		for _, b := range g.out[l-1][a] {
+			lb := s.local[(l-1)*N+int(b)]
+			if lb >= 0 {
+				addEdge(int32(la), lb, row[b])
+			}
+		}
+	}
+	flow := g.dinic(s, n)
+	for _, node := range s.nodes {
+		s.local[node] = -1
+	}
+	return flow
+}
+
+func resizeI32(b []int32, n int) []int32 {
+	if cap(b) < n {
+		return make([]int32, n)
+	}
+	return b[:n]
+}
+
+// dinic computes the max-flow from local node 0 to local node 1.
+func (g *flowNet) dinic(s *flowScratch, n int) float64 {
+	s.level = resizeI32(s.level, n)
+	s.iter = resizeI32(s.iter, n)
+	total := 0.0
+	for {
+		for k := range s.level {
+			s.level[k] = -1
+		}
+		s.level[0] = 0
+		s.queue = append(s.queue[:0], 0)
+		for q := 0; q < len(s.queue); q++ {
+			a := s.queue[q]
+			for e := s.head[a]; e >= 0; e = s.next[e] {
+				b := s.to[e]
+				if s.res[e] > g.eps && s.level[b] < 0 {
+					s.level[b] = s.level[a] + 1
+					s.queue = append(s.queue, b)
+				}
+			}
+		}
+		if s.level[1] < 0 {
+			return total
+		}
+		copy(s.iter, s.head)
+		for {
+			f := g.augment(s, 0, math.Inf(1))
+			if f <= 0 {
+				break
+			}
+			total += f
+		}
+	}
+}
+
+// augment pushes up to limit units along level-increasing residual edges from a to the
+// sink, returning the amount pushed (a blocking-flow step of Dinic's algorithm).
+func (g *flowNet) augment(s *flowScratch, a int32, limit float64) float64 {
+	if a == 1 {
+		return limit
+	}
+	for ; s.iter[a] >= 0; s.iter[a] = s.next[s.iter[a]] {
+		e := s.iter[a]
+		b := s.to[e]
+		if s.res[e] <= g.eps || s.level[b] != s.level[a]+1 {
+			continue
+		}
+		f := g.augment(s, b, math.Min(limit, s.res[e]))
+		if f > 0 {
+			s.res[e] -= f
+			s.res[e^1] += f
+			return f
+		}
+	}
+	return 0
+}
