@@ -12,7 +12,7 @@ func DefaultRegistry() *Registry {
 }
 
 func builtinSpecs() []Spec {
-	return append(analysisSpecs(),
+	return append(append(analysisSpecs(), flowSpecs()...),
 		codeCategorySpec(),
 		linesSpec(),
 		charsSpec(),

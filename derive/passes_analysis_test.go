@@ -101,3 +101,30 @@ func TestAnalysisPassesOracles(t *testing.T) {
 	cut := runPass(t, "max_10_predictions", "", &Input{Tensor: NewTensor(2, 15, 15), Meta: &SampleMeta{PromptLen: 3}})
 	wantTensor(t, "max 10 predictions", cut, []int{2, 13, 13}, nil)
 }
+
+// Oracle §7.1 11 through the registry: attention flow, L = 2, N = 2.
+func TestFlowPassOracle(t *testing.T) {
+	in := func() *Input {
+		return &Input{Tensor: &Tensor{Shape: []int{2, 1, 2, 2}, Data: []float64{1, 0, 0.5, 0.5, 1, 0, 0.25, 0.75}}}
+	}
+	f := runPass(t, "compute_attention_flow_from_tensor", "", in())
+	if f.Shape[0] != 6 || f.Shape[1] != 6 {
+		t.Fatalf("flow shape %v, want [6 6]", f.Shape)
+	}
+	// Intended layout: every layer's flow in the input columns 0..1.
+	for _, c := range []struct {
+		row  int
+		want [2]float64
+	}{{2, [2]float64{1, 0}}, {3, [2]float64{0.5, 0.5}}, {4, [2]float64{1, 0}}, {5, [2]float64{0.6, 0.4}}} {
+		got := f.Data[c.row*6:][:2]
+		if math.Abs(got[0]-c.want[0]) > 1e-9 || math.Abs(got[1]-c.want[1]) > 1e-9 {
+			t.Errorf("row %d = %v, want %v", c.row, got, c.want)
+		}
+	}
+	orig := runPass(t, "compute_attention_flow_from_tensor", "{previous_layer_columns: true}", in())
+	if got := orig.Data[5*6+2 : 5*6+4]; math.Abs(got[0]-0.6) > 1e-9 || math.Abs(got[1]-0.4) > 1e-9 {
+		t.Errorf("original layout: row 5 cols 2-3 = %v, want [0.6 0.4]", got)
+	}
+	v := runPass(t, "attention_flow_values", "", in())
+	wantTensor(t, "flow values layer 2", &Tensor{Shape: []int{2, 2}, Data: v.Data[4:]}, []int{2, 2}, []float64{1, 0, 0.75, 0.5})
+}
