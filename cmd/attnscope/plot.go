@@ -151,7 +151,7 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		id = ids[0]
 	}
 	layer := f.layer
-	if layer < 0 && kind != "derived" && kind != "js" && kind != "slices" && kind != "reference" && kind != "reference-scores" {
+	if layer < 0 && kind != "derived" && kind != "js" && kind != "slices" && kind != "crispiness" && kind != "reference" && kind != "reference-scores" {
 		n, err := run.NumLayers(ctx, id)
 		if err != nil {
 			return err
