@@ -263,7 +263,7 @@ func TestPlotDerivedAndReference(t *testing.T) {
 		pass  string
 		shape []int
 		data  any
-	}{{"rollout", []int{4, N, N}, roll}, {"js_units", []int{16, 16}, js}} {
+	}{{"rollout", []int{4, N, N}, roll}, {"js_units", []int{16, 16}, js}, {"crisp", []int{4, 4, 10}, js[:160]}} {
 		p := r.DerivedPath(w.pass, "case0")
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := checkpoint.WriteNpyFile(p, w.shape, w.data); err != nil {
@@ -289,6 +289,7 @@ func TestPlotDerivedAndReference(t *testing.T) {
 		{"derived", "--pass", "rollout", "--layer", "1"},
 		{"graph", "--pass", "rollout"},
 		{"slices", "--pass", "rollout", "--clip", "99.9"},
+		{"crispiness", "--pass", "crisp"},
 		{"js", "--pass", "js_units"},
 		{"reference", "--labels", lpath},
 		{"reference-scores", "--labels", lpath, "--pass", "rollout"},
