@@ -184,6 +184,7 @@ func (r *runner) Close() error {
 			e.Finalize()
 		}
 	}
+	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec = nil, nil, nil, nil, nil
 	var errs []error
 	for _, t := range r.weights {
 		if err := t.FinalizeAll(); err != nil {
@@ -266,6 +267,9 @@ func readRows(t *tensors.Tensor, rows, cols int, dst []float32) ([]float32, erro
 
 // checkInput validates ids against the vocabulary and the context.
 func (r *runner) checkInput(in Input) error {
+	if r.blockExec == nil {
+		return errors.New("model is closed")
+	}
 	n := len(in.IDs)
 	if n == 0 {
 		return errors.New("input has no tokens")

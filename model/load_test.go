@@ -216,6 +216,17 @@ func TestBadInputs(t *testing.T) {
 	if _, err := m.Generate(ctx, make([]int, 505), GenerateOptions{MaxNewTokens: 12}, nil); err == nil || !strings.Contains(err.Error(), "exceeds the model's context") {
 		t.Errorf("generation past the context: %v", err)
 	}
+	closed, err := Load(refdata.Path(t, "models", "tiny-gpt2"), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	if err := closed.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := closed.Forward(ctx, Input{IDs: []int{1}}, nil, ForwardOptions{}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Forward after Close: %v", err)
+	}
 	bm, err := Load(refdata.Path(t, "models", "tiny-bert"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
