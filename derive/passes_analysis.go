@@ -107,8 +107,8 @@ func analysisSpecs() []Spec {
 				return analysis.Rollout(t, analysis.RolloutOptions{Heads: analysis.HeadMean})
 			}),
 		{
-			Name: "compute_attention_rollout", Doc: "attention rollout (Abnar & Zuidema 2020), with the residual identity by default, [L,N,N]",
-			Input: TakesAttention,
+			Name: "compute_attention_rollout", Doc: "attention rollout (Abnar & Zuidema 2020), with the residual identity by default, [L,N,N]; rows must sum to 1",
+			Input: TakesAttention, RowStochastic: true,
 			Kwargs: map[string]KwargSpec{
 				"add_residual":           {Kind: KwBool, Default: true, Doc: "rownorm(A+I) per layer"},
 				"condense_head_strategy": {Kind: KwString, Default: string(analysis.HeadMean), Enum: headReduce, Doc: "how the heads of a layer are combined"},

@@ -3,6 +3,7 @@ package derive
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -127,4 +128,21 @@ func TestFlowPassOracle(t *testing.T) {
 	}
 	v := runPass(t, "attention_flow_values", "", in())
 	wantTensor(t, "flow values layer 2", &Tensor{Shape: []int{2, 2}, Data: v.Data[4:]}, []int{2, 2}, []float64{1, 0, 0.75, 0.5})
+}
+
+// Rollout with the residual identity treats attention rows as distributions: derive
+// rejects rows that do not sum to 1, naming the pass, sample, layer, head and row.
+func TestRolloutRejectsUnnormalisedRows(t *testing.T) {
+	run := newMemRun(t, 2)
+	bad := run.att["s01"]
+	bad.Data[5*5+1] += 0.3 // layer 0 head 1 row 0
+	cfg, err := ParseConfig("r.yaml", []byte("passes:\n  - {name: roll, function: compute_attention_rollout}\n"), DefaultRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Derive(context.Background(), run, cfg, Options{})
+	want := `pass "roll" (compute_attention_rollout): sample "s01": layer 0 head 1: row 0 sums to 1.3`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
 }
