@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/attnscope/attnscope/analysis"
 	"github.com/attnscope/attnscope/stats"
 	"github.com/attnscope/attnscope/tasks"
 )
@@ -22,22 +23,26 @@ type Attention struct {
 
 // AggregateAttention is attention rollout with residual (Abnar & Zuidema 2020,
 // as AttentionSpan's aggregate_attention): Ā_l = Σ_h w_{l,h}·A_{l,h} (w = 1/H by
-// default), Â_l = rownorm(Ā_l + I), R = Â_{L−1}⋯Â_1·Â_0. weights, when non-nil,
-// is [L][H]. It returns the N×N rollout, row-major.
+// default), Â_l = rownorm(Ā_l + I), R = Â_{L−1}⋯Â_1·Â_0, the rollout itself
+// computed by package analysis. weights, when non-nil, is [L][H]. It returns
+// the N×N rollout, row-major.
 func AggregateAttention(a Attention, weights [][]float64) ([]float64, error) {
 	n := a.N
 	if len(a.Layers) == 0 {
 		return nil, fmt.Errorf("aggregate attention: no layers")
 	}
-	var roll []float64
+	if weights != nil && len(weights) != len(a.Layers) {
+		return nil, fmt.Errorf("aggregate attention: weights must be [%d layers][heads]", len(a.Layers))
+	}
+	combined := analysis.New(len(a.Layers), n, n)
 	for l, heads := range a.Layers {
 		if len(heads) == 0 {
 			return nil, fmt.Errorf("aggregate attention: layer %d has no heads", l)
 		}
-		if weights != nil && (len(weights) != len(a.Layers) || len(weights[l]) != len(heads)) {
-			return nil, fmt.Errorf("aggregate attention: weights must be %d×%d", len(a.Layers), len(heads))
+		if weights != nil && len(weights[l]) != len(heads) {
+			return nil, fmt.Errorf("aggregate attention: weights of layer %d must have %d values", l, len(heads))
 		}
-		avg := make([]float64, n*n)
+		avg := combined.Matrix(l, 0)
 		for h, m := range heads {
 			if len(m) != n*n {
 				return nil, fmt.Errorf("aggregate attention: layer %d head %d has %d values, want %d×%d", l, h, len(m), n, n)
@@ -50,35 +55,12 @@ func AggregateAttention(a Attention, weights [][]float64) ([]float64, error) {
 				avg[i] += w * v
 			}
 		}
-		for r := 0; r < n; r++ {
-			avg[r*n+r]++
-			s := 0.0
-			for c := 0; c < n; c++ {
-				s += avg[r*n+c]
-			}
-			for c := 0; c < n; c++ {
-				avg[r*n+c] /= s
-			}
-		}
-		if roll == nil {
-			roll = avg
-			continue
-		}
-		next := make([]float64, n*n)
-		for i := 0; i < n; i++ {
-			for k := 0; k < n; k++ {
-				v := avg[i*n+k]
-				if v == 0 {
-					continue
-				}
-				for j := 0; j < n; j++ {
-					next[i*n+j] += v * roll[k*n+j]
-				}
-			}
-		}
-		roll = next
 	}
-	return roll, nil
+	r, err := analysis.RolloutMatrices(combined, true)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate attention: %w", err)
+	}
+	return append([]float64(nil), r.Matrix(len(a.Layers)-1, 0)...), nil
 }
 
 // rowPercentage is Σ_{label=1}|a| / (Σ_{label=1}|a| + Σ_{label=0}|a|), 0 when
