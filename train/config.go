@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/attnscope/attnscope/tasks"
 )
 
 // Experiment is an AttentionSpan-style experiment config (spec seeds.md §2.5):
@@ -188,6 +190,11 @@ func (d *DatasetCfg) validate(where string) error {
 	}
 	if d.NumSamples <= 0 {
 		return fmt.Errorf("%s.num_samples must be positive, got %d", where, d.NumSamples)
+	}
+	// Build the generator once so that an unknown generator or parameter, a value
+	// of the wrong type or an impossible range is reported with the config.
+	if _, err := tasks.New(d.Generator, d.GeneratorParameters, Tokenizer()); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
 }

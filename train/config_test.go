@@ -77,14 +77,17 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := LoadExperiment(bad, nil); err == nil || !strings.Contains(err.Error(), "n_heads") || !strings.Contains(err.Error(), "4") {
 		t.Fatalf("unknown key: %v (want the key and its line)", err)
 	}
-	// An unknown generator or parameter and an impossible range surface when the data is drawn.
-	e, _ := LoadExperiment(defaultConfig, []string{"training.train_dataset.generator=NoSuchGenerator"})
-	if _, err := Samples(&e.Training.TrainDataset, Tokenizer(), false); err == nil || !strings.Contains(err.Error(), "unknown generator") {
-		t.Fatalf("unknown generator: %v", err)
-	}
-	e, _ = LoadExperiment(defaultConfig, []string{"training.train_dataset.generator_parameters.length=[5,1]"})
-	if _, err := Samples(&e.Training.TrainDataset, Tokenizer(), false); err == nil || !strings.Contains(err.Error(), "empty") {
-		t.Fatalf("impossible range: %v", err)
+	// An unknown generator or parameter and an impossible range are reported with
+	// the config file and the dataset's key.
+	for _, tc := range []struct{ override, want string }{
+		{"training.train_dataset.generator=NoSuchGenerator", "training.train_dataset: unknown generator"},
+		{"training.train_dataset.generator_parameters.length=[5,1]", "length (5,1) is empty"},
+		{"+evaluation.dataset2.generator_parameters.lenght=[1,2]", `evaluation.dataset2: LongAdditionGenerator: unknown parameter "lenght"`},
+	} {
+		_, err := LoadExperiment(defaultConfig, []string{tc.override})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "default-addition.yaml") {
+			t.Errorf("%s: %v, want the file and %q", tc.override, err, tc.want)
+		}
 	}
 }
 
