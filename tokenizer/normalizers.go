@@ -22,51 +22,114 @@ func (s seqNormalizer) normalize(p nstr) nstr {
 	return p
 }
 
-// unicodeNormalizer applies NFC/NFD/NFKC/NFKD segment by segment. Within a segment
-// (a starter and its combining marks), output character k takes the alignment of input
-// character k (the last input character when the output is longer: HF's insertions),
-// and when the output is shorter the last output character absorbs the remaining input
-// characters, as unicode-normalization-alignments does for compositions.
+// unicodeNormalizer applies NFC/NFD/NFKC/NFKD keeping, for every output character,
+// the alignment of the input character it comes from (as the
+// unicode-normalization-alignments crate HF uses): each input character is decomposed
+// on its own, combining marks are reordered by combining class carrying their source,
+// and (for NFC/NFKC) a composed character keeps the source of its starter.
 type unicodeNormalizer struct{ form norm.Form }
+
+type taggedRune struct {
+	r   rune
+	src int // byte index in the piece of the source character
+	ccc uint8
+}
 
 func (u unicodeNormalizer) normalize(p nstr) nstr {
 	if u.form.IsNormalString(p.s) {
 		return p
 	}
+	decomp := norm.NFD
+	compose := false
+	switch u.form {
+	case norm.NFKD:
+		decomp = norm.NFKD
+	case norm.NFC:
+		compose = true
+	case norm.NFKC:
+		decomp, compose = norm.NFKD, true
+	}
+	rs := make([]taggedRune, 0, len(p.s))
+	var buf []byte
+	for i := 0; i < len(p.s); {
+		r, n := utf8.DecodeRuneInString(p.s[i:])
+		if r < utf8.RuneSelf || unicode.Is(newerThanUnicode12, r) {
+			// Characters newer than HF's normalization tables stay as they are.
+			rs = append(rs, taggedRune{r, i, 0})
+			i += n
+			continue
+		}
+		buf = decomp.AppendString(buf[:0], p.s[i:i+n])
+		for _, d := range string(buf) {
+			rs = append(rs, taggedRune{d, i, decomp.PropertiesString(string(d)).CCC()})
+		}
+		i += n
+	}
+	// Canonical ordering: stable sort of each run of non-starters by combining class.
+	for i := 0; i < len(rs); {
+		if rs[i].ccc == 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < len(rs) && rs[j].ccc != 0 {
+			j++
+		}
+		run := rs[i:j]
+		for x := 1; x < len(run); x++ {
+			for y := x; y > 0 && run[y-1].ccc > run[y].ccc; y-- {
+				run[y-1], run[y] = run[y], run[y-1]
+			}
+		}
+		i = j
+	}
+	if compose {
+		rs = composeTagged(rs)
+	}
 	w := newBuilder(len(p.s) + 8)
-	var it norm.Iter
-	it.InitString(u.form, p.s)
-	pos := 0
-	for !it.Done() {
-		seg := it.Next()
-		// The iterator consumed input bytes [pos, it.Pos()).
-		end := it.Pos()
-		in := p.s[pos:end]
-		var ins []int // byte index in p of each input char
-		for k := range in {
-			if utf8.RuneStart(in[k]) {
-				ins = append(ins, pos+k)
-			}
-		}
-		k := 0
-		for len(seg) > 0 {
-			r, n := utf8.DecodeRune(seg)
-			seg = seg[n:]
-			var a span
-			switch {
-			case len(ins) == 0:
-				a = p.insertAlign(pos)
-			case k < len(ins):
-				a = p.align[ins[k]]
-			default:
-				a = p.align[ins[len(ins)-1]]
-			}
-			w.add(r, a)
-			k++
-		}
-		pos = end
+	for _, t := range rs {
+		w.add(t.r, p.align[t.src])
 	}
 	return w.done(p.orig)
+}
+
+// composeTagged is Unicode's canonical composition algorithm over tagged runes; the
+// primary composite of a pair is found by NFC-normalizing the pair.
+func composeTagged(rs []taggedRune) []taggedRune {
+	out := rs[:0:0]
+	starter := -1
+	var lastCCC uint8
+	for _, t := range rs {
+		if starter >= 0 {
+			adjacent := starter == len(out)-1
+			if adjacent || (lastCCC != 0 && lastCCC < t.ccc) {
+				if c, ok := primaryComposite(out[starter].r, t.r); ok {
+					out[starter].r = c
+					continue
+				}
+			}
+		}
+		if t.ccc == 0 {
+			starter = len(out)
+			lastCCC = 0
+		} else {
+			lastCCC = t.ccc
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func primaryComposite(a, b rune) (rune, bool) {
+	if a < utf8.RuneSelf && b < utf8.RuneSelf {
+		return 0, false
+	}
+	s := norm.NFC.String(string([]rune{a, b}))
+	r, n := utf8.DecodeRuneInString(s)
+	if n != len(s) {
+		return 0, false
+	}
+	return r, true
 }
 
 type lowercaseNormalizer struct{}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,66 +115,85 @@ func TestDifferentialHF(t *testing.T) {
 	}
 	for _, name := range []string{"gpt2", "bert", "llama2"} {
 		t.Run(name, func(t *testing.T) {
-			tokPath := filepath.Join(tmp, name, "tokenizer.json")
-			outPath := filepath.Join(tmp, name+".out.json")
-			runNode(t, oracles, "encode.js", tokPath, cpath, outPath)
-			var want oracleOut
-			readJSON(t, outPath, &want)
-			if len(want.Single) != len(texts) || len(want.Pairs) != len(pairs) {
-				t.Fatalf("oracle returned %d/%d results for %d/%d inputs", len(want.Single), len(want.Pairs), len(texts), len(pairs))
-			}
-			tk, err := Load(filepath.Join(tmp, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			bad := 0
-			report := func(format string, a ...any) {
-				bad++
-				if bad <= 15 {
-					t.Errorf(format, a...)
-				}
-			}
-			for i, text := range texts {
-				w := want.Single[i]
-				e, err := tk.Encode(text, true)
-				if err != nil {
-					report("text %d %q: %v", i, text, err)
-					continue
-				}
-				switch {
-				case !reflect.DeepEqual(nz(e.IDs), nz(w.IDs)):
-					report("text %d %q: ids\n got %v %q\nwant %v %q", i, text, e.IDs, e.Tokens, w.IDs, w.Tokens)
-					continue
-				case !reflect.DeepEqual(nzs(e.Tokens), nzs(w.Tokens)):
-					report("text %d %q: tokens\n got %q\nwant %q", i, text, e.Tokens, w.Tokens)
-				case !reflect.DeepEqual(nzo(e.Offsets), nzo(w.Offsets)):
-					report("text %d %q: offsets\n got %v\nwant %v\ntokens %q", i, text, e.Offsets, w.Offsets, e.Tokens)
-				}
-				if d, _ := tk.Decode(w.IDs, false); d != w.Decoded {
-					report("text %d %q: decode = %q, want %q", i, text, d, w.Decoded)
-				}
-				if d, _ := tk.Decode(w.IDs, true); d != w.DecodedSkip {
-					report("text %d %q: decode(skip) = %q, want %q", i, text, d, w.DecodedSkip)
-				}
-				n, err := tk.Encode(text, false)
-				if err != nil || !reflect.DeepEqual(nz(n.IDs), nz(want.NoSpecial[i].IDs)) || !reflect.DeepEqual(nzo(n.Offsets), nzo(want.NoSpecial[i].Offsets)) {
-					report("text %d %q without special tokens: ids/offsets differ (err %v)", i, text, err)
-				}
-			}
-			for i, p := range pairs {
-				w := want.Pairs[i]
-				e, err := tk.EncodePair(p[0], p[1], true)
-				if err != nil || !reflect.DeepEqual(e.IDs, w.IDs) || !reflect.DeepEqual(e.TypeIDs, w.TypeIDs) || !reflect.DeepEqual(e.Offsets, w.Offsets) {
-					report("pair %d: got %v %v, want %v %v (err %v)", i, e.IDs, e.TypeIDs, w.IDs, w.TypeIDs, err)
-				}
-			}
-			if bad > 0 {
-				t.Errorf("%s: %d mismatches over %d texts and %d pairs", name, bad, len(texts), len(pairs))
-			} else {
-				t.Logf("%s: %d texts and %d pairs identical to HF tokenizers", name, len(texts), len(pairs))
-			}
+			compareWithHF(t, oracles, filepath.Join(tmp, name, "tokenizer.json"), cpath, texts, pairs)
+		})
+	}
+	// The reference Qwen2 (look-ahead Split) and T5 (Unigram, NFKC) tokenizers too.
+	for _, name := range []string{"qwen-bpe", "t5-unigram"} {
+		t.Run(name, func(t *testing.T) {
+			compareWithHF(t, oracles, refdata.Path(t, "tokenizers", name, "tokenizer.json"), cpath, texts, pairs)
 		})
 	}
 }
 
-var _ = fmt.Sprintf
+// compareWithHF encodes texts and pairs with the tokenizer.json at tokPath in Go and in
+// HF tokenizers (tools/oracles/encode.js over the corpus file cpath) and reports every
+// difference in ids, tokens, offsets or decodings.
+func compareWithHF(t *testing.T, oracles, tokPath, cpath string, texts []string, pairs [][2]string) {
+	t.Helper()
+	outPath := filepath.Join(t.TempDir(), "out.json")
+	runNode(t, oracles, "encode.js", tokPath, cpath, outPath)
+	var want oracleOut
+	readJSON(t, outPath, &want)
+	if len(want.Single) != len(texts) || len(want.Pairs) != len(pairs) {
+		t.Fatalf("oracle returned %d/%d results for %d/%d inputs", len(want.Single), len(want.Pairs), len(texts), len(pairs))
+	}
+	tk, err := Load(tokPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	report := func(format string, a ...any) {
+		bad++
+		if bad <= 10 {
+			t.Errorf(format, a...)
+		}
+	}
+	for i, text := range texts {
+		w := want.Single[i]
+		e, err := tk.Encode(text, true)
+		if err != nil {
+			report("text %d %q: %v", i, text, err)
+			continue
+		}
+		switch {
+		case !reflect.DeepEqual(nz(e.IDs), nz(w.IDs)):
+			report("text %d %q: ids\n got %v %q\nwant %v %q", i, text, e.IDs, e.Tokens, w.IDs, w.Tokens)
+			continue
+		case !reflect.DeepEqual(nzs(e.Tokens), nzs(w.Tokens)):
+			report("text %d %q: tokens\n got %q\nwant %q", i, text, e.Tokens, w.Tokens)
+		case !reflect.DeepEqual(nzo(e.Offsets), nzo(w.Offsets)):
+			report("text %d %q: offsets\n got %v\nwant %v\ntokens %q", i, text, e.Offsets, w.Offsets, e.Tokens)
+		}
+		if d, _ := tk.Decode(w.IDs, false); d != w.Decoded {
+			report("text %d %q: decode = %q, want %q", i, text, d, w.Decoded)
+		}
+		if d, _ := tk.Decode(w.IDs, true); d != w.DecodedSkip {
+			report("text %d %q: decode(skip) = %q, want %q", i, text, d, w.DecodedSkip)
+		}
+		n, err := tk.Encode(text, false)
+		if err != nil || !reflect.DeepEqual(nz(n.IDs), nz(want.NoSpecial[i].IDs)) || !reflect.DeepEqual(nzo(n.Offsets), nzo(want.NoSpecial[i].Offsets)) {
+			got := []int(nil)
+			if n != nil {
+				got = n.IDs
+			}
+			report("text %d %q without special tokens: got %v, want %v (err %v)", i, text, got, want.NoSpecial[i].IDs, err)
+		}
+	}
+	for i, p := range pairs {
+		w := want.Pairs[i]
+		e, err := tk.EncodePair(p[0], p[1], true)
+		if err != nil || !reflect.DeepEqual(e.IDs, w.IDs) || !reflect.DeepEqual(e.TypeIDs, w.TypeIDs) || !reflect.DeepEqual(e.Offsets, w.Offsets) {
+			if err != nil {
+				report("pair %d: %v", i, err)
+			} else {
+				report("pair %d %q: got %v %v %v, want %v %v %v", i, p, e.IDs, e.TypeIDs, e.Offsets, w.IDs, w.TypeIDs, w.Offsets)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d mismatches over %d texts and %d pairs", tokPath, bad, len(texts), len(pairs))
+	} else {
+		t.Logf("%s: %d texts and %d pairs identical to HF tokenizers", filepath.Base(filepath.Dir(tokPath)), len(texts), len(pairs))
+	}
+}

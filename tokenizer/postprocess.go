@@ -137,7 +137,7 @@ func (p bertProcessor) process(a, b *enc, addSpecial bool) *enc {
 	return out
 }
 
-// robertaProcessor: <s> A </s> (</s> B </s>), with optional offset trimming.
+// robertaProcessor: <s> A </s> (</s> B </s>), all type ids 0, with optional offset trimming.
 type robertaProcessor struct {
 	sepTok, clsTok string
 	sep, cls       int
@@ -167,9 +167,10 @@ func (p robertaProcessor) process(a, b *enc, addSpecial bool) *enc {
 	out.appendEnc(a, 0, true)
 	out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
 	if b != nil {
-		out.push(p.sep, p.sepTok, 1, [2]int{}, 1, -1)
-		out.appendEnc(b, 1, true)
-		out.push(p.sep, p.sepTok, 1, [2]int{}, 1, -1)
+		// HF's RobertaProcessing gives the second sequence type id 0 too.
+		out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
+		out.appendEnc(b, 0, true)
+		out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
 	}
 	return out
 }

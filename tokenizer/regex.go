@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -31,7 +32,7 @@ func compilePattern(pat string) (matcher, error) {
 	case llama3Pattern:
 		return llama3Scanner{}, nil
 	}
-	re, err := regexp2.Compile(pat, regexp2.Unicode)
+	re, err := regexp2.Compile(onigToNet(pat), regexp2.Unicode)
 	if err != nil {
 		return nil, fmt.Errorf("invalid regular expression %q: %w", pat, err)
 	}
@@ -259,4 +260,57 @@ func llama3Next(s string, i int) int {
 		return last
 	}
 	return whitespaceTail(s, i)
+}
+
+// onigWord is Oniguruma's Unicode \w: Alphabetic (letters, Nl and the circled or
+// squared letters of Other_Alphabetic), marks, decimal digits and connector
+// punctuation. .NET's \w lacks Mc, Me and Nl and has ZWJ/ZWNJ.
+const onigWord = `\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{24B6}-\x{24E9}\x{1F130}-\x{1F149}\x{1F150}-\x{1F169}\x{1F170}-\x{1F189}`
+
+// onigToNet rewrites \w and \W (outside character classes) and \w inside them to
+// Oniguruma's meaning; \d (Nd) and \s (White_Space) already agree.
+func onigToNet(pat string) string {
+	if !strings.Contains(pat, `\w`) && !strings.Contains(pat, `\W`) {
+		return pat
+	}
+	var b strings.Builder
+	inClass := false
+	for i := 0; i < len(pat); i++ {
+		c := pat[i]
+		if c == '\\' && i+1 < len(pat) {
+			n := pat[i+1]
+			switch {
+			case n == 'w' && inClass:
+				b.WriteString(onigWord)
+			case n == 'w':
+				b.WriteString("[" + onigWord + "]")
+			case n == 'W' && !inClass:
+				b.WriteString("[^" + onigWord + "]")
+			default:
+				b.WriteByte(c)
+				b.WriteByte(n)
+			}
+			i++
+			continue
+		}
+		switch {
+		case c == '[' && !inClass:
+			inClass = true
+			b.WriteByte(c)
+			// A ']' right after '[' or '[^' is a literal.
+			if i+1 < len(pat) && pat[i+1] == '^' {
+				b.WriteByte('^')
+				i++
+			}
+			if i+1 < len(pat) && pat[i+1] == ']' {
+				b.WriteByte(']')
+				i++
+			}
+			continue
+		case c == ']' && inClass:
+			inClass = false
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

@@ -1,0 +1,151 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/tokenizer/internal/corpus"
+)
+
+// componentVariants derives tokenizer.json files from the full-size GPT-2, BERT and
+// Llama-2 fixtures, each swapping in components the fixtures do not use, so that every
+// normalizer, pre-tokenizer, split behavior, post-processor, decoder, added-token
+// option, truncation and padding is compared with HF tokenizers.
+func componentVariants() map[string]struct {
+	base  string
+	patch map[string]any
+} {
+	type v = struct {
+		base  string
+		patch map[string]any
+	}
+	obj := func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	typ := func(t string, kv ...any) map[string]any { return obj(append([]any{"type", t}, kv...)...) }
+	seq := func(key string, items ...any) map[string]any { return typ("Sequence", key, items) }
+	regex := func(r string) map[string]any { return obj("Regex", r) }
+	str := func(s string) map[string]any { return obj("String", s) }
+	byteLevelNoRegex := typ("ByteLevel", "add_prefix_space", false, "trim_offsets", true, "use_regex", false)
+	split := func(beh string, invert bool) map[string]any {
+		return seq("pretokenizers", typ("Split", "pattern", regex(`\d+|[^\w\s]+`), "behavior", beh, "invert", invert), byteLevelNoRegex)
+	}
+	added := func(id int, content string, kv ...any) map[string]any {
+		m := obj("id", id, "content", content, "single_word", false, "lstrip", false, "rstrip", false, "normalized", false, "special", false)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	bertAdded := []any{added(0, "[PAD]", "special", true), added(100, "[UNK]", "special", true), added(101, "[CLS]", "special", true),
+		added(102, "[SEP]", "special", true), added(103, "[MASK]", "special", true, "lstrip", true, "rstrip", true)}
+	return map[string]v{
+		"bert-nfd-stripaccents-whitespace": {"bert", obj(
+			"normalizer", seq("normalizers", typ("NFD"), typ("StripAccents"), typ("Lowercase")),
+			"pre_tokenizer", typ("Whitespace"),
+			"post_processor", typ("BertProcessing", "sep", []any{"[SEP]", 102}, "cls", []any{"[CLS]", 101}))},
+		"bert-nfkd-strip-whitespacesplit": {"bert", obj(
+			"normalizer", seq("normalizers", typ("NFKD"), typ("Lowercase"), typ("Strip", "strip_left", true, "strip_right", true)),
+			"pre_tokenizer", typ("WhitespaceSplit"),
+			"decoder", seq("decoders", typ("WordPiece", "prefix", "##", "cleanup", false), typ("Strip", "content", " ", "start", 1, "stop", 1)))},
+		"bert-punctuation-digits": {"bert", obj(
+			"normalizer", typ("BertNormalizer", "clean_text", true, "handle_chinese_chars", false, "strip_accents", false, "lowercase", true),
+			"pre_tokenizer", seq("pretokenizers", typ("WhitespaceSplit"), typ("Punctuation", "behavior", "Isolated"), typ("Digits", "individual_digits", true)))},
+		"bert-replace-nfc-digits-contiguous": {"bert", obj(
+			"normalizer", seq("normalizers", typ("Replace", "pattern", regex(`\s+`), "content", " "), typ("NFC"), typ("Lowercase"),
+				typ("Replace", "pattern", str("a"), "content", "aa")),
+			"pre_tokenizer", seq("pretokenizers", typ("BertPreTokenizer"), typ("Digits", "individual_digits", false)))},
+		"bert-added-tokens-truncation-padding": {"bert", obj(
+			"added_tokens", append(append([]any{}, bertAdded...),
+				added(30522, "foo", "single_word", true), added(30523, "Hello", "normalized", true), added(30524, "<x>", "lstrip", true), added(30525, "def", "rstrip", true)),
+			"truncation", obj("direction", "Right", "max_length", 12, "strategy", "LongestFirst", "stride", 0),
+			"padding", obj("strategy", obj("Fixed", 16), "direction", "Right", "pad_to_multiple_of", nil, "pad_id", 0, "pad_type_id", 0, "pad_token", "[PAD]"))},
+		"bert-truncation-left-onlyfirst": {"bert", obj(
+			"truncation", obj("direction", "Left", "max_length", 10, "strategy", "OnlyFirst", "stride", 0))},
+		"gpt2-split-removed":             {"gpt2", obj("pre_tokenizer", split("Removed", false))},
+		"gpt2-split-isolated-inverted":   {"gpt2", obj("pre_tokenizer", split("Isolated", true))},
+		"gpt2-split-merged-previous":     {"gpt2", obj("pre_tokenizer", split("MergedWithPrevious", false))},
+		"gpt2-split-merged-next":         {"gpt2", obj("pre_tokenizer", split("MergedWithNext", false))},
+		"gpt2-split-contiguous":          {"gpt2", obj("pre_tokenizer", split("Contiguous", false))},
+		"gpt2-split-contiguous-inverted": {"gpt2", obj("pre_tokenizer", split("Contiguous", true))},
+		"gpt2-prefix-space-trim-offsets": {"gpt2", obj(
+			"pre_tokenizer", typ("ByteLevel", "add_prefix_space", true, "trim_offsets", true, "use_regex", true),
+			"post_processor", typ("ByteLevel", "add_prefix_space", true, "trim_offsets", true, "use_regex", true))},
+		"gpt2-roberta-processing": {"gpt2", obj(
+			"post_processor", typ("RobertaProcessing", "sep", []any{"<|endoftext|>", 50256}, "cls", []any{"<|endoftext|>", 50256}, "trim_offsets", true, "add_prefix_space", false))},
+		"gpt2-template-sequence": {"gpt2", obj(
+			"post_processor", seq("processors", typ("ByteLevel", "add_prefix_space", false, "trim_offsets", true, "use_regex", true),
+				typ("TemplateProcessing",
+					"single", []any{obj("Sequence", obj("id", "A", "type_id", 0)), obj("SpecialToken", obj("id", "<|endoftext|>", "type_id", 0))},
+					"pair", []any{obj("Sequence", obj("id", "A", "type_id", 0)), obj("SpecialToken", obj("id", "<|endoftext|>", "type_id", 0)),
+						obj("Sequence", obj("id", "B", "type_id", 1)), obj("SpecialToken", obj("id", "<|endoftext|>", "type_id", 1))},
+					"special_tokens", obj("<|endoftext|>", obj("id", "<|endoftext|>", "ids", []any{50256}, "tokens", []any{"<|endoftext|>"})))))},
+		"llama2-metaspace-always-split": {"llama2", obj(
+			"normalizer", nil,
+			"pre_tokenizer", typ("Metaspace", "replacement", "▁", "prepend_scheme", "always", "split", true),
+			"decoder", seq("decoders", typ("ByteFallback"), typ("Metaspace", "replacement", "▁", "prepend_scheme", "always", "split", true)))},
+		"llama2-metaspace-first-nosplit": {"llama2", obj(
+			"normalizer", typ("NFKC"),
+			"pre_tokenizer", typ("Metaspace", "replacement", "▁", "prepend_scheme", "first", "split", false))},
+		"llama2-metaspace-never-ignore-merges": {"llama2", obj(
+			"normalizer", nil,
+			"pre_tokenizer", typ("Metaspace", "replacement", "▁", "prepend_scheme", "never", "split", true),
+			"decoder", seq("decoders", typ("Replace", "pattern", regex("▁+"), "content", " "), typ("ByteFallback"), typ("Fuse")))},
+	}
+}
+
+// TestComponentsDifferentialHF compares every component variant with HF tokenizers on
+// 400 generated strings and pairs (plus strings holding the added tokens).
+func TestComponentsDifferentialHF(t *testing.T) {
+	oracles := oracleDir(t)
+	tmp := t.TempDir()
+	buildFixtures(t, oracles, tmp)
+	root := refdata.RepoRoot()
+	code, err := corpus.CodeLines(filepath.Join(root, "testdata", "samples", "stack.py"), filepath.Join(root, "testdata", "samples", "lru.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := corpus.Strings(7, 400, code)
+	texts = append(texts, "foo bar foobar foo.", "Hello hello HELLO there", "a <x> b  <x>c", "def f(): def  x", "  [MASK]  x [MASK]y", "x<x>[MASK]def")
+	var pairs [][2]string
+	for i := 0; i+1 < len(texts) && len(pairs) < 40; i += 11 {
+		pairs = append(pairs, [2]string{texts[i], texts[i+1]})
+	}
+	cpath := filepath.Join(tmp, "corpus.json")
+	data, err := json.Marshal(map[string]any{"texts": texts, "pairs": pairs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cpath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range componentVariants() {
+		t.Run(name, func(t *testing.T) {
+			var tj map[string]any
+			readJSON(t, filepath.Join(tmp, v.base, "tokenizer.json"), &tj)
+			for k, val := range v.patch {
+				tj[k] = val
+			}
+			out, err := json.Marshal(tj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(tmp, name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "tokenizer.json")
+			if err := os.WriteFile(p, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			compareWithHF(t, oracles, p, cpath, texts, pairs)
+		})
+	}
+}
