@@ -12,7 +12,9 @@ func DefaultRegistry() *Registry {
 }
 
 func builtinSpecs() []Spec {
-	return append(append(analysisSpecs(), flowSpecs()...),
+	specs := append(analysisSpecs(), flowSpecs()...)
+	specs = append(specs, statsSpecs()...)
+	return append(specs,
 		codeCategorySpec(),
 		linesSpec(),
 		charsSpec(),

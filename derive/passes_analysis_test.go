@@ -146,3 +146,48 @@ func TestRolloutRejectsUnnormalisedRows(t *testing.T) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
 }
+
+// Oracle §7.3 29 through the registry, with the metrics the passes report.
+func TestStatsPassesOracle(t *testing.T) {
+	w := func() *Input { return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{1, 0, 0.95, 0.05}}} }
+	u := func() *Input { return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{0.5, 0.5, 0.5, 0.5}}} }
+	metric := func(function, kwargs string, in *Input, name string, layer, head int) float64 {
+		t.Helper()
+		cfg, err := ParseConfig("t.yaml", []byte("passes:\n  - name: p\n    function: "+function+"\n    kwargs: "+kwargs+"\n"), DefaultRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := cfg.Passes[0]
+		res, err := p.Spec().Fn(context.Background(), in, p.Args())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range res.Metrics {
+			if m.Name == name && m.Layer == layer && m.Head == head {
+				return m.Value
+			}
+		}
+		t.Fatalf("%s: no metric %s (%d,%d) in %+v", function, name, layer, head, res.Metrics)
+		return 0
+	}
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-6 {
+			t.Errorf("%s = %g, want %g", name, got, want)
+		}
+	}
+	e := runPass(t, "attention_entropy", "{convention: analyzer}", w())
+	wantTensor(t, "row entropies", e, []int{1, 1, 2}, []float64{0, 0.198515})
+	near("head entropy", metric("attention_entropy", "{convention: analyzer}", w(), "entropy", 0, 0), 0.099258)
+	near("layer entropy", metric("attention_entropy", "{convention: analyzer}", w(), "entropy", 0, -1), 0.099258)
+	near("uniform entropy", metric("attention_entropy", "{}", u(), "entropy", -1, -1), math.Ln2)
+	near("sparsity", metric("attention_sparsity", "{}", w(), "sparsity", 0, 0), 0.5)
+	near("uniform sparsity", metric("attention_sparsity", "{threshold: 0.1}", u(), "sparsity", -1, -1), 0)
+	wantTensor(t, "received", runPass(t, "attention_received", "", u()), []int{1, 2}, []float64{1, 1})
+	near("max weight", metric("attention_max_weight", "{}", w(), "max_weight", 0, 0), 0.975)
+	// Two identical heads: redundant, JS distance 0, no diversity.
+	two := &Tensor{Shape: []int{1, 2, 2, 2}, Data: []float64{1, 0, 0.95, 0.05, 1, 0, 0.95, 0.05}}
+	near("redundant pairs", metric("head_redundancy", "{}", &Input{Tensor: two}, "redundant_pairs", 0, -1), 1)
+	near("diversity", metric("head_diversity", "{}", &Input{Tensor: two}, "head_diversity", 0, -1), 0)
+	near("uniform collapse", metric("head_collapse", "{}", u(), "uniform_collapse", 0, 0), 1)
+}
