@@ -149,8 +149,12 @@ func TestRolloutRejectsUnnormalisedRows(t *testing.T) {
 
 // Oracle §7.3 29 through the registry, with the metrics the passes report.
 func TestStatsPassesOracle(t *testing.T) {
-	w := func() *Input { return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{1, 0, 0.95, 0.05}}} }
-	u := func() *Input { return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{0.5, 0.5, 0.5, 0.5}}} }
+	w := func() *Input {
+		return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{1, 0, 0.95, 0.05}}}
+	}
+	u := func() *Input {
+		return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{0.5, 0.5, 0.5, 0.5}}}
+	}
 	metric := func(function, kwargs string, in *Input, name string, layer, head int) float64 {
 		t.Helper()
 		cfg, err := ParseConfig("t.yaml", []byte("passes:\n  - name: p\n    function: "+function+"\n    kwargs: "+kwargs+"\n"), DefaultRegistry())
