@@ -104,7 +104,7 @@ func Heatmap(m Matrix, o HeatmapOptions) (*Figure, error) {
 	}
 	const cbW = 80
 	fig := &Figure{
-		Width:  areaW + yLabW + cbW + 20,
+		Width:  max(areaW+yLabW, textStyle(boldFont, 12).Width(o.Title)+24) + cbW + 20,
 		Height: areaH + xLabH + 40,
 	}
 	fig.draw = func(c draw.Canvas) {
