@@ -253,14 +253,19 @@ func newFlowNet(c *Tensor) *flowNet {
 	return g
 }
 
-// flowScratch is one worker's reusable memory for the per-query networks.
+// flowScratch is one worker's reusable memory: the network of one source, built once in
+// compressed (CSR) form and reused for every sink with fresh residual capacities.
 type flowScratch struct {
-	reach []bool  // nodes reachable from the current source
+	reach []bool  // global node reachable from the current source
 	local []int32 // global node → local id (−1 when absent)
-	nodes []int32 // local id → global node
-	// residual network in forward-star form; edge e and e^1 are a pair
-	head, next, to []int32
-	res            []float64
+	nodes []int32 // local id → global node (the sink T: −1)
+	// arcs of local node x: [start[x], start[x+1]); arc e goes to to[e], its reverse is
+	// rev[e]; cap0 holds the capacities of the source's network, res the residuals.
+	start, to, rev []int32
+	cap0, res      []float64
+	sinkArcs       []int32 // arcs (1,a) → T
+	sinkRow        []int32 // the input row a of each sink arc
+	deg, fill      []int32
 	level, iter    []int32
 	queue          []int32
 }
@@ -273,6 +278,8 @@ func (g *flowNet) newScratch() *flowScratch {
 	}
 	return s
 }
+
+const sinkLocal = 1 // local id of the sink T; the source is 0
 
 // flowsFrom fills row[v] with maxflow((c,i) → (0,v)) for every input token v.
 func (g *flowNet) flowsFrom(s *flowScratch, c, i int, row []float64) {
@@ -311,66 +318,111 @@ func (g *flowNet) flowsFrom(s *flowScratch, c, i int, row []float64) {
 			}
 		}
 	}
+	g.build(s, c, i)
+	a0 := g.caps[0]
 	for v := 0; v < N; v++ {
-		if s.reach[v] {
-			row[v] = g.maxflow(s, c, i, v)
+		if !s.reach[v] {
+			continue
+		}
+		copy(s.res, s.cap0)
+		for k, e := range s.sinkArcs {
+			s.res[e] = a0[int(s.sinkRow[k])*N+v]
+		}
+		row[v] = g.dinic(s, g.coreach[v])
+	}
+	for _, node := range s.nodes {
+		if node >= 0 {
+			s.local[node] = -1
 		}
 	}
 }
 
-// maxflow runs Dinic's algorithm from (c,i) to (0,v) on the nodes that are both
-// reachable from the source and reach the sink (a max-flow decomposes into source→sink
-// paths of the original DAG, so no other node can carry flow).
-func (g *flowNet) maxflow(s *flowScratch, c, i, v int) float64 {
+// build lays out the network of source (c,i): the source, the reachable nodes of layers
+// c−1..1, and a sink T fed by every layer-1 node (capacities set per input token).
+func (g *flowNet) build(s *flowScratch, c, i int) {
 	N := g.N
-	co := g.coreach[v]
 	s.nodes = s.nodes[:0]
 	add := func(node int) {
-		s.local[node] = int32(len(s.nodes))
+		if node >= 0 {
+			s.local[node] = int32(len(s.nodes))
+		}
 		s.nodes = append(s.nodes, int32(node))
 	}
-	src := c*N + i
-	add(src) // local 0
-	add(v)   // local 1 = sink
+	add(c*N + i)
+	add(-1) // T
 	for l := c - 1; l >= 1; l-- {
 		for a := 0; a < N; a++ {
-			if k := l*N + a; s.reach[k] && co[k] {
-				add(k)
+			if s.reach[l*N+a] {
+				add(l*N + a)
 			}
 		}
 	}
 	n := len(s.nodes)
-	s.head = resizeI32(s.head, n)
-	for k := range s.head {
-		s.head[k] = -1
+	s.deg = resizeI32(s.deg, n+1)
+	for k := range s.deg {
+		s.deg[k] = 0
 	}
-	s.next, s.to, s.res = s.next[:0], s.to[:0], s.res[:0]
-	addEdge := func(a, b int32, w float64) {
-		s.to = append(s.to, b, a)
-		s.res = append(s.res, w, 0)
-		e := int32(len(s.to) - 2)
-		s.next = append(s.next, s.head[a], s.head[b])
-		s.head[a], s.head[b] = e, e+1
-	}
-	for la := 0; la < n; la++ {
-		node := int(s.nodes[la])
-		if node < N { // the sink
-			continue
-		}
-		l, a := node/N, node%N
-		row := g.caps[l-1][a*N : (a+1)*N]
-		for _, b := range g.out[l-1][a] {
-			lb := s.local[(l-1)*N+int(b)]
-			if lb >= 0 {
-				addEdge(int32(la), lb, row[b])
+	// Pass 1 counts arcs, pass 2 fills them.
+	for pass := 0; pass < 2; pass++ {
+		for x := 0; x < n; x++ {
+			node := int(s.nodes[x])
+			if node < 0 {
+				continue
+			}
+			l, a := node/N, node%N
+			if l == 1 {
+				if pass == 0 {
+					s.deg[x]++
+					s.deg[sinkLocal]++
+				} else {
+					e := g.arc(s, int32(x), sinkLocal, 0)
+					s.sinkArcs = append(s.sinkArcs, e)
+					s.sinkRow = append(s.sinkRow, int32(a))
+				}
+				continue
+			}
+			row := g.caps[l-1][a*N : (a+1)*N]
+			for _, b := range g.out[l-1][a] {
+				y := s.local[(l-1)*N+int(b)]
+				if pass == 0 {
+					s.deg[x]++
+					s.deg[y]++
+				} else {
+					g.arc(s, int32(x), y, row[b])
+				}
 			}
 		}
+		if pass == 0 {
+			s.start = resizeI32(s.start, n+1)
+			s.start[0] = 0
+			for x := 0; x < n; x++ {
+				s.start[x+1] = s.start[x] + s.deg[x]
+			}
+			m := int(s.start[n])
+			s.to = resizeI32(s.to, m)
+			s.rev = resizeI32(s.rev, m)
+			if cap(s.cap0) < m {
+				s.cap0 = make([]float64, m)
+				s.res = make([]float64, m)
+			}
+			s.cap0, s.res = s.cap0[:m], s.res[:m]
+			s.fill = resizeI32(s.fill, n)
+			copy(s.fill, s.start[:n])
+			s.sinkArcs, s.sinkRow = s.sinkArcs[:0], s.sinkRow[:0]
+		}
 	}
-	flow := g.dinic(s, n)
-	for _, node := range s.nodes {
-		s.local[node] = -1
-	}
-	return flow
+	s.level = resizeI32(s.level, n)
+	s.iter = resizeI32(s.iter, n)
+}
+
+// arc adds x → y with capacity w and its reverse arc; it returns the forward arc.
+func (g *flowNet) arc(s *flowScratch, x, y int32, w float64) int32 {
+	e, r := s.fill[x], s.fill[y]
+	s.fill[x]++
+	s.fill[y]++
+	s.to[e], s.rev[e], s.cap0[e] = y, r, w
+	s.to[r], s.rev[r], s.cap0[r] = x, e, 0
+	return e
 }
 
 func resizeI32(b []int32, n int) []int32 {
@@ -380,10 +432,10 @@ func resizeI32(b []int32, n int) []int32 {
 	return b[:n]
 }
 
-// dinic computes the max-flow from local node 0 to local node 1.
-func (g *flowNet) dinic(s *flowScratch, n int) float64 {
-	s.level = resizeI32(s.level, n)
-	s.iter = resizeI32(s.iter, n)
+// dinic computes the max-flow from the source (local 0) to T on the residuals s.res,
+// visiting only nodes that reach the current input token (co, by global id): a max-flow
+// decomposes into source→sink paths of the original DAG, so no other node carries flow.
+func (g *flowNet) dinic(s *flowScratch, co []bool) float64 {
 	total := 0.0
 	for {
 		for k := range s.level {
@@ -392,21 +444,28 @@ func (g *flowNet) dinic(s *flowScratch, n int) float64 {
 		s.level[0] = 0
 		s.queue = append(s.queue[:0], 0)
 		for q := 0; q < len(s.queue); q++ {
-			a := s.queue[q]
-			for e := s.head[a]; e >= 0; e = s.next[e] {
-				b := s.to[e]
-				if s.res[e] > g.eps && s.level[b] < 0 {
-					s.level[b] = s.level[a] + 1
-					s.queue = append(s.queue, b)
+			x := s.queue[q]
+			if lt := s.level[sinkLocal]; lt >= 0 && s.level[x] >= lt {
+				break // no shorter path to T can pass through x or later nodes
+			}
+			for e := s.start[x]; e < s.start[x+1]; e++ {
+				y := s.to[e]
+				if s.level[y] >= 0 || s.res[e] <= g.eps {
+					continue
 				}
+				if y != sinkLocal && !co[s.nodes[y]] {
+					continue
+				}
+				s.level[y] = s.level[x] + 1
+				s.queue = append(s.queue, y)
 			}
 		}
-		if s.level[1] < 0 {
+		if s.level[sinkLocal] < 0 {
 			return total
 		}
-		copy(s.iter, s.head)
+		copy(s.iter, s.start[:len(s.iter)])
 		for {
-			f := g.augment(s, 0, math.Inf(1))
+			f := g.push(s, 0, math.Inf(1))
 			if f <= 0 {
 				break
 			}
@@ -415,24 +474,30 @@ func (g *flowNet) dinic(s *flowScratch, n int) float64 {
 	}
 }
 
-// augment pushes up to limit units along level-increasing residual edges from a to the
-// sink, returning the amount pushed (a blocking-flow step of Dinic's algorithm).
-func (g *flowNet) augment(s *flowScratch, a int32, limit float64) float64 {
-	if a == 1 {
+// push sends up to limit units from x to T along level-increasing residual arcs (several
+// paths at once) and returns the amount sent; a node that can send no more is removed
+// from the level graph.
+func (g *flowNet) push(s *flowScratch, x int32, limit float64) float64 {
+	if x == sinkLocal {
 		return limit
 	}
-	for ; s.iter[a] >= 0; s.iter[a] = s.next[s.iter[a]] {
-		e := s.iter[a]
-		b := s.to[e]
-		if s.res[e] <= g.eps || s.level[b] != s.level[a]+1 {
+	sent := 0.0
+	for ; s.iter[x] < s.start[x+1]; s.iter[x]++ {
+		e := s.iter[x]
+		y := s.to[e]
+		if s.res[e] <= g.eps || s.level[y] != s.level[x]+1 {
 			continue
 		}
-		f := g.augment(s, b, math.Min(limit, s.res[e]))
+		f := g.push(s, y, math.Min(limit-sent, s.res[e]))
 		if f > 0 {
 			s.res[e] -= f
-			s.res[e^1] += f
-			return f
+			s.res[s.rev[e]] += f
+			sent += f
+			if limit-sent <= g.eps {
+				return sent
+			}
 		}
 	}
-	return 0
+	s.level[x] = -1
+	return sent
 }
