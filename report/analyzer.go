@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/attnscope/attnscope/analysis"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -65,12 +66,39 @@ func SummarizeWeights(w *LayerWeights) (WeightSummary, error) {
 	if w.Batch < 1 || w.Heads < 1 || w.N < 1 || len(w.Data) != w.Batch*w.Heads*w.N*w.N {
 		return WeightSummary{}, fmt.Errorf("analyzer: weights of %s: shape [%d, %d, %d, %d] does not match %d values", w.Name, w.Batch, w.Heads, w.N, w.N, len(w.Data))
 	}
-	ws := WeightSummary{Name: w.Name, HeadEntropy: make([]float64, w.Heads), HeadSparsity: make([]float64, w.Heads)}
-	for h := range w.Heads {
-		ws.HeadEntropy[h], ws.HeadSparsity[h] = HeadEntropySparsity(w.head(0, h), w.N)
+	ws := WeightSummary{Name: w.Name}
+	// Batch element 0 as a one-layer tensor [1, H, N, N]: per-head entropy and sparsity.
+	b0, err := analysis.FromFloat32([]int{1, w.Heads, w.N, w.N}, w.Data[:w.Heads*w.N*w.N])
+	if err != nil {
+		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
 	}
-	ws.Sparsity = fractionBelow(w.Data, SparsityThreshold)
-	ws.Received = received(w)
+	rows, err := analysis.Rows(b0, analysis.EntropyAnalyzer)
+	if err != nil {
+		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
+	}
+	ws.HeadEntropy = analysis.HeadMeans(rows.Entropy, nil).Data
+	sp, err := analysis.Sparsity(b0, SparsityThreshold)
+	if err != nil {
+		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
+	}
+	ws.HeadSparsity = sp.Data
+	// Every batch element and head as the heads of one layer: the layer's sparsity over
+	// all weights (heads have equal size, so it is their mean) and attention received
+	// averaged over batch and heads.
+	all, err := analysis.FromFloat32([]int{1, w.Batch * w.Heads, w.N, w.N}, w.Data)
+	if err != nil {
+		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
+	}
+	spAll, err := analysis.Sparsity(all, SparsityThreshold)
+	if err != nil {
+		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
+	}
+	ws.Sparsity = analysis.LayerMeans(spAll).Data[0]
+	rec, err := analysis.Received(all)
+	if err != nil {
+		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
+	}
+	ws.Received = rec.Data
 	return ws, nil
 }
 
@@ -214,50 +242,16 @@ func Analyze(ctx context.Context, d AnalyzerData) (*Analysis, error) {
 }
 
 // HeadEntropySparsity returns the analyzer's per-head statistics of an n×n attention
-// map w (seeds.md §3.3 item 6): the mean over rows of e_i = −Σ_j w_ij ln(w_ij + 1e−8),
-// and the fraction of entries below 0.1. (The original extends a list with the scalar
-// mean and crashes; the intended value, the head's mean row entropy, is returned.)
-func HeadEntropySparsity(w []float32, n int) (entropy, sparsity float64) {
-	for i := range n {
-		e := 0.0
-		for _, x := range w[i*n : (i+1)*n] {
-			v := float64(x)
-			e -= v * math.Log(v+EntropyEpsilon)
-		}
-		entropy += e
+// map w (seeds.md §3.3 item 6): the mean over rows of e_i = −Σ_j w_ij ln(w_ij + 1e−8)
+// (analysis.EntropyAnalyzer), and the fraction of entries below 0.1 (analysis.Sparsity).
+// (The original extends a list with the scalar mean and crashes; the intended value,
+// the head's mean row entropy, is returned.)
+func HeadEntropySparsity(w []float32, n int) (entropy, sparsity float64, err error) {
+	ws, err := SummarizeWeights(&LayerWeights{Batch: 1, Heads: 1, N: n, Data: w})
+	if err != nil {
+		return 0, 0, err
 	}
-	return entropy / float64(n), fractionBelow(w, SparsityThreshold)
-}
-
-func fractionBelow(v []float32, t float64) float64 {
-	c := 0
-	for _, x := range v {
-		if float64(x) < t {
-			c++
-		}
-	}
-	return float64(c) / float64(len(v))
-}
-
-// received returns the column sums of w averaged over batch and heads.
-func received(w *LayerWeights) []float64 {
-	n := w.N
-	avg := make([]float64, n*n)
-	for b := range w.Batch {
-		for h := range w.Heads {
-			for i, x := range w.head(b, h) {
-				avg[i] += float64(x)
-			}
-		}
-	}
-	k := float64(w.Batch * w.Heads)
-	col := make([]float64, n)
-	for i := range n {
-		for j := range n {
-			col[j] += avg[i*n+j] / k
-		}
-	}
-	return col
+	return ws.HeadEntropy[0], ws.HeadSparsity[0], nil
 }
 
 func meanRowNorm(h *Hidden) float64 {

@@ -39,16 +39,22 @@ func TestRecommendationsOracle30(t *testing.T) {
 
 // Oracle 29 (seeds.md §7.3): entropy and sparsity of a head; attention received.
 func TestHeadEntropySparsityOracle29(t *testing.T) {
-	e, s := HeadEntropySparsity([]float32{1, 0, 0.95, 0.05}, 2)
+	e, s, err := HeadEntropySparsity([]float32{1, 0, 0.95, 0.05}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !near(e, 0.099258, 1e-6) || s != 0.5 {
 		t.Errorf("[[1,0],[0.95,0.05]]: entropy %.6f sparsity %v, want 0.099258 and 0.5", e, s)
 	}
-	e, s = HeadEntropySparsity([]float32{0.5, 0.5, 0.5, 0.5}, 2)
+	e, s, _ = HeadEntropySparsity([]float32{0.5, 0.5, 0.5, 0.5}, 2)
 	if !near(e, 0.693147, 1e-6) || s != 0 {
 		t.Errorf("uniform 2×2: entropy %.6f sparsity %v, want ln 2 and 0", e, s)
 	}
-	r := received(&LayerWeights{Batch: 1, Heads: 1, N: 2, Data: []float32{0.5, 0.5, 0.5, 0.5}})
-	if !slices.Equal(r, []float64{1, 1}) {
+	ws, err := SummarizeWeights(&LayerWeights{Batch: 1, Heads: 1, N: 2, Data: []float32{0.5, 0.5, 0.5, 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ws.Received; !slices.Equal(r, []float64{1, 1}) {
 		t.Errorf("attention received of uniform 2×2 = %v, want [1 1]", r)
 	}
 }

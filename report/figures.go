@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/attnscope/attnscope/analysis"
 	"math"
 	"strings"
 
@@ -128,7 +129,8 @@ func ReceivedFigure(ctx context.Context, run Run, id string, layer, head int) (*
 
 // RowStats returns, for every layer, head and query row of a sample, the row's entropy
 // H = −Σ_j ã_j ln ã_j with ã = a + 1e−10 and its maximum weight (the Text_to_Python
-// notebook's aggregate analysis, seeds.md §5.4, applied to each attention row).
+// notebook's aggregate analysis, seeds.md §5.4, analysis.EntropyShifted, applied to each
+// attention row), reading one layer at a time.
 func RowStats(ctx context.Context, run Run, id string) (entropy, maxWeight []float64, err error) {
 	n, err := run.NumLayers(ctx, id)
 	if err != nil {
@@ -142,17 +144,19 @@ func RowStats(ctx context.Context, run Run, id string) (entropy, maxWeight []flo
 		if err != nil {
 			return nil, nil, err
 		}
-		for r := 0; r < a.Heads*a.Q; r++ {
-			row := a.Data[r*a.K : (r+1)*a.K]
-			h, mx := 0.0, math.Inf(-1)
-			for _, v := range row {
-				x := float64(v) + 1e-10
-				h -= x * math.Log(x)
-				mx = max(mx, x)
-			}
-			entropy = append(entropy, h)
-			maxWeight = append(maxWeight, mx)
+		if a.Q != a.K {
+			return nil, nil, fmt.Errorf("sample %s layer %d: attention is %d×%d, square maps expected", id, l, a.Q, a.K)
 		}
+		t, err := analysis.FromFloat32([]int{1, a.Heads, a.Q, a.K}, a.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sample %s layer %d: %w", id, l, err)
+		}
+		rs, err := analysis.Rows(t, analysis.EntropyShifted)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sample %s layer %d: %w", id, l, err)
+		}
+		entropy = append(entropy, rs.Entropy.Data...)
+		maxWeight = append(maxWeight, rs.MaxWeight.Data...)
 	}
 	return entropy, maxWeight, nil
 }
@@ -438,4 +442,84 @@ func DerivedGraphFigure(vals []float64, shape []int, tokens []string, pass, id s
 		tokens = tokens[:shape[1]]
 	}
 	return viz.AttentionGraph(layers, tokens, topK, fmt.Sprintf("%s: %s graph, top %d targets per token", id, pass, topK))
+}
+
+// attentionTensor reads every layer of a sample into one [L, H, N, N] tensor (for the
+// analyses that compare all layers and heads with each other).
+func attentionTensor(ctx context.Context, run Run, id string) (*analysis.Tensor, error) {
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
+	}
+	var data []float32
+	var H, N int
+	for l := range n {
+		a, err := loadLayer(ctx, run, id, l)
+		if err != nil {
+			return nil, err
+		}
+		if a.Q != a.K || (l > 0 && (a.Heads != H || a.Q != N)) {
+			return nil, fmt.Errorf("sample %s layer %d: attention [%d, %d, %d] differs from layer 0 or is not square", id, l, a.Heads, a.Q, a.K)
+		}
+		H, N = a.Heads, a.Q
+		data = append(data, a.Data...)
+	}
+	return analysis.FromFloat32([]int{n, H, N, N}, data)
+}
+
+// JSFigure draws the Jensen–Shannon distance between all (layer, head) units
+// (analysis.UnitJSD) or, with byLayer, between layers on head-averaged rows
+// (analysis.LayerJSD).
+func JSFigure(ctx context.Context, run Run, id string, byLayer bool) (*viz.Figure, error) {
+	t, err := attentionTensor(ctx, run, id)
+	if err != nil {
+		return nil, err
+	}
+	L, H := t.Shape[0], t.Shape[1]
+	var d *analysis.Tensor
+	what := "units (layer, head)"
+	if byLayer {
+		d, err = analysis.LayerJSD(t)
+		what = "layers (mean of heads)"
+	} else {
+		d, err = analysis.UnitJSD(t)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", id, err)
+	}
+	n := d.Shape[0]
+	m, err := viz.NewMatrix(n, n, d.Data)
+	if err != nil {
+		return nil, err
+	}
+	labels := UnitLabels(n, L, H)
+	return viz.Heatmap(m, viz.HeatmapOptions{
+		Title: fmt.Sprintf("%s: Jensen–Shannon distance between %s", id, what), XLabel: "unit", YLabel: "unit",
+		RowLabels: labels, ColLabels: labels, Colormap: viz.Viridis, ColorbarLabel: "Jensen–Shannon distance",
+	})
+}
+
+// CrispinessFigure draws each head's mean crispiness curve (analysis.HeadCrispiness;
+// the cumulative-mass variant with mass).
+func CrispinessFigure(ctx context.Context, run Run, id string, mass bool) (*viz.Figure, error) {
+	t, err := attentionTensor(ctx, run, id)
+	if err != nil {
+		return nil, err
+	}
+	c, err := analysis.HeadCrispiness(t, mass)
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", id, err)
+	}
+	series, err := CurvesFromDerived(c.Data, c.Shape)
+	if err != nil {
+		return nil, err
+	}
+	y := "weight at the rank percentile"
+	if mass {
+		y = "cumulative attention mass"
+	}
+	return viz.Curves(series, viz.CurvesOptions{Title: fmt.Sprintf("%s: crispiness of every head", id), XLabel: "fraction of keys (sorted by weight)", YLabel: y})
 }

@@ -28,8 +28,8 @@ var plotKinds = []struct{ name, help string }{
 	{"graph", "layer-by-layer attention graph: each token's top-k (--top-k, 3) targets per layer, edges coloured by rank; --pass NAME draws a [layer, N, N] pass output (e.g. follow-up)"},
 	{"derived", "a derive pass's matrix output (rollout, flow, follow-up, ...): --pass NAME [--layer] [--head]"},
 	{"slices", "every slice of a derive pass's 3-D output (5 columns) or 4-D output (layers × heads): --pass NAME"},
-	{"js", "a Jensen–Shannon distance matrix from a derive pass (units × units or layers × layers): --pass NAME"},
-	{"crispiness", "crispiness curves from a derive pass ([units, points] or [layer, head, points]): --pass NAME"},
+	{"js", "Jensen–Shannon distances between all (layer, head) units, or layers with --by-layer; or a derive pass's matrix (--pass NAME)"},
+	{"crispiness", "each head's crispiness curve (--mass: cumulative-mass variant); or a derive pass's curves (--pass NAME)"},
 	{"reference", "AttentionSpan reference cells outlined (--labels FILE.npy with 1/0/-100) on attention or a pass (--pass)"},
 	{"reference-scores", "AttentionSpan scores on the reference map (viridis), same inputs as reference"},
 }
@@ -39,6 +39,7 @@ type plotFlags struct {
 	tokens                          string
 	layer, head, query, topK        int
 	reduce                          string
+	byLayer, mass                   bool
 	clip                            float64
 	dpi                             int
 }
@@ -80,6 +81,8 @@ Kinds:
 	fl.Float64Var(&f.clip, "clip", 0, "clip the colour scale at this percentile of the values (e.g. 99.9; 0: no clipping)")
 	fl.StringVar(&f.pass, "pass", "", "derived, js, crispiness, reference: the derive pass whose output to draw")
 	fl.StringVar(&f.labels, "labels", "", "reference: .npy of labels (1 reference, 0 other, -100 ignored), [N, N] or [N*N]")
+	fl.BoolVar(&f.byLayer, "by-layer", false, "js: distances between layers (head-averaged rows) instead of units")
+	fl.BoolVar(&f.mass, "mass", false, "crispiness: the cumulative-mass variant")
 	fl.IntVar(&f.topK, "top-k", 3, "graph: targets drawn per token and layer")
 	fl.IntVar(&f.dpi, "dpi", viz.DefaultDPI, "resolution of PNG output")
 	return cmd
@@ -151,7 +154,7 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		id = ids[0]
 	}
 	layer := f.layer
-	if layer < 0 && kind != "derived" && kind != "js" && kind != "slices" && kind != "crispiness" && kind != "reference" && kind != "reference-scores" {
+	if layer < 0 && kind != "derived" && kind != "slices" && kind != "reference" && kind != "reference-scores" {
 		n, err := run.NumLayers(ctx, id)
 		if err != nil {
 			return err
@@ -206,7 +209,13 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		} else {
 			fig, err = report.GraphFigure(ctx, run, id, head, f.topK)
 		}
-	case "derived", "js":
+	case "js":
+		if f.pass == "" {
+			fig, err = report.JSFigure(ctx, run, id, f.byLayer)
+		} else {
+			fig, err = plotDerived(run, id, kind, f, head)
+		}
+	case "derived":
 		fig, err = plotDerived(run, id, kind, f, head)
 	case "slices":
 		if f.pass == "" {
@@ -219,7 +228,8 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		fig, err = report.SlicesFigure(vals, shape, f.pass, id, f.clip)
 	case "crispiness":
 		if f.pass == "" {
-			return usagef(cmd, "crispiness needs --pass NAME (the derive pass with the curves)")
+			fig, err = report.CrispinessFigure(ctx, run, id, f.mass)
+			break
 		}
 		vals, shape, derr := run.Derived(f.pass, id)
 		if derr != nil {

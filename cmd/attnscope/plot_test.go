@@ -144,6 +144,10 @@ func TestPlotCommandOnReferenceRun(t *testing.T) {
 		{[]string{"entropy", "--sample", "case1"}, "entropy.png"},
 		{[]string{"received", "--sample", "case1", "--layer", "1"}, "received.svg"},
 		{[]string{"graph", "--sample", "case0"}, "graph.png"},
+		{[]string{"js", "--sample", "case0"}, "js-units.png"},
+		{[]string{"js", "--sample", "case0", "--by-layer"}, "js-layers.svg"},
+		{[]string{"crispiness", "--sample", "case0"}, "crisp.png"},
+		{[]string{"crispiness", "--sample", "case0", "--mass"}, "crisp-mass.pdf"},
 		{[]string{"graph", "--sample", "case0", "--head", "2", "--top-k", "2"}, "graph.pdf"},
 	} {
 		path := filepath.Join(out, tc.file)
