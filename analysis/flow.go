@@ -328,7 +328,7 @@ func (g *flowNet) flowsFrom(s *flowScratch, c, i int, row []float64) {
 		for k, e := range s.sinkArcs {
 			s.res[e] = a0[int(s.sinkRow[k])*N+v]
 		}
-		row[v] = g.dinic(s, g.coreach[v])
+		row[v] = g.dinic(s, g.coreach[v], c)
 	}
 	for _, node := range s.nodes {
 		if node >= 0 {
@@ -432,11 +432,47 @@ func resizeI32(b []int32, n int) []int32 {
 	return b[:n]
 }
 
-// dinic computes the max-flow from the source (local 0) to T on the residuals s.res,
-// visiting only nodes that reach the current input token (co, by global id): a max-flow
-// decomposes into source→sink paths of the original DAG, so no other node carries flow.
-func (g *flowNet) dinic(s *flowScratch, co []bool) float64 {
+// dinic computes the max-flow from the source (local 0, layer c) to T on the residuals
+// s.res, visiting only nodes that reach the current input token (co, by global id): a
+// max-flow decomposes into source→sink paths of the original DAG, so no other node
+// carries flow. The first phase needs no search: every DAG path has length c, so the
+// level of a node is its layer distance from the source. When its flow reaches the bound
+// min(capacity out of the source, capacity into T) no further phase can add to it.
+func (g *flowNet) dinic(s *flowScratch, co []bool, c int) float64 {
+	N := int32(g.N)
+	for x, node := range s.nodes {
+		switch {
+		case x == sinkLocal:
+			s.level[x] = int32(c)
+		case co[node]:
+			s.level[x] = int32(c) - node/N
+		default:
+			s.level[x] = -1
+		}
+	}
+	out, in := 0.0, 0.0
+	for e := s.start[0]; e < s.start[1]; e++ {
+		if s.level[s.to[e]] >= 0 {
+			out += s.res[e]
+		}
+	}
+	for _, e := range s.sinkArcs {
+		in += s.res[e]
+	}
+	bound := math.Min(out, in)
+	copy(s.iter, s.start[:len(s.iter)])
 	total := 0.0
+	for total < bound-1e-12 {
+		// The source sends at most what the bound leaves, so the search stops once it is met.
+		f := g.push(s, 0, bound-total)
+		if f <= 0 {
+			break
+		}
+		total += f
+	}
+	if total >= bound-1e-12 {
+		return total
+	}
 	for {
 		for k := range s.level {
 			s.level[k] = -1
@@ -464,12 +500,15 @@ func (g *flowNet) dinic(s *flowScratch, co []bool) float64 {
 			return total
 		}
 		copy(s.iter, s.start[:len(s.iter)])
-		for {
-			f := g.push(s, 0, math.Inf(1))
+		for total < bound-1e-12 {
+			f := g.push(s, 0, bound-total)
 			if f <= 0 {
 				break
 			}
 			total += f
+		}
+		if total >= bound-1e-12 {
+			return total
 		}
 	}
 }
