@@ -30,6 +30,12 @@ type HTMLOptions struct {
 	Logf func(format string, args ...any)
 }
 
+// Limits of the per-head Jensen–Shannon figure in the HTML report.
+const (
+	maxReportUnits      = 144
+	maxReportUnitTokens = 256
+)
+
 // figure is an inlined figure of the report.
 type figure struct {
 	Title   string
@@ -188,6 +194,31 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	f, err = EntropyFigure(ctx, run, id)
 	if err := add("Entropy and maximum weight of attention rows", f, err); err != nil {
 		return sec, err
+	}
+	a0, err := loadLayer(ctx, run, id, 0)
+	if err != nil {
+		return sec, err
+	}
+	if a0.Q == a0.K {
+		// Jensen–Shannon distances between units cost O((L·H)²·N²): drawn for small
+		// models and sequences; the layers × layers version always.
+		if units := n * a0.Heads; units <= maxReportUnits && a0.Q <= maxReportUnitTokens {
+			f, err := JSFigure(ctx, run, id, false)
+			if err := add("Jensen–Shannon distance between heads", f, err); err != nil {
+				return sec, err
+			}
+		} else {
+			sec.Figures = append(sec.Figures, figure{Title: "Jensen–Shannon distance between heads",
+				Note: fmt.Sprintf("not drawn for %d heads × %d tokens (attnscope plot js draws it)", units, a0.Q)})
+		}
+		f, err := JSFigure(ctx, run, id, true)
+		if err := add("Jensen–Shannon distance between layers", f, err); err != nil {
+			return sec, err
+		}
+		f, err = CrispinessFigure(ctx, run, id, false)
+		if err := add("Crispiness of every head", f, err); err != nil {
+			return sec, err
+		}
 	}
 	if s.Text != "" && len(s.Offsets) > 0 {
 		cs, w, title, err := CodeWeights(ctx, run, id, -1, CodeQuery{Query: -1}, code.Replication)

@@ -38,8 +38,13 @@ func TestWriteHTML(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if n := strings.Count(page, `src="data:image/png;base64,`); n != 5 {
-		t.Errorf("%d inlined PNG figures, want 5 (grid, heatmap, received, histograms, dashboard)", n)
+	if n := strings.Count(page, `src="data:image/png;base64,`); n != 8 {
+		t.Errorf("%d inlined PNG figures, want 8 (grid, heatmap, received, histograms, JS units, JS layers, crispiness, dashboard)", n)
+	}
+	for _, want := range []string{"Jensen–Shannon distance between heads", "Jensen–Shannon distance between layers", "Crispiness of every head"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
 	}
 	// Nothing may point outside the file.
 	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*"(https?:|//|file:)`).FindString(page); m != "" {
