@@ -285,13 +285,13 @@ func benchFlow(b *testing.B, L, N int, causal bool) {
 	}
 }
 
-// BenchmarkAttentionFlow is the full flow matrix for 12 layers × 128 tokens (causal
-// attention, as GPT-2's) and smaller sizes.
+// BenchmarkAttentionFlow is the full flow matrix for 12 layers × 16…128 tokens of random
+// causal (GPT-like) and full (BERT-like) attention.
 func BenchmarkAttentionFlow(b *testing.B) {
 	for _, n := range []int{16, 32, 64, 128} {
 		b.Run("causal/L12/N"+itoa(n), func(b *testing.B) { benchFlow(b, 12, n, true) })
 	}
-	for _, n := range []int{16, 32, 64} {
+	for _, n := range []int{16, 32, 64, 128} {
 		b.Run("full/L12/N"+itoa(n), func(b *testing.B) { benchFlow(b, 12, n, false) })
 	}
 }
@@ -303,4 +303,34 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return s
+}
+
+// TestFlowLargerAgainstEdmondsKarp checks a sample of flows on larger residual-augmented
+// and rollout matrices (the inputs of the paper's notebooks) against Edmonds-Karp.
+func TestFlowLargerAgainstEdmondsKarp(t *testing.T) {
+	for _, in := range []FlowInput{FlowResidual, FlowRollout, FlowRaw} {
+		for _, causal := range []bool{false, true} {
+			att := randomAttention(21, 6, 3, 12, causal)
+			m, err := FlowMatrices(att, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals, err := FlowValues(context.Background(), m, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := flowGraph(m)
+			N := 12
+			for c := 3; c <= 6; c++ {
+				for i := 0; i < N; i += 3 {
+					for v := 0; v <= i || (!causal && v < N); v += 2 {
+						want, cut := edmondsKarp(g, c*N+i, v)
+						if got := vals.At(c-1, i, v); math.Abs(got-want) > 1e-9 || math.Abs(got-cut) > 1e-9 {
+							t.Fatalf("%s causal=%v: flow (%d,%d)→%d = %.15g, Edmonds-Karp %.15g, min cut %.15g", in, causal, c, i, v, got, want, cut)
+						}
+					}
+				}
+			}
+		}
+	}
 }
