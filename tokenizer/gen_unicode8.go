@@ -33,7 +33,7 @@ func main() {
 	defer f.Close()
 	type rng struct {
 		lo, hi uint64
-		age  float64
+		age    float64
 	}
 	var rs []rng
 	sc := bufio.NewScanner(f)

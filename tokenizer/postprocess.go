@@ -5,8 +5,9 @@ import (
 	"unicode/utf8"
 )
 
-// enc is an encoding under construction: byte offsets relative to the text of its
-// sequence (seq 0 or 1; -1 for special tokens added by a post-processor).
+// enc is an encoding under construction: offsets relative to the text of its
+// sequence (seq 0 or 1; -1 for special tokens added by a post-processor), in bytes
+// out of encodeSeq and in characters from post-processing on, as in HF.
 type enc struct {
 	ids     []int
 	tokens  []string

@@ -122,8 +122,17 @@ func (bertPreTokenizer) split(p nstr) []nstr {
 // whitespacePreTokenizer is HF's Whitespace: the pattern \w+|[^\w\s]+, keeping matches.
 type whitespacePreTokenizer struct{}
 
+// isWord is the Unicode \w of Rust's regex crate, which HF's Whitespace uses:
+// Alphabetic, marks, decimal digits, connector punctuation and Join_Control.
 func isWord(r rune) bool {
-	return isL(r) || isN(r) || r == '_' || unicode.In(r, unicode.M, unicode.Pc)
+	if r == 0x200C || r == 0x200D {
+		return true
+	}
+	if r < utf8.RuneSelf {
+		return isL(r) || '0' <= r && r <= '9' || r == '_'
+	}
+	return unicode.In(r, unicode.L, unicode.M, unicode.Nd, unicode.Nl, unicode.Pc) ||
+		r >= 0x24B6 && r <= 0x24E9 || r >= 0x1F130 && r <= 0x1F189 && !(r >= 0x1F14A && r <= 0x1F14F) && !(r >= 0x1F16A && r <= 0x1F16F)
 }
 
 func (whitespacePreTokenizer) split(p nstr) []nstr {

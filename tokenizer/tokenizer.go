@@ -69,14 +69,15 @@ type Tokenizer struct {
 	post       postProcessor
 	dec        decoder
 
-	added        []*AddedToken
-	addedByID    map[int]*AddedToken
-	addedByText  map[string]*AddedToken
-	rawMatcher   *addedMatcher // added tokens with normalized == false
-	normMatcher  *addedMatcher // added tokens with normalized == true (normalized content)
-	truncation   *Truncation
-	padding      *Padding
-	specialNames map[string]string // tokenizer_config.json: bos_token, eos_token, ...
+	added             []*AddedToken
+	addedByID         map[int]*AddedToken
+	addedByText       map[string]*AddedToken
+	normalizedContent map[*AddedToken]string
+	rawMatcher        *addedMatcher // added tokens with normalized == false
+	normMatcher       *addedMatcher // added tokens with normalized == true (normalized content)
+	truncation        *Truncation
+	padding           *Padding
+	specialNames      map[string]string // tokenizer_config.json: bos_token, eos_token, ...
 }
 
 // Load reads a tokenizer.json file, or a folder holding tokenizer.json and optionally
@@ -179,6 +180,10 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if err := top.get("", "added_tokens", &t.added); err != nil {
 		return nil, ferr("added_tokens", "expected a list of added tokens")
 	}
+	// As HF's deserializer, add the tokens in order: a token already in the model
+	// vocabulary takes its id there, a new one the next id after the vocabulary and
+	// the tokens added so far (the ids in the file agree for files HF wrote).
+	maxAdded := -1
 	for i, a := range t.added {
 		if a == nil || a.Content == "" {
 			return nil, ferr(fmt.Sprintf("added_tokens[%d].content", i), "empty token")
@@ -186,6 +191,14 @@ func Parse(data []byte) (*Tokenizer, error) {
 		if a.ID < 0 {
 			return nil, ferr(fmt.Sprintf("added_tokens[%d].id", i), "negative id %d", a.ID)
 		}
+		if prev, ok := t.addedByText[a.Content]; ok {
+			a.ID = prev.ID
+		} else if id, ok := t.model.tokenToID(a.Content); ok {
+			a.ID = id
+		} else {
+			a.ID = max(maxAdded, t.model.vocabSize()-1) + 1
+		}
+		maxAdded = max(maxAdded, a.ID)
 		t.addedByID[a.ID] = a
 		t.addedByText[a.Content] = a
 	}
@@ -258,6 +271,10 @@ func (t *Tokenizer) buildMatchers() error {
 				c = t.normalizer.normalize(newNstr(c, 0, len(c))).s
 			}
 			normToks, normPats = append(normToks, a), append(normPats, c)
+			if t.normalizedContent == nil {
+				t.normalizedContent = map[*AddedToken]string{}
+			}
+			t.normalizedContent[a] = c
 		} else {
 			rawToks, rawPats = append(rawToks, a), append(rawPats, a.Content)
 		}
@@ -386,6 +403,11 @@ func (t *Tokenizer) encode(a string, b *string, addSpecial bool) (*Encoding, err
 			return nil, err
 		}
 	}
+	// HF converts offsets to characters before truncation and post-processing.
+	toCharOffsets(ea, a)
+	if eb != nil {
+		toCharOffsets(eb, *b)
+	}
 	if t.truncation != nil {
 		n := t.truncation.MaxLength
 		if addSpecial && t.post != nil {
@@ -406,34 +428,64 @@ func (t *Tokenizer) encode(a string, b *string, addSpecial bool) (*Encoding, err
 		texts[1] = *b
 	}
 	res := finish(e, texts)
-	if t.padding != nil && t.padding.Length > 0 {
-		t.pad([]*Encoding{res}, t.padding.Length)
+	if t.padding != nil {
+		// Fixed pads to its length; BatchLongest pads a single encoding to its own
+		// length (which pad_to_multiple_of may round up), as HF's post_process.
+		n := t.padding.Length
+		if n == 0 {
+			n = res.Len()
+		}
+		t.pad([]*Encoding{res}, n)
 	}
 	return res, nil
 }
 
-// finish converts byte offsets to character offsets and fills the masks.
+// toCharOffsets converts the byte offsets of e (into text) to character offsets.
+func toCharOffsets(e *enc, text string) {
+	if len(e.offsets) == 0 {
+		return
+	}
+	idx := charIndex(text)
+	for i, o := range e.offsets {
+		e.offsets[i] = byteToChar(idx, o)
+	}
+}
+
+// finish fills the byte offsets (the characters' spans in bytes) and the masks.
 func finish(e *enc, texts [2]string) *Encoding {
-	var conv [2][]int32
+	var starts [2][]int
 	res := &Encoding{
-		IDs: e.ids, Tokens: e.tokens, TypeIDs: e.typeIDs, ByteOffsets: e.offsets,
+		IDs: e.ids, Tokens: e.tokens, TypeIDs: e.typeIDs, Offsets: e.offsets,
 		SequenceIDs: e.seq, SpecialTokensMask: e.special,
-		Offsets:       make([][2]int, len(e.ids)),
+		ByteOffsets:   make([][2]int, len(e.ids)),
 		AttentionMask: make([]int, len(e.ids)),
 	}
 	for i := range e.ids {
 		res.AttentionMask[i] = 1
 		s := e.seq[i]
 		if s < 0 {
-			res.Offsets[i] = e.offsets[i]
+			res.ByteOffsets[i] = e.offsets[i]
 			continue
 		}
-		if conv[s] == nil {
-			conv[s] = charIndex(texts[s])
+		if starts[s] == nil {
+			starts[s] = runeStarts(texts[s])
 		}
-		res.Offsets[i] = byteToChar(conv[s], e.offsets[i])
+		o := e.offsets[i]
+		st := starts[s]
+		if o[0] >= 0 && o[1] < len(st) && o[0] <= o[1] {
+			res.ByteOffsets[i] = [2]int{st[o[0]], st[o[1]]}
+		}
 	}
 	return res
+}
+
+// runeStarts returns the byte offset of every character of s, then len(s).
+func runeStarts(s string) []int {
+	st := make([]int, 0, len(s)+1)
+	for i := range s {
+		st = append(st, i)
+	}
+	return append(st, len(s))
 }
 
 // charIndex maps every byte offset of s (and len(s)) to the index of the character
@@ -479,30 +531,36 @@ func truncate(a, b *enc, n int, tr *Truncation) error {
 		e.ids, e.tokens, e.typeIDs = e.ids[lo:hi], e.tokens[lo:hi], e.typeIDs[lo:hi]
 		e.offsets, e.special, e.seq = e.offsets[lo:hi], e.special[lo:hi], e.seq[lo:hi]
 	}
-	if b == nil {
-		if tr.Strategy == "OnlySecond" && a.len() > n {
-			return fmt.Errorf("truncation strategy OnlySecond needs a pair of sequences")
-		}
-		cut(a, n)
-		return nil
+	total := a.len()
+	if b != nil {
+		total += b.len()
 	}
-	total := a.len() + b.len()
 	if total <= n {
 		return nil
 	}
-	switch tr.Strategy {
-	case "OnlyFirst":
-		if b.len() > n {
-			return fmt.Errorf("truncation: the second sequence alone (%d tokens) exceeds max length %d", b.len(), n)
+	toRemove := total - n
+	switch {
+	case tr.Strategy == "OnlyFirst" || tr.Strategy == "OnlySecond":
+		target := a
+		if tr.Strategy == "OnlySecond" {
+			if b == nil {
+				return fmt.Errorf("truncation strategy OnlySecond needs a pair of sequences")
+			}
+			target = b
 		}
-		cut(a, n-b.len())
-	case "OnlySecond":
-		if a.len() > n {
-			return fmt.Errorf("truncation: the first sequence alone (%d tokens) exceeds max length %d", a.len(), n)
+		if target.len() <= toRemove {
+			return fmt.Errorf("truncation: the sequence to truncate (%d tokens) is too short to fit max_length %d", target.len(), n)
 		}
-		cut(b, n-a.len())
-	default: // LongestFirst
-		// HF truncate_encodings: the shorter input keeps as much as it can.
+		cut(target, target.len()-toRemove)
+	case b == nil:
+		cut(a, n)
+	default: // LongestFirst, as HF's truncate_encodings behaves
+		// HF tokenizers 0.23 behaves as if each input were first cut to the full
+		// max_length (measured with tools/oracles), then applies truncate_encodings:
+		// the shorter input keeps its length when it fits, else both are cut to
+		// n/2 and n/2 + n%2, the longer input of the original pair taking the second.
+		cut(a, tr.MaxLength)
+		cut(b, tr.MaxLength)
 		n1, n2 := a.len(), b.len()
 		swap := n1 > n2
 		if swap {
@@ -627,7 +685,12 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 			if skipSpecial && a.Special {
 				continue
 			}
-			toks = append(toks, a.Content)
+			if c, ok := t.normalizedContent[a]; ok {
+				// HF decodes a normalized added token as its normalized form.
+				toks = append(toks, c)
+			} else {
+				toks = append(toks, a.Content)
+			}
 			continue
 		}
 		tok, ok := t.model.idToToken(id)

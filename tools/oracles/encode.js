@@ -3,7 +3,7 @@
 // and writes what the Go differential test compares.
 // Usage: node encode.js TOKENIZER_JSON CORPUS_JSON OUT_JSON
 //   CORPUS_JSON: {"texts": [...], "pairs": [[a, b], ...]}
-//   OUT_JSON: {"single": [{ids, tokens, offsets, decoded, decoded_skip}], "nospecial": [{ids}],
+//   OUT_JSON: {"single": [{ids, tokens, offsets, decoded, decoded_skip} or {error}], "nospecial": [{ids, offsets}],
 //              "pairs": [{ids, type_ids, offsets}]}
 'use strict';
 const fs = require('fs');
@@ -18,22 +18,37 @@ async function main() {
   const tok = Tokenizer.fromFile(tokPath);
   const corpus = JSON.parse(fs.readFileSync(corpusPath, 'utf8'));
   const res = { single: [], nospecial: [], pairs: [] };
+  // An encoding HF refuses (a truncation that cannot be met, say) is recorded as
+  // {"error": message}; the Go side must then fail too.
+  const attempt = async (f) => {
+    try {
+      return await f();
+    } catch (err) {
+      return { error: String(err && err.message ? err.message : err) };
+    }
+  };
   for (const text of corpus.texts) {
-    const e = await tok.encode(text, null, { addSpecialTokens: true });
-    const ids = e.getIds();
-    res.single.push({
-      ids,
-      tokens: e.getTokens(),
-      offsets: e.getOffsets(),
-      decoded: await tok.decode(ids, false),
-      decoded_skip: await tok.decode(ids, true),
-    });
-    const n = await tok.encode(text, null, { addSpecialTokens: false });
-    res.nospecial.push({ ids: n.getIds(), offsets: n.getOffsets() });
+    res.single.push(await attempt(async () => {
+      const e = await tok.encode(text, null, { addSpecialTokens: true });
+      const ids = e.getIds();
+      return {
+        ids,
+        tokens: e.getTokens(),
+        offsets: e.getOffsets(),
+        decoded: await tok.decode(ids, false),
+        decoded_skip: await tok.decode(ids, true),
+      };
+    }));
+    res.nospecial.push(await attempt(async () => {
+      const n = await tok.encode(text, null, { addSpecialTokens: false });
+      return { ids: n.getIds(), offsets: n.getOffsets() };
+    }));
   }
   for (const [a, b] of corpus.pairs || []) {
-    const e = await tok.encode(a, b, { addSpecialTokens: true });
-    res.pairs.push({ ids: e.getIds(), type_ids: e.getTypeIds(), offsets: e.getOffsets() });
+    res.pairs.push(await attempt(async () => {
+      const e = await tok.encode(a, b, { addSpecialTokens: true });
+      return { ids: e.getIds(), type_ids: e.getTypeIds(), offsets: e.getOffsets() };
+    }));
   }
   fs.writeFileSync(outPath, JSON.stringify(res));
 }
