@@ -292,10 +292,23 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		if err := writeNPY(out, res.Tensor); err != nil {
 			return computed, skipped, fail(err)
 		}
-		outs[p.Name] = res.Tensor
+		if neededLater(passes[i+1:], p.Name) {
+			outs[p.Name] = res.Tensor
+		}
 		computed++
 	}
 	return computed, skipped, nil
+}
+
+// neededLater reports whether one of passes reads the output of pass name; only such
+// outputs stay in memory for the rest of the sample.
+func neededLater(passes []PassConfig, name string) bool {
+	for _, p := range passes {
+		if p.Input == name {
+			return true
+		}
+	}
+	return false
 }
 
 // gatherMetrics writes the run's metrics table from the per-sample metric files of
