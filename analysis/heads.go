@@ -86,7 +86,8 @@ type CollapseOptions struct {
 // Collapse applies the PROPOSED attention-collapse criteria of spec §3.4 to every head of
 // a [L,H,N,N] tensor: uniform attention when the mean normalised row entropy exceeds
 // 0.95, rank collapse when rows are nearly identical (mean pairwise row JS distance
-// < 0.05). The row comparison is O(N³) per head. Output in (layer, head) order.
+// < 0.05). The row comparison is O(N³) per head (heads run in parallel). Output in
+// (layer, head) order.
 func Collapse(att *Tensor, o CollapseOptions) ([]HeadCollapse, error) {
 	if err := Validate(att, Check{NonNegative: true}); err != nil {
 		return nil, err
@@ -98,46 +99,45 @@ func Collapse(att *Tensor, o CollapseOptions) ([]HeadCollapse, error) {
 		o.RankCollapseBelow = DefaultRankCollapseBelow
 	}
 	L, H, N := att.Shape[0], att.Shape[1], att.Shape[2]
-	out := make([]HeadCollapse, 0, L*H)
-	for l := 0; l < L; l++ {
-		for h := 0; h < H; h++ {
-			m := att.Matrix(l, h)
-			hc := HeadCollapse{Layer: l, Head: h}
-			s, n := 0.0, 0
-			for i := 0; i < N; i++ {
-				row := m[i*N : (i+1)*N]
-				keys := 0
-				for _, v := range row {
-					if v > 0 {
-						keys++
-					}
-				}
-				if keys < 2 {
-					continue
-				}
-				e, _ := RowEntropy(row, EntropyExact)
-				s += e / math.Log(float64(keys))
-				n++
-			}
-			if n > 0 {
-				hc.NormEntropy = s / float64(n)
-			}
-			js, pairs := 0.0, 0
-			for i := 0; i < N; i++ {
-				for k := i + 1; k < N; k++ {
-					if d, ok := JSDistance(m[i*N:(i+1)*N], m[k*N:(k+1)*N]); ok {
-						js += d
-						pairs++
-					}
+	out := make([]HeadCollapse, L*H)
+	parallelFor(L*H, func(u int) {
+		l, h := u/H, u%H
+		m := att.Matrix(l, h)
+		hc := HeadCollapse{Layer: l, Head: h}
+		s, n := 0.0, 0
+		for i := 0; i < N; i++ {
+			row := m[i*N : (i+1)*N]
+			keys := 0
+			for _, v := range row {
+				if v > 0 {
+					keys++
 				}
 			}
-			if pairs > 0 {
-				hc.RowJS = js / float64(pairs)
+			if keys < 2 {
+				continue
 			}
-			hc.Uniform = hc.NormEntropy > o.UniformThreshold
-			hc.RankCollapse = pairs > 0 && hc.RowJS < o.RankCollapseBelow
-			out = append(out, hc)
+			e, _ := RowEntropy(row, EntropyExact)
+			s += e / math.Log(float64(keys))
+			n++
 		}
-	}
+		if n > 0 {
+			hc.NormEntropy = s / float64(n)
+		}
+		js, pairs := 0.0, 0
+		for i := 0; i < N; i++ {
+			for k := i + 1; k < N; k++ {
+				if d, ok := JSDistance(m[i*N:(i+1)*N], m[k*N:(k+1)*N]); ok {
+					js += d
+					pairs++
+				}
+			}
+		}
+		if pairs > 0 {
+			hc.RowJS = js / float64(pairs)
+		}
+		hc.Uniform = hc.NormEntropy > o.UniformThreshold
+		hc.RankCollapse = pairs > 0 && hc.RowJS < o.RankCollapseBelow
+		out[u] = hc
+	})
 	return out, nil
 }

@@ -3,7 +3,10 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // EntropyConvention selects one of the entropy formulas of the originals.
@@ -249,13 +252,33 @@ func UnitJSD(att *Tensor) (*Tensor, error) {
 	L, H, N := att.Shape[0], att.Shape[1], att.Shape[2]
 	U := L * H
 	out := New(U, U)
-	for u := 0; u < U; u++ {
+	parallelFor(U, func(u int) {
 		for v := u + 1; v < U; v++ {
 			d, _ := meanRowJS(att.Matrix(u/H, u%H), att.Matrix(v/H, v%H), N)
 			out.Data[u*U+v], out.Data[v*U+u] = d, d
 		}
-	}
+	})
 	return out, nil
+}
+
+// parallelFor runs f(0..n−1) on GOMAXPROCS goroutines; f(k) must write only its own cells.
+func parallelFor(n int, f func(k int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= n {
+					return
+				}
+				f(k)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // LayerJSD is the L×L version of UnitJSD on head-averaged rows: D[l,m] =
