@@ -666,7 +666,7 @@ func parseModel(raw json.RawMessage, field string) (model, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.merges = make(map[pair]mergeInfo, len(rawMerges))
+		m.merges = make(map[uint64]mergeInfo, len(rawMerges))
 		for rank, r := range rawMerges {
 			f := fmt.Sprintf("%s.merges[%d]", field, rank)
 			var a, b string
@@ -696,8 +696,8 @@ func parseModel(raw json.RawMessage, field string) (model, error) {
 			if !ok {
 				return nil, ferr(f, "merged token %q is missing from the vocabulary", a+nb)
 			}
-			if _, dup := m.merges[pair{ia, ib}]; !dup {
-				m.merges[pair{ia, ib}] = mergeInfo{rank: rank, id: in}
+			if _, dup := m.merges[pairKey(ia, ib)]; !dup {
+				m.merges[pairKey(ia, ib)] = mergeInfo{rank: rank, id: in}
 			}
 		}
 		return m, nil

@@ -59,13 +59,15 @@ func (v vocab) vocabSize() int { return len(v.ids) }
 
 // ---- BPE ----
 
-type pair struct{ a, b int }
+// pairKey packs the ids of a merge pair into one map key.
+func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
 type mergeInfo struct{ rank, id int }
 
 // bpeModel is HF's BPE model (merges applied by rank, lowest first, leftmost among ties).
 type bpeModel struct {
 	vocab
-	merges        map[pair]mergeInfo
+	merges        map[uint64]mergeInfo
 	unk           string
 	hasUnk        bool
 	prefix        string // continuing_subword_prefix
@@ -192,7 +194,7 @@ func (m *bpeModel) mergeAll(syms []symbol) []symbol {
 	for len(syms) > 1 {
 		best, bestRank, bestID := -1, math.MaxInt, 0
 		for i := 0; i+1 < len(syms); i++ {
-			if mi, ok := m.merges[pair{syms[i].id, syms[i+1].id}]; ok && mi.rank < bestRank {
+			if mi, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok && mi.rank < bestRank {
 				best, bestRank, bestID = i, mi.rank, mi.id
 			}
 		}
@@ -261,7 +263,7 @@ func (m *bpeModel) mergeHeap(syms []symbol) []symbol {
 	next[n-1] = -1
 	q := make(mergeQueue, 0, n)
 	for i := 0; i+1 < n; i++ {
-		if mi, ok := m.merges[pair{syms[i].id, syms[i+1].id}]; ok {
+		if mi, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
 			q.push(mergeItem{mi.rank, i, mi.id})
 		}
 	}
@@ -273,7 +275,7 @@ func (m *bpeModel) mergeHeap(syms []symbol) []symbol {
 		}
 		np := next[top.pos]
 		right := syms[np]
-		if mi, ok := m.merges[pair{cur.id, right.id}]; !ok || mi.id != top.id {
+		if mi, ok := m.merges[pairKey(cur.id, right.id)]; !ok || mi.id != top.id {
 			continue // stale entry
 		}
 		cur.id, cur.length = top.id, cur.length+right.length
@@ -283,12 +285,12 @@ func (m *bpeModel) mergeHeap(syms []symbol) []symbol {
 			prev[nn] = top.pos
 		}
 		if p := prev[top.pos]; p >= 0 {
-			if mi, ok := m.merges[pair{syms[p].id, cur.id}]; ok {
+			if mi, ok := m.merges[pairKey(syms[p].id, cur.id)]; ok {
 				q.push(mergeItem{mi.rank, p, mi.id})
 			}
 		}
 		if nx := next[top.pos]; nx >= 0 {
-			if mi, ok := m.merges[pair{cur.id, syms[nx].id}]; ok {
+			if mi, ok := m.merges[pairKey(cur.id, syms[nx].id)]; ok {
 				q.push(mergeItem{mi.rank, top.pos, mi.id})
 			}
 		}

@@ -19,6 +19,19 @@ type enc struct {
 
 func (e *enc) len() int { return len(e.ids) }
 
+// newEnc returns an empty encoding with room for n tokens.
+func newEnc(n int) *enc {
+	return &enc{ids: make([]int, 0, n), tokens: make([]string, 0, n), typeIDs: make([]int, 0, n),
+		offsets: make([][2]int, 0, n), special: make([]int, 0, n), seq: make([]int, 0, n)}
+}
+
+func encLen(a, b *enc) int {
+	if b == nil {
+		return a.len()
+	}
+	return a.len() + b.len()
+}
+
 func (e *enc) push(id int, tok string, typeID int, off [2]int, special, seq int) {
 	e.ids = append(e.ids, id)
 	e.tokens = append(e.tokens, tok)
@@ -46,7 +59,7 @@ type postProcessor interface {
 
 // defaultProcess concatenates the encodings, keeping their type ids.
 func defaultProcess(a, b *enc) *enc {
-	out := &enc{}
+	out := newEnc(encLen(a, b) + 4)
 	out.appendEnc(a, 0, false)
 	if b != nil {
 		out.appendEnc(b, 0, false)
@@ -89,7 +102,7 @@ func (t templateProcessor) process(a, b *enc, addSpecial bool) *enc {
 	if b != nil {
 		tpl = t.pair
 	}
-	out := &enc{}
+	out := newEnc(encLen(a, b) + 4)
 	for _, p := range tpl {
 		if !p.special {
 			if p.id == "A" {
@@ -127,7 +140,7 @@ func (p bertProcessor) process(a, b *enc, addSpecial bool) *enc {
 	if !addSpecial {
 		return defaultProcess(a, b)
 	}
-	out := &enc{}
+	out := newEnc(encLen(a, b) + 4)
 	out.push(p.cls, p.clsTok, 0, [2]int{}, 1, -1)
 	out.appendEnc(a, 0, true)
 	out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
@@ -163,7 +176,7 @@ func (p robertaProcessor) process(a, b *enc, addSpecial bool) *enc {
 	if !addSpecial {
 		return defaultProcess(a, b)
 	}
-	out := &enc{}
+	out := newEnc(encLen(a, b) + 4)
 	out.push(p.cls, p.clsTok, 0, [2]int{}, 1, -1)
 	out.appendEnc(a, 0, true)
 	out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
@@ -190,7 +203,7 @@ func (p byteLevelProcessor) process(a, b *enc, addSpecial bool) *enc {
 			trimByteLevelOffsets(b, p.addPrefixSpace)
 		}
 	}
-	out := &enc{}
+	out := newEnc(encLen(a, b) + 4)
 	out.appendEnc(a, 0, true)
 	if b != nil {
 		out.appendEnc(b, 1, true)

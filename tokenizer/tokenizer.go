@@ -334,7 +334,7 @@ func (t *Tokenizer) encodeSeq(text string, seq int) (*enc, error) {
 	if !utf8.ValidString(text) {
 		return nil, ErrInvalidUTF8
 	}
-	out := &enc{}
+	out := newEnc(len(text)/3 + 4)
 	emit := func(tk token, p nstr, special int) {
 		off := p.toOriginal(tk.off[0], tk.off[1])
 		out.push(tk.id, tk.value, seq, off, special, seq)
