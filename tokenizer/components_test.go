@@ -91,6 +91,10 @@ func componentVariants() map[string]struct {
 					"pair", []any{obj("Sequence", obj("id", "A", "type_id", 0)), obj("SpecialToken", obj("id", "<|endoftext|>", "type_id", 0)),
 						obj("Sequence", obj("id", "B", "type_id", 1)), obj("SpecialToken", obj("id", "<|endoftext|>", "type_id", 1))},
 					"special_tokens", obj("<|endoftext|>", obj("id", "<|endoftext|>", "ids", []any{50256}, "tokens", []any{"<|endoftext|>"})))))},
+		"bpe-affixes":               {"bpe-affixes", obj()},
+		"bpe-affixes-ignore-merges": {"bpe-affixes", obj("model", "ignore-merges")},
+		"bpe-affixes-no-fuse-unk":   {"bpe-affixes", obj("model", "no-fuse-unk")},
+		"wordlevel-bert-vocab":      {"bert", obj("model", "wordlevel", "pre_tokenizer", typ("Whitespace"), "decoder", nil)},
 		"llama2-metaspace-always-split": {"llama2", obj(
 			"normalizer", nil,
 			"pre_tokenizer", typ("Metaspace", "replacement", "▁", "prepend_scheme", "always", "split", true),
@@ -133,9 +137,30 @@ func TestComponentsDifferentialHF(t *testing.T) {
 	for name, v := range componentVariants() {
 		t.Run(name, func(t *testing.T) {
 			var tj map[string]any
-			readJSON(t, filepath.Join(tmp, v.base, "tokenizer.json"), &tj)
+			if v.base == "bpe-affixes" {
+				tj = syntheticBPE()
+			} else {
+				readJSON(t, filepath.Join(tmp, v.base, "tokenizer.json"), &tj)
+			}
 			for k, val := range v.patch {
-				tj[k] = val
+				m, _ := tj["model"].(map[string]any)
+				switch val {
+				case "ignore-merges":
+					m["ignore_merges"] = true
+				case "no-fuse-unk":
+					m["fuse_unk"] = false
+				case "wordlevel":
+					// A WordLevel model over BERT's whole words.
+					vocab := map[string]any{}
+					for tok, id := range m["vocab"].(map[string]any) {
+						if len(tok) < 2 || tok[:2] != "##" {
+							vocab[tok] = id
+						}
+					}
+					tj["model"] = map[string]any{"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+				default:
+					tj[k] = val
+				}
 			}
 			out, err := json.Marshal(tj)
 			if err != nil {
@@ -196,5 +221,53 @@ func TestTruncationLongestFirstGrid(t *testing.T) {
 		if a.len() != g[2] || b.len() != g[3] {
 			t.Errorf("(%d, %d) -> (%d, %d), HF gives (%d, %d)", g[0], g[1], a.len(), b.len(), g[2], g[3])
 		}
+	}
+}
+
+// syntheticBPE is a small BPE tokenizer.json with continuing_subword_prefix "##",
+// end_of_word_suffix "</w>", an unknown token and a BPEDecoder, built from the lower
+// case letters and the merges of a few common bigrams (in every prefix/suffix form).
+func syntheticBPE() map[string]any {
+	vocab := map[string]any{"<unk>": 0}
+	add := func(tok string) {
+		if _, ok := vocab[tok]; !ok {
+			vocab[tok] = len(vocab)
+		}
+	}
+	forms := func(s string) [4]string { return [4]string{s, "##" + s, s + "</w>", "##" + s + "</w>"} }
+	for c := 'a'; c <= 'z'; c++ {
+		for _, f := range forms(string(c)) {
+			add(f)
+		}
+	}
+	var merges []any
+	merge := func(a, b string) {
+		nb := b
+		if len(nb) > 2 && nb[:2] == "##" {
+			nb = nb[2:]
+		}
+		add(a + nb)
+		merges = append(merges, []any{a, b})
+	}
+	for _, bg := range []string{"th", "he", "in", "er", "an", "re", "on", "at", "en", "nd", "st", "es", "or", "te", "ti"} {
+		x, y := bg[:1], bg[1:]
+		merge(x, "##"+y)
+		merge("##"+x, "##"+y)
+		merge(x, "##"+y+"</w>")
+		merge("##"+x, "##"+y+"</w>")
+	}
+	merge("th", "##e</w>")
+	merge("in", "##g</w>")
+	merge("##in", "##g</w>")
+	merge("an", "##d</w>")
+	return map[string]any{
+		"version": "1.0", "truncation": nil, "padding": nil,
+		"added_tokens":   []any{map[string]any{"id": 0, "content": "<unk>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}},
+		"normalizer":     map[string]any{"type": "Lowercase"},
+		"pre_tokenizer":  map[string]any{"type": "Whitespace"},
+		"post_processor": nil,
+		"decoder":        map[string]any{"type": "BPEDecoder", "suffix": "</w>"},
+		"model": map[string]any{"type": "BPE", "dropout": nil, "unk_token": "<unk>", "continuing_subword_prefix": "##",
+			"end_of_word_suffix": "</w>", "fuse_unk": true, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges},
 	}
 }
