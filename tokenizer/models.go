@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -67,20 +68,24 @@ type mergeInfo struct{ rank, id int }
 // bpeModel is HF's BPE model (merges applied by rank, lowest first, leftmost among ties).
 type bpeModel struct {
 	vocab
-	merges        map[uint64]mergeInfo
-	unk           string
-	hasUnk        bool
-	prefix        string // continuing_subword_prefix
-	suffix        string // end_of_word_suffix
-	fuseUnk       bool
-	byteFallback  bool
-	ignoreMerges  bool
-	byteTokens    [256]int // ids of <0xXX>, -1 if absent
-	cache         sync.Map // string -> []token (immutable once stored)
-	cacheMaxWords int
+	merges       map[uint64]mergeInfo
+	unk          string
+	hasUnk       bool
+	prefix       string // continuing_subword_prefix
+	suffix       string // end_of_word_suffix
+	fuseUnk      bool
+	byteFallback bool
+	ignoreMerges bool
+	byteTokens   [256]int     // ids of <0xXX>, -1 if absent
+	cache        sync.Map     // string -> []token (immutable once stored)
+	cacheSize    atomic.Int64 // entries stored, bounded by bpeCacheMaxWords
 }
 
-const bpeCacheMaxLen = 64
+// Words of at most bpeCacheMaxLen bytes are cached, up to bpeCacheMaxWords of them.
+const (
+	bpeCacheMaxLen   = 64
+	bpeCacheMaxWords = 1 << 17
+)
 
 type symbol struct {
 	id     int
@@ -112,8 +117,10 @@ func (m *bpeModel) tokenize(s string) ([]token, error) {
 	for i, sy := range syms {
 		toks[i] = token{id: sy.id, value: m.toks[sy.id], off: [2]int{sy.start, sy.start + sy.length}}
 	}
-	if cacheable {
-		m.cache.Store(s, toks)
+	if cacheable && m.cacheSize.Load() < bpeCacheMaxWords {
+		if _, loaded := m.cache.LoadOrStore(s, toks); !loaded {
+			m.cacheSize.Add(1)
+		}
 	}
 	return toks, nil
 }
