@@ -47,6 +47,10 @@ func (f *File) Write(p []byte) (int, error) {
 // Name returns the final path of the file.
 func (f *File) Name() string { return f.path }
 
+// Mode is the permission of a published file: what os.Create gives under the
+// usual umask 022 (os.CreateTemp alone would leave it private, 0600).
+const Mode os.FileMode = 0o644
+
 // Commit flushes, syncs and renames the temporary file to its final name.
 func (f *File) Commit() error {
 	if f.done {
@@ -54,6 +58,9 @@ func (f *File) Commit() error {
 	}
 	f.done = true
 	err := f.w.Flush()
+	if err == nil {
+		err = f.tmp.Chmod(Mode)
+	}
 	if err == nil {
 		err = f.tmp.Sync()
 	}

@@ -67,3 +67,19 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		}
 	}
 }
+
+// TestPublishedFileIsReadable: a committed file gets Mode (0644), not the 0600 of a
+// temporary file, so other users and tools can read results.
+func TestPublishedFileIsReadable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out.txt")
+	if err := WriteFile(p, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != Mode {
+		t.Fatalf("mode %v, want %v", got, Mode)
+	}
+}
