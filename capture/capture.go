@@ -185,6 +185,19 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 			meta.Inputs = append(meta.Inputs, in.Source)
 		}
 	}
+	var m model.Model
+	defer func() {
+		if m != nil {
+			m.Close()
+		}
+	}()
+	if _, err := os.Stat(filepath.Join(out, store.RunFile)); err != nil {
+		// A new run: load the model first, so that a corrupt checkpoint leaves no
+		// run folder behind. (Resuming loads it only if a sample is left to do.)
+		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+			return nil, err
+		}
+	}
 	run, err := openOrCreate(out, meta)
 	if err != nil {
 		return nil, err
@@ -205,12 +218,6 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		}
 	}
 	sum := &Summary{}
-	var m model.Model
-	defer func() {
-		if m != nil {
-			m.Close()
-		}
-	}()
 	for i, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return sum, err

@@ -277,6 +277,27 @@ func TestCaptureErrors(t *testing.T) {
 	if _, err := Run(context.Background(), out, []Input{{ID: "a", Text: "x"}}, Options{ModelDir: bert, Generate: &model.GenerateOptions{MaxNewTokens: 2}}); err == nil || !strings.Contains(err.Error(), "decoder") {
 		t.Errorf("generation with BERT: %v", err)
 	}
+	// A corrupt checkpoint (truncated weights) fails before the run folder exists.
+	bad := t.TempDir()
+	for _, name := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "model.safetensors" {
+			b = b[:len(b)/2]
+		}
+		if err := os.WriteFile(filepath.Join(bad, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = Run(context.Background(), out, []Input{{ID: "a", Text: "x"}}, Options{ModelDir: bad})
+	if err == nil || !strings.Contains(err.Error(), "model.safetensors") {
+		t.Errorf("truncated checkpoint: %v", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a corrupt checkpoint left a run folder at %s", out)
+	}
 }
 
 // TestCaptureCancel interrupts a capture after its first sample: the finished
