@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // Config is a Hugging Face config.json normalised across the supported families
@@ -62,6 +64,9 @@ func ReadConfig(dir string) (*Config, error) {
 	return c, nil
 }
 
+// ModelTypes lists the config.json model_type values whose fields ParseConfig knows.
+var ModelTypes = []string{"gpt2", "bert", "llama", "mistral", "qwen2", "gpt_neox"}
+
 // ParseConfig parses config.json bytes and checks the fields the model needs.
 func ParseConfig(b []byte) (*Config, error) {
 	var raw map[string]json.RawMessage
@@ -73,6 +78,9 @@ func ParseConfig(b []byte) (*Config, error) {
 	p.str("model_type", &c.ModelType)
 	if c.ModelType == "" {
 		return nil, fmt.Errorf("field model_type is missing")
+	}
+	if !slices.Contains(ModelTypes, c.ModelType) {
+		return nil, fmt.Errorf("field model_type: %q is not supported (expected one of %s)", c.ModelType, strings.Join(ModelTypes, ", "))
 	}
 	if v, ok := raw["architectures"]; ok {
 		_ = json.Unmarshal(v, &c.Architectures)

@@ -65,6 +65,7 @@ func TestConfigForms(t *testing.T) {
 	}
 	bad := []struct{ json, want string }{
 		{`{"vocab_size":3}`, "model_type"},
+		{`{"model_type":"gpt3","vocab_size":10,"n_embd":8}`, `field model_type: "gpt3" is not supported (expected one of gpt2, bert`},
 		{`{"model_type":"llama","vocab_size":"x"}`, "field vocab_size"},
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":3}`, "does not divide"},
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_parameters":{"rope_type":"yarn"}}`, "rope_type"},
