@@ -167,9 +167,15 @@ func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
 		}
 		return b, nil
 	case "Precompiled":
-		// SentencePiece's precompiled charsmap is, for the models on the Hub, NFKC
-		// (nmt_nfkc); it is applied as NFKC here.
-		return unicodeNormalizer{norm.NFKC}, nil
+		var b64 string
+		if err := o.get(field, "precompiled_charsmap", &b64); err != nil {
+			return nil, err
+		}
+		cm, err := parseCharsmapBase64(b64)
+		if err != nil {
+			return nil, ferr(field+".precompiled_charsmap", "%v", err)
+		}
+		return precompiledNormalizer{cm}, nil
 	case "ByteLevel":
 		return byteLevelNormalizer{}, nil
 	case "":

@@ -308,3 +308,43 @@ func indexFrom(s, pat string, from int) int {
 	}
 	return from + j
 }
+
+// runeChange is one character of a transformation, as in HF's
+// NormalizedString::transform: change 0 replaces the next original character, 1
+// inserts a character, and -k replaces the next character and removes k more.
+type runeChange struct {
+	r      rune
+	change int
+}
+
+// transform rebuilds p from changes covering the whole piece, with HF's alignment
+// rule (NormalizedString::transform_range, initial offset 0): a replacing character
+// takes the alignment of the character it replaces, an inserted one that of the
+// byte before the current position. Original characters left unconsumed at the
+// end are dropped.
+func (p nstr) transform(changes []runeChange) nstr {
+	w := newBuilder(len(p.s))
+	off := 0
+	skip := func() {
+		if off < len(p.s) {
+			_, n := utf8.DecodeRuneInString(p.s[off:])
+			off += n
+		}
+	}
+	for _, c := range changes {
+		var a span
+		if c.change > 0 || off >= len(p.align) {
+			a = p.insertAlign(off)
+		} else {
+			a = p.align[off]
+		}
+		if c.change <= 0 {
+			skip()
+		}
+		for k := 0; k < -c.change; k++ {
+			skip()
+		}
+		w.add(c.r, a)
+	}
+	return w.done(p.orig)
+}
