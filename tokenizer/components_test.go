@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/refdata"
@@ -66,9 +67,7 @@ func componentVariants() map[string]struct {
 			"added_tokens", append(append([]any{}, bertAdded...),
 				added(30522, "foo", "single_word", true), added(30523, "Hello", "normalized", true), added(30524, "<x>", "lstrip", true), added(30525, "def", "rstrip", true)),
 			"padding", obj("strategy", obj("Fixed", 16), "direction", "Right", "pad_to_multiple_of", nil, "pad_id", 0, "pad_type_id", 0, "pad_token", "[PAD]"))},
-		// Pairs under LongestFirst are left out here (see TestTruncationLongestFirstGrid):
-		// on one corpus pair of 37 HF cut differently than the rule measured below.
-		"bert-truncation-longest-first-singles": {"bert", obj(
+		"bert-truncation-longest-first": {"bert", obj(
 			"truncation", obj("direction", "Right", "max_length", 12, "strategy", "LongestFirst", "stride", 0),
 			"padding", obj("strategy", "BatchLongest", "direction", "Left", "pad_to_multiple_of", 8, "pad_id", 0, "pad_type_id", 0, "pad_token", "[PAD]"))},
 		"bert-truncation-left-onlyfirst": {"bert", obj(
@@ -174,29 +173,16 @@ func TestComponentsDifferentialHF(t *testing.T) {
 			if err := os.WriteFile(p, out, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			ps := pairs
-			if name == "bert-truncation-longest-first-singles" {
-				ps = nil
-			}
-			cp := cpath
-			if ps == nil {
-				cp = filepath.Join(dir, "corpus.json")
-				data, err := json.Marshal(map[string]any{"texts": texts})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(cp, data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			compareWithHF(t, oracles, p, cp, texts, ps)
+			compareWithHF(t, oracles, p, cpath, texts, pairs)
 		})
 	}
 }
 
-// TestTruncationLongestFirstGrid checks pair truncation (max_length 12, BERT's three
-// special tokens) against the lengths HF tokenizers 0.23 produced for inputs of la and
-// lb words (measured with npm tokenizers on the BERT fixture: "a a a ..." pairs).
+// TestTruncationLongestFirstGrid checks pair truncation (max_length 12, three special
+// tokens) against the lengths HF tokenizers 0.23 produced for inputs of la and lb
+// words (measured with npm tokenizers on the BERT fixture: "a a a ..." pairs). Inputs
+// longer than 12 tokens are cut to 12 while encoding (HF's early exit), so both
+// inputs count as equally long and the first one is cut to n/2.
 func TestTruncationLongestFirstGrid(t *testing.T) {
 	// la, lb -> kept la, kept lb
 	grid := [][4]int{
@@ -205,21 +191,29 @@ func TestTruncationLongestFirstGrid(t *testing.T) {
 		{12, 10, 5, 4}, {12, 12, 4, 5}, {20, 10, 5, 4}, {20, 11, 5, 4}, {20, 12, 4, 5},
 		{30, 13, 4, 5}, {13, 30, 4, 5}, {11, 11, 4, 5}, {14, 14, 4, 5}, {11, 9, 5, 4}, {4, 4, 4, 4},
 	}
-	mk := func(n int) *enc {
-		e := &enc{}
-		for i := 0; i < n; i++ {
-			e.push(i, "a", 0, [2]int{i, i + 1}, 0, 0)
-		}
-		return e
+	tk, err := Parse([]byte(`{"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "a": 1, "[CLS]": 2, "[SEP]": 3}, "unk_token": "[UNK]"},
+		"pre_tokenizer": {"type": "WhitespaceSplit"},
+		"post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+		"truncation": {"max_length": 12, "strategy": "LongestFirst", "direction": "Right", "stride": 0}}`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	tr := &Truncation{MaxLength: 12, Strategy: "LongestFirst", Direction: "Right"}
+	words := func(n int) string { return strings.TrimSpace(strings.Repeat("a ", n)) }
 	for _, g := range grid {
-		a, b := mk(g[0]), mk(g[1])
-		if err := truncate(a, b, 12-3, tr); err != nil {
+		e, err := tk.EncodePair(words(g[0]), words(g[1]), true)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if a.len() != g[2] || b.len() != g[3] {
-			t.Errorf("(%d, %d) -> (%d, %d), HF gives (%d, %d)", g[0], g[1], a.len(), b.len(), g[2], g[3])
+		na, nb := 0, 0
+		for i, id := range e.IDs {
+			if id == 1 && e.TypeIDs[i] == 0 {
+				na++
+			} else if id == 1 {
+				nb++
+			}
+		}
+		if na != g[2] || nb != g[3] {
+			t.Errorf("(%d, %d) -> (%d, %d), HF gives (%d, %d)", g[0], g[1], na, nb, g[2], g[3])
 		}
 	}
 }

@@ -330,11 +330,27 @@ func (t *Tokenizer) AddedTokens() []AddedToken {
 var ErrInvalidUTF8 = errors.New("text is not valid UTF-8")
 
 // encodeSeq runs everything up to the model for one text; offsets are bytes of text.
+//
+// Under truncation, HF tokenizers (since 0.23, PR #1990 "early exit for truncation")
+// stops running the model once a word brings the sequence to max_length tokens
+// (added tokens count, but never stop it): with direction Right the later words and
+// added tokens are dropped, with Left (walking back from the end) the earlier ones.
+// A sequence may so hold a little more than max_length tokens when truncate_encodings
+// sees it, which decides which input of a pair LongestFirst cuts.
 func (t *Tokenizer) encodeSeq(text string, seq int) (*enc, error) {
 	if !utf8.ValidString(text) {
 		return nil, ErrInvalidUTF8
 	}
+	right, left := 0, 0
+	if tr := t.truncation; tr != nil {
+		if tr.Direction == "Left" {
+			left = tr.MaxLength
+		} else {
+			right = tr.MaxLength
+		}
+	}
 	out := newEnc(len(text)/3 + 4)
+	var words []int // with left: the first token of each word (-1 for an added token)
 	emit := func(tk token, p nstr, special int) {
 		off := p.toOriginal(tk.off[0], tk.off[1])
 		out.push(tk.id, tk.value, seq, off, special, seq)
@@ -343,6 +359,9 @@ func (t *Tokenizer) encodeSeq(text string, seq int) (*enc, error) {
 		sp := 0
 		if a.Special {
 			sp = 1
+		}
+		if left > 0 {
+			words = append(words, -1)
 		}
 		out.push(a.ID, value, seq, off, sp, seq)
 	}
@@ -373,13 +392,33 @@ func (t *Tokenizer) encodeSeq(text string, seq int) (*enc, error) {
 				if err != nil {
 					return nil, err
 				}
+				if left > 0 {
+					words = append(words, out.len())
+				}
 				for _, tk := range toks {
 					emit(tk, pc, 0)
+				}
+				if right > 0 && out.len() >= right {
+					return out, nil
 				}
 			}
 		}
 	}
+	if left > 0 && out.len() > left {
+		for i := len(words) - 1; i >= 0; i-- {
+			if start := words[i]; start >= 0 && out.len()-start >= left {
+				out.keep(start, out.len())
+				break
+			}
+		}
+	}
 	return out, nil
+}
+
+// keep keeps tokens [lo, hi).
+func (e *enc) keep(lo, hi int) {
+	e.ids, e.tokens, e.typeIDs = e.ids[lo:hi], e.tokens[lo:hi], e.typeIDs[lo:hi]
+	e.offsets, e.special, e.seq = e.offsets[lo:hi], e.special[lo:hi], e.seq[lo:hi]
 }
 
 // Encode encodes one text; addSpecial adds the post-processor's special tokens.
@@ -520,16 +559,27 @@ func byteToChar(idx []int32, off [2]int) [2]int {
 
 // truncate shortens the encodings so that together they hold at most n tokens.
 func truncate(a, b *enc, n int, tr *Truncation) error {
+	var strideErr error
 	cut := func(e *enc, keep int) {
 		if keep >= e.len() {
 			return
 		}
-		lo, hi := 0, keep
-		if tr.Direction == "Left" {
-			lo, hi = e.len()-keep, e.len()
+		if keep > 0 && tr.Stride >= keep && strideErr == nil {
+			// HF's Encoding::truncate asserts this (and aborts the process).
+			strideErr = fmt.Errorf("truncation: stride %d must be less than the %d tokens kept of a sequence", tr.Stride, keep)
 		}
-		e.ids, e.tokens, e.typeIDs = e.ids[lo:hi], e.tokens[lo:hi], e.typeIDs[lo:hi]
-		e.offsets, e.special, e.seq = e.offsets[lo:hi], e.special[lo:hi], e.seq[lo:hi]
+		if tr.Direction == "Left" {
+			e.keep(e.len()-keep, e.len())
+		} else {
+			e.keep(0, keep)
+		}
+	}
+	if n == 0 { // HF: everything goes, whatever the strategy
+		cut(a, 0)
+		if b != nil {
+			cut(b, 0)
+		}
+		return nil
 	}
 	total := a.len()
 	if b != nil {
@@ -554,13 +604,7 @@ func truncate(a, b *enc, n int, tr *Truncation) error {
 		cut(target, target.len()-toRemove)
 	case b == nil:
 		cut(a, n)
-	default: // LongestFirst, as HF's truncate_encodings behaves
-		// HF tokenizers 0.23 behaves as if each input were first cut to the full
-		// max_length (measured with tools/oracles), then applies truncate_encodings:
-		// the shorter input keeps its length when it fits, else both are cut to
-		// n/2 and n/2 + n%2, the longer input of the original pair taking the second.
-		cut(a, tr.MaxLength)
-		cut(b, tr.MaxLength)
+	default: // LongestFirst: HF's truncate_encodings (utils/truncation.rs)
 		n1, n2 := a.len(), b.len()
 		swap := n1 > n2
 		if swap {
@@ -582,7 +626,7 @@ func truncate(a, b *enc, n int, tr *Truncation) error {
 		cut(a, na)
 		cut(b, nb)
 	}
-	return nil
+	return strideErr
 }
 
 // pad pads every encoding to length (rounded up to PadToMultipleOf).
