@@ -72,6 +72,8 @@ func componentVariants() map[string]struct {
 			"padding", obj("strategy", "BatchLongest", "direction", "Left", "pad_to_multiple_of", 8, "pad_id", 0, "pad_type_id", 0, "pad_token", "[PAD]"))},
 		"bert-truncation-left-onlyfirst": {"bert", obj(
 			"truncation", obj("direction", "Left", "max_length", 10, "strategy", "OnlyFirst", "stride", 0))},
+		"gpt2-unicode-scripts":           {"gpt2", obj("pre_tokenizer", seq("pretokenizers", typ("UnicodeScripts"), byteLevelNoRegex))},
+		"bert-unicode-scripts":           {"bert", obj("pre_tokenizer", seq("pretokenizers", typ("WhitespaceSplit"), typ("UnicodeScripts")))},
 		"gpt2-split-removed":             {"gpt2", obj("pre_tokenizer", split("Removed", false))},
 		"gpt2-split-isolated-inverted":   {"gpt2", obj("pre_tokenizer", split("Isolated", true))},
 		"gpt2-split-merged-previous":     {"gpt2", obj("pre_tokenizer", split("MergedWithPrevious", false))},
@@ -121,6 +123,11 @@ func TestComponentsDifferentialHF(t *testing.T) {
 	}
 	texts := corpus.Strings(7, 400, code)
 	texts = append(texts, "foo bar foobar foo.", "Hello hello HELLO there", "a <x> b  <x>c", "def f(): def  x", "  [MASK]  x [MASK]y", "x<x>[MASK]def")
+	// Script changes: kana as Han, U+30FC, leading spaces, Inherited marks, characters
+	// newer than Unicode 9 (no script in HF's table), unassigned and private use.
+	texts = append(texts, "どこで生れ。Yes", "Apples are りんご 林檎", "  leading  spaces", "カー ラーメン", "Ωmega Москва abc123",
+		"éx́ ÷", "🥺 ok 🥺x", "𛅰𛅱 nushu", "ࡠࡡ syriac-ext", "x󠀁y", "pua", "͸͹", "a‍b",
+		"한국어abc中文", "ภาษาไทย123", "👩‍💻 dev")
 	var pairs [][2]string
 	for i := 0; i+1 < len(texts) && len(pairs) < 40; i += 11 {
 		pairs = append(pairs, [2]string{texts[i], texts[i+1]})

@@ -283,6 +283,8 @@ func parsePreTokenizer(raw json.RawMessage, field string) (preTokenizer, error) 
 		return b, nil
 	case "Whitespace":
 		return whitespacePreTokenizer{}, nil
+	case "UnicodeScripts":
+		return unicodeScriptsPreTokenizer{}, nil
 	case "WhitespaceSplit":
 		return runeSplitter{pred: isSpace, behavior: splitRemoved}, nil
 	case "BertPreTokenizer":

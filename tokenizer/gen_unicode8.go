@@ -6,7 +6,8 @@
 // 2016, Unicode 8 tables), so characters newer than that are neither controls,
 // nonspacing marks nor punctuation there; and HF's normalizers use
 // unicode-normalization-alignments 0.1.12 (2019, Unicode 12.1 tables), which leaves
-// newer characters unchanged.
+// newer characters unchanged; HF's UnicodeScripts pre-tokenizer has a Unicode 9.0
+// script table, where newer characters have no script.
 //
 //	go run gen_unicode8.go /usr/share/unicode/DerivedAge.txt
 package main
@@ -93,6 +94,7 @@ func main() {
 		b.WriteString("\t},\n}\n")
 	}
 	table("newerThanUnicode8", "holds the code points assigned after Unicode 8.0 (unicode_categories 0.1.1).", 8.0)
+	table("newerThanUnicode9", "holds the code points assigned after Unicode 9.0 (the script table of HF's UnicodeScripts).", 9.0)
 	table("newerThanUnicode12", "holds the code points assigned after Unicode 12.1 (unicode-normalization-alignments 0.1.12).", 12.1)
 	if err := os.WriteFile("unicode8.go", []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)

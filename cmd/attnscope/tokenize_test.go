@@ -133,7 +133,7 @@ func TestTokenizeErrors(t *testing.T) {
 	}
 	badUTF8 := write("bad.txt", "ok \xff")
 	malformed := write("malformed.json", `{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}`)
-	unsupported := write("unsupported.json", `{"model": {"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}, "pre_tokenizer": {"type": "UnicodeScripts"}}`)
+	unsupported := write("unsupported.json", `{"model": {"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}, "pre_tokenizer": {"type": "FixedLength", "length": 5}}`)
 	notJSON := write("notjson.json", `{"model": `)
 	tests := []struct {
 		name string
@@ -145,7 +145,7 @@ func TestTokenizeErrors(t *testing.T) {
 		{"no input", []string{"tokenize", "--tokenizer", dir}, exitUsage, []string{"TEXT"}},
 		{"missing file", []string{"tokenize", "--tokenizer", filepath.Join(tmp, "nope"), "x"}, exitError, []string{"nope", "no such file"}},
 		{"malformed merges", []string{"tokenize", "--tokenizer", malformed, "x"}, exitError, []string{malformed, `"model.merges[0]"`, "missing from the vocabulary"}},
-		{"unsupported component", []string{"tokenize", "--tokenizer", unsupported, "x"}, exitError, []string{unsupported, `"pre_tokenizer.type"`, "UnicodeScripts"}},
+		{"unsupported component", []string{"tokenize", "--tokenizer", unsupported, "x"}, exitError, []string{unsupported, `"pre_tokenizer.type"`, "FixedLength"}},
 		{"not JSON", []string{"tokenize", "--tokenizer", notJSON, "x"}, exitError, []string{notJSON, "not valid JSON"}},
 		{"invalid UTF-8", []string{"tokenize", "--tokenizer", dir, "--file", badUTF8}, exitError, []string{badUTF8, "not valid UTF-8", "offset 3"}},
 	}
