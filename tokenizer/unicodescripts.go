@@ -60,7 +60,7 @@ type scriptRange struct {
 // scriptIndex is Go's script tables (unicode.Scripts) as one sorted list of ranges,
 // built on first use.
 var scriptIndex = sync.OnceValue(func() (idx struct {
-	ranges                   []scriptRange
+	ranges                  []scriptRange
 	han, hiragana, katakana int
 }) {
 	names := make([]string, 0, len(unicode.Scripts))
