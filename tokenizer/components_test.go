@@ -85,6 +85,13 @@ func componentVariants() map[string]struct {
 			"post_processor", typ("ByteLevel", "add_prefix_space", true, "trim_offsets", true, "use_regex", true))},
 		"gpt2-roberta-processing": {"gpt2", obj(
 			"post_processor", typ("RobertaProcessing", "sep", []any{"<|endoftext|>", 50256}, "cls", []any{"<|endoftext|>", 50256}, "trim_offsets", true, "add_prefix_space", false))},
+		"gpt2-roberta-truncation-stride": {"gpt2", obj(
+			"post_processor", typ("RobertaProcessing", "sep", []any{"<|endoftext|>", 50256}, "cls", []any{"<|endoftext|>", 50256}, "trim_offsets", true, "add_prefix_space", true),
+			"truncation", obj("direction", "Right", "max_length", 16, "strategy", "LongestFirst", "stride", 4))},
+		"bert-processing-truncation-stride": {"bert", obj(
+			"post_processor", typ("BertProcessing", "sep", []any{"[SEP]", 102}, "cls", []any{"[CLS]", 101}),
+			"truncation", obj("direction", "Left", "max_length", 14, "strategy", "LongestFirst", "stride", 1),
+			"padding", obj("strategy", obj("Fixed", 16), "direction", "Right", "pad_to_multiple_of", nil, "pad_id", 0, "pad_type_id", 0, "pad_token", "[PAD]"))},
 		"gpt2-template-sequence": {"gpt2", obj(
 			"post_processor", seq("processors", typ("ByteLevel", "add_prefix_space", false, "trim_offsets", true, "use_regex", true),
 				typ("TemplateProcessing",

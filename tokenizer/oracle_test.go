@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,12 +58,13 @@ func runNode(t testing.TB, oracles string, args ...string) {
 
 type oracleOut struct {
 	Single []struct {
-		IDs         []int    `json:"ids"`
-		Tokens      []string `json:"tokens"`
-		Offsets     [][2]int `json:"offsets"`
-		Decoded     string   `json:"decoded"`
-		DecodedSkip string   `json:"decoded_skip"`
-		Error       string   `json:"error"`
+		IDs         []int       `json:"ids"`
+		Tokens      []string    `json:"tokens"`
+		Offsets     [][2]int    `json:"offsets"`
+		Decoded     string      `json:"decoded"`
+		DecodedSkip string      `json:"decoded_skip"`
+		Error       string      `json:"error"`
+		Overflowing []oracleEnc `json:"overflowing"`
 	} `json:"single"`
 	NoSpecial []struct {
 		IDs     []int    `json:"ids"`
@@ -70,11 +72,33 @@ type oracleOut struct {
 		Error   string   `json:"error"`
 	} `json:"nospecial"`
 	Pairs []struct {
-		Error   string   `json:"error"`
-		IDs     []int    `json:"ids"`
-		TypeIDs []int    `json:"type_ids"`
-		Offsets [][2]int `json:"offsets"`
+		Error       string      `json:"error"`
+		IDs         []int       `json:"ids"`
+		TypeIDs     []int       `json:"type_ids"`
+		Offsets     [][2]int    `json:"offsets"`
+		Overflowing []oracleEnc `json:"overflowing"`
 	} `json:"pairs"`
+}
+
+// oracleEnc is an overflowing encoding as the oracle records it.
+type oracleEnc struct {
+	IDs     []int    `json:"ids"`
+	TypeIDs []int    `json:"type_ids"`
+	Offsets [][2]int `json:"offsets"`
+}
+
+// overflowDiff describes how got differs from HF's overflowing encodings, or is "".
+func overflowDiff(got []*Encoding, want []oracleEnc) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d overflowing encodings, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if !reflect.DeepEqual(nz(g.IDs), nz(w.IDs)) || !reflect.DeepEqual(nz(g.TypeIDs), nz(w.TypeIDs)) || !reflect.DeepEqual(nzo(g.Offsets), nzo(w.Offsets)) {
+			return fmt.Sprintf("overflowing[%d] = %v %v %v, want %v %v %v", i, g.IDs, g.TypeIDs, g.Offsets, w.IDs, w.TypeIDs, w.Offsets)
+		}
+	}
+	return ""
 }
 
 // differentialCorpus is the generated corpus: at least 2,000 strings of source code,
@@ -174,6 +198,9 @@ func compareWithHF(t *testing.T, oracles, tokPath, cpath string, texts []string,
 		case !reflect.DeepEqual(nzo(e.Offsets), nzo(w.Offsets)):
 			report("text %d %q: offsets\n got %v\nwant %v\ntokens %q", i, text, e.Offsets, w.Offsets, e.Tokens)
 		}
+		if d := overflowDiff(e.Overflowing, w.Overflowing); d != "" {
+			report("text %d %q: %s", i, text, d)
+		}
 		if d, _ := tk.Decode(w.IDs, false); d != w.Decoded {
 			report("text %d %q: decode = %q, want %q", i, text, d, w.Decoded)
 		}
@@ -210,6 +237,10 @@ func compareWithHF(t *testing.T, oracles, tokPath, cpath string, texts []string,
 			} else {
 				report("pair %d %q: got %v %v %v, want %v %v %v", i, p, e.IDs, e.TypeIDs, e.Offsets, w.IDs, w.TypeIDs, w.Offsets)
 			}
+			continue
+		}
+		if d := overflowDiff(e.Overflowing, w.Overflowing); d != "" {
+			report("pair %d %q: %s", i, p, d)
 		}
 	}
 	if bad > 0 {

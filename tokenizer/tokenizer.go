@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -37,6 +38,12 @@ type Encoding struct {
 	SequenceIDs       []int
 	SpecialTokensMask []int
 	AttentionMask     []int
+	// Overflowing holds, under truncation, the encodings of what was cut off, as HF's
+	// Encoding.overflowing: windows of the kept length overlapping by the stride,
+	// post-processed and padded like the encoding itself (for a pair: each window
+	// of the first input with the second input and its windows, then the first input
+	// with each window of the second).
+	Overflowing []*Encoding
 }
 
 // Len returns the number of tokens.
@@ -447,26 +454,48 @@ func (t *Tokenizer) encode(a string, b *string, addSpecial bool) (*Encoding, err
 	if eb != nil {
 		toCharOffsets(eb, *b)
 	}
+	var aOver, bOver []*enc
 	if t.truncation != nil {
 		n := t.truncation.MaxLength
 		if addSpecial && t.post != nil {
 			n -= t.post.addedTokens(eb != nil)
 		}
-		if err := truncate(ea, eb, max(n, 0), t.truncation); err != nil {
+		if aOver, bOver, err = truncate(ea, eb, max(n, 0), t.truncation); err != nil {
 			return nil, err
 		}
-	}
-	var e *enc
-	if t.post != nil {
-		e = t.post.process(ea, eb, addSpecial)
-	} else {
-		e = defaultProcess(ea, eb)
 	}
 	texts := [2]string{a, ""}
 	if b != nil {
 		texts[1] = *b
 	}
-	res := finish(e, texts)
+	reused := len(aOver)+len(bOver) > 0
+	process := func(x, y *enc) *Encoding {
+		if reused { // post-processors may change their inputs (offset trimming)
+			x = x.clone()
+			if y != nil {
+				y = y.clone()
+			}
+		}
+		if t.post != nil {
+			return finish(t.post.process(x, y, addSpecial), texts)
+		}
+		return finish(defaultProcess(x, y), texts)
+	}
+	// Overflowing encodings in HF's order: each window of the first input with the
+	// second input and with each of its windows, then the first input with each
+	// window of the second.
+	var over []*Encoding
+	for _, ao := range aOver {
+		over = append(over, process(ao, eb))
+		for _, bo := range bOver {
+			over = append(over, process(ao, bo))
+		}
+	}
+	for _, bo := range bOver {
+		over = append(over, process(ea, bo))
+	}
+	res := process(ea, eb)
+	res.Overflowing = over
 	if t.padding != nil {
 		// Fixed pads to its length; BatchLongest pads a single encoding to its own
 		// length (which pad_to_multiple_of may round up), as HF's post_process.
@@ -557,36 +586,69 @@ func byteToChar(idx []int32, off [2]int) [2]int {
 	return [2]int{int(idx[a]), int(idx[b-1]) + 1}
 }
 
-// truncate shortens the encodings so that together they hold at most n tokens.
-func truncate(a, b *enc, n int, tr *Truncation) error {
+// truncate shortens the encodings so that together they hold at most n tokens, and
+// returns what was cut off each as HF's overflowing windows (Encoding::truncate):
+// windows of the kept length, each starting stride tokens before the end of the
+// previous one, over the whole sequence (the first window is what is kept).
+func truncate(a, b *enc, n int, tr *Truncation) (aOver, bOver []*enc, err error) {
 	var strideErr error
-	cut := func(e *enc, keep int) {
+	cut := func(e *enc, keep int) []*enc {
 		if keep >= e.len() {
-			return
+			return nil
 		}
-		if keep > 0 && tr.Stride >= keep && strideErr == nil {
+		if keep == 0 {
+			whole := e.clone()
+			e.keep(0, 0)
+			return []*enc{whole}
+		}
+		if tr.Stride >= keep {
 			// HF's Encoding::truncate asserts this (and aborts the process).
-			strideErr = fmt.Errorf("truncation: stride %d must be less than the %d tokens kept of a sequence", tr.Stride, keep)
+			if strideErr == nil {
+				strideErr = fmt.Errorf("truncation: stride %d must be less than the %d tokens kept of a sequence", tr.Stride, keep)
+			}
+			return nil
 		}
+		var windows [][2]int
+		step, total := keep-tr.Stride, e.len()
 		if tr.Direction == "Left" {
-			e.keep(e.len()-keep, e.len())
+			for stop := total; stop > 0; stop -= step {
+				start := max(stop-keep, 0)
+				windows = append(windows, [2]int{start, stop})
+				if start == 0 {
+					break
+				}
+			}
 		} else {
-			e.keep(0, keep)
+			for start := 0; start < total; start += step {
+				stop := min(start+keep, total)
+				windows = append(windows, [2]int{start, stop})
+				if stop == total {
+					break
+				}
+			}
 		}
+		var over []*enc
+		for _, w := range windows[1:] {
+			o := e.clone()
+			o.keep(w[0], w[1])
+			over = append(over, o)
+		}
+		e.keep(windows[0][0], windows[0][1])
+		return over
 	}
 	if n == 0 { // HF: everything goes, whatever the strategy
-		cut(a, 0)
+		aOver = cut(a, 0)
 		if b != nil {
-			cut(b, 0)
+			bOver = cut(b, 0)
 		}
-		return nil
+		return aOver, bOver, nil
 	}
 	total := a.len()
 	if b != nil {
 		total += b.len()
 	}
 	if total <= n {
-		return nil
+		return nil, nil, nil
 	}
 	toRemove := total - n
 	switch {
@@ -594,16 +656,21 @@ func truncate(a, b *enc, n int, tr *Truncation) error {
 		target := a
 		if tr.Strategy == "OnlySecond" {
 			if b == nil {
-				return fmt.Errorf("truncation strategy OnlySecond needs a pair of sequences")
+				return nil, nil, fmt.Errorf("truncation strategy OnlySecond needs a pair of sequences")
 			}
 			target = b
 		}
 		if target.len() <= toRemove {
-			return fmt.Errorf("truncation: the sequence to truncate (%d tokens) is too short to fit max_length %d", target.len(), n)
+			return nil, nil, fmt.Errorf("truncation: the sequence to truncate (%d tokens) is too short to fit max_length %d", target.len(), n)
 		}
-		cut(target, target.len()-toRemove)
+		over := cut(target, target.len()-toRemove)
+		if target == a {
+			aOver = over
+		} else {
+			bOver = over
+		}
 	case b == nil:
-		cut(a, n)
+		aOver = cut(a, n)
 	default: // LongestFirst: HF's truncate_encodings (utils/truncation.rs)
 		n1, n2 := a.len(), b.len()
 		swap := n1 > n2
@@ -623,11 +690,22 @@ func truncate(a, b *enc, n int, tr *Truncation) error {
 		if swap {
 			na, nb = n2, n1
 		}
-		cut(a, na)
-		cut(b, nb)
+		aOver = cut(a, na)
+		bOver = cut(b, nb)
 	}
-	return strideErr
+	if strideErr != nil {
+		return nil, nil, strideErr
+	}
+	return aOver, bOver, nil
 }
+
+// clone returns a copy of e that shares no memory with it.
+func (e *enc) clone() *enc {
+	return &enc{ids: slices.Clone(e.ids), tokens: slices.Clone(e.tokens), typeIDs: slices.Clone(e.typeIDs),
+		offsets: slices.Clone(e.offsets), special: slices.Clone(e.special), seq: slices.Clone(e.seq)}
+}
+
+
 
 // pad pads every encoding to length (rounded up to PadToMultipleOf).
 func (t *Tokenizer) pad(encs []*Encoding, length int) {
@@ -636,6 +714,7 @@ func (t *Tokenizer) pad(encs []*Encoding, length int) {
 		length += p.PadToMultipleOf - length%p.PadToMultipleOf
 	}
 	for _, e := range encs {
+		t.pad(e.Overflowing, length)
 		k := length - e.Len()
 		if k <= 0 {
 			continue

@@ -3,8 +3,9 @@
 // and writes what the Go differential test compares.
 // Usage: node encode.js TOKENIZER_JSON CORPUS_JSON OUT_JSON
 //   CORPUS_JSON: {"texts": [...], "pairs": [[a, b], ...]}
-//   OUT_JSON: {"single": [{ids, tokens, offsets, decoded, decoded_skip} or {error}], "nospecial": [{ids, offsets}],
-//              "pairs": [{ids, type_ids, offsets}]}
+//   OUT_JSON: {"single": [{ids, tokens, offsets, decoded, decoded_skip, overflowing} or {error}],
+//              "nospecial": [{ids, offsets}], "pairs": [{ids, type_ids, offsets, overflowing}]}
+//   overflowing: [{ids, type_ids, offsets}, ...], HF's Encoding.overflowing (under truncation).
 'use strict';
 const fs = require('fs');
 const { Tokenizer } = require('tokenizers');
@@ -18,6 +19,7 @@ async function main() {
   const tok = Tokenizer.fromFile(tokPath);
   const corpus = JSON.parse(fs.readFileSync(corpusPath, 'utf8'));
   const res = { single: [], nospecial: [], pairs: [] };
+  const overflowing = (e) => e.getOverflowing().map((o) => ({ ids: o.getIds(), type_ids: o.getTypeIds(), offsets: o.getOffsets() }));
   // An encoding HF refuses (a truncation that cannot be met, say) is recorded as
   // {"error": message}; the Go side must then fail too.
   const attempt = async (f) => {
@@ -37,6 +39,7 @@ async function main() {
         offsets: e.getOffsets(),
         decoded: await tok.decode(ids, false),
         decoded_skip: await tok.decode(ids, true),
+        overflowing: overflowing(e),
       };
     }));
     res.nospecial.push(await attempt(async () => {
@@ -47,7 +50,7 @@ async function main() {
   for (const [a, b] of corpus.pairs || []) {
     res.pairs.push(await attempt(async () => {
       const e = await tok.encode(a, b, { addSpecialTokens: true });
-      return { ids: e.getIds(), type_ids: e.getTypeIds(), offsets: e.getOffsets() };
+      return { ids: e.getIds(), type_ids: e.getTypeIds(), offsets: e.getOffsets(), overflowing: overflowing(e) };
     }));
   }
   fs.writeFileSync(outPath, JSON.stringify(res));
