@@ -705,8 +705,6 @@ func (e *enc) clone() *enc {
 		offsets: slices.Clone(e.offsets), special: slices.Clone(e.special), seq: slices.Clone(e.seq)}
 }
 
-
-
 // pad pads every encoding to length (rounded up to PadToMultipleOf).
 func (t *Tokenizer) pad(encs []*Encoding, length int) {
 	p := t.padding
