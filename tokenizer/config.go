@@ -56,6 +56,17 @@ func (o rawObj) get(field, key string, v any) error {
 	return nil
 }
 
+// fields decodes, in order, each key of kv (key, pointer, key, pointer, ...) that
+// is present and not null, and returns the first error.
+func (o rawObj) fields(field string, kv ...any) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := o.get(field, kv[i].(string), kv[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (o rawObj) has(key string) bool { r, ok := o[key]; return ok && !isNull(r) }
 
 func (o rawObj) list(field, key string) ([]json.RawMessage, error) {
@@ -88,31 +99,47 @@ func parsePattern(o rawObj, field string) (matcher, error) {
 	return nil, ferr(field+".pattern", "expected {\"String\": ...} or {\"Regex\": ...}")
 }
 
-func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
+// parseComponent decodes one component object at field (null gives the zero T): a
+// "Sequence" of the components listed under seqKey (parsed with parse, null ones
+// left out) becomes seq(items), any other type one(o, type).
+func parseComponent[T any](raw json.RawMessage, field, seqKey string, parse func(json.RawMessage, string) (T, error),
+	seq func([]T) T, one func(o rawObj, typ string) (T, error)) (T, error) {
+	var zero T
 	if isNull(raw) {
-		return nil, nil
+		return zero, nil
 	}
 	o, typ, err := decodeObj(raw, field)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	switch typ {
-	case "Sequence":
-		l, err := o.list(field, "normalizers")
+	if typ != "Sequence" {
+		return one(o, typ)
+	}
+	l, err := o.list(field, seqKey)
+	if err != nil {
+		return zero, err
+	}
+	var items []T
+	for i, r := range l {
+		x, err := parse(r, fmt.Sprintf("%s.%s[%d]", field, seqKey, i))
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
-		var seq seqNormalizer
-		for i, r := range l {
-			n, err := parseNormalizer(r, fmt.Sprintf("%s.normalizers[%d]", field, i))
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				seq = append(seq, n)
-			}
+		if any(x) != nil {
+			items = append(items, x)
 		}
-		return seq, nil
+	}
+	return seq(items), nil
+}
+
+func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
+	return parseComponent(raw, field, "normalizers", parseNormalizer,
+		func(l []normalizer) normalizer { return seqNormalizer(l) }, func(o rawObj, typ string) (normalizer, error) { return normalizerOf(o, field, typ) })
+}
+
+// normalizerOf builds the normalizer of type typ (not Sequence) from its JSON object o.
+func normalizerOf(o rawObj, field, typ string) (normalizer, error) {
+	switch typ {
 	case "NFC":
 		return unicodeNormalizer{norm.NFC}, nil
 	case "NFD":
@@ -127,10 +154,7 @@ func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
 		return stripAccentsNormalizer{}, nil
 	case "Strip":
 		s := stripNormalizer{left: true, right: true}
-		if err := o.get(field, "strip_left", &s.left); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "strip_right", &s.right); err != nil {
+		if err := o.fields(field, "strip_left", &s.left, "strip_right", &s.right); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -248,36 +272,16 @@ func parseReplacement(o rawObj, field string) (string, error) {
 }
 
 func parsePreTokenizer(raw json.RawMessage, field string) (preTokenizer, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	o, typ, err := decodeObj(raw, field)
-	if err != nil {
-		return nil, err
-	}
+	return parseComponent(raw, field, "pretokenizers", parsePreTokenizer,
+		func(l []preTokenizer) preTokenizer { return seqPreTokenizer(l) }, func(o rawObj, typ string) (preTokenizer, error) { return preTokenizerOf(o, field, typ) })
+}
+
+// preTokenizerOf builds the preTokenizer of type typ (not Sequence) from its JSON object o.
+func preTokenizerOf(o rawObj, field, typ string) (preTokenizer, error) {
 	switch typ {
-	case "Sequence":
-		l, err := o.list(field, "pretokenizers")
-		if err != nil {
-			return nil, err
-		}
-		var seq seqPreTokenizer
-		for i, r := range l {
-			p, err := parsePreTokenizer(r, fmt.Sprintf("%s.pretokenizers[%d]", field, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
 	case "ByteLevel":
 		b := byteLevelPreTokenizer{addPrefixSpace: true, useRegex: true}
-		if err := o.get(field, "add_prefix_space", &b.addPrefixSpace); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "use_regex", &b.useRegex); err != nil {
+		if err := o.fields(field, "add_prefix_space", &b.addPrefixSpace, "use_regex", &b.useRegex); err != nil {
 			return nil, err
 		}
 		return b, nil
@@ -350,13 +354,12 @@ func parsePreTokenizer(raw json.RawMessage, field string) (preTokenizer, error) 
 }
 
 func parseProcessor(raw json.RawMessage, field string, t *Tokenizer) (postProcessor, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	o, typ, err := decodeObj(raw, field)
-	if err != nil {
-		return nil, err
-	}
+	return parseComponent(raw, field, "processors", func(r json.RawMessage, f string) (postProcessor, error) { return parseProcessor(r, f, t) },
+		func(l []postProcessor) postProcessor { return seqProcessor(l) }, func(o rawObj, typ string) (postProcessor, error) { return processorOf(o, field, typ, t) })
+}
+
+// processorOf builds the postProcessor of type typ (not Sequence) from its JSON object o.
+func processorOf(o rawObj, field, typ string, t *Tokenizer) (postProcessor, error) {
 	pairTok := func(key string) (string, int, error) {
 		var v [2]json.RawMessage
 		if err := o.get(field, key, &v); err != nil {
@@ -373,28 +376,9 @@ func parseProcessor(raw json.RawMessage, field string, t *Tokenizer) (postProces
 		return s, id, nil
 	}
 	switch typ {
-	case "Sequence":
-		l, err := o.list(field, "processors")
-		if err != nil {
-			return nil, err
-		}
-		var seq seqProcessor
-		for i, r := range l {
-			p, err := parseProcessor(r, fmt.Sprintf("%s.processors[%d]", field, i), t)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
 	case "ByteLevel":
 		b := byteLevelProcessor{trimOffsets: true, addPrefixSpace: true}
-		if err := o.get(field, "trim_offsets", &b.trimOffsets); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "add_prefix_space", &b.addPrefixSpace); err != nil {
+		if err := o.fields(field, "trim_offsets", &b.trimOffsets, "add_prefix_space", &b.addPrefixSpace); err != nil {
 			return nil, err
 		}
 		return b, nil
@@ -418,10 +402,7 @@ func parseProcessor(raw json.RawMessage, field string, t *Tokenizer) (postProces
 			return nil, err
 		}
 		r := robertaProcessor{sepTok: sepT, sep: sep, clsTok: clsT, cls: cls, trimOffsets: true, addPrefixSpace: true}
-		if err := o.get(field, "trim_offsets", &r.trimOffsets); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "add_prefix_space", &r.addPrefixSpace); err != nil {
+		if err := o.fields(field, "trim_offsets", &r.trimOffsets, "add_prefix_space", &r.addPrefixSpace); err != nil {
 			return nil, err
 		}
 		return r, nil
@@ -487,38 +468,18 @@ func parseProcessor(raw json.RawMessage, field string, t *Tokenizer) (postProces
 }
 
 func parseDecoder(raw json.RawMessage, field string) (decoder, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	o, typ, err := decodeObj(raw, field)
-	if err != nil {
-		return nil, err
-	}
+	return parseComponent(raw, field, "decoders", parseDecoder,
+		func(l []decoder) decoder { return seqDecoder(l) }, func(o rawObj, typ string) (decoder, error) { return decoderOf(o, field, typ) })
+}
+
+// decoderOf builds the decoder of type typ (not Sequence) from its JSON object o.
+func decoderOf(o rawObj, field, typ string) (decoder, error) {
 	switch typ {
-	case "Sequence":
-		l, err := o.list(field, "decoders")
-		if err != nil {
-			return nil, err
-		}
-		var seq seqDecoder
-		for i, r := range l {
-			d, err := parseDecoder(r, fmt.Sprintf("%s.decoders[%d]", field, i))
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				seq = append(seq, d)
-			}
-		}
-		return seq, nil
 	case "ByteLevel":
 		return byteLevelDecoder{}, nil
 	case "WordPiece":
 		d := wordPieceDecoder{prefix: "##", cleanup: true}
-		if err := o.get(field, "prefix", &d.prefix); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "cleanup", &d.cleanup); err != nil {
+		if err := o.fields(field, "prefix", &d.prefix, "cleanup", &d.cleanup); err != nil {
 			return nil, err
 		}
 		return d, nil
@@ -558,10 +519,7 @@ func parseDecoder(raw json.RawMessage, field string) (decoder, error) {
 			return nil, ferr(field+".content", "expected one character, got %q", content)
 		}
 		d.content = r
-		if err := o.get(field, "start", &d.start); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "stop", &d.stop); err != nil {
+		if err := o.fields(field, "start", &d.start, "stop", &d.stop); err != nil {
 			return nil, err
 		}
 		return d, nil
@@ -715,13 +673,7 @@ func parseModel(raw json.RawMessage, field string) (model, error) {
 			return nil, err
 		}
 		m := &wordPieceModel{vocab: newVocab(ids), unk: "[UNK]", prefix: "##", maxChars: 100}
-		if err := o.get(field, "unk_token", &m.unk); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "continuing_subword_prefix", &m.prefix); err != nil {
-			return nil, err
-		}
-		if err := o.get(field, "max_input_chars_per_word", &m.maxChars); err != nil {
+		if err := o.fields(field, "unk_token", &m.unk, "continuing_subword_prefix", &m.prefix, "max_input_chars_per_word", &m.maxChars); err != nil {
 			return nil, err
 		}
 		return m, nil
