@@ -6,9 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/attnscope/attnscope/internal/refdata"
-	"github.com/attnscope/attnscope/tokenizer/internal/corpus"
 )
 
 // componentVariants derives tokenizer.json files from the full-size GPT-2, BERT and
@@ -123,30 +120,15 @@ func TestComponentsDifferentialHF(t *testing.T) {
 	oracles := oracleDir(t)
 	tmp := t.TempDir()
 	buildFixtures(t, oracles, tmp)
-	root := refdata.RepoRoot()
-	code, err := corpus.CodeLines(filepath.Join(root, "testdata", "samples", "stack.py"), filepath.Join(root, "testdata", "samples", "lru.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	texts := corpus.Strings(7, 400, code)
-	texts = append(texts, "foo bar foobar foo.", "Hello hello HELLO there", "a <x> b  <x>c", "def f(): def  x", "  [MASK]  x [MASK]y", "x<x>[MASK]def")
-	// Script changes: kana as Han, U+30FC, leading spaces, Inherited marks, characters
-	// newer than Unicode 9 (no script in HF's table), unassigned and private use.
-	texts = append(texts, "どこで生れ。Yes", "Apples are りんご 林檎", "  leading  spaces", "カー ラーメン", "Ωmega Москва abc123",
-		"éx́ ÷", "🥺 ok 🥺x", "𛅰𛅱 nushu", "ࡠࡡ syriac-ext", "x󠀁y", "pua", "͸͹", "a‍b",
-		"한국어abc中文", "ภาษาไทย123", "👩‍💻 dev")
-	var pairs [][2]string
-	for i := 0; i+1 < len(texts) && len(pairs) < 40; i += 11 {
-		pairs = append(pairs, [2]string{texts[i], texts[i+1]})
-	}
+	texts, pairs := sampleCorpus(t, 7, 400, 11, 40,
+		"foo bar foobar foo.", "Hello hello HELLO there", "a <x> b  <x>c", "def f(): def  x", "  [MASK]  x [MASK]y", "x<x>[MASK]def",
+		// Script changes: kana as Han, U+30FC, leading spaces, Inherited marks, characters
+		// newer than Unicode 9 (no script in HF's table), unassigned and private use.
+		"どこで生れ。Yes", "Apples are りんご 林檎", "  leading  spaces", "カー ラーメン", "Ωmega Москва abc123",
+		"e\u0301x\u0301 ÷", "🥺 ok 🥺x", "\U0001b170\U0001b171 nushu", "\u0860\u0861 syriac-ext", "x\U000e0001y", "\ue000pua\ue001", "\u0378\u0379", "a\u200db",
+		"한국어abc中文", "ภาษาไทย123", "👩\u200d💻 dev")
 	cpath := filepath.Join(tmp, "corpus.json")
-	data, err := json.Marshal(map[string]any{"texts": texts, "pairs": pairs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cpath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeJSON(t, cpath, map[string]any{"texts": texts, "pairs": pairs})
 	for name, v := range componentVariants() {
 		t.Run(name, func(t *testing.T) {
 			var tj map[string]any

@@ -132,6 +132,17 @@ func parseComponent[T any](raw json.RawMessage, field, seqKey string, parse func
 	return seq(items), nil
 }
 
+// parseReplace reads a Replace normalizer's or decoder's pattern and content.
+func parseReplace(o rawObj, field string) (matcher, string, error) {
+	p, err := parsePattern(o, field)
+	if err != nil {
+		return nil, "", err
+	}
+	var content string
+	err = o.get(field, "content", &content)
+	return p, content, err
+}
+
 func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
 	return parseComponent(raw, field, "normalizers", parseNormalizer,
 		func(l []normalizer) normalizer { return seqNormalizer(l) }, func(o rawObj, typ string) (normalizer, error) { return normalizerOf(o, field, typ) })
@@ -159,12 +170,8 @@ func normalizerOf(o rawObj, field, typ string) (normalizer, error) {
 		}
 		return s, nil
 	case "Replace":
-		p, err := parsePattern(o, field)
+		p, content, err := parseReplace(o, field)
 		if err != nil {
-			return nil, err
-		}
-		var content string
-		if err := o.get(field, "content", &content); err != nil {
 			return nil, err
 		}
 		return replaceNormalizer{pat: p, content: content}, nil
@@ -391,7 +398,7 @@ func processorOf(o rawObj, field, typ string, t *Tokenizer) (postProcessor, erro
 		if err != nil {
 			return nil, err
 		}
-		return bertProcessor{sepTok: sepT, sep: sep, clsTok: clsT, cls: cls}, nil
+		return bertProcessor{clsSep{sepTok: sepT, sep: sep, clsTok: clsT, cls: cls}}, nil
 	case "RobertaProcessing":
 		sepT, sep, err := pairTok("sep")
 		if err != nil {
@@ -401,7 +408,7 @@ func processorOf(o rawObj, field, typ string, t *Tokenizer) (postProcessor, erro
 		if err != nil {
 			return nil, err
 		}
-		r := robertaProcessor{sepTok: sepT, sep: sep, clsTok: clsT, cls: cls, trimOffsets: true, addPrefixSpace: true}
+		r := robertaProcessor{clsSep: clsSep{sepTok: sepT, sep: sep, clsTok: clsT, cls: cls}, trimOffsets: true, addPrefixSpace: true}
 		if err := o.fields(field, "trim_offsets", &r.trimOffsets, "add_prefix_space", &r.addPrefixSpace); err != nil {
 			return nil, err
 		}
@@ -499,12 +506,8 @@ func decoderOf(o rawObj, field, typ string) (decoder, error) {
 	case "Fuse":
 		return fuseDecoder{}, nil
 	case "Replace":
-		p, err := parsePattern(o, field)
+		p, content, err := parseReplace(o, field)
 		if err != nil {
-			return nil, err
-		}
-		var content string
-		if err := o.get(field, "content", &content); err != nil {
 			return nil, err
 		}
 		return replaceDecoder{pat: p, content: content}, nil

@@ -226,20 +226,16 @@ func (p nstr) splitMatches(matches [][2]int, behavior splitBehavior, invert bool
 		for _, x := range parts {
 			ks = append(ks, keep{x.a, x.b, x.isMatch})
 		}
-	case splitContiguous:
+	case splitContiguous, splitMergedWithPrevious:
+		// Walking forward, a part joins the previous piece when it continues a run
+		// of its kind (Contiguous) or is a match after a non-match (MergedWithPrevious).
 		prevMatch := false
 		for i, x := range parts {
-			if i > 0 && x.isMatch == prevMatch {
-				ks[len(ks)-1].b = x.b
-			} else {
-				ks = append(ks, keep{x.a, x.b, false})
+			join := x.isMatch && !prevMatch
+			if behavior == splitContiguous {
+				join = x.isMatch == prevMatch
 			}
-			prevMatch = x.isMatch
-		}
-	case splitMergedWithPrevious:
-		prevMatch := false
-		for _, x := range parts {
-			if x.isMatch && !prevMatch && len(ks) > 0 {
+			if join && i > 0 {
 				ks[len(ks)-1].b = x.b
 			} else {
 				ks = append(ks, keep{x.a, x.b, false})

