@@ -101,9 +101,9 @@ func parsePattern(o rawObj, field string) (matcher, error) {
 
 // parseComponent decodes one component object at field (null gives the zero T): a
 // "Sequence" of the components listed under seqKey (parsed with parse, null ones
-// left out) becomes seq(items), any other type one(o, type).
+// left out) becomes seq(items), any other type one(o, field, type).
 func parseComponent[T any](raw json.RawMessage, field, seqKey string, parse func(json.RawMessage, string) (T, error),
-	seq func([]T) T, one func(o rawObj, typ string) (T, error)) (T, error) {
+	seq func([]T) T, one func(o rawObj, field, typ string) (T, error)) (T, error) {
 	var zero T
 	if isNull(raw) {
 		return zero, nil
@@ -113,7 +113,7 @@ func parseComponent[T any](raw json.RawMessage, field, seqKey string, parse func
 		return zero, err
 	}
 	if typ != "Sequence" {
-		return one(o, typ)
+		return one(o, field, typ)
 	}
 	l, err := o.list(field, seqKey)
 	if err != nil {
@@ -145,7 +145,7 @@ func parseReplace(o rawObj, field string) (matcher, string, error) {
 
 func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
 	return parseComponent(raw, field, "normalizers", parseNormalizer,
-		func(l []normalizer) normalizer { return seqNormalizer(l) }, func(o rawObj, typ string) (normalizer, error) { return normalizerOf(o, field, typ) })
+		func(l []normalizer) normalizer { return seqNormalizer(l) }, normalizerOf)
 }
 
 // normalizerOf builds the normalizer of type typ (not Sequence) from its JSON object o.
@@ -280,7 +280,7 @@ func parseReplacement(o rawObj, field string) (string, error) {
 
 func parsePreTokenizer(raw json.RawMessage, field string) (preTokenizer, error) {
 	return parseComponent(raw, field, "pretokenizers", parsePreTokenizer,
-		func(l []preTokenizer) preTokenizer { return seqPreTokenizer(l) }, func(o rawObj, typ string) (preTokenizer, error) { return preTokenizerOf(o, field, typ) })
+		func(l []preTokenizer) preTokenizer { return seqPreTokenizer(l) }, preTokenizerOf)
 }
 
 // preTokenizerOf builds the preTokenizer of type typ (not Sequence) from its JSON object o.
@@ -362,7 +362,7 @@ func preTokenizerOf(o rawObj, field, typ string) (preTokenizer, error) {
 
 func parseProcessor(raw json.RawMessage, field string, t *Tokenizer) (postProcessor, error) {
 	return parseComponent(raw, field, "processors", func(r json.RawMessage, f string) (postProcessor, error) { return parseProcessor(r, f, t) },
-		func(l []postProcessor) postProcessor { return seqProcessor(l) }, func(o rawObj, typ string) (postProcessor, error) { return processorOf(o, field, typ, t) })
+		func(l []postProcessor) postProcessor { return seqProcessor(l) }, func(o rawObj, field, typ string) (postProcessor, error) { return processorOf(o, field, typ, t) })
 }
 
 // processorOf builds the postProcessor of type typ (not Sequence) from its JSON object o.
@@ -476,7 +476,7 @@ func processorOf(o rawObj, field, typ string, t *Tokenizer) (postProcessor, erro
 
 func parseDecoder(raw json.RawMessage, field string) (decoder, error) {
 	return parseComponent(raw, field, "decoders", parseDecoder,
-		func(l []decoder) decoder { return seqDecoder(l) }, func(o rawObj, typ string) (decoder, error) { return decoderOf(o, field, typ) })
+		func(l []decoder) decoder { return seqDecoder(l) }, decoderOf)
 }
 
 // decoderOf builds the decoder of type typ (not Sequence) from its JSON object o.
