@@ -35,6 +35,16 @@ func readCharsmap(t testing.TB, name string) []byte {
 	return b
 }
 
+// readTiny returns testdata/tiny.charsmap, built from the rules of testdata/tiny.tsv.
+func readTiny(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "tiny.charsmap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // charsmapEdge are strings on which a charsmap and plain NFKC differ, or on which
 // HF's grapheme-then-character lookup and its alignments matter.
 var charsmapEdge = []string{
@@ -45,7 +55,7 @@ var charsmapEdge = []string{
 	"ǅǆǄ", "ß ẞ İ ı", "½ ¼ ¾ ⅞", "x² y₃", "Ⅻ ⅻ", "℃ ℉ № K Å", "’‘“”„‟", "—–‐‑‒―", "❶ ➀",
 	"\u0e01\u0e33 ำ", "क्षि", "ﷺ ﷻ", "ﬀ\x01", "¼\x01\x02", "\x7f\u0080\u009f", "\u2028\u2029", "\U0001d400\U0001d7ce",
 	"a\u0300\u0316\u0301", "\u0344\u0340", "\u0958 \u09dc", "\uf900 \ufa10", "\u2126\u212a\u212b", "ﾝｰ", "ﹰﹱ ﺀ", "｡｢｣､",
-	"\U0001f1eb\U0001f1f7", "👩\u200d👩\u200d👧", "  double  spaces  ", "ＡＢＣ\u0301\u0302\u0303\u0304", "\u00a8\u00af\u00b4",
+	"\U0001f1eb\U0001f1f7", "👩\u200d👩\u200d👧", "A\u0301 Ae\u0301 e\u0301\u0301", "\u0301e\u0301", "Ae\u0301\u0301\u0301A", "  double  spaces  ", "ＡＢＣ\u0301\u0302\u0303\u0304", "\u00a8\u00af\u00b4",
 }
 
 // TestPrecompiledDifferentialHF compares the Precompiled normalizer, with the real
@@ -72,6 +82,7 @@ func TestPrecompiledDifferentialHF(t *testing.T) {
 		{"llama2-nmt-nfkc-cf", "llama2", seq(precompiled("nmt_nfkc_cf"), map[string]any{"type": "Prepend", "prepend": "▁"},
 			map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"})},
 		{"bert-nmt-nfkc", "bert", precompiled("nmt_nfkc")},
+		{"bert-tiny", "bert", map[string]any{"type": "Precompiled", "precompiled_charsmap": base64.StdEncoding.EncodeToString(readTiny(t))}},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -155,6 +166,28 @@ func equalSpans(a, b [][2]int) bool {
 	return true
 }
 
+// TestPrecompiledTiny checks lookups in testdata/tiny.charsmap by hand: a whole
+// grapheme cluster shorter than 6 bytes is looked up, and its shortest prefix in
+// the trie wins (so "A" or "e\u0301" followed by combining accents become "a" or "é",
+// the other accents dropped, as in HF).
+func TestPrecompiledTiny(t *testing.T) {
+	cm, err := parseCharsmap(readTiny(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := precompiledNormalizer{cm}
+	for _, tc := range []struct{ in, out string }{
+		{"AbA", "aba"}, {"e\u0301", "é"}, {"A\u0301", "a"}, {"xe\u0301\u0301", "x\u00e9"},
+		// A cluster of 6 bytes or more is looked up character by character only.
+		{"e\u0301\u0301\u0301", "e\u0301\u0301\u0301"},
+		{"\ufb01\u2122", "fiTM"}, {"a\x1eb", "ab"}, {"\uff5e", "~"}, {"B", "B"},
+	} {
+		if got := n.normalize(newNstr(tc.in, 0, len(tc.in))).s; got != tc.out {
+			t.Errorf("%q -> %q, want %q", tc.in, got, tc.out)
+		}
+	}
+}
+
 // TestParseCharsmapErrors: malformed charsmaps are errors naming the field.
 func TestParseCharsmapErrors(t *testing.T) {
 	good := readCharsmap(t, "nmt_nfkc")
@@ -182,8 +215,7 @@ func le32(b []byte) uint32 {
 // FuzzPrecompiled: a corrupt charsmap never panics the normalizer, and the output
 // alignments stay inside the input.
 func FuzzPrecompiled(f *testing.F) {
-	good := readCharsmap(f, "nmt_nfkc")
-	f.Add(good[:4+int(le32(good))+64], "Ｈｅｌｌｏ ™\x01")
+	f.Add(readTiny(f), "A ™\x1e ﬁ e\u0301 A\u0301 ～")
 	f.Add([]byte{8, 0, 0, 0, 0, 4, 0, 0, 0x61, 0x01, 0, 0, 'x', 0}, "abc")
 	f.Fuzz(func(t *testing.T, data []byte, text string) {
 		cm, err := parseCharsmap(data)
