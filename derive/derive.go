@@ -198,7 +198,7 @@ func checkSampleID(s string) error {
 func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig, sample string) (computed, skipped int, err error) {
 	dir := run.Dir()
 	var (
-		att     *Tensor
+		att     = &sampleAttention{ctx: ctx, run: run, sample: sample}
 		meta    *SampleMeta
 		metaSet bool
 		outs    = map[string]*Tensor{}
@@ -231,14 +231,12 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		switch p.Input {
 		case InputMetadata:
 		case InputAttention:
-			if att == nil {
-				a, err := run.Attention(ctx, sample)
-				if err != nil {
-					return computed, skipped, fail(fmt.Errorf("attention: %w", err))
-				}
-				att = a
+			if spec.Layers != AllLayers {
+				break // read layer by layer below
 			}
-			in.Tensor = att
+			if in.Tensor, err = att.all(); err != nil {
+				return computed, skipped, fail(err)
+			}
 		default:
 			t := outs[p.Input]
 			if t == nil {
@@ -255,7 +253,7 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		}
 		if in.Tensor != nil {
 			if spec.Input == TakesAttention {
-				t, err := checkAttention(in.Tensor, spec.RowStochastic)
+				t, err := checkAttention(in.Tensor, spec.RowStochastic, 0)
 				if err != nil {
 					return computed, skipped, fail(err)
 				}
@@ -267,7 +265,12 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		if in.Meta, err = getMeta(); err != nil {
 			return computed, skipped, fail(err)
 		}
-		res, err := spec.Fn(ctx, in, p.kwargs)
+		var res *Result
+		if p.Input == InputAttention && spec.Layers != AllLayers {
+			res, err = runByLayer(ctx, att, spec, in, p.kwargs)
+		} else {
+			res, err = spec.Fn(ctx, in, p.kwargs)
+		}
 		if err != nil {
 			return computed, skipped, fail(err)
 		}

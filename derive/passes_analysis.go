@@ -28,6 +28,15 @@ func attn(name, doc string, rowStochastic bool, f func(*analysis.Tensor) (*analy
 		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(toA(in.Tensor))) }}
 }
 
+// eachLayer marks s as computed layer by layer (Spec.Layers).
+func eachLayer(s Spec) Spec { s.Layers = EachLayer; return s }
+
+// oneLayer marks s as reading only the layer pick chooses.
+func oneLayer(s Spec, pick func(layers int) int) Spec {
+	s.Layers, s.Layer = OneLayer, pick
+	return s
+}
+
 // attnCtx wraps a long-running, cancellable function of the attention tensor.
 func attnCtx(name, doc string, f func(context.Context, *analysis.Tensor) (*analysis.Tensor, error)) Spec {
 	return Spec{Name: name, Doc: doc, Input: TakesAttention,
@@ -100,8 +109,8 @@ func analysisSpecs() []Spec {
 		attnCtx("compute_followup_attention_scaled", "follow-up attention with layer pair l weighted by l+1, [N,N]", analysis.FollowUpScaled),
 		attn("compute_naive_max_aggregation", "max over layers and heads, [N,N]", false, analysis.NaiveMax),
 		attn("compute_naive_mean_aggregation", "mean over layers and heads, [N,N]", false, analysis.NaiveMean),
-		attn("raw_weights_last_layer", "last layer, heads summed, [N,N]", false, analysis.RawLastLayer),
-		attn("raw_weights_first_layer", "first layer, heads summed, [N,N]", false, analysis.RawFirstLayer),
+		oneLayer(attn("raw_weights_last_layer", "last layer, heads summed, [N,N]", false, analysis.RawLastLayer), func(L int) int { return L - 1 }),
+		oneLayer(attn("raw_weights_first_layer", "first layer, heads summed, [N,N]", false, analysis.RawFirstLayer), func(int) int { return 0 }),
 		attn("compute_attention_rollout_from_tensor", "rollout of the head-mean matrices without residual (the original pass), [L,N,N]", false,
 			func(t *analysis.Tensor) (*analysis.Tensor, error) {
 				return analysis.Rollout(t, analysis.RolloutOptions{Heads: analysis.HeadMean})

@@ -33,11 +33,11 @@ func runPass(t *testing.T, function, kwargs string, in *Input) *Tensor {
 	}
 	p := cfg.Passes[0]
 	if in.Tensor != nil && p.Spec().Input == TakesAttention {
-		if in.Tensor, err = checkAttention(in.Tensor, p.Spec().RowStochastic); err != nil {
+		if in.Tensor, err = checkAttention(in.Tensor, p.Spec().RowStochastic, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := p.Spec().Fn(context.Background(), in, p.Args())
+	res, err := compute(context.Background(), p.Spec(), in, p.Args())
 	if err != nil {
 		t.Fatalf("%s: %v", function, err)
 	}
@@ -162,7 +162,7 @@ func TestStatsPassesOracle(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := cfg.Passes[0]
-		res, err := p.Spec().Fn(context.Background(), in, p.Args())
+		res, err := compute(context.Background(), p.Spec(), in, p.Args())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,34 @@ import (
 // Scalar statistics of attention (spec §1.10, §3.3, §3.4): each pass writes its tensor
 // and adds its scalars to the run's metrics table.
 
+// headRows reports a per-head statistic [L,H] as rows (l,h).
+func headRows(name string, heads *analysis.Tensor) []Metric {
+	L, H := heads.Shape[0], heads.Shape[1]
+	out := make([]Metric, 0, L*H)
+	for l := 0; l < L; l++ {
+		for h := 0; h < H; h++ {
+			out = append(out, Metric{Layer: l, Head: h, Name: name, Value: heads.Data[l*H+h]})
+		}
+	}
+	return out
+}
+
+// summarizeHeads turns the per-head rows (l,h) of a statistic gathered over every layer
+// into headLayerMetrics' rows.
+func summarizeHeads(name string) func([]Metric) []Metric {
+	return func(rows []Metric) []Metric {
+		L, H := 0, 0
+		for _, m := range rows {
+			L, H = max(L, m.Layer+1), max(H, m.Head+1)
+		}
+		heads := analysis.New(L, H)
+		for _, m := range rows {
+			heads.Data[m.Layer*H+m.Head] = m.Value
+		}
+		return headLayerMetrics(name, heads)
+	}
+}
+
 // headLayerMetrics reports a per-head statistic [L,H] as rows (l,h), its layer means
 // as (l,-1) and its overall mean as (-1,-1).
 func headLayerMetrics(name string, heads *analysis.Tensor) []Metric {
@@ -50,6 +78,7 @@ func statsSpecs() []Spec {
 	return []Spec{
 		{
 			Name: "attention_entropy", Doc: "entropy of every attention row, [L,H,N]; metrics: mean per head, layer and overall", Input: TakesAttention,
+			Layers: EachLayer, Summarize: summarizeHeads("entropy"),
 			Kwargs: map[string]KwargSpec{"convention": {Kind: KwString, Default: string(analysis.EntropyExact), Enum: conventions,
 				Doc: "exact (rows normalised, 0 ln 0 = 0), analyzer (−Σ w ln(w+1e−8)) or shifted (a+1e−10)"}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
@@ -57,31 +86,33 @@ func statsSpecs() []Spec {
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(rs.Entropy), Metrics: headLayerMetrics("entropy", analysis.HeadMeans(rs.Entropy, rs.Valid))}, nil
+				return &Result{Tensor: fromA(rs.Entropy), Metrics: headRows("entropy", analysis.HeadMeans(rs.Entropy, rs.Valid))}, nil
 			},
 		},
 		{
 			Name: "attention_max_weight", Doc: "largest weight of every attention row, [L,H,N]; metrics: mean per head, layer and overall", Input: TakesAttention,
+			Layers: EachLayer, Summarize: summarizeHeads("max_weight"),
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 				rs, err := analysis.Rows(toA(in.Tensor), analysis.EntropyExact)
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(rs.MaxWeight), Metrics: headLayerMetrics("max_weight", analysis.HeadMeans(rs.MaxWeight, nil))}, nil
+				return &Result{Tensor: fromA(rs.MaxWeight), Metrics: headRows("max_weight", analysis.HeadMeans(rs.MaxWeight, nil))}, nil
 			},
 		},
 		{
 			Name: "attention_sparsity", Doc: "fraction of each head's weights below a threshold, [L,H]; metrics per head, layer and overall", Input: TakesAttention,
+			Layers: EachLayer, Summarize: summarizeHeads("sparsity"),
 			Kwargs: map[string]KwargSpec{"threshold": {Kind: KwFloat, Default: analysis.DefaultSparsityThreshold}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
 				s, err := analysis.Sparsity(toA(in.Tensor), kw.Float("threshold"))
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(s), Metrics: headLayerMetrics("sparsity", s)}, nil
+				return &Result{Tensor: fromA(s), Metrics: headRows("sparsity", s)}, nil
 			},
 		},
-		attn("attention_received", "attention each key position receives, column sums of the head-mean matrix, [L,N]", false, analysis.Received),
+		eachLayer(attn("attention_received", "attention each key position receives, column sums of the head-mean matrix, [L,N]", false, analysis.Received)),
 		{
 			Name: "js_distance_units", Doc: "mean row Jensen-Shannon distance between all (layer, head) units, [L·H,L·H]; metric: its off-diagonal mean", Input: TakesAttention,
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
@@ -103,7 +134,7 @@ func statsSpecs() []Spec {
 			},
 		},
 		{
-			Name: "crispiness", Doc: "100-point crispiness curve per head (mean over rows), [L,H,100]", Input: TakesAttention,
+			Name: "crispiness", Doc: "100-point crispiness curve per head (mean over rows), [L,H,100]", Input: TakesAttention, Layers: EachLayer,
 			Kwargs: map[string]KwargSpec{"mode": {Kind: KwString, Default: "sorted", Enum: []string{"sorted", "cumulative"},
 				Doc: "sorted weight at each rank percentile, or cumulative mass"}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
@@ -111,7 +142,7 @@ func statsSpecs() []Spec {
 			},
 		},
 		{
-			Name: "head_diversity", Doc: "mean JS distance between the heads of each layer, [L]; metrics per layer", Input: TakesAttention,
+			Name: "head_diversity", Doc: "mean JS distance between the heads of each layer, [L]; metrics per layer", Input: TakesAttention, Layers: EachLayer,
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 				d, err := analysis.HeadDiversity(toA(in.Tensor))
 				if err != nil {
@@ -126,6 +157,7 @@ func statsSpecs() []Spec {
 		},
 		{
 			Name: "head_redundancy", Doc: "head pairs of a layer with mean row JS distance below tau, [pairs,4] = (layer, head1, head2, distance); metric: pairs per layer", Input: TakesAttention,
+			Layers: EachLayer,
 			Kwargs: map[string]KwargSpec{"tau": {Kind: KwFloat, Default: analysis.DefaultRedundancyTau}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
 				pairs, err := analysis.RedundantHeads(toA(in.Tensor), kw.Float("tau"))
@@ -135,7 +167,7 @@ func statsSpecs() []Spec {
 				out := NewTensor(len(pairs), 4)
 				count := make([]float64, in.Tensor.Shape[0])
 				for k, p := range pairs {
-					copy(out.Data[4*k:], []float64{float64(p.Layer), float64(p.Head1), float64(p.Head2), p.Distance})
+					copy(out.Data[4*k:], []float64{float64(in.FirstLayer + p.Layer), float64(p.Head1), float64(p.Head2), p.Distance})
 					count[p.Layer]++
 				}
 				res := &Result{Tensor: out}
@@ -147,6 +179,7 @@ func statsSpecs() []Spec {
 		},
 		{
 			Name: "head_collapse", Doc: "collapse criteria per head, [L,H,4] = (normalised entropy, row JS, uniform, rank collapse); metrics per head", Input: TakesAttention,
+			Layers: EachLayer,
 			Kwargs: map[string]KwargSpec{
 				"uniform_threshold":   {Kind: KwFloat, Default: analysis.DefaultUniformThreshold, Doc: "uniform collapse above this mean normalised entropy"},
 				"rank_collapse_below": {Kind: KwFloat, Default: analysis.DefaultRankCollapseBelow, Doc: "rank collapse below this mean row JS distance"},

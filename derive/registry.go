@@ -22,8 +22,12 @@ type Input struct {
 	Sample string
 	Pass   string
 	// Tensor is the pass's input: the attention [L,H,N,N] (input "attention") or an
-	// earlier pass's output. It is nil for input "metadata".
+	// earlier pass's output. It is nil for input "metadata". For a pass whose spec reads
+	// attention layer by layer (EachLayer, OneLayer) it is one layer, [1,H,N,N].
 	Tensor *Tensor
+	// FirstLayer is the index, in the sample's attention, of Tensor's first layer (0
+	// unless the pass reads layer by layer).
+	FirstLayer int
 	// Meta describes the sample; nil when the run has none for it.
 	Meta *SampleMeta
 }
@@ -58,6 +62,21 @@ const (
 	TakesMetadata
 )
 
+// LayerMode says how much of a sample's attention a pass holds at once.
+type LayerMode int
+
+const (
+	// AllLayers: the function gets the whole attention tensor [L,H,N,N].
+	AllLayers LayerMode = iota
+	// EachLayer: the function is called once per layer with [1,H,N,N], only that layer
+	// in memory; the output tensors are concatenated along their first axis and each
+	// metric's Layer (when ≥ 0) is offset by the layer's index. The result must be the
+	// same as one call on the whole tensor would give.
+	EachLayer
+	// OneLayer: the function gets only the layer Spec.Layer picks, [1,H,N,N].
+	OneLayer
+)
+
 // KwargKind is the type of a keyword argument.
 type KwargKind int
 
@@ -90,6 +109,14 @@ type Spec struct {
 	RowStochastic bool
 	Kwargs        map[string]KwargSpec
 	Fn            Func
+	// Layers says how the attention is read (AllLayers when zero). It applies to input
+	// "attention"; an earlier pass's output is always passed whole.
+	Layers LayerMode
+	// Layer picks the layer of a OneLayer pass from the number of layers.
+	Layer func(layers int) int
+	// Summarize, if set, rewrites the gathered metrics of an EachLayer pass (for example
+	// adding per-layer and overall means of per-head rows).
+	Summarize func([]Metric) []Metric
 }
 
 // Registry maps function names to their specs. The zero value is empty; use

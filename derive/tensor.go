@@ -50,8 +50,9 @@ const AttentionTolerance = 1e-4
 // [L, H, N, N] ([L, N, N] is read as one head per layer). It rejects a wrong rank,
 // non-square matrices, NaN or infinite values and negative weights, and, if
 // rowStochastic, rows that do not sum to 1 (all-zero rows, such as the padding of a
-// batch or the last generated token, are allowed). Errors name the layer, head and row.
-func checkAttention(t *Tensor, rowStochastic bool) (*Tensor, error) {
+// batch or the last generated token, are allowed). Errors name the layer (counted from
+// firstLayer, the index of t's first layer in the sample), head and row.
+func checkAttention(t *Tensor, rowStochastic bool, firstLayer int) (*Tensor, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
@@ -76,15 +77,15 @@ func checkAttention(t *Tensor, rowStochastic bool) (*Tensor, error) {
 				var s float64
 				for j, v := range row {
 					if math.IsNaN(v) || math.IsInf(v, 0) {
-						return nil, fmt.Errorf("layer %d head %d: weight [%d,%d] is %v", l, h, i, j, v)
+						return nil, fmt.Errorf("layer %d head %d: weight [%d,%d] is %v", firstLayer+l, h, i, j, v)
 					}
 					if v < 0 {
-						return nil, fmt.Errorf("layer %d head %d: weight [%d,%d] is negative (%g)", l, h, i, j, v)
+						return nil, fmt.Errorf("layer %d head %d: weight [%d,%d] is negative (%g)", firstLayer+l, h, i, j, v)
 					}
 					s += v
 				}
 				if rowStochastic && s != 0 && math.Abs(s-1) > AttentionTolerance {
-					return nil, fmt.Errorf("layer %d head %d: row %d sums to %g, want 1 (±%g)", l, h, i, s, AttentionTolerance)
+					return nil, fmt.Errorf("layer %d head %d: row %d sums to %g, want 1 (±%g)", firstLayer+l, h, i, s, AttentionTolerance)
 				}
 			}
 		}

@@ -1,0 +1,182 @@
+package derive
+
+import (
+	"context"
+	"fmt"
+)
+
+// LayerReader is a Run that reads a sample's attention one layer at a time, so that
+// passes working layer by layer (Spec.Layers) hold one layer, not the whole tensor.
+// A Run without it is read whole and its layers are views of that tensor.
+type LayerReader interface {
+	// NumLayers returns the number of attention layers of the sample.
+	NumLayers(ctx context.Context, sample string) (int, error)
+	// AttentionLayer returns layer l of the sample's attention as [1,H,N,N].
+	AttentionLayer(ctx context.Context, sample string, l int) (*Tensor, error)
+}
+
+// sampleAttention gives a pass the attention of one sample, whole or layer by layer.
+type sampleAttention struct {
+	ctx    context.Context
+	run    Run
+	sample string
+	whole  *Tensor // read on first use by a pass that needs every layer
+}
+
+// all returns the whole attention tensor (kept for the sample's later passes).
+func (a *sampleAttention) all() (*Tensor, error) {
+	if a.whole == nil {
+		t, err := a.run.Attention(a.ctx, a.sample)
+		if err != nil {
+			return nil, fmt.Errorf("attention: %w", err)
+		}
+		a.whole = t
+	}
+	return a.whole, nil
+}
+
+// layered reports whether layers are read one at a time from the run.
+func (a *sampleAttention) layered() (LayerReader, bool) {
+	lr, ok := a.run.(LayerReader)
+	return lr, ok && a.whole == nil
+}
+
+// numLayers returns the number of layers.
+func (a *sampleAttention) numLayers() (int, error) {
+	if lr, ok := a.layered(); ok {
+		n, err := lr.NumLayers(a.ctx, a.sample)
+		if err != nil {
+			return 0, fmt.Errorf("attention: %w", err)
+		}
+		return n, nil
+	}
+	t, err := a.wholeChecked()
+	if err != nil {
+		return 0, err
+	}
+	return t.Shape[0], nil
+}
+
+// wholeChecked returns the whole tensor as [L,H,N,N] after checking its rank.
+func (a *sampleAttention) wholeChecked() (*Tensor, error) {
+	t, err := a.all()
+	if err != nil {
+		return nil, err
+	}
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	switch len(t.Shape) {
+	case 3:
+		return &Tensor{Shape: []int{t.Shape[0], 1, t.Shape[1], t.Shape[2]}, Data: t.Data}, nil
+	case 4:
+		return t, nil
+	}
+	return checkAttention(t, false, 0) // reports the rank
+}
+
+// layer returns layer l as [1,H,N,N] (not yet checked).
+func (a *sampleAttention) layer(l int) (*Tensor, error) {
+	if lr, ok := a.layered(); ok {
+		t, err := lr.AttentionLayer(a.ctx, a.sample, l)
+		if err != nil {
+			return nil, fmt.Errorf("attention: %w", err)
+		}
+		return t, nil
+	}
+	t, err := a.wholeChecked()
+	if err != nil {
+		return nil, err
+	}
+	size := t.Size() / t.Shape[0]
+	return &Tensor{Shape: append([]int{1}, t.Shape[1:]...), Data: t.Data[l*size : (l+1)*size]}, nil
+}
+
+// runByLayer runs an EachLayer or OneLayer pass over the layers of in's sample, one
+// layer in memory at a time.
+func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input, kw Kwargs) (*Result, error) {
+	L, err := att.numLayers()
+	if err != nil {
+		return nil, err
+	}
+	if L == 0 {
+		return nil, fmt.Errorf("attention has no layers")
+	}
+	layers := make([]int, L)
+	for l := range layers {
+		layers[l] = l
+	}
+	if spec.Layers == OneLayer {
+		l := spec.Layer(L)
+		if l < 0 || l >= L {
+			return nil, fmt.Errorf("no layer %d (the sample has %d)", l, L)
+		}
+		layers = []int{l}
+	}
+	var out *Result
+	for _, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t, err := att.layer(l)
+		if err != nil {
+			return nil, err
+		}
+		if in.Tensor, err = checkAttention(t, spec.RowStochastic, l); err != nil {
+			return nil, err
+		}
+		in.FirstLayer = l
+		res, err := spec.Fn(ctx, in, kw)
+		if err != nil {
+			return nil, err
+		}
+		if res == nil || res.Tensor == nil {
+			return nil, fmt.Errorf("layer %d: the function returned no tensor", l)
+		}
+		if spec.Layers == OneLayer {
+			return res, nil
+		}
+		for k := range res.Metrics {
+			if res.Metrics[k].Layer >= 0 {
+				res.Metrics[k].Layer += l
+			}
+		}
+		if out == nil {
+			out = res
+			continue
+		}
+		if err := concat(out.Tensor, res.Tensor); err != nil {
+			return nil, fmt.Errorf("layer %d: %w", l, err)
+		}
+		out.Metrics = append(out.Metrics, res.Metrics...)
+	}
+	if spec.Summarize != nil {
+		out.Metrics = spec.Summarize(out.Metrics)
+	}
+	return out, nil
+}
+
+// concat appends t to dst along the first axis.
+func concat(dst, t *Tensor) error {
+	if len(t.Shape) == 0 || len(t.Shape) != len(dst.Shape) {
+		return fmt.Errorf("output of shape %v cannot follow %v along the first axis", t.Shape, dst.Shape)
+	}
+	for k := 1; k < len(t.Shape); k++ {
+		if t.Shape[k] != dst.Shape[k] {
+			return fmt.Errorf("output of shape %v cannot follow %v along the first axis", t.Shape, dst.Shape)
+		}
+	}
+	dst.Shape[0] += t.Shape[0]
+	dst.Data = append(dst.Data, t.Data...)
+	return nil
+}
+
+// compute runs spec on in as derive does: an EachLayer or OneLayer pass given a whole
+// attention tensor still computes layer by layer (on views of it).
+func compute(ctx context.Context, spec *Spec, in *Input, kw Kwargs) (*Result, error) {
+	if spec.Layers == AllLayers || spec.Input != TakesAttention || in.Tensor == nil {
+		return spec.Fn(ctx, in, kw)
+	}
+	att := &sampleAttention{ctx: ctx, sample: in.Sample, whole: in.Tensor}
+	return runByLayer(ctx, att, spec, in, kw)
+}
