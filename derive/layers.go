@@ -3,6 +3,8 @@ package derive
 import (
 	"context"
 	"fmt"
+
+	"github.com/attnscope/attnscope/analysis"
 )
 
 // LayerReader is a Run that reads a sample's attention one layer at a time, so that
@@ -21,6 +23,57 @@ type sampleAttention struct {
 	run    Run
 	sample string
 	whole  *Tensor // read on first use by a pass that needs every layer
+	// reduced caches head-reduced attention [L,1,N,N] for HeadReduced passes.
+	reduced map[reducedKey]*Tensor
+}
+
+type reducedKey struct {
+	how           analysis.HeadReduce
+	rowStochastic bool // the layers were checked with rows summing to 1
+}
+
+// headReduced returns the attention with each layer's heads reduced by how, [L,1,N,N],
+// reading and checking one layer at a time.
+func (a *sampleAttention) headReduced(how analysis.HeadReduce, rowStochastic bool) (*Tensor, error) {
+	key := reducedKey{how, rowStochastic}
+	if t := a.reduced[key]; t != nil {
+		return t, nil
+	}
+	L, err := a.numLayers()
+	if err != nil {
+		return nil, err
+	}
+	if L == 0 {
+		return nil, fmt.Errorf("attention has no layers")
+	}
+	var out *Tensor
+	for l := range L {
+		if err := a.ctx.Err(); err != nil {
+			return nil, err
+		}
+		t, err := a.layer(l)
+		if err != nil {
+			return nil, err
+		}
+		if t, err = checkAttention(t, rowStochastic, l); err != nil {
+			return nil, err
+		}
+		r, err := analysis.ReduceHeads(toA(t), how)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = &Tensor{Shape: []int{L, 1, r.Shape[1], r.Shape[2]}, Data: make([]float64, 0, L*len(r.Data))}
+		} else if r.Shape[1] != out.Shape[2] {
+			return nil, fmt.Errorf("attention layer %d has %d×%d matrices, layer 0 %d×%d", l, r.Shape[1], r.Shape[2], out.Shape[2], out.Shape[3])
+		}
+		out.Data = append(out.Data, r.Data...)
+	}
+	if a.reduced == nil {
+		a.reduced = map[reducedKey]*Tensor{}
+	}
+	a.reduced[key] = out
+	return out, nil
 }
 
 // all returns the whole attention tensor (kept for the sample's later passes).
@@ -92,9 +145,17 @@ func (a *sampleAttention) layer(l int) (*Tensor, error) {
 	return &Tensor{Shape: append([]int{1}, t.Shape[1:]...), Data: t.Data[l*size : (l+1)*size]}, nil
 }
 
-// runByLayer runs an EachLayer or OneLayer pass over the layers of in's sample, one
+// runByLayer runs an EachLayer, OneLayer or HeadReduced pass over the layers of in's sample, one
 // layer in memory at a time.
 func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input, kw Kwargs) (*Result, error) {
+	if spec.Layers == HeadReduced {
+		t, err := att.headReduced(spec.Heads(kw), spec.RowStochastic)
+		if err != nil {
+			return nil, err
+		}
+		in.Tensor = t
+		return spec.Fn(ctx, in, kw)
+	}
 	L, err := att.numLayers()
 	if err != nil {
 		return nil, err

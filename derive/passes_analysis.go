@@ -37,6 +37,23 @@ func oneLayer(s Spec, pick func(layers int) int) Spec {
 	return s
 }
 
+// headReduced marks s as using the attention only through the head reduction heads
+// gives from its kwargs (Spec.Layers).
+func headReduced(s Spec, heads func(Kwargs) analysis.HeadReduce) Spec {
+	s.Layers, s.Heads = HeadReduced, heads
+	return s
+}
+
+// fixedHeads is the head reduction of a pass that always reduces the same way.
+func fixedHeads(how analysis.HeadReduce) func(Kwargs) analysis.HeadReduce {
+	return func(Kwargs) analysis.HeadReduce { return how }
+}
+
+// kwargHeads is the head reduction named by kwarg condense_head_strategy.
+func kwargHeads(kw Kwargs) analysis.HeadReduce {
+	return analysis.HeadReduce(kw.String("condense_head_strategy"))
+}
+
 // attnCtx wraps a long-running, cancellable function of the attention tensor.
 func attnCtx(name, doc string, f func(context.Context, *analysis.Tensor) (*analysis.Tensor, error)) Spec {
 	return Spec{Name: name, Doc: doc, Input: TakesAttention,
@@ -104,20 +121,20 @@ func maxKPredictions(name string, k int) Spec {
 
 func analysisSpecs() []Spec {
 	return []Spec{
-		attnCtx("compute_followup_attention", "follow-up attention summed over consecutive layer pairs, [N,N]", analysis.FollowUp),
-		attnCtx("compute_followup_attention_all_layers", "follow-up attention of each consecutive layer pair, [L-1,N,N]", analysis.FollowUpAllLayers),
-		attnCtx("compute_followup_attention_scaled", "follow-up attention with layer pair l weighted by l+1, [N,N]", analysis.FollowUpScaled),
+		headReduced(attnCtx("compute_followup_attention", "follow-up attention summed over consecutive layer pairs, [N,N]", analysis.FollowUp), fixedHeads(analysis.HeadSum)),
+		headReduced(attnCtx("compute_followup_attention_all_layers", "follow-up attention of each consecutive layer pair, [L-1,N,N]", analysis.FollowUpAllLayers), fixedHeads(analysis.HeadSum)),
+		headReduced(attnCtx("compute_followup_attention_scaled", "follow-up attention with layer pair l weighted by l+1, [N,N]", analysis.FollowUpScaled), fixedHeads(analysis.HeadSum)),
 		attn("compute_naive_max_aggregation", "max over layers and heads, [N,N]", false, analysis.NaiveMax),
 		attn("compute_naive_mean_aggregation", "mean over layers and heads, [N,N]", false, analysis.NaiveMean),
 		oneLayer(attn("raw_weights_last_layer", "last layer, heads summed, [N,N]", false, analysis.RawLastLayer), func(L int) int { return L - 1 }),
 		oneLayer(attn("raw_weights_first_layer", "first layer, heads summed, [N,N]", false, analysis.RawFirstLayer), func(int) int { return 0 }),
-		attn("compute_attention_rollout_from_tensor", "rollout of the head-mean matrices without residual (the original pass), [L,N,N]", false,
+		headReduced(attn("compute_attention_rollout_from_tensor", "rollout of the head-mean matrices without residual (the original pass), [L,N,N]", false,
 			func(t *analysis.Tensor) (*analysis.Tensor, error) {
 				return analysis.Rollout(t, analysis.RolloutOptions{Heads: analysis.HeadMean})
-			}),
+			}), fixedHeads(analysis.HeadMean)),
 		{
 			Name: "compute_attention_rollout", Doc: "attention rollout (Abnar & Zuidema 2020), with the residual identity by default, [L,N,N]; rows must sum to 1",
-			Input: TakesAttention, RowStochastic: true,
+			Input: TakesAttention, RowStochastic: true, Layers: HeadReduced, Heads: kwargHeads,
 			Kwargs: map[string]KwargSpec{
 				"add_residual":           {Kind: KwBool, Default: true, Doc: "rownorm(A+I) per layer"},
 				"condense_head_strategy": {Kind: KwString, Default: string(analysis.HeadMean), Enum: headReduce, Doc: "how the heads of a layer are combined"},
@@ -130,14 +147,14 @@ func analysisSpecs() []Spec {
 		tensor("sum_over_1st_dimension", "sum over the first axis (e.g. rollout layers), [...]", analysis.SumLayers),
 		{
 			Name: "compute_transitive_attention", Doc: "transitive attention recurrence over all layers, [L,N,N]", Input: TakesAttention,
-			Kwargs: transitiveKwargs(),
+			Layers: HeadReduced, Heads: kwargHeads, Kwargs: transitiveKwargs(),
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
 				return wrap(analysis.Transitive(toA(in.Tensor), transitiveOptions(kw)))
 			},
 		},
 		{
 			Name: "transitive_attention_two_layers", Doc: "PROPOSED transitive attention of the last two layers, [N,N]", Input: TakesAttention,
-			Kwargs: transitiveKwargs(),
+			Layers: HeadReduced, Heads: kwargHeads, Kwargs: transitiveKwargs(),
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
 				return wrap(analysis.TransitiveTwoLayer(toA(in.Tensor), transitiveOptions(kw)))
 			},

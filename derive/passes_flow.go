@@ -28,6 +28,7 @@ func flowSpecs() []Spec {
 	return []Spec{
 		{
 			Name: "compute_attention_flow_from_tensor", Doc: "attention flow matrix ((L+1)N)², rows normalised, flows into the input tokens", Input: TakesAttention,
+			Layers: HeadReduced, Heads: fixedHeads(analysis.HeadMean),
 			Kwargs: full,
 			Fn: func(ctx context.Context, in *Input, kw Kwargs) (*Result, error) {
 				c, err := matrices(in, kw)
@@ -39,6 +40,7 @@ func flowSpecs() []Spec {
 		},
 		{
 			Name: "attention_flow_values", Doc: "max-flow from token i after layer l+1 to input token v, [L,N,N]", Input: TakesAttention,
+			Layers: HeadReduced, Heads: fixedHeads(analysis.HeadMean),
 			Kwargs: flowKwargs(),
 			Fn: func(ctx context.Context, in *Input, kw Kwargs) (*Result, error) {
 				c, err := matrices(in, kw)

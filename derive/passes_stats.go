@@ -125,6 +125,7 @@ func statsSpecs() []Spec {
 		},
 		{
 			Name: "js_distance_layers", Doc: "mean row Jensen-Shannon distance between layers (head-mean rows), [L,L]; metric: its off-diagonal mean", Input: TakesAttention,
+			Layers: HeadReduced, Heads: fixedHeads(analysis.HeadMean),
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 				d, err := analysis.LayerJSD(toA(in.Tensor))
 				if err != nil {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/attnscope/attnscope/analysis"
 )
 
 // SampleMeta is what a pass may know about a sample besides its attention.
@@ -75,6 +77,12 @@ const (
 	EachLayer
 	// OneLayer: the function gets only the layer Spec.Layer picks, [1,H,N,N].
 	OneLayer
+	// HeadReduced: the function uses the attention only through one head reduction
+	// (Spec.Heads); it gets [L,1,N,N], each layer's heads reduced as it is read. For
+	// analysis functions that start with analysis.ReduceHeads the result is identical
+	// (a reduction of one head is the identity), with an N×N matrix per layer in memory
+	// instead of H.
+	HeadReduced
 )
 
 // KwargKind is the type of a keyword argument.
@@ -114,6 +122,8 @@ type Spec struct {
 	Layers LayerMode
 	// Layer picks the layer of a OneLayer pass from the number of layers.
 	Layer func(layers int) int
+	// Heads gives the head reduction of a HeadReduced pass from its kwargs.
+	Heads func(Kwargs) analysis.HeadReduce
 	// Summarize, if set, rewrites the gathered metrics of an EachLayer pass (for example
 	// adding per-layer and overall means of per-head rows).
 	Summarize func([]Metric) []Metric
