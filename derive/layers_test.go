@@ -1,0 +1,111 @@
+package derive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// layerRun serves attention only layer by layer: reading a whole tensor is an error.
+type layerRun struct {
+	memRun
+	reads int // layers read
+}
+
+func (r *layerRun) Attention(context.Context, string) (*Tensor, error) {
+	return nil, errors.New("whole attention tensor read by a layer-by-layer pass")
+}
+
+func (r *layerRun) NumLayers(_ context.Context, s string) (int, error) { return r.att[s].Shape[0], nil }
+
+func (r *layerRun) AttentionLayer(_ context.Context, s string, l int) (*Tensor, error) {
+	t := r.att[s]
+	if l < 0 || l >= t.Shape[0] {
+		return nil, fmt.Errorf("no layer %d", l)
+	}
+	r.reads++
+	size := t.Size() / t.Shape[0]
+	return &Tensor{Shape: append([]int{1}, t.Shape[1:]...), Data: append([]float64(nil), t.Data[l*size:(l+1)*size]...)}, nil
+}
+
+// Every pass that reads attention layer by layer or head-reduced gives exactly (bit for
+// bit) the tensor and metrics of its function on the whole tensor, without the whole
+// tensor ever being read.
+func TestLayerPassesMatchWholeTensor(t *testing.T) {
+	reg := DefaultRegistry()
+	att := randomAttention(rand.New(rand.NewPCG(3, 4)), 3, 2, 6)
+	n := 0
+	for _, name := range reg.Names() {
+		spec, _ := reg.Lookup(name)
+		if spec.Layers == AllLayers {
+			continue
+		}
+		n++
+		t.Run(name, func(t *testing.T) {
+			kwargs := "{}"
+			if name == "head_redundancy" {
+				kwargs = "{tau: 1}" // every pair, so that the layer column is checked
+			}
+			cfg, err := ParseConfig("t.yaml", []byte("passes:\n  - {name: p, input: attention, function: "+name+", kwargs: "+kwargs+"}\n"), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kw := cfg.Passes[0].Args()
+			want, err := spec.Fn(context.Background(), &Input{Tensor: att}, kw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spec.Summarize != nil {
+				want.Metrics = spec.Summarize(want.Metrics)
+			}
+			run := &layerRun{memRun: memRun{att: map[string]*Tensor{"s": att}}}
+			sa := &sampleAttention{ctx: context.Background(), run: run, sample: "s"}
+			got, err := runByLayer(context.Background(), sa, spec, &Input{Sample: "s"}, kw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "head_redundancy" && want.Tensor.Shape[0] != 3 {
+				t.Fatalf("want 3 pairs (one per layer), got shape %v", want.Tensor.Shape)
+			}
+			if !reflect.DeepEqual(got.Tensor, want.Tensor) {
+				t.Errorf("tensor %v %v, want %v %v", got.Tensor.Shape, got.Tensor.Data, want.Tensor.Shape, want.Tensor.Data)
+			}
+			if !reflect.DeepEqual(got.Metrics, want.Metrics) {
+				t.Errorf("metrics %+v, want %+v", got.Metrics, want.Metrics)
+			}
+			wantReads := 3
+			if spec.Layers == OneLayer {
+				wantReads = 1
+			}
+			if run.reads != wantReads {
+				t.Errorf("%d layers read, want %d", run.reads, wantReads)
+			}
+		})
+	}
+	if n < 15 {
+		t.Errorf("only %d layer-by-layer passes", n)
+	}
+}
+
+// A bad layer read layer by layer is reported with its own index.
+func TestLayerPassErrorNamesLayer(t *testing.T) {
+	att := randomAttention(rand.New(rand.NewPCG(5, 6)), 3, 2, 4)
+	att.Data[2*2*16+5] = -0.5 // layer 2, head 0, row 1
+	reg := DefaultRegistry()
+	for _, name := range []string{"attention_entropy", "compute_attention_rollout"} {
+		spec, _ := reg.Lookup(name)
+		cfg, err := ParseConfig("t.yaml", []byte("passes:\n  - {name: p, input: attention, function: "+name+"}\n"), reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := &layerRun{memRun: memRun{att: map[string]*Tensor{"s": att}}}
+		sa := &sampleAttention{ctx: context.Background(), run: run, sample: "s"}
+		_, err = runByLayer(context.Background(), sa, spec, &Input{Sample: "s"}, cfg.Passes[0].Args())
+		if err == nil || err.Error() != "layer 2 head 0: weight [1,1] is negative (-0.5)" {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
