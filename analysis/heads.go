@@ -1,6 +1,9 @@
 package analysis
 
-import "math"
+import (
+	"context"
+	"math"
+)
 
 // Default thresholds of spec §3.4 (PROPOSED there; the original offers no code).
 const (
@@ -87,8 +90,13 @@ type CollapseOptions struct {
 // a [L,H,N,N] tensor: uniform attention when the mean normalised row entropy exceeds
 // 0.95, rank collapse when rows are nearly identical (mean pairwise row JS distance
 // < 0.05). The row comparison is O(N³) per head (heads run in parallel). Output in
-// (layer, head) order.
+// (layer, head) order. It is CollapseContext with context.Background().
 func Collapse(att *Tensor, o CollapseOptions) ([]HeadCollapse, error) {
+	return CollapseContext(context.Background(), att, o)
+}
+
+// CollapseContext is Collapse stopping with ctx's error when ctx is done.
+func CollapseContext(ctx context.Context, att *Tensor, o CollapseOptions) ([]HeadCollapse, error) {
 	if err := Validate(att, Check{NonNegative: true}); err != nil {
 		return nil, err
 	}
@@ -100,7 +108,7 @@ func Collapse(att *Tensor, o CollapseOptions) ([]HeadCollapse, error) {
 	}
 	L, H, N := att.Shape[0], att.Shape[1], att.Shape[2]
 	out := make([]HeadCollapse, L*H)
-	parallelFor(L*H, func(u int) {
+	err := parallelFor(ctx, L*H, func(u int) {
 		l, h := u/H, u%H
 		m := att.Matrix(l, h)
 		hc := HeadCollapse{Layer: l, Head: h}
@@ -124,7 +132,7 @@ func Collapse(att *Tensor, o CollapseOptions) ([]HeadCollapse, error) {
 			hc.NormEntropy = s / float64(n)
 		}
 		js, pairs := 0.0, 0
-		for i := 0; i < N; i++ {
+		for i := 0; i < N && ctx.Err() == nil; i++ {
 			for k := i + 1; k < N; k++ {
 				if d, ok := JSDistance(m[i*N:(i+1)*N], m[k*N:(k+1)*N]); ok {
 					js += d
@@ -139,5 +147,8 @@ func Collapse(att *Tensor, o CollapseOptions) ([]HeadCollapse, error) {
 		hc.RankCollapse = pairs > 0 && hc.RowJS < o.RankCollapseBelow
 		out[u] = hc
 	})
+	if err != nil {
+		return nil, err
+	}
 	return out, nil
 }

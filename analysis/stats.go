@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -244,32 +245,41 @@ func meanRowJS(a, b []float64, n int) (float64, int) {
 
 // UnitJSD is the PROPOSED JSD heatmap between all (layer, head) units (spec §1.10 item 6):
 // D[u,v] = mean_i JSdist(A_u[i,:], A_v[i,:]) (scipy convention, rows with zero mass
-// skipped), u = l·H + h. Output [L·H, L·H], symmetric with a zero diagonal.
-func UnitJSD(att *Tensor) (*Tensor, error) {
+// skipped), u = l·H + h. Output [L·H, L·H], symmetric with a zero diagonal. It is
+// UnitJSDContext without cancellation.
+func UnitJSD(att *Tensor) (*Tensor, error) { return UnitJSDContext(context.Background(), att) }
+
+// UnitJSDContext is UnitJSD, O((L·H)²·N²), with units spread over GOMAXPROCS goroutines;
+// ctx cancels it between units.
+func UnitJSDContext(ctx context.Context, att *Tensor) (*Tensor, error) {
 	if err := Validate(att, Check{NonNegative: true}); err != nil {
 		return nil, err
 	}
 	L, H, N := att.Shape[0], att.Shape[1], att.Shape[2]
 	U := L * H
 	out := New(U, U)
-	parallelFor(U, func(u int) {
+	err := parallelFor(ctx, U, func(u int) {
 		for v := u + 1; v < U; v++ {
 			d, _ := meanRowJS(att.Matrix(u/H, u%H), att.Matrix(v/H, v%H), N)
 			out.Data[u*U+v], out.Data[v*U+u] = d, d
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
-// parallelFor runs f(0..n−1) on GOMAXPROCS goroutines; f(k) must write only its own cells.
-func parallelFor(n int, f func(k int)) {
+// parallelFor runs f(0..n−1) on GOMAXPROCS goroutines; f(k) must write only its own
+// cells. Once ctx is done no further f(k) starts and ctx's error is returned.
+func parallelFor(ctx context.Context, n int, f func(k int)) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for ctx.Err() == nil {
 				k := int(next.Add(1)) - 1
 				if k >= n {
 					return
@@ -279,6 +289,7 @@ func parallelFor(n int, f func(k int)) {
 		}()
 	}
 	wg.Wait()
+	return ctx.Err()
 }
 
 // LayerJSD is the L×L version of UnitJSD on head-averaged rows: D[l,m] =

@@ -115,8 +115,8 @@ func statsSpecs() []Spec {
 		eachLayer(attn("attention_received", "attention each key position receives, column sums of the head-mean matrix, [L,N]", false, analysis.Received)),
 		{
 			Name: "js_distance_units", Doc: "mean row Jensen-Shannon distance between all (layer, head) units, [L·H,L·H]; metric: its off-diagonal mean", Input: TakesAttention,
-			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
-				d, err := analysis.UnitJSD(toA(in.Tensor))
+			Fn: func(ctx context.Context, in *Input, _ Kwargs) (*Result, error) {
+				d, err := analysis.UnitJSDContext(ctx, toA(in.Tensor))
 				if err != nil {
 					return nil, err
 				}
@@ -185,8 +185,8 @@ func statsSpecs() []Spec {
 				"uniform_threshold":   {Kind: KwFloat, Default: analysis.DefaultUniformThreshold, Doc: "uniform collapse above this mean normalised entropy"},
 				"rank_collapse_below": {Kind: KwFloat, Default: analysis.DefaultRankCollapseBelow, Doc: "rank collapse below this mean row JS distance"},
 			},
-			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				hc, err := analysis.Collapse(toA(in.Tensor), analysis.CollapseOptions{
+			Fn: func(ctx context.Context, in *Input, kw Kwargs) (*Result, error) {
+				hc, err := analysis.CollapseContext(ctx, toA(in.Tensor), analysis.CollapseOptions{
 					UniformThreshold: kw.Float("uniform_threshold"), RankCollapseBelow: kw.Float("rank_collapse_below")})
 				if err != nil {
 					return nil, err
