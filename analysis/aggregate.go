@@ -312,19 +312,7 @@ var DefaultTransitive = TransitiveOptions{Heads: HeadSum, Alpha: 0.5, Beta: 0.5,
 // C_l = reduce_h A[l,h]; T_0 = C_0; left: T_l = C_l·((1−α)I + αT_{l−1}) + βT_{l−1};
 // right: T_l = ((1−α)I + αT_{l−1})·C_l + βT_{l−1}. Output all T_l as [L,N,N].
 func Transitive(att *Tensor, o TransitiveOptions) (*Tensor, error) {
-	if err := Validate(att, Check{}); err != nil {
-		return nil, err
-	}
-	if o.Heads == "" {
-		o.Heads = HeadSum
-	}
-	if o.Direction == "" {
-		o.Direction = Left
-	}
-	if o.Direction != Left && o.Direction != Right {
-		return nil, fmt.Errorf("mult_direction %q: want left or right", o.Direction)
-	}
-	c, err := reduceHeads(att, o.Heads)
+	c, o, err := transitiveLayers(att, o)
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +323,25 @@ func Transitive(att *Tensor, o TransitiveOptions) (*Tensor, error) {
 		transitiveStep(out.Matrix(l, 0), c.Matrix(l, 0), out.Matrix(l-1, 0), N, o)
 	}
 	return out, nil
+}
+
+// transitiveLayers checks att and o, fills o's defaults (sum, left) and returns the
+// head-reduced layer matrices C_l [L,N,N] with the completed options.
+func transitiveLayers(att *Tensor, o TransitiveOptions) (*Tensor, TransitiveOptions, error) {
+	if err := Validate(att, Check{}); err != nil {
+		return nil, o, err
+	}
+	if o.Heads == "" {
+		o.Heads = HeadSum
+	}
+	if o.Direction == "" {
+		o.Direction = Left
+	}
+	if o.Direction != Left && o.Direction != Right {
+		return nil, o, fmt.Errorf("mult_direction %q: want left or right", o.Direction)
+	}
+	c, err := reduceHeads(att, o.Heads)
+	return c, o, err
 }
 
 // transitiveStep sets dst = C·((1−α)I + αP) + βP (left) or ((1−α)I + αP)·C + βP (right).
@@ -361,24 +368,12 @@ func transitiveStep(dst, c, prev []float64, n int, o TransitiveOptions) {
 // T = C_{L−1}·((1−α)I + αC_{L−2}) + βC_{L−2} (left) or ((1−α)I + αC_{L−2})·C_{L−1} + βC_{L−2}
 // (right), from a [L,H,N,N] tensor with L ≥ 2. Output [N,N].
 func TransitiveTwoLayer(att *Tensor, o TransitiveOptions) (*Tensor, error) {
-	if err := Validate(att, Check{}); err != nil {
-		return nil, err
-	}
-	if att.Shape[0] < 2 {
-		return nil, inputErr(-1, -1, -1, "two-layer transitive attention needs at least 2 layers, got %d", att.Shape[0])
-	}
-	if o.Heads == "" {
-		o.Heads = HeadSum
-	}
-	if o.Direction == "" {
-		o.Direction = Left
-	}
-	if o.Direction != Left && o.Direction != Right {
-		return nil, fmt.Errorf("mult_direction %q: want left or right", o.Direction)
-	}
-	c, err := reduceHeads(att, o.Heads)
+	c, o, err := transitiveLayers(att, o)
 	if err != nil {
 		return nil, err
+	}
+	if c.Shape[0] < 2 {
+		return nil, inputErr(-1, -1, -1, "two-layer transitive attention needs at least 2 layers, got %d", c.Shape[0])
 	}
 	L, N := c.Shape[0], c.Shape[1]
 	out := New(N, N)
