@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 )
 
 // FlowOptions configure AttentionFlow.
@@ -110,40 +108,17 @@ func FlowValues(ctx context.Context, layers *Tensor, bins int) (*Tensor, error) 
 	g := newFlowNet(caps)
 	out := New(L, N, N)
 
-	type job struct{ c, i int }
-	jobs := make(chan job)
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := g.newScratch()
-			for jb := range jobs {
-				g.flowsFrom(s, jb.c, jb.i, out.Matrix(jb.c-1, 0)[jb.i*N:(jb.i+1)*N])
-			}
-		}()
-	}
-	var cerr error
-feed:
 	// Deep sources first: they are the expensive ones, so the workers end together.
-	for c := L; c >= 1; c-- {
-		for i := 0; i < N; i++ {
-			select {
-			case <-ctx.Done():
-				cerr = ctx.Err()
-				break feed
-			case jobs <- job{c, i}:
-			}
-		}
+	sources := make([]int, L)
+	for k := range sources {
+		sources[k] = L - k
 	}
-	close(jobs)
-	wg.Wait()
-	if cerr == nil {
-		cerr = ctx.Err()
-	}
-	if cerr != nil {
-		return nil, cerr
+	err := rowJobs(ctx, sources, N, func() func(c, i int) {
+		s := g.newScratch()
+		return func(c, i int) { g.flowsFrom(s, c, i, out.Matrix(c-1, 0)[i*N:(i+1)*N]) }
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

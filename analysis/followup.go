@@ -3,8 +3,6 @@ package analysis
 import (
 	"context"
 	"math"
-	"runtime"
-	"sync"
 )
 
 // FollowUpAllLayers is followup-attention's compute_followup_attention_all_layers (the
@@ -50,35 +48,17 @@ func FollowUpAllLayers(ctx context.Context, att *Tensor) (*Tensor, error) {
 		suf[l] = s
 	}
 	out := New(L-1, N, N)
-	type job struct{ l, i int }
-	jobs := make(chan job)
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for jb := range jobs {
-				followUpRow(out.Matrix(jb.l, 0)[jb.i*N:(jb.i+1)*N], bt[jb.l], bt[jb.l+1], suf[jb.l], suf[jb.l+1], jb.i, N)
-			}
-		}()
+	pairs := make([]int, L-1)
+	for l := range pairs {
+		pairs[l] = l
 	}
-	var cerr error
-feed:
-	for l := 0; l < L-1; l++ {
-		for i := 0; i < N; i++ {
-			select {
-			case <-ctx.Done():
-				cerr = ctx.Err()
-				break feed
-			case jobs <- job{l, i}:
-			}
+	err = rowJobs(ctx, pairs, N, func() func(l, i int) {
+		return func(l, i int) {
+			followUpRow(out.Matrix(l, 0)[i*N:(i+1)*N], bt[l], bt[l+1], suf[l], suf[l+1], i, N)
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if cerr != nil {
-		return nil, cerr
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
