@@ -435,16 +435,7 @@ func (g *flowNet) dinic(s *flowScratch, co []bool, c int) float64 {
 		in += s.res[e]
 	}
 	bound := math.Min(out, in)
-	copy(s.iter, s.start[:len(s.iter)])
-	total := 0.0
-	for total < bound-1e-12 {
-		// The source sends at most what the bound leaves, so the search stops once it is met.
-		f := g.push(s, 0, bound-total)
-		if f <= 0 {
-			break
-		}
-		total += f
-	}
+	total := g.pushLevel(s, 0, bound)
 	if total >= bound-1e-12 {
 		return total
 	}
@@ -474,18 +465,26 @@ func (g *flowNet) dinic(s *flowScratch, co []bool, c int) float64 {
 		if s.level[sinkLocal] < 0 {
 			return total
 		}
-		copy(s.iter, s.start[:len(s.iter)])
-		for total < bound-1e-12 {
-			f := g.push(s, 0, bound-total)
-			if f <= 0 {
-				break
-			}
-			total += f
-		}
+		total = g.pushLevel(s, total, bound)
 		if total >= bound-1e-12 {
 			return total
 		}
 	}
+}
+
+// pushLevel sends flow from the source along the current level graph until the total
+// reaches bound or no path is left, and returns the new total. The source sends at most
+// what the bound leaves, so the search stops once it is met.
+func (g *flowNet) pushLevel(s *flowScratch, total, bound float64) float64 {
+	copy(s.iter, s.start[:len(s.iter)])
+	for total < bound-1e-12 {
+		f := g.push(s, 0, bound-total)
+		if f <= 0 {
+			break
+		}
+		total += f
+	}
+	return total
 }
 
 // push sends up to limit units from x to T along level-increasing residual arcs (several
