@@ -28,7 +28,7 @@ func codeCategorySpec() Spec {
 		Input: TakesTensor,
 		Kwargs: map[string]KwargSpec{
 			"language":     {Kind: KwString, Default: "", Doc: "source language, one of " + fmt.Sprint(code.Languages()) + "; default: the sample's, else python"},
-			"distribution": {Kind: KwString, Default: "equal_share", Enum: []string{"equal_share", "replication"}, Doc: "how a token's weight spreads over its characters"},
+			"distribution": distributionKwarg("equal_share"),
 		},
 		Fn: attentionPerCodeCategory,
 	}

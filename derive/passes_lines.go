@@ -99,6 +99,12 @@ func attentionToLines(ctx context.Context, in *Input, kw Kwargs) (*Result, error
 	return &Result{Tensor: out}, nil
 }
 
+// distributionKwarg is the kwarg choosing how a token's weight spreads over its
+// characters (followup-attention's distribution: replication or equal_share).
+func distributionKwarg(def string) KwargSpec {
+	return KwargSpec{Kind: KwString, Default: def, Enum: []string{"replication", "equal_share"}, Doc: "how a token's weight spreads over its characters"}
+}
+
 // charsSpec is the pass "attention_to_chars", followup-attention's map_to_char_level
 // (spec §1.5) driven by the tokenizer's character offsets: the weight of each prompt
 // token (a [N] vector as is; for matrices the attention it receives, Σ_i M[i,j] over
@@ -111,7 +117,7 @@ func charsSpec() Spec {
 		Doc:   "token weights (or the attention each token receives) spread over the prompt's characters, for heatmaps over source code",
 		Input: TakesTensor,
 		Kwargs: map[string]KwargSpec{
-			"distribution": {Kind: KwString, Default: "replication", Enum: []string{"replication", "equal_share"}, Doc: "how a token's weight spreads over its characters"},
+			"distribution": distributionKwarg("replication"),
 		},
 		Fn: attentionToChars,
 	}
