@@ -124,7 +124,8 @@ func analysisSpecs() []Spec {
 		headReduced(attnCtx("compute_followup_attention", "follow-up attention summed over consecutive layer pairs, [N,N]", analysis.FollowUp), fixedHeads(analysis.HeadSum)),
 		headReduced(attnCtx("compute_followup_attention_all_layers", "follow-up attention of each consecutive layer pair, [L-1,N,N]", analysis.FollowUpAllLayers), fixedHeads(analysis.HeadSum)),
 		headReduced(attnCtx("compute_followup_attention_scaled", "follow-up attention with layer pair l weighted by l+1, [N,N]", analysis.FollowUpScaled), fixedHeads(analysis.HeadSum)),
-		attn("compute_naive_max_aggregation", "max over layers and heads, [N,N]", false, analysis.NaiveMax),
+		// The maximum over layers of each layer's head maximum is the maximum over both.
+		headReduced(attn("compute_naive_max_aggregation", "max over layers and heads, [N,N]", false, analysis.NaiveMax), fixedHeads(analysis.HeadMax)),
 		attn("compute_naive_mean_aggregation", "mean over layers and heads, [N,N]", false, analysis.NaiveMean),
 		oneLayer(attn("raw_weights_last_layer", "last layer, heads summed, [N,N]", false, analysis.RawLastLayer), func(L int) int { return L - 1 }),
 		oneLayer(attn("raw_weights_first_layer", "first layer, heads summed, [N,N]", false, analysis.RawFirstLayer), func(int) int { return 0 }),
