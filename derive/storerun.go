@@ -12,6 +12,9 @@ type storeRun struct {
 	r *store.Run
 }
 
+// storeRun reads attention one layer at a time for per-layer and head-reduced passes.
+var _ LayerReader = (*storeRun)(nil)
+
 // OpenRun opens a run folder written by attnscope capture or attnscope import.
 func OpenRun(dir string) (Run, error) {
 	r, err := store.Open(dir)
