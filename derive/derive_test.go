@@ -1,22 +1,20 @@
 package derive
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/attnscope/attnscope/derive/derivetest"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -208,44 +206,6 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
-// snapshot returns every file under dir with its contents.
-func snapshot(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		out[rel] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func sameSnapshots(t *testing.T, got, want map[string][]byte) {
-	t.Helper()
-	var names []string
-	for k := range want {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !bytes.Equal(got[k], want[k]) {
-			t.Errorf("%s differs (%d vs %d bytes)", k, len(got[k]), len(want[k]))
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("extra file %s", k)
-		}
-	}
-}
-
 func TestDeriveOutputsMetricsAndResume(t *testing.T) {
 	run := newMemRun(t, 5)
 	cfg := mustConfig(t, testConfig)
@@ -296,7 +256,7 @@ func TestDeriveOutputsMetricsAndResume(t *testing.T) {
 		t.Fatalf("parquet: %d rows, %v", len(pq), err)
 	}
 
-	before := snapshot(t, run.dir)
+	before := derivetest.Files(t, run.dir, nil)
 	sum, err = Derive(context.Background(), run, cfg, Options{Workers: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +264,7 @@ func TestDeriveOutputsMetricsAndResume(t *testing.T) {
 	if sum.Computed != 0 || sum.Skipped != 15 {
 		t.Errorf("rerun %+v, want everything skipped", sum)
 	}
-	sameSnapshots(t, snapshot(t, run.dir), before)
+	derivetest.Same(t, derivetest.Files(t, run.dir, nil), before)
 
 	// --pass recomputes one pass only, reading its input pass from disk.
 	os.Remove(OutputPath(run.dir, "received", "s03"))
@@ -312,7 +272,7 @@ func TestDeriveOutputsMetricsAndResume(t *testing.T) {
 	if err != nil || sum.Computed != 1 || sum.Skipped != 4 {
 		t.Fatalf("--pass: %+v, %v", sum, err)
 	}
-	sameSnapshots(t, snapshot(t, run.dir), before)
+	derivetest.Same(t, derivetest.Files(t, run.dir, nil), before)
 	if _, err := Derive(context.Background(), run, cfg, Options{Pass: "nope"}); err == nil || !strings.Contains(err.Error(), `no pass "nope"`) {
 		t.Errorf("unknown --pass: %v", err)
 	}
@@ -335,9 +295,9 @@ func TestDeriveWorkersAgree(t *testing.T) {
 		if _, err := Derive(context.Background(), run, cfg, Options{Workers: w}); err != nil {
 			t.Fatal(err)
 		}
-		snaps = append(snaps, snapshot(t, run.dir))
+		snaps = append(snaps, derivetest.Files(t, run.dir, nil))
 	}
-	sameSnapshots(t, snaps[1], snaps[0])
+	derivetest.Same(t, snaps[1], snaps[0])
 }
 
 func TestDeriveBadAttention(t *testing.T) {
@@ -369,7 +329,7 @@ func TestDeriveBadAttention(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `pass "heads" (head_sum): sample "s01"`) {
 				t.Fatalf("err = %v, want pass, sample and %q", err, tt.want)
 			}
-			for name := range snapshot(t, run.dir) {
+			for name := range derivetest.Files(t, run.dir, nil) {
 				if strings.Contains(name, "s01") || strings.Contains(name, ".tmp") || strings.HasPrefix(name, "metrics") {
 					t.Errorf("half-written or failed output left: %s", name)
 				}
@@ -393,7 +353,7 @@ func TestDeriveCancelAndResumeIsByteIdentical(t *testing.T) {
 	if _, err := Derive(context.Background(), full, cfg, Options{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
-	want := snapshot(t, full.dir)
+	want := derivetest.Files(t, full.dir, nil)
 
 	run := newMemRun(t, 8)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -405,7 +365,7 @@ func TestDeriveCancelAndResumeIsByteIdentical(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled derive: err = %v", err)
 	}
-	partial := snapshot(t, run.dir)
+	partial := derivetest.Files(t, run.dir, nil)
 	if _, ok := partial[store.MetricsCSV]; ok {
 		t.Error("cancelled derive wrote the metrics table")
 	}
@@ -419,7 +379,7 @@ func TestDeriveCancelAndResumeIsByteIdentical(t *testing.T) {
 	if sum.Skipped == 0 {
 		t.Error("rerun skipped nothing")
 	}
-	sameSnapshots(t, snapshot(t, run.dir), want)
+	derivetest.Same(t, derivetest.Files(t, run.dir, nil), want)
 }
 
 // The kill test runs derive in a child process (this test binary) and SIGKILLs it.
@@ -452,7 +412,7 @@ func TestDeriveKillAndRerun(t *testing.T) {
 	if _, err := Derive(context.Background(), full, mustConfig(t, slowConfig), Options{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
-	want := snapshot(t, full.dir)
+	want := derivetest.Files(t, full.dir, nil)
 
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChildProcess$")
@@ -471,7 +431,7 @@ func TestDeriveKillAndRerun(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	partial := snapshot(t, dir)
+	partial := derivetest.Files(t, dir, nil)
 	if _, ok := partial[store.MetricsCSV]; ok {
 		t.Skip("the child finished before it was killed; nothing to test")
 	}
@@ -481,13 +441,13 @@ func TestDeriveKillAndRerun(t *testing.T) {
 	if _, err := Derive(context.Background(), run, mustConfig(t, slowConfig), Options{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
-	got := snapshot(t, dir)
+	got := derivetest.Files(t, dir, nil)
 	for k := range got {
 		if strings.Contains(filepath.Base(k), ".tmp-") {
 			delete(got, k)
 		}
 	}
-	sameSnapshots(t, got, want)
+	derivetest.Same(t, got, want)
 }
 
 func TestDeriveRefusesOutputsOfOtherSettings(t *testing.T) {

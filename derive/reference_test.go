@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/derive/derivetest"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/store"
 )
@@ -129,11 +130,11 @@ func TestDeriveReferenceModelSafetensorsVsNPY(t *testing.T) {
 	if _, err := Derive(context.Background(), imp, cfg, Options{Workers: 1}); err != nil {
 		t.Fatal(err)
 	}
-	a, b := snapshot(t, ref.dir), snapshot(t, imp.dir)
+	a, b := derivetest.Files(t, ref.dir, nil), derivetest.Files(t, imp.dir, nil)
 	if len(a) == 0 {
 		t.Fatal("no outputs")
 	}
-	sameSnapshots(t, b, a)
+	derivetest.Same(t, b, a)
 
 	rows, err := store.ReadMetricsCSV(filepath.Join(ref.dir, store.MetricsCSV))
 	if err != nil {

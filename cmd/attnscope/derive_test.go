@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/derive/derivetest"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/store"
 )
@@ -38,56 +38,6 @@ func writeFile(t testing.TB, path, text string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// filesUnder returns every file under dir (relative name → contents), leaving out
-// temporary files of interrupted atomic writes.
-func filesUnder(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(d.Name(), ".tmp-") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		out[rel] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// derivedFiles keeps the files derive writes (derived/ and the metrics table).
-func derivedFiles(t testing.TB, dir string) map[string][]byte {
-	out := map[string][]byte{}
-	for k, v := range filesUnder(t, dir) {
-		if strings.HasPrefix(k, "derived"+string(filepath.Separator)) || strings.HasPrefix(k, "metrics.") {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-func sameFiles(t *testing.T, got, want map[string][]byte) {
-	t.Helper()
-	if len(want) == 0 {
-		t.Fatal("no files to compare")
-	}
-	for k, w := range want {
-		if g, ok := got[k]; !ok {
-			t.Errorf("missing %s", k)
-		} else if !bytes.Equal(g, w) {
-			t.Errorf("%s differs", k)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("extra file %s", k)
-		}
-	}
 }
 
 func TestDeriveCommandErrors(t *testing.T) {
@@ -204,7 +154,7 @@ func TestDeriveCapturedVsImported(t *testing.T) {
 	if got := run([]string{"derive", "--config", cfg, "--workers", "1", imported}); got != exitOK {
 		t.Fatalf("derive of the imported run exited %d", got)
 	}
-	sameFiles(t, derivedFiles(t, imported), derivedFiles(t, captured))
+	derivetest.Same(t, derivetest.Files(t, imported, derivetest.Derived), derivetest.Files(t, captured, derivetest.Derived))
 
 	// PyTorch's attentions (reference.safetensors) give the same numbers within the
 	// attention tolerance of trained models (1e-4, shares are ratios of sums of weights).
@@ -333,7 +283,7 @@ func TestDeriveKilledMidway(t *testing.T) {
 	if got := run([]string{"derive", "--config", cfg, "--workers", "2", full}); got != exitOK {
 		t.Fatalf("derive exited %d", got)
 	}
-	want := derivedFiles(t, full)
+	want := derivetest.Files(t, full, derivetest.Derived)
 
 	for attempt := 0; attempt < 3; attempt++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
@@ -356,7 +306,7 @@ func TestDeriveKilledMidway(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(killed, store.MetricsCSV)); err == nil {
 		t.Skip("derive finished before it was killed; nothing to test")
 	}
-	partial := derivedFiles(t, killed)
+	partial := derivetest.Files(t, killed, derivetest.Derived)
 	if len(partial) == 0 {
 		t.Fatal("the killed derive wrote nothing")
 	}
@@ -368,7 +318,7 @@ func TestDeriveKilledMidway(t *testing.T) {
 	if got := run([]string{"derive", "--config", cfg, "--workers", "2", killed}); got != exitOK {
 		t.Fatalf("rerun exited %d", got)
 	}
-	sameFiles(t, derivedFiles(t, killed), want)
+	derivetest.Same(t, derivetest.Files(t, killed, derivetest.Derived), want)
 }
 
 // configs/derive-all.yaml runs on captures of each tokenizer family (byte-level BPE,
