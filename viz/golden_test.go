@@ -391,12 +391,45 @@ func TestGoldenAlignment(t *testing.T) {
 			m.Data[i*len(src)+j] /= s
 		}
 	}
-	f, err := Heatmap(m, HeatmapOptions{Title: "Attention alignment", XLabel: "Source (Docstring)", YLabel: "Generated (Code)",
-		RowLabels: trg, ColLabels: src, Colormap: YlOrRd})
+	f, err := Alignment(m, src, trg, "Attention alignment")
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkGolden(t, "alignment", f)
+}
+
+// Alignment crops to T = min(len(trg), rows, 30) rows and S = min(len(src), cols, 30)
+// columns, as plot_attention does, and refuses to draw nothing.
+func TestAlignmentCrop(t *testing.T) {
+	tokens := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprint("t", i)
+		}
+		return out
+	}
+	m := randomCausal(40, 3)
+	small, err := Alignment(m, tokens(5), tokens(7), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := Alignment(m, tokens(40), tokens(40), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(small.Width < big.Width && small.Height < big.Height) {
+		t.Errorf("5×7 tokens gave %v×%v, 40×40 (cropped to 30) gave %v×%v: crop not applied", small.Width, small.Height, big.Width, big.Height)
+	}
+	same, err := Alignment(m, tokens(35), tokens(50), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.Width != big.Width || same.Height != big.Height {
+		t.Errorf("more than 30 tokens changed the figure: %v×%v vs %v×%v", same.Width, same.Height, big.Width, big.Height)
+	}
+	if _, err := Alignment(m, nil, tokens(3), ""); err == nil {
+		t.Error("no source tokens: no error")
+	}
 }
 
 func TestHeatmapInputErrors(t *testing.T) {

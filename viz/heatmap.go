@@ -34,6 +34,11 @@ type HeatmapOptions struct {
 	Outline []image.Point
 	// ColorbarLabel is written beside the colour bar (default "attention weight").
 	ColorbarLabel string
+	// CellLines draws thin white lines between cells (seaborn's linewidths=0.5).
+	CellLines bool
+	// XLabelRotation is the angle of the column labels in radians, counter-clockwise
+	// (0: the default, vertical labels, π/2).
+	XLabelRotation float64
 }
 
 // colourScale returns the colour scale limits of values under o.
@@ -137,22 +142,35 @@ func heatmapPlot(m Matrix, o HeatmapOptions, vmin, vmax float64, rowLabels, colL
 	p.X.Min, p.X.Max = 0, float64(m.Cols)
 	p.Y.Min, p.Y.Max = 0, float64(m.Rows)
 	p.X.Padding, p.Y.Padding = 0, 0
-	p.X.Tick.Label.Rotation = math.Pi / 2
+	if o.CellLines {
+		p.Add(&cellLines{rows: m.Rows, cols: m.Cols, style: draw.LineStyle{Color: color.White, Width: vg.Points(0.5)}})
+	}
+	rot := o.XLabelRotation
+	if rot <= 0 || rot > math.Pi/2 {
+		rot = math.Pi / 2
+	}
+	p.X.Tick.Label.Rotation = rot
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter
+	if rot < math.Pi/2 {
+		p.X.Tick.Label.YAlign = draw.YTop
+	}
 	p.X.Tick.Length, p.Y.Tick.Length = 2, 2
 	lineH := float64(p.X.Tick.Label.Font.Size) * 1.25
+	// Rotated by θ, neighbouring labels stay apart when their spacing is at least
+	// lineH/sin θ.
+	xLineH := lineH / math.Sin(rot)
 	setTicks := func(xStride, yStride int) {
 		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(colLabels, xStride), m.Cols, xStride, false))
 		p.Y.Tick.Marker = fixedTicks(categoryTicks(numbered(rowLabels, yStride), m.Rows, yStride, true))
 	}
 	// First guess from the canvas size, then refine with the real data area (which can
 	// only grow when fewer labels are drawn), so labels never overlap.
-	xs := labelStride(m.Cols, float64(c.Size().X)*0.7, lineH)
+	xs := labelStride(m.Cols, float64(c.Size().X)*0.7, xLineH)
 	ys := labelStride(m.Rows, float64(c.Size().Y)*0.7, lineH)
 	setTicks(xs, ys)
 	da := p.DataCanvas(c)
-	setTicks(labelStride(m.Cols, float64(da.Size().X), lineH), labelStride(m.Rows, float64(da.Size().Y), lineH))
+	setTicks(labelStride(m.Cols, float64(da.Size().X), xLineH), labelStride(m.Rows, float64(da.Size().Y), lineH))
 	return p
 }
 

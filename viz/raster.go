@@ -125,6 +125,25 @@ func (o *cellOutline) Plot(c draw.Canvas, p *plot.Plot) {
 	}
 }
 
+// cellLines draws the lines between the cells of a rows × cols matrix drawn by a
+// matrixPlotter.
+type cellLines struct {
+	rows, cols int
+	style      draw.LineStyle
+}
+
+func (g *cellLines) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	for j := 1; j < g.cols; j++ {
+		x := trX(float64(j))
+		c.StrokeLine2(g.style, x, trY(0), x, trY(float64(g.rows)))
+	}
+	for i := 1; i < g.rows; i++ {
+		y := trY(float64(i))
+		c.StrokeLine2(g.style, trX(0), y, trX(float64(g.cols)), y)
+	}
+}
+
 // Downsample max-pools m to at most maxSide rows and columns (returned unchanged when
 // already small enough), so callers can keep many thumbnails of long sequences in
 // memory; Rasterize max-pools again, so peaks survive both steps.
