@@ -86,20 +86,7 @@ func NaiveMean(att *Tensor) (*Tensor, error) {
 	if err := Validate(att, Check{}); err != nil {
 		return nil, err
 	}
-	N := att.Shape[2]
-	out := New(N, N)
-	for l := 0; l < att.Shape[0]; l++ {
-		for h := 0; h < att.Shape[1]; h++ {
-			for k, v := range att.Matrix(l, h) {
-				out.Data[k] += v
-			}
-		}
-	}
-	n := float64(att.Shape[0] * att.Shape[1])
-	for k := range out.Data {
-		out.Data[k] /= n
-	}
-	return out, nil
+	return NaiveMeanLayers(att.Shape[0], LayerViews(att))
 }
 
 // RawLastLayer is followup-attention's raw_weights_last_layer: Σ_h A[L−1,h] ([N,N]; heads

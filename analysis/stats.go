@@ -249,25 +249,13 @@ func meanRowJS(a, b []float64, n int) (float64, int) {
 // UnitJSDContext without cancellation.
 func UnitJSD(att *Tensor) (*Tensor, error) { return UnitJSDContext(context.Background(), att) }
 
-// UnitJSDContext is UnitJSD, O((L·H)²·N²), with units spread over GOMAXPROCS goroutines;
-// ctx cancels it between units.
+// UnitJSDContext is UnitJSD, O((L·H)²·N²), with the heads of each pair of layers spread
+// over GOMAXPROCS goroutines (UnitJSDLayers on views of att); ctx cancels it between units.
 func UnitJSDContext(ctx context.Context, att *Tensor) (*Tensor, error) {
 	if err := Validate(att, Check{NonNegative: true}); err != nil {
 		return nil, err
 	}
-	L, H, N := att.Shape[0], att.Shape[1], att.Shape[2]
-	U := L * H
-	out := New(U, U)
-	err := parallelFor(ctx, U, func(u int) {
-		for v := u + 1; v < U; v++ {
-			d, _ := meanRowJS(att.Matrix(u/H, u%H), att.Matrix(v/H, v%H), N)
-			out.Data[u*U+v], out.Data[v*U+u] = d, d
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return UnitJSDLayers(ctx, att.Shape[0], LayerViews(att))
 }
 
 // parallelFor runs f(0..n−1) on GOMAXPROCS goroutines; f(k) must write only its own
