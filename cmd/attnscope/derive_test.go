@@ -104,11 +104,18 @@ func importNPY(t *testing.T, dst string, src *store.Run, npyDir string) {
 	}
 }
 
-// Acceptance: derive over a run captured from a trained reference model and over the
-// same attention exported to .npy and imported gives the same numbers (byte-identical
-// outputs), and both agree with derive over PyTorch's reference attention.
+// Acceptance: derive with configs/derive-all.yaml (every pass) over a run captured from
+// each trained reference model and over the same attention exported to .npy and imported
+// gives the same numbers (byte-identical outputs), and both agree with derive over
+// PyTorch's reference attention.
 func TestDeriveCapturedVsImported(t *testing.T) {
-	modelDir := refdata.Path(t, "models", "code-gpt2-mini")
+	for _, model := range []string{"code-gpt2-mini", "code-bert-mini", "code-llama-mini"} {
+		t.Run(model, func(t *testing.T) { deriveCapturedVsImported(t, model) })
+	}
+}
+
+func deriveCapturedVsImported(t *testing.T, model string) {
+	modelDir := refdata.Path(t, "models", model)
 	tmp := t.TempDir()
 	b, err := os.ReadFile(filepath.Join(modelDir, "reference.json"))
 	if err != nil {
@@ -127,7 +134,7 @@ func TestDeriveCapturedVsImported(t *testing.T) {
 	if got := run([]string{"capture", "--model", modelDir, "--prompts", prompts, "--out", captured}); got != exitOK {
 		t.Fatalf("capture exited %d", got)
 	}
-	cfg := writeFile(t, filepath.Join(tmp, "derive.yaml"), deriveTestConfig)
+	cfg := filepath.Join(refdata.RepoRoot(), "configs", "derive-all.yaml")
 	if got := run([]string{"derive", "--config", cfg, "--workers", "2", captured}); got != exitOK {
 		t.Fatalf("derive exited %d", got)
 	}
