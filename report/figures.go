@@ -37,6 +37,24 @@ func headName(head int) string {
 	return fmt.Sprintf("head %d", head)
 }
 
+// sampleMatrix reads a sample, one of its layers and that layer's head (or head mean)
+// as a matrix.
+func sampleMatrix(ctx context.Context, run Run, id string, layer, head int) (*Sample, *Attention, viz.Matrix, error) {
+	s, err := run.Sample(ctx, id)
+	if err != nil {
+		return nil, nil, viz.Matrix{}, err
+	}
+	a, err := loadLayer(ctx, run, id, layer)
+	if err != nil {
+		return nil, nil, viz.Matrix{}, err
+	}
+	m, err := layerMatrix(a, head)
+	if err != nil {
+		return nil, nil, viz.Matrix{}, err
+	}
+	return s, a, m, nil
+}
+
 // tokenLabels returns the sample's tokens for an axis of n positions (nil, i.e.
 // numbered positions, when the counts disagree, e.g. attention imported without
 // tokens).
@@ -50,15 +68,7 @@ func tokenLabels(s *Sample, n int) []string {
 // HeatmapFigure draws the token × token attention of one layer and head (or the head
 // mean) of a sample, with the prompt block outlined for generations.
 func HeatmapFigure(ctx context.Context, run Run, id string, layer, head int, clip float64) (*viz.Figure, error) {
-	s, err := run.Sample(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	a, err := loadLayer(ctx, run, id, layer)
-	if err != nil {
-		return nil, err
-	}
-	m, err := layerMatrix(a, head)
+	s, a, m, err := sampleMatrix(ctx, run, id, layer, head)
 	if err != nil {
 		return nil, err
 	}
@@ -77,12 +87,9 @@ func HeatmapFigure(ctx context.Context, run Run, id string, layer, head int, cli
 // GridFigure draws every layer and head of a sample as thumbnails, reading one layer
 // at a time.
 func GridFigure(ctx context.Context, run Run, id string, clip float64) (*viz.Figure, error) {
-	n, err := run.NumLayers(ctx, id)
+	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, err
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
 	}
 	var units [][]viz.Matrix
 	for l := range n {
@@ -106,15 +113,7 @@ func GridFigure(ctx context.Context, run Run, id string, clip float64) (*viz.Fig
 // ReceivedFigure draws the attention each key position receives in one layer (column
 // sums of the head or head-mean matrix, seeds.md §3.3 panel 10).
 func ReceivedFigure(ctx context.Context, run Run, id string, layer, head int) (*viz.Figure, error) {
-	s, err := run.Sample(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	a, err := loadLayer(ctx, run, id, layer)
-	if err != nil {
-		return nil, err
-	}
-	m, err := layerMatrix(a, head)
+	s, _, m, err := sampleMatrix(ctx, run, id, layer, head)
 	if err != nil {
 		return nil, err
 	}
@@ -132,12 +131,9 @@ func ReceivedFigure(ctx context.Context, run Run, id string, layer, head int) (*
 // notebook's aggregate analysis, seeds.md §5.4, analysis.EntropyShifted, applied to each
 // attention row), reading one layer at a time.
 func RowStats(ctx context.Context, run Run, id string) (entropy, maxWeight []float64, err error) {
-	n, err := run.NumLayers(ctx, id)
+	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, nil, err
-	}
-	if n == 0 {
-		return nil, nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
 	}
 	for l := range n {
 		a, err := loadLayer(ctx, run, id, l)
@@ -168,10 +164,7 @@ func EntropyFigure(ctx context.Context, run Run, id string) (*viz.Figure, error)
 	if err != nil {
 		return nil, err
 	}
-	return viz.Histograms([]viz.HistPanel{
-		{Values: e, Title: "Attention entropy (lower = more focused)", XLabel: "Entropy (nats)", Color: viz.SteelBlue},
-		{Values: m, Title: "Max attention weight (higher = more confident)", XLabel: "Max weight", Color: viz.Coral},
-	}, fmt.Sprintf("%s: every attention row of every layer and head", id))
+	return viz.Histograms(entropyPanels(e, m), fmt.Sprintf("%s: every attention row of every layer and head", id))
 }
 
 // CodeQuery selects the attention rows of a code heatmap: one query position, or
@@ -297,12 +290,9 @@ func CodeFigure(ctx context.Context, run Run, id string, layer int, q CodeQuery,
 // attention in memory at a time).
 func SampleAnalyzerData(ctx context.Context, run Run, id string) (AnalyzerData, error) {
 	var d AnalyzerData
-	n, err := run.NumLayers(ctx, id)
+	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return d, err
-	}
-	if n == 0 {
-		return d, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
 	}
 	prev, err := run.Hidden(ctx, id, "embed")
 	if err != nil {
@@ -399,12 +389,9 @@ func GraphFigure(ctx context.Context, run Run, id string, head, topK int) (*viz.
 	if err != nil {
 		return nil, err
 	}
-	n, err := run.NumLayers(ctx, id)
+	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, err
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
 	}
 	var layers []viz.Matrix
 	for l := range n {
@@ -447,12 +434,9 @@ func DerivedGraphFigure(vals []float64, shape []int, tokens []string, pass, id s
 // attentionTensor reads every layer of a sample into one [L, H, N, N] tensor (for the
 // analyses that compare all layers and heads with each other).
 func attentionTensor(ctx context.Context, run Run, id string) (*analysis.Tensor, error) {
-	n, err := run.NumLayers(ctx, id)
+	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, err
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
 	}
 	var data []float32
 	var H, N int

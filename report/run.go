@@ -94,17 +94,27 @@ func (a *Attention) validate(id string, layer int) error {
 	return nil
 }
 
+// layerCount returns the number of attention layers of a sample, an error when it has
+// none.
+func layerCount(ctx context.Context, run Run, id string) (int, error) {
+	n, err := run.NumLayers(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
+	}
+	return n, nil
+}
+
 // loadLayer reads and validates one layer, checking the layer index first.
 func loadLayer(ctx context.Context, run Run, id string, layer int) (*Attention, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n, err := run.NumLayers(ctx, id)
+	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, err
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("sample %s of run %s has no attention captured", id, run.Dir())
 	}
 	if layer < 0 || layer >= n {
 		return nil, fmt.Errorf("layer %d out of range: sample %s has layers 0..%d", layer, id, n-1)

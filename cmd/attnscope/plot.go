@@ -32,6 +32,8 @@ var plotKinds = []struct{ name, help string }{
 	{"crispiness", "each head's crispiness curve (--mass: cumulative-mass variant); or a derive pass's curves (--pass NAME)"},
 	{"reference", "AttentionSpan reference cells outlined (--labels FILE.npy with 1/0/-100) on attention or a pass (--pass)"},
 	{"reference-scores", "AttentionSpan scores on the reference map (viridis), same inputs as reference"},
+	{"alignment", "source × target heatmap (Text_to_Python's plot_attention, at most 30 × 30): a generation's generated × prompt tokens of a run, or --attention A.npy (steps × S) with --source-tokens and --target-tokens (no RUN)"},
+	{"alignment-entropy", "histograms of the row entropy and maximum weight of alignment matrices (--attention A.npy, repeatable; no RUN), with means"},
 }
 
 type plotFlags struct {
@@ -42,6 +44,9 @@ type plotFlags struct {
 	byLayer, mass                   bool
 	clip                            float64
 	dpi                             int
+	attention                       []string
+	srcTokens, trgTokens            string
+	crop                            bool
 }
 
 func newPlotCmd() *cobra.Command {
@@ -51,7 +56,7 @@ func newPlotCmd() *cobra.Command {
 		fmt.Fprintf(&kinds, "  %-17s %s\n", k.name, k.help)
 	}
 	cmd := &cobra.Command{
-		Use:   "plot KIND RUN --out FILE.{png,svg,pdf}",
+		Use:   "plot KIND [RUN] --out FILE.{png,svg,pdf}",
 		Short: "Draw a figure of a run (heatmap, grid, code, entropy, dashboard, ...) as PNG, SVG or PDF",
 		Long: `plot draws one figure of a run folder and writes it to --out, as PNG, SVG or PDF by the
 file's extension. Figures show one sample (--sample, default the first).
@@ -63,9 +68,21 @@ Kinds:
   attnscope plot grid runs/gpt2 --out heads.png
   attnscope plot code runs/gpt2 --out code.html
   attnscope plot dashboard runs/gpt2 --out analysis/comprehensive_attention_analysis.png
-  attnscope plot derived runs/gpt2 --pass rollout --out rollout.svg`,
-		Args: cobra.ExactArgs(2),
+  attnscope plot derived runs/gpt2 --pass rollout --out rollout.svg
+  attnscope plot alignment --attention att.npy --source-tokens doc.txt --target-tokens code.json --out attention_example_1.png
+  attnscope plot alignment-entropy --attention a0.npy --attention a1.npy --out attention_entropy_analysis.png`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			fromFiles := args[0] == "alignment-entropy" || (args[0] == "alignment" && len(f.attention) > 0)
+			if fromFiles {
+				if len(args) == 2 {
+					return usagef(cmd, "%s with --attention takes no RUN argument", args[0])
+				}
+				return runPlotFiles(cmd, args[0], f)
+			}
+			if len(args) != 2 {
+				return usagef(cmd, "plot %s needs a RUN folder", args[0])
+			}
 			return runPlot(cmd, args[0], args[1], f)
 		},
 	}
@@ -85,6 +102,10 @@ Kinds:
 	fl.BoolVar(&f.mass, "mass", false, "crispiness: the cumulative-mass variant")
 	fl.IntVar(&f.topK, "top-k", 3, "graph: targets drawn per token and layer")
 	fl.IntVar(&f.dpi, "dpi", viz.DefaultDPI, "resolution of PNG output")
+	fl.StringArrayVar(&f.attention, "attention", nil, "alignment, alignment-entropy: .npy attention matrix (decoding steps × source positions); repeat for alignment-entropy")
+	fl.StringVar(&f.srcTokens, "source-tokens", "", "alignment: source tokens, one per line or a JSON list of strings (one per column)")
+	fl.StringVar(&f.trgTokens, "target-tokens", "", "alignment: generated tokens, one per line or a JSON list of strings (one per row)")
+	fl.BoolVar(&f.crop, "crop", false, "alignment: accept token counts that differ from the matrix shape and draw min(tokens, rows or columns, 30), as plot_attention does")
 	return cmd
 }
 
@@ -242,6 +263,8 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 		fig, err = viz.Curves(series, viz.CurvesOptions{Title: fmt.Sprintf("%s: crispiness (%s)", id, f.pass), XLabel: "fraction of keys", YLabel: "sorted attention weight"})
 	case "reference", "reference-scores":
 		fig, err = plotReference(ctx, run, id, kind, f, head)
+	case "alignment":
+		fig, err = report.AlignmentFigure(ctx, run, id, layer, head)
 	}
 	if err != nil {
 		return err
