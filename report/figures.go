@@ -282,6 +282,17 @@ func CodeFigure(ctx context.Context, run Run, id string, layer int, q CodeQuery,
 	return viz.CodeHeatmap(s.Text, w, viz.CodeOptions{Title: title, ClipPercentile: clip})
 }
 
+// CodeWeightsFigure draws the character weights of CodeFigure (before any clipping)
+// sorted against linspace(0, 1, n, endpoint=False), seeds.md §1.9's
+// "cumulative distribution" line.
+func CodeWeightsFigure(ctx context.Context, run Run, id string, layer int, q CodeQuery, dist code.Distribution) (*viz.Figure, error) {
+	_, w, title, err := CodeWeights(ctx, run, id, layer, q, dist)
+	if err != nil {
+		return nil, err
+	}
+	return viz.SortedWeights(w, title+": sorted character weights")
+}
+
 // SampleAnalyzerData assembles the §3.3 analyzer's input from a sample: layer k's
 // input is the residual stream entering block k ("embed" for k = 0, else
 // blocks.<k−1>.hook_resid_post) and its output blocks.<k>.hook_resid_post; mean and std

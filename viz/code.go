@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot/vg"
@@ -223,4 +224,27 @@ func WriteCodeHTMLPage(w io.Writer, text string, weights []float64, o CodeOption
 	}
 	_, err := io.WriteString(w, "</body></html>\n")
 	return err
+}
+
+// SortedWeights draws the character weights of a code heatmap sorted in ascending
+// order against linspace(0, 1, n, endpoint=False), the line labelled "cumulative
+// distribution" that visualize_code_heatmap_codegen draws beside the heatmap
+// (seeds.md §1.9).
+func SortedWeights(weights []float64, title string) (*Figure, error) {
+	if len(weights) == 0 {
+		return nil, errors.New("sorted weights: no weights")
+	}
+	y := slices.Clone(weights)
+	for i, v := range y {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("sorted weights: weight %d is %v, finite weights expected", i, v)
+		}
+	}
+	slices.Sort(y)
+	x := make([]float64, len(y))
+	for i := range x {
+		x[i] = float64(i) / float64(len(y))
+	}
+	return Curves([]Series{{Name: "cumulative distribution", X: x, Y: y}},
+		CurvesOptions{Title: title, XLabel: "fraction of characters", YLabel: "character weight (sorted)", LegendLeft: true})
 }

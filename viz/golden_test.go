@@ -220,6 +220,22 @@ func TestGoldenCode(t *testing.T) {
 	checkGolden(t, "code", f)
 }
 
+// §1.9's companion line: the code heatmap's character weights sorted against
+// linspace(0, 1, n, endpoint=False).
+func TestGoldenCodeSortedWeights(t *testing.T) {
+	f, err := SortedWeights(codeWeights(goldenCode), "Sorted character weights")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "code-weights", f)
+	if _, err := SortedWeights(nil, ""); err == nil {
+		t.Error("no weights: no error")
+	}
+	if _, err := SortedWeights([]float64{1, math.NaN()}, ""); err == nil {
+		t.Error("NaN weight: no error")
+	}
+}
+
 func TestGoldenHistograms(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
 	ent, mx := make([]float64, 500), make([]float64, 500)

@@ -36,6 +36,8 @@ type CurvesOptions struct {
 	// Legend is drawn when there are at most MaxLegend named series (default 12);
 	// with more series, the curves are drawn thinner and unlabelled.
 	MaxLegend int
+	// LegendLeft puts the legend in the top-left corner (default top-right).
+	LegendLeft bool
 }
 
 // Curves draws series as lines (crispiness curves, entropy through depth, ...).
@@ -72,6 +74,7 @@ func Curves(series []Series, o CurvesOptions) (*Figure, error) {
 		}
 	}
 	p.Legend.Top = true
+	p.Legend.Left = o.LegendLeft
 	p.Add(plotter.NewGrid())
 	return single(p, 6*vg.Inch, 4*vg.Inch), nil
 }

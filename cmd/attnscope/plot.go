@@ -22,6 +22,7 @@ var plotKinds = []struct{ name, help string }{
 	{"heatmap", "token × token attention of one layer and head (--head) or the head mean (default)"},
 	{"grid", "all layers × heads as thumbnails (BertViz's model view as a static figure)"},
 	{"code", "the prompt's source text coloured by the attention of one query (.png/.svg/.pdf or .html)"},
+	{"code-weights", "the code figure's character weights sorted against linspace(0, 1, n, endpoint=False): the \"cumulative distribution\" line (same flags as code)"},
 	{"entropy", "histograms of row entropy and maximum weight over all layers and heads, with means"},
 	{"received", "attention received per key position in one layer"},
 	{"dashboard", "the 12-panel attention-analysis dashboard, with attention_analysis_report.txt and attention_data_summary.json beside it (needs --hidden captures)"},
@@ -211,6 +212,12 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 			})
 		}
 		fig, err = report.CodeFigure(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist, f.clip)
+	case "code-weights":
+		dist, derr := code.ParseDistribution(f.dist)
+		if derr != nil {
+			return usagef(cmd, "--dist: %v", derr)
+		}
+		fig, err = report.CodeWeightsFigure(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist)
 	case "dashboard":
 		return plotDashboard(ctx, cmd, run, id, f)
 	case "graph":

@@ -141,6 +141,8 @@ func TestPlotCommandOnReferenceRun(t *testing.T) {
 		{[]string{"code", "--sample", "case1"}, "code.png"},
 		{[]string{"code", "--sample", "case3", "--dist", "equal_share", "--query", "10"}, "code.html"},
 		{[]string{"code", "--sample", "case0", "--tokens", "):"}, "code-tokens.svg"},
+		{[]string{"code-weights", "--sample", "case1"}, "code-weights.png"},
+		{[]string{"code-weights", "--sample", "case0", "--tokens", "):", "--dist", "equal_share"}, "code-weights.svg"},
 		{[]string{"entropy", "--sample", "case1"}, "entropy.png"},
 		{[]string{"received", "--sample", "case1", "--layer", "1"}, "received.svg"},
 		{[]string{"graph", "--sample", "case0"}, "graph.png"},
