@@ -145,9 +145,30 @@ func (a *sampleAttention) layer(l int) (*Tensor, error) {
 	return &Tensor{Shape: append([]int{1}, t.Shape[1:]...), Data: t.Data[l*size : (l+1)*size]}, nil
 }
 
-// runByLayer runs an EachLayer, OneLayer or HeadReduced pass over the layers of in's sample, one
+// runByLayer runs an EachLayer, OneLayer, HeadReduced or Streamed pass over the layers of in's sample, one
 // layer in memory at a time.
 func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input, kw Kwargs) (*Result, error) {
+	if spec.Layers == Streamed {
+		L, err := att.numLayers()
+		if err != nil {
+			return nil, err
+		}
+		in.Tensor, in.NumLayers = nil, L
+		in.Layer = func(l int) (*Tensor, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if l < 0 || l >= L {
+				return nil, fmt.Errorf("no layer %d (the sample has %d)", l, L)
+			}
+			t, err := att.layer(l)
+			if err != nil {
+				return nil, err
+			}
+			return checkLayer(spec, t, l)
+		}
+		return spec.Fn(ctx, in, kw)
+	}
 	if spec.Layers == HeadReduced {
 		t, err := att.headReduced(spec.Heads(kw), spec.RowStochastic)
 		if err != nil {
@@ -183,7 +204,7 @@ func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input
 		if err != nil {
 			return nil, err
 		}
-		if in.Tensor, err = checkAttention(t, spec.RowStochastic, l); err != nil {
+		if in.Tensor, err = checkLayer(spec, t, l); err != nil {
 			return nil, err
 		}
 		in.FirstLayer = l
@@ -203,6 +224,8 @@ func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input
 			}
 		}
 		if out == nil {
+			// Room for every layer's output at once: no regrowth copies of a large output.
+			res.Tensor.Data = append(make([]float64, 0, len(layers)*len(res.Tensor.Data)), res.Tensor.Data...)
 			out = res
 			continue
 		}
@@ -215,6 +238,18 @@ func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input
 		out.Metrics = spec.Summarize(out.Metrics)
 	}
 	return out, nil
+}
+
+// checkLayer checks layer l ([1,H,N,N]) as the pass's input: attention rules for a pass
+// taking attention, finite values for one taking any tensor.
+func checkLayer(spec *Spec, t *Tensor, l int) (*Tensor, error) {
+	if spec.Input == TakesAttention {
+		return checkAttention(t, spec.RowStochastic, l)
+	}
+	if err := checkFinite(t); err != nil {
+		return nil, fmt.Errorf("layer %d: %w", l, err)
+	}
+	return t, nil
 }
 
 // concat appends t to dst along the first axis.

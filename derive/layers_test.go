@@ -37,6 +37,9 @@ func (r *layerRun) AttentionLayer(_ context.Context, s string, l int) (*Tensor, 
 func TestLayerPassesMatchWholeTensor(t *testing.T) {
 	reg := DefaultRegistry()
 	att := randomAttention(rand.New(rand.NewPCG(3, 4)), 3, 2, 6)
+	// Six one-character tokens on two lines, the first four the prompt.
+	meta := &SampleMeta{Text: "ab\ncde", Tokens: []string{"a", "b", "\n", "c", "d", "e"},
+		Offsets: [][2]int{{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}, {5, 6}}, PromptLen: 4, Language: "python"}
 	n := 0
 	for _, name := range reg.Names() {
 		spec, _ := reg.Lookup(name)
@@ -54,7 +57,7 @@ func TestLayerPassesMatchWholeTensor(t *testing.T) {
 				t.Fatal(err)
 			}
 			kw := cfg.Passes[0].Args()
-			want, err := spec.Fn(context.Background(), &Input{Tensor: att}, kw)
+			want, err := spec.Fn(context.Background(), &Input{Tensor: att, Meta: meta}, kw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +66,7 @@ func TestLayerPassesMatchWholeTensor(t *testing.T) {
 			}
 			run := &layerRun{memRun: memRun{att: map[string]*Tensor{"s": att}}}
 			sa := &sampleAttention{ctx: context.Background(), run: run, sample: "s"}
-			got, err := runByLayer(context.Background(), sa, spec, &Input{Sample: "s"}, kw)
+			got, err := runByLayer(context.Background(), sa, spec, &Input{Sample: "s", Meta: meta}, kw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,8 +80,11 @@ func TestLayerPassesMatchWholeTensor(t *testing.T) {
 				t.Errorf("metrics %+v, want %+v", got.Metrics, want.Metrics)
 			}
 			wantReads := 3
-			if spec.Layers == OneLayer {
+			switch {
+			case spec.Layers == OneLayer:
 				wantReads = 1
+			case name == "js_distance_units":
+				wantReads = 3 * 4 / 2 // layer m once for each block (l ≤ m, m)
 			}
 			if run.reads != wantReads {
 				t.Errorf("%d layers read, want %d", run.reads, wantReads)

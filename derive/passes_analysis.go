@@ -28,6 +28,14 @@ func attn(name, doc string, rowStochastic bool, f func(*analysis.Tensor) (*analy
 		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(toA(in.Tensor))) }}
 }
 
+// layerFunc is in.Layer for package analysis.
+func layerFunc(in *Input) analysis.LayerFunc {
+	return func(l int) (*analysis.Tensor, error) {
+		t, err := in.Layer(l)
+		return toA(t), err
+	}
+}
+
 // eachLayer marks s as computed layer by layer (Spec.Layers).
 func eachLayer(s Spec) Spec { s.Layers = EachLayer; return s }
 
@@ -109,7 +117,7 @@ func promptTokenStrings(in *Input) ([]string, error) {
 }
 
 func maxKPredictions(name string, k int) Spec {
-	return Spec{Name: name, Doc: "cut the last two axes to the prompt plus the first k generated tokens", Input: TakesTensor,
+	return Spec{Name: name, Doc: "cut the last two axes to the prompt plus the first k generated tokens", Input: TakesTensor, Layers: EachLayer,
 		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 			p, err := promptLen(in)
 			if err != nil {
@@ -126,7 +134,15 @@ func analysisSpecs() []Spec {
 		headReduced(attnCtx("compute_followup_attention_scaled", "follow-up attention with layer pair l weighted by l+1, [N,N]", analysis.FollowUpScaled), fixedHeads(analysis.HeadSum)),
 		// The maximum over layers of each layer's head maximum is the maximum over both.
 		headReduced(attn("compute_naive_max_aggregation", "max over layers and heads, [N,N]", false, analysis.NaiveMax), fixedHeads(analysis.HeadMax)),
-		attn("compute_naive_mean_aggregation", "mean over layers and heads, [N,N]", false, analysis.NaiveMean),
+		{
+			Name: "compute_naive_mean_aggregation", Doc: "mean over layers and heads, [N,N]", Input: TakesAttention, Layers: Streamed,
+			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
+				if in.Tensor != nil {
+					return wrap(analysis.NaiveMean(toA(in.Tensor)))
+				}
+				return wrap(analysis.NaiveMeanLayers(in.NumLayers, layerFunc(in)))
+			},
+		},
 		oneLayer(attn("raw_weights_last_layer", "last layer, heads summed, [N,N]", false, analysis.RawLastLayer), func(L int) int { return L - 1 }),
 		oneLayer(attn("raw_weights_first_layer", "first layer, heads summed, [N,N]", false, analysis.RawFirstLayer), func(int) int { return 0 }),
 		headReduced(attn("compute_attention_rollout_from_tensor", "rollout of the head-mean matrices without residual (the original pass), [L,N,N]", false,
@@ -194,6 +210,7 @@ func analysisSpecs() []Spec {
 		maxKPredictions("max_50_predictions", 50),
 		{
 			Name: "generate_uniform_attention", Doc: "uniform causal baseline U[i,j] = 1/(i+1), N = the input's last axis", Input: TakesTensor,
+			Layers: OneLayer, Layer: func(int) int { return 0 }, // only the shape is used
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 				if len(in.Tensor.Shape) == 0 {
 					return nil, errors.New("input is a scalar")

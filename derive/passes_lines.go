@@ -44,9 +44,10 @@ func matrices(t *Tensor) (lead []int, count, n int, err error) {
 // character offsets); lines without a token are absent.
 func linesSpec() Spec {
 	return Spec{
-		Name:  "attention_to_lines",
-		Doc:   "token×token matrices to token×line (or line×line) by summing the columns (and rows) of each source line",
-		Input: TakesTensor,
+		Name:   "attention_to_lines",
+		Layers: EachLayer, // per matrix: attention is read one layer at a time
+		Doc:    "token×token matrices to token×line (or line×line) by summing the columns (and rows) of each source line",
+		Input:  TakesTensor,
 		Kwargs: map[string]KwargSpec{
 			"agg":  {Kind: KwString, Default: "sum", Enum: []string{"sum", "mean", "max"}, Doc: "reduction of the tokens of one line"},
 			"rows": {Kind: KwBool, Default: false, Doc: "also reduce the query rows per line (line×line)"},
@@ -113,9 +114,10 @@ func distributionKwarg(def string) KwargSpec {
 // character of the prompt text, [..., characters] for [..., N, N] input.
 func charsSpec() Spec {
 	return Spec{
-		Name:  "attention_to_chars",
-		Doc:   "token weights (or the attention each token receives) spread over the prompt's characters, for heatmaps over source code",
-		Input: TakesTensor,
+		Name:   "attention_to_chars",
+		Layers: EachLayer, // per matrix: attention is read one layer at a time
+		Doc:    "token weights (or the attention each token receives) spread over the prompt's characters, for heatmaps over source code",
+		Input:  TakesTensor,
 		Kwargs: map[string]KwargSpec{
 			"distribution": distributionKwarg("replication"),
 		},

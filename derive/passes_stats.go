@@ -115,8 +115,15 @@ func statsSpecs() []Spec {
 		eachLayer(attn("attention_received", "attention each key position receives, column sums of the head-mean matrix, [L,N]", false, analysis.Received)),
 		{
 			Name: "js_distance_units", Doc: "mean row Jensen-Shannon distance between all (layer, head) units, [L·H,L·H]; metric: its off-diagonal mean", Input: TakesAttention,
+			Layers: Streamed, // two layers in memory at a time
 			Fn: func(ctx context.Context, in *Input, _ Kwargs) (*Result, error) {
-				d, err := analysis.UnitJSDContext(ctx, toA(in.Tensor))
+				var d *analysis.Tensor
+				var err error
+				if in.Tensor != nil {
+					d, err = analysis.UnitJSDContext(ctx, toA(in.Tensor))
+				} else {
+					d, err = analysis.UnitJSDLayers(ctx, in.NumLayers, layerFunc(in))
+				}
 				if err != nil {
 					return nil, err
 				}

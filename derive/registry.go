@@ -30,6 +30,10 @@ type Input struct {
 	// FirstLayer is the index, in the sample's attention, of Tensor's first layer (0
 	// unless the pass reads layer by layer).
 	FirstLayer int
+	// NumLayers and Layer give a Streamed pass its attention one layer at a time
+	// (Layer(l) is layer l as [1,H,N,N], checked); Tensor is then nil. Unset otherwise.
+	NumLayers int
+	Layer     func(l int) (*Tensor, error)
 	// Meta describes the sample; nil when the run has none for it.
 	Meta *SampleMeta
 }
@@ -83,6 +87,10 @@ const (
 	// (a reduction of one head is the identity), with an N×N matrix per layer in memory
 	// instead of H.
 	HeadReduced
+	// Streamed: the function reads the layers it needs itself through Input.Layer (each
+	// read and checked on demand). Called with a whole tensor (Input.Tensor) it must give
+	// the same result.
+	Streamed
 )
 
 // KwargKind is the type of a keyword argument.
