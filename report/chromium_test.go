@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/attnscope/attnscope/viz"
 )
 
 // chromiumPath finds Debian's chromium; the test skips without it locally and fails
@@ -56,21 +58,7 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancel := newChromium(exe, dir)
 	defer cancel()
 
 	visit := func(path string) (requests, problems []string, images int) {
@@ -130,5 +118,81 @@ func TestReportInChromium(t *testing.T) {
 	t.Logf("broken page: requests %q, errors %q", requests, problems)
 	if len(requests) == 0 && len(problems) == 0 {
 		t.Error("the deliberately broken page (external image, throwing script) went unnoticed: the checks cannot fail")
+	}
+}
+
+// newChromium starts a headless Chromium allocator with a profile under dir and no
+// background networking.
+func newChromium(exe, dir string) (context.Context, context.CancelFunc) {
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+	}
+	return chromedp.NewExecAllocator(context.Background(), opts...)
+}
+
+// TestSVGFontInChromium opens an SVG figure in headless Chromium and checks that the
+// embedded DejaVu Sans faces (regular and bold, @font-face data URIs) are the fonts
+// it loads, so the figure renders in DejaVu where the font is not installed. The
+// same SVG with its <style> removed must load none: the check can fail.
+func TestSVGFontInChromium(t *testing.T) {
+	exe := chromiumPath(t)
+	m := viz.Matrix{Rows: 3, Cols: 4, Data: []float64{0.1, 0.2, 0.3, 0.4, 0.4, 0.3, 0.2, 0.1, 0.25, 0.25, 0.25, 0.25}}
+	fig, err := viz.Alignment(m, []string{"a", "b", "c", "d"}, []string{"x", "y", "z"}, "Embedded fonts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := fig.WriteTo(&b, viz.SVG); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	i, j := strings.Index(svg, "<style>"), strings.Index(svg, "</style>")
+	if i < 0 || j < i || !strings.Contains(svg[i:j], "@font-face") || !strings.Contains(svg[i:j], "data:font/ttf") {
+		t.Fatal("SVG has no @font-face data URI in a <style> block")
+	}
+	dir := t.TempDir()
+	with, without := filepath.Join(dir, "fonts.svg"), filepath.Join(dir, "nofonts.svg")
+	if err := os.WriteFile(with, []byte(svg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(without, []byte(svg[:i]+svg[j+len("</style>"):]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := newChromium(exe, dir)
+	defer cancel()
+	loaded := func(path string) []string {
+		ctx, cancel := chromedp.NewContext(actx)
+		defer cancel()
+		ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+		defer cancelT()
+		var faces []string
+		err := chromedp.Run(ctx,
+			chromedp.Navigate("file://"+path),
+			// Two animation frames: style and layout have run, so used faces
+			// have started loading before fonts.ready is awaited.
+			chromedp.Evaluate(`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))).then(() => document.fonts.ready).then(() => Array.from(document.fonts).filter(f => f.status === "loaded").map(f => f.family.replace(/"/g, "") + " " + f.weight).sort())`,
+				&faces, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+		)
+		if err != nil {
+			t.Fatalf("chromium on %s: %v", path, err)
+		}
+		return faces
+	}
+	if got, want := strings.Join(loaded(with), ", "), "DejaVu Sans bold, DejaVu Sans normal"; got != want {
+		t.Errorf("embedded faces loaded: %q, want %q", got, want)
+	}
+	if got := loaded(without); len(got) != 0 {
+		t.Errorf("without the <style> block Chromium still loaded %q: the check cannot fail", got)
 	}
 }

@@ -61,7 +61,9 @@ func (f *Figure) WriteTo(w io.Writer, format Format) error {
 		f.draw(draw.New(c))
 		cw = vgimg.PngCanvas{Canvas: c}
 	case SVG:
-		c := vgsvg.NewWith(vgsvg.UseWH(f.Width, f.Height))
+		// The DejaVu faces used are embedded as @font-face data URIs, so the SVG
+		// looks the same where DejaVu is not installed.
+		c := vgsvg.NewWith(vgsvg.UseWH(f.Width, f.Height), vgsvg.EmbedFonts(true))
 		f.draw(draw.New(c))
 		cw = c
 	case PDF:

@@ -37,6 +37,10 @@ func TestEveryFigureInEveryFormat(t *testing.T) {
 			return Dashboard(dashboardFixture(false))
 		},
 		"graph": func() (*Figure, error) { return AttentionGraph(layers, fixedTokens[:8], 3, "graph") },
+		"alignment": func() (*Figure, error) {
+			return Alignment(randomCausal(8, 4), fixedTokens[:8], fixedTokens[:8], "a")
+		},
+		"code-weights": func() (*Figure, error) { return SortedWeights(codeWeights(goldenCode), "w") },
 	}
 	for name, mk := range build {
 		f, err := mk()
@@ -51,6 +55,10 @@ func TestEveryFigureInEveryFormat(t *testing.T) {
 			}
 			switch format {
 			case SVG:
+				// Every figure has a title or labels in DejaVu Sans, embedded.
+				if !bytes.Contains(b.Bytes(), []byte("@font-face")) || !bytes.Contains(b.Bytes(), []byte(`font-family:"DejaVu Sans";`)) {
+					t.Errorf("%s as SVG: DejaVu Sans is not embedded as @font-face", name)
+				}
 				d := xml.NewDecoder(&b)
 				for {
 					_, err := d.Token()
