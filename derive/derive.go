@@ -7,9 +7,9 @@
 // Derivation is resumable (an existing output is not recomputed), interruptible (every
 // file is written to a temporary name and renamed when complete, so a killed derive
 // leaves no half-written file and a rerun gives byte-identical outputs) and parallel
-// over samples, one sample per worker; passes read the sample's attention one layer (or
-// two) at a time where their Spec.Layers allows (every built-in attention function does). The math lives in package
-// analysis (and analysis/code); this package only runs it.
+// over samples, one sample per worker. Passes read the sample's attention one layer (or
+// two) at a time where their Spec.Layers allows (every function taking attention does).
+// The math lives in package analysis (and analysis/code); this package only runs it.
 package derive
 
 import (
