@@ -114,15 +114,15 @@ func CodeHeatmap(text string, weights []float64, o CodeOptions) (*Figure, error)
 	numW := mono.Width(fmt.Sprint(len(lines))) + 10
 	left, top, right, bottom := vg.Length(10)+numW, vg.Length(34), vg.Length(90), vg.Length(12)
 	fig := &Figure{
-		Width:  max(left+cw*vg.Length(max(width, 20))+right, textStyle(boldFont, 12).Width(o.Title)+20),
+		Width:  max(left+cw*vg.Length(max(width, 20))+right, min(textStyle(boldFont, 12).Width(o.Title)+20, maxTitleWidth)),
 		Height: top + lh*vg.Length(len(lines)) + bottom,
 	}
 	fig.draw = func(c draw.Canvas) {
 		c.SetColor(color.White)
 		c.Fill(c.Rectangle.Path())
-		title := textStyle(boldFont, 12)
+		title, fitted := fitTitle(textStyle(boldFont, 12), o.Title, c.Size().X-20)
 		title.XAlign, title.YAlign = draw.XLeft, draw.YTop
-		c.FillText(title, vg.Point{X: c.Min.X + 10, Y: c.Max.Y - 6}, o.Title)
+		c.FillText(title, vg.Point{X: c.Min.X + 10, Y: c.Max.Y - 6}, fitted)
 		x0, y1 := c.Min.X+left, c.Max.Y-top
 		num := mono
 		num.Color = color.Gray{0x88}

@@ -104,9 +104,9 @@ func AttentionGraph(layers []Matrix, tokens []string, topK int, title string) (*
 			}
 			c.FillText(head, vg.Point{X: x(l), Y: c.Max.Y - top + 6}, name)
 		}
-		t := textStyle(boldFont, 12)
+		t, fitted := fitTitle(textStyle(boldFont, 12), title, c.Size().X-8)
 		t.XAlign, t.YAlign = draw.XCenter, draw.YTop
-		c.FillText(t, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - 4}, title)
+		c.FillText(t, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - 4}, fitted)
 		leg := textStyle(sansFont, 7)
 		leg.YAlign = draw.YCenter
 		lx := c.Min.X + left

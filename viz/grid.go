@@ -97,9 +97,14 @@ func Grid(units [][]Matrix, o GridOptions) (*Figure, error) {
 		img := renderGrid(units, tp, gp, o)
 		c.DrawImage(vg.Rectangle{Min: vg.Point{X: x0, Y: y1 - gridH}, Max: vg.Point{X: x0 + gridW, Y: y1}}, img)
 
-		title := textStyle(boldFont, 12)
+		// Centred on the grid when it fits there, else on the figure.
+		title, fitted := fitTitle(textStyle(boldFont, 12), o.Title, c.Size().X-8)
 		title.XAlign, title.YAlign = vgdraw.XCenter, vgdraw.YTop
-		c.FillText(title, vg.Point{X: x0 + gridW/2, Y: c.Max.Y - 4}, o.Title)
+		tx := x0 + gridW/2
+		if w := title.Width(fitted); tx-w/2 < c.Min.X+4 || tx+w/2 > c.Max.X-4 {
+			tx = (c.Min.X + c.Max.X) / 2
+		}
+		c.FillText(title, vg.Point{X: tx, Y: c.Max.Y - 4}, fitted)
 		lab := textStyle(sansFont, 8)
 		lab.XAlign, lab.YAlign = vgdraw.XCenter, vgdraw.YBottom
 		step := thumb * (1 + gapFrac)

@@ -109,7 +109,7 @@ func Heatmap(m Matrix, o HeatmapOptions) (*Figure, error) {
 	}
 	const cbW = 80
 	fig := &Figure{
-		Width:  max(areaW+yLabW, textStyle(boldFont, 12).Width(o.Title)+24) + cbW + 20,
+		Width:  max(areaW+yLabW, min(textStyle(boldFont, 12).Width(o.Title)+24, maxTitleWidth)) + cbW + 20,
 		Height: areaH + xLabH + 40,
 	}
 	fig.draw = func(c draw.Canvas) {
@@ -117,6 +117,7 @@ func Heatmap(m Matrix, o HeatmapOptions) (*Figure, error) {
 		c.Fill(c.Rectangle.Path())
 		main := draw.Crop(c, 0, -cbW, 0, 0)
 		p := heatmapPlot(m, o, vmin, vmax, rowLabels, colLabels, main)
+		fitPlotTitle(p, main.Size().X-8)
 		p.Draw(main)
 		da := p.DataCanvas(main)
 		drawColorbar(c, da.Min.Y, da.Max.Y, main.Max.X+12, vmin, vmax, o.Colormap, o.ColorbarLabel)

@@ -81,7 +81,10 @@ func Curves(series []Series, o CurvesOptions) (*Figure, error) {
 
 // single wraps one gonum plot as a Figure.
 func single(p *plot.Plot, w, h vg.Length) *Figure {
-	return &Figure{Width: w, Height: h, draw: func(c draw.Canvas) { p.Draw(c) }}
+	return &Figure{Width: w, Height: h, draw: func(c draw.Canvas) {
+		fitPlotTitle(p, c.Size().X-8)
+		p.Draw(c)
+	}}
 }
 
 // HistPanel is one histogram with a dashed mean line.
@@ -146,12 +149,20 @@ func tiled(plots [][]*plot.Plot, title string, w, h vg.Length) *Figure {
 		c.SetColor(color.White)
 		c.Fill(c.Rectangle.Path())
 		if title != "" {
-			sty := textStyle(boldFont, 14)
+			sty, fitted := fitTitle(textStyle(boldFont, 14), title, c.Size().X-12)
 			sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
-			c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - 6}, title)
-			c = draw.Crop(c, 0, 0, 0, -28)
+			c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - 6}, fitted)
+			c = draw.Crop(c, 0, 0, 0, -max(28, sty.Height(fitted)+12))
 		}
 		t := draw.Tiles{Rows: len(plots), Cols: len(plots[0]), PadX: 16, PadY: 16, PadTop: 6, PadBottom: 6, PadLeft: 6, PadRight: 6}
+		tileW := (c.Size().X-t.PadLeft-t.PadRight-t.PadX*vg.Length(t.Cols-1))/vg.Length(t.Cols) - 8
+		for _, row := range plots {
+			for _, p := range row {
+				if p != nil {
+					fitPlotTitle(p, tileW)
+				}
+			}
+		}
 		canvases := plot.Align(plots, t, c)
 		for i := range plots {
 			for j, p := range plots[i] {
@@ -192,6 +203,7 @@ func Received(values []float64, tokens []string, title string) (*Figure, error) 
 		da := p.DataCanvas(c)
 		s := labelStride(n, float64(da.Size().X), lineH)
 		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, s), n, s, false))
+		fitPlotTitle(p, c.Size().X-8)
 		p.Draw(c)
 	}
 	return fig, nil
