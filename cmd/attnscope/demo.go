@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/capture"
+	"github.com/attnscope/attnscope/configs"
+	"github.com/attnscope/attnscope/derive"
 	"github.com/attnscope/attnscope/evaluate"
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	defaultmodel "github.com/attnscope/attnscope/models/default"
@@ -173,11 +176,20 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 			}
 			maxDiff = math.Max(maxDiff, d)
 		}
+		// 4. The general analyses (configs/demo-derive.yaml) through package derive; its
+		// metrics table is then extended with the AttentionSpan reference metrics.
+		logf("deriving the analyses of %s over the run", configs.DemoDeriveName)
+		derived, err := demoDerive(ctx, runDir)
+		if err != nil {
+			return err
+		}
 		if err := writeRunMetrics(runDir, run, keep2ids(inputs), keepSamples(keep)); err != nil {
 			return err
 		}
 		figNote = fmt.Sprintf("runtime check: the captured attention (package model) and the training graph's differ by at most %.2g", maxDiff)
-		// 4. HTML report of the captured run.
+		figNote += fmt.Sprintf("\nanalyses (%s): %d passes over %d samples, %d metric rows added to %s",
+			configs.DemoDeriveName, derived.passes, derived.Samples, derived.MetricRows, filepath.Join(runDir, store.MetricsCSV))
+		// 5. HTML report of the captured run.
 		err = atomicfile.WriteWith(filepath.Join(runDir, "report.html"), func(wr io.Writer) error {
 			return report.WriteHTML(ctx, wr, run, report.HTMLOptions{})
 		})
@@ -397,13 +409,40 @@ func keepSamples(k []kept) []*tasks.Sample {
 	return out
 }
 
-// writeRunMetrics stores the AttentionSpan reference metrics of the captured
-// samples as the run's metrics table (pass "attentionspan_reference"): per
+type demoDerived struct {
+	*derive.Summary
+	passes int
+}
+
+// demoDerive runs the passes of configs/demo-derive.yaml over the run in runDir:
+// outputs in RUN/derived/<pass>/, scalars in the run's metrics table.
+func demoDerive(ctx context.Context, runDir string) (demoDerived, error) {
+	cfg, err := derive.ParseConfig(configs.DemoDeriveName, configs.DemoDerive(), derive.DefaultRegistry())
+	if err != nil {
+		return demoDerived{}, err
+	}
+	r, err := derive.OpenRun(runDir)
+	if err != nil {
+		return demoDerived{}, err
+	}
+	sum, err := derive.Derive(ctx, r, cfg, derive.Options{Workers: 2})
+	if err != nil {
+		return demoDerived{}, fmt.Errorf("derive %s: %w", runDir, err)
+	}
+	return demoDerived{sum, len(cfg.Passes)}, nil
+}
+
+// writeRunMetrics adds the AttentionSpan reference metrics of the captured
+// samples to the run's metrics table (pass "attentionspan_reference"): per
 // layer and head the share of raw attention on the reference tokens, and for
-// the whole sample (layer = head = -1) the rollout share.
+// the whole sample (layer = head = -1) the rollout share. The rows derive
+// wrote before are kept.
 func writeRunMetrics(runDir string, run *report.StoreRun, ids []string, samples []*tasks.Sample) error {
 	ctx := context.Background()
-	var rows []store.MetricRow
+	rows, err := store.ReadMetricsCSV(filepath.Join(runDir, store.MetricsCSV))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	for i, id := range ids {
 		s := samples[i]
 		nl, err := run.NumLayers(ctx, id)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/store"
 )
 
 func TestTasksAndTrainCommandErrors(t *testing.T) {
@@ -50,6 +51,37 @@ func TestDemo(t *testing.T) {
 	readme, _ := os.ReadFile(filepath.Join(out, "README.txt"))
 	if !strings.Contains(string(readme), "dataset1: 500 samples, exact-match accuracy") {
 		t.Errorf("README.txt lacks the accuracy line:\n%s", readme)
+	}
+	// The analyses of configs/demo-derive.yaml ran through derive: each metric pass has
+	// rows in the run's metrics table beside the AttentionSpan reference metrics, and
+	// report.html shows each pass's output.
+	rows, err := store.ReadMetricsCSV(filepath.Join(out, "run", store.MetricsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	passRows := map[string]int{}
+	for _, r := range rows {
+		passRows[r.Pass]++
+	}
+	for _, p := range []string{"attentionspan_reference", "entropy", "max_weight", "sparsity", "js_units", "js_layers", "head_diversity", "head_collapse"} {
+		if passRows[p] == 0 {
+			t.Errorf("run/metrics.csv has no rows of pass %s (rows per pass: %v)", p, passRows)
+		}
+	}
+	html, err := os.ReadFile(filepath.Join(out, "run", "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"rollout_residual", "entropy", "max_weight", "sparsity", "received", "js_units", "js_layers", "crispiness", "head_diversity", "head_collapse"} {
+		if _, err := os.Stat(filepath.Join(out, "run", "derived", p, "dataset1-000.npy")); err != nil {
+			t.Errorf("derive pass %s: %v", p, err)
+		}
+		if !strings.Contains(string(html), "Derived: "+p) {
+			t.Errorf("run/report.html does not show the derived pass %s", p)
+		}
+	}
+	if !strings.Contains(string(html), "attentionspan_reference") {
+		t.Error("run/report.html lacks the attentionspan_reference metrics")
 	}
 }
 
