@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -105,7 +106,8 @@ func LoadExperiment(path string, overrides []string) (*Experiment, error) {
 
 // ParseExperiment decodes config bytes (name is used in messages). Overrides
 // are Hydra-like: "training.batch_size=32" replaces an existing key (a missing
-// key is an error), "+training.steps=100" adds one, "training=null" disables
+// key is an error), "+training.steps=100" adds one (an existing key is an error),
+// "++training.steps=100" adds or replaces, "training=null" disables
 // training; values are YAML ("5e-3", "[1,4]", "${as_tuple:1,4}", "null").
 func ParseExperiment(name string, data []byte, overrides []string) (*Experiment, error) {
 	var e Experiment
@@ -131,7 +133,7 @@ func ParseExperiment(name string, data []byte, overrides []string) (*Experiment,
 		}
 		e = Experiment{}
 		if err := strictDecode(merged, &e); err != nil {
-			return nil, fmt.Errorf("%s with overrides %s: %w", name, strings.Join(overrides, " "), err)
+			return nil, overrideError(name, data, overrides, err)
 		}
 	}
 	if err := e.validate(); err != nil {
@@ -139,6 +141,39 @@ func ParseExperiment(name string, data []byte, overrides []string) (*Experiment,
 	}
 	return &e, nil
 }
+
+// overrideError names the first override after which the config no longer decodes
+// (its value does not fit the key, or it adds an unknown key), with what the key
+// expects; err (the decode error of all overrides together) is the fallback.
+func overrideError(name string, data []byte, overrides []string, err error) error {
+	var doc map[string]any
+	if yaml.Unmarshal(data, &doc) != nil || doc == nil {
+		return fmt.Errorf("%s with overrides %s: %w", name, strings.Join(overrides, " "), err)
+	}
+	for _, o := range overrides {
+		if applyOverride(doc, o) != nil {
+			break
+		}
+		merged, mErr := yaml.Marshal(doc)
+		if mErr != nil {
+			break
+		}
+		var e Experiment
+		if dErr := strictDecode(merged, &e); dErr != nil {
+			key, val, _ := strings.Cut(strings.TrimLeft(o, "+"), "=")
+			if m := typeMismatch.FindStringSubmatch(dErr.Error()); m != nil {
+				return fmt.Errorf("%s: override %s: %q is not a valid value: %s expected", name, key, val, typeNames[m[1]])
+			}
+			return fmt.Errorf("%s: override %s: %s", name, o, dErr)
+		}
+	}
+	return fmt.Errorf("%s with overrides %s: %w", name, strings.Join(overrides, " "), err)
+}
+
+// typeMismatch matches the YAML decoder's message for a value of the wrong type.
+var typeMismatch = regexp.MustCompile(`cannot unmarshal \S+ into Go (?:struct field|value) \S* ?of type (int|int64|float64|bool|string)\b`)
+
+var typeNames = map[string]string{"int": "an integer", "int64": "an integer", "float64": "a number", "bool": "true or false", "string": "a string"}
 
 func strictDecode(data []byte, v any) (err error) {
 	defer func() {
@@ -153,8 +188,9 @@ func strictDecode(data []byte, v any) (err error) {
 }
 
 func applyOverride(doc map[string]any, o string) error {
+	force := strings.HasPrefix(o, "++")
 	add := strings.HasPrefix(o, "+")
-	kv := strings.TrimPrefix(o, "+")
+	kv := strings.TrimLeft(o, "+")
 	key, val, ok := strings.Cut(kv, "=")
 	if !ok || key == "" {
 		return fmt.Errorf("override %q: expected key=value (e.g. training.batch_size=32)", o)
@@ -177,8 +213,12 @@ func applyOverride(doc map[string]any, o string) error {
 		cur = m
 	}
 	last := parts[len(parts)-1]
-	if _, ok := cur[last]; !ok && !add {
+	_, exists := cur[last]
+	if !exists && !add {
 		return fmt.Errorf("override %s: key does not exist in the config (use +%s=... to add it)", key, key)
+	}
+	if exists && add && !force {
+		return fmt.Errorf("override +%s: key already exists in the config (use %s=... to replace it, or ++%s=... to add or replace)", key, key, key)
 	}
 	cur[last] = v
 	return nil

@@ -65,11 +65,17 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"model.n_head=5"}, "not a multiple"},
 		{[]string{"training.batch_size=many"}, "batch_size"},
 		{[]string{"+training.foo=1"}, "unknown field"},
+		{[]string{"training.steps=abc"}, `override training.steps: "abc" is not a valid value: an integer expected`},
+		{[]string{"training.batch_size=4", "training.learning_rate=fast"}, `override training.learning_rate: "fast" is not a valid value: a number expected`},
+		{[]string{"+training.batch_size=3"}, "override +training.batch_size: key already exists in the config"},
 	} {
 		_, err := LoadExperiment(defaultConfig, tc.overrides)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to mention %q", tc.overrides, err, tc.want)
 		}
+	}
+	if e, err := LoadExperiment(defaultConfig, []string{"++training.batch_size=3", "++training.epochs=2"}); err != nil || e.Training.BatchSize != 3 {
+		t.Errorf("++ replaces an existing key and adds a missing one: %v", err)
 	}
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")

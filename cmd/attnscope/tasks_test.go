@@ -24,6 +24,9 @@ func TestTasksAndTrainCommandErrors(t *testing.T) {
 		{[]string{"tasks", "sample", "long_addition", "noequals"}, exitUsage},
 		{[]string{"train", cfg, "training.batch_sise=3"}, exitError},
 		{[]string{"train", cfg, "training=null"}, exitError},
+		{[]string{"train", cfg, "training.steps=abc"}, exitError},
+		{[]string{"train", cfg, "+training.batch_size=3"}, exitError},
+		{[]string{"train", cfg, "training.train_dataset.generator_parameters.length=[5,1]"}, exitError},
 		{[]string{"train", filepath.Join(t.TempDir(), "missing.yaml")}, exitError},
 		{[]string{"evaluate", cfg}, exitUsage},
 	} {
