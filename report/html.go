@@ -318,12 +318,7 @@ func metricTables(rows []store.MetricRow) (layer, head []metricTable) {
 					}
 					v, ok = s/float64(max(c, 1)), c > 0
 				}
-				if ok {
-					r.Values = append(r.Values, fmtValue(v))
-					any = true
-				} else {
-					r.Values = append(r.Values, "")
-				}
+				any = r.addValue(v, ok) || any
 			}
 			if any {
 				lt.Rows = append(lt.Rows, r)
@@ -343,12 +338,8 @@ func metricTables(rows []store.MetricRow) (layer, head []metricTable) {
 				r := metricRow{Name: layerName(l)}
 				any := false
 				for _, h := range hs {
-					if v, ok := val(key{pass, m, l, h}); ok {
-						r.Values = append(r.Values, fmtValue(v))
-						any = true
-					} else {
-						r.Values = append(r.Values, "")
-					}
+					v, ok := val(key{pass, m, l, h})
+					any = r.addValue(v, ok) || any
 				}
 				if any {
 					ht.Rows = append(ht.Rows, r)
@@ -358,6 +349,16 @@ func metricTables(rows []store.MetricRow) (layer, head []metricTable) {
 		}
 	}
 	return layer, head
+}
+
+// addValue appends v formatted, or an empty cell when !ok, and returns ok.
+func (r *metricRow) addValue(v float64, ok bool) bool {
+	if !ok {
+		r.Values = append(r.Values, "")
+		return false
+	}
+	r.Values = append(r.Values, fmtValue(v))
+	return true
 }
 
 func layerName(l int64) string {

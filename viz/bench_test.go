@@ -10,22 +10,13 @@ import (
 // logits (a peak on the previous token), deterministic in seed.
 func randomCausal(n int, seed uint64) Matrix {
 	r := rand.New(rand.NewPCG(seed, 7))
-	d := make([]float64, n*n)
-	for i := range n {
-		s := 0.0
-		for j := 0; j <= i; j++ {
-			v := r.ExpFloat64()
-			if j == i-1 {
-				v *= 4
-			}
-			d[i*n+j] = v
-			s += v
+	return causal(n, func(i, j int) float64 {
+		v := r.ExpFloat64()
+		if j == i-1 {
+			v *= 4
 		}
-		for j := 0; j <= i; j++ {
-			d[i*n+j] /= s
-		}
-	}
-	return Matrix{Rows: n, Cols: n, Data: d}
+		return v
+	})
 }
 
 // BenchmarkGrid512 renders the all-heads grid of a 12-layer, 12-head model on 512

@@ -148,16 +148,24 @@ func TestGoldenGrid(t *testing.T) {
 // smoothCausal returns a structured n×n causal attention (a sink on token 0 plus a
 // decaying band along the diagonal), which compresses well as a golden PNG.
 func smoothCausal(n int) Matrix {
+	return causal(n, func(i, j int) float64 {
+		v := math.Exp(-float64(i-j) / 6)
+		if j == 0 {
+			v += 2
+		}
+		return v
+	})
+}
+
+// causal returns the n×n causal matrix whose row i is w(i, j) for j ≤ i (called in
+// row-major order), normalised to sum 1.
+func causal(n int, w func(i, j int) float64) Matrix {
 	d := make([]float64, n*n)
 	for i := range n {
 		s := 0.0
 		for j := 0; j <= i; j++ {
-			v := math.Exp(-float64(i-j) / 6)
-			if j == 0 {
-				v += 2
-			}
-			d[i*n+j] = v
-			s += v
+			d[i*n+j] = w(i, j)
+			s += d[i*n+j]
 		}
 		for j := 0; j <= i; j++ {
 			d[i*n+j] /= s
