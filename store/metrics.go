@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"cmp"
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -214,7 +215,9 @@ func readMetricsCSV(path string, r io.Reader) ([]MetricRow, error) {
 }
 
 // ReadMetricsParquet reads a metrics table written by MetricsWriter (or by pandas with
-// the same columns and types).
+// the same columns and types). A corrupt file gives an error naming it: parquet-go panics
+// on some malformed footers and pages, which is recovered, and rows are read in chunks,
+// so a row count in a corrupt footer allocates nothing.
 func ReadMetricsParquet(path string) (rows []MetricRow, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -225,6 +228,14 @@ func ReadMetricsParquet(path string) (rows []MetricRow, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			rows, err = nil, fmt.Errorf("%s: not a valid Parquet metrics table: %v", path, p)
+		}
+	}()
+	if err := checkParquetFrame(f, st.Size()); err != nil {
+		return nil, fmt.Errorf("%s: not a Parquet file: %w", path, err)
+	}
 	pf, err := parquet.OpenFile(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a Parquet file: %w", path, err)
@@ -234,19 +245,44 @@ func ReadMetricsParquet(path string) (rows []MetricRow, err error) {
 			return nil, fmt.Errorf("%s: no column %q (want columns %q)", path, name, MetricColumns)
 		}
 	}
-	defer func() { // the generic reader panics on schemas it cannot convert
-		if p := recover(); p != nil {
-			rows, err = nil, fmt.Errorf("%s: %v", path, p)
-		}
-	}()
 	r := parquet.NewGenericReader[MetricRow](pf)
 	defer r.Close()
-	rows = make([]MetricRow, r.NumRows())
-	n, err := r.Read(rows)
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	buf := make([]MetricRow, 4096)
+	for {
+		n, err := r.Read(buf)
+		rows = append(rows, buf[:n]...)
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s: the Parquet reader made no progress", path)
+		}
 	}
-	return rows[:n], nil
+}
+
+// checkParquetFrame checks the frame of a Parquet file, "PAR1" at both ends and a footer
+// length that fits in the file, before parquet-go allocates a buffer of that length.
+func checkParquetFrame(f io.ReaderAt, size int64) error {
+	var head, tail [8]byte
+	if size < 12 {
+		return fmt.Errorf("%d bytes, too short", size)
+	}
+	if _, err := f.ReadAt(head[:4], 0); err != nil {
+		return err
+	}
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return err
+	}
+	if string(head[:4]) != "PAR1" || string(tail[4:]) != "PAR1" {
+		return errors.New(`no "PAR1" magic at its start and end`)
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return fmt.Errorf("footer length %d exceeds the file's %d bytes", n, size)
+	}
+	return nil
 }
 
 // WriteMetricsCSV writes rows, in the given order, as one CSV file at path (atomically),
