@@ -82,6 +82,28 @@ func referenceRun(t *testing.T) string {
 	return out
 }
 
+// derivedOut is one derive output: a pass's array for a sample.
+type derivedOut struct {
+	pass  string
+	shape []int
+	data  any
+}
+
+// writeDerived writes a sample's derive outputs where derive does
+// (RUN/derived/<pass>/<sample>.npy).
+func writeDerived(t *testing.T, r interface{ DerivedPath(pass, id string) string }, id string, outs ...derivedOut) {
+	t.Helper()
+	for _, w := range outs {
+		p := r.DerivedPath(w.pass, id)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkpoint.WriteNpyFile(p, w.shape, w.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // runCLI runs the attnscope command line and returns its exit code and stderr.
 func runCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
@@ -265,17 +287,7 @@ func TestPlotDerivedAndReference(t *testing.T) {
 			js[i*16+j] = float64((i-j)*(i-j)) / 225
 		}
 	}
-	for _, w := range []struct {
-		pass  string
-		shape []int
-		data  any
-	}{{"rollout", []int{4, N, N}, roll}, {"js_units", []int{16, 16}, js}, {"crisp", []int{4, 4, 10}, js[:160]}} {
-		p := r.DerivedPath(w.pass, "case0")
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := checkpoint.WriteNpyFile(p, w.shape, w.data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll}, derivedOut{"js_units", []int{16, 16}, js}, derivedOut{"crisp", []int{4, 4, 10}, js[:160]})
 	labels := make([]int64, N*N)
 	for i := range labels {
 		labels[i] = -100
@@ -326,17 +338,7 @@ func TestReportCommand(t *testing.T) {
 	for i := range units {
 		units[i] = float64(i%16) / 16
 	}
-	for _, w := range []struct {
-		pass  string
-		shape []int
-		data  any
-	}{{"rollout", []int{4, N, N}, roll}, {"js_units", []int{16, 16}, units}, {"vector", []int{N}, roll[:N]}} {
-		p := r.DerivedPath(w.pass, "case0")
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := checkpoint.WriteNpyFile(p, w.shape, w.data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll}, derivedOut{"js_units", []int{16, 16}, units}, derivedOut{"vector", []int{N}, roll[:N]})
 	out := filepath.Join(t.TempDir(), "r.html")
 	if code, stderr := runCLI(t, "report", runDir, "--out", out, "--dpi", "50", "--max-samples", "2"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
