@@ -67,20 +67,30 @@ type LongAddition struct {
 	rng          *PyRandom
 }
 
+// checkDigitTask checks the parameters the arithmetic generators share: the common
+// ones, operand lengths of at least one digit, and zero padding when labels are
+// generated (the label positions assume padded operands).
+func checkDigitTask(task string, c Common, length Range, padWithZeros bool) error {
+	if err := c.validate(task); err != nil {
+		return err
+	}
+	if err := length.check(task, "length", 1, 0); err != nil {
+		return err
+	}
+	if !padWithZeros && !c.NoLabels {
+		return fmt.Errorf("%s: attention labels need pad_with_zeros=true (operand positions assume padded operands); set generate_attn_labels=false", task)
+	}
+	return nil
+}
+
 // NewLongAddition returns a long-addition generator.
 func NewLongAddition(c Common, length, numOfNums Range, padWithZeros bool) (*LongAddition, error) {
 	const task = "LongAdditionGenerator"
-	if err := c.validate(task); err != nil {
-		return nil, err
-	}
-	if err := length.check(task, "length", 1, 0); err != nil {
+	if err := checkDigitTask(task, c, length, padWithZeros); err != nil {
 		return nil, err
 	}
 	if err := numOfNums.check(task, "num_of_nums", 0, 0); err != nil {
 		return nil, err
-	}
-	if !padWithZeros && !c.NoLabels {
-		return nil, fmt.Errorf("%s: attention labels need pad_with_zeros=true (operand positions assume padded operands); set generate_attn_labels=false", task)
 	}
 	return &LongAddition{Common: c, Length: length, NumOfNums: numOfNums, PadWithZeros: padWithZeros, rng: NewPyRandom(c.Seed)}, nil
 }
@@ -156,14 +166,8 @@ type LongMultiplication struct {
 // NewLongMultiplication returns a long-multiplication generator.
 func NewLongMultiplication(c Common, length Range, padWithZeros, generateCarry bool) (*LongMultiplication, error) {
 	const task = "LongMultiplicationGenerator"
-	if err := c.validate(task); err != nil {
+	if err := checkDigitTask(task, c, length, padWithZeros); err != nil {
 		return nil, err
-	}
-	if err := length.check(task, "length", 1, 0); err != nil {
-		return nil, err
-	}
-	if !padWithZeros && !c.NoLabels {
-		return nil, fmt.Errorf("%s: attention labels need pad_with_zeros=true; set generate_attn_labels=false", task)
 	}
 	return &LongMultiplication{Common: c, Length: length, PadWithZeros: padWithZeros, GenerateCarry: generateCarry, rng: NewPyRandom(c.Seed)}, nil
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +40,34 @@ func cells(pairs ...int) [][2]int {
 	return out
 }
 
+// built returns a function that fails the test if a generator could not be built:
+// g := built(t)(NewLongAddition(...)).
+func built(t *testing.T) func(Generator, error) Generator {
+	return func(g Generator, err error) Generator {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+}
+
+// sample draws the next sample of g and checks its structure.
+func sample(t *testing.T, g Generator) *Sample {
+	t.Helper()
+	s := next(t, g)
+	checkStructure(t, s)
+	return s
+}
+
+// wantOnes fails unless the reference cells of s (label 1) are want; what names the case.
+func wantOnes(t *testing.T, s *Sample, want [][2]int, what string) {
+	t.Helper()
+	if got := s.Labels.Ones(); !slices.Equal(got, want) {
+		t.Fatalf("%s: %q: label ones %v, want %v", what, s.Text, got, want)
+	}
+}
+
 // checkStructure checks the invariants every sample obeys: shifted targets,
 // the masked prompt, label rows before the answer ignored.
 func checkStructure(t *testing.T, s *Sample) {
@@ -58,12 +87,8 @@ func checkStructure(t *testing.T, s *Sample) {
 
 // Oracle 18.
 func TestLongAdditionOracle(t *testing.T) {
-	g, err := NewLongAddition(oracleCommon(), Range{1, 3}, Range{2, 2}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := next(t, g)
-	checkStructure(t, s)
+	g := built(t)(NewLongAddition(oracleCommon(), Range{1, 3}, Range{2, 2}, true))
+	s := sample(t, g)
 	if s.Text != "510+570=090" {
 		t.Fatalf("text %q, want 510+570=090", s.Text)
 	}
@@ -73,9 +98,7 @@ func TestLongAdditionOracle(t *testing.T) {
 	if got := s.ScoredPositions(DefaultIgnoreIndex); !slices.Equal(got, []int{8, 9, 10, 11}) {
 		t.Fatalf("valid targets at %v, want 8..11", got)
 	}
-	if got, want := s.Labels.Ones(), cells(8, 1, 8, 5, 9, 2, 9, 6, 10, 3, 10, 7); !slices.Equal(got, want) {
-		t.Fatalf("label ones %v, want %v", got, want)
-	}
+	wantOnes(t, s, cells(8, 1, 8, 5, 9, 2, 9, 6, 10, 3, 10, 7), "long addition")
 	// Row and column masks: rows < I+P+G-1 = 8 and column 0 are ignored.
 	for r := 0; r < 12; r++ {
 		for c := 0; c < 12; c++ {
@@ -92,12 +115,8 @@ func TestLongAdditionOracle(t *testing.T) {
 
 // Oracle 19.
 func TestLongMultiplicationOracle(t *testing.T) {
-	g, err := NewLongMultiplication(oracleCommon(), Range{1, 2}, true, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := next(t, g)
-	checkStructure(t, s)
+	g := built(t)(NewLongMultiplication(oracleCommon(), Range{1, 2}, true, true))
+	s := sample(t, g)
 	if s.Text != "3400*5100=5120+0340+0000+0000=5460" {
 		t.Fatalf("text %q", s.Text)
 	}
@@ -113,10 +132,7 @@ func TestLongMultiplicationOracle(t *testing.T) {
 
 // Oracle 20: labels do not depend on the charset order.
 func TestStringReversalOracle(t *testing.T) {
-	g, err := NewStringReversal(oracleCommon(), strings.Split(ReversalCharset, ""), Range{3, 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := built(t)(NewStringReversal(oracleCommon(), strings.Split(ReversalCharset, ""), Range{3, 4}))
 	for range 10 {
 		s := next(t, g)
 		checkStructure(t, s)
@@ -129,9 +145,7 @@ func TestStringReversalOracle(t *testing.T) {
 			want = append(want, [2]int{1 + n + i, n - i})
 		}
 		slices.SortFunc(want, func(a, b [2]int) int { return a[0] - b[0] })
-		if got := s.Labels.Ones(); !slices.Equal(got, want) {
-			t.Fatalf("%q: label ones %v, want %v", s.Text, got, want)
-		}
+		wantOnes(t, s, want, "string reversal")
 		if n == 4 && !slices.Equal(want, cells(5, 4, 6, 3, 7, 2, 8, 1)) {
 			t.Fatalf("4-char labels %v", want)
 		}
@@ -147,12 +161,8 @@ func TestStringReversalOracle(t *testing.T) {
 
 // Oracle 21.
 func TestSuccessorOracle(t *testing.T) {
-	g, err := NewSuccessor(oracleCommon(), Range{8, 12}, Range{3, 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := next(t, g)
-	checkStructure(t, s)
+	g := built(t)(NewSuccessor(oracleCommon(), Range{8, 12}, Range{3, 3}))
+	s := sample(t, g)
 	if s.Text != "11 12 13 " {
 		t.Fatalf("text %q", s.Text)
 	}
@@ -163,9 +173,7 @@ func TestSuccessorOracle(t *testing.T) {
 			want = append(want, [2]int{r, c})
 		}
 	}
-	if got := s.Labels.Ones(); !slices.Equal(got, want) {
-		t.Fatalf("label ones %v, want %v", got, want)
-	}
+	wantOnes(t, s, want, "successor")
 	if s2 := next(t, g); s2.Text != "8 9 10 " {
 		t.Fatalf("second text %q", s2.Text)
 	}
@@ -182,42 +190,28 @@ func TestFlipFlopOracle(t *testing.T) {
 	} {
 		c := oracleCommon()
 		c.Original = tc.original
-		g, err := NewFlipFlop(c, Range{4, 4}, true, Range{2, 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := next(t, g)
-		checkStructure(t, s)
+		g := built(t)(NewFlipFlop(c, Range{4, 4}, true, Range{2, 2}))
+		s := sample(t, g)
 		if s.Text != "w11i11i00r11" {
 			t.Fatalf("text %q", s.Text)
 		}
-		if got := s.Labels.Ones(); !slices.Equal(got, tc.first) {
-			t.Fatalf("original=%v: label ones %v, want %v", tc.original, got, tc.first)
-		}
+		wantOnes(t, s, tc.first, fmt.Sprintf("flip-flop original=%v", tc.original))
 		s = next(t, g)
 		if s.Text != "f10i00f11r00" {
 			t.Fatalf("second text %q", s.Text)
 		}
-		if got := s.Labels.Ones(); !slices.Equal(got, cells(11, 11)) {
-			t.Fatalf("second label ones %v", got)
-		}
+		wantOnes(t, s, cells(11, 11), "flip-flop second sample")
 	}
 }
 
 // Oracle 23.
 func TestValueAssignmentOracle(t *testing.T) {
-	g, err := NewValueAssignment(oracleCommon(), strings.Split("ABCDEFGH", ""), strings.Split("12345678", ""), Range{3, 3}, Range{2, 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := next(t, g)
-	checkStructure(t, s)
+	g := built(t)(NewValueAssignment(oracleCommon(), strings.Split("ABCDEFGH", ""), strings.Split("12345678", ""), Range{3, 3}, Range{2, 2}))
+	s := sample(t, g)
 	if s.Text != "A8G8 AAA=888" {
 		t.Fatalf("text %q", s.Text)
 	}
-	if got, want := s.Labels.Ones(), cells(9, 1, 9, 2, 9, 6, 10, 1, 10, 2, 10, 7, 11, 1, 11, 2, 11, 8); !slices.Equal(got, want) {
-		t.Fatalf("label ones %v, want %v", got, want)
-	}
+	wantOnes(t, s, cells(9, 1, 9, 2, 9, 6, 10, 1, 10, 2, 10, 7, 11, 1, 11, 2, 11, 8), "value assignment")
 }
 
 func TestNoLabelsQuirk(t *testing.T) {
@@ -240,12 +234,8 @@ func TestInstructionAndFewShot(t *testing.T) {
 	c.UseFewShot = true
 	instr := "Add."
 	c.Instruction = &instr
-	g, err := NewLongAddition(c, Range{1, 3}, Range{2, 2}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := next(t, g)
-	checkStructure(t, s)
+	g := built(t)(NewLongAddition(c, Range{1, 3}, Range{2, 2}, true))
+	s := sample(t, g)
 	fewShot := defaultFewShotPrompt[0] + strings.Join(additionFewShot, "\n") + defaultFewShotPrompt[1]
 	if want := instr + fewShot + "510+570=090"; s.Text != want {
 		t.Fatalf("text %q, want %q", s.Text, want)
@@ -260,20 +250,14 @@ func TestInstructionAndFewShot(t *testing.T) {
 	}
 	I := s.InstructionLen
 	want := cells(I+7, I, I+7, I+4, I+8, I+1, I+8, I+5, I+9, I+2, I+9, I+6)
-	if got := s.Labels.Ones(); !slices.Equal(got, want) {
-		t.Fatalf("label ones %v, want %v", got, want)
-	}
+	wantOnes(t, s, want, "instruction and few-shot")
 }
 
 func TestChatTemplate(t *testing.T) {
 	c := oracleCommon()
 	c.ChatTemplate = []string{"<u>", "</u><a>", "#", "</a>"}
-	g, err := NewLongAddition(c, Range{1, 3}, Range{2, 2}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := next(t, g)
-	checkStructure(t, s)
+	g := built(t)(NewLongAddition(c, Range{1, 3}, Range{2, 2}, true))
+	s := sample(t, g)
 	if s.Text != "<u></u><a>510+570=#090</a>" {
 		t.Fatalf("text %q", s.Text)
 	}
@@ -305,10 +289,7 @@ func TestGeneratorErrors(t *testing.T) {
 	if _, err := NewFlipFlop(o, Range{1, 5}, false, Range{1, 2}); err == nil {
 		t.Fatal("original use_flip=false should fail")
 	}
-	g, err := NewFlipFlop(c, Range{5, 9}, false, Range{1, 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := built(t)(NewFlipFlop(c, Range{5, 9}, false, Range{1, 3}))
 	for range 20 {
 		if s := next(t, g); strings.ContainsRune(s.Text, 'f') {
 			t.Fatalf("use_flip=false produced a flip: %q", s.Text)
@@ -333,8 +314,7 @@ func TestAllGeneratorsStructure(t *testing.T) {
 	add(NewFlipFlop(c, Range{1, 30}, true, Range{1, 10}))
 	for _, g := range gens {
 		for range 50 {
-			s := next(t, g)
-			checkStructure(t, s)
+			s := sample(t, g)
 			if len(s.Labels.Ones()) == 0 {
 				t.Fatalf("%s: %q has no reference cell", g.Name(), s.Text)
 			}
