@@ -110,8 +110,8 @@ func TestReportInChromium(t *testing.T) {
 	if len(problems) > 0 {
 		t.Errorf("report logged errors: %q", problems)
 	}
-	if images != 8 {
-		t.Errorf("%d figures decoded in the browser, want 8", images)
+	if images != 10 {
+		t.Errorf("%d figures decoded in the browser, want 10", images)
 	}
 
 	requests, problems, _ = visit(bad)

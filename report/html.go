@@ -187,6 +187,12 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	if err := add(fmt.Sprintf("Layer %d, mean of heads", n-1), f, err); err != nil {
 		return sec, err
 	}
+	if s.PromptLen > 0 && s.PromptLen < len(s.Tokens) {
+		f, err = AlignmentFigure(ctx, run, id, n-1, MeanHeads)
+		if err := add(fmt.Sprintf("Generated × prompt tokens, layer %d, mean of heads", n-1), f, err); err != nil {
+			return sec, err
+		}
+	}
 	f, err = ReceivedFigure(ctx, run, id, n-1, MeanHeads)
 	if err := add(fmt.Sprintf("Attention received, layer %d", n-1), f, err); err != nil {
 		return sec, err
@@ -230,6 +236,10 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 			return sec, fmt.Errorf("sample %s: code heatmap: %w", id, err)
 		}
 		sec.Figures = append(sec.Figures, figure{Title: "Code heatmap", HTML: template.HTML(b.String())})
+		f, err := viz.SortedWeights(w, title+": sorted character weights")
+		if err := add("Code heatmap: sorted character weights", f, err); err != nil {
+			return sec, err
+		}
 	}
 	if dr, ok := run.(DerivedRun); ok {
 		if err := derivedFigures(dr, s, n, &sec, add); err != nil {

@@ -32,14 +32,14 @@ func TestWriteHTML(t *testing.T) {
 		`<h2 id="sample-0">Sample s0</h2>`, "All heads", "Layer 2, mean of heads",
 		"Attention received, layer 2", "Entropy and maximum weight", "Code heatmap",
 		"Attention analysis dashboard", "COMPREHENSIVE ATTENTION ANALYSIS REPORT",
-		`class="codeheat"`, "prompt of 8 token(s)",
+		`class="codeheat"`, "prompt of 8 token(s)", "Generated × prompt tokens, layer 2", "Code heatmap: sorted character weights",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if n := strings.Count(page, `src="data:image/png;base64,`); n != 8 {
-		t.Errorf("%d inlined PNG figures, want 8 (grid, heatmap, received, histograms, JS units, JS layers, crispiness, dashboard)", n)
+	if n := strings.Count(page, `src="data:image/png;base64,`); n != 10 {
+		t.Errorf("%d inlined PNG figures, want 10 (grid, heatmap, generated × prompt alignment, received, histograms, JS units, JS layers, crispiness, sorted code weights, dashboard)", n)
 	}
 	for _, want := range []string{"Jensen–Shannon distance between heads", "Jensen–Shannon distance between layers", "Crispiness of every head"} {
 		if !strings.Contains(page, want) {
