@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/tokenizer"
 )
 
 // Special tokens of the character-level tokenizer.
@@ -101,18 +102,9 @@ func (t *CharTokenizer) Token(id int) string {
 // as added tokens, a post-processor that prepends <bos> when special tokens are
 // asked for, and a Fuse decoder.
 func (t *CharTokenizer) TokenizerJSON() ([]byte, error) {
-	type added struct {
-		ID         int    `json:"id"`
-		Content    string `json:"content"`
-		SingleWord bool   `json:"single_word"`
-		LStrip     bool   `json:"lstrip"`
-		RStrip     bool   `json:"rstrip"`
-		Normalized bool   `json:"normalized"`
-		Special    bool   `json:"special"`
-	}
-	var specials []added
+	var specials []tokenizer.AddedToken
 	for i := 0; i < 4; i++ {
-		specials = append(specials, added{ID: i, Content: t.vocab[i], Special: true})
+		specials = append(specials, tokenizer.AddedToken{ID: i, Content: t.vocab[i], Special: true})
 	}
 	vocab := make(map[string]int, len(t.vocab))
 	for i, s := range t.vocab {
