@@ -1,6 +1,8 @@
 package train
 
 import (
+	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +125,37 @@ func TestShippedConfigs(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Smoke test: every shipped config trains for two steps (tiny batches, its own
+// generators, its own architecture) and the loss is finite.
+func TestShippedConfigsTrain(t *testing.T) {
+	paths, _ := filepath.Glob("../configs/attentionspan/*.yaml")
+	be, err := Backend("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			e, err := LoadExperiment(p, []string{"training.steps=2", "training.batch_size=4", "training.warmup_steps=1",
+				"training.train_dataset.num_samples=8", "training.val_dataset.num_samples=4", "training.val_every=2", "training.log_every=1",
+				"training.save_checkpoint=false", "training.checkpoint_filepath=" + t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := RunTraining(context.Background(), e, RunOptions{Backend: be})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Steps != 2 || len(res.Log) == 0 {
+				t.Fatalf("trained %d steps with %d log records, want 2 steps", res.Steps, len(res.Log))
+			}
+			for _, r := range res.Log {
+				if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) || r.Loss <= 0 {
+					t.Fatalf("step %d: train_loss %v", r.Step, r.Loss)
+				}
+			}
+		})
 	}
 }
