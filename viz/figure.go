@@ -9,7 +9,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
 )
@@ -61,11 +60,7 @@ func (f *Figure) WriteTo(w io.Writer, format Format) error {
 		f.draw(draw.New(c))
 		cw = vgimg.PngCanvas{Canvas: c}
 	case SVG:
-		// The DejaVu faces used are embedded as @font-face data URIs, so the SVG
-		// looks the same where DejaVu is not installed.
-		c := vgsvg.NewWith(vgsvg.UseWH(f.Width, f.Height), vgsvg.EmbedFonts(true))
-		f.draw(draw.New(c))
-		cw = c
+		return writeSVG(w, f)
 	case PDF:
 		c := newPDFCanvas(f.Width, f.Height)
 		f.draw(draw.New(c))
