@@ -46,12 +46,15 @@ model (a small GPT-2 trained by attnscope itself on long addition, models/defaul
 and out-of-distribution (5-10 digit) sums: exact-match and piecewise accuracy, error
 positions, the share of rollout attention on the reference digits and its Welch tests;
 captures the attention of a few samples with the model runtime into a run folder; draws
-AttentionSpan's reference-token figures; writes an HTML report of the run; and prints
-where everything is. Contents of --out:
+AttentionSpan's reference-token figures; runs the analyses of configs/demo-derive.yaml
+(embedded: rollout, entropy, max weight, sparsity, attention received, crispiness,
+Jensen-Shannon distances, head diversity and collapse) over the run through derive;
+writes an HTML report of the run; and prints where everything is. Contents of --out:
   model/           the model folder used (Hugging Face GPT-2 checkpoint)
   results.json, summary.csv, samples.csv   evaluation (spec §2.5)
   heads.csv        per layer and head: mean share of raw attention on the reference digits
-  run/             captured attention (store layout) and run/report.html
+  run/             captured attention (store layout), derived/ outputs, metrics.csv and
+                   metrics.parquet (the analyses and the reference shares), report.html
   figures/         reference-token figures of the captured samples
   README.txt       the summary printed at the end
   index.html       the summary, the figures and links to everything above
