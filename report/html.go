@@ -11,6 +11,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/attnscope/attnscope/analysis/code"
 	"github.com/attnscope/attnscope/internal/buildinfo"
@@ -32,6 +34,13 @@ type HTMLOptions struct {
 
 // Limits of the per-head Jensen–Shannon figure in the HTML report.
 const (
+	// maxTableCols: a two-dimensional derived output with at most this many columns
+	// (and not square) is a list of records, such as head_redundancy's (layer, head1,
+	// head2, distance) rows, and is shown as a table rather than a heatmap.
+	maxTableCols = 8
+	// maxTableRows: rows of such a table shown; the rest are counted.
+	maxTableRows = 50
+
 	maxReportUnits      = 144
 	maxReportUnitTokens = 256
 )
@@ -466,6 +475,14 @@ func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, a
 		if err != nil {
 			return fmt.Errorf("sample %s: %w", s.ID, err)
 		}
+		if len(vals) == 0 {
+			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", shape)})
+			continue
+		}
+		if len(shape) == 2 && shape[1] <= maxTableCols && shape[0] != shape[1] {
+			sec.Figures = append(sec.Figures, figure{Title: title, HTML: valueTable(vals, shape[0], shape[1])})
+			continue
+		}
 		m, sel, err := DerivedMatrix(vals, shape, -1, MeanHeads)
 		if err != nil {
 			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("output of shape %v is not a matrix; not drawn", shape)})
@@ -491,4 +508,23 @@ func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, a
 		}
 	}
 	return nil
+}
+
+// valueTable renders a rows × cols output as an HTML table of its first maxTableRows
+// rows (the cells are numbers formatted here, so nothing needs escaping).
+func valueTable(vals []float64, rows, cols int) template.HTML {
+	var b strings.Builder
+	b.WriteString(`<table class="values"><tbody>`)
+	for r := range min(rows, maxTableRows) {
+		b.WriteString("<tr>")
+		for c := range cols {
+			fmt.Fprintf(&b, "<td>%s</td>", strconv.FormatFloat(vals[r*cols+c], 'g', 6, 64))
+		}
+		b.WriteString("</tr>")
+	}
+	b.WriteString("</tbody></table>")
+	if rows > maxTableRows {
+		fmt.Fprintf(&b, "<p>%d more rows not shown.</p>", rows-maxTableRows)
+	}
+	return template.HTML(b.String())
 }

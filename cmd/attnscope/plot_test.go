@@ -328,7 +328,8 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Derived outputs as derive writes them: a [L, N, N] rollout-like array and a
-	// 16 × 16 units matrix (4 layers × 4 heads) for case0, an unsupported 1-D one.
+	// 16 × 16 units matrix (4 layers × 4 heads) for case0, an unsupported 1-D one, an
+	// empty pair list (head_redundancy finding nothing) and a two-row one.
 	const N = 13
 	roll := make([]float32, 4*N*N)
 	for i := range roll {
@@ -338,7 +339,8 @@ func TestReportCommand(t *testing.T) {
 	for i := range units {
 		units[i] = float64(i%16) / 16
 	}
-	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll}, derivedOut{"js_units", []int{16, 16}, units}, derivedOut{"vector", []int{N}, roll[:N]})
+	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll}, derivedOut{"js_units", []int{16, 16}, units}, derivedOut{"vector", []int{N}, roll[:N]},
+		derivedOut{"no_pairs", []int{0, 4}, []float64{}}, derivedOut{"pairs", []int{2, 4}, []float64{0, 1, 3, 0.0625, 2, 0, 2, 0.125}})
 	out := filepath.Join(t.TempDir(), "r.html")
 	if code, stderr := runCLI(t, "report", runDir, "--out", out, "--dpi", "50", "--max-samples", "2"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -349,7 +351,9 @@ func TestReportCommand(t *testing.T) {
 	}
 	page := string(b)
 	for _, want := range []string{"Sample case0", "Sample case1", "2 more sample(s) not shown", "def add(a, b):", "COMPREHENSIVE ATTENTION ANALYSIS REPORT", "import",
-		"Derived: rollout", "Derived: js_units", "output of shape [13] is not a matrix"} {
+		"Derived: rollout", "Derived: js_units", "output of shape [13] is not a matrix",
+		"Derived: no_pairs", "empty output (shape [0 4]): the pass found nothing in this sample",
+		"Derived: pairs", `<table class="values"><tbody><tr><td>0</td><td>1</td><td>3</td><td>0.0625</td></tr><tr><td>2</td>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
