@@ -58,3 +58,5 @@ require (
 	google.golang.org/protobuf v1.36.11 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
+
+replace github.com/gomlx/compute => ./third_party/gomlx-compute
