@@ -168,8 +168,12 @@ func fusedDenseAddBias[T float32 | float64](output, bias *gobackend.Buffer) {
 	outputFlat := output.Flat.([]T)
 	biasFlat := bias.Flat.([]T)
 	outFeatures := len(biasFlat)
-	for i, v := range outputFlat {
-		outputFlat[i] = v + biasFlat[i%outFeatures]
+	// attnscope patch: row by row, without a modulo per element.
+	for start := 0; start+outFeatures <= len(outputFlat); start += outFeatures {
+		row := outputFlat[start : start+outFeatures]
+		for i, b := range biasFlat {
+			row[i] += b
+		}
 	}
 }
 

@@ -60,6 +60,12 @@ func execTranspose(backend *gobackend.Backend, node *gobackend.Node, inputs []*g
 	if err != nil {
 		return nil, err
 	}
+	if rank := len(permutations); rank >= 2 && permutations[rank-1] == rank-1 && node.Shape.DType == dtypes.Float32 {
+		// attnscope patch: the last axis stays in place (e.g. [T, heads, d] → [heads, T, d]):
+		// copy contiguous runs instead of one element at a time through the iterator.
+		transposeRuns(operand.Flat.([]float32), output.Flat.([]float32), operand.RawShape.Dimensions, permutations)
+		return output, nil
+	}
 	it := NewTransposeIterator(operand.RawShape, permutations)
 	dtype := node.Shape.DType
 	tmpAny, tmpErr := TransposeDTypeMap.Get(dtype)
@@ -159,5 +165,38 @@ func execTransposeBFloat16(operand, output *gobackend.Buffer, it *TransposeItera
 	outputFlat := output.Flat.([]bfloat16.BFloat16)
 	for _, value := range operandFlat {
 		outputFlat[it.Next()] = value
+	}
+}
+
+// transposeRuns transposes src (row-major, dims) into dst when perm keeps the last
+// axis last: each run of dims[rank-1] contiguous elements is copied whole to its
+// place in the output. (attnscope patch.)
+func transposeRuns[T any](src, dst []T, dims, perm []int) {
+	rank := len(dims)
+	run := dims[rank-1]
+	if run == 0 || len(src) == 0 {
+		return
+	}
+	// Stride in dst of each src axis.
+	outStrides := make([]int, rank)
+	stride := 1
+	for outAxis := rank - 1; outAxis >= 0; outAxis-- {
+		outStrides[perm[outAxis]] = stride
+		stride *= dims[perm[outAxis]]
+	}
+	idx := make([]int, rank-1)
+	dstOff := 0
+	for srcOff := 0; srcOff < len(src); srcOff += run {
+		copy(dst[dstOff:dstOff+run], src[srcOff:srcOff+run])
+		// Advance the multi-index over the leading rank-1 axes.
+		for axis := rank - 2; axis >= 0; axis-- {
+			idx[axis]++
+			dstOff += outStrides[axis]
+			if idx[axis] < dims[axis] {
+				break
+			}
+			dstOff -= outStrides[axis] * dims[axis]
+			idx[axis] = 0
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/compute/dtypes/float16"
 	"github.com/gomlx/compute/dtypes/gotype"
 	"github.com/gomlx/compute/internal/exceptions"
+	"github.com/gomlx/compute/internal/fastmath"
 	"github.com/gomlx/compute/internal/gobackend"
 	"github.com/gomlx/compute/shapeinference"
 	"github.com/pkg/errors"
@@ -631,7 +632,13 @@ func execLogistic(backend *gobackend.Backend, node *gobackend.Node, inputs []*go
 	}
 	switch input.RawShape.DType {
 	case dtypes.Float32:
-		execLogisticGeneric(input.Flat.([]float32), output.Flat.([]float32))
+		// attnscope patch: float32 through fastmath.Exp32 (relative error < 1e-7), in
+		// parallel chunks. math.Exp on float64 cost up to 270 ns per element on Intel
+		// Xeon (Sapphire/Emerald Rapids) after AVX-512 matmul code, 55% of a GPT-2
+		// forward pass (sigmoid-form GELU, SiLU).
+		parallelChunks(backend, len(input.Flat.([]float32)), func(lo, hi int) {
+			execLogisticFloat32(input.Flat.([]float32)[lo:hi], output.Flat.([]float32)[lo:hi])
+		})
 	case dtypes.Float64:
 		execLogisticGeneric(input.Flat.([]float64), output.Flat.([]float64))
 	case dtypes.BFloat16:
@@ -653,6 +660,48 @@ func execLogisticGeneric[T float32 | float64](inputs, outputs []T) {
 			outputs[ii] = T(e_x / (1.0 + e_x))
 		}
 	}
+}
+
+// execLogisticFloat32 is 1/(1+e^−x) with fastmath.Exp32, evaluated as e^x/(1+e^x) for
+// x < 0 so that the exponential never overflows.
+func execLogisticFloat32(inputs, outputs []float32) {
+	for ii, input := range inputs {
+		if input >= 0 {
+			outputs[ii] = 1 / (1 + fastmath.Exp32(-input))
+		} else {
+			e := fastmath.Exp32(input)
+			outputs[ii] = e / (1 + e)
+		}
+	}
+}
+
+// parallelChunkSize is the smallest number of elements parallelChunks gives a worker.
+const parallelChunkSize = 32 * 1024
+
+// parallelChunks calls fn over [0, n) in chunks on the backend's workers when they
+// are enabled and n is large enough; otherwise once over the whole range.
+// (attnscope patch.)
+func parallelChunks(backend *gobackend.Backend, n int, fn func(lo, hi int)) {
+	if backend == nil || backend.Workers == nil || !backend.Workers.IsEnabled() || n < 2*parallelChunkSize {
+		fn(0, n)
+		return
+	}
+	workers := backend.Workers.AdjustedMaxParallelism()
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	chunk := max(parallelChunkSize, (n+workers-1)/workers)
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		backend.Workers.WaitToStart(func() {
+			defer wg.Done()
+			fn(lo, hi)
+		})
+	}
+	wg.Wait()
 }
 
 func execLogisticHalfPrecision[T gotype.HalfPrecision[T], P gotype.HalfPrecisionPtr[T]](inputs, outputs []T) {

@@ -1,0 +1,121 @@
+package arch
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gomlx/compute/gobackend"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// TestPatchedKernels checks the kernels third_party/gomlx-compute patches (float32
+// sigmoid, last-axis-preserving transposes, dense bias) against plain Go loops, on
+// inputs large enough to take the parallel path.
+func TestPatchedKernels(t *testing.T) {
+	backend := gobackend.GetBackend()
+	call := func(f func(in []*Node) *Node, args ...any) []float32 {
+		t.Helper()
+		e, err := NewExec(backend, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Call(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensors.MustCopyFlatData[float32](out[0])
+	}
+
+	t.Run("sigmoid", func(t *testing.T) {
+		const n = 200_001 // several parallel chunks
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = float32(i-n/2) / 1000 // −100 … 100
+		}
+		got := call(func(in []*Node) *Node { return Sigmoid(in[0]) }, tensors.FromFlatDataAndDimensions(data, n))
+		for i, x := range data {
+			want := 1 / (1 + math.Exp(-float64(x)))
+			// Relative error within 2.5e-7; results below the smallest normal float32
+			// (x < −87.3) may be flushed to 0 (fastmath.Exp32 returns 0 below −88).
+			if d := math.Abs(float64(got[i]) - want); d > 2.5e-7*want+0x1p-126 {
+				t.Fatalf("σ(%g) = %g, want %g (relative error %.2g)", x, got[i], want, d/want)
+			}
+		}
+	})
+
+	t.Run("transpose", func(t *testing.T) {
+		for _, tc := range []struct {
+			dims, perm []int
+		}{
+			{[]int{5, 3, 4}, []int{1, 0, 2}},       // SplitHeads
+			{[]int{2, 3, 4, 5}, []int{2, 0, 1, 3}}, // rank 4, last axis kept
+			{[]int{3, 4, 5}, []int{2, 1, 0}},       // last axis moves: the upstream iterator
+			{[]int{64, 12, 64}, []int{1, 0, 2}},    // a GPT-2-sized head split
+		} {
+			size := 1
+			for _, d := range tc.dims {
+				size *= d
+			}
+			data := make([]float32, size)
+			for i := range data {
+				data[i] = float32(i)
+			}
+			got := call(func(in []*Node) *Node { return TransposeAllDims(in[0], tc.perm...) }, tensors.FromFlatDataAndDimensions(data, tc.dims...))
+			// Reference: walk the output in order and read the source element.
+			rank := len(tc.dims)
+			outDims := make([]int, rank)
+			for i, p := range tc.perm {
+				outDims[i] = tc.dims[p]
+			}
+			srcStride := make([]int, rank)
+			s := 1
+			for a := rank - 1; a >= 0; a-- {
+				srcStride[a] = s
+				s *= tc.dims[a]
+			}
+			idx := make([]int, rank)
+			for o := range size {
+				src := 0
+				for a := range rank {
+					src += idx[a] * srcStride[tc.perm[a]]
+				}
+				if got[o] != data[src] {
+					t.Fatalf("dims %v perm %v: output %d = %g, want %g", tc.dims, tc.perm, o, got[o], data[src])
+				}
+				for a := rank - 1; a >= 0; a-- {
+					if idx[a]++; idx[a] < outDims[a] {
+						break
+					}
+					idx[a] = 0
+				}
+			}
+		}
+	})
+
+	t.Run("dense bias", func(t *testing.T) {
+		const rows, in, out = 7, 5, 6
+		x, w, b := make([]float32, rows*in), make([]float32, in*out), make([]float32, out)
+		for i := range x {
+			x[i] = float32(i%11) - 5
+		}
+		for i := range w {
+			w[i] = float32(i%7) / 4
+		}
+		for i := range b {
+			b[i] = float32(i) * 100
+		}
+		got := call(func(in []*Node) *Node { return Conv1D(in[0], in[1], in[2]) }, tensors.FromFlatDataAndDimensions(x, rows, in), tensors.FromFlatDataAndDimensions(w, in, out), tensors.FromFlatDataAndDimensions(b, out))
+		for r := range rows {
+			for c := range out {
+				want := b[c]
+				for k := range in {
+					want += x[r*in+k] * w[k*out+c]
+				}
+				if got[r*out+c] != want {
+					t.Fatalf("row %d col %d: %g, want %g", r, c, got[r*out+c], want)
+				}
+			}
+		}
+	})
+}
