@@ -133,7 +133,9 @@ func geluApproxChunk[T float32 | float64](input, output []T) {
 func geluApproxChunkFloat32(input, output []float32) {
 	const twoSqrt2ByPi = float32(2 * 0.7978845608028654) // 2·√(2/π)
 	for i, x := range input {
-		u2 := twoSqrt2ByPi * (x + 0.044715*x*x*x)
+		// The operations and their order of model/arch's decomposed form (which training
+		// differentiates), so both round alike.
+		u2 := (x + x*(x*x)*0.044715) * twoSqrt2ByPi
 		var s float32
 		if u2 >= 0 {
 			s = 1 / (1 + fastmath.Exp32(-u2))
