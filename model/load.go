@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/model/arch"
@@ -14,10 +15,8 @@ import (
 	_ "github.com/gomlx/compute/gobackend" // pure-Go backend
 )
 
-// Families lists the supported config.json model_type values.
-var Families = []string{"gpt2", "bert", "llama", "mistral", "qwen2", "gpt_neox"}
-
-// Architecture returns the graph definition of a config's family.
+// Architecture returns the graph definition of a config's family, one for each of
+// checkpoint.ModelTypes.
 func Architecture(c *checkpoint.Config) (arch.Architecture, error) {
 	switch c.ModelType {
 	case "gpt2":
@@ -29,7 +28,7 @@ func Architecture(c *checkpoint.Config) (arch.Architecture, error) {
 	case "gpt_neox":
 		return gptneox.New(c), nil
 	}
-	return nil, fmt.Errorf("field model_type: %q is not supported (expected one of %v)", c.ModelType, Families)
+	return nil, fmt.Errorf("field model_type: %q is not supported (expected one of %s)", c.ModelType, strings.Join(checkpoint.ModelTypes, ", "))
 }
 
 // NewBackend returns the GoMLX backend named by config ("go", "xla:cuda",

@@ -299,3 +299,17 @@ func TestMistralConfig(t *testing.T) {
 		t.Errorf("beyond the window: %v", err)
 	}
 }
+
+// TestArchitectureForEveryModelType: every model_type checkpoint.ParseConfig accepts has
+// an architecture, and the list in the error is checkpoint's.
+func TestArchitectureForEveryModelType(t *testing.T) {
+	for _, mt := range checkpoint.ModelTypes {
+		if a, err := Architecture(&checkpoint.Config{ModelType: mt}); err != nil || a == nil {
+			t.Errorf("model_type %q: no architecture (%v)", mt, err)
+		}
+	}
+	_, err := Architecture(&checkpoint.Config{ModelType: "gpt3"})
+	if err == nil || !strings.Contains(err.Error(), strings.Join(checkpoint.ModelTypes, ", ")) {
+		t.Errorf("unknown model_type: error %v does not list %v", err, checkpoint.ModelTypes)
+	}
+}
