@@ -58,7 +58,7 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	actx, cancel := newChromium(exe, dir)
+	actx, cancel := newChromium(t, exe)
 	defer cancel()
 
 	visit := func(path string) (requests, problems []string, images int) {
@@ -121,9 +121,16 @@ func TestReportInChromium(t *testing.T) {
 	}
 }
 
-// newChromium starts a headless Chromium allocator with a profile under dir and no
-// background networking.
-func newChromium(exe, dir string) (context.Context, context.CancelFunc) {
+// newChromium starts a headless Chromium allocator with its own profile folder and no
+// background networking. The profile is not under t.TempDir: Chromium's helper
+// processes may still write to it for a moment after the browser is closed, which
+// made t.TempDir's cleanup fail ("directory not empty"); it is removed with retries.
+func newChromium(t *testing.T, exe string) (context.Context, context.CancelFunc) {
+	t.Helper()
+	profile, err := os.MkdirTemp("", "attnscope-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
@@ -131,14 +138,25 @@ func newChromium(exe, dir string) (context.Context, context.CancelFunc) {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-default-apps", true),
 		chromedp.Flag("disable-extensions", true),
 	}
-	return chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	return actx, func() {
+		cancel()
+		var err error
+		for range 50 {
+			if err = os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium profile %s not removed: %v", profile, err)
+	}
 }
 
 // TestSVGFontInChromium opens an SVG figure in headless Chromium and checks that the
@@ -169,7 +187,7 @@ func TestSVGFontInChromium(t *testing.T) {
 	if err := os.WriteFile(without, []byte(svg[:i]+svg[j+len("</style>"):]), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	actx, cancel := newChromium(exe, dir)
+	actx, cancel := newChromium(t, exe)
 	defer cancel()
 	loaded := func(path string) []string {
 		ctx, cancel := chromedp.NewContext(actx)
