@@ -26,6 +26,8 @@ func codeCategorySpec() Spec {
 		Name:  "attention_per_code_category",
 		Doc:   "attention received by each syntactic category of the prompt's source code (tree-sitter)",
 		Input: TakesTensor,
+		// Given the attention itself, the layers are read one at a time.
+		Layers: Streamed,
 		Kwargs: map[string]KwargSpec{
 			"language":     {Kind: KwString, Default: "", Doc: "source language, one of " + fmt.Sprint(code.Languages()) + "; default: the sample's, else python"},
 			"distribution": distributionKwarg("equal_share"),
@@ -57,7 +59,19 @@ func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Resul
 	}
 	nChars := len([]rune(m.Text))
 	t := in.Tensor
-	n := t.Shape[len(t.Shape)-1]
+	var n int
+	var first *Tensor // streamed attention: layer 0, read for the key count
+	switch {
+	case t != nil:
+		n = t.Shape[len(t.Shape)-1]
+	case in.NumLayers == 0:
+		return nil, errors.New("attention has no layers")
+	default:
+		if first, err = in.Layer(0); err != nil {
+			return nil, err
+		}
+		n = first.Shape[3]
+	}
 	// Prompt tokens that are keys of this tensor and have offsets in the text.
 	p := min(n, len(m.Offsets))
 	if m.PromptLen > 0 {
@@ -84,15 +98,60 @@ func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Resul
 	}
 	res := &Result{}
 	var mean []float64
-	switch len(t.Shape) {
-	case 1:
+	// perHead fills the [L,H,C] output and metrics for layer l's H heads (data [H,n,n])
+	// and adds their received weights, divided by L·H, to mean.
+	perHead := func(l, L, H int, data []float64) error {
+		for h := 0; h < H; h++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			w := received(data[h*n*n:][:n*n])
+			for j, v := range w {
+				mean[j] += v / float64(L*H)
+			}
+			st, err := stats(w)
+			if err != nil {
+				return err
+			}
+			for c, s := range st {
+				res.Tensor.Data[(l*H+h)*C+c] = s.Share
+				res.Metrics = append(res.Metrics, Metric{Layer: l, Head: h, Name: string(s.Category) + "_share", Value: s.Share})
+			}
+		}
+		return nil
+	}
+	switch {
+	case t == nil:
+		L := in.NumLayers
+		for l := 0; l < L; l++ {
+			a := first
+			if l > 0 {
+				if a, err = in.Layer(l); err != nil {
+					return nil, err
+				}
+			}
+			if a.Shape[2] != n || a.Shape[3] != n {
+				return nil, fmt.Errorf("attention layer %d has shape %v, want [1,H,%d,%d]", l, a.Shape, n, n)
+			}
+			H := a.Shape[1]
+			if res.Tensor == nil {
+				res.Tensor = NewTensor(L, H, C)
+				mean = make([]float64, p)
+			} else if H != res.Tensor.Shape[1] {
+				return nil, fmt.Errorf("attention layer %d has %d heads, layer 0 %d", l, H, res.Tensor.Shape[1])
+			}
+			if err := perHead(l, L, H, a.Data); err != nil {
+				return nil, err
+			}
+		}
+	case len(t.Shape) == 1:
 		mean = append([]float64(nil), t.Data[:p]...)
-	case 2:
+	case len(t.Shape) == 2:
 		if t.Shape[0] != n {
 			return nil, fmt.Errorf("matrix input has shape %v, want square", t.Shape)
 		}
 		mean = received(t.Data)
-	case 4:
+	case len(t.Shape) == 4:
 		L, H := t.Shape[0], t.Shape[1]
 		if t.Shape[2] != n {
 			return nil, fmt.Errorf("attention input has shape %v, want square matrices", t.Shape)
@@ -100,22 +159,8 @@ func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Resul
 		res.Tensor = NewTensor(L, H, C)
 		mean = make([]float64, p)
 		for l := 0; l < L; l++ {
-			for h := 0; h < H; h++ {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				w := received(t.Data[(l*H+h)*n*n:][:n*n])
-				for j, v := range w {
-					mean[j] += v / float64(L*H)
-				}
-				st, err := stats(w)
-				if err != nil {
-					return nil, err
-				}
-				for c, s := range st {
-					res.Tensor.Data[(l*H+h)*C+c] = s.Share
-					res.Metrics = append(res.Metrics, Metric{Layer: l, Head: h, Name: string(s.Category) + "_share", Value: s.Share})
-				}
+			if err := perHead(l, L, H, t.Data[l*H*n*n:][:H*n*n]); err != nil {
+				return nil, err
 			}
 		}
 	default:
