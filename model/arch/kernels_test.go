@@ -44,6 +44,27 @@ func TestPatchedKernels(t *testing.T) {
 		}
 	})
 
+	t.Run("gelu erf", func(t *testing.T) {
+		const n = 200_001
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = float32(i-n/2) / 10000 // −10 … 10, steps of 1e-4
+		}
+		got := call(func(in []*Node) *Node { return GeluErf(in[0]) }, tensors.FromFlatDataAndDimensions(data, n))
+		worst := 0.0
+		for i, x := range data {
+			want := 0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2))
+			// erf to < 1.5e-7 absolute (A&S 7.1.26 for |x/√2| ≥ 1.25) scaled by x/2,
+			// plus float32 rounding of the product.
+			d := math.Abs(float64(got[i]) - want)
+			if d > 1.5e-7*math.Abs(float64(x))+1.2e-7*math.Abs(want)+1e-30 {
+				t.Fatalf("gelu(%g) = %g, want %g (error %.2g)", x, got[i], want, d)
+			}
+			worst = max(worst, d/math.Max(math.Abs(want), 1e-3))
+		}
+		t.Logf("largest relative error %.3g", worst)
+	})
+
 	t.Run("transpose", func(t *testing.T) {
 		for _, tc := range []struct {
 			dims, perm []int

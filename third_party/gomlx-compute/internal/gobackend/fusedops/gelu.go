@@ -55,7 +55,7 @@ func execFusedGelu(backend *gobackend.Backend, node *gobackend.Node, inputs []*g
 	switch input.RawShape.DType {
 	case dtypes.Float32:
 		if data.exact {
-			geluParallelizeChunked(backend, input.Flat.([]float32), output.Flat.([]float32), geluChunk[float32])
+			geluParallelizeChunked(backend, input.Flat.([]float32), output.Flat.([]float32), geluChunkFloat32)
 		} else {
 			geluParallelizeChunked(backend, input.Flat.([]float32), output.Flat.([]float32), geluApproxChunkFloat32)
 		}
@@ -124,6 +124,48 @@ func geluApproxChunk[T float32 | float64](input, output []T) {
 		inner := sqrt2ByPi * (x + 0.044715*x*x*x)
 		output[i] = x * 0.5 * (1.0 + T(math.Tanh(float64(inner))))
 	}
+}
+
+// geluChunkFloat32 is the exact GELU x·½(1+erf(x/√2)) in float32 with erf32 (attnscope
+// patch; upstream calls float64 math.Erf, whose math.Exp was the slow part).
+func geluChunkFloat32(input, output []float32) {
+	sqrt2Inv := float32(1.0 / math.Sqrt(2.0))
+	for i, x := range input {
+		output[i] = x * 0.5 * (1.0 + erf32(x*sqrt2Inv))
+	}
+}
+
+// erf32 is erf for a float32 argument, to a few float32 ulps. For |x| < 1.25 it is
+// math.Erf, which uses rational approximations there and no exponential; for
+// 1.25 ≤ |x| < 4 it is Abramowitz & Stegun 7.1.26, 1 − (a₁t+…+a₅t⁵)·e^{−x²} with
+// t = 1/(1+px) (absolute error < 1.5e-7, erf ≥ 0.92 there) and fastmath.Exp32;
+// beyond, ±1 (erf(4) rounds to 1 in float32). (attnscope patch.)
+func erf32(x float32) float32 {
+	ax := x
+	if ax < 0 {
+		ax = -ax
+	}
+	if ax < 1.25 || ax != ax {
+		return float32(math.Erf(float64(x)))
+	}
+	var y float32 = 1
+	if ax < 4 {
+		const (
+			p  = 0.3275911
+			a1 = 0.254829592
+			a2 = -0.284496739
+			a3 = 1.421413741
+			a4 = -1.453152027
+			a5 = 1.061405429
+		)
+		t := float64(1 / (1 + p*float64(ax)))
+		poly := ((((a5*t+a4)*t+a3)*t+a2)*t + a1) * t
+		y = float32(1 - poly*float64(fastmath.Exp32(-ax*ax)))
+	}
+	if x < 0 {
+		return -y
+	}
+	return y
 }
 
 // geluApproxChunkFloat32 is the tanh approximation evaluated as x·σ(2u), u =
