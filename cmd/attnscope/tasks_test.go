@@ -66,7 +66,7 @@ func TestDemo(t *testing.T) {
 	for _, r := range rows {
 		passRows[r.Pass]++
 	}
-	for _, p := range []string{"attentionspan_reference", "entropy", "max_weight", "sparsity", "js_units", "js_layers", "head_diversity", "head_collapse"} {
+	for _, p := range []string{"attentionspan_reference", "entropy", "max_weight", "sparsity", "js_units", "js_layers", "head_diversity", "head_collapse", "head_redundancy"} {
 		if passRows[p] == 0 {
 			t.Errorf("run/metrics.csv has no rows of pass %s (rows per pass: %v)", p, passRows)
 		}
@@ -75,7 +75,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"rollout_residual", "entropy", "max_weight", "sparsity", "received", "js_units", "js_layers", "crispiness", "head_diversity", "head_collapse"} {
+	for _, p := range []string{"rollout_residual", "entropy", "max_weight", "sparsity", "received", "js_units", "js_layers", "crispiness", "head_diversity", "head_collapse", "head_redundancy"} {
 		if _, err := os.Stat(filepath.Join(out, "run", "derived", p, "dataset1-000.npy")); err != nil {
 			t.Errorf("derive pass %s: %v", p, err)
 		}
