@@ -2,7 +2,6 @@ package fusedops
 
 import (
 	"math"
-	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -94,21 +93,15 @@ const geluMinParallelizeChunk = 4096
 // using the backend worker pool. Falls back to sequential if workers are unavailable
 // or n is small.
 func geluParallelizeChunked[T any](backend *gobackend.Backend, input, output []T, chunkFn func(input, output []T)) {
-	n := len(input)
-	if backend != nil && backend.Workers.IsEnabled() && n > geluMinParallelizeChunk {
-		var wg sync.WaitGroup
-		for ii := 0; ii < n; ii += geluMinParallelizeChunk {
-			iiEnd := min(ii+geluMinParallelizeChunk, n)
-			wg.Add(1)
-			backend.Workers.WaitToStart(func() {
-				chunkFn(input[ii:iiEnd], output[ii:iiEnd])
-				wg.Done()
-			})
-		}
-		wg.Wait()
-	} else {
+	// attnscope patch: chunks go only to free workers (workerspool.Pool.Chunks) instead
+	// of waiting for one, which could deadlock when the op itself runs on a worker.
+	if backend == nil {
 		chunkFn(input, output)
+		return
 	}
+	backend.Workers.Chunks(len(input), geluMinParallelizeChunk, func(lo, hi int) {
+		chunkFn(input[lo:hi], output[lo:hi])
+	})
 }
 
 func geluChunk[T float32 | float64](input, output []T) {

@@ -675,33 +675,17 @@ func execLogisticFloat32(inputs, outputs []float32) {
 	}
 }
 
-// parallelChunkSize is the smallest number of elements parallelChunks gives a worker.
+// parallelChunkSize is the smallest number of elements a worker gets. (attnscope patch.)
 const parallelChunkSize = 32 * 1024
 
-// parallelChunks calls fn over [0, n) in chunks on the backend's workers when they
-// are enabled and n is large enough; otherwise once over the whole range.
-// (attnscope patch.)
+// parallelChunks calls fn over [0, n) in chunks on the backend's free workers (never
+// waiting for one; see workerspool.Pool.Chunks). (attnscope patch.)
 func parallelChunks(backend *gobackend.Backend, n int, fn func(lo, hi int)) {
-	if backend == nil || backend.Workers == nil || !backend.Workers.IsEnabled() || n < 2*parallelChunkSize {
+	if backend == nil {
 		fn(0, n)
 		return
 	}
-	workers := backend.Workers.AdjustedMaxParallelism()
-	if workers <= 1 {
-		fn(0, n)
-		return
-	}
-	chunk := max(parallelChunkSize, (n+workers-1)/workers)
-	var wg sync.WaitGroup
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		backend.Workers.WaitToStart(func() {
-			defer wg.Done()
-			fn(lo, hi)
-		})
-	}
-	wg.Wait()
+	backend.Workers.Chunks(n, parallelChunkSize, fn)
 }
 
 func execLogisticHalfPrecision[T gotype.HalfPrecision[T], P gotype.HalfPrecisionPtr[T]](inputs, outputs []T) {

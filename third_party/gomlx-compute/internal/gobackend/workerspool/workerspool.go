@@ -200,3 +200,34 @@ func (w *Pool) WorkerIsAsleep() {
 func (w *Pool) WorkerRestarted() {
 	w.extraParallelism.Add(-1)
 }
+
+// Chunks calls fn over [0, n) split into chunks of at least minChunk elements, one
+// chunk per available worker, and returns when all are done. It never waits for a
+// worker: a chunk that finds none runs in the calling goroutine. So it is safe to call
+// from inside a task that itself holds a worker (an op executing in parallel mode),
+// where waiting for a free worker could deadlock. (attnscope patch.)
+func (w *Pool) Chunks(n, minChunk int, fn func(lo, hi int)) {
+	workers := 1
+	if w != nil && w.IsEnabled() {
+		workers = w.AdjustedMaxParallelism()
+	}
+	if workers <= 1 || n < 2*minChunk {
+		fn(0, n)
+		return
+	}
+	chunk := max(minChunk, (n+workers-1)/workers)
+	var wg sync.WaitGroup
+	for lo := chunk; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		task := func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}
+		if !w.StartIfAvailable(task) {
+			task()
+		}
+	}
+	fn(0, min(chunk, n))
+	wg.Wait()
+}
