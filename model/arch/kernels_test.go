@@ -65,6 +65,35 @@ func TestPatchedKernels(t *testing.T) {
 		t.Logf("largest relative error %.3g", worst)
 	})
 
+	t.Run("softmax", func(t *testing.T) {
+		const rows, n = 300, 517 // rows split over workers; a tail beyond 16 lanes
+		data := make([]float32, rows*n)
+		for i := range data {
+			data[i] = float32(math.Sin(float64(i)*0.37)) * 20
+			if i%7 == 0 {
+				data[i] = -math.MaxFloat32 // a masked logit
+			}
+		}
+		got := call(func(in []*Node) *Node { return Softmax(in[0], -1) }, tensors.FromFlatDataAndDimensions(data, rows, n))
+		for r := range rows {
+			row := data[r*n : (r+1)*n]
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = math.Max(m, float64(v))
+			}
+			sum := 0.0
+			for _, v := range row {
+				sum += math.Exp(float64(v) - m)
+			}
+			for j, v := range row {
+				want := math.Exp(float64(v)-m) / sum
+				if d := math.Abs(float64(got[r*n+j]) - want); d > 1e-6*want+1e-12 {
+					t.Fatalf("row %d col %d: %g, want %g", r, j, got[r*n+j], want)
+				}
+			}
+		}
+	})
+
 	t.Run("transpose", func(t *testing.T) {
 		for _, tc := range []struct {
 			dims, perm []int

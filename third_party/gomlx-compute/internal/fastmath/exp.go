@@ -42,8 +42,12 @@ func Exp32(x float32) float32 {
 	}
 
 	// n = round(x / ln 2); g = x - n·ln 2 (range-reduced remainder).
-	z := float32(math.Floor(float64(x)*log2E + 0.5))
-	g := x - z*ln2Hi - z*ln2Lo
+	// attnscope patch: every step in float32 and in the order exp32x16 (the AVX-512
+	// version) uses, each product rounded (explicit conversions forbid fused
+	// multiply-adds), so the scalar and vector results are bit-identical; this is
+	// Cephes' own float32 evaluation (floorf(LOG2EF·x + 0.5)).
+	z := float32(math.Floor(float64(float32(float32(x*log2E) + 0.5))))
+	g := float32(float32(x-float32(z*ln2Hi)) - float32(z*ln2Lo))
 	n := int(z)
 
 	// Exact power-of-two scale: float32 exponent bits hold n + bias(127).
@@ -66,5 +70,12 @@ func exp32Poly(x float32) float32 {
 		p3 = 1.6666665459e-1
 		p2 = 5.0000001201e-1
 	)
-	return (((((p7*x+p6)*x+p5)*x+p4)*x+p3)*x+p2)*(x*x) + x + 1.0
+	// attnscope patch: products rounded before each sum (no fused multiply-add), as in
+	// exp32x16.
+	p := float32(float32(p7*x) + p6)
+	p = float32(float32(p*x) + p5)
+	p = float32(float32(p*x) + p4)
+	p = float32(float32(p*x) + p3)
+	p = float32(float32(p*x) + p2)
+	return float32(float32(float32(p*float32(x*x))+x) + 1.0)
 }

@@ -161,25 +161,12 @@ func erf32(x float32) float32 {
 	return y
 }
 
-// geluApproxChunkFloat32 is the tanh approximation evaluated as x·σ(2u), u =
-// √(2/π)(x+0.044715x³), since 0.5(1+tanh u) = σ(2u), with fastmath.Exp32: one float32
-// exponential instead of a float64 math.Tanh per element (attnscope patch; agrees with
-// the float64 formula to a few float32 ulps).
+// geluApproxChunkFloat32 is the tanh approximation through fastmath.GeluTanhSlice:
+// x·σ(2u), since 0.5(1+tanh u) = σ(2u), with a float32 exponential (AVX-512 where
+// available), rounded like the same formula built from separate graph ops (attnscope
+// patch; upstream calls float64 math.Tanh per element).
 func geluApproxChunkFloat32(input, output []float32) {
-	const twoSqrt2ByPi = float32(2 * 0.7978845608028654) // 2·√(2/π)
-	for i, x := range input {
-		// The operations and their order of model/arch's decomposed form (which training
-		// differentiates), so both round alike.
-		u2 := (x + x*(x*x)*0.044715) * twoSqrt2ByPi
-		var s float32
-		if u2 >= 0 {
-			s = 1 / (1 + fastmath.Exp32(-u2))
-		} else {
-			e := fastmath.Exp32(u2)
-			s = e / (1 + e)
-		}
-		output[i] = x * s
-	}
+	fastmath.GeluTanhSlice(input, output)
 }
 
 func geluChunkHalfPrecision[T gotype.HalfPrecision[T], P gotype.HalfPrecisionPtr[T]](input, output []T) {

@@ -59,6 +59,10 @@ func execFusedSoftmax(backend *gobackend.Backend, node *gobackend.Node, inputs [
 
 	switch input.RawShape.DType {
 	case dtypes.Float32:
+		if _, _, inner := fusedSoftmaxComputeAxisStrides(node.Shape, axis); inner == 1 {
+			fusedSoftmaxRowsFloat32(backend, input.Flat.([]float32), output.Flat.([]float32), node.Shape.Dimensions[axis])
+			break
+		}
 		fusedSoftmax(input.Flat.([]float32), output.Flat.([]float32), axis, node.Shape, fastmath.Exp32)
 	case dtypes.Float64:
 		fusedSoftmax(input.Flat.([]float64), output.Flat.([]float64), axis, node.Shape, math.Exp)
@@ -116,4 +120,32 @@ func fusedSoftmax[T float32 | float64](input, output []T, axis int, shape shapes
 			}
 		}
 	}
+}
+
+// fusedSoftmaxRowsFloat32 is fusedSoftmax over the last axis (contiguous rows of n),
+// rows split over the backend's free workers, the exponentials and the final scaling
+// 16 lanes at a time (fastmath.ExpShiftSlice, ScaleSlice); the maximum and the sum run
+// in the same order as fusedSoftmax, so the results are identical. (attnscope patch.)
+func fusedSoftmaxRowsFloat32(backend *gobackend.Backend, input, output []float32, n int) {
+	if n == 0 {
+		return
+	}
+	rows := len(input) / n
+	backend.Workers.Chunks(rows, max(1, 16384/n), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			in, out := input[r*n:(r+1)*n], output[r*n:(r+1)*n]
+			maxVal := float32(math.Inf(-1))
+			for _, v := range in {
+				if v > maxVal {
+					maxVal = v
+				}
+			}
+			fastmath.ExpShiftSlice(in, out, maxVal)
+			var sum float32
+			for _, v := range out {
+				sum += v
+			}
+			fastmath.ScaleSlice(out, 1.0/sum)
+		}
+	})
 }
