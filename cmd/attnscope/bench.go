@@ -71,9 +71,6 @@ the figures of ../shared/bench/README.md are printed, labelled as such.`,
 	return c
 }
 
-// gcPercent is the GOGC used while benchmarking (see runBenchCapture).
-const gcPercent = 20
-
 // sinkRecorder copies every tensor, as a capture to disk would read it.
 type sinkRecorder struct {
 	buf   []float32
@@ -100,9 +97,7 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 	fmt.Fprintf(w, "%-6s %-7s %10s %10s %9s %12s %12s %s\n", "N", "threads", "attnscope", "CPU time", "GFLOP/s", "peak RSS", "PyTorch ms", "ratio")
 	orig := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(orig)
-	// The weights are one large live heap; the default GOGC=100 would let as much
-	// garbage again accumulate before a collection. Collect earlier.
-	defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
+	defer debug.SetGCPercent(debug.SetGCPercent(modelGCPercent)) // as capture does (gc.go)
 	for _, th := range threads {
 		runtime.GOMAXPROCS(th)
 		runtime.GC()

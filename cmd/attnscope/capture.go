@@ -51,6 +51,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 			if modelDir == "" || out == "" {
 				return usagef(cmd, "--model and --out are required")
 			}
+			defer lowerGC()()
 			n := 0
 			for _, used := range []bool{len(texts) > 0, len(files) > 0, promptsDir != ""} {
 				if used {
