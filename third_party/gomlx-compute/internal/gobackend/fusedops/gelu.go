@@ -89,9 +89,9 @@ func execFusedGelu(backend *gobackend.Backend, node *gobackend.Node, inputs []*g
 // geluMinParallelizeChunk is the minimum number of elements to parallelize over.
 const geluMinParallelizeChunk = 4096
 
-// geluParallelizeChunked runs chunkFn over [0, n) in minParallelizeChunk-sized chunks
-// using the backend worker pool. Falls back to sequential if workers are unavailable
-// or n is small.
+// geluParallelizeChunked runs chunkFn over the input in chunks of at least
+// geluMinParallelizeChunk elements on the backend's free workers, the rest in the
+// calling goroutine (workerspool.Pool.Chunks).
 func geluParallelizeChunked[T any](backend *gobackend.Backend, input, output []T, chunkFn func(input, output []T)) {
 	// attnscope patch: chunks go only to free workers (workerspool.Pool.Chunks) instead
 	// of waiting for one, which could deadlock when the op itself runs on a worker.

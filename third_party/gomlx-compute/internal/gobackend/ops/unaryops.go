@@ -633,9 +633,9 @@ func execLogistic(backend *gobackend.Backend, node *gobackend.Node, inputs []*go
 	switch input.RawShape.DType {
 	case dtypes.Float32:
 		// attnscope patch: float32 through fastmath.SigmoidSlice (Exp32, relative error
-		// < 1e-7; AVX-512 where available), in parallel chunks. math.Exp on float64 cost up to 270 ns per element on Intel
-		// Xeon (Sapphire/Emerald Rapids) after AVX-512 matmul code, 55% of a GPT-2
-		// forward pass (sigmoid-form GELU, SiLU).
+		// < 1e-7; AVX-512 where available), in parallel chunks. Float64 math.Exp cost up
+		// to 270 ns per element on an Intel Xeon (model 207) after the AVX-512 matmul
+		// kernels: 55% of a GPT-2 forward pass (sigmoid-form GELU; SiLU).
 		parallelChunks(backend, len(input.Flat.([]float32)), func(lo, hi int) {
 			fastmath.SigmoidSlice(input.Flat.([]float32)[lo:hi], output.Flat.([]float32)[lo:hi])
 		})
