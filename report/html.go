@@ -34,16 +34,13 @@ type HTMLOptions struct {
 
 // Limits of the per-head Jensen–Shannon figure in the HTML report.
 const (
-	// maxTableCols: a two-dimensional derived output with at most this many columns
-	// (and not square) is a list of records, such as head_redundancy's (layer, head1,
-	// head2, distance) rows, and is shown as a table rather than a heatmap.
-	maxTableCols = 8
-	// maxTableRows: rows of such a table shown; the rest are counted.
-	maxTableRows = 50
-
 	maxReportUnits      = 144
 	maxReportUnitTokens = 256
 )
+
+// maxTableRows is the number of rows of a record list (recordColumns) the report shows;
+// the rest are counted.
+const maxTableRows = 50
 
 // figure is an inlined figure of the report.
 type figure struct {
@@ -479,8 +476,8 @@ func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, a
 			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", shape)})
 			continue
 		}
-		if len(shape) == 2 && shape[1] <= maxTableCols && shape[0] != shape[1] {
-			sec.Figures = append(sec.Figures, figure{Title: title, HTML: valueTable(vals, shape[0], shape[1])})
+		if cols := recordColumns[run.DerivedFunction(pass)]; len(shape) == 2 && shape[1] == len(cols) {
+			sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(cols, vals, shape[0])})
 			continue
 		}
 		m, sel, err := DerivedMatrix(vals, shape, -1, MeanHeads)
@@ -510,19 +507,29 @@ func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, a
 	return nil
 }
 
-// valueTable renders a rows × cols output as an HTML table of its first maxTableRows
-// rows (the cells are numbers formatted here, so nothing needs escaping).
-func valueTable(vals []float64, rows, cols int) template.HTML {
+// recordColumns names the columns of the derive functions whose output is a list of
+// records rather than a matrix; the report shows those as tables.
+var recordColumns = map[string][]string{
+	"head_redundancy": {"layer", "head 1", "head 2", "JS distance"},
+}
+
+// recordTable renders the first maxTableRows of rows records (len(cols) values each)
+// as an HTML table (the cells are numbers formatted here; the headers are constants).
+func recordTable(cols []string, vals []float64, rows int) template.HTML {
 	var b strings.Builder
-	b.WriteString(`<table class="values"><tbody>`)
+	b.WriteString(`<table class="values"><tr>`)
+	for _, c := range cols {
+		fmt.Fprintf(&b, "<th>%s</th>", template.HTMLEscapeString(c))
+	}
+	b.WriteString("</tr>")
 	for r := range min(rows, maxTableRows) {
 		b.WriteString("<tr>")
 		for c := range cols {
-			fmt.Fprintf(&b, "<td>%s</td>", strconv.FormatFloat(vals[r*cols+c], 'g', 6, 64))
+			fmt.Fprintf(&b, "<td>%s</td>", strconv.FormatFloat(vals[r*len(cols)+c], 'g', 6, 64))
 		}
 		b.WriteString("</tr>")
 	}
-	b.WriteString("</tbody></table>")
+	b.WriteString("</table>")
 	if rows > maxTableRows {
 		fmt.Fprintf(&b, "<p>%d more rows not shown.</p>", rows-maxTableRows)
 	}

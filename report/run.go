@@ -134,6 +134,9 @@ func loadLayer(ctx context.Context, run Run, id string, layer int) (*Attention, 
 type DerivedRun interface {
 	Run
 	DerivedPasses() ([]string, error)
+	// DerivedFunction returns the analysis function a pass ran (from
+	// RUN/derived/<pass>/pass.json), or "" when it is not recorded.
+	DerivedFunction(pass string) string
 	HasDerived(pass, id string) bool
 	Derived(pass, id string) ([]float64, []int, error)
 }

@@ -133,6 +133,22 @@ func (s *StoreRun) DerivedPasses() ([]string, error) {
 	return out, nil
 }
 
+// DerivedFunction returns the function recorded in RUN/derived/<pass>/pass.json, or ""
+// when the file is missing or unreadable (the output is then drawn by its shape alone).
+func (s *StoreRun) DerivedFunction(pass string) string {
+	b, err := os.ReadFile(filepath.Join(s.r.Dir(), store.DerivedDir, pass, "pass.json"))
+	if err != nil {
+		return ""
+	}
+	var settings struct {
+		Function string `json:"function"`
+	}
+	if json.Unmarshal(b, &settings) != nil {
+		return ""
+	}
+	return settings.Function
+}
+
 // HasDerived reports whether pass has an output for sample id.
 func (s *StoreRun) HasDerived(pass, id string) bool {
 	_, err := os.Stat(s.r.DerivedPath(pass, id))

@@ -340,7 +340,17 @@ func TestReportCommand(t *testing.T) {
 		units[i] = float64(i%16) / 16
 	}
 	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll}, derivedOut{"js_units", []int{16, 16}, units}, derivedOut{"vector", []int{N}, roll[:N]},
-		derivedOut{"no_pairs", []int{0, 4}, []float64{}}, derivedOut{"pairs", []int{2, 4}, []float64{0, 1, 3, 0.0625, 2, 0, 2, 0.125}})
+		derivedOut{"no_pairs", []int{0, 4}, []float64{}}, derivedOut{"pairs", []int{2, 4}, []float64{0, 1, 3, 0.0625, 2, 0, 2, 0.125}},
+		derivedOut{"per_head", []int{2, 4}, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}})
+	// "pairs" was made by head_redundancy (pass.json, as derive records it): a list of
+	// (layer, head 1, head 2, distance) records, shown as a table; "per_head", of the
+	// same shape but another function, is a layers × heads matrix and drawn.
+	for pass, fn := range map[string]string{"pairs": "head_redundancy", "per_head": "attention_sparsity"} {
+		dir := filepath.Dir(r.DerivedPath(pass, "case0"))
+		if err := os.WriteFile(filepath.Join(dir, "pass.json"), []byte(`{"function": "`+fn+`", "input": "attention", "kwargs": {}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(t.TempDir(), "r.html")
 	if code, stderr := runCLI(t, "report", runDir, "--out", out, "--dpi", "50", "--max-samples", "2"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -353,7 +363,8 @@ func TestReportCommand(t *testing.T) {
 	for _, want := range []string{"Sample case0", "Sample case1", "2 more sample(s) not shown", "def add(a, b):", "COMPREHENSIVE ATTENTION ANALYSIS REPORT", "import",
 		"Derived: rollout", "Derived: js_units", "output of shape [13] is not a matrix",
 		"Derived: no_pairs", "empty output (shape [0 4]): the pass found nothing in this sample",
-		"Derived: pairs", `<table class="values"><tbody><tr><td>0</td><td>1</td><td>3</td><td>0.0625</td></tr><tr><td>2</td>`} {
+		"Derived: pairs", `<table class="values"><tr><th>layer</th><th>head 1</th><th>head 2</th><th>JS distance</th></tr><tr><td>0</td><td>1</td><td>3</td><td>0.0625</td></tr><tr><td>2</td>`,
+		`<figcaption>Derived: per_head</figcaption>` + "\n" + `<img`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report lacks %q", want)
 		}
