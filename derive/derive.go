@@ -145,27 +145,19 @@ feed:
 	return &sum, err
 }
 
-// passSettings is recorded as RUN/derived/<pass>/pass.json so that outputs made with
-// other settings are never mixed with new ones.
-type passSettings struct {
-	Function string `json:"function"`
-	Input    string `json:"input"`
-	Kwargs   Kwargs `json:"kwargs"`
-}
-
 // preparePassDir creates the pass's output folder and records its settings, or fails
 // if the folder holds outputs of the same pass name made with other settings.
 func preparePassDir(dir string, p *PassConfig) error {
-	pdir := filepath.Join(dir, "derived", p.Name)
+	pdir := filepath.Join(dir, store.DerivedDir, p.Name)
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		return fmt.Errorf("create output folder: %w", err)
 	}
-	want, err := json.MarshalIndent(passSettings{Function: p.Function, Input: p.Input, Kwargs: p.kwargs}, "", "  ")
+	want, err := json.MarshalIndent(store.PassSettings{Function: p.Function, Input: p.Input, Kwargs: p.kwargs}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("pass %q: record settings: %w", p.Name, err)
 	}
 	want = append(want, '\n')
-	path := filepath.Join(pdir, "pass.json")
+	path := filepath.Join(pdir, store.PassFile)
 	got, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

@@ -476,9 +476,11 @@ func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, a
 			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", shape)})
 			continue
 		}
-		if cols := recordColumns[run.DerivedFunction(pass)]; len(shape) == 2 && shape[1] == len(cols) {
-			sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(cols, vals, shape[0])})
-			continue
+		if len(shape) == 2 {
+			if cols := recordColumns[run.DerivedFunction(pass)]; shape[1] == len(cols) {
+				sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(cols, vals, shape[0])})
+				continue
+			}
 		}
 		m, sel, err := DerivedMatrix(vals, shape, -1, MeanHeads)
 		if err != nil {

@@ -136,14 +136,8 @@ func (s *StoreRun) DerivedPasses() ([]string, error) {
 // DerivedFunction returns the function recorded in RUN/derived/<pass>/pass.json, or ""
 // when the file is missing or unreadable (the output is then drawn by its shape alone).
 func (s *StoreRun) DerivedFunction(pass string) string {
-	b, err := os.ReadFile(filepath.Join(s.r.Dir(), store.DerivedDir, pass, "pass.json"))
+	settings, err := s.r.ReadPassSettings(pass)
 	if err != nil {
-		return ""
-	}
-	var settings struct {
-		Function string `json:"function"`
-	}
-	if json.Unmarshal(b, &settings) != nil {
 		return ""
 	}
 	return settings.Function

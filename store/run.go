@@ -9,6 +9,7 @@
 //	RUN/samples/<id>/attention.safetensors blocks.<l>.attn.pattern, [heads, query, key], F32 or F16
 //	RUN/samples/<id>/hidden.safetensors    embed, blocks.<l>.hook_resid_post, final_norm, [tokens, width] (optional)
 //	RUN/derived/<pass>/<id>.npy            outputs of analysis passes (package derive)
+//	RUN/derived/<pass>/pass.json           the pass's function, input and kwargs (PassSettings)
 //	RUN/metrics.csv, RUN/metrics.parquet   the run's metrics table (package derive)
 //
 // Every file is written atomically (temporary file, then rename). A sample is
@@ -38,6 +39,7 @@ const (
 	AttentionFile = "attention.safetensors"
 	HiddenFile    = "hidden.safetensors"
 	DerivedDir    = "derived"
+	PassFile      = "pass.json"
 )
 
 // FormatVersion is the version of the run folder layout written by this package.
@@ -179,6 +181,33 @@ func (r *Run) HiddenPath(id string) string { return filepath.Join(r.SampleDir(id
 // RUN/derived/<pass>/<sample>.npy.
 func (r *Run) DerivedPath(pass, sample string) string {
 	return filepath.Join(r.dir, DerivedDir, pass, sample+".npy")
+}
+
+// PassSettings is RUN/derived/<pass>/pass.json: how a derive pass made its outputs,
+// so that outputs made with other settings are never mixed and readers know which
+// function produced them.
+type PassSettings struct {
+	Function string         `json:"function"`
+	Input    string         `json:"input"`
+	Kwargs   map[string]any `json:"kwargs"`
+}
+
+// PassSettingsPath is RUN/derived/<pass>/pass.json.
+func (r *Run) PassSettingsPath(pass string) string {
+	return filepath.Join(r.dir, DerivedDir, pass, PassFile)
+}
+
+// ReadPassSettings reads RUN/derived/<pass>/pass.json.
+func (r *Run) ReadPassSettings(pass string) (PassSettings, error) {
+	var s PassSettings
+	b, err := os.ReadFile(r.PassSettingsPath(pass))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("read %s: %w", r.PassSettingsPath(pass), err)
+	}
+	return s, nil
 }
 
 // Finished reports whether sample id is complete (its sample.json exists).

@@ -346,8 +346,11 @@ func TestReportCommand(t *testing.T) {
 	// (layer, head 1, head 2, distance) records, shown as a table; "per_head", of the
 	// same shape but another function, is a layers × heads matrix and drawn.
 	for pass, fn := range map[string]string{"pairs": "head_redundancy", "per_head": "attention_sparsity"} {
-		dir := filepath.Dir(r.DerivedPath(pass, "case0"))
-		if err := os.WriteFile(filepath.Join(dir, "pass.json"), []byte(`{"function": "`+fn+`", "input": "attention", "kwargs": {}}`), 0o644); err != nil {
+		b, err := json.Marshal(store.PassSettings{Function: fn, Input: "attention", Kwargs: map[string]any{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(r.PassSettingsPath(pass), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
