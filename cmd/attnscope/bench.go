@@ -97,7 +97,7 @@ func runBenchCapture(ctx context.Context, w io.Writer, dir string, sizes, thread
 	fmt.Fprintf(w, "%-6s %-7s %10s %10s %9s %12s %12s %s\n", "N", "threads", "attnscope", "CPU time", "GFLOP/s", "peak RSS", "PyTorch ms", "ratio")
 	orig := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(orig)
-	defer debug.SetGCPercent(debug.SetGCPercent(modelGCPercent)) // as capture does (gc.go)
+	defer lowerGC()() // as capture does
 	for _, th := range threads {
 		runtime.GOMAXPROCS(th)
 		runtime.GC()

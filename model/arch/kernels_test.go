@@ -10,8 +10,8 @@ import (
 )
 
 // TestPatchedKernels checks the kernels third_party/gomlx-compute patches (float32
-// sigmoid, last-axis-preserving transposes, dense bias) against plain Go loops, on
-// inputs large enough to take the parallel path.
+// sigmoid, exact GELU, softmax, last-axis-preserving transposes, dense bias) against
+// plain Go loops, on inputs large enough to take the parallel path.
 func TestPatchedKernels(t *testing.T) {
 	backend := gobackend.GetBackend()
 	call := func(f func(in []*Node) *Node, args ...any) []float32 {
