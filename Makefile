@@ -1,6 +1,9 @@
 # attnscope build. GOEXPERIMENT=simd is required: without it GoMLX's pure-Go backend
 # runs its matrix multiplications about 20x slower.
 export GOEXPERIMENT := simd
+# Go 1.27.3 (GoMLX v0.28.16 needs Go 1.27): the go command fetches this toolchain
+# through the module proxy on first use when the installed Go is older.
+export GOTOOLCHAIN := go1.27.3
 export CGO_ENABLED := 1
 GO        ?= go
 BIN       := bin/attnscope

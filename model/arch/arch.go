@@ -161,12 +161,14 @@ func dense(x, w, b *Node, layout compute.DenseLayout, matmul func() *Node) *Node
 }
 
 // GeluTanh is the tanh approximation 0.5x(1+tanh(√(2/π)(x+0.044715x³))) (GPT-2's "gelu_new"),
-// through the backend's fused kernel: on the Go backend (third_party/gomlx-compute) one pass
-// over the data, in parallel, evaluated as x·σ(2·√(2/π)(x+0.044715x³)) (0.5(1+tanh z) = σ(2z))
-// with a float32 exponential; it agrees with the float64 formula to 2e-6 relative
-// (TestGeluForms). Gradients go through the same sigmoid form, decomposed.
+// through the backend's fused kernel (on the Go backend one SIMD pass with a float32
+// tanh); it agrees with the float64 formula to 2e-6 relative and with the decomposed
+// form x·σ(2·√(2/π)(x+0.044715x³)) (0.5(1+tanh z) = σ(2z)) to a few float32 roundings
+// (TestGeluForms). Gradients go through that sigmoid form, decomposed.
 func GeluTanh(x *Node) *Node {
-	out, _ := InternalFusedOpCaller(func() *Node { return BackendFusedGelu(x, false) }, func() *Node { return geluTanhSigmoid(x) }, true)
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return BackendFusedActivation(x, compute.ActivationConfig{Type: compute.ActivationGeluApproximate})
+	}, func() *Node { return geluTanhSigmoid(x) }, true)
 	return out
 }
 
@@ -176,11 +178,16 @@ func geluTanhSigmoid(x *Node) *Node {
 	return Mul(x, Sigmoid(inner))
 }
 
-// GeluErf is the exact x·Φ(x) = 0.5x(1+erf(x/√2)) (BERT's and GPT-NeoX's "gelu"),
-// with the backend's fused kernel where it has one (on the Go backend a float32 erf
-// within 1.5e-7 of the true value, TestPatchedKernels).
+// GeluErf is the exact GELU x·Φ(x) = 0.5x(1+erf(x/√2)) (Hendrycks & Gimpel 2016;
+// BERT's and GPT-NeoX's "gelu") through the backend's fused kernel where it has
+// one. The Go backend evaluates erf in float32 with Abramowitz & Stegun 7.1.26
+// (|error| ≤ 1.5e-7 plus float32 rounding), the same formula as PyTorch's
+// vectorised CPU erf, whose outputs the reference checkpoints carry (TestGeluErf).
+// Gradients go through the decomposed form, which uses the backend's Erf op.
 func GeluErf(x *Node) *Node {
-	out, _ := InternalFusedOpCaller(func() *Node { return BackendFusedGelu(x, true) }, func() *Node { return geluErf(x) }, true)
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return BackendFusedActivation(x, compute.ActivationConfig{Type: compute.ActivationGelu})
+	}, func() *Node { return geluErf(x) }, true)
 	return out
 }
 
@@ -269,11 +276,21 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 		mask = BroadcastToDims(InsertAxes(mask, 0), heads, t, c)
 	}
 	scores = Where(mask, scores, low)
-	pattern = Softmax(scores, -1)
+	pattern = softmax(scores)
 	pg := Reshape(pattern, kvHeads, g*t, c)
 	o := Dot(pg, v).General([]int{2}, []int{0}, []int{1}, []int{0}) // [kv, g*t, hd]
 	out = MergeHeads(Reshape(o, heads, t, hd))
 	return out, pattern
+}
+
+// softmax is exp(x−max)/Σexp(x−max) over the last axis from graph ops, dividing by
+// the sum (one rounding) where the Go backend's fused softmax multiplies by its
+// rounded reciprocal: on the ill-conditioned input of the trained BERT reference
+// the fused kernel lands 2.4e-4 from PyTorch's hidden states, this form 8.4e-5
+// (tolerance 1e-4; TestReferenceModels).
+func softmax(x *Node) *Node {
+	e := Exp(Sub(x, StopGradient(ReduceAndKeep(x, ReduceMax, -1))))
+	return Div(e, ReduceAndKeep(e, ReduceSum, -1))
 }
 
 // UpdateCache writes new [kv_heads, 1, hd] (one decode step) into cache

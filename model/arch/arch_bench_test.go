@@ -40,8 +40,10 @@ func BenchmarkGeluTanhSigmoid(b *testing.B) { benchAct(b, geluTanhSigmoid) }
 func BenchmarkGeluErfFused(b *testing.B)    { benchAct(b, GeluErf) }
 func BenchmarkGeluErf(b *testing.B)         { benchAct(b, geluErf) }
 
-// TestGeluForms: the fused tanh-GELU kernel and its decomposed sigmoid form give the
-// same float32 values, within 2e-6 of the float64 formula.
+// TestGeluForms: the backend's fused tanh-GELU kernel and the decomposed sigmoid form
+// (which training differentiates) are both within 2e-6 of the float64 formula, and
+// within 4 float32 roundings plus 2.5e-7 of each other (they are not bit-identical: the backend
+// evaluates 0.5x(1+tanh z), as PyTorch does, with its own SIMD tanh).
 func TestGeluForms(t *testing.T) {
 	backend := gobackend.GetBackend()
 	data := make([]float32, 4001)
@@ -61,14 +63,21 @@ func TestGeluForms(t *testing.T) {
 		return tensors.MustCopyFlatData[float32](out[0])
 	}
 	a, s := run(GeluTanh), run(geluTanhSigmoid)
+	worst := 0.0
 	for i := range a {
-		want := 0.5 * float64(data[i]) * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(float64(data[i])+0.044715*math.Pow(float64(data[i]), 3))))
-		if math.Abs(float64(a[i])-want) > 2e-6*math.Max(1, math.Abs(want)) || math.Abs(float64(s[i])-want) > 2e-6*math.Max(1, math.Abs(want)) {
-			t.Fatalf("x=%g: tanh form %g, sigmoid form %g, float64 %g", data[i], a[i], s[i], want)
+		xf := float64(data[i])
+		want := 0.5 * xf * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(xf+0.044715*xf*xf*xf)))
+		tol := 2e-6 * math.Max(1, math.Abs(want))
+		if math.Abs(float64(a[i])-want) > tol || math.Abs(float64(s[i])-want) > tol {
+			t.Fatalf("x=%g: fused kernel %g, sigmoid form %g, float64 %g", data[i], a[i], s[i], want)
 		}
-		// Training differentiates the decomposed form: the fused kernel rounds alike.
-		if a[i] != s[i] {
-			t.Fatalf("x=%g: fused kernel %g, decomposed form %g: not identical", data[i], a[i], s[i])
+		d := math.Abs(float64(a[i]) - float64(s[i]))
+		if d > 4*0x1p-24*math.Abs(want)+2.5e-7 { // 0.5x(1+tanh z) is 0 once tanh z rounds to −1
+			t.Fatalf("x=%g: fused kernel %g, decomposed form %g: %.2g apart", data[i], a[i], s[i], d)
+		}
+		if math.Abs(want) > 1e-3 {
+			worst = max(worst, d/math.Abs(want))
 		}
 	}
+	t.Logf("largest relative difference fused vs decomposed where |gelu| > 1e-3: %.3g", worst)
 }
