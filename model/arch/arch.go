@@ -21,6 +21,7 @@ package arch
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
@@ -265,22 +266,32 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 	if preScale {
 		q = MulScalar(q, scale)
 	}
-	qg := Reshape(q, kvHeads, g*t, hd)
+	qg := reshape(q, kvHeads, g*t, hd)
 	scores := Dot(qg, k).General([]int{2}, []int{0}, []int{2}, []int{0}) // [kv, g*t, c]
 	if !preScale {
 		scores = MulScalar(scores, scale)
 	}
-	scores = Reshape(scores, heads, t, c)
+	scores = reshape(scores, heads, t, c)
 	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
 	if mask.Rank() == 2 {
 		mask = BroadcastToDims(InsertAxes(mask, 0), heads, t, c)
 	}
 	scores = Where(mask, scores, low)
 	pattern = softmax(scores)
-	pg := Reshape(pattern, kvHeads, g*t, c)
+	pg := reshape(pattern, kvHeads, g*t, c)
 	o := Dot(pg, v).General([]int{2}, []int{0}, []int{1}, []int{0}) // [kv, g*t, hd]
-	out = MergeHeads(Reshape(o, heads, t, hd))
+	out = MergeHeads(reshape(o, heads, t, hd))
 	return out, pattern
+}
+
+// reshape is Reshape, skipped when x already has the dimensions: the Go backend copies
+// a reshaped buffer that another op (or a graph output) also reads, such as the
+// attention pattern (12·N² floats per GPT-2 layer).
+func reshape(x *Node, dims ...int) *Node {
+	if slices.Equal(x.Shape().Dimensions, dims) {
+		return x
+	}
+	return Reshape(x, dims...)
 }
 
 // softmax is exp(x−max)/Σexp(x−max) over the last axis from graph ops, dividing by
