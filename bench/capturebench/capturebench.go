@@ -1,0 +1,162 @@
+// Package capturebench times a full-capture forward pass (every attention matrix and
+// hidden state, no LM head) beside the PyTorch eager baseline (../shared/bench/torch_gpt2.py,
+// the same work) and beside the machine's matrix-multiply ceiling measured in the same run
+// through the same GoMLX backend. `attnscope bench capture` is its command line.
+package capturebench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/attnscope/attnscope/model"
+)
+
+// Options configures Run.
+type Options struct {
+	Model   string // model folder (config.json + model.safetensors)
+	Sizes   []int  // sequence lengths
+	Threads []int  // thread counts (GOMAXPROCS; torch.set_num_threads)
+	Repeats int    // timed repetitions per cell (median reported)
+	// CeilingSize is the side of the square float32 matmul that measures the ceiling.
+	CeilingSize int
+	Torch       Torch // the PyTorch baseline; Torch.Script == "" skips it
+}
+
+// Cell is one (N, threads) measurement.
+type Cell struct {
+	N, Threads     int
+	MS, CPUMS      float64 // median wall milliseconds and mean process CPU per pass
+	GFLOPs         float64 // model.ForwardFLOPs / median time
+	CeilingGFLOPs  float64 // square matmul through the same backend, same thread count
+	PeakRSS        int64   // bytes, since loading the model for this thread count
+	TorchMS        float64 // PyTorch eager median; 0 when not run
+	TorchErr       error   // why TorchMS is missing
+	CompiledGraphs int
+}
+
+// Run measures every cell and writes the table to w as each row completes.
+func Run(ctx context.Context, w io.Writer, o Options) ([]Cell, error) {
+	if o.Repeats < 1 {
+		return nil, fmt.Errorf("capturebench: repeats must be at least 1, got %d", o.Repeats)
+	}
+	torchOK := o.Torch.Available()
+	fmt.Fprintf(w, "model %s, full capture (attention + hidden states, no LM head), median of %d\n", o.Model, o.Repeats)
+	if !torchOK {
+		fmt.Fprintf(w, "PyTorch baseline not run: %s\n", o.Torch.Missing())
+	}
+	fmt.Fprintf(w, "%-5s %-7s %10s %10s %10s %7s %8s %8s %6s %9s\n",
+		"N", "threads", "attnscope", "CPU/pass", "PyTorch", "ratio", "GFLOP/s", "ceiling", "%ceil", "peak RSS")
+	orig := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(orig)
+	var cells []Cell
+	for _, th := range o.Threads {
+		runtime.GOMAXPROCS(th)
+		ceiling, err := MatmulCeiling(o.CeilingSize, o.Repeats)
+		if err != nil {
+			return cells, err
+		}
+		got, err := runThreads(ctx, w, o, th, ceiling, torchOK)
+		cells = append(cells, got...)
+		if err != nil {
+			return cells, err
+		}
+	}
+	fmt.Fprintf(w, "ratio = PyTorch ms / attnscope ms (above 1: attnscope is faster); ceiling = %d² float32 matmul, same backend and threads\n", o.CeilingSize)
+	if load := loadAverage(); load != "" {
+		fmt.Fprintf(w, "load average during the run: %s (on a busy machine wall times are not comparable across runs)\n", load)
+	}
+	return cells, nil
+}
+
+// runThreads loads the model with GOMAXPROCS = th (the Go backend sizes its worker
+// pool when it is created) and measures every sequence length.
+func runThreads(ctx context.Context, w io.Writer, o Options, th int, ceiling float64, torchOK bool) ([]Cell, error) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS() // the peak below includes loading the weights
+	m, err := model.Load(o.Model, model.LoadOptions{Backend: "go"})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	cfg := m.Config()
+	var cells []Cell
+	for _, n := range o.Sizes {
+		if n > cfg.MaxPositions {
+			return cells, fmt.Errorf("capturebench: N=%d exceeds the model's context of %d", n, cfg.MaxPositions)
+		}
+		c := Cell{N: n, Threads: th, CeilingGFLOPs: ceiling}
+		if c.MS, c.CPUMS, err = timeForward(ctx, m, n, o.Repeats); err != nil {
+			return cells, err
+		}
+		c.GFLOPs = model.ForwardFLOPs(cfg, n) / (c.MS / 1000) / 1e9
+		c.PeakRSS = peakRSS()
+		if torchOK {
+			c.TorchMS, c.TorchErr = o.Torch.Run(ctx, o.Model, n, th, o.Repeats, 1)
+		}
+		c.CompiledGraphs = m.CompiledGraphs()
+		printCell(w, c, torchOK)
+		cells = append(cells, c)
+	}
+	return cells, nil
+}
+
+func printCell(w io.Writer, c Cell, torchOK bool) {
+	torch, ratio := "-", "-"
+	switch {
+	case c.TorchErr != nil:
+		torch = "error"
+	case torchOK:
+		torch, ratio = fmt.Sprintf("%.1fms", c.TorchMS), fmt.Sprintf("%.2fx", c.TorchMS/c.MS)
+	}
+	fmt.Fprintf(w, "%-5d %-7d %8.1fms %8.1fms %10s %7s %8.1f %8.1f %5.0f%% %7.0fMB\n",
+		c.N, c.Threads, c.MS, c.CPUMS, torch, ratio, c.GFLOPs, c.CeilingGFLOPs, 100*c.GFLOPs/c.CeilingGFLOPs, float64(c.PeakRSS)/(1<<20))
+	if c.TorchErr != nil {
+		fmt.Fprintf(w, "  PyTorch baseline failed: %v\n", c.TorchErr)
+	}
+}
+
+// sinkRecorder copies every tensor, as a capture to disk would read it.
+type sinkRecorder struct {
+	buf   []float32
+	bytes int64
+}
+
+func (s *sinkRecorder) Record(_ string, _ []int, data []float32) error {
+	s.buf = append(s.buf[:0], data...)
+	s.bytes += int64(4 * len(data))
+	return nil
+}
+
+// timeForward runs one warm-up pass (it compiles the graphs) and repeats timed full-capture
+// passes over n random token ids; it returns the median wall and mean CPU milliseconds.
+func timeForward(ctx context.Context, m model.Model, n, repeats int) (ms, cpuMS float64, err error) {
+	rng := rand.New(rand.NewPCG(1, uint64(n)))
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = rng.IntN(m.Config().VocabSize)
+	}
+	rec := &sinkRecorder{}
+	opts := model.ForwardOptions{Hidden: true}
+	if _, err := m.Forward(ctx, model.Input{IDs: ids}, rec, opts); err != nil {
+		return 0, 0, err
+	}
+	ts := make([]float64, 0, repeats)
+	cpu0 := cpuTime()
+	for range repeats {
+		t0 := time.Now()
+		if _, err := m.Forward(ctx, model.Input{IDs: ids}, rec, opts); err != nil {
+			return 0, 0, err
+		}
+		ts = append(ts, float64(time.Since(t0).Microseconds())/1000)
+	}
+	cpuMS = float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(repeats)
+	slices.Sort(ts)
+	return ts[len(ts)/2], cpuMS, nil
+}

@@ -1,0 +1,55 @@
+package capturebench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/attnscope/attnscope/model"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// MatmulCeiling returns the GFLOP/s (2n³ per product, median of repeats after one
+// warm-up) of an n×n by n×n float32 matrix product of two graph inputs on a new Go
+// backend, which uses the current GOMAXPROCS threads: the machine's matmul ceiling as
+// the model's projections see it (their weights are graph inputs too).
+func MatmulCeiling(n, repeats int) (gflops float64, err error) {
+	if n < 1 || repeats < 1 {
+		return 0, fmt.Errorf("capturebench: ceiling size %d and repeats %d must be positive", n, repeats)
+	}
+	backend, err := model.NewBackend("go")
+	if err != nil {
+		return 0, err
+	}
+	defer backend.Finalize()
+	exec, err := NewExec(backend, func(a, b *Node) *Node { return MatMul(a, b) })
+	if err != nil {
+		return 0, fmt.Errorf("capturebench: matmul ceiling: %w", err)
+	}
+	defer exec.Finalize()
+	rng := rand.New(rand.NewPCG(7, uint64(n)))
+	data := func() *tensors.Tensor {
+		v := make([]float32, n*n)
+		for i := range v {
+			v[i] = rng.Float32() - 0.5
+		}
+		return tensors.FromFlatDataAndDimensions(v, n, n)
+	}
+	a, b := data(), data()
+	ts := make([]float64, 0, repeats)
+	for i := range repeats + 1 {
+		t0 := time.Now()
+		out, err := exec.Call(a, b)
+		if err != nil {
+			return 0, fmt.Errorf("capturebench: matmul ceiling: %w", err)
+		}
+		out[0].FinalizeAll()
+		if i > 0 {
+			ts = append(ts, time.Since(t0).Seconds())
+		}
+	}
+	slices.Sort(ts)
+	return 2 * float64(n) * float64(n) * float64(n) / ts[len(ts)/2] / 1e9, nil
+}
