@@ -19,13 +19,23 @@ import (
 
 // Options configures Run.
 type Options struct {
-	Model   string // model folder (config.json + model.safetensors)
-	Sizes   []int  // sequence lengths
-	Threads []int  // thread counts (GOMAXPROCS; torch.set_num_threads)
-	Repeats int    // timed repetitions per cell (median reported)
+	Model string // model folder (config.json + model.safetensors)
+	// Backend is the GoMLX backend config of the model and of the ceiling ("go" when
+	// empty; e.g. "go:ops_sequential" or "go:parallelism=4" to compare worker settings).
+	Backend string
+	Sizes   []int // sequence lengths
+	Threads []int // thread counts (GOMAXPROCS; torch.set_num_threads)
+	Repeats int   // timed repetitions per cell (median reported)
 	// CeilingSize is the side of the square float32 matmul that measures the ceiling.
 	CeilingSize int
 	Torch       Torch // the PyTorch baseline; Torch.Script == "" skips it
+}
+
+func (o Options) backend() string {
+	if o.Backend == "" {
+		return "go"
+	}
+	return o.Backend
 }
 
 // Cell is one (N, threads) measurement.
@@ -46,7 +56,7 @@ func Run(ctx context.Context, w io.Writer, o Options) ([]Cell, error) {
 		return nil, fmt.Errorf("capturebench: repeats must be at least 1, got %d", o.Repeats)
 	}
 	torchOK := o.Torch.Available()
-	fmt.Fprintf(w, "model %s, full capture (attention + hidden states, no LM head), median of %d\n", o.Model, o.Repeats)
+	fmt.Fprintf(w, "model %s, backend %s, full capture (attention + hidden states, no LM head), median of %d\n", o.Model, o.backend(), o.Repeats)
 	if !torchOK {
 		fmt.Fprintf(w, "PyTorch baseline not run: %s\n", o.Torch.Missing())
 	}
@@ -57,7 +67,7 @@ func Run(ctx context.Context, w io.Writer, o Options) ([]Cell, error) {
 	var cells []Cell
 	for _, th := range o.Threads {
 		runtime.GOMAXPROCS(th)
-		ceiling, err := MatmulCeiling(o.CeilingSize, o.Repeats)
+		ceiling, err := MatmulCeiling(o.backend(), o.CeilingSize, o.Repeats)
 		if err != nil {
 			return cells, err
 		}
@@ -80,7 +90,7 @@ func runThreads(ctx context.Context, w io.Writer, o Options, th int, ceiling flo
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS() // the peak below includes loading the weights
-	m, err := model.Load(o.Model, model.LoadOptions{Backend: "go"})
+	m, err := model.Load(o.Model, model.LoadOptions{Backend: o.backend()})
 	if err != nil {
 		return nil, err
 	}

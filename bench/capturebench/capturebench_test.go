@@ -15,7 +15,7 @@ import (
 func TestRunWithoutTorch(t *testing.T) {
 	dir := refdata.Path(t, "models", "tiny-gpt2")
 	var out bytes.Buffer
-	o := Options{Model: dir, Sizes: []int{16, 32}, Threads: []int{1}, Repeats: 1, CeilingSize: 128,
+	o := Options{Model: dir, Backend: "go:ops_sequential", Sizes: []int{16, 32}, Threads: []int{1}, Repeats: 1, CeilingSize: 128,
 		Torch: Torch{Python: "/nonexistent/python3", Script: "/nonexistent.py"}}
 	cells, err := Run(context.Background(), &out, o)
 	if err != nil {
@@ -30,7 +30,7 @@ func TestRunWithoutTorch(t *testing.T) {
 		}
 	}
 	s := out.String()
-	for _, want := range []string{"PyTorch baseline not run: script /nonexistent.py not found", "%ceil", "\n16    1 ", "\n32    1 "} {
+	for _, want := range []string{"PyTorch baseline not run: script /nonexistent.py not found", "backend go:ops_sequential", "%ceil", "\n16    1 ", "\n32    1 "} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
@@ -79,11 +79,11 @@ func TestTorchRun(t *testing.T) {
 }
 
 func TestMatmulCeiling(t *testing.T) {
-	g, err := MatmulCeiling(96, 2)
+	g, err := MatmulCeiling("go", 96, 2)
 	if err != nil || g <= 0 {
 		t.Fatalf("MatmulCeiling = %v, %v", g, err)
 	}
-	if _, err := MatmulCeiling(0, 1); err == nil {
+	if _, err := MatmulCeiling("go", 0, 1); err == nil {
 		t.Error("size 0 accepted")
 	}
 }

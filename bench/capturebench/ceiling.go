@@ -12,14 +12,15 @@ import (
 )
 
 // MatmulCeiling returns the GFLOP/s (2n³ per product, median of repeats after one
-// warm-up) of an n×n by n×n float32 matrix product of two graph inputs on a new Go
-// backend, which uses the current GOMAXPROCS threads: the machine's matmul ceiling as
-// the model's projections see it (their weights are graph inputs too).
-func MatmulCeiling(n, repeats int) (gflops float64, err error) {
+// warm-up) of an n×n by n×n float32 matrix product of two graph inputs on a new
+// backend of the given config (a Go backend uses the current GOMAXPROCS threads): the
+// machine's matmul ceiling as the model's projections see it (their weights are graph
+// inputs too).
+func MatmulCeiling(backendConfig string, n, repeats int) (gflops float64, err error) {
 	if n < 1 || repeats < 1 {
 		return 0, fmt.Errorf("capturebench: ceiling size %d and repeats %d must be positive", n, repeats)
 	}
-	backend, err := model.NewBackend("go")
+	backend, err := model.NewBackend(backendConfig)
 	if err != nil {
 		return 0, err
 	}
