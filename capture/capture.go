@@ -43,7 +43,10 @@ type Options struct {
 	// Tries is the number of generations per input (seeds Generate.Seed+i); 1 when ≤ 0.
 	Tries  int
 	Hidden bool // also store hidden states
-	FP16   bool // store tensors as float16
+	// QKV also stores every layer's queries, keys and values (qkv.safetensors,
+	// after RoPE where the family applies it).
+	QKV  bool
+	FP16 bool // store tensors as float16
 	// Backend is the GoMLX backend ("" = default pure-Go backend).
 	Backend string
 	// Command is the command line recorded in run.json.
@@ -141,11 +144,12 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	if err != nil {
 		return nil, err
 	}
-	if _, err := model.Architecture(cfg); err != nil {
+	a, err := model.Architecture(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(opts.ModelDir, "config.json"), err)
 	}
-	if opts.Generate != nil && cfg.ModelType == "bert" {
-		return nil, fmt.Errorf("capture: model %s is an encoder (bert); --generate needs a decoder model", opts.ModelDir)
+	if opts.Generate != nil && !a.Causal() {
+		return nil, fmt.Errorf("capture: model %s is an encoder (%s); --generate needs a decoder model", opts.ModelDir, cfg.ModelType)
 	}
 	tk, err := tokenizer.Load(opts.ModelDir)
 	if err != nil {
@@ -176,7 +180,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		work = append(work, prepared{in: in, enc: enc})
 	}
 
-	meta, err := newMeta(ctx, cfg, opts)
+	meta, err := newMeta(ctx, cfg, a.Causal(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +266,7 @@ func describe(in Input) string {
 	return fmt.Sprintf("%q", in.ID)
 }
 
-func newMeta(ctx context.Context, cfg *checkpoint.Config, opts Options) (store.Meta, error) {
+func newMeta(ctx context.Context, cfg *checkpoint.Config, causal bool, opts Options) (store.Meta, error) {
 	files, err := HashModel(ctx, opts.ModelDir)
 	if err != nil {
 		return store.Meta{}, err
@@ -287,7 +291,7 @@ func newMeta(ctx context.Context, cfg *checkpoint.Config, opts Options) (store.M
 		backend = "go"
 	}
 	mask := "causal mask"
-	if cfg.ModelType == "bert" {
+	if !causal {
 		mask = "padding mask"
 	}
 	meta := store.Meta{
@@ -305,6 +309,7 @@ func newMeta(ctx context.Context, cfg *checkpoint.Config, opts Options) (store.M
 		AttentionImplementation: "eager: softmax(Q·Kᵀ/√head_dim + " + mask + "), every weight materialised",
 		Backend:                 backend,
 		Hidden:                  opts.Hidden,
+		QKV:                     opts.QKV,
 		StartTime:               time.Now().UTC(),
 	}
 	if g := opts.Generate; g != nil {
@@ -338,6 +343,8 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 		why = fmt.Sprintf("it stores %s, this capture %s", old.DType, meta.DType)
 	case old.Hidden != meta.Hidden:
 		why = fmt.Sprintf("its hidden setting is %v, this capture's %v", old.Hidden, meta.Hidden)
+	case old.QKV != meta.QKV:
+		why = fmt.Sprintf("its qkv setting is %v, this capture's %v", old.QKV, meta.QKV)
 	case !reflect.DeepEqual(old.Generation, meta.Generation):
 		why = "its generation settings differ"
 	}
@@ -360,8 +367,12 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 
 func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenizer.Tokenizer, p prepared, id string, try int, opts Options) error {
 	cfg := m.Config()
+	a, err := model.Architecture(cfg)
+	if err != nil {
+		return err
+	}
 	w, err := run.NewSample(id, store.SampleOptions{
-		Layers: cfg.Layers, Hidden: opts.Hidden, FinalNorm: cfg.ModelType != "bert", FP16: opts.FP16,
+		Layers: cfg.Layers, Hidden: opts.Hidden, QKV: opts.QKV, FinalNorm: len(a.FinalParams()) > 0, FP16: opts.FP16,
 	})
 	if err != nil {
 		return err
@@ -374,7 +385,7 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 		Try: try, Source: p.in.Source, Language: p.in.Language,
 	}
 	if opts.Generate == nil {
-		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, model.ForwardOptions{Hidden: opts.Hidden}); err != nil {
+		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
 			return fmt.Errorf("sample %s: %w", id, err)
 		}
 	} else {
@@ -384,17 +395,18 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 		if err != nil {
 			return fmt.Errorf("sample %s: %w", id, err)
 		}
-		if opts.Hidden {
-			// Generate records attention only; the hidden states of the positions the
-			// attention covers (all tokens but the last) come from one forward pass
-			// over them, which is what the cached steps computed.
+		if opts.Hidden || opts.QKV {
+			// Generate records attention only; the hidden states (and queries, keys
+			// and values) of the positions the attention covers (all tokens but the
+			// last) come from one forward pass over them, which is what the cached
+			// steps computed.
 			only := model.RecorderFunc(func(name string, shape []int, data []float32) error {
 				if strings.HasSuffix(name, ".attn.pattern") {
 					return nil
 				}
 				return w.Record(name, shape, data)
 			})
-			if _, err := m.Forward(ctx, model.Input{IDs: gen.IDs[:len(gen.IDs)-1]}, only, model.ForwardOptions{Hidden: true}); err != nil {
+			if _, err := m.Forward(ctx, model.Input{IDs: gen.IDs[:len(gen.IDs)-1]}, only, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
 				return fmt.Errorf("sample %s: hidden states: %w", id, err)
 			}
 		}

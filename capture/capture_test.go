@@ -92,7 +92,7 @@ func TestCaptureMatchesReference(t *testing.T) {
 				inputs = append(inputs, Input{ID: fmt.Sprintf("case%d", i), Text: c.Text})
 			}
 			out := filepath.Join(t.TempDir(), "run")
-			sum, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true, Command: []string{"test"}})
+			sum, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true, QKV: true, Command: []string{"test"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,6 +107,18 @@ func TestCaptureMatchesReference(t *testing.T) {
 			run, err := store.Open(out)
 			if err != nil {
 				t.Fatal(err)
+			}
+			cfg, err := checkpoint.ReadConfig(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := model.Architecture(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			causal := a.Causal()
+			if !run.Meta.QKV {
+				t.Error("run.json does not record qkv")
 			}
 			if run.Meta.EndTime == nil || run.Meta.Model.ModelType == "" || len(run.Meta.Model.Files) < 2 {
 				t.Errorf("run.json provenance incomplete: %+v", run.Meta)
@@ -149,13 +161,14 @@ func TestCaptureMatchesReference(t *testing.T) {
 						t.Errorf("%s: hidden %s differs by %g", id, name, d)
 					}
 				}
+				checkQKV(t, run, id, causal, want, m.tol)
 			}
 			if l := leftovers(t, out); len(l) != 0 {
 				t.Errorf("temporary files left: %v", l)
 			}
 			// A rerun skips every finished sample and leaves the files untouched.
 			before, _ := os.ReadFile(run.AttentionPath("case0"))
-			sum, err = Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true})
+			sum, err = Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true, QKV: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,10 +180,77 @@ func TestCaptureMatchesReference(t *testing.T) {
 				t.Error("rerun rewrote a finished sample")
 			}
 			// Resuming with other settings is refused.
-			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, FP16: true, Hidden: true}); err == nil || !strings.Contains(err.Error(), "float32") {
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, FP16: true, Hidden: true, QKV: true}); err == nil || !strings.Contains(err.Error(), "float32") {
 				t.Errorf("resume with --fp16: %v", err)
 			}
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true}); err == nil || !strings.Contains(err.Error(), "qkv") {
+				t.Errorf("resume without --qkv: %v", err)
+			}
 		})
+	}
+}
+
+// checkQKV recomputes every layer's attention of sample id from its stored
+// queries and keys, in float64: softmax(q·kᵀ/√head_dim + mask) with the causal
+// mask for decoders and none for an unpadded encoder input. It must equal the
+// stored pattern and transformers' attention (ref [L, H, N, N]) within tol.
+func checkQKV(t *testing.T, run *store.Run, id string, causal bool, ref []float32, tol float64) {
+	t.Helper()
+	s, err := run.Sample(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.QKV == nil || s.QKV.Layers != s.Attention.Layers || s.QKV.Heads != s.Attention.Heads || s.QKV.Tokens != s.Attention.Query {
+		t.Fatalf("%s: sample.json qkv %+v does not match its attention %+v", id, s.QKV, s.Attention)
+	}
+	off := 0
+	for l := range s.QKV.Layers {
+		q, k, v, err := run.QKV(id, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Heads != q.Heads || v.Q != q.Q || v.K != q.K {
+			t.Fatalf("%s layer %d: v [%d %d %d], q [%d %d %d]", id, l, v.Heads, v.Q, v.K, q.Heads, q.Q, q.K)
+		}
+		att, err := run.AttentionLayer(id, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads, n, hd := q.Heads, q.Q, q.K
+		got := make([]float32, 0, heads*n*n)
+		scores := make([]float64, n)
+		for h := range heads {
+			for i := range n {
+				top := math.Inf(-1)
+				for j := range n {
+					scores[j] = math.Inf(-1)
+					if causal && j > i {
+						continue
+					}
+					dot := 0.0
+					for d := range hd {
+						dot += float64(q.Data[(h*n+i)*hd+d]) * float64(k.Data[(h*n+j)*hd+d])
+					}
+					scores[j] = dot / math.Sqrt(float64(hd))
+					top = math.Max(top, scores[j])
+				}
+				sum := 0.0
+				for j := range n {
+					scores[j] = math.Exp(scores[j] - top)
+					sum += scores[j]
+				}
+				for j := range n {
+					got = append(got, float32(scores[j]/sum))
+				}
+			}
+		}
+		if d := maxDiff(t, got, att.Data); d > tol {
+			t.Errorf("%s layer %d: softmax(QKᵀ/√d + mask) from the stored Q, K differs from the stored pattern by %g (tolerance %g)", id, l, d, tol)
+		}
+		if d := maxDiff(t, got, ref[off:off+len(got)]); d > tol {
+			t.Errorf("%s layer %d: softmax(QKᵀ/√d + mask) from the stored Q, K differs from transformers' attention by %g (tolerance %g)", id, l, d, tol)
+		}
+		off += len(got)
 	}
 }
 
