@@ -115,10 +115,11 @@ type Model interface {
 	Forward(ctx context.Context, in Input, rec Recorder, opts ForwardOptions) (*Output, error)
 
 	// ForwardBatch runs right-padded sequences of equal length (AttentionMask
-	// marks real tokens). recs[i] (nil: skip) receives sample i's tensors at the
-	// padded length, exactly as Forward of the padded input with that mask; the
-	// unpadded rows equal those of Forward on the unpadded input. The samples
-	// run one after another (memory stays one sample's layer deep).
+	// marks real tokens) as one batch: one graph per part over [B, T, width]
+	// activations. recs[i] (nil: skip) receives sample i's tensors at the
+	// padded length, as Forward of the padded input with that mask would
+	// (within float32 rounding); the unpadded rows equal those of Forward on
+	// the unpadded input. Memory holds one layer of the whole batch.
 	ForwardBatch(ctx context.Context, in []Input, recs []Recorder, opts ForwardOptions) ([]*Output, error)
 
 	// Generate continues prompt with a KV cache (decoder models only). When rec

@@ -67,9 +67,9 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	eps := a.c.NormEps
 	hn := arch.FastLayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
 	qkv := arch.Conv1D(hn, w["attn_w"], w["attn_b"])
-	q := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(0, d)), h, hd)
-	k := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(d, 2*d)), h, hd)
-	v := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(2*d, 3*d)), h, hd)
+	q := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(0, d)), h, hd)
+	k := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(d, 2*d)), h, hd)
+	v := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(2*d, 3*d)), h, hd)
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern := arch.Attention(q, k, v, in.Mask)

@@ -60,13 +60,13 @@ func (a *Arch) Embed(w arch.Weights, ids, _, _ *Node) *Node {
 func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.BlockOutputs {
 	eps := a.c.NormEps
 	h, hd := a.c.Heads, a.c.HeadDim
-	t := x.Shape().Dimensions[0]
+	b, t := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	hn := arch.FastLayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
-	// query_key_value output is laid out per head: [T, heads, 3·head_dim].
-	qkv := TransposeAllDims(Reshape(arch.Linear(hn, w["qkv_w"], w["qkv_b"]), t, h, 3*hd), 1, 0, 2)
-	q := SliceAxis(qkv, 2, AxisRange(0, hd))
-	k := SliceAxis(qkv, 2, AxisRange(hd, 2*hd))
-	v := SliceAxis(qkv, 2, AxisRange(2*hd, 3*hd))
+	// query_key_value output is laid out per head: [B, T, heads, 3·head_dim].
+	qkv := TransposeAllDims(Reshape(arch.Linear(hn, w["qkv_w"], w["qkv_b"]), b, t, h, 3*hd), 0, 2, 1, 3)
+	q := SliceAxis(qkv, 3, AxisRange(0, hd))
+	k := SliceAxis(qkv, 3, AxisRange(hd, 2*hd))
+	v := SliceAxis(qkv, 3, AxisRange(2*hd, 3*hd))
 	q = arch.ApplyRope(q, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
