@@ -3,7 +3,6 @@ package train
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"path/filepath"
 
 	"github.com/attnscope/attnscope/checkpoint"
@@ -29,7 +28,7 @@ func (c ModelConfig) HFConfig(ids SpecialIDs) map[string]any {
 			"head_dim":                c.NEmbd / c.NHead,
 			"max_position_embeddings": c.NPositions,
 			"hidden_act":              "silu",
-			"rms_norm_eps":            llamaNormEps,
+			"rms_norm_eps":            c.normEps(),
 			"rope_parameters":         map[string]any{"rope_theta": c.theta(), "rope_type": "default"},
 			"rope_theta":              c.theta(),
 			"attention_bias":          false,
@@ -54,7 +53,7 @@ func (c ModelConfig) HFConfig(ids SpecialIDs) map[string]any {
 		"n_layer":             c.NLayer,
 		"n_head":              c.NHead,
 		"n_inner":             nil,
-		"layer_norm_epsilon":  1e-5,
+		"layer_norm_epsilon":  c.normEps(),
 		"initializer_range":   0.02,
 		"attn_pdrop":          0.0, "embd_pdrop": 0.0, "resid_pdrop": 0.0,
 		"scale_attn_weights":              true,
@@ -123,8 +122,8 @@ func Load(dir string) (ModelConfig, [][]float32, error) {
 	default:
 		return ModelConfig{}, nil, fmt.Errorf("load %s: config.json model_type is %q, expected \"gpt2\" or \"llama\"", dir, hc.ModelType)
 	}
-	if math.Abs(hc.NormEps-normEps(cfg)) > 1e-12 {
-		return ModelConfig{}, nil, fmt.Errorf("load %s: config.json norm epsilon %g: training uses %g", dir, hc.NormEps, normEps(cfg))
+	if hc.NormEps != cfg.normEps() {
+		cfg.NormEps = hc.NormEps
 	}
 	if err := cfg.validate(); err != nil {
 		return ModelConfig{}, nil, fmt.Errorf("load %s: %w", dir, err)
@@ -143,11 +142,4 @@ func Load(dir string) (ModelConfig, [][]float32, error) {
 		out = append(out, append([]float32(nil), v...))
 	}
 	return cfg, out, nil
-}
-
-func normEps(c ModelConfig) float64 {
-	if c.isLlama() {
-		return llamaNormEps
-	}
-	return 1e-5
 }

@@ -98,7 +98,7 @@ type Architecture interface {
 func LayerNorm(x, gamma, beta *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	v := ReduceAndKeep(Square(Sub(x, mean)), ReduceMean, -1)
-	rstd := Rsqrt(AddScalar(v, eps))
+	rstd := rsqrt(AddScalar(v, eps))
 	bias := Neg(Mul(rstd, mean))
 	y := Add(Mul(x, rstd), bias)
 	y = Mul(y, Along(gamma, y))
@@ -133,8 +133,15 @@ func Along(v, x *Node) *Node {
 // RMSNorm is x·rsqrt(mean(x²)+eps)·w (Zhang & Sennrich 2019; LlamaRMSNorm).
 func RMSNorm(x, w *Node, eps float64) *Node {
 	v := ReduceAndKeep(Square(x), ReduceMean, -1)
-	y := Mul(x, Rsqrt(AddScalar(v, eps)))
+	y := Mul(x, rsqrt(AddScalar(v, eps)))
 	return Mul(y, Along(w, y))
+}
+
+// rsqrt is 1/√x: the value from the backend's Rsqrt, the gradient from the
+// decomposed 1/√x (GoMLX v0.28.8 defines no gradient for Rsqrt).
+func rsqrt(x *Node) *Node {
+	out, _ := InternalFusedOpCaller(func() *Node { return Rsqrt(x) }, func() *Node { return Reciprocal(Sqrt(x)) }, true)
+	return out
 }
 
 // Linear is x·Wᵀ+b with a torch.nn.Linear weight W [out, in]; b may be nil.
