@@ -47,6 +47,11 @@ type Options struct {
 	// after RoPE where the family applies it).
 	QKV  bool
 	FP16 bool // store tensors as float16
+	// BatchSize runs up to this many forward passes as one right-padded batch
+	// (model.ForwardBatch); ≤ 1: one at a time. Ignored with Generate. Each
+	// sample is stored at its own length, equal to a capture alone within
+	// float32 rounding.
+	BatchSize int
 	// Backend is the GoMLX backend ("" = default pure-Go backend).
 	Backend string
 	// Command is the command line recorded in run.json.
@@ -222,6 +227,44 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		}
 	}
 	sum := &Summary{}
+	batch := max(opts.BatchSize, 1)
+	if opts.Generate != nil {
+		batch = 1
+	}
+	var chunk []job
+	var at []int // positions of chunk's jobs in jobs
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		defer func() { chunk, at = chunk[:0], at[:0] }()
+		if m == nil {
+			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		if len(chunk) == 1 {
+			err = captureOne(ctx, run, m, tk, chunk[0].p, chunk[0].id, chunk[0].try, opts)
+		} else {
+			items := make([]batchItem, len(chunk))
+			for k, j := range chunk {
+				items[k] = batchItem{j.p, j.id}
+			}
+			err = captureBatch(ctx, run, m, items, opts)
+		}
+		if err != nil {
+			return err
+		}
+		sum.Captured += len(chunk)
+		if opts.Progress != nil {
+			each := time.Since(start) / time.Duration(len(chunk))
+			for k, j := range chunk {
+				opts.Progress(at[k]+1, len(jobs), j.id, false, each)
+			}
+		}
+		return nil
+	}
 	for i, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return sum, err
@@ -233,19 +276,15 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 			}
 			continue
 		}
-		if m == nil {
-			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+		chunk, at = append(chunk, j), append(at, i)
+		if len(chunk) == batch {
+			if err := flush(); err != nil {
 				return sum, err
 			}
 		}
-		start := time.Now()
-		if err := captureOne(ctx, run, m, tk, j.p, j.id, j.try, opts); err != nil {
-			return sum, err
-		}
-		sum.Captured++
-		if opts.Progress != nil {
-			opts.Progress(i+1, len(jobs), j.id, false, time.Since(start))
-		}
+	}
+	if err := flush(); err != nil {
+		return sum, err
 	}
 	if m != nil {
 		sum.CompiledGraphs = m.CompiledGraphs()
@@ -420,6 +459,107 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 	}
 	s.Seconds = time.Since(start).Seconds()
 	return w.Commit(s)
+}
+
+// batchItem is one sample of a batched capture.
+type batchItem struct {
+	p  prepared
+	id string
+}
+
+// captureBatch runs items as one right-padded batch (model.ForwardBatch) and
+// stores each sample at its own length: its recorder drops the padded rows
+// and keys (which the mask kept from touching the real ones).
+func captureBatch(ctx context.Context, run *store.Run, m model.Model, items []batchItem, opts Options) error {
+	cfg := m.Config()
+	a, err := model.Architecture(cfg)
+	if err != nil {
+		return err
+	}
+	N := 0
+	for _, it := range items {
+		N = max(N, len(it.p.enc.IDs))
+	}
+	ins := make([]model.Input, len(items))
+	recs := make([]model.Recorder, len(items))
+	writers := make([]*store.SampleWriter, len(items))
+	defer func() {
+		for _, w := range writers {
+			if w != nil {
+				w.Abort()
+			}
+		}
+	}()
+	for k, it := range items {
+		n := len(it.p.enc.IDs)
+		ids, mask := make([]int, N), make([]int, N)
+		copy(ids, it.p.enc.IDs)
+		for i := range n {
+			mask[i] = 1
+		}
+		ins[k] = model.Input{IDs: ids, AttentionMask: mask}
+		w, err := run.NewSample(it.id, store.SampleOptions{
+			Layers: cfg.Layers, Hidden: opts.Hidden, QKV: opts.QKV, FinalNorm: len(a.FinalParams()) > 0, FP16: opts.FP16,
+		})
+		if err != nil {
+			return err
+		}
+		writers[k] = w
+		recs[k] = trimmed(w, n, N)
+	}
+	start := time.Now()
+	if _, err := m.ForwardBatch(ctx, ins, recs, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
+		return fmt.Errorf("batch of samples %s..%s: %w", items[0].id, items[len(items)-1].id, err)
+	}
+	secs := time.Since(start).Seconds() / float64(len(items))
+	for k, it := range items {
+		p := it.p
+		s := &store.Sample{
+			ID: it.id, Text: p.in.Text, PromptText: p.in.Text,
+			IDs: slices.Clone(p.enc.IDs), Tokens: slices.Clone(p.enc.Tokens), Offsets: slices.Clone(p.enc.Offsets), PromptLen: len(p.enc.IDs),
+			Source: p.in.Source, Language: p.in.Language, Seconds: secs,
+		}
+		if err := writers[k].Commit(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trimmed passes rec the first n of N token positions of every tensor: the
+// query and key axes of an attention pattern [heads, N, N], the token axis of
+// queries/keys/values [heads, N, head_dim] and of hidden states [N, width].
+func trimmed(rec model.Recorder, n, N int) model.Recorder {
+	if n == N {
+		return rec
+	}
+	var buf []float32
+	return model.RecorderFunc(func(name string, shape []int, data []float32) error {
+		buf = buf[:0]
+		out := slices.Clone(shape)
+		switch {
+		case strings.HasSuffix(name, ".attn.pattern") && len(shape) == 3:
+			for h := range shape[0] {
+				for i := range n {
+					off := (h*N + i) * N
+					buf = append(buf, data[off:off+n]...)
+				}
+			}
+			out[1], out[2] = n, n
+		case len(shape) == 3:
+			cols := shape[2]
+			for h := range shape[0] {
+				buf = append(buf, data[h*N*cols:(h*N+n)*cols]...)
+			}
+			out[1] = n
+		case len(shape) == 2:
+			buf = append(buf, data[:n*shape[1]]...)
+			out[0] = n
+		default:
+			return fmt.Errorf("capture: %s has shape %v, which a batch cannot trim", name, shape)
+		}
+		return rec.Record(name, out, buf)
+	})
 }
 
 // addGeneration appends the generated tokens to s: ids, token strings,

@@ -487,3 +487,78 @@ func TestHashModelFollowsLinks(t *testing.T) {
 		t.Errorf("hashed %v", names)
 	}
 }
+
+// TestCaptureBatchMatchesSingle captures the reference texts (of different
+// lengths) in right-padded batches and one at a time: every stored tensor has
+// the sample's own length and equals the unbatched capture within 1e-5.
+func TestCaptureBatchMatchesSingle(t *testing.T) {
+	for _, name := range []string{"tiny-gpt2", "tiny-bert", "tiny-llama", "tiny-gpt_neox"} {
+		t.Run(name, func(t *testing.T) {
+			dir := refdata.Path(t, "models", name)
+			var inputs []Input
+			lengths := map[int]bool{}
+			for i, c := range loadCases(t, dir) {
+				inputs = append(inputs, Input{ID: fmt.Sprintf("case%d", i), Text: c.Text})
+				lengths[len(c.IDs)] = true
+			}
+			if len(inputs) < 3 || len(lengths) < 2 {
+				t.Fatalf("%d reference texts of %d lengths: the test needs texts of different lengths", len(inputs), len(lengths))
+			}
+			single, batched := filepath.Join(t.TempDir(), "single"), filepath.Join(t.TempDir(), "batched")
+			if _, err := Run(context.Background(), single, inputs, Options{ModelDir: dir, Hidden: true, QKV: true}); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := Run(context.Background(), batched, inputs, Options{ModelDir: dir, Hidden: true, QKV: true, BatchSize: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Captured != len(inputs) {
+				t.Errorf("summary %+v", sum)
+			}
+			rs, _ := store.Open(single)
+			rb, _ := store.Open(batched)
+			for i := range inputs {
+				id := fmt.Sprintf("case%d", i)
+				ss, _ := rs.Sample(id)
+				sb, err := rb.Sample(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(ss.IDs, sb.IDs) || *ss.Attention != *sb.Attention || *ss.Hidden != *sb.Hidden || *ss.QKV != *sb.QKV {
+					t.Errorf("%s: sample.json differs: %+v %+v, batched %+v %+v", id, ss.Attention, ss.QKV, sb.Attention, sb.QKV)
+				}
+				as, _ := rs.Attention(id)
+				ab, err := rb.Attention(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxDiff(t, ab.Data, as.Data); d > 1e-5 {
+					t.Errorf("%s: batched attention differs by %g", id, d)
+				}
+				names, _ := rs.HiddenNames(id)
+				for _, hn := range names {
+					hs, _ := rs.Hidden(id, hn)
+					hb, err := rb.Hidden(id, hn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d := maxDiff(t, hb.Data, hs.Data); d > 1e-5 {
+						t.Errorf("%s: batched hidden %s differs by %g", id, hn, d)
+					}
+				}
+				for l := range ss.Attention.Layers {
+					qs, ks, vs, _ := rs.QKV(id, l)
+					qb, kb, vb, err := rb.QKV(id, l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for k, pair := range [][2]*store.Tensor3{{qs, qb}, {ks, kb}, {vs, vb}} {
+						if d := maxDiff(t, pair[1].Data, pair[0].Data); d > 1e-5 {
+							t.Errorf("%s layer %d: batched %s differs by %g", id, l, []string{"q", "k", "v"}[k], d)
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -23,7 +23,7 @@ func newCaptureCmd() *cobra.Command {
 	var (
 		modelDir, out, promptsDir, stopLine, backend string
 		texts, files                                 []string
-		generate, topK, tries                        int
+		generate, topK, tries, batchSize             int
 		temperature, topP                            float64
 		seed                                         int64
 		maxTime                                      time.Duration
@@ -82,7 +82,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 				return err
 			}
 			opts := capture.Options{
-				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend,
+				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend, BatchSize: batchSize,
 				Command: commandLine(cmd, nil),
 			}
 			if generate > 0 {
@@ -122,6 +122,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 	f.DurationVar(&maxTime, "max-time", 0, "stop each generation after this long (0: no limit)")
 	f.BoolVar(&hidden, "hidden", false, "also store hidden states (embed, blocks.<l>.hook_resid_post, final_norm)")
 	f.BoolVar(&qkv, "qkv", false, "also store every layer's queries, keys and values (blocks.<l>.attn.hook_q|hook_k|hook_v, after RoPE)")
+	f.IntVar(&batchSize, "batch-size", 1, "run up to N forward passes as one right-padded batch (each sample is stored at its own length)")
 	f.BoolVar(&fp16, "fp16", false, "store tensors as float16 (half the disk space)")
 	f.StringVar(&backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	return cmd
