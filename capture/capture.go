@@ -19,9 +19,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/model/arch"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tokenizer"
 )
@@ -145,7 +145,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		}
 		seen[in.ID] = true
 	}
-	cfg, err := checkpoint.ReadConfig(opts.ModelDir)
+	cfg, err := model.ReadConfig(opts.ModelDir)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +305,7 @@ func describe(in Input) string {
 	return fmt.Sprintf("%q", in.ID)
 }
 
-func newMeta(ctx context.Context, cfg *checkpoint.Config, causal bool, opts Options) (store.Meta, error) {
+func newMeta(ctx context.Context, cfg *arch.Config, causal bool, opts Options) (store.Meta, error) {
 	files, err := HashModel(ctx, opts.ModelDir)
 	if err != nil {
 		return store.Meta{}, err

@@ -108,7 +108,7 @@ func TestCaptureMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := checkpoint.ReadConfig(dir)
+			cfg, err := model.ReadConfig(dir)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,7 +22,7 @@ import (
 // the layer's weights as inputs, so one compiled graph serves every layer;
 // sequence lengths and cache capacities are bucketed (see bucket).
 type runner struct {
-	cfg     *checkpoint.Config
+	cfg     *arch.Config
 	a       arch.Architecture
 	backend compute.Backend
 	dir     string
@@ -39,7 +39,7 @@ type runner struct {
 	compiled map[string]bool
 }
 
-func newRunner(dir string, cfg *checkpoint.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend) (*runner, error) {
+func newRunner(dir string, cfg *arch.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend) (*runner, error) {
 	r := &runner{cfg: cfg, a: a, backend: backend, dir: dir, weights: map[string]*tensors.Tensor{}, compiled: map[string]bool{}}
 	load := func(ps []arch.Param) ([]*tensors.Tensor, error) {
 		out := make([]*tensors.Tensor, len(ps))
@@ -176,7 +176,7 @@ func (r *runner) CompiledGraphs() int {
 	return len(r.compiled)
 }
 
-func (r *runner) Config() *checkpoint.Config { return r.cfg }
+func (r *runner) Config() *arch.Config { return r.cfg }
 
 func (r *runner) Close() error {
 	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec} {

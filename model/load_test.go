@@ -12,6 +12,7 @@ import (
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/model/arch"
 )
 
 // convert writes the reference model src into a new folder: tensors stored
@@ -303,13 +304,13 @@ func TestMistralConfig(t *testing.T) {
 // TestArchitectureForEveryModelType: every model_type checkpoint.ParseConfig accepts has
 // an architecture, and the list in the error is checkpoint's.
 func TestArchitectureForEveryModelType(t *testing.T) {
-	for _, mt := range checkpoint.ModelTypes {
-		if a, err := Architecture(&checkpoint.Config{ModelType: mt}); err != nil || a == nil {
+	for _, mt := range ModelTypes() {
+		if a, err := Architecture(&arch.Config{ModelType: mt}); err != nil || a == nil {
 			t.Errorf("model_type %q: no architecture (%v)", mt, err)
 		}
 	}
-	_, err := Architecture(&checkpoint.Config{ModelType: "gpt3"})
-	if err == nil || !strings.Contains(err.Error(), strings.Join(checkpoint.ModelTypes, ", ")) {
-		t.Errorf("unknown model_type: error %v does not list %v", err, checkpoint.ModelTypes)
+	_, err := Architecture(&arch.Config{ModelType: "gpt3"})
+	if err == nil || !strings.Contains(err.Error(), strings.Join(ModelTypes(), ", ")) {
+		t.Errorf("unknown model_type: error %v does not list %v", err, ModelTypes())
 	}
 }

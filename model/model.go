@@ -12,7 +12,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/model/arch"
 )
 
 // Recorder receives tensors as the forward pass produces them, named with
@@ -108,7 +108,7 @@ type Generation struct {
 // Model is a loaded checkpoint. Methods may be called from one goroutine at a time.
 type Model interface {
 	// Config returns the parsed config.json.
-	Config() *checkpoint.Config
+	Config() *arch.Config
 
 	// Forward runs one sequence through the model, recording layer by layer.
 	// An input longer than the context (config max positions) is an error.

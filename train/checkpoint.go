@@ -7,6 +7,7 @@ import (
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/model"
 )
 
 // SpecialIDs are the special tokens recorded in config.json.
@@ -97,7 +98,7 @@ func Save(dir string, cfg ModelConfig, weights [][]float32, ids SpecialIDs, meta
 // Load reads a GPT-2 checkpoint folder written by Save (or any Hugging Face
 // GPT2LMHeadModel with tied embeddings) back into a config and weights.
 func Load(dir string) (ModelConfig, [][]float32, error) {
-	hc, err := checkpoint.ReadConfig(dir)
+	hc, err := model.ReadConfig(dir)
 	if err != nil {
 		return ModelConfig{}, nil, err
 	}

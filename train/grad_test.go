@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/model"
 )
 
 // gradConfigs are small random configs of every family package model knows,
@@ -36,7 +37,11 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 	for family, js := range gradConfigs {
 		t.Run(family, func(t *testing.T) {
-			cfg, err := checkpoint.ParseConfig([]byte(js))
+			raw, err := checkpoint.ParseConfig([]byte(js))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := model.ParseConfig(raw)
 			if err != nil {
 				t.Fatal(err)
 			}

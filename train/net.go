@@ -88,12 +88,16 @@ func (c ModelConfig) validate() error {
 
 // Checkpoint returns the parsed config.json of the model (HFConfig), which
 // selects its architecture in package model.
-func (c ModelConfig) Checkpoint() (*checkpoint.Config, error) {
+func (c ModelConfig) Checkpoint() (*arch.Config, error) {
 	b, err := json.Marshal(c.HFConfig(SpecialIDs{}))
 	if err != nil {
 		return nil, err
 	}
-	cc, err := checkpoint.ParseConfig(b)
+	raw, err := checkpoint.ParseConfig(b)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := model.ParseConfig(raw)
 	if err != nil {
 		return nil, fmt.Errorf("model config: %w", err)
 	}
@@ -114,7 +118,7 @@ func (c ModelConfig) Params() []arch.Param {
 // net is one architecture with its trainable parameters: every Param of
 // every part, each tensor name once (tied weights share one variable).
 type net struct {
-	cfg    *checkpoint.Config
+	cfg    *arch.Config
 	a      arch.Architecture
 	params []arch.Param
 	index  map[string]int // checkpoint name → position in params
@@ -129,7 +133,7 @@ func (c ModelConfig) net() (*net, error) {
 }
 
 // newNet collects the parameters of cfg's architecture (any family of package model).
-func newNet(cfg *checkpoint.Config) (*net, error) {
+func newNet(cfg *arch.Config) (*net, error) {
 	a, err := model.Architecture(cfg)
 	if err != nil {
 		return nil, err

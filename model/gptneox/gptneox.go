@@ -13,10 +13,29 @@ import (
 )
 
 // Arch is GPT-NeoX for one config.
-type Arch struct{ c *checkpoint.Config }
+type Arch struct{ c *arch.Config }
 
 // New returns the architecture of c.
-func New(c *checkpoint.Config) *Arch { return &Arch{c: c} }
+func New(c *arch.Config) arch.Architecture { return &Arch{c: c} }
+
+// ParseConfig reads a GPTNeoXConfig (layer_norm_eps default 1e-5,
+// use_parallel_residual default true, rotary_pct, biases on).
+func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
+	c := &arch.Config{
+		ModelType: "gpt_neox", Raw: raw, NormEps: 1e-5, Activation: "gelu",
+		AttentionBias: true, MLPBias: true, UseParallelResidual: true, Keys: arch.HFKeys,
+	}
+	f := raw.Fields()
+	arch.ReadSizes(f, c)
+	f.Float("layer_norm_eps", &c.NormEps)
+	f.String("hidden_act", &c.Activation)
+	f.Bool("use_parallel_residual", &c.UseParallelResidual)
+	f.Bool("attention_bias", &c.AttentionBias)
+	f.Bool("mlp_bias", &c.MLPBias)
+	arch.ReadRope(f, c)
+	arch.ReadCommon(f, c)
+	return c.Finish(f.Err())
+}
 
 func (a *Arch) EmbedParams() []arch.Param {
 	return []arch.Param{{Key: "embed", Name: "gpt_neox.embed_in.weight", Shape: []int{a.c.VocabSize, a.c.Hidden}}}
