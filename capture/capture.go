@@ -52,6 +52,11 @@ type Options struct {
 	// sample is stored at its own length, equal to a capture alone within
 	// float32 rounding.
 	BatchSize int
+	// Strict refuses a checkpoint with tensors the model does not use (such as
+	// more layers than config.json declares); otherwise Warn hears of them.
+	Strict bool
+	// Warn receives warnings (nil: standard error).
+	Warn func(msg string)
 	// Backend is the GoMLX backend ("" = default pure-Go backend).
 	Backend string
 	// Command is the command line recorded in run.json.
@@ -203,7 +208,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	if _, err := os.Stat(filepath.Join(out, store.RunFile)); err != nil {
 		// A new run: load the model first, so that a corrupt checkpoint leaves no
 		// run folder behind. (Resuming loads it only if a sample is left to do.)
-		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
 			return nil, err
 		}
 	}
@@ -239,7 +244,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		}
 		defer func() { chunk, at = chunk[:0], at[:0] }()
 		if m == nil {
-			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
 				return err
 			}
 		}

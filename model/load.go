@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/attnscope/attnscope/checkpoint"
@@ -15,6 +17,7 @@ import (
 	"github.com/attnscope/attnscope/model/llama"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // pure-Go backend
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // A family is one architecture: the config.json model_type values it
@@ -137,5 +140,56 @@ func Load(dir string, opts LoadOptions) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if msg := unusedTensors(w, r.weights, cfg); msg != "" {
+		if opts.Strict {
+			r.Close()
+			return nil, fmt.Errorf("%s (refused with strict loading)", msg)
+		}
+		if opts.Warn != nil {
+			opts.Warn(msg)
+		} else {
+			fmt.Fprintln(os.Stderr, "attnscope: warning: "+msg)
+		}
+	}
 	return r, nil
+}
+
+// buffers are checkpoint entries that are not weights (attention masks and
+// rotary tables some exporters save), ignored as transformers ignores them.
+var buffers = regexp.MustCompile(`(^|\.)(attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias|position_ids|rotary_emb\.inv_freq)$`)
+
+// layerIndex finds the layer number in a tensor name (transformer.h.3.,
+// model.layers.3., bert.encoder.layer.3.).
+var layerIndex = regexp.MustCompile(`\.(?:h|layers|layer)\.(\d+)\.`)
+
+// unusedTensors describes the checkpoint's tensors that the architecture did
+// not load ("" when none), like transformers' "Some weights of the model
+// checkpoint were not used" warning; tensors of layers beyond config.json's
+// layer count are named as such.
+func unusedTensors(w *checkpoint.Weights, loaded map[string]*tensors.Tensor, cfg *arch.Config) string {
+	var unused []string
+	top := -1
+	for _, n := range w.Names() {
+		if _, ok := loaded[n]; ok || buffers.MatchString(n) {
+			continue
+		}
+		unused = append(unused, n)
+		if m := layerIndex.FindStringSubmatch(n); m != nil {
+			if l, err := strconv.Atoi(m[1]); err == nil && l >= cfg.Layers {
+				top = max(top, l)
+			}
+		}
+	}
+	if len(unused) == 0 {
+		return ""
+	}
+	list := strings.Join(unused[:min(len(unused), 5)], ", ")
+	if len(unused) > 5 {
+		list += fmt.Sprintf(", ... (%d more)", len(unused)-5)
+	}
+	msg := fmt.Sprintf("%s: %d tensors are not used by the %s architecture of config.json: %s", strings.Join(w.Files(), ", "), len(unused), cfg.ModelType, list)
+	if top >= 0 {
+		msg += fmt.Sprintf("; the checkpoint has layers up to %d but config.json's %s is %d", top, cfg.Keys.Layers, cfg.Layers)
+	}
+	return msg
 }

@@ -144,4 +144,10 @@ type LoadOptions struct {
 	// $GOMLX_BACKEND, else the pure-Go backend. The pure-Go backend uses
 	// GOMAXPROCS threads (read when the model is loaded).
 	Backend string
+	// Strict refuses a checkpoint with tensors the architecture does not use
+	// (such as more layers than config.json declares) instead of warning.
+	Strict bool
+	// Warn receives warnings (unused tensors, as transformers reports them);
+	// nil writes them to standard error.
+	Warn func(msg string)
 }

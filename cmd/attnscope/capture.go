@@ -27,7 +27,7 @@ func newCaptureCmd() *cobra.Command {
 		temperature, topP                            float64
 		seed                                         int64
 		maxTime                                      time.Duration
-		sample, hidden, fp16, qkv                    bool
+		sample, hidden, fp16, qkv, strict            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "capture --model DIR (--text T | --file F | --prompts DIR) --out RUN",
@@ -82,7 +82,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 				return err
 			}
 			opts := capture.Options{
-				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend, BatchSize: batchSize,
+				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend, BatchSize: batchSize, Strict: strict,
 				Command: commandLine(cmd, nil),
 			}
 			if generate > 0 {
@@ -123,6 +123,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 	f.BoolVar(&hidden, "hidden", false, "also store hidden states (embed, blocks.<l>.hook_resid_post, final_norm)")
 	f.BoolVar(&qkv, "qkv", false, "also store every layer's queries, keys and values (blocks.<l>.attn.hook_q|hook_k|hook_v, after RoPE)")
 	f.IntVar(&batchSize, "batch-size", 1, "run up to N forward passes as one right-padded batch (each sample is stored at its own length)")
+	f.BoolVar(&strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
 	f.BoolVar(&fp16, "fp16", false, "store tensors as float16 (half the disk space)")
 	f.StringVar(&backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	return cmd
