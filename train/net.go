@@ -207,8 +207,13 @@ func (n *net) forward(params []*Node, ids *Node, wantAttn bool) (logits *Node, p
 // the projections back into the residual stream (c_proj, o_proj, down_proj,
 // attention.dense, dense_4h_to_h, output.dense).
 func (c ModelConfig) InitParams(seed uint64) [][]float32 {
+	return InitWeights(c.Params(), c.NLayer, seed)
+}
+
+// InitWeights draws the initialisation of InitParams for the parameters of
+// any family (Params) with the given number of layers.
+func InitWeights(specs []arch.Param, layers int, seed uint64) [][]float32 {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	specs := c.Params()
 	out := make([][]float32, len(specs))
 	for i, s := range specs {
 		v := make([]float32, numel(s.Shape))
@@ -221,7 +226,7 @@ func (c ModelConfig) InitParams(seed uint64) [][]float32 {
 		default:
 			std := 0.02
 			if hasSuffix(s.Name, "c_proj.weight", "o_proj.weight", "down_proj.weight", "attention.dense.weight", "dense_4h_to_h.weight", "output.dense.weight") {
-				std /= math.Sqrt(2 * float64(c.NLayer))
+				std /= math.Sqrt(2 * float64(layers))
 			}
 			for j := range v {
 				v[j] = float32(rng.NormFloat64() * std)

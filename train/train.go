@@ -20,6 +20,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/model/arch"
 )
 
 // Hyper are the optimisation settings.
@@ -87,7 +88,7 @@ func Backend(config string) (compute.Backend, error) {
 
 // Trainer holds a model's weights and AdamW state.
 type Trainer struct {
-	Config ModelConfig
+	Config ModelConfig // the model's shape (zero for NewArchTrainer)
 	Hyper  Hyper
 	net    *net
 	params []*tensors.Tensor
@@ -105,12 +106,44 @@ func NewTrainer(backend compute.Backend, cfg ModelConfig, h Hyper, weights [][]f
 	if err != nil {
 		return nil, err
 	}
+	t, err := newTrainer(backend, n, h, weights)
+	if t != nil {
+		t.Config = cfg
+	}
+	return t, err
+}
+
+// NewArchTrainer trains a model of any family package model knows (such as a
+// loaded checkpoint's config, model.ReadConfig) from weights in Params(c)
+// order: the same AdamW step over the family's model/arch graph, with the
+// cross-entropy of every position whose target is not the ignore index
+// (next tokens for a decoder, masked tokens for an encoder).
+func NewArchTrainer(backend compute.Backend, c *arch.Config, h Hyper, weights [][]float32) (*Trainer, error) {
+	n, err := newNet(c)
+	if err != nil {
+		return nil, err
+	}
+	return newTrainer(backend, n, h, weights)
+}
+
+// Params lists the trainable tensors of a model of any family: every Param of
+// its architecture (embedding, each layer, final norm, head), each checkpoint
+// tensor once.
+func Params(c *arch.Config) ([]arch.Param, error) {
+	n, err := newNet(c)
+	if err != nil {
+		return nil, err
+	}
+	return n.params, nil
+}
+
+func newTrainer(backend compute.Backend, n *net, h Hyper, weights [][]float32) (*Trainer, error) {
 	h.defaults()
 	specs := n.params
 	if len(weights) != len(specs) {
 		return nil, fmt.Errorf("train: %d weight tensors given, the model has %d", len(weights), len(specs))
 	}
-	t := &Trainer{Config: cfg, Hyper: h, net: n}
+	t := &Trainer{Hyper: h, net: n}
 	for i, s := range specs {
 		if n := numel(s.Shape); len(weights[i]) != n {
 			return nil, fmt.Errorf("train: %s has %d values, want %v", s.Name, len(weights[i]), s.Shape)
@@ -192,8 +225,8 @@ func (t *Trainer) Step(ctx context.Context, ids, targets [][]int) (StepResult, e
 	if len(ids) == 0 || len(ids) != len(targets) {
 		return StepResult{}, fmt.Errorf("train: batch of %d inputs and %d targets", len(ids), len(targets))
 	}
-	if len(ids[0]) > t.Config.NPositions {
-		return StepResult{}, fmt.Errorf("train: sequences of %d tokens exceed n_positions %d", len(ids[0]), t.Config.NPositions)
+	if mp := t.net.cfg.MaxPositions; mp > 0 && len(ids[0]) > mp {
+		return StepResult{}, fmt.Errorf("train: sequences of %d tokens exceed the model's %d positions", len(ids[0]), mp)
 	}
 	t.step++
 	lr := t.Hyper.LR(t.step)
@@ -206,7 +239,7 @@ func (t *Trainer) Step(ctx context.Context, ids, targets [][]int) (StepResult, e
 		}
 	}
 	args = append(args, tensors.FromScalar(float32(lr)), tensors.FromScalar(float32(c1)), tensors.FromScalar(float32(c2)),
-		matrix(ids, t.Config.VocabSize), matrix(targets, -1))
+		matrix(ids, t.net.cfg.VocabSize), matrix(targets, -1))
 	out, err := t.exec.Call(args...)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("train: step %d: %w", t.step, err)
