@@ -273,7 +273,7 @@ func TestCaptureGeneration(t *testing.T) {
 			}
 			out := filepath.Join(t.TempDir(), "run")
 			g := &model.GenerateOptions{MaxNewTokens: cases[0].Generation.MaxNewTokens}
-			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Generate: g, Hidden: true}); err != nil {
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Generate: g, Hidden: true, QKV: true}); err != nil {
 				t.Fatal(err)
 			}
 			run, _ := store.Open(out)
@@ -321,6 +321,9 @@ func TestCaptureGeneration(t *testing.T) {
 				if d := maxDiff(t, att.Data, want); d > m.tol {
 					t.Errorf("%s: generation attention differs by %g", id, d)
 				}
+				// The queries and keys of the generated positions give back the
+				// assembled generation attention (causal over all M positions).
+				checkQKV(t, run, id, true, want, m.tol)
 				h, err := run.Hidden(id, store.ResidName(0))
 				if err != nil || h.Rows != shape[2] {
 					t.Fatalf("%s: hidden of a generation: %v (want %d rows)", id, err, shape[2])
