@@ -19,9 +19,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/model/arch"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tokenizer"
 )
@@ -43,7 +43,20 @@ type Options struct {
 	// Tries is the number of generations per input (seeds Generate.Seed+i); 1 when ≤ 0.
 	Tries  int
 	Hidden bool // also store hidden states
-	FP16   bool // store tensors as float16
+	// QKV also stores every layer's queries, keys and values (qkv.safetensors,
+	// after RoPE where the family applies it).
+	QKV  bool
+	FP16 bool // store tensors as float16
+	// BatchSize runs up to this many forward passes as one right-padded batch
+	// (model.ForwardBatch); ≤ 1: one at a time. Ignored with Generate. Each
+	// sample is stored at its own length, equal to a capture alone within
+	// float32 rounding.
+	BatchSize int
+	// Strict refuses a checkpoint with tensors the model does not use (such as
+	// more layers than config.json declares); otherwise Warn hears of them.
+	Strict bool
+	// Warn receives warnings (nil: standard error).
+	Warn func(msg string)
 	// Backend is the GoMLX backend ("" = default pure-Go backend).
 	Backend string
 	// Command is the command line recorded in run.json.
@@ -137,15 +150,16 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		}
 		seen[in.ID] = true
 	}
-	cfg, err := checkpoint.ReadConfig(opts.ModelDir)
+	cfg, err := model.ReadConfig(opts.ModelDir)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := model.Architecture(cfg); err != nil {
+	a, err := model.Architecture(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(opts.ModelDir, "config.json"), err)
 	}
-	if opts.Generate != nil && cfg.ModelType == "bert" {
-		return nil, fmt.Errorf("capture: model %s is an encoder (bert); --generate needs a decoder model", opts.ModelDir)
+	if opts.Generate != nil && !a.Causal() {
+		return nil, fmt.Errorf("capture: model %s is an encoder (%s); --generate needs a decoder model", opts.ModelDir, cfg.ModelType)
 	}
 	tk, err := tokenizer.Load(opts.ModelDir)
 	if err != nil {
@@ -176,7 +190,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		work = append(work, prepared{in: in, enc: enc})
 	}
 
-	meta, err := newMeta(ctx, cfg, opts)
+	meta, err := newMeta(ctx, cfg, a.Causal(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +208,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	if _, err := os.Stat(filepath.Join(out, store.RunFile)); err != nil {
 		// A new run: load the model first, so that a corrupt checkpoint leaves no
 		// run folder behind. (Resuming loads it only if a sample is left to do.)
-		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
 			return nil, err
 		}
 	}
@@ -218,6 +232,44 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		}
 	}
 	sum := &Summary{}
+	batch := max(opts.BatchSize, 1)
+	if opts.Generate != nil {
+		batch = 1
+	}
+	var chunk []job
+	var at []int // positions of chunk's jobs in jobs
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		defer func() { chunk, at = chunk[:0], at[:0] }()
+		if m == nil {
+			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		if len(chunk) == 1 {
+			err = captureOne(ctx, run, m, tk, chunk[0].p, chunk[0].id, chunk[0].try, opts)
+		} else {
+			items := make([]batchItem, len(chunk))
+			for k, j := range chunk {
+				items[k] = batchItem{j.p, j.id}
+			}
+			err = captureBatch(ctx, run, m, items, opts)
+		}
+		if err != nil {
+			return err
+		}
+		sum.Captured += len(chunk)
+		if opts.Progress != nil {
+			each := time.Since(start) / time.Duration(len(chunk))
+			for k, j := range chunk {
+				opts.Progress(at[k]+1, len(jobs), j.id, false, each)
+			}
+		}
+		return nil
+	}
 	for i, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return sum, err
@@ -229,19 +281,15 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 			}
 			continue
 		}
-		if m == nil {
-			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend}); err != nil {
+		chunk, at = append(chunk, j), append(at, i)
+		if len(chunk) == batch {
+			if err := flush(); err != nil {
 				return sum, err
 			}
 		}
-		start := time.Now()
-		if err := captureOne(ctx, run, m, tk, j.p, j.id, j.try, opts); err != nil {
-			return sum, err
-		}
-		sum.Captured++
-		if opts.Progress != nil {
-			opts.Progress(i+1, len(jobs), j.id, false, time.Since(start))
-		}
+	}
+	if err := flush(); err != nil {
+		return sum, err
 	}
 	if m != nil {
 		sum.CompiledGraphs = m.CompiledGraphs()
@@ -262,7 +310,7 @@ func describe(in Input) string {
 	return fmt.Sprintf("%q", in.ID)
 }
 
-func newMeta(ctx context.Context, cfg *checkpoint.Config, opts Options) (store.Meta, error) {
+func newMeta(ctx context.Context, cfg *arch.Config, causal bool, opts Options) (store.Meta, error) {
 	files, err := HashModel(ctx, opts.ModelDir)
 	if err != nil {
 		return store.Meta{}, err
@@ -287,7 +335,7 @@ func newMeta(ctx context.Context, cfg *checkpoint.Config, opts Options) (store.M
 		backend = "go"
 	}
 	mask := "causal mask"
-	if cfg.ModelType == "bert" {
+	if !causal {
 		mask = "padding mask"
 	}
 	meta := store.Meta{
@@ -305,6 +353,7 @@ func newMeta(ctx context.Context, cfg *checkpoint.Config, opts Options) (store.M
 		AttentionImplementation: "eager: softmax(Q·Kᵀ/√head_dim + " + mask + "), every weight materialised",
 		Backend:                 backend,
 		Hidden:                  opts.Hidden,
+		QKV:                     opts.QKV,
 		StartTime:               time.Now().UTC(),
 	}
 	if g := opts.Generate; g != nil {
@@ -338,6 +387,8 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 		why = fmt.Sprintf("it stores %s, this capture %s", old.DType, meta.DType)
 	case old.Hidden != meta.Hidden:
 		why = fmt.Sprintf("its hidden setting is %v, this capture's %v", old.Hidden, meta.Hidden)
+	case old.QKV != meta.QKV:
+		why = fmt.Sprintf("its qkv setting is %v, this capture's %v", old.QKV, meta.QKV)
 	case !reflect.DeepEqual(old.Generation, meta.Generation):
 		why = "its generation settings differ"
 	}
@@ -360,8 +411,12 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 
 func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenizer.Tokenizer, p prepared, id string, try int, opts Options) error {
 	cfg := m.Config()
+	a, err := model.Architecture(cfg)
+	if err != nil {
+		return err
+	}
 	w, err := run.NewSample(id, store.SampleOptions{
-		Layers: cfg.Layers, Hidden: opts.Hidden, FinalNorm: cfg.ModelType != "bert", FP16: opts.FP16,
+		Layers: cfg.Layers, Hidden: opts.Hidden, QKV: opts.QKV, FinalNorm: len(a.FinalParams()) > 0, FP16: opts.FP16,
 	})
 	if err != nil {
 		return err
@@ -374,7 +429,7 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 		Try: try, Source: p.in.Source, Language: p.in.Language,
 	}
 	if opts.Generate == nil {
-		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, model.ForwardOptions{Hidden: opts.Hidden}); err != nil {
+		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
 			return fmt.Errorf("sample %s: %w", id, err)
 		}
 	} else {
@@ -384,17 +439,18 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 		if err != nil {
 			return fmt.Errorf("sample %s: %w", id, err)
 		}
-		if opts.Hidden {
-			// Generate records attention only; the hidden states of the positions the
-			// attention covers (all tokens but the last) come from one forward pass
-			// over them, which is what the cached steps computed.
+		if opts.Hidden || opts.QKV {
+			// Generate records attention only; the hidden states (and queries, keys
+			// and values) of the positions the attention covers (all tokens but the
+			// last) come from one forward pass over them, which is what the cached
+			// steps computed.
 			only := model.RecorderFunc(func(name string, shape []int, data []float32) error {
 				if strings.HasSuffix(name, ".attn.pattern") {
 					return nil
 				}
 				return w.Record(name, shape, data)
 			})
-			if _, err := m.Forward(ctx, model.Input{IDs: gen.IDs[:len(gen.IDs)-1]}, only, model.ForwardOptions{Hidden: true}); err != nil {
+			if _, err := m.Forward(ctx, model.Input{IDs: gen.IDs[:len(gen.IDs)-1]}, only, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
 				return fmt.Errorf("sample %s: hidden states: %w", id, err)
 			}
 		}
@@ -408,6 +464,107 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 	}
 	s.Seconds = time.Since(start).Seconds()
 	return w.Commit(s)
+}
+
+// batchItem is one sample of a batched capture.
+type batchItem struct {
+	p  prepared
+	id string
+}
+
+// captureBatch runs items as one right-padded batch (model.ForwardBatch) and
+// stores each sample at its own length: its recorder drops the padded rows
+// and keys (which the mask kept from touching the real ones).
+func captureBatch(ctx context.Context, run *store.Run, m model.Model, items []batchItem, opts Options) error {
+	cfg := m.Config()
+	a, err := model.Architecture(cfg)
+	if err != nil {
+		return err
+	}
+	N := 0
+	for _, it := range items {
+		N = max(N, len(it.p.enc.IDs))
+	}
+	ins := make([]model.Input, len(items))
+	recs := make([]model.Recorder, len(items))
+	writers := make([]*store.SampleWriter, len(items))
+	defer func() {
+		for _, w := range writers {
+			if w != nil {
+				w.Abort()
+			}
+		}
+	}()
+	for k, it := range items {
+		n := len(it.p.enc.IDs)
+		ids, mask := make([]int, N), make([]int, N)
+		copy(ids, it.p.enc.IDs)
+		for i := range n {
+			mask[i] = 1
+		}
+		ins[k] = model.Input{IDs: ids, AttentionMask: mask}
+		w, err := run.NewSample(it.id, store.SampleOptions{
+			Layers: cfg.Layers, Hidden: opts.Hidden, QKV: opts.QKV, FinalNorm: len(a.FinalParams()) > 0, FP16: opts.FP16,
+		})
+		if err != nil {
+			return err
+		}
+		writers[k] = w
+		recs[k] = trimmed(w, n, N)
+	}
+	start := time.Now()
+	if _, err := m.ForwardBatch(ctx, ins, recs, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
+		return fmt.Errorf("batch of samples %s..%s: %w", items[0].id, items[len(items)-1].id, err)
+	}
+	secs := time.Since(start).Seconds() / float64(len(items))
+	for k, it := range items {
+		p := it.p
+		s := &store.Sample{
+			ID: it.id, Text: p.in.Text, PromptText: p.in.Text,
+			IDs: slices.Clone(p.enc.IDs), Tokens: slices.Clone(p.enc.Tokens), Offsets: slices.Clone(p.enc.Offsets), PromptLen: len(p.enc.IDs),
+			Source: p.in.Source, Language: p.in.Language, Seconds: secs,
+		}
+		if err := writers[k].Commit(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trimmed passes rec the first n of N token positions of every tensor: the
+// query and key axes of an attention pattern [heads, N, N], the token axis of
+// queries/keys/values [heads, N, head_dim] and of hidden states [N, width].
+func trimmed(rec model.Recorder, n, N int) model.Recorder {
+	if n == N {
+		return rec
+	}
+	var buf []float32
+	return model.RecorderFunc(func(name string, shape []int, data []float32) error {
+		buf = buf[:0]
+		out := slices.Clone(shape)
+		switch {
+		case strings.HasSuffix(name, ".attn.pattern") && len(shape) == 3:
+			for h := range shape[0] {
+				for i := range n {
+					off := (h*N + i) * N
+					buf = append(buf, data[off:off+n]...)
+				}
+			}
+			out[1], out[2] = n, n
+		case len(shape) == 3:
+			cols := shape[2]
+			for h := range shape[0] {
+				buf = append(buf, data[h*N*cols:(h*N+n)*cols]...)
+			}
+			out[1] = n
+		case len(shape) == 2:
+			buf = append(buf, data[:n*shape[1]]...)
+			out[0] = n
+		default:
+			return fmt.Errorf("capture: %s has shape %v, which a batch cannot trim", name, shape)
+		}
+		return rec.Record(name, out, buf)
+	})
 }
 
 // addGeneration appends the generated tokens to s: ids, token strings,

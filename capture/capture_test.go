@@ -92,7 +92,7 @@ func TestCaptureMatchesReference(t *testing.T) {
 				inputs = append(inputs, Input{ID: fmt.Sprintf("case%d", i), Text: c.Text})
 			}
 			out := filepath.Join(t.TempDir(), "run")
-			sum, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true, Command: []string{"test"}})
+			sum, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true, QKV: true, Command: []string{"test"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,6 +107,18 @@ func TestCaptureMatchesReference(t *testing.T) {
 			run, err := store.Open(out)
 			if err != nil {
 				t.Fatal(err)
+			}
+			cfg, err := model.ReadConfig(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := model.Architecture(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			causal := a.Causal()
+			if !run.Meta.QKV {
+				t.Error("run.json does not record qkv")
 			}
 			if run.Meta.EndTime == nil || run.Meta.Model.ModelType == "" || len(run.Meta.Model.Files) < 2 {
 				t.Errorf("run.json provenance incomplete: %+v", run.Meta)
@@ -149,13 +161,14 @@ func TestCaptureMatchesReference(t *testing.T) {
 						t.Errorf("%s: hidden %s differs by %g", id, name, d)
 					}
 				}
+				checkQKV(t, run, id, causal, want, m.tol)
 			}
 			if l := leftovers(t, out); len(l) != 0 {
 				t.Errorf("temporary files left: %v", l)
 			}
 			// A rerun skips every finished sample and leaves the files untouched.
 			before, _ := os.ReadFile(run.AttentionPath("case0"))
-			sum, err = Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true})
+			sum, err = Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true, QKV: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,10 +180,77 @@ func TestCaptureMatchesReference(t *testing.T) {
 				t.Error("rerun rewrote a finished sample")
 			}
 			// Resuming with other settings is refused.
-			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, FP16: true, Hidden: true}); err == nil || !strings.Contains(err.Error(), "float32") {
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, FP16: true, Hidden: true, QKV: true}); err == nil || !strings.Contains(err.Error(), "float32") {
 				t.Errorf("resume with --fp16: %v", err)
 			}
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Hidden: true}); err == nil || !strings.Contains(err.Error(), "qkv") {
+				t.Errorf("resume without --qkv: %v", err)
+			}
 		})
+	}
+}
+
+// checkQKV recomputes every layer's attention of sample id from its stored
+// queries and keys, in float64: softmax(q·kᵀ/√head_dim + mask) with the causal
+// mask for decoders and none for an unpadded encoder input. It must equal the
+// stored pattern and transformers' attention (ref [L, H, N, N]) within tol.
+func checkQKV(t *testing.T, run *store.Run, id string, causal bool, ref []float32, tol float64) {
+	t.Helper()
+	s, err := run.Sample(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.QKV == nil || s.QKV.Layers != s.Attention.Layers || s.QKV.Heads != s.Attention.Heads || s.QKV.Tokens != s.Attention.Query {
+		t.Fatalf("%s: sample.json qkv %+v does not match its attention %+v", id, s.QKV, s.Attention)
+	}
+	off := 0
+	for l := range s.QKV.Layers {
+		q, k, v, err := run.QKV(id, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Heads != q.Heads || v.Q != q.Q || v.K != q.K {
+			t.Fatalf("%s layer %d: v [%d %d %d], q [%d %d %d]", id, l, v.Heads, v.Q, v.K, q.Heads, q.Q, q.K)
+		}
+		att, err := run.AttentionLayer(id, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads, n, hd := q.Heads, q.Q, q.K
+		got := make([]float32, 0, heads*n*n)
+		scores := make([]float64, n)
+		for h := range heads {
+			for i := range n {
+				top := math.Inf(-1)
+				for j := range n {
+					scores[j] = math.Inf(-1)
+					if causal && j > i {
+						continue
+					}
+					dot := 0.0
+					for d := range hd {
+						dot += float64(q.Data[(h*n+i)*hd+d]) * float64(k.Data[(h*n+j)*hd+d])
+					}
+					scores[j] = dot / math.Sqrt(float64(hd))
+					top = math.Max(top, scores[j])
+				}
+				sum := 0.0
+				for j := range n {
+					scores[j] = math.Exp(scores[j] - top)
+					sum += scores[j]
+				}
+				for j := range n {
+					got = append(got, float32(scores[j]/sum))
+				}
+			}
+		}
+		if d := maxDiff(t, got, att.Data); d > tol {
+			t.Errorf("%s layer %d: softmax(QKᵀ/√d + mask) from the stored Q, K differs from the stored pattern by %g (tolerance %g)", id, l, d, tol)
+		}
+		if d := maxDiff(t, got, ref[off:off+len(got)]); d > tol {
+			t.Errorf("%s layer %d: softmax(QKᵀ/√d + mask) from the stored Q, K differs from transformers' attention by %g (tolerance %g)", id, l, d, tol)
+		}
+		off += len(got)
 	}
 }
 
@@ -193,7 +273,7 @@ func TestCaptureGeneration(t *testing.T) {
 			}
 			out := filepath.Join(t.TempDir(), "run")
 			g := &model.GenerateOptions{MaxNewTokens: cases[0].Generation.MaxNewTokens}
-			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Generate: g, Hidden: true}); err != nil {
+			if _, err := Run(context.Background(), out, inputs, Options{ModelDir: dir, Generate: g, Hidden: true, QKV: true}); err != nil {
 				t.Fatal(err)
 			}
 			run, _ := store.Open(out)
@@ -241,6 +321,9 @@ func TestCaptureGeneration(t *testing.T) {
 				if d := maxDiff(t, att.Data, want); d > m.tol {
 					t.Errorf("%s: generation attention differs by %g", id, d)
 				}
+				// The queries and keys of the generated positions give back the
+				// assembled generation attention (causal over all M positions).
+				checkQKV(t, run, id, true, want, m.tol)
 				h, err := run.Hidden(id, store.ResidName(0))
 				if err != nil || h.Rows != shape[2] {
 					t.Fatalf("%s: hidden of a generation: %v (want %d rows)", id, err, shape[2])
@@ -405,5 +488,80 @@ func TestHashModelFollowsLinks(t *testing.T) {
 	}
 	if !reflect.DeepEqual(names, []string{"config.json", "model.safetensors", "tokenizer.json"}) {
 		t.Errorf("hashed %v", names)
+	}
+}
+
+// TestCaptureBatchMatchesSingle captures the reference texts (of different
+// lengths) in right-padded batches and one at a time: every stored tensor has
+// the sample's own length and equals the unbatched capture within 1e-5.
+func TestCaptureBatchMatchesSingle(t *testing.T) {
+	for _, name := range []string{"tiny-gpt2", "tiny-bert", "tiny-llama", "tiny-gpt_neox"} {
+		t.Run(name, func(t *testing.T) {
+			dir := refdata.Path(t, "models", name)
+			var inputs []Input
+			lengths := map[int]bool{}
+			for i, c := range loadCases(t, dir) {
+				inputs = append(inputs, Input{ID: fmt.Sprintf("case%d", i), Text: c.Text})
+				lengths[len(c.IDs)] = true
+			}
+			if len(inputs) < 3 || len(lengths) < 2 {
+				t.Fatalf("%d reference texts of %d lengths: the test needs texts of different lengths", len(inputs), len(lengths))
+			}
+			single, batched := filepath.Join(t.TempDir(), "single"), filepath.Join(t.TempDir(), "batched")
+			if _, err := Run(context.Background(), single, inputs, Options{ModelDir: dir, Hidden: true, QKV: true}); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := Run(context.Background(), batched, inputs, Options{ModelDir: dir, Hidden: true, QKV: true, BatchSize: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Captured != len(inputs) {
+				t.Errorf("summary %+v", sum)
+			}
+			rs, _ := store.Open(single)
+			rb, _ := store.Open(batched)
+			for i := range inputs {
+				id := fmt.Sprintf("case%d", i)
+				ss, _ := rs.Sample(id)
+				sb, err := rb.Sample(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(ss.IDs, sb.IDs) || *ss.Attention != *sb.Attention || *ss.Hidden != *sb.Hidden || *ss.QKV != *sb.QKV {
+					t.Errorf("%s: sample.json differs: %+v %+v, batched %+v %+v", id, ss.Attention, ss.QKV, sb.Attention, sb.QKV)
+				}
+				as, _ := rs.Attention(id)
+				ab, err := rb.Attention(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxDiff(t, ab.Data, as.Data); d > 1e-5 {
+					t.Errorf("%s: batched attention differs by %g", id, d)
+				}
+				names, _ := rs.HiddenNames(id)
+				for _, hn := range names {
+					hs, _ := rs.Hidden(id, hn)
+					hb, err := rb.Hidden(id, hn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d := maxDiff(t, hb.Data, hs.Data); d > 1e-5 {
+						t.Errorf("%s: batched hidden %s differs by %g", id, hn, d)
+					}
+				}
+				for l := range ss.Attention.Layers {
+					qs, ks, vs, _ := rs.QKV(id, l)
+					qb, kb, vb, err := rb.QKV(id, l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for k, pair := range [][2]*store.Tensor3{{qs, qb}, {ks, kb}, {vs, vb}} {
+						if d := maxDiff(t, pair[1].Data, pair[0].Data); d > 1e-5 {
+							t.Errorf("%s layer %d: batched %s differs by %g", id, l, []string{"q", "k", "v"}[k], d)
+						}
+					}
+				}
+			}
+		})
 	}
 }

@@ -22,7 +22,7 @@ import (
 // the layer's weights as inputs, so one compiled graph serves every layer;
 // sequence lengths and cache capacities are bucketed (see bucket).
 type runner struct {
-	cfg     *checkpoint.Config
+	cfg     *arch.Config
 	a       arch.Architecture
 	backend compute.Backend
 	dir     string
@@ -39,7 +39,7 @@ type runner struct {
 	compiled map[string]bool
 }
 
-func newRunner(dir string, cfg *checkpoint.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend) (*runner, error) {
+func newRunner(dir string, cfg *arch.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend) (*runner, error) {
 	r := &runner{cfg: cfg, a: a, backend: backend, dir: dir, weights: map[string]*tensors.Tensor{}, compiled: map[string]bool{}}
 	load := func(ps []arch.Param) ([]*tensors.Tensor, error) {
 		out := make([]*tensors.Tensor, len(ps))
@@ -176,7 +176,7 @@ func (r *runner) CompiledGraphs() int {
 	return len(r.compiled)
 }
 
-func (r *runner) Config() *checkpoint.Config { return r.cfg }
+func (r *runner) Config() *arch.Config { return r.cfg }
 
 func (r *runner) Close() error {
 	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec} {
@@ -217,12 +217,18 @@ func bucket(n, limit int) int {
 	return b
 }
 
-func int32Tensor(v []int, n int) *tensors.Tensor {
-	out := make([]int32, n)
-	for i := range min(n, len(v)) {
-		out[i] = int32(v[i])
+// int32Tensor packs v (zero-padded or cut to n) into an int32 tensor [1, n].
+func int32Tensor(v []int, n int) *tensors.Tensor { return int32Batch([][]int{v}, n) }
+
+// int32Batch packs rows (each zero-padded or cut to n) into an int32 tensor [len(rows), n].
+func int32Batch(rows [][]int, n int) *tensors.Tensor {
+	out := make([]int32, len(rows)*n)
+	for b, v := range rows {
+		for i := range min(n, len(v)) {
+			out[b*n+i] = int32(v[i])
+		}
 	}
-	return tensors.FromFlatDataAndDimensions(out, n)
+	return tensors.FromFlatDataAndDimensions(out, len(rows), n)
 }
 
 func finalizeAll(ts []*tensors.Tensor) {
@@ -240,24 +246,25 @@ func appendAny(dst []any, ts []*tensors.Tensor) []any {
 	return dst
 }
 
-// readRows copies the leading block [d0, rows, cols] of a tensor of shape
-// [d0, R, C] (or [R, C] when d0 == 0) into dst.
-func readRows(t *tensors.Tensor, rows, cols int, dst []float32) ([]float32, error) {
+// readRows copies batch element b's leading block [d0, rows, cols] of a tensor
+// of shape [B, d0, R, C] (or [B, R, C], d0 = 1) into dst.
+func readRows(t *tensors.Tensor, b, rows, cols int, dst []float32) ([]float32, error) {
 	dims := t.Shape().Dimensions
 	var d0, R, C int
 	switch len(dims) {
-	case 2:
-		d0, R, C = 1, dims[0], dims[1]
 	case 3:
-		d0, R, C = dims[0], dims[1], dims[2]
+		d0, R, C = 1, dims[1], dims[2]
+	case 4:
+		d0, R, C = dims[1], dims[2], dims[3]
 	default:
 		return nil, fmt.Errorf("unexpected output shape %v", dims)
 	}
+	base := b * d0 * R * C
 	dst = dst[:0]
 	err := tensors.ConstFlatData(t, func(flat []float32) {
 		for h := range d0 {
 			for i := range rows {
-				off := (h*R + i) * C
+				off := base + (h*R+i)*C
 				dst = append(dst, flat[off:off+cols]...)
 			}
 		}
@@ -301,57 +308,66 @@ func (r *runner) checkInput(in Input) error {
 
 // prefillResult is what prefill keeps for generation.
 type prefillResult struct {
-	x      *tensors.Tensor   // [T, width] output of the last block (bucketed)
-	k, v   []*tensors.Tensor // per layer [kv_heads, T, hd] when keepKV
+	x      *tensors.Tensor   // [B, T, width] output of the last block (bucketed)
+	k, v   []*tensors.Tensor // per layer [B, kv_heads, T, hd] when keepKV
 	t      int               // bucket length
-	layerP [][]float32       // per layer attention [H, n, n] when keepPattern
+	layerP [][]float32       // per layer attention [H, n, n] of batch element 0 when keepPattern
 }
 
-// prefill runs the input through every layer without a cache, at the bucketed
-// length. rec gets the tensors trimmed to the n real positions; keepKV keeps
-// each layer's keys and values, keepPattern each layer's attention.
-func (r *runner) prefill(ctx context.Context, in Input, rec Recorder, opts ForwardOptions, keepKV, keepPattern bool) (*prefillResult, error) {
-	n := len(in.IDs)
+// batchMask returns the attention mask [B, heads, T, T] of right-padded inputs
+// at the bucketed length T: causal (decoders) and/or hiding padded keys
+// (positions at or beyond len(IDs), and AttentionMask zeros).
+func (r *runner) batchMask(ins []Input, T int) *tensors.Tensor {
+	h := r.cfg.Heads
+	full := make([]bool, len(ins)*h*T*T)
+	mask := make([]bool, T*T)
+	for b, in := range ins {
+		n := len(in.IDs)
+		validKey := func(j int) bool { return j < n && (in.AttentionMask == nil || in.AttentionMask[j] != 0) }
+		for i := range T {
+			seen := false
+			for j := range T {
+				ok := validKey(j)
+				if r.a.Causal() {
+					// real rows see earlier real keys; padded rows (i >= n) also see padding (ignored)
+					ok = j <= i && (ok || j >= n)
+				}
+				mask[i*T+j] = ok
+				seen = seen || ok
+			}
+			// A row with no visible key (all keys masked) would be a uniform softmax
+			// over lowest-float logits; let it see itself so the row stays defined.
+			if !seen {
+				mask[i*T+i] = true
+			}
+		}
+		// Hand the graph the mask already broadcast over heads (saves a pass per layer).
+		for hh := range h {
+			copy(full[(b*h+hh)*T*T:], mask)
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(full, len(ins), h, T, T)
+}
+
+// prefill runs a batch of equally long inputs through every layer without a
+// cache, in one graph per part, at the bucketed length. recs[b] (nil: none)
+// gets sample b's tensors trimmed to its n real positions; keepKV keeps each
+// layer's keys and values, keepPattern each layer's attention of sample 0.
+func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts ForwardOptions, keepKV, keepPattern bool) (*prefillResult, error) {
+	n := len(ins[0].IDs)
 	T := bucket(n, r.cfg.MaxPositions)
 	pos := make([]int, T)
 	for i := range pos {
 		pos[i] = i
 	}
-	ids := int32Tensor(in.IDs, T)
-	types := int32Tensor(in.TokenTypeIDs, T)
-	posT := int32Tensor(pos, T)
+	B := len(ins)
+	idRows, typeRows, posRows := make([][]int, B), make([][]int, B), make([][]int, B)
+	for b, in := range ins {
+		idRows[b], typeRows[b], posRows[b] = in.IDs, in.TokenTypeIDs, pos
+	}
+	ids, types, posT := int32Batch(idRows, T), int32Batch(typeRows, T), int32Batch(posRows, T)
 	defer finalizeAll([]*tensors.Tensor{ids, types, posT})
-	// mask [T, T]: causal and/or padding (padded keys beyond n and masked keys are hidden).
-	mask := make([]bool, T*T)
-	validKey := func(j int) bool { return j < n && (in.AttentionMask == nil || in.AttentionMask[j] != 0) }
-	for i := range T {
-		for j := range T {
-			ok := validKey(j)
-			if r.a.Causal() {
-				// real rows see earlier real keys; padded rows (i >= n) also see padding (ignored)
-				ok = j <= i && (ok || j >= n)
-			}
-			mask[i*T+j] = ok
-		}
-	}
-	// A row with no visible key (all keys masked) would be a uniform softmax
-	// over lowest-float logits; let it see itself so the row stays defined.
-	for i := range T {
-		seen := false
-		for j := range T {
-			seen = seen || mask[i*T+j]
-		}
-		if !seen {
-			mask[i*T+i] = true
-		}
-	}
-	// Hand the graph the mask already broadcast over heads (saves a pass per layer).
-	h := r.cfg.Heads
-	full := make([]bool, h*T*T)
-	for i := range h {
-		copy(full[i*T*T:], mask)
-	}
-	maskT := tensors.FromFlatDataAndDimensions(full, h, T, T)
+	maskT := r.batchMask(ins, T)
 	defer maskT.FinalizeAll()
 	var cosT, sinT *tensors.Tensor
 	if r.rope() {
@@ -365,16 +381,28 @@ func (r *runner) prefill(ctx context.Context, in Input, rec Recorder, opts Forwa
 		return nil, err
 	}
 	x := out[0]
-	width := r.cfg.Hidden
+	width, h := r.cfg.Hidden, r.cfg.Heads
 	var buf []float32
-	if opts.Hidden && rec != nil {
-		if buf, err = readRows(x, n, width, buf); err != nil {
-			x.FinalizeAll()
-			return nil, err
+	// emit reads sample b's rows of t and hands them to recs[b].
+	emit := func(b int, name string, t *tensors.Tensor, shape []int, rows, cols int) error {
+		if recs[b] == nil {
+			return nil
 		}
-		if err := rec.Record("embed", []int{n, width}, buf); err != nil {
-			x.FinalizeAll()
-			return nil, fmt.Errorf("record embed: %w", err)
+		var rerr error
+		if buf, rerr = readRows(t, b, rows, cols, buf); rerr != nil {
+			return rerr
+		}
+		if err := recs[b].Record(name, shape, buf); err != nil {
+			return fmt.Errorf("record %s: %w", name, err)
+		}
+		return nil
+	}
+	if opts.Hidden {
+		for b := range B {
+			if err := emit(b, "embed", x, []int{n, width}, n, width); err != nil {
+				x.FinalizeAll()
+				return nil, err
+			}
 		}
 	}
 	res := &prefillResult{t: T}
@@ -396,34 +424,32 @@ func (r *runner) prefill(ctx context.Context, in Input, rec Recorder, opts Forwa
 			return nil, err
 		}
 		x = outs[0]
-		emit := func(name string, t *tensors.Tensor, shape []int, rows, cols int) error {
-			if buf, err = readRows(t, rows, cols, buf); err != nil {
-				return err
+		if keepPattern {
+			p, err := readRows(outs[1], 0, n, n, nil)
+			if err != nil {
+				finalizeAll(outs)
+				res.free()
+				return nil, err
 			}
-			if keepPattern && strings.HasSuffix(name, ".attn.pattern") {
-				res.layerP = append(res.layerP, append([]float32(nil), buf...))
-			}
-			if rec == nil {
-				return nil
-			}
-			if err := rec.Record(name, shape, buf); err != nil {
-				return fmt.Errorf("record %s: %w", name, err)
-			}
-			return nil
+			res.layerP = append(res.layerP, p)
 		}
 		p := fmt.Sprintf("blocks.%d.", l)
-		err = emit(p+"attn.pattern", outs[1], []int{h, n, n}, n, n)
-		if err == nil && opts.QKV {
-			err = emit(p+"attn.hook_q", outs[2], []int{h, n, hd}, n, hd)
+		for b := range B {
 			if err == nil {
-				err = emit(p+"attn.hook_k", outs[3], []int{kvh, n, hd}, n, hd)
+				err = emit(b, p+"attn.pattern", outs[1], []int{h, n, n}, n, n)
 			}
-			if err == nil {
-				err = emit(p+"attn.hook_v", outs[4], []int{kvh, n, hd}, n, hd)
+			if err == nil && opts.QKV {
+				err = emit(b, p+"attn.hook_q", outs[2], []int{h, n, hd}, n, hd)
+				if err == nil {
+					err = emit(b, p+"attn.hook_k", outs[3], []int{kvh, n, hd}, n, hd)
+				}
+				if err == nil {
+					err = emit(b, p+"attn.hook_v", outs[4], []int{kvh, n, hd}, n, hd)
+				}
 			}
-		}
-		if err == nil && opts.Hidden && rec != nil {
-			err = emit(p+"hook_resid_post", x, []int{n, width}, n, width)
+			if err == nil && opts.Hidden {
+				err = emit(b, p+"hook_resid_post", x, []int{n, width}, n, width)
+			}
 		}
 		outs[1].FinalizeAll()
 		outs[2].FinalizeAll()
@@ -458,43 +484,60 @@ func (p *prefillResult) free() {
 }
 
 // finalAndHead applies the final norm (recording it) and the head for the
-// requested rows of x [T, width] (n real rows).
-func (r *runner) finalAndHead(x *tensors.Tensor, n int, rec Recorder, opts ForwardOptions) (*Output, error) {
+// requested rows of x [B, T, width] (n real rows per sample); recs as prefill.
+func (r *runner) finalAndHead(x *tensors.Tensor, n int, recs []Recorder, opts ForwardOptions) ([]*Output, error) {
 	width := r.cfg.Hidden
+	B := x.Shape().Dimensions[0]
+	anyRec := false
+	for _, rec := range recs {
+		anyRec = anyRec || rec != nil
+	}
 	y := x
-	if len(r.finalW) > 0 && (opts.Hidden && rec != nil || opts.Logits != LogitsNone) {
+	if len(r.finalW) > 0 && (opts.Hidden && anyRec || opts.Logits != LogitsNone) {
 		outs, err := r.call("final_norm", r.finalExec, appendAny([]any{x}, r.finalW)...)
 		if err != nil {
 			return nil, err
 		}
 		y = outs[0]
 		defer y.FinalizeAll()
-		if opts.Hidden && rec != nil {
-			buf, err := readRows(y, n, width, nil)
-			if err != nil {
-				return nil, err
-			}
-			if err := rec.Record("final_norm", []int{n, width}, buf); err != nil {
-				return nil, fmt.Errorf("record final_norm: %w", err)
+		if opts.Hidden {
+			var buf []float32
+			for b, rec := range recs {
+				if rec == nil {
+					continue
+				}
+				if buf, err = readRows(y, b, n, width, buf); err != nil {
+					return nil, err
+				}
+				if err := rec.Record("final_norm", []int{n, width}, buf); err != nil {
+					return nil, fmt.Errorf("record final_norm: %w", err)
+				}
 			}
 		}
 	}
-	out := &Output{}
+	res := make([]*Output, B)
+	for b := range res {
+		res[b] = &Output{}
+	}
 	if opts.Logits == LogitsNone {
-		return out, nil
+		return res, nil
 	}
 	rows := n
 	start := 0
 	if opts.Logits == LogitsLast {
 		rows, start = 1, n-1
 	}
-	var sub []float32
+	T := y.Shape().Dimensions[1]
+	sub := make([]float32, 0, B*rows*width)
 	if err := tensors.ConstFlatData(y, func(flat []float32) {
-		sub = append([]float32(nil), flat[start*width:(start+rows)*width]...)
+		for b := range B {
+			off := b * T * width
+			sub = append(sub, flat[off+start*width:off+(start+rows)*width]...)
+		}
 	}); err != nil {
 		return nil, err
 	}
-	in := tensors.FromFlatDataAndDimensions(sub, rows, width)
+	in := tensors.FromFlatDataAndDimensions(sub, B, rows, width)
 	defer in.FinalizeAll()
 	outs, err := r.call("head", r.headExec, appendAny([]any{in}, r.headW)...)
 	if err != nil {
@@ -505,45 +548,54 @@ func (r *runner) finalAndHead(x *tensors.Tensor, n int, rec Recorder, opts Forwa
 	if err != nil {
 		return nil, err
 	}
-	out.Logits = logits
-	if opts.Logits == LogitsLast {
-		out.LogitsShape = []int{r.cfg.VocabSize}
-	} else {
-		out.LogitsShape = []int{n, r.cfg.VocabSize}
+	v := r.cfg.VocabSize
+	for b := range res {
+		res[b].Logits = logits[b*rows*v : (b+1)*rows*v : (b+1)*rows*v]
+		if opts.Logits == LogitsLast {
+			res[b].LogitsShape = []int{v}
+		} else {
+			res[b].LogitsShape = []int{n, v}
+		}
 	}
-	return out, nil
+	return res, nil
 }
 
 func (r *runner) Forward(ctx context.Context, in Input, rec Recorder, opts ForwardOptions) (*Output, error) {
-	if err := r.checkInput(in); err != nil {
-		return nil, err
-	}
-	p, err := r.prefill(ctx, in, rec, opts, false, false)
+	outs, err := r.ForwardBatch(ctx, []Input{in}, []Recorder{rec}, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer p.free()
-	return r.finalAndHead(p.x, len(in.IDs), rec, opts)
+	return outs[0], nil
 }
 
+// ForwardBatch runs the inputs as one batch through one graph per part (the
+// embedding, each block, the final norm, the head): activations are [B, T,
+// width] with T the bucketed common length.
 func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, opts ForwardOptions) ([]*Output, error) {
-	if recs != nil && len(recs) != len(in) {
+	if len(in) == 0 {
+		return nil, errors.New("empty batch")
+	}
+	if recs == nil {
+		recs = make([]Recorder, len(in))
+	}
+	if len(recs) != len(in) {
 		return nil, fmt.Errorf("batch of %d inputs has %d recorders", len(in), len(recs))
 	}
-	outs := make([]*Output, len(in))
 	for i, x := range in {
 		if i > 0 && len(x.IDs) != len(in[0].IDs) {
 			return nil, fmt.Errorf("batch input %d has %d tokens, input 0 has %d: pad them to one length", i, len(x.IDs), len(in[0].IDs))
 		}
-		var rec Recorder
-		if recs != nil {
-			rec = recs[i]
-		}
-		o, err := r.Forward(ctx, x, rec, opts)
-		if err != nil {
+		if err := r.checkInput(x); err != nil {
+			if len(in) == 1 {
+				return nil, err
+			}
 			return nil, fmt.Errorf("batch input %d: %w", i, err)
 		}
-		outs[i] = o
 	}
-	return outs, nil
+	p, err := r.prefill(ctx, in, recs, opts, false, false)
+	if err != nil {
+		return nil, err
+	}
+	defer p.free()
+	return r.finalAndHead(p.x, len(in[0].IDs), recs, opts)
 }

@@ -1,21 +1,24 @@
 package model
 
-import "github.com/attnscope/attnscope/checkpoint"
+import "github.com/attnscope/attnscope/model/arch"
 
 // ForwardFLOPs estimates the floating-point operations of one forward pass of
-// n tokens without the LM head: 2 per multiply-add of every weight matrix
-// (≈ 2·params·n) plus the attention products q·kᵀ and p·v over all n×n
+// n tokens without the LM head: 2 per multiply-add of every weight matrix of
+// the layers (≈ 2·params·n, the matrices as the family's architecture
+// declares them) plus the attention products q·kᵀ and p·v over all n×n
 // entries (4·n²·heads·head_dim per layer), which the runtime computes in full.
-func ForwardFLOPs(c *checkpoint.Config, n int) float64 {
-	d, m := float64(c.Hidden), float64(c.Intermediate)
-	qd := float64(c.Heads * c.HeadDim)
-	kvd := float64(c.KVHeads * c.HeadDim)
-	N := float64(n)
-	proj := d*qd + 2*d*kvd + qd*d // q, k, v, o
-	mlp := 2 * d * m              // up + down
-	if c.ModelType == "llama" || c.ModelType == "mistral" || c.ModelType == "qwen2" {
-		mlp = 3 * d * m // gate, up, down
+func ForwardFLOPs(c *arch.Config, n int) float64 {
+	a, err := Architecture(c)
+	if err != nil {
+		return 0
 	}
-	perLayer := 2*N*(proj+mlp) + 4*N*N*qd
+	matrix := 0.0
+	for _, p := range a.LayerParams(0) {
+		if len(p.Shape) == 2 {
+			matrix += float64(p.Shape[0] * p.Shape[1])
+		}
+	}
+	N := float64(n)
+	perLayer := 2*N*matrix + 4*N*N*float64(c.Heads*c.HeadDim)
 	return float64(c.Layers) * perLayer
 }

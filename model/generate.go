@@ -42,15 +42,16 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 	start := time.Now()
 	sampler := newSampler(opts)
 
-	pre, err := r.prefill(ctx, in, nil, ForwardOptions{}, true, rec != nil)
+	pre, err := r.prefill(ctx, []Input{in}, []Recorder{nil}, ForwardOptions{}, true, rec != nil)
 	if err != nil {
 		return nil, err
 	}
 	defer pre.free()
-	out, err := r.finalAndHead(pre.x, P, nil, ForwardOptions{Logits: LogitsLast})
+	outs, err := r.finalAndHead(pre.x, P, []Recorder{nil}, ForwardOptions{Logits: LogitsLast})
 	if err != nil {
 		return nil, err
 	}
+	out := outs[0]
 	gen := &Generation{IDs: slices.Clone(prompt), PromptLen: P}
 	pick := func(logits []float32) bool { // returns true when generation stops
 		tok, prob := sampler.next(logits)
@@ -70,7 +71,7 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 	}
 	stop := pick(out.Logits)
 
-	// KV cache [kv_heads, C, hd] per layer, filled with the prompt's keys/values.
+	// KV cache [1, kv_heads, C, hd] per layer, filled with the prompt's keys/values.
 	C := bucket(P+opts.MaxNewTokens, r.cfg.MaxPositions)
 	K := make([]*tensors.Tensor, r.cfg.Layers)
 	V := make([]*tensors.Tensor, r.cfg.Layers)
@@ -108,7 +109,7 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 		for j := 0; j <= pos; j++ {
 			mask[j] = true
 		}
-		maskT := tensors.FromFlatDataAndDimensions(mask, 1, C)
+		maskT := tensors.FromFlatDataAndDimensions(mask, 1, 1, C)
 		pastT := tensors.FromScalar(int32(pos))
 		args := []any{maskT}
 		var extra []*tensors.Tensor
@@ -131,7 +132,7 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 			}
 			x = outs[0]
 			if rec != nil {
-				if buf, err = readRows(outs[1], 1, pos+1, buf); err != nil {
+				if buf, err = readRows(outs[1], 0, 1, pos+1, buf); err != nil {
 					return nil, err
 				}
 				stepRows = append(stepRows, slices.Clone(buf))
@@ -144,12 +145,12 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 		}
 		finalizeAll(append(extra, maskT, pastT))
 		rows = append(rows, stepRows)
-		lo, err := r.finalAndHead(x, 1, nil, ForwardOptions{Logits: LogitsLast})
+		lo, err := r.finalAndHead(x, 1, []Recorder{nil}, ForwardOptions{Logits: LogitsLast})
 		x.FinalizeAll()
 		if err != nil {
 			return nil, err
 		}
-		stop = pick(lo.Logits)
+		stop = pick(lo[0].Logits)
 	}
 	if rec != nil {
 		steps := len(gen.IDs) - P
@@ -176,11 +177,11 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 	return gen, nil
 }
 
-// toCache copies the first n rows of t [kv_heads, T, hd] into a zeroed
-// [kv_heads, C, hd] tensor.
+// toCache copies the first n rows of t [1, kv_heads, T, hd] into a zeroed
+// [1, kv_heads, C, hd] tensor.
 func toCache(t *tensors.Tensor, n, C int) (*tensors.Tensor, error) {
 	d := t.Shape().Dimensions
-	kv, T, hd := d[0], d[1], d[2]
+	kv, T, hd := d[1], d[2], d[3]
 	out := make([]float32, kv*C*hd)
 	err := tensors.ConstFlatData(t, func(flat []float32) {
 		for h := range kv {
@@ -190,7 +191,7 @@ func toCache(t *tensors.Tensor, n, C int) (*tensors.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tensors.FromFlatDataAndDimensions(out, kv, C, hd), nil
+	return tensors.FromFlatDataAndDimensions(out, 1, kv, C, hd), nil
 }
 
 // sampler picks the next token: greedy argmax (first maximum, like

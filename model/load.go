@@ -3,6 +3,10 @@ package model
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/attnscope/attnscope/checkpoint"
@@ -13,22 +17,81 @@ import (
 	"github.com/attnscope/attnscope/model/llama"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // pure-Go backend
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// Architecture returns the graph definition of a config's family, one for each of
-// checkpoint.ModelTypes.
-func Architecture(c *checkpoint.Config) (arch.Architecture, error) {
-	switch c.ModelType {
-	case "gpt2":
-		return gpt2.New(c), nil
-	case "bert":
-		return bert.New(c), nil
-	case "llama", "mistral", "qwen2":
-		return llama.New(c), nil
-	case "gpt_neox":
-		return gptneox.New(c), nil
+// A family is one architecture: the config.json model_type values it
+// serves, how it reads their config, and its graph definition.
+type family struct {
+	types []string
+	parse func(checkpoint.RawConfig) (*arch.Config, error)
+	new   func(*arch.Config) arch.Architecture
+}
+
+// families is the registry of supported architectures: a new family is one
+// package (model/<family>) and one line here.
+var families = []family{
+	{[]string{"gpt2"}, gpt2.ParseConfig, gpt2.New},
+	{[]string{"bert"}, bert.ParseConfig, bert.New},
+	{[]string{"llama", "mistral", "qwen2"}, llama.ParseConfig, llama.New},
+	{[]string{"gpt_neox"}, gptneox.ParseConfig, gptneox.New},
+}
+
+// ModelTypes lists the supported config.json model_type values.
+func ModelTypes() []string {
+	var out []string
+	for _, f := range families {
+		out = append(out, f.types...)
 	}
-	return nil, fmt.Errorf("field model_type: %q is not supported (expected one of %s)", c.ModelType, strings.Join(checkpoint.ModelTypes, ", "))
+	return out
+}
+
+func familyOf(modelType string) (family, error) {
+	if modelType == "" {
+		return family{}, fmt.Errorf("field model_type is missing")
+	}
+	for _, f := range families {
+		if slices.Contains(f.types, modelType) {
+			return f, nil
+		}
+	}
+	return family{}, fmt.Errorf("field model_type: %q is not supported (expected one of %s)", modelType, strings.Join(ModelTypes(), ", "))
+}
+
+// ParseConfig reads a config.json's values through its family (chosen by
+// model_type); errors name the field as the file spells it.
+func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
+	mt, err := raw.ModelType()
+	if err != nil {
+		return nil, err
+	}
+	f, err := familyOf(mt)
+	if err != nil {
+		return nil, err
+	}
+	return f.parse(raw)
+}
+
+// ReadConfig reads and parses dir/config.json; errors name the file.
+func ReadConfig(dir string) (*arch.Config, error) {
+	raw, err := checkpoint.ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	return c, nil
+}
+
+// Architecture returns the graph definition of a config's family.
+func Architecture(c *arch.Config) (arch.Architecture, error) {
+	f, err := familyOf(c.ModelType)
+	if err != nil {
+		return nil, err
+	}
+	return f.new(c), nil
 }
 
 // NewBackend returns the GoMLX backend named by config ("go", "xla:cuda",
@@ -56,13 +119,13 @@ func NewBackend(config string) (b compute.Backend, err error) {
 // as float32). Every tensor the architecture needs is checked for presence and
 // shape; errors name the file and the tensor.
 func Load(dir string, opts LoadOptions) (Model, error) {
-	cfg, err := checkpoint.ReadConfig(dir)
+	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
 	a, err := Architecture(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("read %s/config.json: %w", dir, err)
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, "config.json"), err)
 	}
 	w, err := checkpoint.OpenWeights(dir)
 	if err != nil {
@@ -77,5 +140,56 @@ func Load(dir string, opts LoadOptions) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if msg := unusedTensors(w, r.weights, cfg); msg != "" {
+		if opts.Strict {
+			r.Close()
+			return nil, fmt.Errorf("%s (refused with strict loading)", msg)
+		}
+		if opts.Warn != nil {
+			opts.Warn(msg)
+		} else {
+			fmt.Fprintln(os.Stderr, "attnscope: warning: "+msg)
+		}
+	}
 	return r, nil
+}
+
+// buffers are checkpoint entries that are not weights (attention masks and
+// rotary tables some exporters save), ignored as transformers ignores them.
+var buffers = regexp.MustCompile(`(^|\.)(attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias|position_ids|rotary_emb\.inv_freq)$`)
+
+// layerIndex finds the layer number in a tensor name (transformer.h.3.,
+// model.layers.3., bert.encoder.layer.3.).
+var layerIndex = regexp.MustCompile(`\.(?:h|layers|layer)\.(\d+)\.`)
+
+// unusedTensors describes the checkpoint's tensors that the architecture did
+// not load ("" when none), like transformers' "Some weights of the model
+// checkpoint were not used" warning; tensors of layers beyond config.json's
+// layer count are named as such.
+func unusedTensors(w *checkpoint.Weights, loaded map[string]*tensors.Tensor, cfg *arch.Config) string {
+	var unused []string
+	top := -1
+	for _, n := range w.Names() {
+		if _, ok := loaded[n]; ok || buffers.MatchString(n) {
+			continue
+		}
+		unused = append(unused, n)
+		if m := layerIndex.FindStringSubmatch(n); m != nil {
+			if l, err := strconv.Atoi(m[1]); err == nil && l >= cfg.Layers {
+				top = max(top, l)
+			}
+		}
+	}
+	if len(unused) == 0 {
+		return ""
+	}
+	list := strings.Join(unused[:min(len(unused), 5)], ", ")
+	if len(unused) > 5 {
+		list += fmt.Sprintf(", ... (%d more)", len(unused)-5)
+	}
+	msg := fmt.Sprintf("%s: %d tensors are not used by the %s architecture of config.json: %s", strings.Join(w.Files(), ", "), len(unused), cfg.ModelType, list)
+	if top >= 0 {
+		msg += fmt.Sprintf("; the checkpoint has layers up to %d but config.json's %s is %d", top, cfg.Keys.Layers, cfg.Layers)
+	}
+	return msg
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/model/arch"
 )
 
 // convert writes the reference model src into a new folder: tensors stored
@@ -303,13 +304,62 @@ func TestMistralConfig(t *testing.T) {
 // TestArchitectureForEveryModelType: every model_type checkpoint.ParseConfig accepts has
 // an architecture, and the list in the error is checkpoint's.
 func TestArchitectureForEveryModelType(t *testing.T) {
-	for _, mt := range checkpoint.ModelTypes {
-		if a, err := Architecture(&checkpoint.Config{ModelType: mt}); err != nil || a == nil {
+	for _, mt := range ModelTypes() {
+		if a, err := Architecture(&arch.Config{ModelType: mt}); err != nil || a == nil {
 			t.Errorf("model_type %q: no architecture (%v)", mt, err)
 		}
 	}
-	_, err := Architecture(&checkpoint.Config{ModelType: "gpt3"})
-	if err == nil || !strings.Contains(err.Error(), strings.Join(checkpoint.ModelTypes, ", ")) {
-		t.Errorf("unknown model_type: error %v does not list %v", err, checkpoint.ModelTypes)
+	_, err := Architecture(&arch.Config{ModelType: "gpt3"})
+	if err == nil || !strings.Contains(err.Error(), strings.Join(ModelTypes(), ", ")) {
+		t.Errorf("unknown model_type: error %v does not list %v", err, ModelTypes())
+	}
+}
+
+// TestUnusedTensors: a checkpoint with more layers than its config.json loads
+// with a warning naming the unused tensors and the layer count (as
+// transformers warns), and is refused with Strict; a checkpoint whose tensors
+// are all used loads without a warning.
+func TestUnusedTensors(t *testing.T) {
+	src := refdata.Path(t, "models", "tiny-gpt2")
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(src, "model.safetensors"), filepath.Join(dir, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["n_layer"] = 2 // the checkpoint has 3
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	warn := func(msg string) { warnings = append(warnings, msg) }
+	m, err := Load(dir, LoadOptions{Warn: warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if len(warnings) != 1 {
+		t.Fatalf("warnings %q, want one", warnings)
+	}
+	for _, want := range []string{"model.safetensors", "12 tensors are not used", "transformer.h.2.", "layers up to 2", "n_layer is 2"} {
+		if !strings.Contains(warnings[0], want) {
+			t.Errorf("warning %q does not mention %q", warnings[0], want)
+		}
+	}
+	if _, err := Load(dir, LoadOptions{Strict: true, Warn: warn}); err == nil || !strings.Contains(err.Error(), "n_layer is 2") || !strings.Contains(err.Error(), "strict") {
+		t.Errorf("strict load: %v", err)
+	}
+	warnings = nil
+	m, err = Load(src, LoadOptions{Strict: true, Warn: warn})
+	if err != nil {
+		t.Fatalf("strict load of a complete checkpoint: %v", err)
+	}
+	m.Close()
+	if len(warnings) != 0 {
+		t.Errorf("complete checkpoint warned %q", warnings)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/model/arch"
 )
 
 // Recorder receives tensors as the forward pass produces them, named with
@@ -108,17 +108,18 @@ type Generation struct {
 // Model is a loaded checkpoint. Methods may be called from one goroutine at a time.
 type Model interface {
 	// Config returns the parsed config.json.
-	Config() *checkpoint.Config
+	Config() *arch.Config
 
 	// Forward runs one sequence through the model, recording layer by layer.
 	// An input longer than the context (config max positions) is an error.
 	Forward(ctx context.Context, in Input, rec Recorder, opts ForwardOptions) (*Output, error)
 
 	// ForwardBatch runs right-padded sequences of equal length (AttentionMask
-	// marks real tokens). recs[i] (nil: skip) receives sample i's tensors at the
-	// padded length, exactly as Forward of the padded input with that mask; the
-	// unpadded rows equal those of Forward on the unpadded input. The samples
-	// run one after another (memory stays one sample's layer deep).
+	// marks real tokens) as one batch: one graph per part over [B, T, width]
+	// activations. recs[i] (nil: skip) receives sample i's tensors at the
+	// padded length, as Forward of the padded input with that mask would
+	// (within float32 rounding); the unpadded rows equal those of Forward on
+	// the unpadded input. Memory holds one layer of the whole batch.
 	ForwardBatch(ctx context.Context, in []Input, recs []Recorder, opts ForwardOptions) ([]*Output, error)
 
 	// Generate continues prompt with a KV cache (decoder models only). When rec
@@ -143,4 +144,10 @@ type LoadOptions struct {
 	// $GOMLX_BACKEND, else the pure-Go backend. The pure-Go backend uses
 	// GOMAXPROCS threads (read when the model is loaded).
 	Backend string
+	// Strict refuses a checkpoint with tensors the architecture does not use
+	// (such as more layers than config.json declares) instead of warning.
+	Strict bool
+	// Warn receives warnings (unused tensors, as transformers reports them);
+	// nil writes them to standard error.
+	Warn func(msg string)
 }

@@ -8,6 +8,7 @@
 //	RUN/samples/<id>/sample.json           text, token ids, tokens, offsets, generation (Sample); written last
 //	RUN/samples/<id>/attention.safetensors blocks.<l>.attn.pattern, [heads, query, key], F32 or F16
 //	RUN/samples/<id>/hidden.safetensors    embed, blocks.<l>.hook_resid_post, final_norm, [tokens, width] (optional)
+//	RUN/samples/<id>/qkv.safetensors       blocks.<l>.attn.hook_q|hook_k|hook_v, [heads, tokens, head_dim] (optional)
 //	RUN/derived/<pass>/<id>.npy            outputs of analysis passes (package derive)
 //	RUN/derived/<pass>/pass.json           the pass's function, input and kwargs (PassSettings)
 //	RUN/metrics.csv, RUN/metrics.parquet   the run's metrics table (package derive)
@@ -38,6 +39,7 @@ const (
 	SampleFile    = "sample.json"
 	AttentionFile = "attention.safetensors"
 	HiddenFile    = "hidden.safetensors"
+	QKVFile       = "qkv.safetensors"
 	DerivedDir    = "derived"
 	PassFile      = "pass.json"
 )
@@ -69,6 +71,7 @@ type Meta struct {
 	// Backend is the compute backend ("go", "xla:cuda", ...).
 	Backend    string              `json:"backend,omitempty"`
 	Hidden     bool                `json:"hidden"`               // hidden.safetensors captured
+	QKV        bool                `json:"qkv,omitempty"`        // qkv.safetensors captured
 	Generation *GenerationSettings `json:"generation,omitempty"` // nil: plain forward passes
 	Inputs     []string            `json:"inputs,omitempty"`     // input texts' files or imported files
 
@@ -176,6 +179,9 @@ func (r *Run) AttentionPath(id string) string {
 
 // HiddenPath is the hidden-states file of sample id.
 func (r *Run) HiddenPath(id string) string { return filepath.Join(r.SampleDir(id), HiddenFile) }
+
+// QKVPath is the queries/keys/values file of sample id.
+func (r *Run) QKVPath(id string) string { return filepath.Join(r.SampleDir(id), QKVFile) }
 
 // DerivedPath is where analysis pass writes its output for sample:
 // RUN/derived/<pass>/<sample>.npy.

@@ -53,6 +53,7 @@ type Sample struct {
 
 	Attention *TensorsInfo `json:"attention,omitempty"` // what attention.safetensors holds
 	Hidden    *TensorsInfo `json:"hidden,omitempty"`    // what hidden.safetensors holds (nil: not captured)
+	QKV       *TensorsInfo `json:"qkv,omitempty"`       // what qkv.safetensors holds (nil: not captured)
 
 	// Seconds is how long the model took for this sample.
 	Seconds float64 `json:"seconds,omitempty"`
@@ -69,13 +70,15 @@ type GeneratedToken struct {
 
 // TensorsInfo describes the tensors of a sample's safetensors file.
 type TensorsInfo struct {
-	Layers int    `json:"layers"`
-	Heads  int    `json:"heads,omitempty"` // attention only
-	Query  int    `json:"query,omitempty"` // attention: query positions
-	Key    int    `json:"key,omitempty"`   // attention: key positions
-	Tokens int    `json:"tokens,omitempty"`
-	Width  int    `json:"width,omitempty"`
-	DType  string `json:"dtype"` // "F32" or "F16"
+	Layers int `json:"layers"`
+	Heads  int `json:"heads,omitempty"` // attention only
+	Query  int `json:"query,omitempty"` // attention: query positions
+	Key    int `json:"key,omitempty"`   // attention: key positions
+	Tokens int `json:"tokens,omitempty"`
+	Width  int `json:"width,omitempty"`
+	// HeadDim is the per-head width of queries, keys and values (qkv only).
+	HeadDim int    `json:"head_dim,omitempty"`
+	DType   string `json:"dtype"` // "F32" or "F16"
 }
 
 // WriteSample writes sample.json of s.ID (atomically). Write it last: it marks the
@@ -164,6 +167,16 @@ func AttentionName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.p
 
 // ResidName is the tensor name of the residual stream after block l.
 func ResidName(l int) string { return "blocks." + strconv.Itoa(l) + ".hook_resid_post" }
+
+// QName, KName and VName are the tensor names of layer l's queries, keys and
+// values in qkv.safetensors (TransformerLens hook names).
+func QName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.hook_q" }
+
+// KName is the tensor name of layer l's keys; see QName.
+func KName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.hook_k" }
+
+// VName is the tensor name of layer l's values; see QName.
+func VName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.hook_v" }
 
 // Hidden tensor names besides ResidName.
 const (
@@ -302,6 +315,38 @@ func (r *Run) Hidden(id, name string) (*Tensor2, error) {
 		return nil, fmt.Errorf("read %s: tensor %q has shape %v, [tokens, width] expected", st.Path(), name, shape)
 	}
 	return &Tensor2{Rows: shape[0], Cols: shape[1], Data: data}, nil
+}
+
+// QKV reads layer l's queries, keys and values of sample id, each [heads, tokens,
+// head_dim] as a Tensor3 with Heads = heads, Q = tokens and K = head_dim (keys
+// and values repeated per query head for grouped-query attention; queries and
+// keys after RoPE where the family applies it). Recomputing the pattern:
+// softmax(q·kᵀ/√head_dim + mask) over the key axis. An error wrapping
+// ErrNotCaptured when the run was captured without them.
+func (r *Run) QKV(id string, l int) (q, k, v *Tensor3, err error) {
+	st, err := r.openTensors(id, QKVFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer st.Close()
+	if _, ok := st.Info(QName(l)); !ok {
+		return nil, nil, nil, fmt.Errorf("read %s: no layer %d: %w", st.Path(), l, ErrNotCaptured)
+	}
+	var out [3]*Tensor3
+	for i, name := range []string{QName(l), KName(l), VName(l)} {
+		data, shape, err := st.Float32(name)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if len(shape) != 3 {
+			return nil, nil, nil, fmt.Errorf("read %s: tensor %q has shape %v, [heads, tokens, head_dim] expected", st.Path(), name, shape)
+		}
+		if i > 0 && (shape[0] != out[0].Heads || shape[1] != out[0].Q || shape[2] != out[0].K) {
+			return nil, nil, nil, fmt.Errorf("read %s: tensor %q has shape %v, hook_q %v", st.Path(), name, shape, []int{out[0].Heads, out[0].Q, out[0].K})
+		}
+		out[i] = &Tensor3{Heads: shape[0], Q: shape[1], K: shape[2], Data: data}
+	}
+	return out[0], out[1], out[2], nil
 }
 
 // CheckAttention validates attention weights: every value finite and in [0, 1+tol].

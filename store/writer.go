@@ -18,6 +18,11 @@ type SampleOptions struct {
 	Hidden bool
 	// FinalNorm is whether the model records "final_norm" (every family but BERT).
 	FinalNorm bool
+	// QKV stores blocks.<l>.attn.hook_q, hook_k and hook_v, each [heads, tokens,
+	// head_dim], in qkv.safetensors. Keys and values that arrive with fewer
+	// (grouped-query) heads are repeated so that query head h gets kv head
+	// h/(heads/kv_heads), as the attention used them.
+	QKV bool
 	// FP16 stores tensors as float16 instead of float32.
 	FP16 bool
 }
@@ -28,8 +33,10 @@ type SampleOptions struct {
 // that writes it to attention.safetensors while the model computes the next layer;
 // at most two copies are held (one being written, one waiting), so memory stays
 // about two layers deep. The safetensors headers are fixed when the first tensor
-// of each file arrives (every layer has the same shape). Other names (hook_q,
-// hook_k, hook_v, or hidden states when Hidden is off) are ignored.
+// of each file arrives (every layer has the same shape). With QKV, each layer's
+// hook_q, hook_k and hook_v (in that order, after its pattern) go to
+// qkv.safetensors the same way. Other names (hook_q/k/v when QKV is off, or
+// hidden states when Hidden is off) are ignored.
 //
 // Nothing is visible until Commit, which commits the tensor files and then writes
 // sample.json; Abort (or any error) leaves no file behind.
@@ -39,12 +46,13 @@ type SampleWriter struct {
 	opts SampleOptions
 	dir  string
 
-	att, hid         *checkpoint.SafetensorsWriter
-	attNext, hidNext int
-	hidNames         []string
-	attInfo, hidInfo *TensorsInfo
-	err              error
-	done             bool
+	att, hid, qkv             *checkpoint.SafetensorsWriter
+	attNext, hidNext, qkvNext int
+	hidNames                  []string
+	attInfo, hidInfo, qkvInfo *TensorsInfo
+	expand                    []float32 // grouped-query keys/values repeated per query head
+	err                       error
+	done                      bool
 
 	// Background writing: jobs carries copies to the writer goroutine, free the
 	// two reusable buffers, idle is closed when the goroutine has exited.
@@ -161,6 +169,8 @@ func (w *SampleWriter) Record(name string, shape []int, data []float32) error {
 	switch {
 	case strings.HasSuffix(name, ".attn.pattern"):
 		return w.recordAttention(name, shape, data)
+	case w.opts.QKV && (strings.HasSuffix(name, ".attn.hook_q") || strings.HasSuffix(name, ".attn.hook_k") || strings.HasSuffix(name, ".attn.hook_v")):
+		return w.recordQKV(name, shape, data)
 	case w.opts.Hidden && (name == EmbedName || name == FinalNormName || strings.HasSuffix(name, ".hook_resid_post")):
 		return w.recordHidden(name, shape, data)
 	}
@@ -223,6 +233,66 @@ func (w *SampleWriter) recordHidden(name string, shape []int, data []float32) er
 	return nil
 }
 
+// qkvNames lists qkv.safetensors' tensors in the order they arrive.
+func qkvNames(layers int) []string {
+	names := make([]string, 0, 3*layers)
+	for l := range layers {
+		names = append(names, QName(l), KName(l), VName(l))
+	}
+	return names
+}
+
+func (w *SampleWriter) recordQKV(name string, shape []int, data []float32) error {
+	if w.qkv == nil {
+		if len(shape) != 3 || !strings.HasSuffix(name, ".attn.hook_q") {
+			return w.fail(fmt.Errorf("sample %s: %s has shape %v, hook_q [heads, tokens, head_dim] expected first", w.id, name, shape))
+		}
+		names := qkvNames(w.opts.Layers)
+		infos := make([]checkpoint.TensorInfo, len(names))
+		for i, n := range names {
+			infos[i] = checkpoint.TensorInfo{Name: n, DType: w.dtype(), Shape: append([]int{}, shape...)}
+		}
+		st, err := checkpoint.CreateSafetensors(w.run.QKVPath(w.id), infos, map[string]string{"format": "attnscope-qkv", "layout": "[heads, tokens, head_dim]"})
+		if err != nil {
+			return w.fail(err)
+		}
+		w.qkv = st
+		w.qkvInfo = &TensorsInfo{Layers: w.opts.Layers, Heads: shape[0], Tokens: shape[1], HeadDim: shape[2], DType: string(w.dtype())}
+	}
+	names := qkvNames(w.opts.Layers)
+	if w.qkvNext >= len(names) || name != names[w.qkvNext] {
+		want := "nothing more"
+		if w.qkvNext < len(names) {
+			want = names[w.qkvNext]
+		}
+		return w.fail(fmt.Errorf("sample %s: got %s, expected %s next", w.id, name, want))
+	}
+	heads, tokens, hd := w.qkvInfo.Heads, w.qkvInfo.Tokens, w.qkvInfo.HeadDim
+	if len(shape) != 3 || shape[1] != tokens || shape[2] != hd || shape[0] <= 0 || heads%shape[0] != 0 || len(data) != shape[0]*tokens*hd {
+		return w.fail(fmt.Errorf("sample %s: %s has shape %v (%d values), [kv_heads, %d, %d] with kv_heads dividing %d expected", w.id, name, shape, len(data), tokens, hd, heads))
+	}
+	if g := heads / shape[0]; g > 1 {
+		w.expand = repeatHeads(w.expand[:0], data, shape[0], g, tokens*hd)
+		data = w.expand
+	}
+	if err := w.enqueue(w.qkv, name, data); err != nil {
+		return err
+	}
+	w.qkvNext++
+	return nil
+}
+
+// repeatHeads appends src [kv, size] with each kv head repeated g times
+// (transformers' repeat_kv: query head h uses kv head h/g).
+func repeatHeads(dst, src []float32, kv, g, size int) []float32 {
+	for j := range kv {
+		for range g {
+			dst = append(dst, src[j*size:(j+1)*size]...)
+		}
+	}
+	return dst
+}
+
 // Commit checks that every layer arrived, commits the tensor files and writes
 // sample.json (with its Attention and Hidden fields filled in), marking the sample
 // finished.
@@ -245,21 +315,30 @@ func (w *SampleWriter) Commit(s *Sample) error {
 	if w.hidNext != len(w.hidNames) {
 		return w.fail(fmt.Errorf("sample %s: %d of %d hidden states recorded", w.id, w.hidNext, len(w.hidNames)))
 	}
-	// A stale hidden.safetensors from an earlier, different attempt must not stay.
+	if w.opts.QKV && w.qkvNext != 3*w.opts.Layers {
+		return w.fail(fmt.Errorf("sample %s: %d of %d query/key/value tensors recorded", w.id, w.qkvNext, 3*w.opts.Layers))
+	}
+	// Stale optional files from an earlier, different attempt must not stay.
 	if !w.opts.Hidden {
 		os.Remove(w.run.HiddenPath(w.id))
+	}
+	if !w.opts.QKV {
+		os.Remove(w.run.QKVPath(w.id))
 	}
 	if err := w.att.Commit(); err != nil {
 		return w.fail(err)
 	}
-	if w.hid != nil {
-		if err := w.hid.Commit(); err != nil {
-			return w.fail(err)
+	for _, st := range []*checkpoint.SafetensorsWriter{w.hid, w.qkv} {
+		if st != nil {
+			if err := st.Commit(); err != nil {
+				return w.fail(err)
+			}
 		}
 	}
 	w.done = true
 	s.Attention = w.attInfo
 	s.Hidden = w.hidInfo
+	s.QKV = w.qkvInfo
 	return w.run.WriteSample(s)
 }
 
@@ -275,5 +354,8 @@ func (w *SampleWriter) Abort() {
 	}
 	if w.hid != nil {
 		w.hid.Abort()
+	}
+	if w.qkv != nil {
+		w.qkv.Abort()
 	}
 }

@@ -3,11 +3,11 @@ package train
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"path/filepath"
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/model"
 )
 
 // SpecialIDs are the special tokens recorded in config.json.
@@ -29,7 +29,7 @@ func (c ModelConfig) HFConfig(ids SpecialIDs) map[string]any {
 			"head_dim":                c.NEmbd / c.NHead,
 			"max_position_embeddings": c.NPositions,
 			"hidden_act":              "silu",
-			"rms_norm_eps":            llamaNormEps,
+			"rms_norm_eps":            c.normEps(),
 			"rope_parameters":         map[string]any{"rope_theta": c.theta(), "rope_type": "default"},
 			"rope_theta":              c.theta(),
 			"attention_bias":          false,
@@ -54,7 +54,7 @@ func (c ModelConfig) HFConfig(ids SpecialIDs) map[string]any {
 		"n_layer":             c.NLayer,
 		"n_head":              c.NHead,
 		"n_inner":             nil,
-		"layer_norm_epsilon":  1e-5,
+		"layer_norm_epsilon":  c.normEps(),
 		"initializer_range":   0.02,
 		"attn_pdrop":          0.0, "embd_pdrop": 0.0, "resid_pdrop": 0.0,
 		"scale_attn_weights":              true,
@@ -98,7 +98,7 @@ func Save(dir string, cfg ModelConfig, weights [][]float32, ids SpecialIDs, meta
 // Load reads a GPT-2 checkpoint folder written by Save (or any Hugging Face
 // GPT2LMHeadModel with tied embeddings) back into a config and weights.
 func Load(dir string) (ModelConfig, [][]float32, error) {
-	hc, err := checkpoint.ReadConfig(dir)
+	hc, err := model.ReadConfig(dir)
 	if err != nil {
 		return ModelConfig{}, nil, err
 	}
@@ -123,8 +123,8 @@ func Load(dir string) (ModelConfig, [][]float32, error) {
 	default:
 		return ModelConfig{}, nil, fmt.Errorf("load %s: config.json model_type is %q, expected \"gpt2\" or \"llama\"", dir, hc.ModelType)
 	}
-	if math.Abs(hc.NormEps-normEps(cfg)) > 1e-12 {
-		return ModelConfig{}, nil, fmt.Errorf("load %s: config.json norm epsilon %g: training uses %g", dir, hc.NormEps, normEps(cfg))
+	if hc.NormEps != cfg.normEps() {
+		cfg.NormEps = hc.NormEps
 	}
 	if err := cfg.validate(); err != nil {
 		return ModelConfig{}, nil, fmt.Errorf("load %s: %w", dir, err)
@@ -143,11 +143,4 @@ func Load(dir string) (ModelConfig, [][]float32, error) {
 		out = append(out, append([]float32(nil), v...))
 	}
 	return cfg, out, nil
-}
-
-func normEps(c ModelConfig) float64 {
-	if c.isLlama() {
-		return llamaNormEps
-	}
-	return 1e-5
 }

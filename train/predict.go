@@ -9,8 +9,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// Predictor runs teacher-forced forward passes of a GPT-2 model on GoMLX: the
-// argmax prediction at every position and, optionally, every layer's attention.
+// Predictor runs teacher-forced forward passes of a model on GoMLX (the
+// model/arch graph of its family, batched): the argmax prediction at every
+// position and, optionally, every layer's attention.
 type Predictor struct {
 	Config ModelConfig
 	params []*tensors.Tensor
@@ -23,7 +24,11 @@ func NewPredictor(backend compute.Backend, cfg ModelConfig, weights [][]float32)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	specs := cfg.Params()
+	n, err := cfg.net()
+	if err != nil {
+		return nil, err
+	}
+	specs := n.params
 	if len(weights) != len(specs) {
 		return nil, fmt.Errorf("predict: %d weight tensors given, the model has %d", len(weights), len(specs))
 	}
@@ -34,12 +39,11 @@ func NewPredictor(backend compute.Backend, cfg ModelConfig, weights [][]float32)
 	np := len(specs)
 	build := func(attn bool) (*Exec, error) {
 		return NewExec(backend, func(in []*Node) []*Node {
-			logits, pats := cfg.forward(in[:np], in[np], attn)
+			logits, pats := n.forward(in[:np], in[np], attn)
 			out := []*Node{ArgMax(logits, -1, in[np].DType())}
 			return append(out, pats...)
 		})
 	}
-	var err error
 	if p.exec, err = build(false); err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}

@@ -16,9 +16,11 @@ import (
 	"os"
 
 	"github.com/gomlx/compute"
-	_ "github.com/gomlx/compute/gobackend" // the pure-Go backend
-	. "github.com/gomlx/gomlx/core/graph"  //nolint:revive // graph DSL
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/model/arch"
 )
 
 // Hyper are the optimisation settings.
@@ -64,38 +66,31 @@ func (h Hyper) LR(step int) float64 {
 	return h.LearningRate * (h.MinLRRatio + (1-h.MinLRRatio)*cos)
 }
 
-// DefaultBackend is the backend used when neither the caller nor
+// DefaultBackend is the backend training uses when neither the caller nor
 // $GOMLX_BACKEND names one: the pure-Go backend running ops one after the other
 // (each op still uses every core). Its default op-parallel mode deadlocked in
 // this project's training loop (workerspool WaitToStart vs. matmul Saturate,
 // gomlx/compute v0.1.6).
 const DefaultBackend = "go:ops_sequential"
 
-// Backend returns the GoMLX backend named by config ("" = $GOMLX_BACKEND, else
-// DefaultBackend).
-func Backend(config string) (b compute.Backend, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("start GoMLX backend %q: %v", config, p)
-		}
-	}()
+// Backend starts the backend named by config ("" = $GOMLX_BACKEND, else
+// DefaultBackend) through package model's constructor, the one used for
+// inference too.
+func Backend(config string) (compute.Backend, error) {
 	if config == "" {
 		config = DefaultBackend
 		if env, ok := os.LookupEnv(compute.ConfigEnvVar); ok {
 			config = env
 		}
 	}
-	b, err = compute.NewWithConfig(config)
-	if err != nil {
-		return nil, fmt.Errorf("start GoMLX backend: %w", err)
-	}
-	return b, nil
+	return model.NewBackend(config)
 }
 
 // Trainer holds a model's weights and AdamW state.
 type Trainer struct {
-	Config ModelConfig
+	Config ModelConfig // the model's shape (zero for NewArchTrainer)
 	Hyper  Hyper
+	net    *net
 	params []*tensors.Tensor
 	m, v   []*tensors.Tensor
 	step   int
@@ -107,12 +102,48 @@ func NewTrainer(backend compute.Backend, cfg ModelConfig, h Hyper, weights [][]f
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	n, err := cfg.net()
+	if err != nil {
+		return nil, err
+	}
+	t, err := newTrainer(backend, n, h, weights)
+	if t != nil {
+		t.Config = cfg
+	}
+	return t, err
+}
+
+// NewArchTrainer trains a model of any family package model knows (such as a
+// loaded checkpoint's config, model.ReadConfig) from weights in Params(c)
+// order: the same AdamW step over the family's model/arch graph, with the
+// cross-entropy of every position whose target is not the ignore index
+// (next tokens for a decoder, masked tokens for an encoder).
+func NewArchTrainer(backend compute.Backend, c *arch.Config, h Hyper, weights [][]float32) (*Trainer, error) {
+	n, err := newNet(c)
+	if err != nil {
+		return nil, err
+	}
+	return newTrainer(backend, n, h, weights)
+}
+
+// Params lists the trainable tensors of a model of any family: every Param of
+// its architecture (embedding, each layer, final norm, head), each checkpoint
+// tensor once.
+func Params(c *arch.Config) ([]arch.Param, error) {
+	n, err := newNet(c)
+	if err != nil {
+		return nil, err
+	}
+	return n.params, nil
+}
+
+func newTrainer(backend compute.Backend, n *net, h Hyper, weights [][]float32) (*Trainer, error) {
 	h.defaults()
-	specs := cfg.Params()
+	specs := n.params
 	if len(weights) != len(specs) {
 		return nil, fmt.Errorf("train: %d weight tensors given, the model has %d", len(weights), len(specs))
 	}
-	t := &Trainer{Config: cfg, Hyper: h}
+	t := &Trainer{Hyper: h, net: n}
 	for i, s := range specs {
 		if n := numel(s.Shape); len(weights[i]) != n {
 			return nil, fmt.Errorf("train: %s has %d values, want %v", s.Name, len(weights[i]), s.Shape)
@@ -130,7 +161,7 @@ func NewTrainer(backend compute.Backend, cfg ModelConfig, h Hyper, weights [][]f
 		params, m, v := in[:np], in[np:2*np], in[2*np:3*np]
 		lr, c1, c2 := in[3*np], in[3*np+1], in[3*np+2]
 		ids, targets := in[3*np+3], in[3*np+4]
-		logits, _ := cfg.forward(params, ids, false)
+		logits, _ := n.forward(params, ids, false)
 		loss, _ := maskedCrossEntropy(logits, targets, h.IgnoreIndex)
 		grads := Gradient(loss, params...)
 		sq := ReduceAllSum(Square(grads[0]))
@@ -194,8 +225,8 @@ func (t *Trainer) Step(ctx context.Context, ids, targets [][]int) (StepResult, e
 	if len(ids) == 0 || len(ids) != len(targets) {
 		return StepResult{}, fmt.Errorf("train: batch of %d inputs and %d targets", len(ids), len(targets))
 	}
-	if len(ids[0]) > t.Config.NPositions {
-		return StepResult{}, fmt.Errorf("train: sequences of %d tokens exceed n_positions %d", len(ids[0]), t.Config.NPositions)
+	if mp := t.net.cfg.MaxPositions; mp > 0 && len(ids[0]) > mp {
+		return StepResult{}, fmt.Errorf("train: sequences of %d tokens exceed the model's %d positions", len(ids[0]), mp)
 	}
 	t.step++
 	lr := t.Hyper.LR(t.step)
@@ -208,7 +239,7 @@ func (t *Trainer) Step(ctx context.Context, ids, targets [][]int) (StepResult, e
 		}
 	}
 	args = append(args, tensors.FromScalar(float32(lr)), tensors.FromScalar(float32(c1)), tensors.FromScalar(float32(c2)),
-		matrix(ids, t.Config.VocabSize), matrix(targets, -1))
+		matrix(ids, t.net.cfg.VocabSize), matrix(targets, -1))
 	out, err := t.exec.Call(args...)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("train: step %d: %w", t.step, err)
@@ -247,7 +278,7 @@ func (t *Trainer) Weights() ([][]float32, error) {
 	for i, p := range t.params {
 		v, err := tensors.CopyFlatData[float32](p)
 		if err != nil {
-			return nil, fmt.Errorf("train: read %s: %w", t.Config.Params()[i].Name, err)
+			return nil, fmt.Errorf("train: read %s: %w", t.net.params[i].Name, err)
 		}
 		out[i] = v
 	}

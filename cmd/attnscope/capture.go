@@ -23,11 +23,11 @@ func newCaptureCmd() *cobra.Command {
 	var (
 		modelDir, out, promptsDir, stopLine, backend string
 		texts, files                                 []string
-		generate, topK, tries                        int
+		generate, topK, tries, batchSize             int
 		temperature, topP                            float64
 		seed                                         int64
 		maxTime                                      time.Duration
-		sample, hidden, fp16                         bool
+		sample, hidden, fp16, qkv, strict            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "capture --model DIR (--text T | --file F | --prompts DIR) --out RUN",
@@ -36,7 +36,9 @@ func newCaptureCmd() *cobra.Command {
 (a forward pass, or with --generate a generation) and writes the run folder RUN:
 run.json (provenance), samples/<id>/sample.json (text, tokens, offsets, generated tokens
 with probabilities), samples/<id>/attention.safetensors (blocks.<l>.attn.pattern,
-[heads, query, key]) and with --hidden samples/<id>/hidden.safetensors. Tensors are
+[heads, query, key]), with --hidden samples/<id>/hidden.safetensors and with --qkv
+samples/<id>/qkv.safetensors (blocks.<l>.attn.hook_q|hook_k|hook_v, [heads, tokens,
+head_dim], after RoPE, keys and values repeated per query head). Tensors are
 written layer by layer as the model produces them. Rerunning the same command skips the
 samples already finished; an interrupted capture leaves no half-written file.
 
@@ -80,7 +82,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 				return err
 			}
 			opts := capture.Options{
-				ModelDir: modelDir, Tries: tries, Hidden: hidden, FP16: fp16, Backend: backend,
+				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend, BatchSize: batchSize, Strict: strict,
 				Command: commandLine(cmd, nil),
 			}
 			if generate > 0 {
@@ -119,6 +121,9 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 	f.IntVar(&tries, "tries", 1, "generations per input")
 	f.DurationVar(&maxTime, "max-time", 0, "stop each generation after this long (0: no limit)")
 	f.BoolVar(&hidden, "hidden", false, "also store hidden states (embed, blocks.<l>.hook_resid_post, final_norm)")
+	f.BoolVar(&qkv, "qkv", false, "also store every layer's queries, keys and values (blocks.<l>.attn.hook_q|hook_k|hook_v, after RoPE)")
+	f.IntVar(&batchSize, "batch-size", 1, "run up to N forward passes as one right-padded batch (each sample is stored at its own length)")
+	f.BoolVar(&strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
 	f.BoolVar(&fp16, "fp16", false, "store tensors as float16 (half the disk space)")
 	f.StringVar(&backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	return cmd

@@ -6,16 +6,19 @@
 // embedding, one block, the final norm and the head from graph nodes. The same
 // block function is used for every layer: the caller feeds layer l's weights
 // as the nodes of Weights (keyed by Param.Key, which does not depend on l).
+// Every activation carries a leading batch axis B: the residual stream is
+// [B, T, width], queries [B, heads, T, head_dim], patterns [B, heads, T, C].
 //
-// To train with it, create one trainable variable per Param (for each layer)
-// and build the forward graph as
+// Inference (package model) and training (package train) build their graphs
+// from these functions alone:
 //
-//	x := a.Embed(embedW, ids, typeIDs, positions)
+//	x := a.Embed(embedW, ids, typeIDs, positions)    // ids etc. [B, T] int32
 //	for l := range layers { x = a.Block(layerW[l], x, arch.AttentionInputs{Mask: mask, Cos: cos, Sin: sin}).Out }
-//	logits := a.Head(headW, a.FinalNorm(finalW, x))
+//	logits := a.Head(headW, a.FinalNorm(finalW, x))  // [B, T, vocab]
 //
-// with the mask from CausalMask/PaddingMask and the RoPE tables from
-// RopeTables; every op used has a gradient.
+// with a boolean mask [B, T, T] (causal and/or padding) and the RoPE tables
+// from RopeTables; every op used has a gradient (fused kernels differentiate
+// through their decomposed form).
 package arch
 
 import (
@@ -38,28 +41,28 @@ type Param struct {
 // Weights maps Param.Key to the node holding that weight.
 type Weights map[string]*Node
 
-// AttentionInputs carries what attention needs besides the residual stream x [T, width].
+// AttentionInputs carries what attention needs besides the residual stream x [B, T, width].
 type AttentionInputs struct {
-	// Mask [T, C] (or already broadcast, [heads, T, C]) bool: query i may
-	// attend key j. C = T without a cache; with a
-	// cache, C is the cache capacity.
+	// Mask [B, T, C] (or already broadcast, [B, heads, T, C]) bool: query i
+	// may attend key j. C = T without a cache; with a cache, C is the cache
+	// capacity.
 	Mask *Node
-	// Cos, Sin [T, rotary_dim] RoPE tables for the T query positions (nil
-	// without RoPE); see RopeTables.
+	// Cos, Sin [T, rotary_dim] RoPE tables for the T query positions, shared
+	// by the batch (nil without RoPE); see RopeTables.
 	Cos, Sin *Node
-	// PastK, PastV [kv_heads, C, head_dim]: a KV cache; the block writes this
-	// step's keys and values at position Past (scalar int32) and attends over
-	// the whole cache. nil: no cache, keys are this step's T tokens.
+	// PastK, PastV [B, kv_heads, C, head_dim]: a KV cache; the block writes
+	// this step's keys and values at position Past (scalar int32) and attends
+	// over the whole cache. nil: no cache, keys are this step's T tokens.
 	PastK, PastV *Node
 	Past         *Node
 }
 
 // BlockOutputs are the nodes a block produces.
 type BlockOutputs struct {
-	Out     *Node // [T, width] residual stream after the block
-	Pattern *Node // [heads, T, C] post-softmax attention
-	Q       *Node // [heads, T, head_dim] (after RoPE)
-	K, V    *Node // [kv_heads, C, head_dim]: this step's keys/values, or the updated cache
+	Out     *Node // [B, T, width] residual stream after the block
+	Pattern *Node // [B, heads, T, C] post-softmax attention
+	Q       *Node // [B, heads, T, head_dim] (after RoPE)
+	K, V    *Node // [B, kv_heads, C, head_dim]: this step's keys/values, or the updated cache
 }
 
 // Architecture is one model family's forward pass.
@@ -69,12 +72,13 @@ type Architecture interface {
 	FinalParams() []Param // final norm (empty when the family has none)
 	HeadParams() []Param  // LM / MLM head
 
-	// Embed maps ids [T] int32 (and token types [T], positions [T], int32) to [T, width].
+	// Embed maps ids [B, T] int32 (and token types [B, T], positions [B, T],
+	// int32) to [B, T, width].
 	Embed(w Weights, ids, typeIDs, positions *Node) *Node
 	Block(w Weights, x *Node, a AttentionInputs) BlockOutputs
 	// FinalNorm applies the final norm; families without one return x.
 	FinalNorm(w Weights, x *Node) *Node
-	// Head maps [T, width] to logits [T, vocab].
+	// Head maps [B, T, width] to logits [B, T, vocab].
 	Head(w Weights, x *Node) *Node
 	// Causal reports whether attention is causal (decoders).
 	Causal() bool
@@ -95,7 +99,7 @@ type Architecture interface {
 func LayerNorm(x, gamma, beta *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	v := ReduceAndKeep(Square(Sub(x, mean)), ReduceMean, -1)
-	rstd := Rsqrt(AddScalar(v, eps))
+	rstd := rsqrt(AddScalar(v, eps))
 	bias := Neg(Mul(rstd, mean))
 	y := Add(Mul(x, rstd), bias)
 	y = Mul(y, Along(gamma, y))
@@ -130,8 +134,15 @@ func Along(v, x *Node) *Node {
 // RMSNorm is x·rsqrt(mean(x²)+eps)·w (Zhang & Sennrich 2019; LlamaRMSNorm).
 func RMSNorm(x, w *Node, eps float64) *Node {
 	v := ReduceAndKeep(Square(x), ReduceMean, -1)
-	y := Mul(x, Rsqrt(AddScalar(v, eps)))
+	y := Mul(x, rsqrt(AddScalar(v, eps)))
 	return Mul(y, Along(w, y))
+}
+
+// rsqrt is 1/√x: the value from the backend's Rsqrt, the gradient from the
+// decomposed 1/√x (GoMLX v0.28.8 defines no gradient for Rsqrt).
+func rsqrt(x *Node) *Node {
+	out, _ := InternalFusedOpCaller(func() *Node { return Rsqrt(x) }, func() *Node { return Reciprocal(Sqrt(x)) }, true)
+	return out
 }
 
 // Linear is x·Wᵀ+b with a torch.nn.Linear weight W [out, in]; b may be nil.
@@ -212,51 +223,55 @@ func Activation(name string) func(*Node) *Node {
 	return GeluErf
 }
 
-// SplitHeads reshapes [T, heads·head_dim] to [heads, T, head_dim].
+// SplitHeads reshapes [B, T, heads·head_dim] to [B, heads, T, head_dim].
 func SplitHeads(x *Node, heads, headDim int) *Node {
-	t := x.Shape().Dimensions[0]
-	return TransposeAllDims(Reshape(x, t, heads, headDim), 1, 0, 2)
+	d := x.Shape().Dimensions
+	return TransposeAllDims(Reshape(x, d[0], d[1], heads, headDim), 0, 2, 1, 3)
 }
 
-// MergeHeads reshapes [heads, T, head_dim] to [T, heads·head_dim].
+// MergeHeads reshapes [B, heads, T, head_dim] to [B, T, heads·head_dim].
 func MergeHeads(x *Node) *Node {
 	d := x.Shape().Dimensions
-	return Reshape(TransposeAllDims(x, 1, 0, 2), d[1], d[0]*d[2])
+	return Reshape(TransposeAllDims(x, 0, 2, 1, 3), d[0], d[2], d[1]*d[3])
 }
 
-// ApplyRope rotates the first rotDim dims of each head of x [heads, T, head_dim]
-// with the rotate-half convention of Hugging Face Llama/GPT-NeoX:
+// ApplyRope rotates the first rotDim dims of each head of x [B, heads, T,
+// head_dim] with the rotate-half convention of Hugging Face Llama/GPT-NeoX:
 // x·cos + rotate_half(x)·sin, cos/sin [T, rotDim] (Su et al. 2021, RoFormer).
+// The remaining head_dim − rotDim dims pass unchanged (GPT-NeoX's partial
+// rotary).
 func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
-	hd := x.Shape().Dimensions[2]
+	hd := x.Shape().Dimensions[3]
 	xr := x
 	var pass *Node
 	if rotDim < hd {
-		xr = SliceAxis(x, 2, AxisRange(0, rotDim))
-		pass = SliceAxis(x, 2, AxisRange(rotDim, hd))
+		xr = SliceAxis(x, 3, AxisRange(0, rotDim))
+		pass = SliceAxis(x, 3, AxisRange(rotDim, hd))
 	}
 	half := rotDim / 2
-	x1 := SliceAxis(xr, 2, AxisRange(0, half))
-	x2 := SliceAxis(xr, 2, AxisRange(half, rotDim))
-	rot := Concatenate([]*Node{Neg(x2), x1}, 2)
-	c := BroadcastToDims(InsertAxes(cos, 0), xr.Shape().Dimensions...)
-	s := BroadcastToDims(InsertAxes(sin, 0), xr.Shape().Dimensions...)
+	x1 := SliceAxis(xr, 3, AxisRange(0, half))
+	x2 := SliceAxis(xr, 3, AxisRange(half, rotDim))
+	rot := Concatenate([]*Node{Neg(x2), x1}, 3)
+	c := BroadcastToDims(InsertAxes(cos, 0, 0), xr.Shape().Dimensions...)
+	s := BroadcastToDims(InsertAxes(sin, 0, 0), xr.Shape().Dimensions...)
 	y := Add(Mul(xr, c), Mul(rot, s))
 	if pass != nil {
-		y = Concatenate([]*Node{y, pass}, 2)
+		y = Concatenate([]*Node{y, pass}, 3)
 	}
 	return y
 }
 
 // Attention computes softmax(q·kᵀ/√head_dim + mask)·v with grouped-query
-// heads: q [heads, T, hd], k, v [kv_heads, C, hd], mask [T, C] or [heads, T, C] bool. It returns
-// the merged output [T, heads·hd] and the pattern [heads, T, C]. Masked
-// entries get probability exactly 0 (the logit is replaced by the lowest
-// float32, as transformers' eager attention does).
+// heads (Vaswani et al. 2017; transformers' eager_attention_forward with
+// repeat_kv): q [B, heads, T, hd], k, v [B, kv_heads, C, hd], mask [B, T, C]
+// or [B, heads, T, C] bool. Query head h uses kv head h/(heads/kv_heads). It
+// returns the merged output [B, T, heads·hd] and the pattern [B, heads, T,
+// C]. Masked entries get probability exactly 0 (the logit is replaced by the
+// lowest float32, as transformers' eager attention does).
 func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 	qd := q.Shape().Dimensions
-	heads, t, hd := qd[0], qd[1], qd[2]
-	kvHeads, c := k.Shape().Dimensions[0], k.Shape().Dimensions[1]
+	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
+	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
 	g := heads / kvHeads
 	scale := 1 / math.Sqrt(float64(hd))
 	// When the scale is a power of two (head_dim a power of four, e.g. 64), scaling
@@ -266,21 +281,21 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 	if preScale {
 		q = MulScalar(q, scale)
 	}
-	qg := reshape(q, kvHeads, g*t, hd)
-	scores := Dot(qg, k).General([]int{2}, []int{0}, []int{2}, []int{0}) // [kv, g*t, c]
+	qg := reshape(q, b, kvHeads, g*t, hd)
+	scores := Dot(qg, k).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*t, c]
 	if !preScale {
 		scores = MulScalar(scores, scale)
 	}
-	scores = reshape(scores, heads, t, c)
+	scores = reshape(scores, b, heads, t, c)
 	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
-	if mask.Rank() == 2 {
-		mask = BroadcastToDims(InsertAxes(mask, 0), heads, t, c)
+	if mask.Rank() == 3 {
+		mask = BroadcastToDims(InsertAxes(mask, 1), b, heads, t, c)
 	}
 	scores = Where(mask, scores, low)
 	pattern = softmax(scores)
-	pg := reshape(pattern, kvHeads, g*t, c)
-	o := Dot(pg, v).General([]int{2}, []int{0}, []int{1}, []int{0}) // [kv, g*t, hd]
-	out = MergeHeads(reshape(o, heads, t, hd))
+	pg := reshape(pattern, b, kvHeads, g*t, c)
+	o := Dot(pg, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
+	out = MergeHeads(reshape(o, b, heads, t, hd))
 	return out, pattern
 }
 
@@ -304,8 +319,8 @@ func softmax(x *Node) *Node {
 	return Div(e, ReduceAndKeep(e, ReduceSum, -1))
 }
 
-// UpdateCache writes new [kv_heads, 1, hd] (one decode step) into cache
-// [kv_heads, C, hd] at position past (scalar int32) and returns the updated
+// UpdateCache writes new [B, kv_heads, 1, hd] (one decode step) into cache
+// [B, kv_heads, C, hd] at position past (scalar int32) and returns the updated
 // cache (a select against a one-hot position mask: the Go backend has no
 // DynamicUpdateSlice). Without a cache (cache nil) it returns new.
 func UpdateCache(cache, new, past *Node) *Node {
@@ -313,12 +328,12 @@ func UpdateCache(cache, new, past *Node) *Node {
 		return new
 	}
 	dims := cache.Shape().Dimensions
-	if new.Shape().Dimensions[1] != 1 {
+	if new.Shape().Dimensions[2] != 1 {
 		panic(fmt.Sprintf("UpdateCache: a cached step takes one token, got %v", new.Shape()))
 	}
 	g := cache.Graph()
-	at := Equal(Iota(g, shapes.Make(past.DType(), dims[1]), 0), BroadcastToDims(past, dims[1]))
-	at = BroadcastToDims(Reshape(at, 1, dims[1], 1), dims...)
+	at := Equal(Iota(g, shapes.Make(past.DType(), dims[2]), 0), BroadcastToDims(past, dims[2]))
+	at = BroadcastToDims(Reshape(at, 1, 1, dims[2], 1), dims...)
 	return Where(at, BroadcastToDims(new, dims...), cache)
 }
 

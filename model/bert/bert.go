@@ -14,10 +14,25 @@ import (
 )
 
 // Arch is BERT for one config.
-type Arch struct{ c *checkpoint.Config }
+type Arch struct{ c *arch.Config }
 
 // New returns the architecture of c.
-func New(c *checkpoint.Config) *Arch { return &Arch{c: c} }
+func New(c *arch.Config) arch.Architecture { return &Arch{c: c} }
+
+// ParseConfig reads a BertConfig (hidden_size, num_hidden_layers, ...,
+// type_vocab_size, layer_norm_eps default 1e-12, tied decoder).
+func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
+	c := &arch.Config{
+		ModelType: "bert", Raw: raw, NormEps: 1e-12, Activation: "gelu", TieWordEmbeddings: true,
+		AttentionBias: true, MLPBias: true, RotaryFraction: 1, Keys: arch.HFKeys,
+	}
+	f := raw.Fields()
+	arch.ReadSizes(f, c)
+	f.Float("layer_norm_eps", &c.NormEps)
+	f.String("hidden_act", &c.Activation)
+	arch.ReadCommon(f, c)
+	return c.Finish(f.Err())
+}
 
 func (a *Arch) EmbedParams() []arch.Param {
 	d := a.c.Hidden

@@ -12,10 +12,31 @@ import (
 )
 
 // Arch is GPT-2 for one config.
-type Arch struct{ c *checkpoint.Config }
+type Arch struct{ c *arch.Config }
 
 // New returns the GPT-2 architecture of c.
-func New(c *checkpoint.Config) *Arch { return &Arch{c: c} }
+func New(c *arch.Config) arch.Architecture { return &Arch{c: c} }
+
+// ParseConfig reads a GPT2Config (transformers' configuration_gpt2.py names:
+// n_embd, n_layer, n_head, n_inner, n_positions, layer_norm_epsilon,
+// activation_function; defaults n_inner = 4·n_embd, epsilon 1e-5, gelu_new,
+// tied embeddings).
+func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
+	c := &arch.Config{
+		ModelType: "gpt2", Raw: raw, NormEps: 1e-5, Activation: "gelu_new", TieWordEmbeddings: true,
+		AttentionBias: true, MLPBias: true, RotaryFraction: 1,
+		Keys: arch.ConfigKeys{VocabSize: "vocab_size", Hidden: "n_embd", Layers: "n_layer", Heads: "n_head", Intermediate: "n_inner", MaxPositions: "n_positions"},
+	}
+	f := raw.Fields()
+	arch.ReadSizes(f, c)
+	f.Float("layer_norm_epsilon", &c.NormEps)
+	f.String("activation_function", &c.Activation)
+	arch.ReadCommon(f, c)
+	if c.Intermediate == 0 {
+		c.Intermediate = 4 * c.Hidden
+	}
+	return c.Finish(f.Err())
+}
 
 func (a *Arch) EmbedParams() []arch.Param {
 	d := a.c.Hidden
@@ -67,9 +88,9 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	eps := a.c.NormEps
 	hn := arch.FastLayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
 	qkv := arch.Conv1D(hn, w["attn_w"], w["attn_b"])
-	q := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(0, d)), h, hd)
-	k := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(d, 2*d)), h, hd)
-	v := arch.SplitHeads(SliceAxis(qkv, 1, AxisRange(2*d, 3*d)), h, hd)
+	q := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(0, d)), h, hd)
+	k := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(d, 2*d)), h, hd)
+	v := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(2*d, 3*d)), h, hd)
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern := arch.Attention(q, k, v, in.Mask)

@@ -13,10 +13,29 @@ import (
 )
 
 // Arch is GPT-NeoX for one config.
-type Arch struct{ c *checkpoint.Config }
+type Arch struct{ c *arch.Config }
 
 // New returns the architecture of c.
-func New(c *checkpoint.Config) *Arch { return &Arch{c: c} }
+func New(c *arch.Config) arch.Architecture { return &Arch{c: c} }
+
+// ParseConfig reads a GPTNeoXConfig (layer_norm_eps default 1e-5,
+// use_parallel_residual default true, rotary_pct, biases on).
+func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
+	c := &arch.Config{
+		ModelType: "gpt_neox", Raw: raw, NormEps: 1e-5, Activation: "gelu",
+		AttentionBias: true, MLPBias: true, UseParallelResidual: true, Keys: arch.HFKeys,
+	}
+	f := raw.Fields()
+	arch.ReadSizes(f, c)
+	f.Float("layer_norm_eps", &c.NormEps)
+	f.String("hidden_act", &c.Activation)
+	f.Bool("use_parallel_residual", &c.UseParallelResidual)
+	f.Bool("attention_bias", &c.AttentionBias)
+	f.Bool("mlp_bias", &c.MLPBias)
+	arch.ReadRope(f, c)
+	arch.ReadCommon(f, c)
+	return c.Finish(f.Err())
+}
 
 func (a *Arch) EmbedParams() []arch.Param {
 	return []arch.Param{{Key: "embed", Name: "gpt_neox.embed_in.weight", Shape: []int{a.c.VocabSize, a.c.Hidden}}}
@@ -60,13 +79,13 @@ func (a *Arch) Embed(w arch.Weights, ids, _, _ *Node) *Node {
 func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.BlockOutputs {
 	eps := a.c.NormEps
 	h, hd := a.c.Heads, a.c.HeadDim
-	t := x.Shape().Dimensions[0]
+	b, t := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	hn := arch.FastLayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
-	// query_key_value output is laid out per head: [T, heads, 3·head_dim].
-	qkv := TransposeAllDims(Reshape(arch.Linear(hn, w["qkv_w"], w["qkv_b"]), t, h, 3*hd), 1, 0, 2)
-	q := SliceAxis(qkv, 2, AxisRange(0, hd))
-	k := SliceAxis(qkv, 2, AxisRange(hd, 2*hd))
-	v := SliceAxis(qkv, 2, AxisRange(2*hd, 3*hd))
+	// query_key_value output is laid out per head: [B, T, heads, 3·head_dim].
+	qkv := TransposeAllDims(Reshape(arch.Linear(hn, w["qkv_w"], w["qkv_b"]), b, t, h, 3*hd), 0, 2, 1, 3)
+	q := SliceAxis(qkv, 3, AxisRange(0, hd))
+	k := SliceAxis(qkv, 3, AxisRange(hd, 2*hd))
+	v := SliceAxis(qkv, 3, AxisRange(2*hd, 3*hd))
 	q = arch.ApplyRope(q, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)

@@ -13,10 +13,41 @@ import (
 )
 
 // Arch is Llama/Mistral/Qwen2 for one config.
-type Arch struct{ c *checkpoint.Config }
+type Arch struct{ c *arch.Config }
 
 // New returns the architecture of c.
-func New(c *checkpoint.Config) *Arch { return &Arch{c: c} }
+func New(c *arch.Config) arch.Architecture { return &Arch{c: c} }
+
+// ParseConfig reads a LlamaConfig, MistralConfig or Qwen2Config
+// (rms_norm_eps default 1e-6, attention_bias and mlp_bias default false;
+// Qwen2 always has q/k/v biases; RoPE; Mistral's sliding_window, Qwen2's
+// only with use_sliding_window).
+func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
+	mt, err := raw.ModelType()
+	if err != nil {
+		return nil, err
+	}
+	c := &arch.Config{ModelType: mt, Raw: raw, NormEps: 1e-6, Activation: "silu", Keys: arch.HFKeys}
+	f := raw.Fields()
+	arch.ReadSizes(f, c)
+	f.Float("rms_norm_eps", &c.NormEps)
+	f.String("hidden_act", &c.Activation)
+	f.Bool("attention_bias", &c.AttentionBias)
+	f.Bool("mlp_bias", &c.MLPBias)
+	if mt == "qwen2" {
+		c.AttentionBias = true // Qwen2 always has q/k/v biases (o_proj has none)
+	}
+	arch.ReadRope(f, c)
+	if mt == "mistral" || mt == "qwen2" {
+		use := mt == "mistral"
+		f.Bool("use_sliding_window", &use)
+		if use {
+			f.Int("sliding_window", &c.SlidingWindow)
+		}
+	}
+	arch.ReadCommon(f, c)
+	return c.Finish(f.Err())
+}
 
 func (a *Arch) EmbedParams() []arch.Param {
 	return []arch.Param{{Key: "embed", Name: "model.embed_tokens.weight", Shape: []int{a.c.VocabSize, a.c.Hidden}}}

@@ -1,11 +1,21 @@
-package checkpoint
+package model
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/model/arch"
 )
+
+func parseConfig(b []byte) (*arch.Config, error) {
+	raw, err := checkpoint.ParseConfig(b)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(raw)
+}
 
 func TestReferenceConfigs(t *testing.T) {
 	tests := []struct {
@@ -48,18 +58,18 @@ func TestReferenceConfigs(t *testing.T) {
 
 func TestConfigForms(t *testing.T) {
 	old := `{"model_type":"gpt_neox","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rotary_pct":0.5,"rope_theta":500,"intermediate_size":16}`
-	c, err := ParseConfig([]byte(old))
+	c, err := parseConfig([]byte(old))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.RotaryFraction != 0.5 || c.RopeTheta != 500 {
 		t.Errorf("old-style rope keys: %g %g", c.RotaryFraction, c.RopeTheta)
 	}
-	mis, err := ParseConfig([]byte(`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":4096}`))
+	mis, err := parseConfig([]byte(`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":4096}`))
 	if err != nil || mis.SlidingWindow != 4096 {
 		t.Errorf("mistral sliding window: %v %v", mis, err)
 	}
-	qw, err := ParseConfig([]byte(`{"model_type":"qwen2","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":4096,"use_sliding_window":false}`))
+	qw, err := parseConfig([]byte(`{"model_type":"qwen2","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":4096,"use_sliding_window":false}`))
 	if err != nil || qw.SlidingWindow != 0 {
 		t.Errorf("qwen2 without sliding window: %v %v", qw, err)
 	}
@@ -71,9 +81,16 @@ func TestConfigForms(t *testing.T) {
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_parameters":{"rope_type":"yarn"}}`, "rope_type"},
 		{`[1]`, "JSON object"},
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":-1}`, "negative"},
+		// Errors name the field as the family's file spells it.
+		{`{"model_type":"gpt2","vocab_size":10,"n_embd":8,"n_layer":1,"n_head":3}`, "field n_head: 3 does not divide n_embd 8"},
+		{`{"model_type":"gpt2","vocab_size":10,"n_embd":8,"n_layer":1}`, "field n_head is missing"},
+		{`{"model_type":"gpt2","vocab_size":10,"n_embd":8,"n_head":2}`, "field n_layer is missing"},
+		{`{"model_type":"gpt2","vocab_size":10,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":-4}`, "field n_positions is negative"},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1}`, "field num_attention_heads is missing"},
+		{`{"model_type":"bert","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"layer_norm_eps":"x"}`, "field layer_norm_eps: expected a number"},
 	}
 	for _, b := range bad {
-		if _, err := ParseConfig([]byte(b.json)); err == nil || !strings.Contains(err.Error(), b.want) {
+		if _, err := parseConfig([]byte(b.json)); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%s: error %v, want mention of %q", b.json, err, b.want)
 		}
 	}
@@ -85,7 +102,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"gpt_neox","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rotary_pct":0.25,"eos_token_id":[1,2]}`))
 	f.Add([]byte(`{"model_type":"bert","vocab_size":-1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := ParseConfig(b)
+		c, err := parseConfig(b)
 		if err != nil {
 			return
 		}

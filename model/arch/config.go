@@ -1,0 +1,170 @@
+package arch
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/attnscope/attnscope/checkpoint"
+)
+
+// Config describes one model: a Hugging Face config.json normalised across
+// families. Each family package (model/gpt2, model/bert, model/llama,
+// model/gptneox) fills it from the keys its config files use; Keys keeps
+// those key names so that errors name the field as the file spells it.
+type Config struct {
+	ModelType     string   // "gpt2", "bert", "llama", "mistral", "qwen2", "gpt_neox"
+	Architectures []string // e.g. ["GPT2LMHeadModel"]
+
+	VocabSize         int
+	Hidden            int // width of the residual stream
+	Layers            int
+	Heads             int // query heads
+	KVHeads           int // key/value heads (= Heads without grouped-query attention)
+	HeadDim           int // per-head width (Hidden/Heads unless the file says)
+	Intermediate      int // MLP width
+	MaxPositions      int // context length
+	TypeVocabSize     int // BERT token types
+	NormEps           float64
+	Activation        string
+	TieWordEmbeddings bool
+
+	// RoPE (llama family, gpt_neox): base and the rotated fraction of each head.
+	RopeTheta      float64
+	RopeType       string
+	RotaryFraction float64
+
+	AttentionBias       bool // q/k/v/o biases
+	MLPBias             bool
+	UseParallelResidual bool // gpt_neox
+
+	// SlidingWindow is the attention window (Mistral, Qwen2 with
+	// use_sliding_window); 0 means full attention.
+	SlidingWindow int
+
+	BOSTokenID  *int
+	EOSTokenIDs []int
+	PadTokenID  *int
+
+	Keys ConfigKeys           // the family's key names
+	Raw  checkpoint.RawConfig // the file's JSON object
+}
+
+// ConfigKeys are the config.json key names of a family's size fields.
+type ConfigKeys struct {
+	VocabSize, Hidden, Layers, Heads, KVHeads, HeadDim, Intermediate, MaxPositions, TypeVocabSize string
+}
+
+// HFKeys are the key names of transformers' PretrainedConfig attribute map,
+// used by every family but GPT-2.
+var HFKeys = ConfigKeys{
+	VocabSize: "vocab_size", Hidden: "hidden_size", Layers: "num_hidden_layers", Heads: "num_attention_heads",
+	KVHeads: "num_key_value_heads", HeadDim: "head_dim", Intermediate: "intermediate_size",
+	MaxPositions: "max_position_embeddings", TypeVocabSize: "type_vocab_size",
+}
+
+// ReadSizes reads the size fields named by c.Keys (keys left empty are not read).
+func ReadSizes(f *checkpoint.Fields, c *Config) {
+	k := c.Keys
+	for _, s := range []struct {
+		key string
+		dst *int
+	}{
+		{k.VocabSize, &c.VocabSize}, {k.Hidden, &c.Hidden}, {k.Layers, &c.Layers}, {k.Heads, &c.Heads},
+		{k.KVHeads, &c.KVHeads}, {k.HeadDim, &c.HeadDim}, {k.Intermediate, &c.Intermediate},
+		{k.MaxPositions, &c.MaxPositions}, {k.TypeVocabSize, &c.TypeVocabSize},
+	} {
+		if s.key != "" {
+			f.Int(s.key, s.dst)
+		}
+	}
+}
+
+// ReadCommon reads the keys every family shares: architectures,
+// tie_word_embeddings (over the family's default) and the special token ids.
+func ReadCommon(f *checkpoint.Fields, c *Config) {
+	f.Strings("architectures", &c.Architectures)
+	f.Bool("tie_word_embeddings", &c.TieWordEmbeddings)
+	c.BOSTokenID = optionalInt(c.Raw, "bos_token_id")
+	c.PadTokenID = optionalInt(c.Raw, "pad_token_id")
+	f.IntOrList("eos_token_id", &c.EOSTokenIDs)
+}
+
+// optionalInt reads an integer id, ignoring other forms (as transformers does
+// for bos/pad ids it cannot use).
+func optionalInt(r checkpoint.RawConfig, key string) *int {
+	v, ok := r[key]
+	if !ok || string(v) == "null" {
+		return nil
+	}
+	var id int
+	if json.Unmarshal(v, &id) != nil {
+		return nil
+	}
+	return &id
+}
+
+// ReadRope reads the RoPE settings: rope_theta (default 10000), the rotated
+// fraction rotary_pct or partial_rotary_factor (default 1), and transformers
+// 5's nested rope_parameters (or an older rope_scaling); only the default
+// rope_type is supported.
+func ReadRope(f *checkpoint.Fields, c *Config) {
+	c.RopeTheta, c.RotaryFraction = 10000, 1
+	f.Float("rope_theta", &c.RopeTheta)
+	f.Float("rotary_pct", &c.RotaryFraction)
+	f.Float("partial_rotary_factor", &c.RotaryFraction)
+	p := f.Sub("rope_parameters")
+	p.Float("rope_theta", &c.RopeTheta)
+	p.Float("partial_rotary_factor", &c.RotaryFraction)
+	p.String("rope_type", &c.RopeType)
+	f.Join(p)
+	if f.Has("rope_scaling") && f.Err() == nil {
+		s := f.Sub("rope_scaling")
+		s.String("rope_type", &c.RopeType)
+		s.String("type", &c.RopeType)
+	}
+}
+
+// Finish fills the derived fields (KVHeads, HeadDim) and checks that the
+// config can run, naming the fields by c.Keys. readErr is the first error of
+// reading the fields, returned as is.
+func (c *Config) Finish(readErr error) (*Config, error) {
+	if readErr != nil {
+		return nil, readErr
+	}
+	k := c.Keys
+	if c.RopeType != "" && c.RopeType != "default" {
+		return nil, fmt.Errorf("field rope_parameters.rope_type: %q is not supported (expected \"default\")", c.RopeType)
+	}
+	if c.KVHeads == 0 {
+		c.KVHeads = c.Heads
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{k.VocabSize, c.VocabSize}, {k.Hidden, c.Hidden}, {k.Layers, c.Layers}, {k.Heads, c.Heads}} {
+		if f.v <= 0 {
+			return nil, fmt.Errorf("field %s is missing or not positive (model_type %s)", f.key, c.ModelType)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{k.KVHeads, c.KVHeads}, {k.HeadDim, c.HeadDim}, {k.Intermediate, c.Intermediate}, {k.MaxPositions, c.MaxPositions}, {k.TypeVocabSize, c.TypeVocabSize}} {
+		if f.v < 0 {
+			return nil, fmt.Errorf("field %s is negative (%d)", f.key, f.v)
+		}
+	}
+	if c.HeadDim == 0 {
+		if c.Hidden%c.Heads != 0 {
+			return nil, fmt.Errorf("field %s: %d does not divide %s %d", k.Heads, c.Heads, k.Hidden, c.Hidden)
+		}
+		c.HeadDim = c.Hidden / c.Heads
+	}
+	if c.Heads%c.KVHeads != 0 {
+		return nil, fmt.Errorf("field %s: %d does not divide %s %d", k.KVHeads, c.KVHeads, k.Heads, c.Heads)
+	}
+	if c.RotaryFraction <= 0 || c.RotaryFraction > 1 {
+		return nil, fmt.Errorf("field partial_rotary_factor: %g is not in (0, 1]", c.RotaryFraction)
+	}
+	return c, nil
+}
