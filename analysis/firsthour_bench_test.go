@@ -48,3 +48,26 @@ func BenchmarkHeadCollapse(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFlowFourLayer is the attention_flow pass (raw head means) on one sample of a
+// 4-layer, 4-head model at 456 tokens (peaky causal attention), the size that took 185 s.
+// "Before" is measured by running it on the previous flow.go:
+//
+//	git show 6d3ac3b:analysis/flow.go > analysis/flow.go
+//	GOEXPERIMENT=simd go test ./analysis -run '^$' -bench FlowFourLayer -benchtime 1x
+//	git checkout analysis/flow.go
+func BenchmarkFlowFourLayer(b *testing.B) {
+	n := 456
+	if s, err := strconv.Atoi(os.Getenv("ATTNSCOPE_BENCH_N")); err == nil && s > 0 {
+		n = s
+	}
+	m, err := FlowMatrices(peakyAttention(5, 4, 4, n, true, false), FlowRaw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := AttentionFlow(context.Background(), m, FlowOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
