@@ -344,7 +344,7 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 	if why != "" {
 		return nil, fmt.Errorf("resume run %s: %s; use another --out folder", dir, why)
 	}
-	run.Meta.Command = meta.Command
+	run.Meta.AddCommand(meta.Command)
 	run.Meta.Version = meta.Version
 	for _, in := range meta.Inputs {
 		if !slices.Contains(run.Meta.Inputs, in) {
