@@ -65,6 +65,9 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 			if err != nil {
 				return err
 			}
+			if err := requireSamples(cmd.Context(), run, args[0]); err != nil {
+				return err
+			}
 			stderr := cmd.ErrOrStderr()
 			progress := logProgress(stderr)
 			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

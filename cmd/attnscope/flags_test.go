@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/attnscope/attnscope/store"
 
 	"github.com/spf13/cobra"
 )
@@ -43,4 +47,24 @@ func TestHelpStatesDefaultsOnce(t *testing.T) {
 		}
 	}
 	walk(newRootCmd())
+}
+
+// TestDeriveEmptyRun: derive on a run without samples fails (exit 1) and says so.
+func TestDeriveEmptyRun(t *testing.T) {
+	tmp := t.TempDir()
+	cfg := writeFile(t, filepath.Join(tmp, "ok.yaml"), deriveTestConfig)
+	dir := filepath.Join(tmp, "run")
+	if _, err := store.Create(dir, store.Meta{Kind: "import", DType: "float32"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := run([]string{"derive", "--config", cfg, dir}); got != exitError {
+		t.Fatalf("derive on an empty run exited %d, want %d", got, exitError)
+	}
+	root := newRootCmd()
+	root.SetArgs([]string{"derive", "--config", cfg, dir})
+	root.SetErr(io.Discard)
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "no samples") {
+		t.Fatalf("error %v, want one saying the run holds no samples", err)
+	}
 }
