@@ -2,17 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/model"
@@ -89,12 +86,10 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 					Temperature: temperature, TopK: topK, TopP: topP, Seed: seed,
 				}
 			}
-			stderr := cmd.ErrOrStderr()
-			opts.Progress = captureLog(stderr)
-			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				opts.Progress = captureBar(f)
-			}
+			var closeProgress func()
+			opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr())
 			sum, err := capture.Run(cmd.Context(), out, inputs, opts)
+			closeProgress()
 			if err != nil {
 				return err
 			}
@@ -219,28 +214,4 @@ func captureInputs(texts, files []string, promptsDir, stopLine string) ([]captur
 		}
 	}
 	return inputs, nil
-}
-
-// captureLog writes one plain line per sample (logs, CI).
-func captureLog(w io.Writer) func(done, total int, id string, skipped bool, elapsed time.Duration) {
-	return func(done, total int, id string, skipped bool, elapsed time.Duration) {
-		if skipped {
-			fmt.Fprintf(w, "capture: %d/%d %s already finished, skipped\n", done, total, id)
-			return
-		}
-		fmt.Fprintf(w, "capture: %d/%d %s (%.2fs)\n", done, total, id, elapsed.Seconds())
-	}
-}
-
-// captureBar draws a progress bar on a terminal.
-func captureBar(f *os.File) func(done, total int, id string, skipped bool, elapsed time.Duration) {
-	var bar *progressbar.ProgressBar
-	return func(done, total int, id string, _ bool, _ time.Duration) {
-		if bar == nil {
-			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("capture"),
-				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		}
-		bar.Describe("capture " + id)
-		bar.Set(done)
-	}
 }

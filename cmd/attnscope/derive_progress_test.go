@@ -72,3 +72,25 @@ func TestSlowPassAnnounced(t *testing.T) {
 		t.Fatalf("announcement %q", got)
 	}
 }
+
+// TestCaptureProgressLines: capture's per-sample progress off a terminal gives count,
+// sample, time, elapsed and ETA.
+func TestCaptureProgressLines(t *testing.T) {
+	t.Setenv(progress.EnvEvery, "0")
+	var buf bytes.Buffer
+	report, done := captureProgress(&buf)
+	report(1, 3, "a.py", false, 1500*time.Millisecond)
+	report(2, 3, "b.py", true, 0)
+	report(3, 3, "c.py", false, time.Second)
+	done()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := regexp.MustCompile(`^capture: [123]/3 samples \([abc]\.py, (1\.50s|already finished, skipped|1\.00s)\), elapsed [0-9.hmsµn]+, (ETA [0-9.hmsµn]+|done)$`)
+	if len(lines) != 3 {
+		t.Fatalf("lines %q", lines)
+	}
+	for _, l := range lines {
+		if !want.MatchString(l) {
+			t.Errorf("line %q", l)
+		}
+	}
+}
