@@ -76,6 +76,9 @@ type Meta struct {
 	Hidden     bool                `json:"hidden"`               // hidden.safetensors captured
 	Generation *GenerationSettings `json:"generation,omitempty"` // nil: plain forward passes
 	Inputs     []string            `json:"inputs,omitempty"`     // input texts' files or imported files
+	// Truncate is capture's --truncate: "left" or "right" when inputs longer than the
+	// context were cut (each such sample's sample.json says how), "" when refused.
+	Truncate string `json:"truncate,omitempty"`
 
 	StartTime time.Time  `json:"start_time"`
 	EndTime   *time.Time `json:"end_time,omitempty"` // nil while the run is being written

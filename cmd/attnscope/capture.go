@@ -19,6 +19,7 @@ import (
 func newCaptureCmd() *cobra.Command {
 	var (
 		modelDir, out, promptsDir, stopLine, backend string
+		truncate                                     string
 		texts, files                                 []string
 		generate, topK, tries                        int
 		temperature, topP                            float64
@@ -58,6 +59,9 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 			if n != 1 {
 				return usagef(cmd, "give the inputs with exactly one of --text, --file or --prompts")
 			}
+			if truncate != "" && truncate != "left" && truncate != "right" {
+				return usagef(cmd, "--truncate must be left or right, got %q", truncate)
+			}
 			if tries < 1 {
 				return usagef(cmd, "--tries must be at least 1, got %d", tries)
 			}
@@ -77,7 +81,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 				return err
 			}
 			opts := capture.Options{
-				ModelDir: modelDir, Tries: tries, Hidden: hidden, FP16: fp16, Backend: backend,
+				ModelDir: modelDir, Tries: tries, Hidden: hidden, FP16: fp16, Backend: backend, Truncate: truncate,
 				Command: commandLine(cmd, nil),
 			}
 			if generate > 0 {
@@ -87,7 +91,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 				}
 			}
 			var closeProgress func()
-			opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr())
+			opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr(), len(inputs)*tries)
 			sum, err := capture.Run(cmd.Context(), out, inputs, opts)
 			closeProgress()
 			if err != nil {
@@ -115,6 +119,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 	f.DurationVar(&maxTime, "max-time", 0, "stop each generation after this long (0: no limit)")
 	f.BoolVar(&hidden, "hidden", false, "also store hidden states (embed, blocks.<l>.hook_resid_post, final_norm)")
 	f.BoolVar(&fp16, "fp16", false, "store tensors as float16 (half the disk space)")
+	f.StringVar(&truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
 	f.StringVar(&backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	return cmd
 }

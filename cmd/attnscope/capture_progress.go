@@ -9,19 +9,14 @@ import (
 	"github.com/attnscope/attnscope/internal/progress"
 )
 
-// captureProgress reports capture's samples through internal/progress (a bar on a
-// terminal, else log lines with elapsed time and ETA); the returned func ends it.
-func captureProgress(w io.Writer) (func(done, total int, id string, skipped bool, elapsed time.Duration), func()) {
-	var (
-		mu sync.Mutex
-		tr *progress.Tracker
-	)
-	report := func(done, total int, id string, skipped bool, elapsed time.Duration) {
+// captureProgress reports capture's total samples through internal/progress (a bar on
+// a terminal, else log lines with elapsed time and ETA); the returned func ends it.
+func captureProgress(w io.Writer, total int) (func(done, total int, id string, skipped bool, elapsed time.Duration), func()) {
+	var mu sync.Mutex
+	tr := progress.New(w, "capture", "samples", total)
+	report := func(_, _ int, id string, skipped bool, elapsed time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
-		if tr == nil {
-			tr = progress.New(w, "capture", "samples", total)
-		}
 		note := fmt.Sprintf("%.2fs", elapsed.Seconds())
 		if skipped {
 			note = "already finished, skipped"
@@ -31,8 +26,6 @@ func captureProgress(w io.Writer) (func(done, total int, id string, skipped bool
 	return report, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if tr != nil {
-			tr.Close()
-		}
+		tr.Close()
 	}
 }

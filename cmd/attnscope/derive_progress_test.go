@@ -78,7 +78,7 @@ func TestSlowPassAnnounced(t *testing.T) {
 func TestCaptureProgressLines(t *testing.T) {
 	t.Setenv(progress.EnvEvery, "0")
 	var buf bytes.Buffer
-	report, done := captureProgress(&buf)
+	report, done := captureProgress(&buf, 3)
 	report(1, 3, "a.py", false, 1500*time.Millisecond)
 	report(2, 3, "b.py", true, 0)
 	report(3, 3, "c.py", false, time.Second)
