@@ -12,6 +12,8 @@ import (
 	"github.com/attnscope/attnscope/derive"
 	"github.com/attnscope/attnscope/internal/progress"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/train"
 )
 
 // TestDeriveProgressLines: with stderr not a terminal, derive prints progress lines per
@@ -92,5 +94,28 @@ func TestCaptureProgressLines(t *testing.T) {
 		if !want.MatchString(l) {
 			t.Errorf("line %q", l)
 		}
+	}
+}
+
+// TestEvaluateProgressLines: evaluate counts the samples of both datasets and still
+// calls the figure callback.
+func TestEvaluateProgressLines(t *testing.T) {
+	t.Setenv(progress.EnvEvery, "0")
+	e := &train.Experiment{Evaluation: &train.EvalCfg{Dataset1: &train.DatasetCfg{NumSamples: 2}, Dataset2: &train.DatasetCfg{NumSamples: 1}}}
+	var buf bytes.Buffer
+	calls := 0
+	f, done := evalProgress(&buf, e, func(string, int, *tasks.Sample, []int, [][][]float32) error { calls++; return nil })
+	for _, c := range []struct {
+		ds string
+		i  int
+	}{{"dataset1", 0}, {"dataset1", 1}, {"dataset2", 0}} {
+		if err := f(c.ds, c.i, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if calls != 3 || len(lines) != 3 || !strings.HasPrefix(lines[2], "evaluate: 3/3 samples (dataset2 sample 0), elapsed ") || !strings.HasSuffix(lines[2], "done") {
+		t.Fatalf("calls %d, lines %q", calls, lines)
 	}
 }
