@@ -8,8 +8,12 @@ import (
 	"simd/archsimd"
 )
 
-// haveVecLog reports whether the AVX2 kernels below can run on this CPU.
-var haveVecLog = archsimd.X86.AVX2()
+// haveVecLog reports whether the AVX2 kernels below can run on this CPU; have512
+// whether the eight-lane AVX-512 ones (rowjs_simd512.go) can.
+var (
+	haveVecLog = archsimd.X86.AVX2()
+	have512    = archsimd.X86.AVX512()
+)
 
 // Constants of Go's math.Log on amd64 (math/log_amd64.s, from FreeBSD's e_log.c).
 const (
@@ -125,19 +129,29 @@ func rowJS4(pn, qt []float64, stride, np, n int) [4]float64 {
 	return out
 }
 
-// rowPairsJSVec is rowPairsJS with four row pairs per step (rowJS4); ok is false when
-// the CPU lacks AVX2 (the caller then runs the scalar loop).
+// rowPairsJSVec is rowPairsJS with eight (AVX-512, rowJS8) or four (AVX2, rowJS4) row
+// pairs per step; ok is false when the CPU lacks AVX2 (the caller then runs the scalar
+// loop).
 func rowPairsJSVec(ctx context.Context, m []float64, N int) (js float64, pairs int, ok bool) {
 	if !haveVecLog || N < 2 {
 		return 0, 0, false
 	}
+	lanes := 4
+	if have512 {
+		lanes = 8
+	}
+	return rowPairsJSLanes(ctx, m, N, lanes)
+}
+
+// rowPairsJSLanes is rowPairsJSVec with lanes (4 or 8) pairs per step.
+func rowPairsJSLanes(ctx context.Context, m []float64, N, lanes int) (js float64, pairs int, ok bool) {
 	// Rows divided by their sums (as JSDistance divides them), the rows also stored
 	// column-wise (qt[j*stride+k] = row k's element j) with zero columns as padding.
-	stride := N + 4
+	stride := N + lanes
 	pn := make([]float64, N*N)
 	qt := make([]float64, N*stride)
-	mass := make([]bool, N+4)
-	last := make([]int, N+4) // one past the last non-zero element of each row
+	mass := make([]bool, N+lanes)
+	last := make([]int, N+lanes) // one past the last non-zero element of each row
 	for i := 0; i < N; i++ {
 		row := m[i*N : (i+1)*N]
 		s := 0.0
@@ -162,10 +176,19 @@ func rowPairsJSVec(ctx context.Context, m []float64, N int) (js float64, pairs i
 			continue
 		}
 		p := pn[i*N : (i+1)*N]
-		for k := i + 1; k < N; k += 4 {
-			n := max(last[i], last[k], last[k+1], last[k+2], last[k+3])
-			d := rowJS4(p, qt[k:], stride, last[i], n)
-			for t := 0; t < 4 && k+t < N; t++ {
+		for k := i + 1; k < N; k += lanes {
+			n := last[i]
+			for _, l := range last[k : k+lanes] {
+				n = max(n, l)
+			}
+			var d [8]float64
+			if lanes == 8 {
+				d = rowJS8(p, qt[k:], stride, last[i], n)
+			} else {
+				d4 := rowJS4(p, qt[k:], stride, last[i], n)
+				copy(d[:], d4[:])
+			}
+			for t := 0; t < lanes && k+t < N; t++ {
 				if mass[k+t] {
 					js += math.Sqrt(max(d[t]/2, 0))
 					pairs++

@@ -51,3 +51,60 @@ func TestLog4MatchesMathLog(t *testing.T) {
 		}
 	}
 }
+
+// TestLanesMatchScalar runs the four- and (where the CPU has AVX-512) eight-lane row
+// comparisons against the scalar loop, bit for bit.
+func TestLanesMatchScalar(t *testing.T) {
+	if !haveVecLog {
+		t.Skip("the CPU has no AVX2: the vector kernels are never used")
+	}
+	lanes := []int{4}
+	if have512 {
+		lanes = append(lanes, 8)
+	} else {
+		t.Log("no AVX-512 here: the eight-lane kernel is not tested")
+	}
+	for _, N := range []int{2, 7, 9, 17, 64} {
+		for _, causal := range []bool{true, false} {
+			m := randomAttention(uint64(N)+50, 1, 1, N, causal).Data
+			m[N*N-1] *= 1e-310 // a subnormal weight
+			wantJS, wantPairs := rowPairsJSScalar(t.Context(), m, N)
+			for _, l := range lanes {
+				gotJS, gotPairs, _ := rowPairsJSLanes(t.Context(), m, N, l)
+				if math.Float64bits(gotJS) != math.Float64bits(wantJS) || gotPairs != wantPairs {
+					t.Fatalf("N=%d causal=%v lanes=%d: %v over %d pairs, scalar %v over %d", N, causal, l, gotJS, gotPairs, wantJS, wantPairs)
+				}
+			}
+		}
+	}
+}
+
+// TestLog8MatchesMathLog checks the eight-lane logarithm against math.Log bit for bit.
+func TestLog8MatchesMathLog(t *testing.T) {
+	if !have512 {
+		t.Skip("the CPU has no AVX-512: log8 is never used")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	var in, got [8]float64
+	for k := 0; k < 100000; k++ {
+		for l := range in {
+			switch (k + l) % 3 {
+			case 0:
+				in[l] = 2 * r.Float64()
+			case 1:
+				in[l] = math.Float64frombits(r.Uint64() & 0x000FFFFFFFFFFFFF)
+			default:
+				in[l] = math.Float64frombits(r.Uint64() >> 2)
+			}
+			if in[l] == 0 {
+				in[l] = 1
+			}
+		}
+		log8(archsimd.LoadFloat64x8(&in)).Store(&got)
+		for l := range in {
+			if want := math.Log(in[l]); math.Float64bits(got[l]) != math.Float64bits(want) {
+				t.Fatalf("log(%v) = %v, math.Log %v", in[l], got[l], want)
+			}
+		}
+	}
+}
