@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -117,5 +118,18 @@ func TestEvaluateProgressLines(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if calls != 3 || len(lines) != 3 || !strings.HasPrefix(lines[2], "evaluate: 3/3 samples (dataset2 sample 0), elapsed ") || !strings.HasSuffix(lines[2], "done") {
 		t.Fatalf("calls %d, lines %q", calls, lines)
+	}
+}
+
+// TestTrainLogETA: off a terminal, train's step lines get the step count and an ETA.
+func TestTrainLogETA(t *testing.T) {
+	var buf bytes.Buffer
+	w := trainLog(&buf)
+	fmt.Fprintf(w, "training x: 2 layers × 4 heads × 64 wide, 100 steps of 64 samples (6400 training samples)\n")
+	fmt.Fprintf(w, "step 25: train_loss 1.0000 grad_norm 0.500 lr 1.00e-03 (10s)\nsaved out\n")
+	want := "training x: 2 layers × 4 heads × 64 wide, 100 steps of 64 samples (6400 training samples)\n" +
+		"step 25: train_loss 1.0000 grad_norm 0.500 lr 1.00e-03 (10s, step 25/100, ETA 30s)\nsaved out\n"
+	if buf.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", buf.String(), want)
 	}
 }

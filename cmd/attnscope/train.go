@@ -49,7 +49,7 @@ training=null disables training (an error here: there would be nothing to do).`,
 			if err != nil {
 				return err
 			}
-			_, err = train.RunTraining(cmd.Context(), e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr(), MaxTime: maxTime})
+			_, err = train.RunTraining(cmd.Context(), e, train.RunOptions{Backend: be, Log: trainLog(cmd.ErrOrStderr()), MaxTime: maxTime})
 			return err
 		},
 	}
