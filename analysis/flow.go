@@ -188,7 +188,11 @@ type flowNet struct {
 	// coreach[v][l*N+a] is true when node (l,a) (1 ≤ l ≤ L) reaches input v along
 	// positive-capacity edges; coreach[v][v] (layer 0) is true.
 	coreach [][]bool
-	eps     float64
+	// suffix[v*(L+1)+l] = t when the nodes of layer l that reach input v are exactly the
+	// tokens t..N−1 (causal attention: t = v), −1 otherwise; phase 1 of dinic then starts
+	// each node's scan at its first forward arc into that range.
+	suffix []int32
+	eps    float64
 }
 
 func newFlowNet(c *Tensor) *flowNet {
@@ -225,6 +229,23 @@ func newFlowNet(c *Tensor) *flowNet {
 		}
 		g.coreach[v] = r
 	}
+	g.suffix = make([]int32, N*(L+1))
+	for v := 0; v < N; v++ {
+		for l := 0; l <= L; l++ {
+			r := g.coreach[v][l*N : (l+1)*N]
+			t := N
+			for t > 0 && r[t-1] {
+				t--
+			}
+			for b := 0; b < t; b++ {
+				if r[b] {
+					t = -1
+					break
+				}
+			}
+			g.suffix[v*(L+1)+l] = int32(t)
+		}
+	}
 	return g
 }
 
@@ -237,7 +258,10 @@ type flowScratch struct {
 	// arcs of local node x: [start[x], start[x+1]); arc e goes to to[e], its reverse is
 	// rev[e]; cap0 holds the capacities of the source's network, res the residuals.
 	start, to, rev []int32
+	fwd            []int32 // first forward arc (to the layer below, or to T) of each node
+	skip           []int32 // forward arcs at fwd into nodes that cannot reach the sink
 	cap0, res      []float64
+	dirty          []int32 // arcs whose residual push changed (restored after each sink)
 	sinkArcs       []int32 // arcs (1,a) → T
 	sinkRow        []int32 // the input row a of each sink arc
 	deg, fill      []int32
@@ -295,15 +319,20 @@ func (g *flowNet) flowsFrom(s *flowScratch, c, i int, row []float64) {
 	}
 	g.build(s, c, i)
 	a0 := g.caps[0]
+	copy(s.res, s.cap0)
 	for v := 0; v < N; v++ {
 		if !s.reach[v] {
 			continue
 		}
-		copy(s.res, s.cap0)
+		// s.res equals s.cap0 here (every arc push changed was restored), as a fresh copy.
 		for k, e := range s.sinkArcs {
 			s.res[e] = a0[int(s.sinkRow[k])*N+v]
 		}
-		row[v] = g.dinic(s, g.coreach[v], c)
+		row[v] = g.dinic(s, v, c)
+		for _, e := range s.dirty {
+			s.res[e], s.res[s.rev[e]] = s.cap0[e], s.cap0[s.rev[e]]
+		}
+		s.dirty = s.dirty[:0]
 	}
 	for _, node := range s.nodes {
 		if node >= 0 {
@@ -344,6 +373,10 @@ func (g *flowNet) build(s *flowScratch, c, i int) {
 			if node < 0 {
 				continue
 			}
+			if pass == 1 {
+				// Nodes above x were laid out first, so its reverse arcs are all in place.
+				s.fwd[x] = s.fill[x]
+			}
 			l, a := node/N, node%N
 			if l == 1 {
 				if pass == 0 {
@@ -382,6 +415,8 @@ func (g *flowNet) build(s *flowScratch, c, i int) {
 			}
 			s.cap0, s.res = s.cap0[:m], s.res[:m]
 			s.fill = resizeI32(s.fill, n)
+			s.fwd = resizeI32(s.fwd, n)
+			s.skip = resizeI32(s.skip, n)
 			copy(s.fill, s.start[:n])
 			s.sinkArcs, s.sinkRow = s.sinkArcs[:0], s.sinkRow[:0]
 		}
@@ -413,7 +448,13 @@ func resizeI32(b []int32, n int) []int32 {
 // carries flow. The first phase needs no search: every DAG path has length c, so the
 // level of a node is its layer distance from the source. When its flow reaches the bound
 // min(capacity out of the source, capacity into T) no further phase can add to it.
-func (g *flowNet) dinic(s *flowScratch, co []bool, c int) float64 {
+//
+// Phase 1 scans only the arcs it can use: an arc up a layer leads to a lower level, and an
+// arc into a node that does not reach v to level −1, so neither is ever taken; where the
+// nodes reaching v are a token suffix of the layer below (suffix), the forward arcs
+// before it are skipped by binary search. The flow found is the same, push for push.
+func (g *flowNet) dinic(s *flowScratch, v, c int) float64 {
+	co := g.coreach[v]
 	N := int32(g.N)
 	for x, node := range s.nodes {
 		switch {
@@ -435,7 +476,8 @@ func (g *flowNet) dinic(s *flowScratch, co []bool, c int) float64 {
 		in += s.res[e]
 	}
 	bound := math.Min(out, in)
-	total := g.pushLevel(s, 0, bound)
+	g.phase1Iter(s, v)
+	total := g.pushFrom(s, 0, bound)
 	if total >= bound-1e-12 {
 		return total
 	}
@@ -451,6 +493,12 @@ func (g *flowNet) dinic(s *flowScratch, co []bool, c int) float64 {
 				break // no shorter path to T can pass through x or later nodes
 			}
 			for e := s.start[x]; e < s.start[x+1]; e++ {
+				if e == s.fwd[x] {
+					e += s.skip[x] // arcs into nodes that cannot reach the sink
+					if e >= s.start[x+1] {
+						break
+					}
+				}
 				y := s.to[e]
 				if s.level[y] >= 0 || s.res[e] <= g.eps {
 					continue
@@ -477,6 +525,45 @@ func (g *flowNet) dinic(s *flowScratch, co []bool, c int) float64 {
 // what the bound leaves, so the search stops once it is met.
 func (g *flowNet) pushLevel(s *flowScratch, total, bound float64) float64 {
 	copy(s.iter, s.start[:len(s.iter)])
+	return g.pushFrom(s, total, bound)
+}
+
+// phase1Iter sets each node's first arc for phase 1 (see dinic): its first forward arc,
+// past the targets below the suffix of nodes that reach input v when there is one.
+func (g *flowNet) phase1Iter(s *flowScratch, v int) {
+	N, L := g.N, g.L
+	for x, node := range s.nodes {
+		if node < 0 {
+			s.iter[x] = s.start[x] // T is never scanned
+			continue
+		}
+		s.iter[x] = s.fwd[x]
+		s.skip[x] = 0
+		l, a := int(node)/N, int(node)%N
+		if l < 2 {
+			continue // a layer-1 node's only forward arc goes to T
+		}
+		t := g.suffix[v*(L+1)+l-1]
+		if t <= 0 {
+			continue
+		}
+		targets := g.out[l-1][a]
+		lo, hi := 0, len(targets)
+		for lo < hi {
+			m := (lo + hi) / 2
+			if targets[m] < t {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		s.iter[x] += int32(lo)
+		s.skip[x] = int32(lo)
+	}
+}
+
+// pushFrom is pushLevel with the scan positions s.iter already set.
+func (g *flowNet) pushFrom(s *flowScratch, total, bound float64) float64 {
 	for total < bound-1e-12 {
 		f := g.push(s, 0, bound-total)
 		if f <= 0 {
@@ -496,6 +583,12 @@ func (g *flowNet) push(s *flowScratch, x int32, limit float64) float64 {
 	}
 	sent := 0.0
 	for ; s.iter[x] < s.start[x+1]; s.iter[x]++ {
+		if s.iter[x] == s.fwd[x] {
+			s.iter[x] += s.skip[x] // arcs into nodes that cannot reach the sink
+			if s.iter[x] >= s.start[x+1] {
+				break
+			}
+		}
 		e := s.iter[x]
 		y := s.to[e]
 		if s.res[e] <= g.eps || s.level[y] != s.level[x]+1 {
@@ -505,6 +598,7 @@ func (g *flowNet) push(s *flowScratch, x int32, limit float64) float64 {
 		if f > 0 {
 			s.res[e] -= f
 			s.res[s.rev[e]] += f
+			s.dirty = append(s.dirty, e)
 			sent += f
 			if limit-sent <= g.eps {
 				return sent

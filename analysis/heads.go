@@ -131,15 +131,7 @@ func CollapseContext(ctx context.Context, att *Tensor, o CollapseOptions) ([]Hea
 		if n > 0 {
 			hc.NormEntropy = s / float64(n)
 		}
-		js, pairs := 0.0, 0
-		for i := 0; i < N && ctx.Err() == nil; i++ {
-			for k := i + 1; k < N; k++ {
-				if d, ok := JSDistance(m[i*N:(i+1)*N], m[k*N:(k+1)*N]); ok {
-					js += d
-					pairs++
-				}
-			}
-		}
+		js, pairs := rowPairsJS(ctx, m, N)
 		if pairs > 0 {
 			hc.RowJS = js / float64(pairs)
 		}

@@ -32,6 +32,8 @@ type Input struct {
 	Text     string
 	Source   string // file the text came from ("" for a literal text)
 	Language string // programming language of the text, if known
+	// Truncated is set by Run when it cut the text to fit the context (Options.Truncate).
+	Truncated *store.Truncation
 }
 
 // Options configure a capture.
@@ -61,6 +63,9 @@ type Options struct {
 	Backend string
 	// Command is the command line recorded in run.json.
 	Command []string
+	// Truncate, "left" or "right", cuts inputs longer than the model's context (less the
+	// generated tokens) to fit, dropping their start or their end; "" refuses them.
+	Truncate string
 	// Progress, when set, is called after each sample with the number of samples
 	// done (finished or skipped) of total.
 	Progress func(done, total int, id string, skipped bool, elapsed time.Duration)
@@ -179,6 +184,13 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		if opts.Generate != nil {
 			need += opts.Generate.MaxNewTokens
 		}
+		if cfg.MaxPositions > 0 && need > cfg.MaxPositions && opts.Truncate != "" {
+			gen := need - len(enc.IDs)
+			if in, enc, err = truncateInput(tk, in, enc, cfg.MaxPositions-gen, opts.Truncate); err != nil {
+				return nil, err
+			}
+			need = len(enc.IDs) + gen
+		}
 		if cfg.MaxPositions > 0 && need > cfg.MaxPositions {
 			extra := ""
 			if opts.Generate != nil {
@@ -199,6 +211,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 			meta.Inputs = append(meta.Inputs, in.Source)
 		}
 	}
+	meta.Truncate = opts.Truncate
 	var m model.Model
 	defer func() {
 		if m != nil {
@@ -395,7 +408,7 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 	if why != "" {
 		return nil, fmt.Errorf("resume run %s: %s; use another --out folder", dir, why)
 	}
-	run.Meta.Command = meta.Command
+	run.Meta.AddCommand(meta.Command)
 	run.Meta.Version = meta.Version
 	for _, in := range meta.Inputs {
 		if !slices.Contains(run.Meta.Inputs, in) {
@@ -426,7 +439,7 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 	s := &store.Sample{
 		ID: id, Text: p.in.Text, PromptText: p.in.Text,
 		IDs: slices.Clone(p.enc.IDs), Tokens: slices.Clone(p.enc.Tokens), Offsets: slices.Clone(p.enc.Offsets), PromptLen: len(p.enc.IDs),
-		Try: try, Source: p.in.Source, Language: p.in.Language,
+		Try: try, Source: p.in.Source, Language: p.in.Language, Truncated: p.in.Truncated,
 	}
 	if opts.Generate == nil {
 		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {

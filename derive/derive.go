@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/store"
@@ -48,6 +49,9 @@ type Options struct {
 	Pass string
 	// Progress, if set, is called after each sample (done of total); calls never overlap.
 	Progress func(done, total int, sample string)
+	// PassProgress, if set, is called when a pass starts and ends on a sample (see
+	// PassEvent); with several workers calls may overlap.
+	PassProgress func(PassEvent)
 }
 
 // Summary counts what a derivation did.
@@ -111,7 +115,7 @@ func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, e
 		go func() {
 			defer wg.Done()
 			for s := range jobs {
-				computed, skipped, err := deriveSample(ctx, run, cfg, passes, s)
+				computed, skipped, err := deriveSample(ctx, run, cfg, passes, s, opt.PassProgress)
 				if err != nil {
 					cancel(err)
 					return
@@ -188,7 +192,10 @@ func checkSampleID(s string) error {
 
 // deriveSample runs passes for one sample, keeping this sample's outputs in memory for
 // the passes that read them.
-func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig, sample string) (computed, skipped int, err error) {
+func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig, sample string, report func(PassEvent)) (computed, skipped int, err error) {
+	if report == nil {
+		report = func(PassEvent) {}
+	}
 	dir := run.Dir()
 	var (
 		att     = &sampleAttention{ctx: ctx, run: run, sample: sample}
@@ -214,9 +221,12 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		out := OutputPath(dir, p.Name, sample)
 		if _, err := os.Stat(out); err == nil {
 			skipped++
+			report(PassEvent{Pass: p.Name, Function: p.Function, Sample: sample, Done: true, Skipped: true})
 			continue
 		}
 		spec := p.spec
+		started := time.Now()
+		report(startEvent(att, p, sample))
 		in := &Input{Sample: sample, Pass: p.Name}
 		fail := func(err error) error {
 			return fmt.Errorf("pass %q (%s): sample %q: %w", p.Name, p.Function, sample, err)
@@ -292,6 +302,7 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 			outs[p.Name] = res.Tensor
 		}
 		computed++
+		report(PassEvent{Pass: p.Name, Function: p.Function, Sample: sample, Done: true, Elapsed: time.Since(started)})
 	}
 	return computed, skipped, nil
 }

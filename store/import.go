@@ -102,11 +102,20 @@ func Import(ctx context.Context, out string, paths []string, opts ImportOptions)
 		}
 		seen[s.id] = s.what
 	}
+	_, statErr := os.Stat(filepath.Join(out, RunFile))
 	run, err := openImportRun(out, paths, opts)
 	if err != nil {
 		return nil, err
 	}
 	sum := &ImportSummary{}
+	if os.IsNotExist(statErr) {
+		// A run this import created and that receives no sample is removed again.
+		defer func() {
+			if sum.Imported == 0 && run.Meta.EndTime == nil {
+				removeEmptyRun(out)
+			}
+		}()
+	}
 	for i, s := range sources {
 		if err := ctx.Err(); err != nil {
 			return sum, err
@@ -174,7 +183,7 @@ func openImportRun(out string, paths []string, opts ImportOptions) (*Run, error)
 			run.Meta.Inputs = append(run.Meta.Inputs, p)
 		}
 	}
-	run.Meta.Command = opts.Command
+	run.Meta.AddCommand(opts.Command)
 	run.Meta.EndTime = nil
 	return run, run.WriteMeta()
 }
@@ -789,4 +798,16 @@ func (t *tokenTable) fill(s *Sample, tensor string, index, positions int) error 
 	}
 	s.Tokens, s.Offsets = e.Tokens, e.Offsets
 	return nil
+}
+
+// removeEmptyRun removes the run.json of a run folder that holds no sample, then its
+// samples folder and the folder itself when they are empty (os.Remove removes no
+// non-empty folder, so nothing else in it is touched).
+func removeEmptyRun(dir string) {
+	if ids, err := os.ReadDir(filepath.Join(dir, SamplesDir)); err == nil && len(ids) > 0 {
+		return
+	}
+	os.Remove(filepath.Join(dir, RunFile))
+	os.Remove(filepath.Join(dir, SamplesDir))
+	os.Remove(dir)
 }

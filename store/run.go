@@ -53,11 +53,16 @@ var ErrNotCaptured = errors.New("not captured")
 
 // Meta is the provenance of a run, stored in run.json.
 type Meta struct {
-	Format  int      `json:"format"`  // FormatVersion
-	Tool    string   `json:"tool"`    // "attnscope"
-	Version string   `json:"version"` // tool version (internal/buildinfo)
-	Command []string `json:"command"` // command line that created (or last resumed) the run
-	Kind    string   `json:"kind"`    // "capture" or "import"
+	Format  int    `json:"format"`  // FormatVersion
+	Tool    string `json:"tool"`    // "attnscope"
+	Version string `json:"version"` // tool version (internal/buildinfo)
+	// Command is the command line of this invocation (the last of Commands after Open).
+	Command []string `json:"-"`
+	// Commands holds every command line that wrote to the run, oldest first: the one that
+	// created it, then each resume or append (run.json "command", a list of lists; a
+	// run.json of an older version holding one list is read as one command line).
+	Commands CommandLines `json:"command"`
+	Kind     string       `json:"kind"` // "capture" or "import"
 
 	Model *ModelInfo `json:"model,omitempty"` // captured runs: the model folder
 
@@ -74,6 +79,9 @@ type Meta struct {
 	QKV        bool                `json:"qkv,omitempty"`        // qkv.safetensors captured
 	Generation *GenerationSettings `json:"generation,omitempty"` // nil: plain forward passes
 	Inputs     []string            `json:"inputs,omitempty"`     // input texts' files or imported files
+	// Truncate is capture's --truncate: "left" or "right" when inputs longer than the
+	// context were cut (each such sample's sample.json says how), "" when refused.
+	Truncate string `json:"truncate,omitempty"`
 
 	StartTime time.Time  `json:"start_time"`
 	EndTime   *time.Time `json:"end_time,omitempty"` // nil while the run is being written
@@ -130,6 +138,9 @@ func Create(dir string, meta Meta) (*Run, error) {
 	if meta.Tool == "" {
 		meta.Tool = "attnscope"
 	}
+	if len(meta.Commands) == 0 && len(meta.Command) > 0 {
+		meta.Commands = CommandLines{meta.Command}
+	}
 	r := &Run{dir: dir, Meta: meta}
 	if err := r.WriteMeta(); err != nil {
 		return nil, err
@@ -153,6 +164,9 @@ func Open(dir string) (*Run, error) {
 	}
 	if r.Meta.Format > FormatVersion {
 		return nil, fmt.Errorf("read %s: format %d is newer than this tool reads (%d)", path, r.Meta.Format, FormatVersion)
+	}
+	if n := len(r.Meta.Commands); n > 0 {
+		r.Meta.Command = r.Meta.Commands[n-1]
 	}
 	return r, nil
 }

@@ -50,6 +50,9 @@ type Sample struct {
 	Source string `json:"source,omitempty"`
 	// Language is the programming language of Text when known ("python", ...).
 	Language string `json:"language,omitempty"`
+	// Truncated is set when the input was cut to fit the model's context (capture
+	// --truncate); Text is then the part that was kept.
+	Truncated *Truncation `json:"truncated,omitempty"`
 
 	Attention *TensorsInfo `json:"attention,omitempty"` // what attention.safetensors holds
 	Hidden    *TensorsInfo `json:"hidden,omitempty"`    // what hidden.safetensors holds (nil: not captured)
@@ -59,6 +62,14 @@ type Sample struct {
 	Seconds float64 `json:"seconds,omitempty"`
 	// Extra keeps fields of imported metadata that have no place above.
 	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// Truncation records how an input longer than the model's context was cut.
+type Truncation struct {
+	Side           string `json:"side"`            // "left": the start was dropped; "right": the end
+	OriginalTokens int    `json:"original_tokens"` // tokens of the whole input (special tokens included)
+	OriginalChars  int    `json:"original_chars"`  // characters (code points) of the whole input
+	KeptChars      int    `json:"kept_chars"`      // characters kept: Text
 }
 
 // GeneratedToken is one generated token.

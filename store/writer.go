@@ -45,6 +45,9 @@ type SampleWriter struct {
 	id   string
 	opts SampleOptions
 	dir  string
+	// madeDir: NewSample created dir, so Abort removes it (when empty) and an
+	// interrupted or failed sample leaves no folder behind.
+	madeDir bool
 
 	att, hid, qkv             *checkpoint.SafetensorsWriter
 	attNext, hidNext, qkvNext int
@@ -127,10 +130,11 @@ func (r *Run) NewSample(id string, opts SampleOptions) (*SampleWriter, error) {
 		return nil, fmt.Errorf("sample %s: number of layers must be positive, got %d", id, opts.Layers)
 	}
 	dir := r.SampleDir(id)
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sample %s: %w", id, err)
 	}
-	w := &SampleWriter{run: r, id: id, opts: opts, dir: dir}
+	w := &SampleWriter{run: r, id: id, opts: opts, dir: dir, madeDir: os.IsNotExist(statErr)}
 	if opts.Hidden {
 		w.hidNames = append(w.hidNames, EmbedName)
 		for l := range opts.Layers {
@@ -357,5 +361,8 @@ func (w *SampleWriter) Abort() {
 	}
 	if w.qkv != nil {
 		w.qkv.Abort()
+	}
+	if w.madeDir {
+		os.Remove(w.dir) // only when empty: never a file this writer did not write
 	}
 }

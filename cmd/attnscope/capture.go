@@ -2,17 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/model"
@@ -22,6 +19,7 @@ import (
 func newCaptureCmd() *cobra.Command {
 	var (
 		modelDir, out, promptsDir, stopLine, backend string
+		truncate                                     string
 		texts, files                                 []string
 		generate, topK, tries, batchSize             int
 		temperature, topP                            float64
@@ -63,6 +61,9 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 			if n != 1 {
 				return usagef(cmd, "give the inputs with exactly one of --text, --file or --prompts")
 			}
+			if truncate != "" && truncate != "left" && truncate != "right" {
+				return usagef(cmd, "--truncate must be left or right, got %q", truncate)
+			}
 			if tries < 1 {
 				return usagef(cmd, "--tries must be at least 1, got %d", tries)
 			}
@@ -82,7 +83,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 				return err
 			}
 			opts := capture.Options{
-				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend, BatchSize: batchSize, Strict: strict,
+				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend, BatchSize: batchSize, Strict: strict, Truncate: truncate,
 				Command: commandLine(cmd, nil),
 			}
 			if generate > 0 {
@@ -91,12 +92,10 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 					Temperature: temperature, TopK: topK, TopP: topP, Seed: seed,
 				}
 			}
-			stderr := cmd.ErrOrStderr()
-			opts.Progress = captureLog(stderr)
-			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				opts.Progress = captureBar(f)
-			}
+			var closeProgress func()
+			opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr(), len(inputs)*tries)
 			sum, err := capture.Run(cmd.Context(), out, inputs, opts)
+			closeProgress()
 			if err != nil {
 				return err
 			}
@@ -125,6 +124,7 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
 	f.IntVar(&batchSize, "batch-size", 1, "run up to N forward passes as one right-padded batch (each sample is stored at its own length)")
 	f.BoolVar(&strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
 	f.BoolVar(&fp16, "fp16", false, "store tensors as float16 (half the disk space)")
+	f.StringVar(&truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
 	f.StringVar(&backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	return cmd
 }
@@ -224,28 +224,4 @@ func captureInputs(texts, files []string, promptsDir, stopLine string) ([]captur
 		}
 	}
 	return inputs, nil
-}
-
-// captureLog writes one plain line per sample (logs, CI).
-func captureLog(w io.Writer) func(done, total int, id string, skipped bool, elapsed time.Duration) {
-	return func(done, total int, id string, skipped bool, elapsed time.Duration) {
-		if skipped {
-			fmt.Fprintf(w, "capture: %d/%d %s already finished, skipped\n", done, total, id)
-			return
-		}
-		fmt.Fprintf(w, "capture: %d/%d %s (%.2fs)\n", done, total, id, elapsed.Seconds())
-	}
-}
-
-// captureBar draws a progress bar on a terminal.
-func captureBar(f *os.File) func(done, total int, id string, skipped bool, elapsed time.Duration) {
-	var bar *progressbar.ProgressBar
-	return func(done, total int, id string, _ bool, _ time.Duration) {
-		if bar == nil {
-			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("capture"),
-				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		}
-		bar.Describe("capture " + id)
-		bar.Set(done)
-	}
 }

@@ -3,17 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/attnscope/attnscope/derive"
+	"github.com/attnscope/attnscope/internal/progress"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -65,12 +63,17 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 			if err != nil {
 				return err
 			}
-			stderr := cmd.ErrOrStderr()
-			progress := logProgress(stderr)
-			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				progress = barProgress(f)
+			n, err := requireSamples(cmd.Context(), run, args[0])
+			if err != nil {
+				return err
 			}
-			sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, Progress: progress})
+			passes := len(cfg.Passes)
+			if pass != "" {
+				passes = 1
+			}
+			tr := progress.New(cmd.ErrOrStderr(), "derive", "pass outputs", n*passes)
+			defer tr.Close()
+			sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr)})
 			if err != nil {
 				return err
 			}
@@ -86,25 +89,6 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 	f.IntVarP(&workers, "workers", "j", runtime.GOMAXPROCS(0), "samples derived in parallel")
 	f.BoolVar(&list, "list", false, "list the pass functions and their keyword arguments, then exit")
 	return cmd
-}
-
-// logProgress writes one plain line per finished sample (for logs and CI).
-func logProgress(w io.Writer) func(done, total int, sample string) {
-	return func(done, total int, sample string) {
-		fmt.Fprintf(w, "derive: %d/%d samples done (%s)\n", done, total, sample)
-	}
-}
-
-// barProgress draws a progress bar on a terminal.
-func barProgress(f *os.File) func(done, total int, sample string) {
-	var bar *progressbar.ProgressBar
-	return func(done, total int, sample string) {
-		if bar == nil {
-			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("derive"),
-				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		}
-		bar.Set(done)
-	}
 }
 
 func listFunctions(w io.Writer, reg *derive.Registry) error {

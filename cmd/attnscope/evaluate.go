@@ -74,7 +74,10 @@ reference-token figures of the first --figures samples go to --out/visualization
 					return drawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, float64Attention(attn, len(s.InputIDs)))
 				}
 			}
+			var endProgress func()
+			opts.OnSample, endProgress = evalProgress(cmd.ErrOrStderr(), e, opts.OnSample)
 			rep, err := train.Evaluate(ctx, e, cfg, w, opts)
+			endProgress()
 			if err != nil {
 				return err
 			}

@@ -49,6 +49,8 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newDemoCmd(),
 		newDeriveCmd(),
 	)
+	addVersionFlag(root)
+	hideDuplicateDefaults(root)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.
 	wrapArgs(root)
 	return root

@@ -12,6 +12,8 @@ func newTrainCmd() *cobra.Command {
 	var (
 		maxTime time.Duration
 		backend string
+		out     string
+		force   bool
 	)
 	c := &cobra.Command{
 		Use:   "train CONFIG.yaml [key=value ...]",
@@ -24,6 +26,11 @@ bar replaces the lines on a terminal. With training.save_checkpoint the folder
 training.checkpoint_filepath receives model.safetensors + config.json (GPT-2 layout),
 tokenizer.json, train_log.jsonl and training.json.
 
+The output folder is --out, else training.checkpoint_filepath; a shipped config (one
+inside the repository) does not write into the repository's folders (such as
+models/default, the bundled model) unless --out names them, and an existing checkpoint
+is replaced only with --force.
+
 Overrides follow Hydra: training.batch_size=32 replaces a key, +training.max=1 adds one,
 training=null disables training (an error here: there would be nothing to do).`,
 		Args: cobra.MinimumNArgs(1),
@@ -35,15 +42,20 @@ training=null disables training (an error here: there would be nothing to do).`,
 			if e.Training == nil {
 				return usagef(cmd, "%s: training is null: nothing to train (use attnscope evaluate)", args[0])
 			}
+			if err := trainOutput(args[0], out, force, e.Training); err != nil {
+				return err
+			}
 			be, err := train.Backend(backend)
 			if err != nil {
 				return err
 			}
-			_, err = train.RunTraining(cmd.Context(), e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr(), MaxTime: maxTime})
+			_, err = train.RunTraining(cmd.Context(), e, train.RunOptions{Backend: be, Log: trainLog(cmd.ErrOrStderr()), MaxTime: maxTime})
 			return err
 		},
 	}
 	c.Flags().DurationVar(&maxTime, "max-time", 0, "stop training after this long (the model is still saved)")
+	c.Flags().StringVarP(&out, "out", "o", "", "output folder of the checkpoint (replaces training.checkpoint_filepath)")
+	c.Flags().BoolVar(&force, "force", false, "replace a checkpoint that exists in the output folder")
 	c.Flags().StringVar(&backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else "+train.DefaultBackend+")")
 	return c
 }

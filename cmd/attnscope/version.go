@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"runtime"
 
-	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/spf13/cobra"
 )
 
@@ -14,9 +12,8 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the attnscope version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "attnscope %s (%s, %s/%s)\n",
-				buildinfo.Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
+			_, err := fmt.Fprint(cmd.OutOrStdout(), versionLine())
+			return err
 		},
 	}
 }
