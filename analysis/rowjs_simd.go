@@ -75,7 +75,7 @@ func logMasked4(x archsimd.Float64x4, use archsimd.Mask64x4) archsimd.Float64x4 
 		return log4(x)
 	}
 	var v [4]float64
-	x.Store(&v)
+	x.StoreArray(&v)
 	bits := use.ToBits()
 	for l := range v {
 		if bits&(1<<l) != 0 {
@@ -84,7 +84,7 @@ func logMasked4(x archsimd.Float64x4, use archsimd.Mask64x4) archsimd.Float64x4 
 			v[l] = 0
 		}
 	}
-	return archsimd.LoadFloat64x4(&v)
+	return archsimd.LoadFloat64x4Array(&v)
 }
 
 // rowJS4 computes JSDistance(p, q_t) for the four rows q_t = qt[j*stride+t] (t = 0..3,
@@ -103,7 +103,7 @@ func rowJS4(pn, qt []float64, stride, np, n int) [4]float64 {
 	ln2 := archsimd.BroadcastFloat64x4(math.Log(2))
 	for j := 0; j < min(np, n); j++ {
 		a := archsimd.BroadcastFloat64x4(pn[j])
-		b := archsimd.LoadFloat64x4Slice(qt[j*stride : j*stride+4])
+		b := archsimd.LoadFloat64x4(qt[j*stride : j*stride+4])
 		m := a.Add(b).Div(two)
 		pa, pb := a.Greater(zero), b.Greater(zero)
 		ta := a.Mul(logMasked4(a.Div(m), pa)).Masked(pa)
@@ -111,7 +111,7 @@ func rowJS4(pn, qt []float64, stride, np, n int) [4]float64 {
 		js = js.Add(ta).Add(tb)
 	}
 	for j := np; j < n; j++ {
-		b := archsimd.LoadFloat64x4Slice(qt[j*stride : j*stride+4])
+		b := archsimd.LoadFloat64x4(qt[j*stride : j*stride+4])
 		pos := b.Greater(zero)
 		if pos.ToBits() == 0 {
 			continue // every term is masked: adding +0 changes nothing
@@ -125,7 +125,7 @@ func rowJS4(pn, qt []float64, stride, np, n int) [4]float64 {
 		js = js.Add(b.Mul(lq).Masked(pos))
 	}
 	var out [4]float64
-	js.Store(&out)
+	js.StoreArray(&out)
 	return out
 }
 

@@ -56,7 +56,7 @@ func logMasked8(x archsimd.Float64x8, use archsimd.Mask64x8) archsimd.Float64x8 
 		return log8(x)
 	}
 	var v [8]float64
-	x.Store(&v)
+	x.StoreArray(&v)
 	bits := use.ToBits()
 	for l := range v {
 		if bits&(1<<l) != 0 {
@@ -65,7 +65,7 @@ func logMasked8(x archsimd.Float64x8, use archsimd.Mask64x8) archsimd.Float64x8 
 			v[l] = 0
 		}
 	}
-	return archsimd.LoadFloat64x8(&v)
+	return archsimd.LoadFloat64x8Array(&v)
 }
 
 // rowJS8 computes JSDistance(p, q_t) for the eight rows q_t = qt[j*stride+t] (t = 0..7,
@@ -84,7 +84,7 @@ func rowJS8(pn, qt []float64, stride, np, n int) [8]float64 {
 	ln2 := archsimd.BroadcastFloat64x8(math.Log(2))
 	for j := 0; j < min(np, n); j++ {
 		a := archsimd.BroadcastFloat64x8(pn[j])
-		b := archsimd.LoadFloat64x8Slice(qt[j*stride : j*stride+8])
+		b := archsimd.LoadFloat64x8(qt[j*stride : j*stride+8])
 		m := a.Add(b).Div(two)
 		pa, pb := a.Greater(zero), b.Greater(zero)
 		ta := a.Mul(logMasked8(a.Div(m), pa)).Masked(pa)
@@ -92,7 +92,7 @@ func rowJS8(pn, qt []float64, stride, np, n int) [8]float64 {
 		js = js.Add(ta).Add(tb)
 	}
 	for j := np; j < n; j++ {
-		b := archsimd.LoadFloat64x8Slice(qt[j*stride : j*stride+8])
+		b := archsimd.LoadFloat64x8(qt[j*stride : j*stride+8])
 		pos := b.Greater(zero)
 		if pos.ToBits() == 0 {
 			continue // every term is masked: adding +0 changes nothing
@@ -106,6 +106,6 @@ func rowJS8(pn, qt []float64, stride, np, n int) [8]float64 {
 		js = js.Add(b.Mul(lq).Masked(pos))
 	}
 	var out [8]float64
-	js.Store(&out)
+	js.StoreArray(&out)
 	return out
 }

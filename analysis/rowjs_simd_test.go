@@ -43,7 +43,7 @@ func TestLog4MatchesMathLog(t *testing.T) {
 		if in[0] <= 0 || in[1] <= 0 || in[2] <= 0 || in[3] <= 0 || math.IsInf(in[0]+in[1]+in[2]+in[3], 0) || math.IsNaN(in[0]+in[1]+in[2]+in[3]) {
 			continue
 		}
-		log4(archsimd.LoadFloat64x4Slice(in)).Store(&got)
+		log4(archsimd.LoadFloat64x4(in)).StoreArray(&got)
 		for l := 0; l < 4; l++ {
 			if want := math.Log(in[l]); math.Float64bits(got[l]) != math.Float64bits(want) {
 				t.Fatalf("log(%v) (bits %#x) = %v, math.Log %v", in[l], math.Float64bits(in[l]), got[l], want)
@@ -100,7 +100,7 @@ func TestLog8MatchesMathLog(t *testing.T) {
 				in[l] = 1
 			}
 		}
-		log8(archsimd.LoadFloat64x8(&in)).Store(&got)
+		log8(archsimd.LoadFloat64x8Array(&in)).StoreArray(&got)
 		for l := range in {
 			if want := math.Log(in[l]); math.Float64bits(got[l]) != math.Float64bits(want) {
 				t.Fatalf("log(%v) = %v, math.Log %v", in[l], got[l], want)

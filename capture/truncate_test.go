@@ -8,6 +8,7 @@ import (
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/model"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -16,7 +17,11 @@ import (
 // tokens fill at most the context, and sample.json and run.json record the cut.
 func TestCaptureTruncate(t *testing.T) {
 	dir := refdata.Path(t, "models", "tiny-gpt2")
-	cfg, err := checkpoint.ReadConfig(dir)
+	raw, err := checkpoint.ReadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := model.ParseConfig(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
