@@ -116,7 +116,7 @@ func Functions() map[string]*Function {
 		{Name: "tok_k_overlap_far_j", Doc: "top-k overlap after removing the columns within neighbors_to_exclude of the row (tokens or lines)",
 			List: farName, Fields: []string{"value", "token_index", "top_human", "top_machine"},
 			Kwargs: map[string]any{"k": 3, "neighbors_to_exclude": 2, "columns_meaning": "line", "original_swapped_meaning": false, "pass_metadata": true, "symmetric": false},
-			Run: topKFar},
+			Run:    topKFar},
 	}
 	m := make(map[string]*Function, len(fs))
 	for _, f := range fs {

@@ -193,4 +193,3 @@ func repr(v Value) string {
 	}
 	return fmt.Sprint(v)
 }
-

@@ -14,7 +14,7 @@ import (
 type Pair struct {
 	Human, Machine         *Array
 	HumanMeta, MachineMeta *Meta
-	bases *baseCache
+	bases                  *baseCache
 
 	// Dir is the folder relative paths of keyword arguments are resolved against
 	// (the config file's folder).
