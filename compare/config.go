@@ -96,8 +96,15 @@ type MachineSides []MachineSide
 
 // UnmarshalYAML accepts a mapping or a list of mappings.
 func (m *MachineSides) UnmarshalYAML(unmarshal func(any) error) error {
-	var list []MachineSide
-	if err := unmarshal(&list); err == nil {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	if _, isList := raw.([]any); isList {
+		var list []MachineSide
+		if err := unmarshal(&list); err != nil {
+			return err
+		}
 		*m = list
 		return nil
 	}
@@ -165,8 +172,9 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 			return nil, errAt(at+".comparison_function", "comparison %q: unknown comparison_function %q (known: %s)", c.Name, c.Function, keys(fns))
 		}
 		c.fn = fn
-		if c.kwargs, err = checkKwargs(fn.Kwargs, c.Kwargs, "pass_metadata"); err != nil {
-			return nil, errAt(at+".comparison_kwargs", "comparison %q: comparison_kwargs: %v", c.Name, err)
+		var bad string
+		if c.kwargs, bad, err = checkKwargs(fn.Kwargs, c.Kwargs, "pass_metadata"); err != nil {
+			return nil, errAt(at+".comparison_kwargs."+bad, "comparison %q: comparison_kwargs: %v", c.Name, err)
 		}
 		list := fn.List(c.kwargs)
 		if c.OutputColumn != "" && c.OutputColumn != list {
@@ -232,9 +240,9 @@ func checkSteps(steps []Step, trs map[string]*Transformation, at, comp string, e
 			return errAt(fmt.Sprintf("%s[%d].name", at, k), "comparison %q: unknown transformation %q (known: %s)", comp, s.Name, keys(trs))
 		}
 		s.t = t
-		kw, err := checkKwargs(t.Kwargs, s.Kwargs)
+		kw, bad, err := checkKwargs(t.Kwargs, s.Kwargs)
 		if err != nil {
-			return errAt(fmt.Sprintf("%s[%d].kwargs", at, k), "comparison %q: transformation %s: %v", comp, s.Name, err)
+			return errAt(fmt.Sprintf("%s[%d].kwargs.%s", at, k, bad), "comparison %q: transformation %s: %v", comp, s.Name, err)
 		}
 		s.kwargs = kw
 	}
@@ -251,8 +259,8 @@ func keys[V any](m map[string]V) string {
 }
 
 // checkKwargs fills in defaults and converts given values to the defaults' types;
-// ignored names are accepted and dropped.
-func checkKwargs(defaults, given map[string]any, ignored ...string) (Kwargs, error) {
+// ignored names are accepted and dropped. On error it also returns the offending name.
+func checkKwargs(defaults, given map[string]any, ignored ...string) (Kwargs, string, error) {
 	kw := Kwargs{}
 	for k, v := range defaults {
 		kw[k] = v
@@ -272,15 +280,15 @@ func checkKwargs(defaults, given map[string]any, ignored ...string) (Kwargs, err
 			if len(defaults) > 0 {
 				known = keys(defaults)
 			}
-			return nil, fmt.Errorf("unknown keyword %q (known: %s)", k, known)
+			return nil, k, fmt.Errorf("unknown keyword %q (known: %s)", k, known)
 		}
 		v, err := convertKwarg(def, given[k])
 		if err != nil {
-			return nil, fmt.Errorf("keyword %s: %v", k, err)
+			return nil, k, fmt.Errorf("keyword %s: %v", k, err)
 		}
 		kw[k] = v
 	}
-	return kw, nil
+	return kw, "", nil
 }
 
 func contains(s []string, v string) bool {
