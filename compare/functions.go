@@ -39,8 +39,9 @@ type Function struct {
 	Name string
 	// Doc is one line: what it computes.
 	Doc string
-	// Vectors is true when it compares 1-D arrays, false for matrices.
-	Vectors bool
+	// Vectors is true when it compares 1-D arrays, false for matrices; AnyShape
+	// when it compares arrays of any equal shape.
+	Vectors, AnyShape bool
 	// List names the list column it returns ("" for scalars only); Fields names the
 	// elements of its tuples, Scalars its scalar results.
 	List    func(kw Kwargs) string
@@ -94,7 +95,7 @@ func Functions() map[string]*Function {
 			Scalars: []string{"correlation", "pvalue"}, Run: spearmanVector},
 		{Name: "spearman_rank_by_line", Doc: "Spearman ρ and p of every row; (-1,-1,row) for a zero human row",
 			List: fixed("spearman_res_list"), Fields: []string{"corr", "pval", "token_index"}, Kwargs: map[string]any{"symmetric": false}, Run: spearmanByLine},
-		{Name: "mse", Doc: "mean squared difference over all cells", Scalars: []string{"msed"}, Run: mse},
+		{Name: "mse", AnyShape: true, Doc: "mean squared difference over all cells", Scalars: []string{"msed"}, Run: mse},
 		{Name: "mse_line_by_line", Doc: "mean squared difference of every row; -1 for a zero human row",
 			List: fixed("mse_list"), Fields: []string{"value", "token_index"}, Kwargs: map[string]any{"symmetric": false}, Run: mseByLine},
 		{Name: "jsd_line_by_line", Doc: "Jensen–Shannon distance (natural log) of every row, rows normalised to sum 1; None when undefined",

@@ -322,7 +322,7 @@ func (e *engine) compute(c *Comparison, steps []Step, humanPair bool, h, m *Arra
 	if !equalShape(p.Human.Shape, p.Machine.Shape) {
 		return Result{}, "", where(fmt.Errorf("after the transformations the human array has shape %v and the machine array %v; equal shapes expected", p.Human.Shape, p.Machine.Shape))
 	}
-	if c.fn.Vectors != (typ == "vector") {
+	if !c.fn.AnyShape && c.fn.Vectors != (typ == "vector") {
 		return Result{}, "", where(fmt.Errorf("%s compares %s, but the arrays are %ss of shape %v", c.Function, map[bool]string{true: "vectors", false: "matrices"}[c.fn.Vectors], typ, p.Human.Shape))
 	}
 	if len(p.Human.Data) == 0 {

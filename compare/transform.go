@@ -414,27 +414,86 @@ func bothToChars(p *Pair, kw Kwargs) error {
 	return nil
 }
 
+// lineShares returns, for every token of m, the lines its characters lie on with
+// the share of its characters on each (equal shares per character; a token without
+// characters belongs wholly to the line where its span starts).
+func lineShares(m *Meta) ([][]lineShare, int, error) {
+	if len(m.Offsets) != len(m.Tokens) || len(m.Offsets) == 0 {
+		return nil, 0, fmt.Errorf("sample %s has %d offsets for %d tokens (character spans of every token needed)", m.Stem, len(m.Offsets), len(m.Tokens))
+	}
+	chars := []rune(m.Text)
+	lineOf := make([]int, len(chars)+1)
+	for i, r := range chars {
+		lineOf[i+1] = lineOf[i]
+		if r == '\n' {
+			lineOf[i+1]++
+		}
+	}
+	// A newline belongs to the line it ends: character i is on line lineOf[i].
+	out := make([][]lineShare, len(m.Offsets))
+	for k, o := range m.Offsets {
+		s, e := o[0], o[1]
+		if s < 0 || e < s || e > len(chars) {
+			return nil, 0, fmt.Errorf("sample %s: token %d has span [%d,%d) outside the %d characters of the text", m.Stem, k, s, e, len(chars))
+		}
+		if e == s {
+			out[k] = []lineShare{{lineOf[s], 1}}
+			continue
+		}
+		f := 1 / float64(e-s)
+		for c := s; c < e; c++ {
+			if n := len(out[k]); n > 0 && out[k][n-1].line == lineOf[c] {
+				out[k][n-1].share += f
+			} else {
+				out[k] = append(out[k], lineShare{lineOf[c], f})
+			}
+		}
+	}
+	return out, lineOf[len(chars)] + 1, nil
+}
+
+type lineShare struct {
+	line  int
+	share float64
+}
+
+// bothToLines takes each side's token vector (or token × token matrix) to lines
+// (or lines × lines) through its own character spans: a token's weight is split
+// equally over its characters and each line receives the sum over its characters,
+// so two tokenizers of the same text meet on the same lines. Both are cut to the
+// lines of the shorter text.
 func bothToLines(p *Pair, _ Kwargs) error {
 	conv := func(a *Array, m *Meta) (*Array, error) {
-		lines, err := m.tokenLines()
+		shares, nLines, err := lineShares(m)
 		if err != nil {
 			return nil, fmt.Errorf("both_to_lines: %w", err)
 		}
-		t := len(lines)
+		t := len(shares)
 		switch {
 		case a.isVector() && len(a.Data) >= t:
-			m, err := code.AggregateToLines([][]float64{a.Data[:t]}, 1, lines, code.Sum)
-			if err != nil {
-				return nil, err
+			out := make([]float64, nLines)
+			for i, sh := range shares {
+				for _, s := range sh {
+					out[s.line] += a.Data[i] * s.share
+				}
 			}
-			return Vector(m[0]), nil
+			return Vector(out), nil
 		case a.isMatrix() && a.Shape[0] >= t && a.Shape[1] >= t:
-			cols, err := code.AggregateToLines(a.Cut(t, t).Rows(), 1, lines, code.Sum)
-			if err != nil {
-				return nil, err
+			out := &Array{Shape: []int{nLines, nLines}, Data: make([]float64, nLines*nLines)}
+			for i, si := range shares {
+				row := a.Row(i)
+				for j, sj := range shares {
+					if row[j] == 0 {
+						continue
+					}
+					for _, x := range si {
+						for _, y := range sj {
+							out.Data[x.line*nLines+y.line] += row[j] * x.share * y.share
+						}
+					}
+				}
 			}
-			m, err := code.AggregateToLines(cols, 0, lines, code.Sum)
-			return Matrix(m), err
+			return out, nil
 		}
 		return nil, fmt.Errorf("both_to_lines: sample %s has shape %v for %d tokens", m.Stem, a.Shape, t)
 	}
