@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 
 	"github.com/attnscope/attnscope/stats"
@@ -150,16 +149,86 @@ func noNaN(v float64) Value {
 	return v
 }
 
-// descending returns the column indices of row ordered by decreasing value, ties
-// with the larger index first: the reverse of a stable ascending sort (the
-// original reverses numpy's argsort; the stable sort makes ties reproducible).
+// before reports whether column a comes before column b in row's descending
+// order: larger values first, ties with the larger index first — the reverse of a
+// stable ascending sort (the original reverses numpy's argsort; the stable sort
+// makes ties reproducible). NaN sorts last ascending in NumPy, so first here.
+func before(row []float64, a, b int) bool {
+	x, y := row[a], row[b]
+	switch {
+	case x != x || y != y: // NaN
+		if x != x && y != y {
+			return a > b
+		}
+		return x != x
+	case x != y:
+		return x > y
+	}
+	return a > b
+}
+
+// top returns the first k columns of row's descending order (see before), in
+// that order, skipping excluded columns (nil: none). O(len(row)·k).
+func top(row []float64, k int, excluded []bool) []int {
+	out := make([]int, 0, k+1)
+	for j := range row {
+		if excluded != nil && excluded[j] {
+			continue
+		}
+		if len(out) == k && !before(row, j, out[k-1]) {
+			continue
+		}
+		pos := len(out)
+		for pos > 0 && before(row, j, out[pos-1]) {
+			pos--
+		}
+		out = append(out, 0)
+		copy(out[pos+1:], out[pos:])
+		out[pos] = j
+		if len(out) > k {
+			out = out[:k]
+		}
+	}
+	return out
+}
+
+// first returns the first column of row's descending order.
+func first(row []float64) int {
+	best := 0
+	for j := 1; j < len(row); j++ {
+		if before(row, j, best) {
+			best = j
+		}
+	}
+	return best
+}
+
+// position returns the 1-based position of column target in row's descending order.
+func position(row []float64, target int) int {
+	p := 1
+	for j := range row {
+		if j != target && before(row, j, target) {
+			p++
+		}
+	}
+	return p
+}
+
+// descending returns all column indices of row in descending order (see before).
 func descending(row []float64) []int {
 	idx := make([]int, len(row))
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return row[idx[a]] < row[idx[b]] })
-	slices.Reverse(idx)
+	slices.SortFunc(idx, func(a, b int) int {
+		if before(row, a, b) {
+			return -1
+		}
+		if before(row, b, a) {
+			return 1
+		}
+		return 0
+	})
 	return idx
 }
 
@@ -270,8 +339,7 @@ func jsdByLine(in Inputs, kw Kwargs) (Result, error) {
 func ranks(in Inputs) []int {
 	out := make([]int, in.Human.Shape[0])
 	for i := range out {
-		target := descending(in.Human.Row(i))[0]
-		out[i] = slices.Index(descending(in.Machine.Row(i)), target) + 1
+		out[i] = position(in.Machine.Row(i), first(in.Human.Row(i)))
 	}
 	return out
 }
@@ -297,7 +365,7 @@ func harmonicRank(in Inputs, _ Kwargs) (Result, error) {
 func rankList(in Inputs, kw Kwargs) (Result, error) {
 	return perRow(in, kw, "rank_list", func(i int) []Value { return []Value{-1, i} },
 		func(i int, h, m []float64) ([]Value, error) {
-			return []Value{slices.Index(descending(m), descending(h)[0]) + 1, i}, nil
+			return []Value{position(m, first(h)), i}, nil
 		})
 }
 
@@ -305,7 +373,7 @@ func perfectMatch(in Inputs, kw Kwargs) (Result, error) {
 	return perRow(in, kw, "perfect_match_list", func(i int) []Value { return []Value{-1, i} },
 		func(i int, h, m []float64) ([]Value, error) {
 			v := 0
-			if descending(m)[0] == descending(h)[0] {
+			if first(m) == first(h) {
 				v = 1
 			}
 			return []Value{v, i}, nil
@@ -331,19 +399,7 @@ func topK(in Inputs, kw Kwargs, name string, excluded func(row int) []bool) (Res
 	return perRow(in, kw, name, func(i int) []Value { return []Value{-1, i, []int{}, []int{}} },
 		func(i int, h, m []float64) ([]Value, error) {
 			ex := excluded(i)
-			top := func(row []float64) []int {
-				var out []int
-				for _, j := range descending(row) {
-					if ex == nil || !ex[j] {
-						out = append(out, j)
-					}
-					if len(out) == k {
-						break
-					}
-				}
-				return out
-			}
-			th, tm := top(h), top(m)
+			th, tm := top(h, k, ex), top(m, k, ex)
 			n := 0
 			for _, j := range th {
 				if slices.Contains(tm, j) {

@@ -3,6 +3,8 @@ package compare
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -84,5 +86,38 @@ func TestComparisonOracle(t *testing.T) {
 	r := run(t, "spearman_rank", nil, Vector([]float64{1, 2, 3, 4}), Vector([]float64{1, 3, 2, 4}))
 	if approx(r.Scalars[0].Value)+" "+approx(r.Scalars[1].Value) != "0.800000 0.200000" {
 		t.Errorf("vector spearman %+v, want 0.8, 0.2", r.Scalars)
+	}
+}
+
+// The O(n·k) selections agree with the full descending sort, ties and NaN included.
+func TestSelectionsMatchFullSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 500 {
+		n := 1 + rng.IntN(30)
+		row := make([]float64, n)
+		for j := range row {
+			row[j] = float64(rng.IntN(4))
+			if rng.IntN(20) == 0 {
+				row[j] = math.NaN()
+			}
+		}
+		d := descending(row)
+		// d must be the reverse of a stable ascending sort (NaN last ascending).
+		for a := 0; a+1 < n; a++ {
+			if before(row, d[a+1], d[a]) {
+				t.Fatalf("row %v: order %v", row, d)
+			}
+		}
+		k := 1 + rng.IntN(n)
+		if got := top(row, k, nil); !slices.Equal(got, d[:k]) {
+			t.Fatalf("top %d of %v: %v, want %v", k, row, got, d[:k])
+		}
+		if first(row) != d[0] {
+			t.Fatalf("first of %v: %d, want %d", row, first(row), d[0])
+		}
+		target := rng.IntN(n)
+		if position(row, target) != slices.Index(d, target)+1 {
+			t.Fatalf("position of %d in %v", target, row)
+		}
 	}
 }

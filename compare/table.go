@@ -102,8 +102,16 @@ func (w *tableWriter) write(vals []Value) error {
 		return fmt.Errorf("write %s: %w", w.pqFile.Name(), err)
 	}
 	w.rows++
+	if w.rows%rowGroupRows == 0 { // bound memory: the writer buffers a row group
+		if err := w.pq.Flush(); err != nil {
+			return fmt.Errorf("write %s: %w", w.pqFile.Name(), err)
+		}
+	}
 	return nil
 }
+
+// rowGroupRows is the number of rows per Parquet row group.
+const rowGroupRows = 16384
 
 func (w *tableWriter) commit() error {
 	w.csv.Flush()
