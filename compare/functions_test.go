@@ -121,3 +121,19 @@ func TestSelectionsMatchFullSort(t *testing.T) {
 		}
 	}
 }
+
+// Values are written as Python writes them (pandas to_csv of the original's lists).
+func TestReprLikePython(t *testing.T) {
+	for _, tc := range []struct {
+		v    Value
+		want string
+	}{
+		{1.0, "1.0"}, {0.5, "0.5"}, {1796206639.6792803, "1796206639.6792803"}, {1e16, "1e+16"},
+		{1.5e-5, "1.5e-05"}, {0.0001, "0.0001"}, {-1, "-1"}, {nil, "None"}, {math.NaN(), "nan"},
+		{[]Value{3, 1, []int{0, 1, 2}, []int{}}, "[3, 1, [0, 1, 2], []]"}, {[]Value{nil, 0.25}, "[None, 0.25]"},
+	} {
+		if got := repr(tc.v); got != tc.want {
+			t.Errorf("repr(%v) = %s, want %s", tc.v, got, tc.want)
+		}
+	}
+}

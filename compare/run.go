@@ -356,7 +356,6 @@ type rowLayout struct {
 	short    string // exploded column name ("" not exploded)
 	subs     []string
 	prov     []Value
-	provCols int
 }
 
 func layout(c *Comparison, steps []Step, humanPair bool, prov []named) rowLayout {

@@ -181,7 +181,13 @@ func repr(v Value) string {
 		case math.IsInf(x, -1):
 			return "-inf"
 		}
+		// Python's repr: positional notation for exponents in [-4, 16).
 		s := strconv.FormatFloat(x, 'g', -1, 64)
+		if i := strings.IndexByte(s, 'e'); i >= 0 {
+			if exp, _ := strconv.Atoi(s[i+1:]); exp >= -4 && exp < 16 {
+				s = strconv.FormatFloat(x, 'f', -1, 64)
+			}
+		}
 		if !strings.ContainsAny(s, ".en") {
 			s += ".0"
 		}
