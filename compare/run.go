@@ -349,13 +349,13 @@ func equalShape(a, b []int) bool {
 
 // rowLayout is the column order of one output and where the parts of a row go.
 type rowLayout struct {
-	cols     []column
-	steps    []Value // transformation columns' values
-	scalars  []string
-	list     string // list column ("" none)
-	short    string // exploded column name ("" not exploded)
-	subs     []string
-	prov     []Value
+	cols    []column
+	steps   []Value // transformation columns' values
+	scalars []string
+	list    string // list column ("" none)
+	short   string // exploded column name ("" not exploded)
+	subs    []string
+	prov    []Value
 }
 
 func layout(c *Comparison, steps []Step, humanPair bool, prov []named) rowLayout {
