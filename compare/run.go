@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -21,6 +21,9 @@ type Options struct {
 	Progress func(done, total int)
 	// Now gives the time stamped on each row (time.Now when nil).
 	Now func() time.Time
+	// Workers is how many pairs are computed at once (GOMAXPROCS when 0); rows are
+	// written in the same order whatever the number.
+	Workers int
 }
 
 // Summary says what Run wrote.
@@ -60,14 +63,7 @@ func openSide(dir string) (*side, error) {
 
 // load reads RUN/derived/<pass>/<stem>.npy; nil without error when it does not exist.
 func (s *side) load(pass, stem string) (*Array, error) {
-	a, err := checkpoint.ReadNpyFile(s.run.DerivedPath(pass, stem))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &Array{Shape: a.Shape, Data: a.Float64s()}, nil
+	return loadNpy(s.run.DerivedPath(pass, stem))
 }
 
 // Run performs every comparison of cfg, pair by pair, streaming the rows into
@@ -76,6 +72,9 @@ func (s *side) load(pass, stem string) (*Array, error) {
 func Run(ctx context.Context, cfg *Config, opt Options) (*Summary, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
 	}
 	path := func(p string) string {
 		if p == "" || filepath.IsAbs(p) {
@@ -187,6 +186,46 @@ func humanPairs(h []*Meta) []pairIdx {
 	return out
 }
 
+// outcome is one computed pair: its result, or why it was skipped.
+type outcome struct {
+	res  Result
+	typ  string
+	warn string
+	id   []Value
+}
+
+// ordered computes n pairs with up to Workers goroutines, in batches, and hands
+// the outcomes to emit in pair order; memory holds one batch of pairs.
+func (e *engine) ordered(ctx context.Context, n int, compute func(i int) (outcome, error), emit func(o outcome) error) error {
+	w := max(e.opt.Workers, 1)
+	outs := make([]outcome, w)
+	errs := make([]error, w)
+	for start := 0; start < n; start += w {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		end := min(start+w, n)
+		var wg sync.WaitGroup
+		for i := start; i < end; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				outs[i-start], errs[i-start] = compute(i)
+			}(i)
+		}
+		wg.Wait()
+		for i := start; i < end; i++ {
+			if errs[i-start] != nil {
+				return errs[i-start]
+			}
+			if err := emit(outs[i-start]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (e *engine) machineSection(ctx context.Context, c *Comparison, s MachineSide, m *side, out string) error {
 	prov := provenance(c, &s)
 	lay := layout(c, c.Transformations, false, prov)
@@ -199,44 +238,28 @@ func (e *engine) machineSection(ctx context.Context, c *Comparison, s MachineSid
 	if len(pairs) == 0 {
 		e.sum.Warnings = append(e.sum.Warnings, fmt.Sprintf("comparison %s: no machine sample of %s shares a source file with a human session of %s", c.Output(s), m.dir, e.human.dir))
 	}
-	var h *Array
-	last := -1
-	for _, p := range pairs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hm, mm := e.human.metas[p.h], m.metas[p.m]
-		if p.h != last {
-			last = p.h
-			if h, err = e.human.load(c.Human.Subfolder, hm.Stem); err != nil {
-				return err
-			}
-			if h == nil {
-				e.sum.Warnings = append(e.sum.Warnings, fmt.Sprintf("comparison %s: human session %s has no %s", c.Output(s), hm.Stem, e.human.run.DerivedPath(c.Human.Subfolder, hm.Stem)))
-			}
-		}
-		if h == nil {
-			continue
+	compute := func(i int) (outcome, error) {
+		hm, mm := e.human.metas[pairs[i].h], m.metas[pairs[i].m]
+		hp, mp := e.human.run.DerivedPath(c.Human.Subfolder, hm.Stem), m.run.DerivedPath(s.Subfolder, mm.Stem)
+		h, err := e.human.load(c.Human.Subfolder, hm.Stem)
+		if err != nil || h == nil {
+			return outcome{warn: fmt.Sprintf("comparison %s: human session %s has no %s", c.Output(s), hm.Stem, hp)}, err
 		}
 		ma, err := m.load(s.Subfolder, mm.Stem)
-		if err != nil {
-			return err
+		if err != nil || ma == nil {
+			return outcome{warn: fmt.Sprintf("comparison %s: machine sample %s has no %s", c.Output(s), mm.Stem, mp)}, err
 		}
-		if ma == nil {
-			e.sum.Warnings = append(e.sum.Warnings, fmt.Sprintf("comparison %s: machine sample %s has no %s", c.Output(s), mm.Stem, m.run.DerivedPath(s.Subfolder, mm.Stem)))
-			continue
-		}
-		files := [2]string{e.human.run.DerivedPath(c.Human.Subfolder, hm.Stem), m.run.DerivedPath(s.Subfolder, mm.Stem)}
-		res, typ, err := e.compute(c, c.Transformations, false, h, ma, hm, mm, files)
-		if err != nil {
-			return err
-		}
+		res, typ, err := e.compute(c, c.Transformations, false, h, ma, hm, mm, [2]string{hp, mp})
 		id := []Value{c.Output(s), c.Function, hm.Source, str(hm.UserName), str(hm.TaskNumber), hm.Stem, mm.Stem}
-		if err := e.emit(w, lay, id, typ, res, m.dir); err != nil {
-			return err
-		}
+		return outcome{res: res, typ: typ, id: id}, err
 	}
-	return nil
+	return e.ordered(ctx, len(pairs), compute, func(o outcome) error {
+		if o.warn != "" {
+			e.sum.Warnings = append(e.sum.Warnings, o.warn)
+			return nil
+		}
+		return e.emit(w, lay, o.id, o.typ, o.res, m.dir)
+	})
 }
 
 func (e *engine) humanSection(ctx context.Context, c *Comparison, out string) error {
@@ -252,40 +275,28 @@ func (e *engine) humanSection(ctx context.Context, c *Comparison, out string) er
 		return err
 	}
 	e.writers = append(e.writers, w)
-	var a *Array
-	last := -1
-	for _, p := range humanPairs(e.human.metas) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		am, bm := e.human.metas[p.h], e.human.metas[p.m]
-		if p.h != last {
-			last = p.h
-			if a, err = e.human.load(c.Human.Subfolder, am.Stem); err != nil {
-				return err
-			}
-		}
-		if a == nil {
-			continue
+	pairs := humanPairs(e.human.metas)
+	compute := func(i int) (outcome, error) {
+		am, bm := e.human.metas[pairs[i].h], e.human.metas[pairs[i].m]
+		a, err := e.human.load(c.Human.Subfolder, am.Stem)
+		if err != nil || a == nil {
+			return outcome{}, err
 		}
 		b, err := e.human.load(c.Human.Subfolder, bm.Stem)
-		if err != nil {
-			return err
-		}
-		if b == nil {
-			continue
+		if err != nil || b == nil {
+			return outcome{}, err
 		}
 		files := [2]string{e.human.run.DerivedPath(c.Human.Subfolder, am.Stem), e.human.run.DerivedPath(c.Human.Subfolder, bm.Stem)}
 		res, typ, err := e.compute(c, steps, true, a, b, am, bm, files)
-		if err != nil {
-			return err
-		}
 		id := []Value{c.Name + c.Human.Suffix, c.Function, am.Source, str(am.UserName), str(bm.UserName), str(am.TaskNumber), str(bm.TaskNumber), am.Stem, bm.Stem}
-		if err := e.emit(w, lay, id, typ, res, ""); err != nil {
-			return err
-		}
+		return outcome{res: res, typ: typ, id: id}, err
 	}
-	return nil
+	return e.ordered(ctx, len(pairs), compute, func(o outcome) error {
+		if o.id == nil { // a session without the pass: skipped (reported by the machine sections)
+			return nil
+		}
+		return e.emit(w, lay, o.id, o.typ, o.res, "")
+	})
 }
 
 func str(s string) Value {

@@ -322,3 +322,25 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("outputs left after the error: %v", entries)
 	}
 }
+
+// The rows are the same, in the same order, whatever the number of workers.
+func TestWorkersDoNotChangeOutputs(t *testing.T) {
+	fixed := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	var outs [2]string
+	for k, w := range []int{1, 3} {
+		dir, cfg := setup(t, false)
+		if _, err := Run(context.Background(), cfg, Options{Now: fixed, Workers: w}); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"plain_m", "top3_followup", "top3_human"} {
+			b, err := os.ReadFile(filepath.Join(dir, "out", n+".csv"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs[k] += strings.ReplaceAll(string(b), dir, "DIR")
+		}
+	}
+	if outs[0] != outs[1] {
+		t.Fatal("outputs differ between 1 and 3 workers")
+	}
+}

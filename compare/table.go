@@ -111,7 +111,7 @@ func (w *tableWriter) write(vals []Value) error {
 }
 
 // rowGroupRows is the number of rows per Parquet row group.
-const rowGroupRows = 16384
+const rowGroupRows = 4096
 
 func (w *tableWriter) commit() error {
 	w.csv.Flush()
