@@ -157,7 +157,7 @@ func oracleCases(t *testing.T) ([]oracleCase, []oracleResult) {
 		paired := i%2 == 1
 		var x, y []float64
 		if paired {
-			n := 2 + rng.IntN(12) // 2^13 ≤ 9999: exact
+			n := 2 + rng.IntN(9) // 2^10 ≤ 9999: exact
 			x, y = sample(rng, n, kind), sample(rng, n, kind)
 		} else {
 			n1 := 2 + rng.IntN(6)
