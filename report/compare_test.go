@@ -151,3 +151,22 @@ func TestComparisonSection(t *testing.T) {
 		t.Fatal("an empty folder accepted")
 	}
 }
+
+// attnscope report --comparisons: the section comes after the samples, before the end.
+func TestWriteHTMLWithComparisons(t *testing.T) {
+	dir := comparisonFixture(t)
+	t.Chdir(dir)
+	run := newMemRun(testCode, 2, 2, 8, 4)
+	var b strings.Builder
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50, Comparisons: "comparisons"}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	i, j := strings.Index(page, `<h2 id="sample-0">`), strings.Index(page, `<h2 id="comparisons">`)
+	if i < 0 || j < i || !strings.Contains(page[j:], "top3_uniform") || !strings.HasSuffix(strings.TrimSpace(page), "</html>") {
+		t.Fatalf("comparisons section missing or misplaced (sample at %d, comparisons at %d)", i, j)
+	}
+	if err := WriteHTML(context.Background(), &strings.Builder{}, run, HTMLOptions{DPI: 50, Comparisons: t.TempDir()}); err == nil {
+		t.Fatal("an empty comparisons folder accepted")
+	}
+}
