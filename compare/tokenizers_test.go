@@ -107,3 +107,27 @@ comparisons:
 		t.Fatalf("char-level Spearman between tokenizers: %v", rows)
 	}
 }
+
+// both_to_lines on matrices keeps the total mass and puts a token that spans two
+// lines on both, by its share of characters.
+func TestBothToLinesMatrix(t *testing.T) {
+	text := "ab\ncd\n"
+	a := &Meta{Stem: "a", Text: text, Tokens: []string{"ab", "\nc", "d\n"}, Offsets: [][2]int{{0, 2}, {2, 4}, {4, 6}}}
+	m := Matrix([][]float64{{1, 0, 0}, {2, 4, 0}, {0, 0, 8}})
+	p := &Pair{Human: m.Clone(), Machine: m.Clone(), HumanMeta: a, MachineMeta: a}
+	apply(t, p, "both_to_lines")
+	// Lines: 0 = "ab\n", 1 = "cd\n", 2 = "" (after the last newline). Token 1 "\nc"
+	// is half on line 0 (its newline ends line 0), half on line 1.
+	var total float64
+	for _, v := range p.Human.Data {
+		total += v
+	}
+	if math.Abs(total-15) > 1e-12 || p.Human.Shape[0] != 3 {
+		t.Fatalf("total %v shape %v", total, p.Human.Shape)
+	}
+	// Row 0 (line 0) receives token 0 (all of it) and half of token 1:
+	// M[0][0]·1·1 + M[1][0]·½·1 + M[1][1]·½·½ = 1 + 1 + 1 = 3.
+	if got := p.Human.Row(0)[0]; math.Abs(got-3) > 1e-12 {
+		t.Fatalf("line 0 → line 0: %v, want 3 (%v)", got, p.Human.Rows())
+	}
+}
