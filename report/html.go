@@ -30,6 +30,9 @@ type HTMLOptions struct {
 	DPI int
 	// Logf, when set, receives one line per finished section.
 	Logf func(format string, args ...any)
+	// Comparisons, when set, is a folder of comparator outputs (attnscope compare)
+	// summarised in a Comparisons section (report/compare.go).
+	Comparisons string
 }
 
 // Limits of the per-head Jensen–Shannon figure in the HTML report.
@@ -149,6 +152,11 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	}
 	if len(ids) > 0 && !attention {
 		return fmt.Errorf("run %s has no attention captured in any sample", run.Dir())
+	}
+	if o.Comparisons != "" {
+		if err := writeComparisons(ctx, w, o.Comparisons, o.DPI); err != nil {
+			return err
+		}
 	}
 	return pageTemplate.ExecuteTemplate(w, "foot", pg)
 }

@@ -1,7 +1,12 @@
 // Package stats holds the descriptive statistics and tests attnscope reports:
 // means and variances, normal-approximation confidence intervals, the Student t
 // distribution and Welch's two-sample t-test (as used by AttentionSpan's
-// attention_evaluation/aggregation.py, spec seeds.md §2.6).
+// attention_evaluation/aggregation.py); Pearson, Spearman and Kendall τ-b
+// correlations; Student, Welch, Mann–Whitney U and Wilcoxon signed-rank tests;
+// exact and seeded permutation tests; percentile and BCa bootstrap intervals; Holm
+// and Benjamini–Hochberg corrections. Each follows SciPy's defaults (two-sided,
+// method "auto", Mann–Whitney continuity correction, Wilcoxon zero_method
+// "wilcox" without correction) and is checked against SciPy in TestAgainstSciPy.
 package stats
 
 import (
@@ -11,16 +16,46 @@ import (
 	"gonum.org/v1/gonum/mathext"
 )
 
-// Mean returns Σx/n, NaN for an empty slice.
+// Mean returns Σx/n, NaN for an empty slice. The sum is NumPy's pairwise
+// summation, so the result equals numpy.mean bit for bit (tests such as the BCa
+// bootstrap count values equal to the mean and are sensitive to the last bit).
 func Mean(x []float64) float64 {
 	if len(x) == 0 {
 		return math.NaN()
 	}
-	s := 0.0
-	for _, v := range x {
-		s += v
+	return Sum(x) / float64(len(x))
+}
+
+// Sum returns Σx by NumPy's pairwise summation (numpy/core/src/umath/loops_utils.h
+// pairwise_sum): below 8 values a plain loop, up to 128 eight interleaved partial
+// sums, above that the two halves (split at a multiple of 8) summed recursively.
+func Sum(x []float64) float64 {
+	n := len(x)
+	switch {
+	case n < 8:
+		s := 0.0
+		for _, v := range x {
+			s += v
+		}
+		return s
+	case n <= 128:
+		var r [8]float64
+		copy(r[:], x[:8])
+		i := 8
+		for ; i < n-n%8; i += 8 {
+			for j := range r {
+				r[j] += x[i+j]
+			}
+		}
+		s := (r[0] + r[1]) + (r[2] + r[3]) + ((r[4] + r[5]) + (r[6] + r[7]))
+		for ; i < n; i++ {
+			s += x[i]
+		}
+		return s
 	}
-	return s / float64(len(x))
+	h := n / 2
+	h -= h % 8
+	return Sum(x[:h]) + Sum(x[h:])
 }
 
 // Variance returns the sample variance Σ(x−μ)²/(n−1), 0 when n ≤ 1 (the

@@ -18,6 +18,7 @@ func newReportCmd() *cobra.Command {
 		maxSamples int
 		clip       float64
 		dpi        int
+		comps      string
 	)
 	cmd := &cobra.Command{
 		Use:   "report RUN [--out FILE.html]",
@@ -57,7 +58,7 @@ script, so it can be mailed, archived or attached to a review as is.`,
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
-			opts := report.HTMLOptions{MaxSamples: maxSamples, ClipPercentile: clip, DPI: dpi,
+			opts := report.HTMLOptions{MaxSamples: maxSamples, ClipPercentile: clip, DPI: dpi, Comparisons: comps,
 				Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}
 			err = atomicfile.WriteWith(out, func(w io.Writer) error {
 				return report.WriteHTML(cmd.Context(), w, run, opts)
@@ -75,5 +76,6 @@ script, so it can be mailed, archived or attached to a review as is.`,
 	cmd.Flags().IntVar(&maxSamples, "max-samples", 0, "sections for at most this many samples (0: all)")
 	cmd.Flags().Float64Var(&clip, "clip", 0, "clip heatmap colour scales at this percentile (e.g. 99.9; 0: none)")
 	cmd.Flags().IntVar(&dpi, "dpi", 110, "resolution of the inlined figures")
+	cmd.Flags().StringVar(&comps, "comparisons", "", "folder of attnscope compare outputs to summarise in a Comparisons section")
 	return cmd
 }

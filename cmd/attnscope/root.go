@@ -48,6 +48,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newEvaluateCmd(),
 		newDemoCmd(),
 		newDeriveCmd(),
+		newCompareCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)

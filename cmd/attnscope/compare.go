@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/attnscope/attnscope/compare"
+)
+
+func newCompareCmd() *cobra.Command {
+	var (
+		configPath string
+		list       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "compare --config cmp.yaml",
+		Short: "Compare human and model attention (followup-attention's comparator)",
+		Long: `compare pairs every human session of human_att_folder with every try of the same
+source file in machine_att_folder (and every human session with the others on the same
+file), applies each comparison's transformations and its comparison function, and writes
+one CSV and one Parquet file per comparison and machine section to
+output_comparison_folder (<name><suffix>.csv), as followup-attention's cmp_vXX.yaml does.
+A machine section may name another model's run (machine_att_folder) to compare two
+models with different tokenizers through characters or lines (both_to_char_level,
+both_to_lines). --list shows the comparison functions and transformations.`,
+		Example: `  attnscope compare --config cmp.yaml
+  attnscope compare --list`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if list {
+				return listCompare(cmd.OutOrStdout())
+			}
+			if configPath == "" {
+				return usagef(cmd, "--config is required")
+			}
+			cfg, err := compare.LoadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			opt := compare.Options{}
+			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				p := barProgress(f)
+				opt.Progress = func(done, total int) { p(done, total, "") }
+			}
+			sum, err := compare.Run(cmd.Context(), cfg, opt)
+			if err != nil {
+				return err
+			}
+			for _, w := range sum.Warnings {
+				fmt.Fprintln(stderr, "compare: warning:", w)
+			}
+			for _, o := range sum.Outputs {
+				fmt.Fprintln(cmd.OutOrStdout(), o)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "compared %d pairs: %d rows in %d tables (CSV and Parquet)\n", sum.Pairs, sum.Rows, len(sum.Outputs))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "comparator config (YAML)")
+	cmd.Flags().BoolVar(&list, "list", false, "list comparison functions and transformations")
+	return cmd
+}
+
+func listCompare(w io.Writer) error {
+	fns, trs := compare.Functions(), compare.Transformations()
+	names := func(n int, get func(func(string))) []string {
+		out := make([]string, 0, n)
+		get(func(s string) { out = append(out, s) })
+		sort.Strings(out)
+		return out
+	}
+	fmt.Fprintln(w, "comparison functions:")
+	for _, n := range names(len(fns), func(add func(string)) {
+		for k := range fns {
+			add(k)
+		}
+	}) {
+		fmt.Fprintf(w, "  %-30s %s\n", n, fns[n].Doc)
+	}
+	fmt.Fprintln(w, "transformations:")
+	for _, n := range names(len(trs), func(add func(string)) {
+		for k := range trs {
+			add(k)
+		}
+	}) {
+		fmt.Fprintf(w, "  %-46s %s\n", n, trs[n].Doc)
+	}
+	return nil
+}
