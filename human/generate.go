@@ -95,6 +95,11 @@ func Generate(out string, o GenerateOptions) (map[string][]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.ModelTokenizer != "" {
+		if o.ModelTokenizer, err = filepath.Abs(o.ModelTokenizer); err != nil {
+			return nil, err
+		}
+	}
 	truth := map[string][]float64{}
 	var parts []map[string]any
 	k := 0
