@@ -49,6 +49,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newDemoCmd(),
 		newDeriveCmd(),
 		newHumanCmd(),
+		newGradeCmd(),
 	)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.
 	wrapArgs(root)
