@@ -39,6 +39,11 @@ func sampleRecords(run *store.Run, id string) (*store.Sample, []TokenRecord, []i
 // columns summed by the records' lines. normalization turn_lines_into_prob_distrib
 // makes every non-zero row sum to 1. Outputs: derived/followup_tokens.decay_<δ> and
 // derived/followup_lines.decay_<δ>.
+//
+// Not reproduced: the original indexes its matrix rows by model token but sizes it,
+// and sums its rows, by the records (a token of several newlines has several), so
+// with force_model_tokens every row after the first such token is summed into the
+// wrong token (and its line level likewise); here each look goes to its own token.
 func GetFollowup(ctx context.Context, c *Config, opt Options) error {
 	run, err := c.openRun()
 	if err != nil {
