@@ -26,7 +26,7 @@ func (c *Config) textEvents(p *Participant, task int) ([]*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	fx, err := ReadFixationsFile(fixPath)
+	fx, err := ReadFixationsFile(fixPath, c.Quirks.OffScreenFixations == "outside")
 	if err != nil {
 		return nil, err
 	}

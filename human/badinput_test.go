@@ -52,6 +52,16 @@ func TestReadFixationsBadInput(t *testing.T) {
 	}
 }
 
+func TestOffScreenFixationsKept(t *testing.T) {
+	fx, err := readFixations("f.csv", strings.NewReader(goodHeader+"0,0,2,1.25,-0.5,2.0,0.25,1\n"), true)
+	if err != nil || len(fx) != 1 || fx[0].X != 1.25 || fx[0].Y != -0.5 {
+		t.Fatalf("%+v %v", fx, err)
+	}
+	if _, _, ok := gridCell(fx[0].X, fx[0].Y, genRes, genScreen, genZoom.NLines, genZoom.NCol); ok {
+		t.Fatal("an off-screen point mapped into the code area")
+	}
+}
+
 func FuzzReadFixations(f *testing.F) {
 	f.Add([]byte(goodHeader + "0,0,1.5,0.5,0.5,1.5,0.25,1\n0,1,2.0,0.25,0.75,2.0,0.125,2\n"))
 	f.Add([]byte("TIME(2022/06/01 23:59:59.999999),FPOGX,FPOGY,FPOGS,FPOGD\n0,1,1,0,0\n"))

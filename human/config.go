@@ -135,6 +135,10 @@ type Quirks struct {
 	// are dropped) or "use" (its scroll position is used for the session's file, as
 	// the original does).
 	OtherFileSnapshots string `yaml:"other_file_snapshots"`
+	// OffScreenFixations: "error" (default) refuses a fixation whose FPOGX or FPOGY
+	// lies outside [0, 1]; "outside" treats it as a fixation outside the code area
+	// (skipped, or on the first cell with OutsideCodeAreaFirstCell, as the original).
+	OffScreenFixations string `yaml:"off_screen_fixations"`
 	// FixationFileLastDigit finds a task's fixation file by the last digit of its
 	// number only, as the original's regex ([0-9])+_fixations.csv does.
 	FixationFileLastDigit bool `yaml:"fixation_file_last_digit"`
@@ -230,6 +234,11 @@ func (c *Config) check(errAt func(path, format string, a ...any) error) error {
 	case "", "error", "skip", "use":
 	default:
 		return errAt("$.quirks.other_file_snapshots", "other_file_snapshots must be error, skip or use, got %q", c.Quirks.OtherFileSnapshots)
+	}
+	switch c.Quirks.OffScreenFixations {
+	case "", "error", "outside":
+	default:
+		return errAt("$.quirks.off_screen_fixations", "off_screen_fixations must be error or outside, got %q", c.Quirks.OffScreenFixations)
 	}
 	if n := c.Followup.Normalization; n != nil && *n != NormRowsToProb && *n != "" {
 		return errAt("$.followup_attention.normalization", "unknown normalization %q (want null or %s)", *n, NormRowsToProb)

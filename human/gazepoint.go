@@ -26,14 +26,15 @@ type Fixation struct {
 	Row int
 }
 
-// ReadFixationsFile reads a Gazepoint fixation export (<n>_fixations.csv).
-func ReadFixationsFile(path string) ([]Fixation, error) {
+// ReadFixationsFile reads a Gazepoint fixation export (<n>_fixations.csv); with
+// offScreen, points off the screen are kept (see ReadFixations).
+func ReadFixationsFile(path string, offScreen bool) ([]Fixation, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ReadFixations(path, f)
+	return readFixations(path, f, offScreen)
 }
 
 // ReadFixations reads a Gazepoint fixation export from r; name is used in errors.
@@ -42,6 +43,13 @@ func ReadFixationsFile(path string) ([]Fixation, error) {
 // not earlier than the previous row's, a non-negative duration and a point on the
 // screen (FPOGX and FPOGY in [0, 1]). Errors name the file, the line and the field.
 func ReadFixations(name string, r io.Reader) ([]Fixation, error) {
+	return readFixations(name, r, false)
+}
+
+// readFixations is ReadFixations; offScreen keeps points off the screen (the eye
+// tracker reports them when a developer looks away), which then fall outside the
+// code area.
+func readFixations(name string, r io.Reader, offScreen bool) ([]Fixation, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -107,9 +115,9 @@ func ReadFixations(name string, r io.Reader) ([]Fixation, error) {
 		switch {
 		case fx.Duration < 0:
 			return nil, fmt.Errorf("%s: line %d: field FPOGD: duration %g s is negative", name, line, fx.Duration)
-		case fx.X < 0 || fx.X > 1:
+		case !offScreen && (fx.X < 0 || fx.X > 1):
 			return nil, fmt.Errorf("%s: line %d: field FPOGX: %g is outside the screen (a fraction in [0, 1] expected)", name, line, fx.X)
-		case fx.Y < 0 || fx.Y > 1:
+		case !offScreen && (fx.Y < 0 || fx.Y > 1):
 			return nil, fmt.Errorf("%s: line %d: field FPOGY: %g is outside the screen (a fraction in [0, 1] expected)", name, line, fx.Y)
 		case len(out) > 0 && v[0]*1000+offset < out[len(out)-1].Time:
 			return nil, fmt.Errorf("%s: line %d: field FPOGS: %s s is earlier than the previous row's (times out of order)", name, line, strings.TrimSpace(rec[idx[0]]))

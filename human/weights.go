@@ -150,7 +150,7 @@ func (c *Config) ProcessSession(ctx context.Context, p *Participant, task int) (
 	if err != nil {
 		return nil, err
 	}
-	fixations, err := ReadFixationsFile(fixPath)
+	fixations, err := ReadFixationsFile(fixPath, c.Quirks.OffScreenFixations == "outside")
 	if err != nil {
 		return nil, err
 	}
