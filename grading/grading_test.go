@@ -288,3 +288,23 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func FuzzReadGrades(f *testing.F) {
+	f.Add([]byte("filename,model_name,n_try,score\na,m,0,2\n"))
+	f.Add([]byte("unique_data_id,user,task_number,filename,score\nd41dd8,U,3,x.py,0\n"))
+	f.Add([]byte("ID,filename,model_name,n_try,answer,Annotator 1 (A),,A1 - Correctness\n1,f,m,0,\"x\ny\",5,,3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		gs, err := readGrades("fuzz.csv", strings.NewReader(string(data)))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.csv") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		for _, g := range gs {
+			if (g.Scale == "0-2" && (g.Score < 0 || g.Score > 2)) || (g.Scale == "1-5" && (g.Score < 1 || g.Score > 5)) {
+				t.Fatalf("grade out of its scale: %+v", g)
+			}
+		}
+	})
+}

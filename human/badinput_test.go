@@ -153,3 +153,46 @@ func TestSnapshotNames(t *testing.T) {
 		t.Error("hour 13 accepted")
 	}
 }
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("folder_output: run\nscreen_resolution: {pixel_screen_width: 10, pixel_screen_height: 10}\nzoom_dependant_parameters: {M: {n_lines: 2, n_col: 2}}\nparticipants:\n  - name: a\n    zoom: M\n    tasks: [0]\n    manual_screen_coordinates: {x_start_screen_abs: 0, y_start_screen_abs: 0, x_end_screen_abs: 5, y_end_screen_abs: 5}\n"))
+	f.Add([]byte("participants: [{name: a, zoom: !!binary x}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		for _, p := range c.Participants {
+			if _, ok := c.Zoom[p.Zoom]; !ok || p.ManualScreenCoordinates == nil {
+				t.Fatalf("accepted participant %+v", p)
+			}
+		}
+	})
+}
+
+func FuzzReadSnapshot(f *testing.F) {
+	f.Add("2-04-56-PM-975.txt", []byte("C:\\x\\sensemaking\\a.py:3\n\tdef f():\n"))
+	f.Add("12-00-00-AM-1(1).txt", []byte(":\n"))
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		if strings.ContainsAny(name, "/\\\x00") || name == "" || name == "." || name == ".." {
+			return
+		}
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return
+		}
+		s, err := ReadSnapshot(p, []TabReplacement{{Find: "\t", Replace: "  "}})
+		if err != nil {
+			if !strings.Contains(err.Error(), p) {
+				t.Fatalf("error without the file: %v", err)
+			}
+			return
+		}
+		if s.FirstLine < 0 || s.Time < 0 || s.Time >= 24*3600*1000+2000 || strings.Contains(s.Text(), "\t") {
+			t.Fatalf("snapshot %+v", s)
+		}
+	})
+}
