@@ -3,13 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/attnscope/attnscope/compare"
+	"github.com/attnscope/attnscope/internal/progress"
 )
 
 func newCompareCmd() *cobra.Command {
@@ -44,11 +43,19 @@ both_to_lines). --list shows the comparison functions and transformations.`,
 			}
 			stderr := cmd.ErrOrStderr()
 			opt := compare.Options{}
-			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				p := barProgress(f)
-				opt.Progress = func(done, total int) { p(done, total, "") }
+			var tr *progress.Tracker // created at the first pair, when the total is known
+			seen := 0
+			opt.Progress = func(done, total int) {
+				if tr == nil {
+					tr = progress.New(stderr, "compare", "pairs", total)
+				}
+				tr.Finish(fmt.Sprintf("pair %d", done), done-seen, "")
+				seen = done
 			}
 			sum, err := compare.Run(cmd.Context(), cfg, opt)
+			if tr != nil {
+				tr.Close()
+			}
 			if err != nil {
 				return err
 			}

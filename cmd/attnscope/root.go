@@ -49,6 +49,8 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newDemoCmd(),
 		newDeriveCmd(),
 		newCompareCmd(),
+		newHumanCmd(),
+		newGradeCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)
