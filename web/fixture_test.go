@@ -153,14 +153,14 @@ func newRun(t testing.TB, dir string) *store.Run {
 }
 
 // demoRuns writes two runs for the browser tests: "alpha" with a code sample
-// (Q/K captured), a 600-token sample, derived outputs and a metrics table; "beta"
+// (Q/K captured), a 1,500-token sample, derived outputs and a metrics table; "beta"
 // with the same code prompt (for the comparison).
 func demoRuns(t testing.TB, root string) (alpha, beta string) {
 	t.Helper()
 	alpha, beta = filepath.Join(root, "alpha"), filepath.Join(root, "beta")
 	ra := newRun(t, alpha)
 	writeSample(t, ra, "code", fixture{layers: 3, heads: 4, text: testCode, language: "python", dim: 16}, 1)
-	writeSample(t, ra, "long", fixture{layers: 2, heads: 2, n: 600, generated: 100}, 2)
+	writeSample(t, ra, "long", fixture{layers: 2, heads: 2, n: 1500, generated: 100}, 2)
 	rb := newRun(t, beta)
 	writeSample(t, rb, "code", fixture{layers: 2, heads: 3, text: testCode, language: "python"}, 3)
 

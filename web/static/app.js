@@ -380,7 +380,7 @@ function poolSelect(pool) {
 
 // ---- neuron view ----
 function vectorCanvas(v, scale) {
-  const c = el("canvas", { width: v.length, height: 1, style: `width:${Math.min(384, v.length * 3)}px` });
+  const c = el("canvas", { width: v.length, height: 1, style: `width:${Math.min(384, v.length * 6)}px` });
   const img = new ImageData(v.length, 1);
   for (let i = 0; i < v.length; i++) {
     const [r, g, b] = diverging(v[i] / scale);
@@ -443,8 +443,8 @@ async function matrixView(main, controls, sample, seq) {
   const pyr = await api(`${sampleURL()}/pyramid/${layer}/${head}`);
   if (seq !== renderSeq) return;
   const hi = pyr.values[pyr.percentiles.indexOf(clip)], lo = Math.min(0, pyr.min);
-  const N = pyr.n, M = 100; // label margin
-  const size = Math.max(300, Math.min(760, window.innerWidth - 220, window.innerHeight - 170));
+  const N = pyr.n, M = 84; // label margin
+  const size = Math.max(300, Math.min(800, window.innerWidth - 260 - M, window.innerHeight - 200 - M));
   const W = size + M, H = size + M;
   const canvas = el("canvas", { id: "matrix", width: W * devicePixelRatio, height: H * devicePixelRatio, style: `width:${W}px;height:${H}px` });
   const bar = el("canvas", { width: 16, height: 200 });
