@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +56,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	err := s.route(w, r)
+	err := s.checkHost(r)
+	if err == nil {
+		err = s.route(w, r)
+	}
 	if err == nil {
 		return
 	}
@@ -70,6 +75,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(he.code)
 	json.NewEncoder(w).Encode(map[string]string{"error": he.msg})
+}
+
+// checkHost refuses a Host header naming neither an IP address, localhost nor one
+// of Options.Hosts (DNS rebinding).
+func (s *Server) checkHost(r *http.Request) error {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" || net.ParseIP(host) != nil || slices.Contains(s.opts.Hosts, host) {
+		return nil
+	}
+	return &httpError{http.StatusMisdirectedRequest, fmt.Sprintf("Host %q not served: open the page through the address the server printed", r.Host)}
 }
 
 // splitPath returns the unescaped segments of the request path.

@@ -116,6 +116,22 @@ func TestBadRequests(t *testing.T) {
 		}
 		checkRefusal(t, c.path, resp, body)
 	}
+	// DNS rebinding: a Host that is not the server's address.
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /api/runs HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	conn.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("Host evil.example: %d %s, want 421", resp.StatusCode, b)
+	}
+	checkRefusal(t, "Host evil.example", resp, string(b))
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH"} {
 		resp, body := rawGet(t, base, m, "/api/runs")
 		if resp.StatusCode != 405 {
@@ -134,10 +150,15 @@ func TestBadRequests(t *testing.T) {
 		}
 	}
 	// The run lists no sample that leads outside it.
-	resp, body := rawGet(t, base, "GET", "/api/runs")
-	if strings.Contains(body, `"linked"`) || resp.StatusCode != 200 {
-		t.Errorf("/api/runs lists the symlinked sample: %s", body)
+	resp, b = rawGet2(t, base, "/api/runs")
+	if strings.Contains(string(b), `"linked"`) || resp.StatusCode != 200 {
+		t.Errorf("/api/runs lists the symlinked sample: %s", b)
 	}
+}
+
+func rawGet2(t testing.TB, base, path string) (*http.Response, []byte) {
+	resp, body := rawGet(t, base, "GET", path)
+	return resp, []byte(body)
 }
 
 // rawGet sends the request line as written (no client-side cleaning of the path).
@@ -194,7 +215,7 @@ func FuzzRouter(f *testing.F) {
 		if err != nil || len(target) > 4096 {
 			return
 		}
-		req := &http.Request{Method: "GET", URL: u, RequestURI: target, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+		req := &http.Request{Method: "GET", URL: u, RequestURI: target, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Host: "127.0.0.1:8080"}
 		req = req.WithContext(t.Context())
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, req)
@@ -213,5 +234,26 @@ func TestIsLoopback(t *testing.T) {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+// TestCacheNotWrittenThroughSymlink: when RUN/cache is a symlink out of the run,
+// tiles are still served (from memory) and nothing is written outside.
+func TestCacheNotWrittenThroughSymlink(t *testing.T) {
+	root, dir := hostileRun(t)
+	elsewhere := filepath.Join(root, "elsewhere")
+	if err := os.Mkdir(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startServer(t, dir)
+	resp, body := rawGet(t, base, "GET", "/api/runs/run/samples/s/tile/1/1/mean/0/0/0")
+	if resp.StatusCode != 200 {
+		t.Fatalf("tile: %d %s", resp.StatusCode, body)
+	}
+	if got := snapshot(t, elsewhere); len(got) != 0 {
+		t.Errorf("cache written through the symlink: %v", got)
 	}
 }

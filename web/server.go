@@ -49,6 +49,10 @@ type Options struct {
 	// Log receives one line per problem worth a look (a cache that cannot be
 	// written); nil: the standard logger.
 	Log *log.Logger
+	// Hosts are the host names accepted in the Host header besides IP literals and
+	// "localhost" (a page on another site that rebinds its name to 127.0.0.1 is
+	// refused).
+	Hosts []string
 }
 
 // Server serves a set of run folders. Create it with New; it is an http.Handler.
@@ -358,11 +362,24 @@ func (s *Server) loadOrBuild(sd *sampleData, m matrix, name string) (*pyramid, e
 // writeCache writes a cache file atomically, refusing a cache folder that a
 // symlink leads out of the run.
 func (s *Server) writeCache(e *runEntry, dir, path string, b []byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	rel, err := filepath.Rel(e.real, dir)
+	if err != nil {
 		return err
 	}
-	if _, err := e.inside(filepath.FromSlash(CacheDir), filepath.Base(dir)); err != nil {
-		return err
+	p := e.real
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		case err != nil:
+			return err
+		case !fi.IsDir():
+			return fmt.Errorf("%s is not a folder (a symlink?): the cache is only written inside the run", p)
+		}
 	}
 	return atomicfile.WriteFile(path, b)
 }
