@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"unsafe"
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/store"
@@ -104,9 +105,14 @@ func tokenLabels(s *store.Sample, n int) []string {
 // writeFloats answers a binary float32 little-endian array with its shape in the
 // X-Shape header (comma-separated).
 func writeFloats(w http.ResponseWriter, r *http.Request, shape []int, data []float32) error {
-	b := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	var b []byte
+	if len(data) > 0 && binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
+		b = unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)) // little-endian already
+	} else {
+		b = make([]byte, 4*len(data))
+		for i, v := range data {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
 	}
 	sh := ""
 	for i, d := range shape {

@@ -286,7 +286,7 @@ func TestBrowser(t *testing.T) {
 	w := &watcher{}
 	w.listen(ctx, base)
 	p := &page{t: t, ctx: ctx, base: base, w: w, shot: os.Getenv("ATTNSCOPE_SCREENSHOTS")}
-	p.run("start", network.Enable(), runtime.Enable(), log.Enable())
+	p.run("start", network.Enable(), runtime.Enable(), log.Enable(), chromedp.EmulateViewport(1200, 800))
 
 	p.act("runs page", chromedp.Navigate(base+"/"))
 	p.screenshot("runs")

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/attnscope/attnscope/checkpoint"
 )
@@ -17,10 +19,10 @@ const TileSize = 256
 const thumbMax = 64
 
 // cacheFrom is the first pyramid level kept in the cache file; lower levels are
-// pooled on request from the memory-mapped attention file (a level-2 tile reads
-// 1,024 × 1,024 cells, a few milliseconds), so the cache stays small (a
-// 8,192-token head: 11 MB instead of the 256 MB of its full matrix).
-const cacheFrom = 3
+// pooled on request from the memory-mapped attention file (a level-1 tile reads
+// 512 × 512 cells, well under a millisecond), so the cache stays small (an
+// 8,192-token head: 43 MB instead of the 256 MB of its full matrix).
+const cacheFrom = 2
 
 // Pool is how a pyramid level summarises the 2^z × 2^z block of cells under one of
 // its cells.
@@ -95,8 +97,9 @@ func (m rawMatrix) Row(r, c0, c1 int, dst []float32) {
 		}
 	case checkpoint.F16:
 		b := m.b[2*(base+c0) : 2*(base+c1)]
+		t := halfTable()
 		for i := range dst[:c1-c0] {
-			dst[i] = checkpoint.HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			dst[i] = t[binary.LittleEndian.Uint16(b[2*i:])]
 		}
 	case checkpoint.BF16:
 		b := m.b[2*(base+c0) : 2*(base+c1)]
@@ -105,6 +108,17 @@ func (m rawMatrix) Row(r, c0, c1 int, dst []float32) {
 		}
 	}
 }
+
+// halfTable maps every float16 bit pattern to its float32 value
+// (checkpoint.HalfToFloat32), built once: a lookup is several times faster than
+// the conversion.
+var halfTable = sync.OnceValue(func() *[1 << 16]float32 {
+	t := new([1 << 16]float32)
+	for i := range t {
+		t[i] = checkpoint.HalfToFloat32(uint16(i))
+	}
+	return t
+})
 
 // denseMatrix is an N × N matrix in memory (a derived output).
 type denseMatrix struct {
@@ -166,50 +180,82 @@ func buildPyramid(m matrix) *pyramid {
 	n := m.Size()
 	g := newGeometry(n)
 	p := &pyramid{geo: g}
-	hist := make([]int64, 1<<16)
-	row := make([]float32, n)
 	cached := g.Levels > cacheFrom
 	var cmax []float32
 	var csum []float64
-	var d, f int
+	d, f := g.Dim(cacheFrom), 1<<cacheFrom
 	if cached {
-		d, f = g.Dim(cacheFrom), 1<<cacheFrom
 		cmax = make([]float32, d*d)
 		csum = make([]float64, d*d)
 		for i := range cmax {
 			cmax[i] = float32(math.Inf(-1))
 		}
 	}
-	for r := range n {
-		m.Row(r, 0, n, row)
-		for _, v := range row {
-			hist[bitKey(v)>>16]++
-		}
-		if !cached {
-			continue
-		}
-		i := r / f
-		mx, sm := cmax[i*d:(i+1)*d], csum[i*d:(i+1)*d]
-		for j := range d {
-			c0, c1 := j*f, min((j+1)*f, n)
-			bm := mx[j]
-			var s float64
-			for _, v := range row[c0:c1] {
-				bm = max(bm, v)
-				s += float64(v)
+	// Bands of whole level-cacheFrom rows, one per worker: each writes its own
+	// cells and histogram.
+	workers := max(1, min(runtime.GOMAXPROCS(0), (n+f-1)/f))
+	per := ((n+f-1)/f + workers - 1) / workers * f
+	hists := make([][]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hist := make([]int64, 1<<16)
+			hists[w] = hist
+			row := make([]float32, n)
+			// Runs of one bin (the zeros above a causal diagonal, for one)
+			// are counted in a register, not by incrementing one memory cell
+			// again and again.
+			last, run := uint32(0), int64(0)
+			for r := w * per; r < min((w+1)*per, n); r++ {
+				m.Row(r, 0, n, row)
+				for _, v := range row {
+					if k := bitKey(v) >> 16; k == last {
+						run++
+					} else {
+						hist[last] += run
+						last, run = k, 1
+					}
+				}
+				if !cached {
+					continue
+				}
+				i := r / f
+				mx, sm := cmax[i*d:(i+1)*d], csum[i*d:(i+1)*d]
+				for j := range d {
+					seg := row[j*f : min((j+1)*f, n)]
+					bm := mx[j]
+					var s float64
+					for _, v := range seg {
+						bm = max(bm, v)
+						s += float64(v)
+					}
+					mx[j] = bm
+					sm[j] += s
+				}
 			}
-			mx[j] = bm
-			sm[j] += s
+			hist[last] += run
+		}()
+	}
+	wg.Wait()
+	for _, h := range hists[1:] {
+		for i, c := range h {
+			hists[0][i] += c
 		}
 	}
-	p.pct, p.min = histPercentiles(hist, int64(n)*int64(n))
+	p.pct, p.min = histPercentiles(hists[0], int64(n)*int64(n))
 	if !cached {
 		return p
 	}
 	mean := make([]float32, d*d)
+	cells := make([]float64, d)
+	for i := range cells {
+		cells[i] = float64(blockCells(n, cacheFrom, i))
+	}
 	for i := range d {
 		for j := range d {
-			mean[i*d+j] = float32(csum[i*d+j] / float64(blockCells(n, cacheFrom, i)*blockCells(n, cacheFrom, j)))
+			mean[i*d+j] = float32(csum[i*d+j] / (cells[i] * cells[j]))
 		}
 	}
 	p.max, p.mean = [][]float32{cmax}, [][]float32{mean}

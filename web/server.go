@@ -69,6 +69,7 @@ type Server struct {
 	lru     *list.List // of *pyrEntry, most recent first
 	pyrMem  int
 	calls   map[string]*buildCall
+	writers sync.WaitGroup // cache files being written
 }
 
 // runEntry is one served run.
@@ -133,6 +134,7 @@ func New(dirs []string, opts Options) (*Server, error) {
 
 // Close releases the memory-mapped files. Call it after the HTTP server has stopped.
 func (s *Server) Close() error {
+	s.writers.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, sd := range s.samples {
@@ -353,9 +355,14 @@ func (s *Server) loadOrBuild(sd *sampleData, m matrix, name string) (*pyramid, e
 		}
 	}
 	p := buildPyramid(m)
-	if err := s.writeCache(sd.run, dir, path, p.encode(sd.attSize, sd.attMod)); err != nil {
-		s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
-	}
+	// The file is written after the answer, in the background; Close waits.
+	s.writers.Add(1)
+	go func() {
+		defer s.writers.Done()
+		if err := s.writeCache(sd.run, dir, path, p.encode(sd.attSize, sd.attMod)); err != nil {
+			s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
+		}
+	}()
 	return p, nil
 }
 

@@ -124,8 +124,9 @@ func TestTilesEqualPooling(t *testing.T) {
 	}
 	head1 := data[1000*1000:]
 	before := snapshot(t, dir)
-	base, _ := startServer(t, dir)
+	base, s1 := startServer(t, dir)
 	checkPyramid(t, base, "s", 1, 1, 1000, head1)
+	s1.writers.Wait()
 	cache := filepath.Join(dir, CacheDir, "s", "attention-l1-h1.pyr")
 	if _, err := os.Stat(cache); err != nil {
 		t.Fatalf("no cache file after the first requests: %v", err)
