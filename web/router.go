@@ -80,6 +80,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // checkHost refuses a Host header naming neither an IP address, localhost nor one
 // of Options.Hosts (DNS rebinding).
 func (s *Server) checkHost(r *http.Request) error {
+	if s.opts.AnyHost {
+		return nil
+	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h

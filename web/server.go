@@ -53,6 +53,9 @@ type Options struct {
 	// "localhost" (a page on another site that rebinds its name to 127.0.0.1 is
 	// refused).
 	Hosts []string
+	// AnyHost accepts every Host header: for a server deliberately bound to a
+	// non-loopback address, reached by whatever name the network gives it.
+	AnyHost bool
 }
 
 // Server serves a set of run folders. Create it with New; it is an http.Handler.

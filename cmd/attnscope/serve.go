@@ -29,11 +29,13 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 			if _, _, err := net.SplitHostPort(addr); err != nil {
 				return usagef(cmd, "--addr %q: host:port expected", addr)
 			}
-			srv, err := web.New(args, web.Options{})
+			host, _, _ := net.SplitHostPort(addr)
+			loopback := web.IsLoopback(addr)
+			srv, err := web.New(args, web.Options{Hosts: []string{host}, AnyHost: !loopback})
 			if err != nil {
 				return err
 			}
-			if !web.IsLoopback(addr) {
+			if !loopback {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --addr %s is reachable from other machines; anyone who can reach it can read the served runs\n", addr)
 			}
 			out := cmd.OutOrStdout()
