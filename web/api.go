@@ -77,7 +77,8 @@ func (s *Server) apiSample(w http.ResponseWriter, sd *sampleData) error {
 	_, err := sd.run.inside(store.SamplesDir, sd.id, qkvFile)
 	out.HasQKV = err == nil
 	for _, p := range derivedPasses(sd.run) {
-		if _, err := sd.run.inside(store.DerivedDir, p.Name, sd.id+".npy"); err == nil {
+		if path, err := sd.run.inside(store.DerivedDir, p.Name, sd.id+".npy"); err == nil {
+			p.Shape, _ = npyShape(path)
 			out.Derived = append(out.Derived, p)
 		}
 	}
@@ -222,6 +223,7 @@ func (s *Server) apiThumbs(w http.ResponseWriter, r *http.Request, sd *sampleDat
 type derivedPass struct {
 	Name     string `json:"name"`
 	Function string `json:"function,omitempty"`
+	Shape    []int  `json:"shape,omitempty"` // of the sample's output (in a sample's listing)
 }
 
 // derivedPasses lists RUN/derived/<pass> folders inside the run. It reads the run

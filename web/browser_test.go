@@ -398,6 +398,14 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("clicking token 12 led to %q", h)
 	}
 
+	// A derived [N, N] output in the matrix view, through its own tiles.
+	p.goHash("derived matrix", "run=alpha&sample=code&view=matrix&src=rollout")
+	var src string
+	p.eval(`document.querySelector("#source").value + "/" + document.querySelector("#matrix").dataset.tiles`, &src)
+	if src != "rollout/1" {
+		t.Errorf("matrix view of the rollout output: %q, want rollout/1 (one tile)", src)
+	}
+
 	// Derived outputs.
 	p.goHash("derived", "run=alpha&sample=code&view=derived&pass=rollout")
 	p.screenshot("derived")

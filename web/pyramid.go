@@ -146,10 +146,16 @@ type pyramid struct {
 	// edge of a histogram bin of the float32 bit patterns).
 	pct []float32
 	min float32
+	// m is the matrix itself when it was read into memory (a derived output);
+	// nil for memory-mapped attention.
+	m matrix
 }
 
 func (p *pyramid) bytes() int {
 	n := 64
+	if d, ok := p.m.(denseMatrix); ok {
+		n += 4 * len(d.data)
+	}
 	for i := range p.max {
 		n += 4 * (len(p.max[i]) + len(p.mean[i]))
 	}

@@ -162,6 +162,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) error {
 //	runs/R/samples/S/layer/L               all heads of layer L (binary float32 [H, N, N]; N ≤ 512)
 //	runs/R/samples/S/pyramid/L/H           pyramid geometry and percentiles
 //	runs/R/samples/S/tile/L/H/POOL/Z/Y/X   one tile (binary float32)
+//	runs/R/samples/S/dpyramid/PASS/I       pyramid of matrix I of a derived [..., N, N] output
+//	runs/R/samples/S/dtile/PASS/I/POOL/Z/Y/X  one of its tiles
 //	runs/R/samples/S/thumbs/L/POOL         the top level of every head of layer L (binary)
 //	runs/R/samples/S/neuron/L/H/Q          Q/K of one query
 //	runs/R/samples/S/code/L                attention over the source text
@@ -219,6 +221,28 @@ func (s *Server) routeAPI(w http.ResponseWriter, r *http.Request, p []string) er
 			return err
 		}
 		return s.apiTile(w, r, sd, v[0], v[1], pool, v[2], v[3], v[4])
+	case "dpyramid":
+		if len(args) != 2 {
+			return badRequest("dpyramid: /dpyramid/PASS/INDEX expected")
+		}
+		v, err := ints(args[1:], "index")
+		if err != nil {
+			return err
+		}
+		return s.apiDerivedPyramid(w, r, sd, args[0], v[0])
+	case "dtile":
+		if len(args) != 6 {
+			return badRequest("dtile: /dtile/PASS/INDEX/POOL/Z/Y/X expected")
+		}
+		pool, ok := parsePool(args[2])
+		if !ok {
+			return badRequest("dtile: pool %q: max or mean expected", args[2])
+		}
+		v, err := ints(append([]string{args[1]}, args[3:]...), "index", "z", "y", "x")
+		if err != nil {
+			return err
+		}
+		return s.apiDerivedTile(w, r, sd, args[0], v[0], pool, v[1], v[2], v[3])
 	case "thumbs":
 		if len(args) != 2 {
 			return badRequest("thumbs: /thumbs/LAYER/POOL expected")

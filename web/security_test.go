@@ -101,6 +101,13 @@ func TestBadRequests(t *testing.T) {
 		{"/api/runs/run/samples/linked/tile/0/0/max/0/0/0", 404},
 		{"/api/runs/run/samples/evil/tile/0/0/max/0/0/0", 403},
 		{"/api/runs/run/metrics", 404},
+		{"/api/runs/run/samples/s/dtile/p/0/max/0/0/0", 403}, // symlink to the secret
+		{"/api/runs/run/samples/s/dpyramid/p/0", 403},
+		{"/api/runs/run/samples/s/dtile/nope/0/max/0/0/0", 404},
+		{"/api/runs/run/samples/s/dtile/p/x/max/0/0/0", 400},
+		{"/api/runs/run/samples/s/dtile/p/0/max/0/0", 400},
+		{"/api/runs/run/samples/s/dpyramid/..%2f..%2fsecret/0", 400},
+		{"/api/runs/run/samples/s/dpyramid/.x/0", 400},
 		{"/static/../../secret.txt", 400},
 		{"/static/%2e%2e%2fsecret.txt", 400},
 		{"/static/app.js/x", 404},

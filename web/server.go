@@ -306,31 +306,46 @@ func (sd *sampleData) head(l, h int) (matrix, error) {
 	return rawMatrix{b: b, dt: sd.dtype, n: sd.n, off: h * sd.n * sd.n}, nil
 }
 
-// pyramid returns the pyramid of layer l, head h of sample sd: from memory, from
-// the cache file, or built (once, however many requests ask at the same time).
+// pyramid returns the pyramid of layer l, head h of sample sd's attention and
+// the head as a matrix.
 func (s *Server) pyramid(sd *sampleData, l, h int) (*pyramid, matrix, error) {
 	m, err := sd.head(l, h)
 	if err != nil {
 		return nil, nil, err
 	}
-	name := fmt.Sprintf("attention-l%d-h%d.pyr", l, h)
-	key := sd.run.key + "/" + sd.id + "/" + name
+	p, err := s.pyramidFor(sd, pyrSource{name: fmt.Sprintf("attention-l%d-h%d.pyr", l, h),
+		size: sd.attSize, mod: sd.attMod, load: func() (matrix, error) { return m, nil }})
+	return p, m, err
+}
+
+// pyrSource is a matrix a pyramid is built from.
+type pyrSource struct {
+	name      string // cache file name
+	size, mod int64  // the source file's size and modification time
+	load      func() (matrix, error)
+	keep      bool // hold the matrix with the pyramid (read into memory, not mapped)
+}
+
+// pyramidFor returns the pyramid of src: from memory, from the cache file, or
+// built (once, however many requests ask at the same time).
+func (s *Server) pyramidFor(sd *sampleData, src pyrSource) (*pyramid, error) {
+	key := sd.run.key + "/" + sd.id + "/" + src.name
 	s.mu.Lock()
 	if el, ok := s.pyrs[key]; ok {
 		s.lru.MoveToFront(el)
 		s.mu.Unlock()
-		return el.Value.(*pyrEntry).p, m, nil
+		return el.Value.(*pyrEntry).p, nil
 	}
 	if c, ok := s.calls[key]; ok {
 		s.mu.Unlock()
 		<-c.done
-		return c.p, m, c.err
+		return c.p, c.err
 	}
 	c := &buildCall{done: make(chan struct{})}
 	s.calls[key] = c
 	s.mu.Unlock()
 
-	c.p, c.err = s.loadOrBuild(sd, m, name)
+	c.p, c.err = s.loadOrBuild(sd, src)
 	s.mu.Lock()
 	delete(s.calls, key)
 	if c.err == nil {
@@ -344,15 +359,22 @@ func (s *Server) pyramid(sd *sampleData, l, h int) (*pyramid, matrix, error) {
 	}
 	s.mu.Unlock()
 	close(c.done)
-	return c.p, m, c.err
+	return c.p, c.err
 }
 
-func (s *Server) loadOrBuild(sd *sampleData, m matrix, name string) (*pyramid, error) {
+func (s *Server) loadOrBuild(sd *sampleData, src pyrSource) (*pyramid, error) {
+	m, err := src.load()
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(sd.run.real, filepath.FromSlash(CacheDir), sd.id)
-	path := filepath.Join(dir, name)
-	if real, err := sd.run.inside(filepath.FromSlash(CacheDir), sd.id, name); err == nil {
+	path := filepath.Join(dir, src.name)
+	if real, err := sd.run.inside(filepath.FromSlash(CacheDir), sd.id, src.name); err == nil {
 		if b, err := os.ReadFile(real); err == nil {
-			if p, err := decodePyramid(b, m.Size(), sd.attSize, sd.attMod); err == nil {
+			if p, err := decodePyramid(b, m.Size(), src.size, src.mod); err == nil {
+				if src.keep {
+					p.m = m
+				}
 				return p, nil
 			}
 		}
@@ -362,10 +384,13 @@ func (s *Server) loadOrBuild(sd *sampleData, m matrix, name string) (*pyramid, e
 	s.writers.Add(1)
 	go func() {
 		defer s.writers.Done()
-		if err := s.writeCache(sd.run, dir, path, p.encode(sd.attSize, sd.attMod)); err != nil {
+		if err := s.writeCache(sd.run, dir, path, p.encode(src.size, src.mod)); err != nil {
 			s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
 		}
 	}()
+	if src.keep {
+		p.m = m
+	}
 	return p, nil
 }
 

@@ -438,12 +438,28 @@ async function matrixView(main, controls, sample, seq) {
   for (const c of CLIPS) cs.append(el("option", { value: c, text: c === 100 ? "none (max)" : c + "th percentile" }));
   cs.value = clip;
   controls.append(el("label", { title: "colours saturate at this percentile of the head's weights" }, "clip", cs));
+  // Source: the attention, or a derived [..., N, N] output (leading axes follow
+  // the layer and head when there are one or two of them).
+  const sources = sample.derived.filter((p) => p.shape && p.shape.length >= 2 && p.shape.length <= 4 && p.shape[p.shape.length - 1] === p.shape[p.shape.length - 2]);
+  const src = sources.find((p) => p.name === state.src);
+  const ss = el("select", { id: "source", onchange: (e) => go({ src: e.target.value, zoom: "", cx: "", cy: "" }) }, el("option", { value: "", text: "attention" }));
+  for (const p of sources) ss.append(el("option", { value: p.name, text: `${p.name} [${p.shape.join("×")}]` }));
+  ss.value = src ? src.name : "";
+  controls.append(el("label", {}, "matrix", ss));
   controls.append(el("button", { id: "zoom-reset", onclick: () => { view.reset(); } }, "reset zoom"));
-  const base = `${sampleURL()}/tile/${layer}/${head}/${pool}`;
-  const pyr = await api(`${sampleURL()}/pyramid/${layer}/${head}`);
+  let idx = 0;
+  if (src) {
+    const lead = src.shape.slice(0, -2);
+    if (lead.length >= 1) idx = Math.min(layer, lead[0] - 1);
+    if (lead.length === 2) idx = idx * lead[1] + Math.min(head, lead[1] - 1);
+  }
+  const base = src ? `${sampleURL()}/dtile/${enc(src.name)}/${idx}/${pool}` : `${sampleURL()}/tile/${layer}/${head}/${pool}`;
+  const pyr = await api(src ? `${sampleURL()}/dpyramid/${enc(src.name)}/${idx}` : `${sampleURL()}/pyramid/${layer}/${head}`);
   if (seq !== renderSeq) return;
-  const hi = pyr.values[pyr.percentiles.indexOf(clip)], lo = Math.min(0, pyr.min);
+  const hi = pyr.values[pyr.percentiles.indexOf(clip)], lo = src ? pyr.min : Math.min(0, pyr.min);
   const N = pyr.n, M = 84; // label margin
+  const lab = (i) => (N === sample.n ? sample.labels[i] : "#" + i);
+  const what = src ? `derived output ${src.name}, matrix ${idx} of [${src.shape.join(", ")}]` : `Layer ${layer}, head ${head}`;
   const size = Math.max(300, Math.min(800, window.innerWidth - 260 - M, window.innerHeight - 200 - M));
   const W = size + M, H = size + M;
   const canvas = el("canvas", { id: "matrix", width: W * devicePixelRatio, height: H * devicePixelRatio, style: `width:${W}px;height:${H}px` });
@@ -451,7 +467,7 @@ async function matrixView(main, controls, sample, seq) {
   const bctx = bar.getContext("2d");
   for (let y = 0; y < 200; y++) { bctx.fillStyle = cssColour(1 - y / 199); bctx.fillRect(0, y, 16, 1); }
   const info = el("div", { class: "note", id: "matrix-info" });
-  main.append(el("div", { class: "note", text: `Layer ${layer}, head ${head}: row = query, column = key, ${N} tokens. Scroll to zoom (token labels appear when cells are large enough), drag to pan; tiles of ${pyr.tile}² cells from a ${pool}-pooled pyramid of ${pyr.levels} levels.` }),
+  main.append(el("div", { class: "note", text: `${what}: row = query, column = key, ${N} tokens. Scroll to zoom (token labels appear when cells are large enough), drag to pan; tiles of ${pyr.tile}² cells from a ${pool}-pooled pyramid of ${pyr.levels} levels.` }),
     el("div", { id: "matrixwrap" }, canvas, el("div", { class: "colorbar" }, el("span", { text: hi.toPrecision(3) + (clip < 100 ? ` (p${clip})` : " (max)") }), bar, el("span", { text: lo.toPrecision(2) }), info)));
   const ctx = canvas.getContext("2d");
   const fit = size / N;
@@ -516,7 +532,7 @@ async function matrixView(main, controls, sample, seq) {
       ctx.textAlign = "right"; ctx.textBaseline = "middle";
       for (let r = Math.max(0, Math.floor(r0)); r < Math.min(N, Math.ceil(r1)); r++) {
         const [, y] = toScreen(r + 0.5, 0);
-        ctx.fillText(sample.labels[r].slice(0, 12), M - 4, y);
+        ctx.fillText(lab(r).slice(0, 12), M - 4, y);
         labels++;
       }
       ctx.save();
@@ -525,7 +541,7 @@ async function matrixView(main, controls, sample, seq) {
         const [x] = toScreen(0, c + 0.5);
         ctx.setTransform(devicePixelRatio, 0, 0, devicePixelRatio, 0, 0);
         ctx.translate(x, M - 4); ctx.rotate(-Math.PI / 2);
-        ctx.fillText(sample.labels[c].slice(0, 12), 0, 0);
+        ctx.fillText(lab(c).slice(0, 12), 0, 0);
         labels++;
       }
       ctx.restore();
@@ -564,7 +580,7 @@ async function matrixView(main, controls, sample, seq) {
     const cv = images.get(`${z}/${Math.floor(i / T)}/${Math.floor(j / T)}`);
     const v = cv ? cv.values[(i % T) * cv.width + (j % T)] : NaN;
     const r = Math.floor(p.r), c = Math.floor(p.c);
-    tip(f === 1 ? `query ${r} ${sample.labels[r]}\nkey ${c} ${sample.labels[c]}\nweight ${v.toFixed(4)}` : `queries ${i * f}–${Math.min(N, (i + 1) * f) - 1}, keys ${j * f}–${Math.min(N, (j + 1) * f) - 1}\n${pool} ${v.toFixed(4)}`, ev);
+    tip(f === 1 ? `query ${r} ${lab(r)}\nkey ${c} ${lab(c)}\n${src ? "value" : "weight"} ${v.toFixed(4)}` : `queries ${i * f}–${Math.min(N, (i + 1) * f) - 1}, keys ${j * f}–${Math.min(N, (j + 1) * f) - 1}\n${pool} ${v.toFixed(4)}`, ev);
   });
   canvas.addEventListener("mouseleave", () => tip(null));
   canvas.addEventListener("dblclick", (ev) => { const p = cellAt(ev); if (p) { view.cx = p.c; view.cy = p.r; } view.s *= 2; view.changed(); });
