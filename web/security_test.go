@@ -208,7 +208,8 @@ func checkRefusal(t testing.TB, what string, resp *http.Response, body string) {
 func FuzzRouter(f *testing.F) {
 	for _, s := range []string{"/", "/api/runs", "/api/runs/run/samples/s/tile/0/0/max/0/0/0", "/api/runs/run/samples/%2e%2e/x",
 		"/static/app.js", "/api/runs/run/derived/p/s", "/api/runs/run/samples/s/code/0?from=3&head=1", "/api/runs/run/samples/evil/layer/0",
-		"/api/runs/run/samples/s/neuron/1/1/1", "/api/runs/run/samples/linked/thumbs/0/max", "/api/runs/run/samples/s/pyramid/1/1"} {
+		"/api/runs/run/samples/s/neuron/1/1/1", "/api/runs/run/samples/linked/thumbs/0/max", "/api/runs/run/samples/s/pyramid/1/1",
+		"/api/runs/run/samples/s/dtile/p/0/mean/0/0/0", "/api/runs/run/samples/evil/dpyramid/p/0"} {
 		f.Add(s)
 	}
 	_, dir := hostileRun(f)
