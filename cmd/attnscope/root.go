@@ -51,6 +51,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newCompareCmd(),
 		newHumanCmd(),
 		newGradeCmd(),
+		newServeCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)
