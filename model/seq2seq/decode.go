@@ -88,6 +88,8 @@ type Hypothesis struct {
 	// generate_code keeps it) over the S source positions, SOS, EOS and PAD
 	// included; nil for models without attention.
 	Attention [][]float32
+	// StepLogProbs is log p of each generated id.
+	StepLogProbs []float64
 	// LogProb is Σ log p of the generated ids; Score is what selected the
 	// hypothesis (LogProb for greedy, LogProb / len^alpha for beam search).
 	LogProb, Score float64
@@ -173,6 +175,7 @@ func (d *Decoder) Greedy(ctx context.Context, src [][]int, maxLen int) ([]Hypoth
 			best := argmax(logp[b])
 			h := &hyps[b]
 			h.IDs = append(h.IDs, best)
+			h.StepLogProbs = append(h.StepLogProbs, float64(logp[b][best]))
 			h.LogProb += float64(logp[b][best])
 			if d.Config.Attention() {
 				h.Attention = append(h.Attention, slices.Clone(att[b]))
@@ -247,7 +250,8 @@ func (d *Decoder) Beam(ctx context.Context, src []int, k, maxLen int, alpha floa
 				break
 			}
 			parent := live[c.from]
-			h := Hypothesis{IDs: append(slices.Clone(parent.IDs), c.tok), LogProb: c.lp}
+			h := Hypothesis{IDs: append(slices.Clone(parent.IDs), c.tok), LogProb: c.lp,
+				StepLogProbs: append(slices.Clone(parent.StepLogProbs), c.lp-parent.LogProb)}
 			if d.Config.Attention() {
 				h.Attention = append(slices.Clone(parent.Attention), slices.Clone(att[c.from]))
 			}
