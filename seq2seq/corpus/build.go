@@ -31,6 +31,9 @@ type BuildOptions struct {
 	// Seed orders the pairs (a seeded shuffle, so that the sequential split mixes
 	// modules); the same files and seed give the same corpus.
 	Seed uint64
+	// MaxFiles > 0 reads at most that many files, evenly spaced over the sorted
+	// list (a deterministic sample that bounds the time).
+	MaxFiles int
 	// Progress, when set, is called after each file.
 	Progress func(path string)
 }
@@ -65,6 +68,13 @@ func Build(ctx context.Context, roots []string, opts BuildOptions) ([]Pair, Buil
 	slices.Sort(files)
 	if len(files) == 0 {
 		return nil, st, fmt.Errorf("corpus: no .py files under %s", strings.Join(roots, ", "))
+	}
+	if opts.MaxFiles > 0 && len(files) > opts.MaxFiles {
+		picked := make([]string, opts.MaxFiles)
+		for i := range picked {
+			picked[i] = files[i*len(files)/opts.MaxFiles]
+		}
+		files = picked
 	}
 	parser := sitter.NewParser()
 	defer parser.Close()

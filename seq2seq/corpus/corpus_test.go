@@ -185,6 +185,10 @@ def nodoc():
 	if !slices.Equal(again, pairs) {
 		t.Fatal("Build is not deterministic")
 	}
+	_, st2, _ := Build(context.Background(), []string{dir}, BuildOptions{MaxFiles: 2})
+	if st2.Files != 2 {
+		t.Fatalf("MaxFiles 2 read %d files", st2.Files)
+	}
 	if _, _, err := Build(context.Background(), []string{filepath.Join(dir, "missing")}, BuildOptions{}); err == nil {
 		t.Fatal("a missing folder was accepted")
 	}
