@@ -48,6 +48,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newEvaluateCmd(),
 		newDemoCmd(),
 		newDeriveCmd(),
+		newSeq2seqCmd(),
 	)
 	// Wrap argument validators so that a wrong number of arguments is a usage error.
 	wrapArgs(root)

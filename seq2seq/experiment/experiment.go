@@ -15,8 +15,8 @@ import (
 
 	"github.com/gomlx/compute"
 
-	s2s "github.com/attnscope/attnscope/model/seq2seq"
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	s2s "github.com/attnscope/attnscope/model/seq2seq"
 	"github.com/attnscope/attnscope/seq2seq/corpus"
 	"github.com/attnscope/attnscope/seq2seq/metrics"
 )
@@ -31,6 +31,9 @@ type Options struct {
 	Base  s2s.Config
 	Kinds []string
 	Hyper s2s.Hyper
+	// FreqThreshold is the vocabularies' minimum training-set count
+	// (Text_to_Python: corpus.FreqThreshold = 2; 0 means that).
+	FreqThreshold int
 	// Epochs and BatchSize as Text_to_Python's train_model (15 and 64).
 	Epochs, BatchSize int
 	// MaxDecode is generate_code's max_len (82).
@@ -86,12 +89,13 @@ type Results struct {
 		TrgVocab      int `json:"trg_vocab"`
 		TestEncodable int `json:"test_examples"`
 	} `json:"corpus"`
-	Config    s2s.Config      `json:"config"`
-	Hyper     s2s.Hyper       `json:"hyper"`
-	Epochs    int             `json:"epochs"`
-	BatchSize int             `json:"batch_size"`
-	Models    []*ModelResult  `json:"models"`
-	Attention *AttentionStats `json:"attention,omitempty"`
+	Config        s2s.Config      `json:"config"`
+	FreqThreshold int             `json:"freq_threshold"`
+	Hyper         s2s.Hyper       `json:"hyper"`
+	Epochs        int             `json:"epochs"`
+	BatchSize     int             `json:"batch_size"`
+	Models        []*ModelResult  `json:"models"`
+	Attention     *AttentionStats `json:"attention,omitempty"`
 	// Run is the run folder holding the alignments (attnscope plot/derive/report).
 	Run     string  `json:"run,omitempty"`
 	Seconds float64 `json:"seconds"`
@@ -128,13 +132,17 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		srcToks = append(srcToks, corpus.Tokenize(p.Docstring))
 		trgToks = append(trgToks, corpus.Tokenize(p.Code))
 	}
-	srcV, trgV := corpus.BuildVocab(srcToks, corpus.FreqThreshold), corpus.BuildVocab(trgToks, corpus.FreqThreshold)
+	thr := o.FreqThreshold
+	if thr == 0 {
+		thr = corpus.FreqThreshold
+	}
+	srcV, trgV := corpus.BuildVocab(srcToks, thr), corpus.BuildVocab(trgToks, thr)
 	base := o.Base
 	base.SrcVocab, base.TrgVocab = srcV.Len(), trgV.Len()
 	train := s2s.Encode(sp.Train, srcV, trgV, base)
 	val := s2s.Encode(sp.Val, srcV, trgV, base)
 	test := s2s.Encode(sp.Test, srcV, trgV, base)
-	res := &Results{Config: base, Hyper: o.Hyper, Epochs: o.Epochs, BatchSize: o.BatchSize}
+	res := &Results{Config: base, FreqThreshold: thr, Hyper: o.Hyper, Epochs: o.Epochs, BatchSize: o.BatchSize}
 	res.Corpus.Pairs, res.Corpus.Train, res.Corpus.Val, res.Corpus.Test = len(o.Pairs), len(sp.Train), len(sp.Val), len(sp.Test)
 	res.Corpus.SrcVocab, res.Corpus.TrgVocab, res.Corpus.TestEncodable = srcV.Len(), trgV.Len(), len(test)
 	o.logf("corpus: %d train, %d validation, %d test pairs; vocabularies %d (docstrings) and %d (code)\n", len(train), len(val), len(test), srcV.Len(), trgV.Len())

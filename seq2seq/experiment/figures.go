@@ -10,7 +10,7 @@ import (
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/report"
-		"github.com/attnscope/attnscope/viz"
+	"github.com/attnscope/attnscope/viz"
 )
 
 // ExampleIndices are the test examples of the notebook's attention_example_{1,2,3}.
@@ -106,8 +106,8 @@ func writeFigures(out string, res *Results) error {
 func writeReport(out string, res *Results) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Docstring → code seq2seq (Text_to_Python)\n\n")
-	fmt.Fprintf(&b, "Corpus: %d pairs; split %d train / %d validation / %d test; vocabularies %d (docstrings) and %d (code), words seen at least twice in train.\n\n",
-		res.Corpus.Pairs, res.Corpus.Train, res.Corpus.Val, res.Corpus.Test, res.Corpus.SrcVocab, res.Corpus.TrgVocab)
+	fmt.Fprintf(&b, "Corpus: %d pairs; split %d train / %d validation / %d test; vocabularies %d (docstrings) and %d (code): words seen at least %d times in train.\n\n",
+		res.Corpus.Pairs, res.Corpus.Train, res.Corpus.Val, res.Corpus.Test, res.Corpus.SrcVocab, res.Corpus.TrgVocab, res.FreqThreshold)
 	c := res.Config
 	fmt.Fprintf(&b, "Models: embed %d, hidden %d, %d layers, dropout %.2f, source ≤ %d tokens, code ≤ %d tokens, attention mask on padding: %v; Adam lr %g, clip %g, teacher forcing %.2f, %d epochs of batches of %d.\n\n",
 		c.Embed, c.Hidden, c.Layers, c.Dropout, c.MaxSrcLen, c.MaxTrgLen, c.MaskPadding, res.Hyper.LearningRate, res.Hyper.ClipNorm, res.Hyper.TeacherForcing, res.Epochs, res.BatchSize)

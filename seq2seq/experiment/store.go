@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	s2s "github.com/attnscope/attnscope/model/seq2seq"
 	"github.com/attnscope/attnscope/internal/buildinfo"
+	s2s "github.com/attnscope/attnscope/model/seq2seq"
 	"github.com/attnscope/attnscope/report"
 	"github.com/attnscope/attnscope/seq2seq/corpus"
 	"github.com/attnscope/attnscope/store"
@@ -68,8 +68,8 @@ func storeAlignments(ctx context.Context, o *Options, mr *ModelResult, test []s2
 		Version: buildinfo.Version(), Command: o.Command, Kind: "seq2seq", DType: "float32", ComputeDType: "float32",
 		Model:                   &store.ModelInfo{Dir: mr.Checkpoint, ModelType: "seq2seq", Config: cfgJSON},
 		AttentionImplementation: AttentionImplementation, Backend: o.Backend.Name(),
-		Generation:              &store.GenerationSettings{MaxNewTokens: o.MaxDecode, EOS: []int{s2s.EOSID}},
-		StartTime:               time.Now().UTC(),
+		Generation: &store.GenerationSettings{MaxNewTokens: o.MaxDecode, EOS: []int{s2s.EOSID}},
+		StartTime:  time.Now().UTC(),
 	})
 	if err != nil {
 		return nil, err
