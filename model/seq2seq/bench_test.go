@@ -18,7 +18,7 @@ func cpuTime() time.Duration {
 
 // Benchmark shapes shared with testdata/torch_bench.py (same architecture, same
 // batch shapes): the demo's model size.
-var benchCfg = Config{Kind: KindAttention, SrcVocab: 2000, TrgVocab: 3000, Embed: 64, Hidden: 128, Layers: 2, MaxSrcLen: 24, MaxTrgLen: 32}
+var benchCfg = Config{Kind: KindAttention, SrcVocab: 3000, TrgVocab: 3700, Embed: 64, Hidden: 128, Layers: 2, MaxSrcLen: 24, MaxTrgLen: 32}
 
 const benchBatch = 32
 

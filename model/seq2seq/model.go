@@ -234,15 +234,21 @@ type Encoded struct {
 // tanh(W_c [c_fwd; c_bwd]) of that layer's final forward and backward states.
 func (c Config) Encode(w weights, src *Node, d *dropper) Encoded {
 	B, S := src.Shape().Dimensions[0], src.Shape().Dimensions[1]
-	x := d.apply(Gather(w["encoder.embedding.weight"], ExpandAxes(src, -1)))
-	zeros := Zeros(src.Graph(), shapes.Make(x.DType(), B, c.Hidden))
+	emb := d.apply(Gather(w["encoder.embedding.weight"], ExpandAxes(src, -1))) // [B, S, E]
+	// Per-step inputs: slicing the narrow embedding keeps the backward pass cheap
+	// (a slice's gradient is padded to the whole tensor), and upper layers take
+	// the lower layer's per-step outputs without stacking and slicing them again.
+	xs := make([]*Node, S)
+	for t := range S {
+		xs[t] = Squeeze(SliceAxis(emb, 1, AxisElem(t)), 1)
+	}
+	zeros := Zeros(src.Graph(), shapes.Make(emb.DType(), B, c.Hidden))
 	var enc Encoded
 	for l := range c.Layers {
 		var outs [2][]*Node
 		var lastH, lastC [2]*Node
 		for dir, sfx := range []string{"", "_reverse"} {
 			p := fmt.Sprintf("encoder.rnn.%%s_l%d%s", l, sfx)
-			proj := linear(x, w[fmt.Sprintf(p, "weight_ih")], w[fmt.Sprintf(p, "bias_ih")]) // [B, S, G·H]
 			h, cs := zeros, zeros
 			outs[dir] = make([]*Node, S)
 			for k := range S {
@@ -250,24 +256,26 @@ func (c Config) Encode(w weights, src *Node, d *dropper) Encoded {
 				if dir == 1 {
 					t = S - 1 - k
 				}
-				xt := Squeeze(SliceAxis(proj, 1, AxisElem(t)), 1)
+				xt := linear(xs[t], w[fmt.Sprintf(p, "weight_ih")], w[fmt.Sprintf(p, "bias_ih")])
 				h, cs = c.cell(xt, h, cs, w[fmt.Sprintf(p, "weight_hh")], w[fmt.Sprintf(p, "bias_hh")])
 				outs[dir][t] = h
 			}
 			lastH[dir], lastC[dir] = h, cs
 		}
-		x = Concatenate([]*Node{Stack(outs[0], 1), Stack(outs[1], 1)}, -1)
-		if l < c.Layers-1 {
-			x = d.apply(x)
+		for t := range S {
+			xs[t] = Concatenate([]*Node{outs[0][t], outs[1][t]}, -1)
+			if l < c.Layers-1 {
+				xs[t] = d.apply(xs[t])
+			}
 		}
 		enc.Init.H = append(enc.Init.H, Tanh(linear(Concatenate([]*Node{lastH[0], lastH[1]}, -1), w["encoder.fc_hidden.weight"], w["encoder.fc_hidden.bias"])))
 		if c.Kind != KindRNN {
 			enc.Init.C = append(enc.Init.C, Tanh(linear(Concatenate([]*Node{lastC[0], lastC[1]}, -1), w["encoder.fc_cell.weight"], w["encoder.fc_cell.bias"])))
 		}
 	}
-	enc.Out = x
+	enc.Out = Stack(xs, 1)
 	if c.Attention() {
-		enc.Keys = linear(x, w["decoder.attention.W_h.weight"], nil)
+		enc.Keys = linear(enc.Out, w["decoder.attention.W_h.weight"], nil)
 	}
 	enc.Mask = NotEqual(src, ZerosLike(src))
 	return enc
@@ -292,6 +300,17 @@ func (c Config) Attend(w weights, s *Node, enc Encoded) (a, ctx *Node) {
 // Step is one decoder step from the previous token y [B] (int32): it returns the
 // logits [B, V], the attention [B, S] (nil without attention) and the new state.
 func (c Config) Step(w weights, y *Node, st State, enc Encoded, d *dropper) (logits, att *Node, next State) {
+	feat, att, next := c.stepFeatures(w, y, st, enc, d)
+	return c.output(w, feat), att, next
+}
+
+// output is the prediction layer W_o feat + b over the last axis.
+func (c Config) output(w weights, feat *Node) *Node {
+	return linear(feat, w["decoder.fc_out.weight"], w["decoder.fc_out.bias"])
+}
+
+// stepFeatures is Step up to the prediction layer's input [o_t; context; emb].
+func (c Config) stepFeatures(w weights, y *Node, st State, enc Encoded, d *dropper) (feat, att *Node, next State) {
 	emb := d.apply(Gather(w["decoder.embedding.weight"], ExpandAxes(y, -1))) // [B, E]
 	in := emb
 	var ctx *Node
@@ -320,35 +339,36 @@ func (c Config) Step(w weights, y *Node, st State, enc Encoded, d *dropper) (log
 		feats = append(feats, ctx)
 	}
 	feats = append(feats, emb)
-	logits = linear(Concatenate(feats, -1), w["decoder.fc_out.weight"], w["decoder.fc_out.bias"])
-	return logits, att, next
+	return Concatenate(feats, -1), att, next
 }
 
 // Forward runs the decoder over trg [B, T] (SOS first) with teacher forcing: step t
 // (1 ≤ t < T) is fed trg[:, t−1] when t = 1 or tf[t] > 0.5, else the argmax of step
 // t−1 (Text_to_Python's Seq2Seq.forward, with the coin flips passed in as tf [T]).
 // It returns the logits [B, T−1, V] for targets trg[:, 1:] and the attention
-// [B, T−1, S] (nil without attention).
+// [B, T−1, S] (nil without attention). The prediction layer runs once over all
+// steps for the loss (one large matrix product instead of T−1 small ones in the
+// backward pass); the argmax that feeds the next step uses the same weights.
 func (c Config) Forward(w weights, src, trg, tf *Node, d *dropper) (logits, att *Node) {
 	enc := c.Encode(w, src, d)
 	T := trg.Shape().Dimensions[1]
 	st := enc.Init
-	var outs, atts []*Node
+	var feats, atts []*Node
 	y := Squeeze(SliceAxis(trg, 1, AxisElem(0)), 1)
 	for t := 1; t < T; t++ {
-		lg, a, next := c.Step(w, y, st, enc, d)
-		outs, st = append(outs, lg), next
+		feat, a, next := c.stepFeatures(w, y, st, enc, d)
+		feats, st = append(feats, feat), next
 		if a != nil {
 			atts = append(atts, a)
 		}
 		if t+1 < T {
 			gold := Squeeze(SliceAxis(trg, 1, AxisElem(t)), 1)
-			pred := ArgMax(lg, -1, trg.DType())
+			pred := ArgMax(StopGradient(c.output(w, feat)), -1, trg.DType())
 			force := BroadcastToDims(GreaterThan(SliceAxis(tf, 0, AxisElem(t+1)), Scalar(tf.Graph(), tf.DType(), 0.5)), gold.Shape().Dimensions...)
-			y = Where(force, gold, StopGradient(pred))
+			y = Where(force, gold, pred)
 		}
 	}
-	logits = Stack(outs, 1)
+	logits = c.output(w, Stack(feats, 1))
 	if len(atts) > 0 {
 		att = Stack(atts, 1)
 	}

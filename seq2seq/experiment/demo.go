@@ -15,18 +15,18 @@ import (
 var DemoRoots = []string{"/usr/lib/python3*"}
 
 // Demo returns the demo's options: a corpus of MaxFiles Python files' documented
-// functions, split 1600/200/200, a small attention model (embed 64, hidden 128,
-// 2 layers, docstrings ≤ 24 tokens, code ≤ 32 tokens, words seen at least 4 times)
-// and the LSTM baseline without attention, 5 epochs of batches of 32 with
+// functions, split 1280/160/200, a small attention model (embed 48, hidden 96,
+// 2 layers, docstrings ≤ 20 tokens, code ≤ 24 tokens, words seen at least 4 times)
+// and the LSTM baseline without attention, 4 epochs of batches of 32 with
 // Text_to_Python's optimiser settings. It is sized to finish in under 10 minutes on
 // 2 cores: the vocabulary threshold (4 instead of 2) keeps the output layer small.
 func Demo() (Options, corpus.BuildOptions) {
 	return Options{
-			Train: 1600, Val: 200, Test: 200,
-			Base:   s2s.Config{Embed: 64, Hidden: 128, Layers: 2, Dropout: 0.3, MaxSrcLen: 24, MaxTrgLen: 32},
+			Train: 1280, Val: 160, Test: 200,
+			Base:   s2s.Config{Embed: 48, Hidden: 96, Layers: 2, Dropout: 0.3, MaxSrcLen: 20, MaxTrgLen: 24},
 			Kinds:  []string{s2s.KindAttention, s2s.KindLSTM},
 			Hyper:  s2s.Hyper{LearningRate: 1e-3, ClipNorm: 1, TeacherForcing: 0.5, Seed: 42},
-			Epochs: 5, BatchSize: 32, MaxDecode: 34, AlignSamples: 50, FreqThreshold: 4,
+			Epochs: 4, BatchSize: 32, MaxDecode: 26, AlignSamples: 50, FreqThreshold: 4,
 		}, corpus.BuildOptions{
 			Seed: 42, MaxFiles: 1500,
 		}

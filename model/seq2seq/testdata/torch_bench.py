@@ -4,7 +4,7 @@ Same architecture (Text_to_Python's build_attention_lstm: embedding, 2-layer
 bidirectional LSTM encoder, tanh(W[h_f; h_b]) initial states, Bahdanau attention
 without biases over all source positions, LSTM decoder on [emb; context], output
 layer on [o; context; emb]), same shapes (batch 32, 26 source and 34 target
-positions, vocabularies 2000/3000, embed 64, hidden 128), Adam with clipping at 1
+positions, vocabularies 3000/3700, embed 64, hidden 128), Adam with clipping at 1
 and teacher forcing 0.5. Run: /usr/bin/python3 model/seq2seq/testdata/torch_bench.py [threads]
 """
 import random
@@ -18,7 +18,7 @@ threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 torch.set_num_threads(threads)
 torch.manual_seed(1)
 random.seed(1)
-VS, VT, E, H, L, B, S, T = 2000, 3000, 64, 128, 2, 32, 26, 34
+VS, VT, E, H, L, B, S, T = 3000, 3700, 64, 128, 2, 32, 26, 34
 
 
 class Encoder(nn.Module):
