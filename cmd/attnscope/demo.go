@@ -74,6 +74,7 @@ With --retrain, key=value arguments override the config (e.g. training.steps=500
 	c.Flags().BoolVar(&retrain, "retrain", false, "train the default model again instead of using the bundled one")
 	c.Flags().StringVar(&config, "config", filepath.Join("configs", "attentionspan", "default-addition.yaml"), "experiment config for --retrain")
 	c.Flags().IntVar(&figures, "figures", 3, "samples per dataset to capture and draw")
+	c.AddCommand(newDemoSeq2seqCmd())
 	return c
 }
 

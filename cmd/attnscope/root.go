@@ -52,6 +52,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newHumanCmd(),
 		newGradeCmd(),
 		newServeCmd(),
+		newSeq2seqCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)
