@@ -116,14 +116,14 @@ func TestRunTestsMemoryLimit(t *testing.T) {
 	s := spec(t, `tasks:
   - source: big.py
     command: [python3, big.py]
-    memory_mb: 64
+    memory_mb: 256
 `)
 	r, err := s.RunTests(context.Background(), s.Task("big.py"), []byte("x = bytearray(1 << 30)\nprint(len(x))\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Status != "fail" || !strings.Contains(r.Detail, "MemoryError") {
-		t.Fatalf("1 GiB under a 64 MB limit: %s (%s)", r.Status, r.Detail)
+		t.Fatalf("1 GiB under a 256 MB limit: %s (%s)", r.Status, r.Detail)
 	}
 }
 

@@ -211,8 +211,9 @@ func TestGeneratorGroundTruthRecovered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(b), "# Answer: it places queens row by row") || !strings.Contains(string(b), "\n# Question") && !strings.Contains(string(b), "# Question") {
-			t.Fatalf("%s: answer %q lacks the typed answer", id, b)
+		name, rest, _ := strings.Cut(string(b), "\n")
+		if !strings.HasPrefix(rest, "# Question") || !strings.Contains(rest, "# Answer: it places queens row by row") || !strings.HasSuffix(name, filepath.Ext(name)) || !strings.Contains(strings.Join(files, " "), "/"+name) {
+			t.Fatalf("%s: answer %q is not <task file>\n# Question ... # Answer: <the typed answer>", id, b)
 		}
 	}
 }
