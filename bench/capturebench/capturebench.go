@@ -77,7 +77,7 @@ func Run(ctx context.Context, w io.Writer, o Options) ([]Cell, error) {
 			return cells, err
 		}
 	}
-	fmt.Fprintf(w, "ratio = PyTorch ms / attnscope ms (above 1: attnscope is faster); ceiling = %d² float32 matmul, same backend and threads\n", o.CeilingSize)
+	fmt.Fprintf(w, "ratio = PyTorch ms / attnscope ms (above 1: attnscope is faster); ceiling = fastest %d² float32 matmul, same backend and threads\n", o.CeilingSize)
 	if load := loadAverage(); load != "" {
 		fmt.Fprintf(w, "load average during the run: %s (on a busy machine wall times are not comparable across runs)\n", load)
 	}
