@@ -183,3 +183,24 @@ func TestBackendKernels(t *testing.T) {
 		}
 	})
 }
+
+// TestErfSeriesFloat64 checks the float64 erf built from graph ops (used by GeluErf in
+// float64, where gradient checks need a value as exact as its derivative) against
+// math.Erf on −8 … 8, across the switch from series to continued fraction at |z| = 2.
+func TestErfSeriesFloat64(t *testing.T) {
+	const n = 16_001
+	data := make([]float64, n)
+	for i := range data {
+		data[i] = float64(i-n/2) / 1000
+	}
+	got := call[float64](t, func(in []*Node) *Node { return erfSeries(in[0]) }, tensors.FromFlatDataAndDimensions(data, n))
+	worst, at := 0.0, 0.0
+	for i, z := range data {
+		if d := math.Abs(got[i] - math.Erf(z)); d > worst {
+			worst, at = d, z
+		}
+	}
+	if worst > 1e-14 {
+		t.Errorf("erfSeries: largest |error| %.3g at z = %g, want ≤ 1e-14", worst, at)
+	}
+}
