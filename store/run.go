@@ -177,37 +177,19 @@ func (r *Run) AttentionPath(id string) string {
 // HiddenPath is the hidden-states file of sample id.
 func (r *Run) HiddenPath(id string) string { return filepath.Join(r.SampleDir(id), HiddenFile) }
 
-// DerivedPath is where analysis pass writes its output for sample:
-// RUN/derived/<pass>/<sample>.npy.
-func (r *Run) DerivedPath(pass, sample string) string {
-	return filepath.Join(r.dir, DerivedDir, pass, sample+".npy")
-}
-
-// PassSettings is RUN/derived/<pass>/pass.json: how a derive pass made its outputs,
-// so that outputs made with other settings are never mixed and readers know which
-// function produced them.
-type PassSettings struct {
-	Function string         `json:"function"`
-	Input    string         `json:"input"`
-	Kwargs   map[string]any `json:"kwargs"`
-}
-
-// PassSettingsPath is RUN/derived/<pass>/pass.json.
-func (r *Run) PassSettingsPath(pass string) string {
-	return filepath.Join(r.dir, DerivedDir, pass, PassFile)
-}
-
-// ReadPassSettings reads RUN/derived/<pass>/pass.json.
-func (r *Run) ReadPassSettings(pass string) (PassSettings, error) {
-	var s PassSettings
-	b, err := os.ReadFile(r.PassSettingsPath(pass))
+// Provenance returns run.json decoded as a generic map (every field, also ones this
+// version does not know), for display.
+func (r *Run) Provenance() (map[string]any, error) {
+	path := filepath.Join(r.dir, RunFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return s, err
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("read %s: %w", r.PassSettingsPath(pass), err)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read %s: invalid JSON: %w", path, err)
 	}
-	return s, nil
+	return m, nil
 }
 
 // Finished reports whether sample id is complete (its sample.json exists).

@@ -8,11 +8,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // Sample is the record of one sample, stored in RUN/samples/<id>/sample.json.
@@ -128,37 +130,6 @@ func (r *Run) Sample(id string) (*Sample, error) {
 	return s, nil
 }
 
-// Tensor3 is one layer of attention, [Heads, Q, K] row-major: Data[(h*Q+q)*K+k] is
-// how much query position q attends to key position k in head h.
-type Tensor3 struct {
-	Heads, Q, K int
-	Data        []float32
-}
-
-// At returns the weight of head h, query q, key k.
-func (t *Tensor3) At(h, q, k int) float32 { return t.Data[(h*t.Q+q)*t.K+k] }
-
-// Tensor4 is the attention of all layers, [Layers, Heads, Q, K] row-major.
-type Tensor4 struct {
-	Layers, Heads, Q, K int
-	Data                []float32
-}
-
-// Shape returns [Layers, Heads, Q, K].
-func (t *Tensor4) Shape() []int { return []int{t.Layers, t.Heads, t.Q, t.K} }
-
-// Layer returns layer l as a view (sharing Data).
-func (t *Tensor4) Layer(l int) *Tensor3 {
-	n := t.Heads * t.Q * t.K
-	return &Tensor3{Heads: t.Heads, Q: t.Q, K: t.K, Data: t.Data[l*n : (l+1)*n]}
-}
-
-// Tensor2 is a hidden state, [Rows (tokens), Cols (width)] row-major.
-type Tensor2 struct {
-	Rows, Cols int
-	Data       []float32
-}
-
 // AttentionName is the tensor name of layer l's attention.
 func AttentionName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.pattern" }
 
@@ -216,7 +187,7 @@ func (r *Run) NumLayers(id string) (int, error) {
 	return attentionLayers(st)
 }
 
-func readLayer(st *checkpoint.Safetensors, l int) (*Tensor3, error) {
+func readLayer(st *checkpoint.Safetensors, l int) (*tensor.Tensor, error) {
 	data, shape, err := st.Float32(AttentionName(l))
 	if err != nil {
 		return nil, err
@@ -224,11 +195,12 @@ func readLayer(st *checkpoint.Safetensors, l int) (*Tensor3, error) {
 	if len(shape) != 3 || shape[1] != shape[2] {
 		return nil, fmt.Errorf("read %s: tensor %q has shape %v, [heads, query, key] with query = key expected", st.Path(), AttentionName(l), shape)
 	}
-	return &Tensor3{Heads: shape[0], Q: shape[1], K: shape[2], Data: data}, nil
+	return tensor.FromFloat32(shape, data)
 }
 
-// AttentionLayer reads layer l of sample id's attention (only that layer).
-func (r *Run) AttentionLayer(id string, l int) (*Tensor3, error) {
+// AttentionLayer reads layer l of sample id's attention (only that layer),
+// [head, query, key], as float64.
+func (r *Run) AttentionLayer(id string, l int) (*tensor.Tensor, error) {
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return nil, err
@@ -241,8 +213,9 @@ func (r *Run) AttentionLayer(id string, l int) (*Tensor3, error) {
 	return readLayer(st, l)
 }
 
-// Attention reads all layers of sample id's attention, [L, H, N, N].
-func (r *Run) Attention(id string) (*Tensor4, error) {
+// Attention reads all layers of sample id's attention, [layer, head, query, key], as
+// float64 (one float32 layer at a time besides the result).
+func (r *Run) Attention(id string) (*tensor.Tensor, error) {
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return nil, err
@@ -255,16 +228,16 @@ func (r *Run) Attention(id string) (*Tensor4, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("read %s: no blocks.<l>.attn.pattern tensors", st.Path())
 	}
-	var out *Tensor4
+	var out *tensor.Tensor
 	for l := range n {
 		t, err := readLayer(st, l)
 		if err != nil {
 			return nil, err
 		}
 		if out == nil {
-			out = &Tensor4{Layers: n, Heads: t.Heads, Q: t.Q, K: t.K, Data: make([]float32, 0, n*len(t.Data))}
-		} else if t.Heads != out.Heads || t.Q != out.Q {
-			return nil, fmt.Errorf("read %s: layer %d has shape [%d %d %d], layer 0 [%d %d %d]", st.Path(), l, t.Heads, t.Q, t.K, out.Heads, out.Q, out.K)
+			out = &tensor.Tensor{Shape: append([]int{n}, t.Shape...), Data: make([]float64, 0, n*len(t.Data))}
+		} else if !slices.Equal(t.Shape, out.Shape[1:]) {
+			return nil, fmt.Errorf("read %s: layer %d has shape %v, layer 0 %v", st.Path(), l, t.Shape, out.Shape[1:])
 		}
 		out.Data = append(out.Data, t.Data...)
 	}
@@ -284,8 +257,9 @@ func (r *Run) HiddenNames(id string) ([]string, error) {
 }
 
 // Hidden reads one hidden state of sample id ("embed", "blocks.<l>.hook_resid_post"
-// or "final_norm"), [tokens, width]; an error wrapping ErrNotCaptured when absent.
-func (r *Run) Hidden(id, name string) (*Tensor2, error) {
+// or "final_norm"), [tokens, width] as float64; an error wrapping ErrNotCaptured when
+// absent.
+func (r *Run) Hidden(id, name string) (*tensor.Tensor, error) {
 	st, err := r.openTensors(id, HiddenFile)
 	if err != nil {
 		return nil, err
@@ -301,7 +275,7 @@ func (r *Run) Hidden(id, name string) (*Tensor2, error) {
 	if len(shape) != 2 {
 		return nil, fmt.Errorf("read %s: tensor %q has shape %v, [tokens, width] expected", st.Path(), name, shape)
 	}
-	return &Tensor2{Rows: shape[0], Cols: shape[1], Data: data}, nil
+	return tensor.FromFloat32(shape, data)
 }
 
 // CheckAttention validates attention weights: every value finite and in [0, 1+tol].
