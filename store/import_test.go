@@ -147,7 +147,7 @@ func TestImportReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(got.Data, want) {
+		if !reflect.DeepEqual(got.Float32(), want) {
 			t.Errorf("%s: attention differs", id)
 		}
 		g, err := r.Sample(fmt.Sprintf("reference.case%d.generation_attentions", i))
