@@ -97,12 +97,12 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	ids, err := run.Samples(ctx)
+	ids, err := run.Samples()
 	if err != nil {
 		return err
 	}
 	pg := page{Dir: run.Dir(), Version: buildinfo.Version(), NumSamples: len(ids)}
-	prov, err := run.Provenance(ctx)
+	prov, err := run.Provenance()
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		}
 		pg.Provenance = append(pg.Provenance, kv{k, s})
 	}
-	rows, err := run.Metrics(ctx)
+	rows, err := run.Metrics()
 	if err != nil {
 		return err
 	}
@@ -160,12 +160,12 @@ type navEntry struct{ ID, Anchor string }
 // sampleFigures renders the figures of one sample.
 func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions) (sampleSection, error) {
 	sec := sampleSection{ID: id, Anchor: anchor(i)}
-	s, err := run.Sample(ctx, id)
+	s, err := run.Sample(id)
 	if err != nil {
 		return sec, err
 	}
 	sec.Text, sec.NumTokens, sec.PromptLen = s.Text, len(s.Tokens), s.PromptLen
-	n, err := run.NumLayers(ctx, id)
+	n, err := run.NumLayers(id)
 	if err != nil {
 		return sec, err
 	}
@@ -211,17 +211,17 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	if err != nil {
 		return sec, err
 	}
-	if a0.Q == a0.K {
+	if a0.Shape[1] == a0.Shape[2] {
 		// Jensen–Shannon distances between units cost O((L·H)²·N²): drawn for small
 		// models and sequences; the layers × layers version always.
-		if units := n * a0.Heads; units <= maxReportUnits && a0.Q <= maxReportUnitTokens {
+		if units := n * a0.Shape[0]; units <= maxReportUnits && a0.Shape[1] <= maxReportUnitTokens {
 			f, err := JSFigure(ctx, run, id, false)
 			if err := add("Jensen–Shannon distance between heads", f, err); err != nil {
 				return sec, err
 			}
 		} else {
 			sec.Figures = append(sec.Figures, figure{Title: "Jensen–Shannon distance between heads",
-				Note: fmt.Sprintf("not drawn for %d heads × %d tokens (attnscope plot js draws it)", units, a0.Q)})
+				Note: fmt.Sprintf("not drawn for %d heads × %d tokens (attnscope plot js draws it)", units, a0.Shape[1])})
 		}
 		f, err := JSFigure(ctx, run, id, true)
 		if err := add("Jensen–Shannon distance between layers", f, err); err != nil {
@@ -247,10 +247,8 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 			return sec, err
 		}
 	}
-	if dr, ok := run.(DerivedRun); ok {
-		if err := derivedFigures(dr, s, n, &sec, add); err != nil {
-			return sec, err
-		}
+	if err := derivedFigures(run, id, &sec, add); err != nil {
+		return sec, err
 	}
 	d, err := SampleAnalyzerData(ctx, run, id)
 	switch {
@@ -451,68 +449,46 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 </html>
 {{end}}`))
 
-// derivedFigures draws, for every derive pass with an output for the sample, its
-// matrix (the last layer and the head mean of layered outputs): rollout, flow,
-// follow-up, Jensen–Shannon matrices... Outputs of other shapes get a note.
-func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, add func(string, *viz.Figure, error) error) error {
+// derivedFigures draws, for every derive pass with an output for the sample, one
+// figure by the axes its function declared (pass.json): the last layer and the mean
+// of heads where the output has more axes than a figure; lists of records as tables.
+func derivedFigures(run Run, id string, sec *sampleSection, add func(string, *viz.Figure, error) error) error {
 	passes, err := run.DerivedPasses()
 	if err != nil {
 		return err
 	}
-	heads := 0
-	if a, err := run.AttentionLayer(context.Background(), s.ID, 0); err == nil {
-		heads = a.Heads
+	c, err := SampleAxisContext(run, id)
+	if err != nil {
+		return err
 	}
 	for _, pass := range passes {
-		if !run.HasDerived(pass, s.ID) {
+		if !run.HasDerived(pass.Name, id) {
 			continue
 		}
-		title := "Derived: " + pass
-		vals, shape, err := run.Derived(pass, s.ID)
+		title := "Derived: " + pass.Name
+		t, err := run.Derived(pass.Name, id)
 		if err != nil {
-			return fmt.Errorf("sample %s: %w", s.ID, err)
+			return fmt.Errorf("sample %s: %w", id, err)
 		}
-		if len(vals) == 0 {
-			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", shape)})
+		if t.Len() == 0 {
+			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", t.Shape)})
 			continue
 		}
-		if len(shape) == 2 {
-			if cols := recordColumns[run.DerivedFunction(pass)]; shape[1] == len(cols) {
-				sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(cols, vals, shape[0])})
-				continue
-			}
-		}
-		m, sel, err := DerivedMatrix(vals, shape, -1, MeanHeads)
+		v, err := NewDerivedView(pass, id, t, c, DefaultSelection)
 		if err != nil {
-			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("output of shape %v is not a matrix; not drawn", shape)})
+			sec.Figures = append(sec.Figures, figure{Title: title, Note: err.Error()})
 			continue
 		}
-		o := viz.HeatmapOptions{Title: fmt.Sprintf("%s: %s", s.ID, pass), ColorbarLabel: pass}
-		if sel != "" {
-			o.Title += ", " + sel
+		if v.Kind == ViewTable {
+			sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(v.XTicks, v.Matrix.Data, v.Matrix.Rows)})
+			continue
 		}
-		switch {
-		case m.Rows == m.Cols && m.Rows == layers*heads && heads > 1:
-			l := UnitLabels(m.Rows, layers, heads)
-			o.RowLabels, o.ColLabels, o.XLabel, o.YLabel, o.Colormap = l, l, "unit", "unit", viz.Viridis
-		case m.Rows == m.Cols && m.Rows == layers:
-			l := UnitLabels(m.Rows, layers, heads)
-			o.RowLabels, o.ColLabels, o.XLabel, o.YLabel, o.Colormap = l, l, "layer", "layer", viz.Viridis
-		case len(s.Tokens) >= max(m.Rows, m.Cols):
-			o.RowLabels, o.ColLabels = s.Tokens[:m.Rows], s.Tokens[:m.Cols]
-		}
-		f, err := viz.Heatmap(m, o)
+		f, err := v.Figure(0)
 		if err := add(title, f, err); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// recordColumns names the columns of the derive functions whose output is a list of
-// records rather than a matrix; the report shows those as tables.
-var recordColumns = map[string][]string{
-	"head_redundancy": {"layer", "head 1", "head 2", "JS distance"},
 }
 
 // recordTable renders the first maxTableRows of rows records (len(cols) values each)

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+
+	"github.com/attnscope/attnscope/stats"
 )
 
 // Recommendation texts of the analyzer (seeds.md §3.3).
@@ -50,11 +53,11 @@ type Metric struct {
 }
 
 // AvgTransform is mean_k T_k.
-func (a *Analysis) AvgTransform() float64 { return mean(a.Transform) }
+func (a *Analysis) AvgTransform() float64 { return stats.Mean(a.Transform) }
 
 // AvgSparsity is the mean over weight captures of the fraction of all their weights
 // below 0.1 (the "Attention Sparsity" metric and the recommendation's input).
-func (a *Analysis) AvgSparsity() float64 { return mean(a.LayerSparsity) }
+func (a *Analysis) AvgSparsity() float64 { return stats.Mean(a.LayerSparsity) }
 
 // SummaryMetrics returns the dashboard's summary panel: Avg Transform, Representation
 // Diversity (mean output std), I/O Correlation (|Pearson r|, with more than one layer)
@@ -64,7 +67,7 @@ func (a *Analysis) SummaryMetrics() []Metric {
 	for k, l := range a.Layers {
 		outStd[k] = l.OutStd
 	}
-	m := []Metric{{"Avg Transform", a.AvgTransform()}, {"Representation Diversity", mean(outStd)}}
+	m := []Metric{{"Avg Transform", a.AvgTransform()}, {"Representation Diversity", stats.Mean(outStd)}}
 	if a.HasPearson {
 		m = append(m, Metric{"I/O Correlation", abs(a.Pearson)})
 	}
@@ -109,8 +112,8 @@ func (a *Analysis) reportLines() []string {
 		tmin, tmax = min(tmin, t), max(tmax, t)
 	}
 	l = append(l, "\n🔍 LAYER ANALYSIS:",
-		fmt.Sprintf("   • Average input activation: %.6f", mean(in)),
-		fmt.Sprintf("   • Average output activation: %.6f", mean(out)),
+		fmt.Sprintf("   • Average input activation: %.6f", stats.Mean(in)),
+		fmt.Sprintf("   • Average output activation: %.6f", stats.Mean(out)),
 		fmt.Sprintf("   • Average transformation magnitude: %.6f", a.AvgTransform()),
 		fmt.Sprintf("   • Max transformation: %.6f", tmax),
 		fmt.Sprintf("   • Min transformation: %.6f", tmin),
@@ -129,10 +132,10 @@ func (a *Analysis) reportLines() []string {
 		}
 		l = append(l, "\n🎯 ATTENTION WEIGHT ANALYSIS:",
 			fmt.Sprintf("   • Number of layers with weights: %d", len(a.HeadEntropy)),
-			fmt.Sprintf("   • Average attention entropy: %.6f", mean(ents)),
-			fmt.Sprintf("   • Average attention sparsity: %.6f", mean(sps)),
-			fmt.Sprintf("   • Entropy std: %.6f", popStd(ents)),
-			fmt.Sprintf("   • Sparsity std: %.6f", popStd(sps)))
+			fmt.Sprintf("   • Average attention entropy: %.6f", stats.Mean(ents)),
+			fmt.Sprintf("   • Average attention sparsity: %.6f", stats.Mean(sps)),
+			fmt.Sprintf("   • Entropy std: %.6f", math.Sqrt(stats.PopVariance(ents))),
+			fmt.Sprintf("   • Sparsity std: %.6f", math.Sqrt(stats.PopVariance(sps))))
 	}
 	l = append(l, "\n💡 RECOMMENDATIONS:")
 	for _, r := range Recommendations(a.AvgTransform(), true, a.AvgSparsity(), len(a.LayerSparsity) > 0) {

@@ -32,19 +32,20 @@ type Axis struct {
 
 // Axis names. A reader labels their ticks as follows.
 const (
-	AxisLayer     = "layer"      // L0, L1, ...
-	AxisLayerPair = "layer_pair" // consecutive layer pairs: L0→L1, L1→L2, ...
-	AxisHead      = "head"       // H0, H1, ...
-	AxisUnit      = "unit"       // (layer, head) units, layer-major: L0 H0, L0 H1, ...
-	AxisQuery     = "query"      // token positions attending (rows): the sample's tokens
-	AxisKey       = "key"        // token positions attended to (columns): the sample's tokens
-	AxisLine      = "line"       // source lines of the prompt text: line 1, line 2, ...
-	AxisChar      = "char"       // characters (code points) of the prompt text
-	AxisPoint     = "point"      // P evenly spaced fractions i/P of the keys (crispiness curves)
-	AxisRecord    = "record"     // one entry of a list of records (its columns: a labelled axis)
-	AxisColumn    = "column"     // named columns of records (Labels)
-	AxisCriterion = "criterion"  // named per-head criteria (Labels)
-	AxisCategory  = "category"   // named categories, e.g. syntactic ones of source code (Labels)
+	AxisLayer      = "layer"       // L0, L1, ...
+	AxisLayerPair  = "layer_pair"  // consecutive layer pairs: L0→L1, L1→L2, ...
+	AxisHead       = "head"        // H0, H1, ...
+	AxisUnit       = "unit"        // (layer, head) units, layer-major: L0 H0, L0 H1, ...
+	AxisLayerToken = "layer_token" // token positions of every layer 0..L, layer-major (attention flow's graph nodes)
+	AxisQuery      = "query"       // token positions attending (rows): the sample's tokens
+	AxisKey        = "key"         // token positions attended to (columns): the sample's tokens
+	AxisLine       = "line"        // source lines of the prompt text: line 1, line 2, ...
+	AxisChar       = "char"        // characters (code points) of the prompt text
+	AxisPoint      = "point"       // P evenly spaced fractions i/P of the keys (crispiness curves)
+	AxisRecord     = "record"      // one entry of a list of records (its columns: a labelled axis)
+	AxisColumn     = "column"      // named columns of records (Labels)
+	AxisCriterion  = "criterion"   // named per-head criteria (Labels)
+	AxisCategory   = "category"    // named categories, e.g. syntactic ones of source code (Labels)
 )
 
 // AttentionAxes are the axes of captured attention, [layer, head, query, key].

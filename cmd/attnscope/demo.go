@@ -229,27 +229,27 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 // referenceFigures draws the rollout of a captured sample's attention with its
 // reference labels (outline and scores-on-reference views) and returns the
 // largest difference between the captured attention and the training graph's.
-func referenceFigures(ctx context.Context, run *report.StoreRun, id string, s *tasks.Sample, dir string, p *train.Predictor) (float64, error) {
+func referenceFigures(ctx context.Context, run *store.Run, id string, s *tasks.Sample, dir string, p *train.Predictor) (float64, error) {
 	n := len(s.InputIDs)
-	nl, err := run.NumLayers(ctx, id)
+	nl, err := run.NumLayers(id)
 	if err != nil {
 		return 0, err
 	}
 	att := evaluate.Attention{N: n}
 	var captured [][][]float32
 	for l := 0; l < nl; l++ {
-		a, err := run.AttentionLayer(ctx, id, l)
+		a, err := run.AttentionLayer(id, l)
 		if err != nil {
 			return 0, err
 		}
-		if a.Q != n || a.K != n {
-			return 0, fmt.Errorf("sample %s: captured %d×%d attention for %d input tokens", id, a.Q, a.K, n)
+		if a.Shape[1] != n || a.Shape[2] != n {
+			return 0, fmt.Errorf("sample %s: captured %d×%d attention for %d input tokens", id, a.Shape[1], a.Shape[2], n)
 		}
 		var heads [][]float64
 		var heads32 [][]float32
-		for h := 0; h < a.Heads; h++ {
-			heads = append(heads, a.Head(h))
-			heads32 = append(heads32, a.Data[h*n*n:(h+1)*n*n])
+		for h := 0; h < a.Shape[0]; h++ {
+			heads = append(heads, a.Sub(h).Data)
+			heads32 = append(heads32, a.Sub(h).Float32())
 		}
 		att.Layers = append(att.Layers, heads)
 		captured = append(captured, heads32)
@@ -424,7 +424,7 @@ func demoDerive(ctx context.Context, runDir string) (demoDerived, error) {
 	if err != nil {
 		return demoDerived{}, err
 	}
-	r, err := derive.OpenRun(runDir)
+	r, err := store.Open(runDir)
 	if err != nil {
 		return demoDerived{}, err
 	}
@@ -440,28 +440,26 @@ func demoDerive(ctx context.Context, runDir string) (demoDerived, error) {
 // layer and head the share of raw attention on the reference tokens, and for
 // the whole sample (layer = head = -1) the rollout share. The rows derive
 // wrote before are kept.
-func writeRunMetrics(runDir string, run *report.StoreRun, ids []string, samples []*tasks.Sample) error {
-	ctx := context.Background()
+func writeRunMetrics(runDir string, run *store.Run, ids []string, samples []*tasks.Sample) error {
 	rows, err := store.ReadMetricsCSV(filepath.Join(runDir, store.MetricsCSV))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	for i, id := range ids {
 		s := samples[i]
-		nl, err := run.NumLayers(ctx, id)
+		nl, err := run.NumLayers(id)
 		if err != nil {
 			return err
 		}
-		n := len(s.InputIDs)
 		var attn [][][]float32
 		for l := 0; l < nl; l++ {
-			a, err := run.AttentionLayer(ctx, id, l)
+			a, err := run.AttentionLayer(id, l)
 			if err != nil {
 				return err
 			}
 			var hs [][]float32
-			for h := 0; h < a.Heads; h++ {
-				hs = append(hs, a.Data[h*n*n:(h+1)*n*n])
+			for h := 0; h < a.Shape[0]; h++ {
+				hs = append(hs, a.Sub(h).Float32())
 			}
 			attn = append(attn, hs)
 		}
@@ -470,7 +468,7 @@ func writeRunMetrics(runDir string, run *report.StoreRun, ids []string, samples 
 				rows = append(rows, store.MetricRow{Sample: id, Pass: "attentionspan_reference", Layer: int64(l), Head: int64(h), Metric: "reference_share", Value: v})
 			}
 		}
-		roll, err := evaluate.AggregateAttention(float64Attention(attn, n), nil)
+		roll, err := evaluate.AggregateAttention(float64Attention(attn, len(s.InputIDs)), nil)
 		if err != nil {
 			return err
 		}

@@ -61,7 +61,7 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 					return fmt.Errorf("%s: %w", configPath, err)
 				}
 			}
-			run, err := derive.OpenRun(args[0])
+			run, err := store.Open(args[0])
 			if err != nil {
 				return err
 			}

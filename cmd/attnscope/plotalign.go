@@ -30,7 +30,7 @@ func runPlotFiles(cmd *cobra.Command, kind string, f plotFlags) error {
 	if f.dpi < 10 || f.dpi > 1200 {
 		return usagef(cmd, "--dpi %d: between 10 and 1200 expected", f.dpi)
 	}
-	if err := checkOutDir(f.out); err != nil {
+	if err := prepareOutDir(f.out); err != nil {
 		return err
 	}
 	var fig *viz.Figure

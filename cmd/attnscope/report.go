@@ -53,7 +53,7 @@ script, so it can be mailed, archived or attached to a review as is.`,
 			if err != nil {
 				return err
 			}
-			if err := checkOutDir(out); err != nil {
+			if err := prepareOutDir(out); err != nil {
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
