@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attnscope/attnscope/evaluate"
+	"github.com/attnscope/attnscope/demo"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/train"
 )
@@ -71,17 +70,17 @@ reference-token figures of the first --figures samples go to --out/visualization
 					if i >= nFig || s.Labels == nil {
 						return nil
 					}
-					return drawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, float64Attention(attn, len(s.InputIDs)))
+					return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.Float64Attention(attn, len(s.InputIDs)))
 				}
 			}
 			rep, err := train.Evaluate(ctx, e, cfg, w, opts)
 			if err != nil {
 				return err
 			}
-			if err := writeReport(out, rep); err != nil {
+			if err := demo.WriteReport(out, rep); err != nil {
 				return err
 			}
-			printReport(cmd.OutOrStdout(), rep)
+			demo.PrintReport(cmd.OutOrStdout(), rep)
 			fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
 			return nil
 		},
@@ -91,29 +90,4 @@ reference-token figures of the first --figures samples go to --out/visualization
 	c.Flags().IntVar(&nFig, "figures", 5, "with evaluation.visualize: samples per dataset drawn into OUT/visualizations")
 	c.Flags().BoolVar(&dropLast, "drop-last", false, "skip samples that do not fill a last batch, as the original's DataLoader(drop_last=True)")
 	return c
-}
-
-func writeReport(dir string, rep *evaluate.Report) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if err := rep.WriteJSON(filepath.Join(dir, "results.json")); err != nil {
-		return err
-	}
-	return rep.WriteCSV(dir)
-}
-
-func printReport(w io.Writer, rep *evaluate.Report) {
-	for _, d := range []*evaluate.DatasetResult{rep.ID, rep.OOD} {
-		fmt.Fprintf(w, "%s: %d samples, exact-match accuracy %.1f%%, piecewise %.1f%%", d.Name, d.N, d.Accuracy, d.Piecewise.PiecewiseAccuracy)
-		if e := d.AttentionEval; e != nil {
-			fmt.Fprintf(w, ", attention on reference tokens %.3f (95%% CI %.3f–%.3f, %d rows)", e.Mean, e.CILower, e.CIUpper, e.N)
-		}
-		fmt.Fprintln(w)
-	}
-	if c := rep.Comparison; c != nil && c.TStat != nil {
-		fmt.Fprintf(w, "dataset1 vs dataset2 reference attention: Welch t = %.3f, df = %.1f, p = %.3g\n", *c.TStat, *c.DF, *c.PValue)
-	} else if rep.ComparisonError != "" {
-		fmt.Fprintf(w, "dataset1 vs dataset2: %s\n", rep.ComparisonError)
-	}
 }
