@@ -31,6 +31,7 @@ import (
 	"github.com/attnscope/attnscope/stats"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/tensor"
 	"github.com/attnscope/attnscope/train"
 	"github.com/attnscope/attnscope/viz"
 )
@@ -235,28 +236,12 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, out, config string, 
 // largest difference between the captured attention and the training graph's.
 func referenceFigures(ctx context.Context, run *store.Run, id string, s *tasks.Sample, dir string, p *train.Predictor) (float64, error) {
 	n := len(s.InputIDs)
-	nl, err := run.NumLayers(id)
+	att, err := run.Attention(id) // [layer, head, query, key]
 	if err != nil {
 		return 0, err
 	}
-	att := evaluate.Attention{N: n}
-	var captured [][][]float32
-	for l := 0; l < nl; l++ {
-		a, err := run.AttentionLayer(id, l)
-		if err != nil {
-			return 0, err
-		}
-		if a.Shape[1] != n || a.Shape[2] != n {
-			return 0, fmt.Errorf("sample %s: captured %d×%d attention for %d input tokens", id, a.Shape[1], a.Shape[2], n)
-		}
-		var heads [][]float64
-		var heads32 [][]float32
-		for h := 0; h < a.Shape[0]; h++ {
-			heads = append(heads, a.Sub(h).Data)
-			heads32 = append(heads32, a.Sub(h).Float32())
-		}
-		att.Layers = append(att.Layers, heads)
-		captured = append(captured, heads32)
+	if att.Shape[2] != n || att.Shape[3] != n {
+		return 0, fmt.Errorf("sample %s: captured %d×%d attention for %d input tokens", id, att.Shape[2], att.Shape[3], n)
 	}
 	// Cross-check with the training graph on the same ids.
 	pr, err := p.Predict(ctx, [][]int{s.InputIDs}, true)
@@ -264,10 +249,10 @@ func referenceFigures(ctx context.Context, run *store.Run, id string, s *tasks.S
 		return 0, err
 	}
 	diff := 0.0
-	for l := range captured {
-		for h := range captured[l] {
-			for i, v := range captured[l][h] {
-				diff = math.Max(diff, math.Abs(float64(v-pr.Attention[0][l][h][i])))
+	for l := range att.Shape[0] {
+		for h := range att.Shape[1] {
+			for i, v := range att.Matrix(l, h) {
+				diff = math.Max(diff, math.Abs(float64(float32(v)-pr.Attention[0][l][h][i])))
 			}
 		}
 	}
@@ -280,8 +265,8 @@ func referenceFigures(ctx context.Context, run *store.Run, id string, s *tasks.S
 // DrawReference saves AttentionSpan's two reference-token figures of a sample
 // (rollout of att with the sample's labels) as dir/<id>-reference.png and
 // dir/<id>-scores-on-reference.png.
-func DrawReference(dir, id string, s *tasks.Sample, att evaluate.Attention) error {
-	n := att.N
+func DrawReference(dir, id string, s *tasks.Sample, att *tensor.Tensor) error {
+	n := att.Shape[len(att.Shape)-1]
 	roll, err := evaluate.AggregateAttention(att, nil)
 	if err != nil {
 		return err
@@ -314,19 +299,20 @@ func DrawReference(dir, id string, s *tasks.Sample, att evaluate.Attention) erro
 	return nil
 }
 
-// Float64Attention converts [L][H] T×T float32 matrices for evaluate.
-func Float64Attention(a [][][]float32, n int) evaluate.Attention {
-	out := evaluate.Attention{N: n}
-	for _, heads := range a {
-		var hs [][]float64
-		for _, m := range heads {
-			v := make([]float64, len(m))
-			for i, x := range m {
-				v[i] = float64(x)
+// AttentionTensor stacks the training graph's [L][H] n×n float32 matrices into a
+// [layer, head, n, n] tensor.
+func AttentionTensor(a [][][]float32, n int) *tensor.Tensor {
+	H := 0
+	if len(a) > 0 {
+		H = len(a[0])
+	}
+	out := tensor.New(len(a), H, n, n)
+	for l, heads := range a {
+		for h, m := range heads {
+			for i, x := range m[:min(len(m), n*n)] {
+				out.Data[(l*H+h)*n*n+i] = float64(x)
 			}
-			hs = append(hs, v)
 		}
-		out.Layers = append(out.Layers, hs)
 	}
 	return out
 }
@@ -472,7 +458,7 @@ func writeRunMetrics(runDir string, run *store.Run, ids []string, samples []*tas
 				rows = append(rows, store.MetricRow{Sample: id, Pass: "attentionspan_reference", Layer: int64(l), Head: int64(h), Metric: "reference_share", Value: v})
 			}
 		}
-		roll, err := evaluate.AggregateAttention(Float64Attention(attn, len(s.InputIDs)), nil)
+		roll, err := evaluate.AggregateAttention(AttentionTensor(attn, len(s.InputIDs)), nil)
 		if err != nil {
 			return err
 		}

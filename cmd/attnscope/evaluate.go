@@ -70,7 +70,7 @@ reference-token figures of the first --figures samples go to --out/visualization
 					if i >= nFig || s.Labels == nil {
 						return nil
 					}
-					return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.Float64Attention(attn, len(s.InputIDs)))
+					return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.AttentionTensor(attn, len(s.InputIDs)))
 				}
 			}
 			rep, err := train.Evaluate(ctx, e, cfg, w, opts)
