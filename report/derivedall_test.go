@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,7 @@ func TestDeriveAllDrawnByDeclaredAxes(t *testing.T) {
 			t.Errorf("report has no figure or table for pass %s", p.Name)
 		}
 	}
+	t.Run("ten samples under 10 MB", func(t *testing.T) { checkReportSize(t, run, id, passes) })
 	if !strings.Contains(page.String(), `<figcaption>Derived: all_pairs</figcaption>`+"\n"+`<table class="values"><tr><th>layer</th><th>head 1</th><th>head 2</th><th>JS distance</th>`) {
 		t.Error("report shows all_pairs's records without their column names")
 	}
@@ -152,4 +154,55 @@ func head(s []string) []string { return s[:min(3, len(s))] }
 
 func svgEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// The default report of 10 samples of every derive-all output stays under 10 MB
+// (derived outputs drawn for the first sample); --figures draws chosen ones for all.
+func checkReportSize(t *testing.T, run *store.Run, id string, passes []store.PassInfo) {
+	for k := 1; k < 10; k++ {
+		copyID := fmt.Sprintf("copy%d", k)
+		if err := os.CopyFS(run.SampleDir(copyID), os.DirFS(run.SampleDir(id))); err != nil {
+			t.Fatal(err)
+		}
+		s, err := run.Sample(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ID = copyID
+		if err := run.WriteSample(s); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range passes {
+			if out, err := run.Derived(p.Name, id); err == nil {
+				if err := run.WriteDerived(p.Name, copyID, out, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	var page bytes.Buffer
+	if err := WriteHTML(context.Background(), &page, run, HTMLOptions{DPI: 110}); err != nil {
+		t.Fatal(err)
+	}
+	html := page.String()
+	if n := strings.Count(html, "Sample copy"); n < 9 {
+		t.Fatalf("%d copied samples in the report", n)
+	}
+	t.Logf("default report of 10 samples: %.1f MB", float64(page.Len())/1e6)
+	if page.Len() >= 10e6 {
+		t.Errorf("default report of 10 samples is %.1f MB, want < 10 MB", float64(page.Len())/1e6)
+	}
+	if got := strings.Count(html, "<figcaption>Derived: "); got != len(passes) {
+		t.Errorf("%d derived figures, want %d (first sample only)", got, len(passes))
+	}
+	page.Reset()
+	if err := WriteHTML(context.Background(), &page, run, HTMLOptions{DPI: 30, Figures: []string{"rollout_residual"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(page.String(), "<figcaption>Derived: rollout_residual</figcaption>"); got != 10 {
+		t.Errorf("--figures rollout_residual: drawn for %d samples, want 10", got)
+	}
+	if strings.Contains(page.String(), "All heads") {
+		t.Error("--figures rollout_residual also drew the all-heads grid")
+	}
 }

@@ -64,14 +64,35 @@ func TestWriteHTML(t *testing.T) {
 	}
 }
 
+// The dashboard of a run without hidden states is left out silently by default (no
+// note the user did not ask for) and explained when chosen with Figures; the code
+// heatmap is drawn only for source code (a sample with a language) unless chosen.
 func TestWriteHTMLWithoutHiddenStates(t *testing.T) {
 	run := newMemRun(testCode, 2, 2, 0, 0)
 	var b bytes.Buffer
 	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50}); err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(b.String(), "not drawn") {
+		t.Error("default report holds a \"not drawn\" note")
+	}
+	b.Reset()
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50, Figures: []string{"dashboard", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(b.String(), "the run has no hidden states") {
-		t.Error("missing dashboard is not explained")
+		t.Error("missing dashboard is not explained when chosen")
+	}
+	if strings.Contains(b.String(), "Code heatmap") || !strings.Contains(b.String(), "All heads") {
+		t.Error("Figures: [dashboard, grid] drew other figures or not the grid")
+	}
+	run.samples[0].Language = ""
+	b.Reset()
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "Code heatmap") {
+		t.Error("code heatmap drawn for a sample that is not source code")
 	}
 }
 

@@ -85,7 +85,7 @@ func newMemRun(text string, L, H, D int, promptLen int) *memRun {
 	n := len(toks)
 	r := &memRun{dir: "/runs/mem", prov: map[string]any{"model": "tiny-gpt2", "seed": 1.0, "config": map[string]any{"n_layer": L}},
 		att: map[string][]*tensor.Tensor{}, hidden: map[string]map[string]*tensor.Tensor{}}
-	s := &store.Sample{ID: "s0", Text: text, Tokens: toks, Offsets: offs, PromptLen: promptLen}
+	s := &store.Sample{ID: "s0", Text: text, Tokens: toks, Offsets: offs, PromptLen: promptLen, Language: "python"}
 	r.samples = append(r.samples, s)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range L {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ func newReportCmd() *cobra.Command {
 		maxSamples int
 		clip       float64
 		dpi        int
+		figures    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "report RUN [--out FILE.html]",
@@ -57,7 +59,14 @@ script, so it can be mailed, archived or attached to a review as is.`,
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
-			opts := report.HTMLOptions{MaxSamples: maxSamples, ClipPercentile: clip, DPI: dpi,
+			passes, err := run.DerivedPasses()
+			if err != nil {
+				return err
+			}
+			if err := report.CheckFigures(figures, passes); err != nil {
+				return usagef(cmd, "--figures: %v", err)
+			}
+			opts := report.HTMLOptions{MaxSamples: maxSamples, ClipPercentile: clip, DPI: dpi, Figures: figures,
 				Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}
 			err = atomicfile.WriteWith(out, func(w io.Writer) error {
 				return report.WriteHTML(cmd.Context(), w, run, opts)
@@ -75,5 +84,6 @@ script, so it can be mailed, archived or attached to a review as is.`,
 	cmd.Flags().IntVar(&maxSamples, "max-samples", 0, "sections for at most this many samples (0: all)")
 	cmd.Flags().Float64Var(&clip, "clip", 0, "clip heatmap colour scales at this percentile (e.g. 99.9; 0: none)")
 	cmd.Flags().IntVar(&dpi, "dpi", 110, "resolution of the inlined figures")
+	cmd.Flags().StringSliceVar(&figures, "figures", nil, "figures of each sample, by name ("+strings.Join(report.ReportFigures, ", ")+") or derive pass name, comma-separated (default: all, derive outputs as thumbnails)")
 	return cmd
 }
