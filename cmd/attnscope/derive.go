@@ -42,42 +42,7 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg := derive.DefaultRegistry()
-			if list {
-				return listFunctions(cmd.OutOrStdout(), reg)
-			}
-			if configPath == "" {
-				return usagef(cmd, "--config is required")
-			}
-			if workers < 1 {
-				return usagef(cmd, "--workers must be at least 1, got %d", workers)
-			}
-			cfg, err := derive.LoadConfig(configPath, reg)
-			if err != nil {
-				return err
-			}
-			if pass != "" {
-				if _, err := cfg.Pass(pass); err != nil {
-					return fmt.Errorf("%s: %w", configPath, err)
-				}
-			}
-			run, err := store.Open(args[0])
-			if err != nil {
-				return err
-			}
-			stderr := cmd.ErrOrStderr()
-			progress := logProgress(stderr)
-			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				progress = barProgress(f)
-			}
-			sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, Progress: progress})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "derived %d samples: %d outputs computed, %d already present; %s and %s hold %d metric rows\n",
-				sum.Samples, sum.Computed, sum.Skipped,
-				filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
-			return nil
+			return runDerive(cmd, args, configPath, pass, workers, list)
 		},
 	}
 	f := cmd.Flags()
@@ -136,5 +101,46 @@ func listFunctions(w io.Writer, reg *derive.Registry) error {
 			fmt.Fprintln(w, line)
 		}
 	}
+	return nil
+}
+
+// runDerive runs the passes of the config at configPath (or only pass) over the run
+// args[0], or lists the pass functions.
+func runDerive(cmd *cobra.Command, args []string, configPath, pass string, workers int, list bool) error {
+	reg := derive.DefaultRegistry()
+	if list {
+		return listFunctions(cmd.OutOrStdout(), reg)
+	}
+	if configPath == "" {
+		return usagef(cmd, "--config is required")
+	}
+	if workers < 1 {
+		return usagef(cmd, "--workers must be at least 1, got %d", workers)
+	}
+	cfg, err := derive.LoadConfig(configPath, reg)
+	if err != nil {
+		return err
+	}
+	if pass != "" {
+		if _, err := cfg.Pass(pass); err != nil {
+			return fmt.Errorf("%s: %w", configPath, err)
+		}
+	}
+	run, err := store.Open(args[0])
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	progress := logProgress(stderr)
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		progress = barProgress(f)
+	}
+	sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, Progress: progress})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "derived %d samples: %d outputs computed, %d already present; %s and %s hold %d metric rows\n",
+		sum.Samples, sum.Computed, sum.Skipped,
+		filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
 	return nil
 }

@@ -32,57 +32,7 @@ to --out as results.json, summary.csv and samples.csv; with evaluation.visualize
 reference-token figures of the first --figures samples go to --out/visualizations.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return usagef(cmd, "--out is required")
-			}
-			e, err := train.LoadExperiment(args[0], args[1:])
-			if err != nil {
-				return err
-			}
-			if e.Evaluation == nil {
-				return fmt.Errorf("%s: the config has no evaluation section", args[0])
-			}
-			be, err := train.Backend(backend)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			var cfg train.ModelConfig
-			var w [][]float32
-			if e.Training != nil {
-				res, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
-				if err != nil {
-					return err
-				}
-				cfg, w = res.Config, res.Weights
-			} else if cfg, w, err = train.NewModel(e, train.Tokenizer()); err != nil {
-				return err
-			}
-			opts := train.EvalOptions{Backend: be, DropLast: dropLast}
-			if e.Evaluation.Visualize {
-				// The original draws every sample of batch-size-1 runs; here the first
-				// --figures samples of each dataset are drawn.
-				figDir := filepath.Join(out, "visualizations")
-				if err := os.MkdirAll(figDir, 0o755); err != nil {
-					return err
-				}
-				opts.OnSample = func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
-					if i >= nFig || s.Labels == nil {
-						return nil
-					}
-					return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.AttentionTensor(attn, len(s.InputIDs)))
-				}
-			}
-			rep, err := train.Evaluate(ctx, e, cfg, w, opts)
-			if err != nil {
-				return err
-			}
-			if err := demo.WriteReport(out, rep); err != nil {
-				return err
-			}
-			demo.PrintReport(cmd.OutOrStdout(), rep)
-			fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
-			return nil
+			return runEvaluate(cmd, args, out, backend, dropLast, nFig)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "output folder for results.json, summary.csv, samples.csv")
@@ -90,4 +40,59 @@ reference-token figures of the first --figures samples go to --out/visualization
 	c.Flags().IntVar(&nFig, "figures", 5, "with evaluation.visualize: samples per dataset drawn into OUT/visualizations")
 	c.Flags().BoolVar(&dropLast, "drop-last", false, "skip samples that do not fill a last batch, as the original's DataLoader(drop_last=True)")
 	return c
+}
+
+// runEvaluate trains (unless the config says not to) and evaluates the experiment args[0].
+func runEvaluate(cmd *cobra.Command, args []string, out, backend string, dropLast bool, nFig int) error {
+	if out == "" {
+		return usagef(cmd, "--out is required")
+	}
+	e, err := train.LoadExperiment(args[0], args[1:])
+	if err != nil {
+		return err
+	}
+	if e.Evaluation == nil {
+		return fmt.Errorf("%s: the config has no evaluation section", args[0])
+	}
+	be, err := train.Backend(backend)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	var cfg train.ModelConfig
+	var w [][]float32
+	if e.Training != nil {
+		res, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
+		if err != nil {
+			return err
+		}
+		cfg, w = res.Config, res.Weights
+	} else if cfg, w, err = train.NewModel(e, train.Tokenizer()); err != nil {
+		return err
+	}
+	opts := train.EvalOptions{Backend: be, DropLast: dropLast}
+	if e.Evaluation.Visualize {
+		// The original draws every sample of batch-size-1 runs; here the first
+		// --figures samples of each dataset are drawn.
+		figDir := filepath.Join(out, "visualizations")
+		if err := os.MkdirAll(figDir, 0o755); err != nil {
+			return err
+		}
+		opts.OnSample = func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
+			if i >= nFig || s.Labels == nil {
+				return nil
+			}
+			return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.AttentionTensor(attn, len(s.InputIDs)))
+		}
+	}
+	rep, err := train.Evaluate(ctx, e, cfg, w, opts)
+	if err != nil {
+		return err
+	}
+	if err := demo.WriteReport(out, rep); err != nil {
+		return err
+	}
+	demo.PrintReport(cmd.OutOrStdout(), rep)
+	fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
+	return nil
 }

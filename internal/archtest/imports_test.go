@@ -26,7 +26,7 @@ var stage = map[string]int{
 	"derive":  5, "analysis": 5,
 	"stats": 6, "compare": 6, "evaluate": 6, "train": 6,
 	"report": 7, "viz": 7, "web": 7, "serve": 7,
-	"cmd": 8, "bench": 8, "models": 8, "tools": 8, "third_party": 8,
+	"cmd": 8, "demo": 8, "bench": 8, "models": 8, "tools": 8, "third_party": 8,
 }
 
 // allowed lists the imports against the flow that are known and explained.
