@@ -8,10 +8,24 @@
 //	RUN/samples/<id>/sample.json           text, token ids, tokens, offsets, generation (Sample); written last
 //	RUN/samples/<id>/attention.safetensors blocks.<l>.attn.pattern, [heads, query, key], F32 or F16
 //	RUN/samples/<id>/hidden.safetensors    embed, blocks.<l>.hook_resid_post, final_norm, [tokens, width] (optional)
-//	RUN/derived/<pass>/<id>.npy            outputs of analysis passes (package derive)
-//	RUN/derived/<pass>/pass.json           the pass's function, input and kwargs (PassSettings)
-//	RUN/metrics.csv, RUN/metrics.parquet   the run's metrics table (package derive)
+//	RUN/derived/<pass>/<id>.npy            outputs of analysis passes (package derive), float64 .npy
+//	RUN/derived/<pass>/<id>.metrics.csv    the sample's metric rows of the pass, gathered into the table
+//	RUN/derived/<pass>/pass.json           the pass's function, input, kwargs and output axes (PassSettings)
+//	RUN/metrics.csv, RUN/metrics.parquet   the run's metrics table (GatherMetrics)
 //
+// Everything on disk about a run goes through this package: Sample, NumLayers,
+// AttentionLayer and Attention read captured data as *tensor.Tensor ([head, query,
+// key] per layer, [layer, head, query, key] whole); PreparePass, WriteDerived,
+// Derived, HasDerived, DerivedPasses and Pass write and read derived outputs;
+// GatherMetrics and Metrics the metrics table.
+//
+// Derived outputs describe themselves: every derive function declares the axes of its
+// output (Axis: a name such as layer, head, query, key, line, unit or point, and for
+// axes of fixed length the names of their entries, e.g. head_collapse's criteria or
+// the columns of a list of records), and pass.json records them. A reader draws or
+// serves any output from DerivedPasses (the axes) and Derived (the values) without
+// knowing the function: ticks of query/key axes are the sample's tokens, of layer and
+// head axes L0.../H0..., of unit axes "L0 H3", of labelled axes their labels.
 // Every file is written atomically (temporary file, then rename). A sample is
 // finished when its sample.json exists: the tensors files are committed before it,
 // so an interrupted capture never leaves a sample that looks whole.

@@ -76,7 +76,15 @@ func listFunctions(w io.Writer, reg *derive.Registry) error {
 	for _, name := range reg.Names() {
 		s, _ := reg.Lookup(name)
 		input := map[derive.InputKind]string{derive.TakesAttention: "attention", derive.TakesTensor: "tensor", derive.TakesMetadata: "metadata"}[s.Input]
-		fmt.Fprintf(w, "%s (input: %s)\n", name, input)
+		axes := "depends on the input"
+		if s.Input != derive.TakesMetadata {
+			if a, err := s.Axes(store.AttentionAxes(), defaultKwargs(s)); err == nil {
+				axes = store.AxesString(a)
+			}
+		} else if a, err := s.Axes(nil, defaultKwargs(s)); err == nil {
+			axes = store.AxesString(a)
+		}
+		fmt.Fprintf(w, "%s (input: %s; output axes: %s)\n", name, input, axes)
 		if s.Doc != "" {
 			fmt.Fprintf(w, "    %s\n", s.Doc)
 		}
@@ -143,4 +151,13 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 		sum.Samples, sum.Computed, sum.Skipped,
 		filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
 	return nil
+}
+
+// defaultKwargs returns a function's keyword arguments at their defaults.
+func defaultKwargs(s *derive.Spec) derive.Kwargs {
+	kw := derive.Kwargs{}
+	for k, ks := range s.Kwargs {
+		kw[k] = ks.Default
+	}
+	return kw
 }
