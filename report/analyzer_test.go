@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/attnscope/attnscope/tensor"
 )
@@ -177,5 +178,25 @@ func TestPCACumulative(t *testing.T) {
 	cum, _ = pcaCumulative(context.Background(), []*tensor.Tensor{square}, 1)
 	if !near(cum[0], 0.5, 1e-9) || !near(cum[1], 1, 1e-9) {
 		t.Errorf("isotropic: cumulative %v, want [0.5 1]", cum)
+	}
+}
+
+// The console summary carries no emoji (the report file keeps the original's).
+func TestConsoleSummaryPlain(t *testing.T) {
+	a, err := Analyze(context.Background(), fixture())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.ConsoleSummary()
+	for _, r := range s {
+		if unicode.Is(unicode.So, r) {
+			t.Fatalf("console summary holds %q:\n%s", r, s)
+		}
+	}
+	if !strings.Contains(s, "BASIC STATISTICS:") {
+		t.Errorf("summary lost its headings:\n%s", s)
+	}
+	if plainText("📊 A ✅ b") != "A b" {
+		t.Errorf("plainText = %q", plainText("📊 A ✅ b"))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"unicode"
 
 	"github.com/attnscope/attnscope/stats"
 )
@@ -151,10 +152,31 @@ func (a *Analysis) WriteText(w io.Writer) error {
 }
 
 // ConsoleSummary returns what the analyzer prints to the console: lines 3–14 of the
-// report.
+// report, without the report file's emoji (pictographs and the space after them), so
+// that terminals and logs without such glyphs show plain text.
 func (a *Analysis) ConsoleSummary() string {
 	l := a.reportLines()
-	return strings.Join(l[3:min(15, len(l))], "\n")
+	return plainText(strings.Join(l[3:min(15, len(l))], "\n"))
+}
+
+// plainText drops symbols of Unicode category So (emoji, pictographs) and a space
+// that follows one.
+func plainText(s string) string {
+	var b strings.Builder
+	skipSpace := false
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.So, r) || r == 0xFE0F:
+			skipSpace = true
+			continue
+		case skipSpace && r == ' ':
+			skipSpace = false
+			continue
+		}
+		skipSpace = false
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // WriteSummaryJSON writes attention_data_summary.json.
