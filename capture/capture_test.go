@@ -125,10 +125,10 @@ func TestCaptureMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				want, shape, _ := ref.Float32(fmt.Sprintf("case%d.attentions", i))
-				if !reflect.DeepEqual(att.Shape(), shape) {
-					t.Fatalf("%s: attention shape %v, reference %v", id, att.Shape(), shape)
+				if !reflect.DeepEqual(att.Shape, shape) {
+					t.Fatalf("%s: attention shape %v, reference %v", id, att.Shape, shape)
 				}
-				if d := maxDiff(t, att.Data, want); d > m.tol {
+				if d := maxDiff(t, att.Float32(), want); d > m.tol {
 					t.Errorf("%s: attention differs from the reference by %g (tolerance %g)", id, d, m.tol)
 				}
 				hs, hshape, _ := ref.Float32(fmt.Sprintf("case%d.hidden_states", i))
@@ -145,7 +145,7 @@ func TestCaptureMatchesReference(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if d := maxDiff(t, h.Data, hs[k*n*width:(k+1)*n*width]); d > m.tol {
+					if d := maxDiff(t, h.Float32(), hs[k*n*width:(k+1)*n*width]); d > m.tol {
 						t.Errorf("%s: hidden %s differs by %g", id, name, d)
 					}
 				}
@@ -235,20 +235,20 @@ func TestCaptureGeneration(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(att.Shape(), shape) {
-					t.Fatalf("%s: shape %v, reference %v", id, att.Shape(), shape)
+				if !reflect.DeepEqual(att.Shape, shape) {
+					t.Fatalf("%s: shape %v, reference %v", id, att.Shape, shape)
 				}
-				if d := maxDiff(t, att.Data, want); d > m.tol {
+				if d := maxDiff(t, att.Float32(), want); d > m.tol {
 					t.Errorf("%s: generation attention differs by %g", id, d)
 				}
 				h, err := run.Hidden(id, store.ResidName(0))
-				if err != nil || h.Rows != shape[2] {
+				if err != nil || h.Shape[0] != shape[2] {
 					t.Fatalf("%s: hidden of a generation: %v (want %d rows)", id, err, shape[2])
 				}
 				// The prompt's rows equal the forward pass's hidden states.
 				hs, hshape, _ := ref.Float32(fmt.Sprintf("case%d.hidden_states", i))
 				n, width := hshape[1], hshape[2]
-				if d := maxDiff(t, h.Data[:n*width], hs[n*width:2*n*width]); d > m.tol {
+				if d := maxDiff(t, h.Float32()[:n*width], hs[n*width:2*n*width]); d > m.tol {
 					t.Errorf("%s: prompt rows of blocks.0.hook_resid_post differ by %g", id, d)
 				}
 			}
