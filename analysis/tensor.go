@@ -1,7 +1,9 @@
 // Package analysis holds the attention analyses of attnscope as pure functions: dense
 // tensors in, dense tensors out, no I/O. Attention tensors use the layout
 // [layer, head, query, key] ([L,H,N,N]); rows are queries ("who looks"), columns keys
-// ("who is looked at"). All arithmetic is float64.
+// ("who is looked at"). All arithmetic is float64. Tensors are the shared
+// *tensor.Tensor (aliased here as Tensor); package tensor is the only project package
+// analysis imports.
 //
 // Each function's doc comment gives its formula and where it comes from: the
 // followup-attention code base (attwizard, spec seeds.md §1.4), Abnar & Zuidema 2020
@@ -16,64 +18,28 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/attnscope/attnscope/tensor"
 )
 
-// Tensor is a dense row-major (C order) float64 tensor.
-type Tensor struct {
-	Shape []int
-	Data  []float64
-}
+// Tensor is the shared dense array type of attnscope (package tensor): row-major
+// float64, attention [layer, head, query, key].
+type Tensor = tensor.Tensor
 
 // New returns a zero tensor of the given shape.
-func New(shape ...int) *Tensor {
-	n := 1
-	for _, d := range shape {
-		if d < 0 {
-			panic(fmt.Sprintf("analysis.New: negative dimension %d", d))
-		}
-		n *= d
-	}
-	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float64, n)}
-}
+func New(shape ...int) *Tensor { return tensor.New(shape...) }
 
 // numel returns the number of elements of shape, or an error for a negative dimension.
-func numel(shape []int) (int, error) {
-	n := 1
-	for i, d := range shape {
-		if d < 0 {
-			return 0, fmt.Errorf("dimension %d is %d, want ≥ 0", i, d)
-		}
-		n *= d
-	}
-	return n, nil
-}
+func numel(shape []int) (int, error) { return tensor.Numel(shape) }
 
 // FromFloat64 wraps data (not copied) as a tensor of the given shape.
 func FromFloat64(shape []int, data []float64) (*Tensor, error) {
-	n, err := numel(shape)
-	if err != nil {
-		return nil, err
-	}
-	if n != len(data) {
-		return nil, fmt.Errorf("shape %v needs %d values, got %d", shape, n, len(data))
-	}
-	return &Tensor{Shape: append([]int(nil), shape...), Data: data}, nil
+	return tensor.FromFloat64(shape, data)
 }
 
 // FromFloat32 converts float32 data (e.g. a captured attention tensor) to a float64 tensor.
 func FromFloat32(shape []int, data []float32) (*Tensor, error) {
-	n, err := numel(shape)
-	if err != nil {
-		return nil, err
-	}
-	if n != len(data) {
-		return nil, fmt.Errorf("shape %v needs %d values, got %d", shape, n, len(data))
-	}
-	out := make([]float64, n)
-	for i, v := range data {
-		out[i] = float64(v)
-	}
-	return &Tensor{Shape: append([]int(nil), shape...), Data: out}, nil
+	return tensor.FromFloat32(shape, data)
 }
 
 // FromMatrices stacks equally sized square matrices (rows of rows) into a [len(m), N, N] tensor.
@@ -95,65 +61,6 @@ func FromMatrices(m ...[][]float64) (*Tensor, error) {
 		}
 	}
 	return t, nil
-}
-
-// Dims returns the rank of t.
-func (t *Tensor) Dims() int { return len(t.Shape) }
-
-// Len returns the number of elements of t.
-func (t *Tensor) Len() int { return len(t.Data) }
-
-// Clone returns a deep copy of t.
-func (t *Tensor) Clone() *Tensor {
-	return &Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float64(nil), t.Data...)}
-}
-
-// offset returns the flat index of idx; it panics on a wrong index count or an
-// out-of-range index, like a slice index would.
-func (t *Tensor) offset(idx []int) int {
-	if len(idx) != len(t.Shape) {
-		panic(fmt.Sprintf("analysis.Tensor: %d indices for rank %d", len(idx), len(t.Shape)))
-	}
-	off := 0
-	for i, x := range idx {
-		if x < 0 || x >= t.Shape[i] {
-			panic(fmt.Sprintf("analysis.Tensor: index %d out of range [0,%d) on axis %d", x, t.Shape[i], i))
-		}
-		off = off*t.Shape[i] + x
-	}
-	return off
-}
-
-// At returns the element at idx.
-func (t *Tensor) At(idx ...int) float64 { return t.Data[t.offset(idx)] }
-
-// Set stores v at idx.
-func (t *Tensor) Set(v float64, idx ...int) { t.Data[t.offset(idx)] = v }
-
-// Float32 returns the data converted to float32 (for writing .npy/safetensors files).
-func (t *Tensor) Float32() []float32 {
-	out := make([]float32, len(t.Data))
-	for i, v := range t.Data {
-		out[i] = float32(v)
-	}
-	return out
-}
-
-// Matrix returns the n×n slice (a view, not a copy) of a [L,H,N,N] tensor for layer l,
-// head h, or of a [L,N,N] tensor for index l (h ignored).
-func (t *Tensor) Matrix(l, h int) []float64 {
-	switch len(t.Shape) {
-	case 4:
-		n := t.Shape[2] * t.Shape[3]
-		off := (l*t.Shape[1] + h) * n
-		return t.Data[off : off+n]
-	case 3:
-		n := t.Shape[1] * t.Shape[2]
-		return t.Data[l*n : (l+1)*n]
-	case 2:
-		return t.Data
-	}
-	panic(fmt.Sprintf("analysis.Tensor.Matrix: rank %d", len(t.Shape)))
 }
 
 // InputError reports attention that an analysis cannot accept. Layer, Head and Row are

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attnscope/attnscope/tensor"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,10 +139,10 @@ func TestCaptureMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				want, shape, _ := ref.Float32(fmt.Sprintf("case%d.attentions", i))
-				if !reflect.DeepEqual(att.Shape(), shape) {
-					t.Fatalf("%s: attention shape %v, reference %v", id, att.Shape(), shape)
+				if !reflect.DeepEqual(att.Shape, shape) {
+					t.Fatalf("%s: attention shape %v, reference %v", id, att.Shape, shape)
 				}
-				if d := maxDiff(t, att.Data, want); d > m.tol {
+				if d := maxDiff(t, att.Float32(), want); d > m.tol {
 					t.Errorf("%s: attention differs from the reference by %g (tolerance %g)", id, d, m.tol)
 				}
 				hs, hshape, _ := ref.Float32(fmt.Sprintf("case%d.hidden_states", i))
@@ -157,7 +159,7 @@ func TestCaptureMatchesReference(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if d := maxDiff(t, h.Data, hs[k*n*width:(k+1)*n*width]); d > m.tol {
+					if d := maxDiff(t, h.Float32(), hs[k*n*width:(k+1)*n*width]); d > m.tol {
 						t.Errorf("%s: hidden %s differs by %g", id, name, d)
 					}
 				}
@@ -209,14 +211,14 @@ func checkQKV(t *testing.T, run *store.Run, id string, causal bool, ref []float3
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v.Heads != q.Heads || v.Q != q.Q || v.K != q.K {
-			t.Fatalf("%s layer %d: v [%d %d %d], q [%d %d %d]", id, l, v.Heads, v.Q, v.K, q.Heads, q.Q, q.K)
+		if !slices.Equal(v.Shape, q.Shape) || len(q.Shape) != 3 {
+			t.Fatalf("%s layer %d: v %v, q %v", id, l, v.Shape, q.Shape)
 		}
 		att, err := run.AttentionLayer(id, l)
 		if err != nil {
 			t.Fatal(err)
 		}
-		heads, n, hd := q.Heads, q.Q, q.K
+		heads, n, hd := q.Shape[0], q.Shape[1], q.Shape[2]
 		got := make([]float32, 0, heads*n*n)
 		scores := make([]float64, n)
 		for h := range heads {
@@ -229,7 +231,7 @@ func checkQKV(t *testing.T, run *store.Run, id string, causal bool, ref []float3
 					}
 					dot := 0.0
 					for d := range hd {
-						dot += float64(q.Data[(h*n+i)*hd+d]) * float64(k.Data[(h*n+j)*hd+d])
+						dot += q.Data[(h*n+i)*hd+d] * k.Data[(h*n+j)*hd+d]
 					}
 					scores[j] = dot / math.Sqrt(float64(hd))
 					top = math.Max(top, scores[j])
@@ -244,7 +246,7 @@ func checkQKV(t *testing.T, run *store.Run, id string, causal bool, ref []float3
 				}
 			}
 		}
-		if d := maxDiff(t, got, att.Data); d > tol {
+		if d := maxDiff(t, got, att.Float32()); d > tol {
 			t.Errorf("%s layer %d: softmax(QKᵀ/√d + mask) from the stored Q, K differs from the stored pattern by %g (tolerance %g)", id, l, d, tol)
 		}
 		if d := maxDiff(t, got, ref[off:off+len(got)]); d > tol {
@@ -315,23 +317,23 @@ func TestCaptureGeneration(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(att.Shape(), shape) {
-					t.Fatalf("%s: shape %v, reference %v", id, att.Shape(), shape)
+				if !reflect.DeepEqual(att.Shape, shape) {
+					t.Fatalf("%s: shape %v, reference %v", id, att.Shape, shape)
 				}
-				if d := maxDiff(t, att.Data, want); d > m.tol {
+				if d := maxDiff(t, att.Float32(), want); d > m.tol {
 					t.Errorf("%s: generation attention differs by %g", id, d)
 				}
 				// The queries and keys of the generated positions give back the
 				// assembled generation attention (causal over all M positions).
 				checkQKV(t, run, id, true, want, m.tol)
 				h, err := run.Hidden(id, store.ResidName(0))
-				if err != nil || h.Rows != shape[2] {
+				if err != nil || h.Shape[0] != shape[2] {
 					t.Fatalf("%s: hidden of a generation: %v (want %d rows)", id, err, shape[2])
 				}
 				// The prompt's rows equal the forward pass's hidden states.
 				hs, hshape, _ := ref.Float32(fmt.Sprintf("case%d.hidden_states", i))
 				n, width := hshape[1], hshape[2]
-				if d := maxDiff(t, h.Data[:n*width], hs[n*width:2*n*width]); d > m.tol {
+				if d := maxDiff(t, h.Float32()[:n*width], hs[n*width:2*n*width]); d > m.tol {
 					t.Errorf("%s: prompt rows of blocks.0.hook_resid_post differ by %g", id, d)
 				}
 			}
@@ -535,7 +537,7 @@ func TestCaptureBatchMatchesSingle(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := maxDiff(t, ab.Data, as.Data); d > 1e-5 {
+				if d := maxDiff(t, ab.Float32(), as.Float32()); d > 1e-5 {
 					t.Errorf("%s: batched attention differs by %g", id, d)
 				}
 				names, _ := rs.HiddenNames(id)
@@ -545,7 +547,7 @@ func TestCaptureBatchMatchesSingle(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if d := maxDiff(t, hb.Data, hs.Data); d > 1e-5 {
+					if d := maxDiff(t, hb.Float32(), hs.Float32()); d > 1e-5 {
 						t.Errorf("%s: batched hidden %s differs by %g", id, hn, d)
 					}
 				}
@@ -555,8 +557,8 @@ func TestCaptureBatchMatchesSingle(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					for k, pair := range [][2]*store.Tensor3{{qs, qb}, {ks, kb}, {vs, vb}} {
-						if d := maxDiff(t, pair[1].Data, pair[0].Data); d > 1e-5 {
+					for k, pair := range [][2]*tensor.Tensor{{qs, qb}, {ks, kb}, {vs, vb}} {
+						if d := maxDiff(t, pair[1].Float32(), pair[0].Float32()); d > 1e-5 {
 							t.Errorf("%s layer %d: batched %s differs by %g", id, l, []string{"q", "k", "v"}[k], d)
 						}
 					}

@@ -43,8 +43,8 @@ func ExampleRun() {
 		s, _ := run.Sample(id)
 		att, _ := run.AttentionLayer(id, 0)
 		q, _, _, _ := run.QKV(id, 0)
-		fmt.Printf("%s: %d tokens %q, layer 0 attention [%d %d %d], queries [%d %d %d]\n",
-			id, len(s.IDs), s.Tokens, att.Heads, att.Q, att.K, q.Heads, q.Q, q.K)
+		fmt.Printf("%s: %d tokens %q, layer 0 attention %v, queries %v\n",
+			id, len(s.IDs), s.Tokens, att.Shape, q.Shape)
 	}
 	// Output:
 	// captured: 2

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 const benchConfig = `passes:
@@ -24,7 +27,7 @@ func BenchmarkDerive(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 1))
-	run := &memRun{att: map[string]*Tensor{}, meta: map[string]*SampleMeta{}}
+	run := &memRun{att: map[string]*tensor.Tensor{}, meta: map[string]*store.Sample{}}
 	for i := 0; i < 8; i++ {
 		run.att[fmt.Sprintf("s%d", i)] = randomAttention(r, 12, 12, 64)
 	}

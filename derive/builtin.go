@@ -4,6 +4,7 @@ package derive
 func DefaultRegistry() *Registry {
 	var r Registry
 	for _, s := range builtinSpecs() {
+		s.Axes = builtinAxes[s.Name]
 		if err := r.Register(s); err != nil {
 			panic(err) // a programming error in the built-in table, caught by the tests
 		}

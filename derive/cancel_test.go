@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // The long pairwise passes hand derive's context to the analysis, so a cancelled
@@ -11,7 +13,7 @@ import (
 // directly (not through derive's layer loop, which checks the context on its own), on
 // one layer, which every layer mode accepts.
 func TestLongPassesStopWhenCancelled(t *testing.T) {
-	att := NewTensor(1, 3, 8, 8)
+	att := tensor.New(1, 3, 8, 8)
 	for m := 0; m < 3; m++ {
 		for i := 0; i < 8; i++ {
 			for j := 0; j <= i; j++ {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/attnscope/attnscope/store"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
@@ -41,6 +42,7 @@ type PassConfig struct {
 	// Set by LoadConfig / ParseConfig.
 	spec   *Spec
 	kwargs Kwargs
+	axes   []store.Axis
 	line   int
 }
 
@@ -49,6 +51,10 @@ func (p *PassConfig) Spec() *Spec { return p.spec }
 
 // Args returns the pass's checked keyword arguments with defaults filled in.
 func (p *PassConfig) Args() Kwargs { return p.kwargs }
+
+// Axes returns the axes of the pass's outputs, as its function declares them for its
+// input and kwargs (recorded in pass.json).
+func (p *PassConfig) Axes() []store.Axis { return p.axes }
 
 var passNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
 
@@ -156,6 +162,19 @@ func ParseConfig(name string, data []byte, reg *Registry) (*Config, error) {
 			kw[k] = v
 		}
 		p.kwargs = kw
+		var in []store.Axis
+		switch p.Input {
+		case InputAttention:
+			in = store.AttentionAxes()
+		case InputMetadata:
+		default:
+			in = cfg.Passes[seen[p.Input]].axes
+		}
+		axes, err := spec.Axes(in, kw)
+		if err != nil {
+			return nil, errAt(at+".input", "pass %q: function %s cannot take input %q with axes %s: %v", p.Name, p.Function, p.Input, store.AxesString(in), err)
+		}
+		p.axes = axes
 	}
 	return &cfg, nil
 }

@@ -13,33 +13,45 @@
 package derive
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
-// Run is the run folder derive reads and writes.
+// Run is the run folder derive reads and writes; *store.Run implements it (tests use
+// runs whose attention lives in memory). Attention is read one layer at a time.
 type Run interface {
-	// Dir is the run's folder; outputs go under Dir()/derived and the metrics table in Dir().
-	Dir() string
 	// Samples lists the sample ids.
-	Samples(ctx context.Context) ([]string, error)
-	// Attention returns a sample's attention, [L,H,N,N] (or [L,N,N]).
-	Attention(ctx context.Context, sample string) (*Tensor, error)
-	// Meta returns a sample's metadata, or nil if the run has none.
-	Meta(ctx context.Context, sample string) (*SampleMeta, error)
+	Samples() ([]string, error)
+	// Sample returns a sample's record: text, tokens, offsets, prompt length, language.
+	Sample(id string) (*store.Sample, error)
+	// NumLayers returns the number of attention layers of a sample.
+	NumLayers(id string) (int, error)
+	// AttentionLayer returns layer l of a sample's attention, [head, query, key].
+	AttentionLayer(id string, l int) (*tensor.Tensor, error)
+	// PreparePass creates a pass's output folder and records its settings and axes.
+	PreparePass(pass string, s store.PassSettings) error
+	// HasDerived reports whether a pass has an output for a sample.
+	HasDerived(pass, id string) bool
+	// Derived reads a pass's output for a sample (an error wrapping fs.ErrNotExist
+	// when there is none).
+	Derived(pass, id string) (*tensor.Tensor, error)
+	// WriteDerived stores a pass's output for a sample with its metric rows.
+	WriteDerived(pass, id string, t *tensor.Tensor, metrics []store.MetricRow) error
+	// GatherMetrics writes the run's metrics table from the rows stored with the
+	// outputs of passes for samples.
+	GatherMetrics(ctx context.Context, passes, samples []string) (int, error)
 }
+
+var _ Run = (*store.Run)(nil)
 
 // Options tune a derivation.
 type Options struct {
@@ -62,17 +74,6 @@ type Summary struct {
 	MetricRows int // rows of the run's metrics table
 }
 
-// OutputPath is where pass writes its output for sample in runDir.
-func OutputPath(runDir, pass, sample string) string {
-	return filepath.Join(runDir, "derived", pass, sample+".npy")
-}
-
-// metricsPath is where a pass's metrics for one sample wait to be gathered into the
-// run's table; it is written before the .npy output, which marks the pair complete.
-func metricsPath(runDir, pass, sample string) string {
-	return filepath.Join(runDir, "derived", pass, sample+".metrics.csv")
-}
-
 // Derive runs the passes of cfg over every sample of run.
 func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, error) {
 	passes := cfg.Passes
@@ -83,7 +84,7 @@ func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, e
 		}
 		passes = []PassConfig{*p}
 	}
-	samples, err := run.Samples(ctx)
+	samples, err := run.Samples()
 	if err != nil {
 		return nil, fmt.Errorf("list samples: %w", err)
 	}
@@ -95,7 +96,8 @@ func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, e
 		}
 	}
 	for i := range passes {
-		if err := preparePassDir(run.Dir(), &passes[i]); err != nil {
+		p := &passes[i]
+		if err := run.PreparePass(p.Name, store.PassSettings{Function: p.Function, Input: p.Input, Kwargs: p.kwargs, Axes: p.axes}); err != nil {
 			return nil, err
 		}
 	}
@@ -144,43 +146,13 @@ feed:
 	if err := context.Cause(ctx); err != nil {
 		return &sum, err
 	}
-	n, err := gatherMetrics(ctx, run.Dir(), cfg, samples)
+	names := make([]string, len(cfg.Passes))
+	for i, p := range cfg.Passes {
+		names[i] = p.Name
+	}
+	n, err := run.GatherMetrics(ctx, names, samples)
 	sum.MetricRows = n
 	return &sum, err
-}
-
-// preparePassDir creates the pass's output folder and records its settings, or fails
-// if the folder holds outputs of the same pass name made with other settings.
-func preparePassDir(dir string, p *PassConfig) error {
-	pdir := filepath.Join(dir, store.DerivedDir, p.Name)
-	if err := os.MkdirAll(pdir, 0o755); err != nil {
-		return fmt.Errorf("create output folder: %w", err)
-	}
-	want, err := json.MarshalIndent(store.PassSettings{Function: p.Function, Input: p.Input, Kwargs: p.kwargs}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("pass %q: record settings: %w", p.Name, err)
-	}
-	want = append(want, '\n')
-	path := filepath.Join(pdir, store.PassFile)
-	got, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return atomicfile.WriteFile(path, want)
-	case err != nil:
-		return fmt.Errorf("pass %q: %w", p.Name, err)
-	case !bytes.Equal(got, want):
-		return fmt.Errorf("pass %q: %s was derived with other settings (%s); now %s: delete that folder or give the pass another name",
-			p.Name, pdir, compactJSON(got), compactJSON(want))
-	}
-	return nil
-}
-
-func compactJSON(b []byte) string {
-	var buf bytes.Buffer
-	if json.Compact(&buf, b) != nil {
-		return string(bytes.TrimSpace(b))
-	}
-	return buf.String()
 }
 
 func checkSampleID(s string) error {
@@ -196,16 +168,15 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 	if report == nil {
 		report = func(PassEvent) {}
 	}
-	dir := run.Dir()
 	var (
 		att     = &sampleAttention{ctx: ctx, run: run, sample: sample}
-		meta    *SampleMeta
+		meta    *store.Sample
 		metaSet bool
-		outs    = map[string]*Tensor{}
+		outs    = map[string]*tensor.Tensor{}
 	)
-	getMeta := func() (*SampleMeta, error) {
+	getMeta := func() (*store.Sample, error) {
 		if !metaSet {
-			m, err := run.Meta(ctx, sample)
+			m, err := run.Sample(sample)
 			if err != nil {
 				return nil, fmt.Errorf("metadata: %w", err)
 			}
@@ -218,8 +189,7 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 			return computed, skipped, err
 		}
 		p := &passes[i]
-		out := OutputPath(dir, p.Name, sample)
-		if _, err := os.Stat(out); err == nil {
+		if run.HasDerived(p.Name, sample) {
 			skipped++
 			report(PassEvent{Pass: p.Name, Function: p.Function, Sample: sample, Done: true, Skipped: true})
 			continue
@@ -243,10 +213,9 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		default:
 			t := outs[p.Input]
 			if t == nil {
-				src := OutputPath(dir, p.Input, sample)
-				t, err = readNPY(src)
-				if errors.Is(err, os.ErrNotExist) {
-					return computed, skipped, fail(fmt.Errorf("input pass %q has no output %s yet (run it first)", p.Input, src))
+				t, err = run.Derived(p.Input, sample)
+				if errors.Is(err, fs.ErrNotExist) {
+					return computed, skipped, fail(fmt.Errorf("input pass %q has no output yet (run it first)", p.Input))
 				}
 				if err != nil {
 					return computed, skipped, fail(fmt.Errorf("input pass %q: %w", p.Input, err))
@@ -280,22 +249,17 @@ func deriveSample(ctx context.Context, run Run, cfg *Config, passes []PassConfig
 		if res == nil || res.Tensor == nil {
 			return computed, skipped, fail(errors.New("the function returned no tensor"))
 		}
-		if err := res.Tensor.check(); err != nil {
+		if err := res.Tensor.Check(); err != nil {
 			return computed, skipped, fail(err)
 		}
-		mp := metricsPath(dir, p.Name, sample)
-		if len(res.Metrics) > 0 {
-			rows := make([]store.MetricRow, len(res.Metrics))
-			for k, m := range res.Metrics {
-				rows[k] = store.MetricRow{Sample: sample, Pass: p.Name, Layer: int64(m.Layer), Head: int64(m.Head), Metric: m.Name, Value: m.Value}
-			}
-			if err := store.WriteMetricsCSV(mp, rows); err != nil {
-				return computed, skipped, fail(err)
-			}
-		} else if err := os.Remove(mp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := store.CheckAxes(p.axes, res.Tensor.Shape); err != nil {
 			return computed, skipped, fail(err)
 		}
-		if err := writeNPY(out, res.Tensor); err != nil {
+		rows := make([]store.MetricRow, len(res.Metrics))
+		for k, m := range res.Metrics {
+			rows[k] = store.MetricRow{Sample: sample, Pass: p.Name, Layer: int64(m.Layer), Head: int64(m.Head), Metric: m.Name, Value: m.Value}
+		}
+		if err := run.WriteDerived(p.Name, sample, res.Tensor, rows); err != nil {
 			return computed, skipped, fail(err)
 		}
 		if neededLater(passes[i+1:], p.Name) {
@@ -316,43 +280,4 @@ func neededLater(passes []PassConfig, name string) bool {
 		}
 	}
 	return false
-}
-
-// gatherMetrics writes the run's metrics table from the per-sample metric files of
-// every pass of cfg whose output exists, in sorted (sample, pass) order.
-func gatherMetrics(ctx context.Context, dir string, cfg *Config, samples []string) (int, error) {
-	names := make([]string, len(cfg.Passes))
-	for i, p := range cfg.Passes {
-		names[i] = p.Name
-	}
-	slices.Sort(names)
-	w, err := store.CreateMetrics(dir)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Abort()
-	n := 0
-	for _, s := range samples {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		for _, p := range names {
-			if _, err := os.Stat(OutputPath(dir, p, s)); err != nil {
-				continue
-			}
-			rows, err := store.ReadMetricsCSV(metricsPath(dir, p, s))
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return 0, fmt.Errorf("gather metrics: %w", err)
-			}
-			slices.SortStableFunc(rows, store.CompareMetricRows)
-			if err := w.Write(rows...); err != nil {
-				return 0, err
-			}
-			n += len(rows)
-		}
-	}
-	return n, w.Commit()
 }

@@ -16,35 +16,71 @@ import (
 
 	"github.com/attnscope/attnscope/derive/derivetest"
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
-// memRun is a run whose attention lives in memory; outputs go to dir.
+// memRun is a run whose attention and sample records live in memory; outputs go to
+// a store run folder at dir (created on first use).
 type memRun struct {
 	dir  string
-	att  map[string]*Tensor
-	meta map[string]*SampleMeta
+	att  map[string]*tensor.Tensor
+	meta map[string]*store.Sample
+	st   *store.Run
 }
 
-func (r *memRun) Dir() string { return r.dir }
-func (r *memRun) Samples(context.Context) ([]string, error) {
+func (r *memRun) out() *store.Run {
+	if r.st == nil || r.st.Dir() != r.dir {
+		st, err := store.Open(r.dir)
+		if err != nil {
+			if st, err = store.Create(r.dir, store.Meta{}); err != nil {
+				panic(err)
+			}
+		}
+		r.st = st
+	}
+	return r.st
+}
+
+func (r *memRun) Samples() ([]string, error) {
 	var s []string
 	for k := range r.att {
 		s = append(s, k)
 	}
 	return s, nil
 }
-func (r *memRun) Attention(_ context.Context, s string) (*Tensor, error) {
+func (r *memRun) Sample(s string) (*store.Sample, error) {
+	if m := r.meta[s]; m != nil {
+		return m, nil
+	}
+	return &store.Sample{ID: s}, nil
+}
+func (r *memRun) NumLayers(s string) (int, error) {
 	t, ok := r.att[s]
 	if !ok {
-		return nil, fmt.Errorf("no sample %q", s)
+		return 0, fmt.Errorf("no sample %q", s)
 	}
-	return t, nil
+	return t.Shape[0], nil
 }
-func (r *memRun) Meta(_ context.Context, s string) (*SampleMeta, error) { return r.meta[s], nil }
+func (r *memRun) AttentionLayer(s string, l int) (*tensor.Tensor, error) {
+	t := r.att[s]
+	if l < 0 || l >= t.Shape[0] {
+		return nil, fmt.Errorf("no layer %d", l)
+	}
+	return t.Sub(l).Clone(), nil
+}
+func (r *memRun) PreparePass(p string, s store.PassSettings) error { return r.out().PreparePass(p, s) }
+func (r *memRun) HasDerived(p, s string) bool                      { return r.out().HasDerived(p, s) }
+func (r *memRun) Derived(p, s string) (*tensor.Tensor, error)      { return r.out().Derived(p, s) }
+func (r *memRun) WriteDerived(p, s string, t *tensor.Tensor, m []store.MetricRow) error {
+	return r.out().WriteDerived(p, s, t, m)
+}
+func (r *memRun) GatherMetrics(ctx context.Context, passes, samples []string) (int, error) {
+	return r.out().GatherMetrics(ctx, passes, samples)
+}
 
 // randomAttention returns causal row-stochastic attention [L,H,N,N].
-func randomAttention(r *rand.Rand, L, H, N int) *Tensor {
-	t := NewTensor(L, H, N, N)
+func randomAttention(r *rand.Rand, L, H, N int) *tensor.Tensor {
+	t := tensor.New(L, H, N, N)
 	for m := 0; m < L*H; m++ {
 		for i := 0; i < N; i++ {
 			row := t.Data[(m*N+i)*N:][:N]
@@ -63,11 +99,11 @@ func randomAttention(r *rand.Rand, L, H, N int) *Tensor {
 
 func newMemRun(t testing.TB, samples int) *memRun {
 	r := rand.New(rand.NewPCG(7, uint64(samples)))
-	run := &memRun{dir: t.TempDir(), att: map[string]*Tensor{}, meta: map[string]*SampleMeta{}}
+	run := &memRun{dir: t.TempDir(), att: map[string]*tensor.Tensor{}, meta: map[string]*store.Sample{}}
 	for i := 0; i < samples; i++ {
 		id := fmt.Sprintf("s%02d", i)
 		run.att[id] = randomAttention(r, 2, 3, 4+i%3)
-		run.meta[id] = &SampleMeta{Text: "ab", Tokens: []string{"a", "b"}, PromptLen: 2}
+		run.meta[id] = &store.Sample{Text: "ab", Tokens: []string{"a", "b"}, PromptLen: 2}
 	}
 	return run
 }
@@ -82,11 +118,11 @@ func testRegistry(t testing.TB) *Registry {
 		}
 	}
 	must(reg.Register(Spec{
-		Name: "head_sum", Input: TakesAttention, RowStochastic: true,
+		Name: "head_sum", Input: TakesAttention, RowStochastic: true, Axes: fixedAxes(axLayer, axQuery, axKey),
 		Kwargs: map[string]KwargSpec{"scale": {Kind: KwFloat, Default: 1.0}},
 		Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
 			L, H, N := in.Tensor.Shape[0], in.Tensor.Shape[1], in.Tensor.Shape[2]
-			out := NewTensor(L, N, N)
+			out := tensor.New(L, N, N)
 			res := &Result{Tensor: out}
 			for l := 0; l < L; l++ {
 				mx := 0.0
@@ -103,10 +139,10 @@ func testRegistry(t testing.TB) *Registry {
 		},
 	}))
 	must(reg.Register(Spec{
-		Name: "col_sum", Input: TakesTensor,
+		Name: "col_sum", Input: TakesTensor, Axes: fixedAxes(axKey),
 		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 			n := in.Tensor.Shape[len(in.Tensor.Shape)-1]
-			out := NewTensor(n)
+			out := tensor.New(n)
 			for k, v := range in.Tensor.Data {
 				out.Data[k%n] += v
 			}
@@ -114,19 +150,19 @@ func testRegistry(t testing.TB) *Registry {
 		},
 	}))
 	must(reg.Register(Spec{
-		Name: "n_tokens", Input: TakesMetadata,
+		Name: "n_tokens", Input: TakesMetadata, Axes: fixedAxes(axis("count")),
 		Kwargs: map[string]KwargSpec{"mode": {Kind: KwString, Default: "all", Enum: []string{"all", "prompt"}}},
 		Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
 			n := len(in.Meta.Tokens)
 			if kw.String("mode") == "prompt" {
 				n = in.Meta.PromptLen
 			}
-			return &Result{Tensor: &Tensor{Shape: []int{1}, Data: []float64{float64(n)}},
+			return &Result{Tensor: &tensor.Tensor{Shape: []int{1}, Data: []float64{float64(n)}},
 				Metrics: []Metric{{Layer: -1, Head: -1, Name: "n", Value: float64(n)}}}, nil
 		},
 	}))
 	must(reg.Register(Spec{
-		Name: "slow_copy", Input: TakesAttention,
+		Name: "slow_copy", Input: TakesAttention, Axes: sameAxes,
 		Kwargs: map[string]KwargSpec{"ms": {Kind: KwInt, Default: 0}},
 		Fn: func(ctx context.Context, in *Input, kw Kwargs) (*Result, error) {
 			select {
@@ -134,7 +170,7 @@ func testRegistry(t testing.TB) *Registry {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			return &Result{Tensor: &Tensor{Shape: in.Tensor.Shape, Data: in.Tensor.Data},
+			return &Result{Tensor: &tensor.Tensor{Shape: in.Tensor.Shape, Data: in.Tensor.Data},
 				Metrics: []Metric{{Layer: 0, Head: 0, Name: "first", Value: in.Tensor.Data[0]}}}, nil
 		},
 	}))
@@ -218,7 +254,7 @@ func TestDeriveOutputsMetricsAndResume(t *testing.T) {
 		t.Fatalf("summary %+v, progress %v", sum, progress)
 	}
 	// received = column sums of 2·Σ_h A: each column sum of a row-stochastic matrix adds to N rows.
-	got, err := readNPY(OutputPath(run.dir, "received", "s01"))
+	got, err := run.Derived("received", "s01")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +303,7 @@ func TestDeriveOutputsMetricsAndResume(t *testing.T) {
 	derivetest.Same(t, derivetest.Files(t, run.dir, nil), before)
 
 	// --pass recomputes one pass only, reading its input pass from disk.
-	os.Remove(OutputPath(run.dir, "received", "s03"))
+	os.Remove(run.out().DerivedPath("received", "s03"))
 	sum, err = Derive(context.Background(), run, cfg, Options{Pass: "received"})
 	if err != nil || sum.Computed != 1 || sum.Skipped != 4 {
 		t.Fatalf("--pass: %+v, %v", sum, err)
@@ -301,28 +337,28 @@ func TestDeriveWorkersAgree(t *testing.T) {
 }
 
 func TestDeriveBadAttention(t *testing.T) {
-	nan := func(t *Tensor) { t.Data[5] = math.NaN() }
+	nan := func(t *tensor.Tensor) { t.Data[5] = math.NaN() }
 	tests := []struct {
 		name   string
-		mutate func(*Tensor)
+		mutate func(*tensor.Tensor)
 		shape  []int
 		want   string
 	}{
 		{"nan", nan, nil, "layer 0 head 0: weight [1,0] is NaN"},
-		{"negative", func(t *Tensor) { t.Data[len(t.Data)-1] = -0.5 }, nil, "layer 1 head 2: weight [4,4] is negative"},
-		{"row sum", func(t *Tensor) { t.Data[25+5] *= 0.5 }, nil, "layer 0 head 1: row 1 sums to"},
+		{"negative", func(t *tensor.Tensor) { t.Data[len(t.Data)-1] = -0.5 }, nil, "layer 1 head 2: weight [4,4] is negative"},
+		{"row sum", func(t *tensor.Tensor) { t.Data[25+5] *= 0.5 }, nil, "layer 0 head 1: row 1 sums to"},
 		{"not square", nil, []int{2, 3, 4, 3}, "not square"},
-		{"rank", nil, []int{24, 4}, "rank 2"},
+		{"rank", nil, []int{24, 4}, "want [head, query, key]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			run := newMemRun(t, 3)
 			bad := run.att["s01"]
 			if tt.mutate != nil {
-				bad = &Tensor{Shape: bad.Shape, Data: append([]float64(nil), bad.Data...)}
+				bad = &tensor.Tensor{Shape: bad.Shape, Data: append([]float64(nil), bad.Data...)}
 				tt.mutate(bad)
 			} else {
-				bad = &Tensor{Shape: tt.shape, Data: make([]float64, len(bad.Data[:0])+product(tt.shape))}
+				bad = &tensor.Tensor{Shape: tt.shape, Data: make([]float64, len(bad.Data[:0])+product(tt.shape))}
 			}
 			run.att["s01"] = bad
 			_, err := Derive(context.Background(), run, mustConfig(t, testConfig), Options{})

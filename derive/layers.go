@@ -3,28 +3,20 @@ package derive
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/tensor"
 )
-
-// LayerReader is a Run that reads a sample's attention one layer at a time, so that
-// passes working layer by layer (Spec.Layers) hold one layer, not the whole tensor.
-// A Run without it is read whole and its layers are views of that tensor.
-type LayerReader interface {
-	// NumLayers returns the number of attention layers of the sample.
-	NumLayers(ctx context.Context, sample string) (int, error)
-	// AttentionLayer returns layer l of the sample's attention as [1,H,N,N].
-	AttentionLayer(ctx context.Context, sample string, l int) (*Tensor, error)
-}
 
 // sampleAttention gives a pass the attention of one sample, whole or layer by layer.
 type sampleAttention struct {
 	ctx    context.Context
 	run    Run
 	sample string
-	whole  *Tensor // read on first use by a pass that needs every layer
+	whole  *tensor.Tensor // read on first use by a pass that needs every layer
 	// reduced caches head-reduced attention [L,1,N,N] for HeadReduced passes.
-	reduced map[reducedKey]*Tensor
+	reduced map[reducedKey]*tensor.Tensor
 }
 
 type reducedKey struct {
@@ -34,7 +26,7 @@ type reducedKey struct {
 
 // headReduced returns the attention with each layer's heads reduced by how, [L,1,N,N],
 // reading and checking one layer at a time.
-func (a *sampleAttention) headReduced(how analysis.HeadReduce, rowStochastic bool) (*Tensor, error) {
+func (a *sampleAttention) headReduced(how analysis.HeadReduce, rowStochastic bool) (*tensor.Tensor, error) {
 	key := reducedKey{how, rowStochastic}
 	if t := a.reduced[key]; t != nil {
 		return t, nil
@@ -46,7 +38,7 @@ func (a *sampleAttention) headReduced(how analysis.HeadReduce, rowStochastic boo
 	if L == 0 {
 		return nil, fmt.Errorf("attention has no layers")
 	}
-	var out *Tensor
+	var out *tensor.Tensor
 	for l := range L {
 		if err := a.ctx.Err(); err != nil {
 			return nil, err
@@ -58,91 +50,90 @@ func (a *sampleAttention) headReduced(how analysis.HeadReduce, rowStochastic boo
 		if t, err = checkAttention(t, rowStochastic, l); err != nil {
 			return nil, err
 		}
-		r, err := analysis.ReduceHeads(toA(t), how)
+		r, err := analysis.ReduceHeads(t, how)
 		if err != nil {
 			return nil, err
 		}
 		if out == nil {
-			out = &Tensor{Shape: []int{L, 1, r.Shape[1], r.Shape[2]}, Data: make([]float64, 0, L*len(r.Data))}
+			out = &tensor.Tensor{Shape: []int{L, 1, r.Shape[1], r.Shape[2]}, Data: make([]float64, 0, L*len(r.Data))}
 		} else if r.Shape[1] != out.Shape[2] {
 			return nil, fmt.Errorf("attention layer %d has %d×%d matrices, layer 0 %d×%d", l, r.Shape[1], r.Shape[2], out.Shape[2], out.Shape[3])
 		}
 		out.Data = append(out.Data, r.Data...)
 	}
 	if a.reduced == nil {
-		a.reduced = map[reducedKey]*Tensor{}
+		a.reduced = map[reducedKey]*tensor.Tensor{}
 	}
 	a.reduced[key] = out
 	return out, nil
 }
 
-// all returns the whole attention tensor (kept for the sample's later passes).
-func (a *sampleAttention) all() (*Tensor, error) {
-	if a.whole == nil {
-		t, err := a.run.Attention(a.ctx, a.sample)
-		if err != nil {
-			return nil, fmt.Errorf("attention: %w", err)
-		}
-		a.whole = t
+// all returns the whole attention tensor [L,H,N,N] (kept for the sample's later
+// passes), read layer by layer.
+func (a *sampleAttention) all() (*tensor.Tensor, error) {
+	if a.whole != nil {
+		return a.whole, nil
 	}
-	return a.whole, nil
-}
-
-// layered reports whether layers are read one at a time from the run.
-func (a *sampleAttention) layered() (LayerReader, bool) {
-	lr, ok := a.run.(LayerReader)
-	return lr, ok && a.whole == nil
+	L, err := a.numLayers()
+	if err != nil {
+		return nil, err
+	}
+	if L == 0 {
+		return nil, fmt.Errorf("attention has no layers")
+	}
+	var t *tensor.Tensor
+	for l := range L {
+		if err := a.ctx.Err(); err != nil {
+			return nil, err
+		}
+		x, err := a.layer(l)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			t = &tensor.Tensor{Shape: append([]int{L}, x.Shape[1:]...), Data: make([]float64, 0, L*len(x.Data))}
+		} else if !slices.Equal(x.Shape[1:], t.Shape[1:]) {
+			return nil, fmt.Errorf("attention layer %d has shape %v, layer 0 %v", l, x.Shape[1:], t.Shape[1:])
+		}
+		t.Data = append(t.Data, x.Data...)
+	}
+	a.whole = t
+	return t, nil
 }
 
 // numLayers returns the number of layers.
 func (a *sampleAttention) numLayers() (int, error) {
-	if lr, ok := a.layered(); ok {
-		n, err := lr.NumLayers(a.ctx, a.sample)
-		if err != nil {
-			return 0, fmt.Errorf("attention: %w", err)
-		}
-		return n, nil
+	if a.whole != nil {
+		return a.whole.Shape[0], nil
 	}
-	t, err := a.wholeChecked()
+	n, err := a.run.NumLayers(a.sample)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("attention: %w", err)
 	}
-	return t.Shape[0], nil
-}
-
-// wholeChecked returns the whole tensor as [L,H,N,N] after checking its rank.
-func (a *sampleAttention) wholeChecked() (*Tensor, error) {
-	t, err := a.all()
-	if err != nil {
-		return nil, err
-	}
-	if err := t.check(); err != nil {
-		return nil, err
-	}
-	switch len(t.Shape) {
-	case 3:
-		return &Tensor{Shape: []int{t.Shape[0], 1, t.Shape[1], t.Shape[2]}, Data: t.Data}, nil
-	case 4:
-		return t, nil
-	}
-	return checkAttention(t, false, 0) // reports the rank
+	return n, nil
 }
 
 // layer returns layer l as [1,H,N,N] (not yet checked).
-func (a *sampleAttention) layer(l int) (*Tensor, error) {
-	if lr, ok := a.layered(); ok {
-		t, err := lr.AttentionLayer(a.ctx, a.sample, l)
-		if err != nil {
-			return nil, fmt.Errorf("attention: %w", err)
+func (a *sampleAttention) layer(l int) (*tensor.Tensor, error) {
+	if a.whole != nil {
+		t := a.whole
+		if len(t.Shape) == 3 { // [L,N,N]: one head per layer
+			t = &tensor.Tensor{Shape: []int{t.Shape[0], 1, t.Shape[1], t.Shape[2]}, Data: t.Data}
 		}
-		return t, nil
+		if len(t.Shape) != 4 {
+			return checkAttention(t, false, 0) // reports the rank
+		}
+		size := t.Size() / t.Shape[0]
+		return &tensor.Tensor{Shape: append([]int{1}, t.Shape[1:]...), Data: t.Data[l*size : (l+1)*size]}, nil
 	}
-	t, err := a.wholeChecked()
+	t, err := a.run.AttentionLayer(a.sample, l)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("attention: %w", err)
 	}
-	size := t.Size() / t.Shape[0]
-	return &Tensor{Shape: append([]int{1}, t.Shape[1:]...), Data: t.Data[l*size : (l+1)*size]}, nil
+	if len(t.Shape) != 3 {
+		return nil, fmt.Errorf("attention layer %d has shape %v, want [head, query, key]", l, t.Shape)
+	}
+	return &tensor.Tensor{Shape: append([]int{1}, t.Shape...), Data: t.Data}, nil
 }
 
 // runByLayer runs an EachLayer, OneLayer, HeadReduced or Streamed pass over the layers of in's sample, one
@@ -154,7 +145,7 @@ func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input
 			return nil, err
 		}
 		in.Tensor, in.NumLayers = nil, L
-		in.Layer = func(l int) (*Tensor, error) {
+		in.Layer = func(l int) (*tensor.Tensor, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -242,7 +233,7 @@ func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input
 
 // checkLayer checks layer l ([1,H,N,N]) as the pass's input: attention rules for a pass
 // taking attention, finite values for one taking any tensor.
-func checkLayer(spec *Spec, t *Tensor, l int) (*Tensor, error) {
+func checkLayer(spec *Spec, t *tensor.Tensor, l int) (*tensor.Tensor, error) {
 	if spec.Input == TakesAttention {
 		return checkAttention(t, spec.RowStochastic, l)
 	}
@@ -253,7 +244,7 @@ func checkLayer(spec *Spec, t *Tensor, l int) (*Tensor, error) {
 }
 
 // concat appends t to dst along the first axis.
-func concat(dst, t *Tensor) error {
+func concat(dst, t *tensor.Tensor) error {
 	if len(t.Shape) == 0 || len(t.Shape) != len(dst.Shape) {
 		return fmt.Errorf("output of shape %v cannot follow %v along the first axis", t.Shape, dst.Shape)
 	}

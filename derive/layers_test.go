@@ -2,33 +2,23 @@ package derive
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
-// layerRun serves attention only layer by layer: reading a whole tensor is an error.
+// layerRun counts the layers read.
 type layerRun struct {
 	memRun
 	reads int // layers read
 }
 
-func (r *layerRun) Attention(context.Context, string) (*Tensor, error) {
-	return nil, errors.New("whole attention tensor read by a layer-by-layer pass")
-}
-
-func (r *layerRun) NumLayers(_ context.Context, s string) (int, error) { return r.att[s].Shape[0], nil }
-
-func (r *layerRun) AttentionLayer(_ context.Context, s string, l int) (*Tensor, error) {
-	t := r.att[s]
-	if l < 0 || l >= t.Shape[0] {
-		return nil, fmt.Errorf("no layer %d", l)
-	}
+func (r *layerRun) AttentionLayer(s string, l int) (*tensor.Tensor, error) {
 	r.reads++
-	size := t.Size() / t.Shape[0]
-	return &Tensor{Shape: append([]int{1}, t.Shape[1:]...), Data: append([]float64(nil), t.Data[l*size:(l+1)*size]...)}, nil
+	return r.memRun.AttentionLayer(s, l)
 }
 
 // Every pass that reads attention layer by layer or head-reduced gives exactly (bit for
@@ -38,7 +28,7 @@ func TestLayerPassesMatchWholeTensor(t *testing.T) {
 	reg := DefaultRegistry()
 	att := randomAttention(rand.New(rand.NewPCG(3, 4)), 3, 2, 6)
 	// Six one-character tokens on two lines, the first four the prompt.
-	meta := &SampleMeta{Text: "ab\ncde", Tokens: []string{"a", "b", "\n", "c", "d", "e"},
+	meta := &store.Sample{Text: "ab\ncde", Tokens: []string{"a", "b", "\n", "c", "d", "e"},
 		Offsets: [][2]int{{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}, {5, 6}}, PromptLen: 4, Language: "python"}
 	n := 0
 	for _, name := range reg.Names() {
@@ -64,7 +54,7 @@ func TestLayerPassesMatchWholeTensor(t *testing.T) {
 			if spec.Summarize != nil {
 				want.Metrics = spec.Summarize(want.Metrics)
 			}
-			run := &layerRun{memRun: memRun{att: map[string]*Tensor{"s": att}}}
+			run := &layerRun{memRun: memRun{att: map[string]*tensor.Tensor{"s": att}}}
 			sa := &sampleAttention{ctx: context.Background(), run: run, sample: "s"}
 			got, err := runByLayer(context.Background(), sa, spec, &Input{Sample: "s", Meta: meta}, kw)
 			if err != nil {
@@ -107,7 +97,7 @@ func TestLayerPassErrorNamesLayer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run := &layerRun{memRun: memRun{att: map[string]*Tensor{"s": att}}}
+		run := &layerRun{memRun: memRun{att: map[string]*tensor.Tensor{"s": att}}}
 		sa := &sampleAttention{ctx: context.Background(), run: run, sample: "s"}
 		_, err = runByLayer(context.Background(), sa, spec, &Input{Sample: "s"}, cfg.Passes[0].Args())
 		if err == nil || err.Error() != "layer 2 head 0: weight [1,1] is negative (-0.5)" {

@@ -5,34 +5,31 @@ import (
 	"errors"
 
 	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // The passes of followup-attention's analyzer (spec seeds.md §1.3, math §1.4) under
 // their original function names, plus the analyses the original announced, each a thin
 // wrapper of a package analysis function (whose doc comment gives the formula).
 
-// toA and fromA convert between derive's and analysis's tensors (identical layouts).
-func toA(t *Tensor) *analysis.Tensor   { return (*analysis.Tensor)(t) }
-func fromA(t *analysis.Tensor) *Tensor { return (*Tensor)(t) }
-
-func wrap(t *analysis.Tensor, err error) (*Result, error) {
+func wrap(t *tensor.Tensor, err error) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Tensor: fromA(t)}, nil
+	return &Result{Tensor: t}, nil
 }
 
 // attn wraps a function of the attention tensor [L,H,N,N].
-func attn(name, doc string, rowStochastic bool, f func(*analysis.Tensor) (*analysis.Tensor, error)) Spec {
+func attn(name, doc string, rowStochastic bool, f func(*tensor.Tensor) (*tensor.Tensor, error)) Spec {
 	return Spec{Name: name, Doc: doc, Input: TakesAttention, RowStochastic: rowStochastic,
-		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(toA(in.Tensor))) }}
+		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(in.Tensor)) }}
 }
 
 // layerFunc is in.Layer for package analysis.
 func layerFunc(in *Input) analysis.LayerFunc {
-	return func(l int) (*analysis.Tensor, error) {
+	return func(l int) (*tensor.Tensor, error) {
 		t, err := in.Layer(l)
-		return toA(t), err
+		return t, err
 	}
 }
 
@@ -63,15 +60,15 @@ func kwargHeads(kw Kwargs) analysis.HeadReduce {
 }
 
 // attnCtx wraps a long-running, cancellable function of the attention tensor.
-func attnCtx(name, doc string, f func(context.Context, *analysis.Tensor) (*analysis.Tensor, error)) Spec {
+func attnCtx(name, doc string, f func(context.Context, *tensor.Tensor) (*tensor.Tensor, error)) Spec {
 	return Spec{Name: name, Doc: doc, Input: TakesAttention,
-		Fn: func(ctx context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(ctx, toA(in.Tensor))) }}
+		Fn: func(ctx context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(ctx, in.Tensor)) }}
 }
 
 // tensor wraps a function of any tensor (attention or an earlier pass's output).
-func tensor(name, doc string, f func(*analysis.Tensor) (*analysis.Tensor, error)) Spec {
+func tensorSpec(name, doc string, f func(*tensor.Tensor) (*tensor.Tensor, error)) Spec {
 	return Spec{Name: name, Doc: doc, Input: TakesTensor,
-		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(toA(in.Tensor))) }}
+		Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) { return wrap(f(in.Tensor)) }}
 }
 
 var headReduce = []string{string(analysis.HeadSum), string(analysis.HeadMean), string(analysis.HeadMax)}
@@ -123,7 +120,7 @@ func maxKPredictions(name string, k int) Spec {
 			if err != nil {
 				return nil, err
 			}
-			return wrap(analysis.MaxKPredictions(toA(in.Tensor), p, k))
+			return wrap(analysis.MaxKPredictions(in.Tensor, p, k))
 		}}
 }
 
@@ -138,7 +135,7 @@ func analysisSpecs() []Spec {
 			Name: "compute_naive_mean_aggregation", Doc: "mean over layers and heads, [N,N]", Input: TakesAttention, Layers: Streamed,
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 				if in.Tensor != nil {
-					return wrap(analysis.NaiveMean(toA(in.Tensor)))
+					return wrap(analysis.NaiveMean(in.Tensor))
 				}
 				return wrap(analysis.NaiveMeanLayers(in.NumLayers, layerFunc(in)))
 			},
@@ -146,7 +143,7 @@ func analysisSpecs() []Spec {
 		oneLayer(attn("raw_weights_last_layer", "last layer, heads summed, [N,N]", false, analysis.RawLastLayer), func(L int) int { return L - 1 }),
 		oneLayer(attn("raw_weights_first_layer", "first layer, heads summed, [N,N]", false, analysis.RawFirstLayer), func(int) int { return 0 }),
 		headReduced(attn("compute_attention_rollout_from_tensor", "rollout of the head-mean matrices without residual (the original pass), [L,N,N]", false,
-			func(t *analysis.Tensor) (*analysis.Tensor, error) {
+			func(t *tensor.Tensor) (*tensor.Tensor, error) {
 				return analysis.Rollout(t, analysis.RolloutOptions{Heads: analysis.HeadMean})
 			}), fixedHeads(analysis.HeadMean)),
 		{
@@ -157,26 +154,26 @@ func analysisSpecs() []Spec {
 				"condense_head_strategy": {Kind: KwString, Default: string(analysis.HeadMean), Enum: headReduce, Doc: "how the heads of a layer are combined"},
 			},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				return wrap(analysis.Rollout(toA(in.Tensor), analysis.RolloutOptions{
+				return wrap(analysis.Rollout(in.Tensor, analysis.RolloutOptions{
 					Heads: analysis.HeadReduce(kw.String("condense_head_strategy")), Residual: kw.Bool("add_residual")}))
 			},
 		},
-		tensor("sum_over_1st_dimension", "sum over the first axis (e.g. rollout layers), [...]", analysis.SumLayers),
+		tensorSpec("sum_over_1st_dimension", "sum over the first axis (e.g. rollout layers), [...]", analysis.SumLayers),
 		{
 			Name: "compute_transitive_attention", Doc: "transitive attention recurrence over all layers, [L,N,N]", Input: TakesAttention,
 			Layers: HeadReduced, Heads: kwargHeads, Kwargs: transitiveKwargs(),
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				return wrap(analysis.Transitive(toA(in.Tensor), transitiveOptions(kw)))
+				return wrap(analysis.Transitive(in.Tensor, transitiveOptions(kw)))
 			},
 		},
 		{
 			Name: "transitive_attention_two_layers", Doc: "PROPOSED transitive attention of the last two layers, [N,N]", Input: TakesAttention,
 			Layers: HeadReduced, Heads: kwargHeads, Kwargs: transitiveKwargs(),
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				return wrap(analysis.TransitiveTwoLayer(toA(in.Tensor), transitiveOptions(kw)))
+				return wrap(analysis.TransitiveTwoLayer(in.Tensor, transitiveOptions(kw)))
 			},
 		},
-		tensor("compute_mean_of_followers", "column sums divided by the number of rows at or below the diagonal, [N]", analysis.MeanOfFollowers),
+		tensorSpec("compute_mean_of_followers", "column sums divided by the number of rows at or below the diagonal, [N]", analysis.MeanOfFollowers),
 		{
 			Name: "extract_single_slice", Doc: "the sub-tensor at one index of an axis (negative from the end)", Input: TakesTensor,
 			Kwargs: map[string]KwargSpec{
@@ -184,7 +181,7 @@ func analysisSpecs() []Spec {
 				"slice_to_extract": {Kind: KwInt, Default: 0, Doc: "index along the axis"},
 			},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				return wrap(analysis.ExtractSlice(toA(in.Tensor), kw.Int("dim_to_extract"), kw.Int("slice_to_extract")))
+				return wrap(analysis.ExtractSlice(in.Tensor, kw.Int("dim_to_extract"), kw.Int("slice_to_extract")))
 			},
 		},
 		{
@@ -194,7 +191,7 @@ func analysisSpecs() []Spec {
 				"half": {Kind: KwString, Default: "lower", Enum: []string{"lower", "upper"}},
 			},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				return wrap(analysis.ExtractHalfAndSum(toA(in.Tensor), kw.Int("dim"), kw.String("half")))
+				return wrap(analysis.ExtractHalfAndSum(in.Tensor, kw.Int("dim"), kw.String("half")))
 			},
 		},
 		{
@@ -203,7 +200,7 @@ func analysisSpecs() []Spec {
 				"strategy": {Kind: KwString, Default: analysis.SymSum, Enum: []string{analysis.SymSum, analysis.SymMean, analysis.SymMax}, Doc: "sum keeps the diagonal"},
 			},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				return wrap(analysis.MakeSymmetric(toA(in.Tensor), kw.String("strategy")))
+				return wrap(analysis.MakeSymmetric(in.Tensor, kw.String("strategy")))
 			},
 		},
 		maxKPredictions("max_10_predictions", 10),

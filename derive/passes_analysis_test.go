@@ -5,11 +5,14 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // toyAttention is the shared toy of spec §7: one head, causal, N = 3, L = 2.
-func toyAttention() *Tensor {
-	return &Tensor{Shape: []int{2, 1, 3, 3}, Data: []float64{
+func toyAttention() *tensor.Tensor {
+	return &tensor.Tensor{Shape: []int{2, 1, 3, 3}, Data: []float64{
 		1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5,
 		1, 0, 0, 0.9, 0.1, 0, 0.1, 0.1, 0.8,
 	}}
@@ -17,7 +20,7 @@ func toyAttention() *Tensor {
 
 // runPass calls a built-in function through the registry, with kwargs checked and
 // defaulted by the config parser, as derive does.
-func runPass(t *testing.T, function, kwargs string, in *Input) *Tensor {
+func runPass(t *testing.T, function, kwargs string, in *Input) *tensor.Tensor {
 	t.Helper()
 	input := "attention"
 	if in.Tensor == nil {
@@ -44,7 +47,7 @@ func runPass(t *testing.T, function, kwargs string, in *Input) *Tensor {
 	return res.Tensor
 }
 
-func wantTensor(t *testing.T, name string, got *Tensor, shape []int, data []float64) {
+func wantTensor(t *testing.T, name string, got *tensor.Tensor, shape []int, data []float64) {
 	t.Helper()
 	if len(got.Shape) != len(shape) {
 		t.Fatalf("%s: shape %v, want %v", name, got.Shape, shape)
@@ -71,10 +74,10 @@ func TestAnalysisPassesOracles(t *testing.T) {
 	wantTensor(t, "rollout residual", runPass(t, "compute_attention_rollout", "", att()), []int{2, 3, 3},
 		[]float64{1, 0, 0, 0.25, 0.75, 0, 0.1, 0.15, 0.75, 1, 0, 0, 0.5875, 0.4125, 0, 0.1525, 0.1725, 0.675})
 	left := runPass(t, "compute_transitive_attention", "", att())
-	wantTensor(t, "transitive left", &Tensor{Shape: []int{3, 3}, Data: left.Data[9:]}, []int{3, 3},
+	wantTensor(t, "transitive left", &tensor.Tensor{Shape: []int{3, 3}, Data: left.Data[9:]}, []int{3, 3},
 		[]float64{1.5, 0, 0, 1.175, 0.325, 0, 0.305, 0.345, 0.85})
 	right := runPass(t, "compute_transitive_attention", "{mult_direction: right}", att())
-	wantTensor(t, "transitive right", &Tensor{Shape: []int{3, 3}, Data: right.Data[9:]}, []int{3, 3},
+	wantTensor(t, "transitive right", &tensor.Tensor{Shape: []int{3, 3}, Data: right.Data[9:]}, []int{3, 3},
 		[]float64{1.5, 0, 0, 1.175, 0.325, 0, 0.41, 0.24, 0.85})
 	wantTensor(t, "followup", runPass(t, "compute_followup_attention", "", att()), []int{3, 3},
 		[]float64{0.959371, 0.919145, 1, 0.909065, 0.970143, 1, 1, 1, 1})
@@ -83,30 +86,30 @@ func TestAnalysisPassesOracles(t *testing.T) {
 	wantTensor(t, "naive mean", runPass(t, "compute_naive_mean_aggregation", "", att()), []int{3, 3},
 		[]float64{1, 0, 0, 0.7, 0.3, 0, 0.15, 0.2, 0.65})
 	wantTensor(t, "mean of followers", runPass(t, "compute_mean_of_followers", "",
-		&Input{Tensor: &Tensor{Shape: []int{3, 3}, Data: toyAttention().Data[:9]}}), []int{3}, []float64{0.566667, 0.4, 0.5})
+		&Input{Tensor: &tensor.Tensor{Shape: []int{3, 3}, Data: toyAttention().Data[:9]}}), []int{3}, []float64{0.566667, 0.4, 0.5})
 	m := func() *Input {
-		return &Input{Tensor: &Tensor{Shape: []int{3, 3}, Data: []float64{1, 2, 0, 3, 4, 0, 5, 6, 7}}}
+		return &Input{Tensor: &tensor.Tensor{Shape: []int{3, 3}, Data: []float64{1, 2, 0, 3, 4, 0, 5, 6, 7}}}
 	}
 	wantTensor(t, "symmetric sum", runPass(t, "make_symmetric", "", m()), []int{3, 3}, []float64{1, 5, 5, 5, 4, 6, 5, 6, 7})
 	wantTensor(t, "symmetric max", runPass(t, "make_symmetric", "{strategy: max}", m()), []int{3, 3}, []float64{1, 3, 5, 3, 4, 6, 5, 6, 7})
-	meta := &SampleMeta{Tokens: []string{"a", "b", "a", "gen"}, PromptLen: 3}
+	meta := &store.Sample{Tokens: []string{"a", "b", "a", "gen"}, PromptLen: 3}
 	wantTensor(t, "uniform", runPass(t, "generate_uniform_attention_from_metadata", "", &Input{Meta: meta}), []int{3, 3},
 		[]float64{1, 0, 0, 0.5, 0.5, 0, 1. / 3, 1. / 3, 1. / 3})
 	wantTensor(t, "copy-cat", runPass(t, "generate_copy_cat_attention", "", &Input{Meta: meta}), []int{3, 3},
 		[]float64{1, 0, 1, 0, 1, 0, 1, 0, 1})
-	g := runPass(t, "generate_gaussian_attention_in_neighborhood_from_metadata", "{sigma: 1}", &Input{Meta: &SampleMeta{PromptLen: 5}})
-	wantTensor(t, "gaussian row 0", &Tensor{Shape: []int{5}, Data: g.Data[:5]}, []int{5}, []float64{0.398943, 0.241971, 0.053991, 0.004432, 0.000134})
+	g := runPass(t, "generate_gaussian_attention_in_neighborhood_from_metadata", "{sigma: 1}", &Input{Meta: &store.Sample{PromptLen: 5}})
+	wantTensor(t, "gaussian row 0", &tensor.Tensor{Shape: []int{5}, Data: g.Data[:5]}, []int{5}, []float64{0.398943, 0.241971, 0.053991, 0.004432, 0.000134})
 	wantTensor(t, "raw last layer", runPass(t, "raw_weights_last_layer", "", att()), []int{3, 3}, toyAttention().Data[9:])
 	wantTensor(t, "half lower", runPass(t, "extract_half_and_sum", "{dim: 1, half: upper}",
-		&Input{Tensor: &Tensor{Shape: []int{1, 3}, Data: []float64{1, 2, 4}}}), []int{1}, []float64{6})
-	cut := runPass(t, "max_10_predictions", "", &Input{Tensor: NewTensor(2, 15, 15), Meta: &SampleMeta{PromptLen: 3}})
+		&Input{Tensor: &tensor.Tensor{Shape: []int{1, 3}, Data: []float64{1, 2, 4}}}), []int{1}, []float64{6})
+	cut := runPass(t, "max_10_predictions", "", &Input{Tensor: tensor.New(2, 15, 15), Meta: &store.Sample{PromptLen: 3}})
 	wantTensor(t, "max 10 predictions", cut, []int{2, 13, 13}, nil)
 }
 
 // Oracle §7.1 11 through the registry: attention flow, L = 2, N = 2.
 func TestFlowPassOracle(t *testing.T) {
 	in := func() *Input {
-		return &Input{Tensor: &Tensor{Shape: []int{2, 1, 2, 2}, Data: []float64{1, 0, 0.5, 0.5, 1, 0, 0.25, 0.75}}}
+		return &Input{Tensor: &tensor.Tensor{Shape: []int{2, 1, 2, 2}, Data: []float64{1, 0, 0.5, 0.5, 1, 0, 0.25, 0.75}}}
 	}
 	f := runPass(t, "compute_attention_flow_from_tensor", "", in())
 	if f.Shape[0] != 6 || f.Shape[1] != 6 {
@@ -127,7 +130,7 @@ func TestFlowPassOracle(t *testing.T) {
 		t.Errorf("original layout: row 5 cols 2-3 = %v, want [0.6 0.4]", got)
 	}
 	v := runPass(t, "attention_flow_values", "", in())
-	wantTensor(t, "flow values layer 2", &Tensor{Shape: []int{2, 2}, Data: v.Data[4:]}, []int{2, 2}, []float64{1, 0, 0.75, 0.5})
+	wantTensor(t, "flow values layer 2", &tensor.Tensor{Shape: []int{2, 2}, Data: v.Data[4:]}, []int{2, 2}, []float64{1, 0, 0.75, 0.5})
 }
 
 // Rollout with the residual identity treats attention rows as distributions: derive
@@ -150,10 +153,10 @@ func TestRolloutRejectsUnnormalisedRows(t *testing.T) {
 // Oracle §7.3 29 through the registry, with the metrics the passes report.
 func TestStatsPassesOracle(t *testing.T) {
 	w := func() *Input {
-		return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{1, 0, 0.95, 0.05}}}
+		return &Input{Tensor: &tensor.Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{1, 0, 0.95, 0.05}}}
 	}
 	u := func() *Input {
-		return &Input{Tensor: &Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{0.5, 0.5, 0.5, 0.5}}}
+		return &Input{Tensor: &tensor.Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{0.5, 0.5, 0.5, 0.5}}}
 	}
 	metric := func(function, kwargs string, in *Input, name string, layer, head int) float64 {
 		t.Helper()
@@ -190,7 +193,7 @@ func TestStatsPassesOracle(t *testing.T) {
 	wantTensor(t, "received", runPass(t, "attention_received", "", u()), []int{1, 2}, []float64{1, 1})
 	near("max weight", metric("attention_max_weight", "{}", w(), "max_weight", 0, 0), 0.975)
 	// Two identical heads: redundant, JS distance 0, no diversity.
-	two := &Tensor{Shape: []int{1, 2, 2, 2}, Data: []float64{1, 0, 0.95, 0.05, 1, 0, 0.95, 0.05}}
+	two := &tensor.Tensor{Shape: []int{1, 2, 2, 2}, Data: []float64{1, 0, 0.95, 0.05, 1, 0, 0.95, 0.05}}
 	near("redundant pairs", metric("head_redundancy", "{}", &Input{Tensor: two}, "redundant_pairs", 0, -1), 1)
 	near("diversity", metric("head_diversity", "{}", &Input{Tensor: two}, "head_diversity", 0, -1), 0)
 	near("uniform collapse", metric("head_collapse", "{}", u(), "uniform_collapse", 0, 0), 1)

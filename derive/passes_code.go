@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/attnscope/attnscope/analysis/code"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // codeCategorySpec is the pass "attention_per_code_category" (spec §1.10 item 3,
@@ -38,7 +39,7 @@ func codeCategorySpec() Spec {
 
 func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Result, error) {
 	m := in.Meta
-	if m == nil || m.Text == "" || len(m.Offsets) == 0 {
+	if m == nil || promptText(m) == "" || len(m.Offsets) == 0 {
 		return nil, errors.New("needs the sample's text and token character offsets (metadata)")
 	}
 	lang := kw.String("language")
@@ -52,15 +53,16 @@ func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	src := []byte(m.Text)
+	text := promptText(m)
+	src := []byte(text)
 	lexemes, err := code.Lex(ctx, lang, src)
 	if err != nil {
 		return nil, err
 	}
-	nChars := len([]rune(m.Text))
+	nChars := len([]rune(text))
 	t := in.Tensor
 	var n int
-	var first *Tensor // streamed attention: layer 0, read for the key count
+	var first *tensor.Tensor // streamed attention: layer 0, read for the key count
 	switch {
 	case t != nil:
 		n = t.Shape[len(t.Shape)-1]
@@ -135,7 +137,7 @@ func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Resul
 			}
 			H := a.Shape[1]
 			if res.Tensor == nil {
-				res.Tensor = NewTensor(L, H, C)
+				res.Tensor = tensor.New(L, H, C)
 				mean = make([]float64, p)
 			} else if H != res.Tensor.Shape[1] {
 				return nil, fmt.Errorf("attention layer %d has %d heads, layer 0 %d", l, H, res.Tensor.Shape[1])
@@ -156,7 +158,7 @@ func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Resul
 		if t.Shape[2] != n {
 			return nil, fmt.Errorf("attention input has shape %v, want square matrices", t.Shape)
 		}
-		res.Tensor = NewTensor(L, H, C)
+		res.Tensor = tensor.New(L, H, C)
 		mean = make([]float64, p)
 		for l := 0; l < L; l++ {
 			if err := perHead(l, L, H, t.Data[l*H*n*n:][:H*n*n]); err != nil {
@@ -171,7 +173,7 @@ func attentionPerCodeCategory(ctx context.Context, in *Input, kw Kwargs) (*Resul
 		return nil, err
 	}
 	if res.Tensor == nil {
-		res.Tensor = NewTensor(C)
+		res.Tensor = tensor.New(C)
 		for c, s := range st {
 			res.Tensor.Data[c] = s.Share
 		}

@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/analysis/code"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 func TestAttentionPerCodeCategory(t *testing.T) {
-	meta := &SampleMeta{Text: "x = 1", Tokens: []string{"x", " =", " 1"}, Offsets: [][2]int{{0, 1}, {1, 3}, {3, 5}}, PromptLen: 3}
-	att := &Tensor{Shape: []int{1, 1, 3, 3}, Data: []float64{1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5}}
+	meta := &store.Sample{Text: "x = 1", Tokens: []string{"x", " =", " 1"}, Offsets: [][2]int{{0, 1}, {1, 3}, {3, 5}}, PromptLen: 3}
+	att := &tensor.Tensor{Shape: []int{1, 1, 3, 3}, Data: []float64{1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5}}
 	// received = [1.7, 0.8, 0.5]; equal share: x 1.7 | ' ' .4 '=' .4 | ' ' .25 '1' .25
 	want := map[code.Category][2]float64{ // share, mean
 		code.Identifier: {1.7 / 3, 1.7},
@@ -21,7 +23,7 @@ func TestAttentionPerCodeCategory(t *testing.T) {
 	}
 	spec := codeCategorySpec()
 	kw := Kwargs{"language": "python", "distribution": "equal_share"}
-	for _, input := range []*Tensor{att, {Shape: []int{3, 3}, Data: att.Data}, {Shape: []int{3}, Data: []float64{1.7, 0.8, 0.5}}} {
+	for _, input := range []*tensor.Tensor{att, {Shape: []int{3, 3}, Data: att.Data}, {Shape: []int{3}, Data: []float64{1.7, 0.8, 0.5}}} {
 		res, err := spec.Fn(context.Background(), &Input{Tensor: input, Meta: meta}, kw)
 		if err != nil {
 			t.Fatal(err)
@@ -45,7 +47,7 @@ func TestAttentionPerCodeCategory(t *testing.T) {
 			t.Errorf("output shape %v, want %v", res.Tensor.Shape, wantShape)
 		}
 	}
-	if _, err := spec.Fn(context.Background(), &Input{Tensor: att, Meta: &SampleMeta{}}, kw); err == nil {
+	if _, err := spec.Fn(context.Background(), &Input{Tensor: att, Meta: &store.Sample{}}, kw); err == nil {
 		t.Error("no metadata: no error")
 	}
 }

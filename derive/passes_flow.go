@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 func flowKwargs() map[string]KwargSpec {
@@ -19,8 +20,8 @@ func flowKwargs() map[string]KwargSpec {
 // matrix (compute_attention_flow_from_tensor, whose original always failed, spec §1.12,
 // here working) and the raw max-flow values.
 func flowSpecs() []Spec {
-	matrices := func(in *Input, kw Kwargs) (*analysis.Tensor, error) {
-		return analysis.FlowMatrices(toA(in.Tensor), analysis.FlowInput(kw.String("matrices")))
+	matrices := func(in *Input, kw Kwargs) (*tensor.Tensor, error) {
+		return analysis.FlowMatrices(in.Tensor, analysis.FlowInput(kw.String("matrices")))
 	}
 	full := flowKwargs()
 	full["previous_layer_columns"] = KwargSpec{Kind: KwBool, Default: false,

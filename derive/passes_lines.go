@@ -6,11 +6,22 @@ import (
 	"fmt"
 
 	"github.com/attnscope/attnscope/analysis/code"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // promptTokens returns how many leading tokens of an n-token tensor are prompt tokens
 // with character offsets in the sample's text.
-func promptTokens(m *SampleMeta, n int) (int, error) {
+// promptText is the text a sample's prompt tokens cover: its prompt (the whole text
+// of a plain forward pass).
+func promptText(m *store.Sample) string {
+	if m.PromptText != "" {
+		return m.PromptText
+	}
+	return m.Text
+}
+
+func promptTokens(m *store.Sample, n int) (int, error) {
 	if m == nil || len(m.Offsets) == 0 {
 		return 0, errors.New("needs the sample's text and token character offsets (metadata)")
 	}
@@ -22,7 +33,7 @@ func promptTokens(m *SampleMeta, n int) (int, error) {
 }
 
 // matrices splits a tensor whose last two axes are n×n into its leading index space.
-func matrices(t *Tensor) (lead []int, count, n int, err error) {
+func matrices(t *tensor.Tensor) (lead []int, count, n int, err error) {
 	r := len(t.Shape)
 	if r < 2 || t.Shape[r-1] != t.Shape[r-2] {
 		return nil, 0, 0, fmt.Errorf("input has shape %v, want square matrices in the last two axes", t.Shape)
@@ -65,12 +76,12 @@ func attentionToLines(ctx context.Context, in *Input, kw Kwargs) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	lines, err := code.LinesFromOffsets(in.Meta.Text, in.Meta.Offsets[:p])
+	lines, err := code.LinesFromOffsets(promptText(in.Meta), in.Meta.Offsets[:p])
 	if err != nil {
 		return nil, err
 	}
 	agg := map[string]code.Agg{"sum": code.Sum, "mean": code.Mean, "max": code.Max}[kw.String("agg")]
-	var out *Tensor
+	var out *tensor.Tensor
 	m := make([][]float64, p)
 	for k := 0; k < count; k++ {
 		if err := ctx.Err(); err != nil {
@@ -90,7 +101,7 @@ func attentionToLines(ctx context.Context, in *Input, kw Kwargs) (*Result, error
 			}
 		}
 		if out == nil {
-			out = NewTensor(append(append([]int(nil), lead...), len(res), len(res[0]))...)
+			out = tensor.New(append(append([]int(nil), lead...), len(res), len(res[0]))...)
 		}
 		size := len(res) * len(res[0])
 		for i, row := range res {
@@ -139,19 +150,19 @@ func attentionToChars(ctx context.Context, in *Input, kw Kwargs) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	nChars := len([]rune(in.Meta.Text))
+	nChars := len([]rune(promptText(in.Meta)))
 	if len(t.Shape) == 1 {
 		chars, err := code.CharWeightsFromOffsets(in.Meta.Offsets[:p], t.Data[:p], nChars, dist)
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Tensor: &Tensor{Shape: []int{nChars}, Data: chars}}, nil
+		return &Result{Tensor: &tensor.Tensor{Shape: []int{nChars}, Data: chars}}, nil
 	}
 	lead, count, n, err := matrices(t)
 	if err != nil {
 		return nil, fmt.Errorf("input has shape %v, want [N] or [..., N, N]", t.Shape)
 	}
-	out := NewTensor(append(append([]int(nil), lead...), nChars)...)
+	out := tensor.New(append(append([]int(nil), lead...), nChars)...)
 	w := make([]float64, p)
 	for k := 0; k < count; k++ {
 		if err := ctx.Err(); err != nil {

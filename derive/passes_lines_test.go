@@ -5,6 +5,9 @@ import (
 	"math"
 	"reflect"
 	"testing"
+
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 func offsetsOf(tokens []string) [][2]int {
@@ -22,8 +25,8 @@ func offsetsOf(tokens []string) [][2]int {
 func TestAttentionToLines(t *testing.T) {
 	text := "def f(a):\n    return a\n"
 	tokens := []string{"def", " f", "(", "a", "):", "\n", "   ", " return", " a", "\n"}
-	meta := &SampleMeta{Text: text, Tokens: tokens, Offsets: offsetsOf(tokens), PromptLen: 10}
-	h := NewTensor(2, 10, 10) // two matrices: H and 2H
+	meta := &store.Sample{Text: text, Tokens: tokens, Offsets: offsetsOf(tokens), PromptLen: 10}
+	h := tensor.New(2, 10, 10) // two matrices: H and 2H
 	for k := 0; k < 100; k++ {
 		h.Data[k] = float64(k)
 		h.Data[100+k] = 2 * float64(k)
@@ -78,8 +81,8 @@ func TestAttentionToLines(t *testing.T) {
 func TestAttentionToChars(t *testing.T) {
 	text := "def sum(a, b):\n    c ="
 	tokens := []string{"def", " sum", "(", "a", ",", " b", "):", "\n", " ", " ", " ", " c", " ="}
-	meta := &SampleMeta{Text: text, Tokens: tokens, Offsets: offsetsOf(tokens), PromptLen: len(tokens)}
-	w := &Tensor{Shape: []int{13}, Data: []float64{3, 3, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2}}
+	meta := &store.Sample{Text: text, Tokens: tokens, Offsets: offsetsOf(tokens), PromptLen: len(tokens)}
+	w := &tensor.Tensor{Shape: []int{13}, Data: []float64{3, 3, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2}}
 	spec := charsSpec()
 	for dist, want := range map[string][]float64{
 		"replication": {3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2},
@@ -96,8 +99,8 @@ func TestAttentionToChars(t *testing.T) {
 		}
 	}
 	// A matrix: the weight of a token is the attention it receives.
-	m := &Tensor{Shape: []int{1, 3, 3}, Data: []float64{1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5}}
-	meta3 := &SampleMeta{Text: "x = 1", Offsets: [][2]int{{0, 1}, {1, 3}, {3, 5}}, PromptLen: 3}
+	m := &tensor.Tensor{Shape: []int{1, 3, 3}, Data: []float64{1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5}}
+	meta3 := &store.Sample{Text: "x = 1", Offsets: [][2]int{{0, 1}, {1, 3}, {3, 5}}, PromptLen: 3}
 	res, err := spec.Fn(context.Background(), &Input{Tensor: m, Meta: meta3}, Kwargs{"distribution": "equal_share"})
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,14 @@ import (
 	"context"
 
 	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // Scalar statistics of attention (spec §1.10, §3.3, §3.4): each pass writes its tensor
 // and adds its scalars to the run's metrics table.
 
 // headRows reports a per-head statistic [L,H] as rows (l,h).
-func headRows(name string, heads *analysis.Tensor) []Metric {
+func headRows(name string, heads *tensor.Tensor) []Metric {
 	L, H := heads.Shape[0], heads.Shape[1]
 	out := make([]Metric, 0, L*H)
 	for l := 0; l < L; l++ {
@@ -39,7 +40,7 @@ func summarizeHeads(name string) func([]Metric) []Metric {
 
 // headLayerMetrics reports a per-head statistic [L,H] as rows (l,h), its layer means
 // as (l,-1) and its overall mean as (-1,-1).
-func headLayerMetrics(name string, heads *analysis.Tensor) []Metric {
+func headLayerMetrics(name string, heads *tensor.Tensor) []Metric {
 	L, H := heads.Shape[0], heads.Shape[1]
 	var out []Metric
 	var all float64
@@ -57,7 +58,7 @@ func headLayerMetrics(name string, heads *analysis.Tensor) []Metric {
 }
 
 // offDiagonalMean is the mean of the off-diagonal entries of a square matrix.
-func offDiagonalMean(m *analysis.Tensor) float64 {
+func offDiagonalMean(m *tensor.Tensor) float64 {
 	n := m.Shape[0]
 	if n < 2 {
 		return 0
@@ -82,22 +83,22 @@ func statsSpecs() []Spec {
 			Kwargs: map[string]KwargSpec{"convention": {Kind: KwString, Default: string(analysis.EntropyExact), Enum: conventions,
 				Doc: "exact (rows normalised, 0 ln 0 = 0), analyzer (−Σ w ln(w+1e−8)) or shifted (a+1e−10)"}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				rs, err := analysis.Rows(toA(in.Tensor), analysis.EntropyConvention(kw.String("convention")))
+				rs, err := analysis.Rows(in.Tensor, analysis.EntropyConvention(kw.String("convention")))
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(rs.Entropy), Metrics: headRows("entropy", analysis.HeadMeans(rs.Entropy, rs.Valid))}, nil
+				return &Result{Tensor: rs.Entropy, Metrics: headRows("entropy", analysis.HeadMeans(rs.Entropy, rs.Valid))}, nil
 			},
 		},
 		{
 			Name: "attention_max_weight", Doc: "largest weight of every attention row, [L,H,N]; metrics: mean per head, layer and overall", Input: TakesAttention,
 			Layers: EachLayer, Summarize: summarizeHeads("max_weight"),
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
-				rs, err := analysis.Rows(toA(in.Tensor), analysis.EntropyExact)
+				rs, err := analysis.Rows(in.Tensor, analysis.EntropyExact)
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(rs.MaxWeight), Metrics: headRows("max_weight", analysis.HeadMeans(rs.MaxWeight, nil))}, nil
+				return &Result{Tensor: rs.MaxWeight, Metrics: headRows("max_weight", analysis.HeadMeans(rs.MaxWeight, nil))}, nil
 			},
 		},
 		{
@@ -105,11 +106,11 @@ func statsSpecs() []Spec {
 			Layers: EachLayer, Summarize: summarizeHeads("sparsity"),
 			Kwargs: map[string]KwargSpec{"threshold": {Kind: KwFloat, Default: analysis.DefaultSparsityThreshold}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				s, err := analysis.Sparsity(toA(in.Tensor), kw.Float("threshold"))
+				s, err := analysis.Sparsity(in.Tensor, kw.Float("threshold"))
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(s), Metrics: headRows("sparsity", s)}, nil
+				return &Result{Tensor: s, Metrics: headRows("sparsity", s)}, nil
 			},
 		},
 		eachLayer(attn("attention_received", "attention each key position receives, column sums of the head-mean matrix, [L,N]", false, analysis.Received)),
@@ -117,28 +118,28 @@ func statsSpecs() []Spec {
 			Name: "js_distance_units", Doc: "mean row Jensen-Shannon distance between all (layer, head) units, [L·H,L·H]; metric: its off-diagonal mean", Input: TakesAttention,
 			Layers: Streamed, // two layers in memory at a time
 			Fn: func(ctx context.Context, in *Input, _ Kwargs) (*Result, error) {
-				var d *analysis.Tensor
+				var d *tensor.Tensor
 				var err error
 				if in.Tensor != nil {
-					d, err = analysis.UnitJSDContext(ctx, toA(in.Tensor))
+					d, err = analysis.UnitJSDContext(ctx, in.Tensor)
 				} else {
 					d, err = analysis.UnitJSDLayers(ctx, in.NumLayers, layerFunc(in))
 				}
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(d), Metrics: []Metric{{Layer: -1, Head: -1, Name: "unit_js_mean", Value: offDiagonalMean(d)}}}, nil
+				return &Result{Tensor: d, Metrics: []Metric{{Layer: -1, Head: -1, Name: "unit_js_mean", Value: offDiagonalMean(d)}}}, nil
 			},
 		},
 		{
 			Name: "js_distance_layers", Doc: "mean row Jensen-Shannon distance between layers (head-mean rows), [L,L]; metric: its off-diagonal mean", Input: TakesAttention,
 			Layers: HeadReduced, Heads: fixedHeads(analysis.HeadMean),
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
-				d, err := analysis.LayerJSD(toA(in.Tensor))
+				d, err := analysis.LayerJSD(in.Tensor)
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Tensor: fromA(d), Metrics: []Metric{{Layer: -1, Head: -1, Name: "layer_js_mean", Value: offDiagonalMean(d)}}}, nil
+				return &Result{Tensor: d, Metrics: []Metric{{Layer: -1, Head: -1, Name: "layer_js_mean", Value: offDiagonalMean(d)}}}, nil
 			},
 		},
 		{
@@ -146,17 +147,17 @@ func statsSpecs() []Spec {
 			Kwargs: map[string]KwargSpec{"mode": {Kind: KwString, Default: "sorted", Enum: []string{"sorted", "cumulative"},
 				Doc: "sorted weight at each rank percentile, or cumulative mass"}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				return wrap(analysis.HeadCrispiness(toA(in.Tensor), kw.String("mode") == "cumulative"))
+				return wrap(analysis.HeadCrispiness(in.Tensor, kw.String("mode") == "cumulative"))
 			},
 		},
 		{
 			Name: "head_diversity", Doc: "mean JS distance between the heads of each layer, [L]; metrics per layer", Input: TakesAttention, Layers: EachLayer,
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
-				d, err := analysis.HeadDiversity(toA(in.Tensor))
+				d, err := analysis.HeadDiversity(in.Tensor)
 				if err != nil {
 					return nil, err
 				}
-				res := &Result{Tensor: fromA(d)}
+				res := &Result{Tensor: d}
 				for l, v := range d.Data {
 					res.Metrics = append(res.Metrics, Metric{Layer: l, Head: -1, Name: "head_diversity", Value: v})
 				}
@@ -168,11 +169,11 @@ func statsSpecs() []Spec {
 			Layers: EachLayer,
 			Kwargs: map[string]KwargSpec{"tau": {Kind: KwFloat, Default: analysis.DefaultRedundancyTau}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
-				pairs, err := analysis.RedundantHeads(toA(in.Tensor), kw.Float("tau"))
+				pairs, err := analysis.RedundantHeads(in.Tensor, kw.Float("tau"))
 				if err != nil {
 					return nil, err
 				}
-				out := NewTensor(len(pairs), 4)
+				out := tensor.New(len(pairs), 4)
 				count := make([]float64, in.Tensor.Shape[0])
 				for k, p := range pairs {
 					copy(out.Data[4*k:], []float64{float64(in.FirstLayer + p.Layer), float64(p.Head1), float64(p.Head2), p.Distance})
@@ -193,13 +194,13 @@ func statsSpecs() []Spec {
 				"rank_collapse_below": {Kind: KwFloat, Default: analysis.DefaultRankCollapseBelow, Doc: "rank collapse below this mean row JS distance"},
 			},
 			Fn: func(ctx context.Context, in *Input, kw Kwargs) (*Result, error) {
-				hc, err := analysis.CollapseContext(ctx, toA(in.Tensor), analysis.CollapseOptions{
+				hc, err := analysis.CollapseContext(ctx, in.Tensor, analysis.CollapseOptions{
 					UniformThreshold: kw.Float("uniform_threshold"), RankCollapseBelow: kw.Float("rank_collapse_below")})
 				if err != nil {
 					return nil, err
 				}
 				L, H := in.Tensor.Shape[0], in.Tensor.Shape[1]
-				out := NewTensor(L, H, 4)
+				out := tensor.New(L, H, 4)
 				res := &Result{Tensor: out}
 				b := func(x bool) float64 {
 					if x {

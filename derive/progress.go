@@ -61,10 +61,7 @@ func startEvent(att *sampleAttention, p *PassConfig, sample string) PassEvent {
 	if err != nil || len(t.Shape) < 3 {
 		return ev
 	}
-	H, N := 1, t.Shape[len(t.Shape)-1]
-	if len(t.Shape) == 4 {
-		H = t.Shape[1]
-	}
+	H, N := t.Shape[len(t.Shape)-3], t.Shape[len(t.Shape)-1] // a layer is [head, query, key]
 	ev.Layers, ev.Heads, ev.Tokens = L, H, N
 	ev.Expected, _ = ExpectedTime(p.Function, L, H, N)
 	return ev

@@ -8,16 +8,9 @@ import (
 	"strings"
 
 	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
-
-// SampleMeta is what a pass may know about a sample besides its attention.
-type SampleMeta struct {
-	Text      string   // the sample's text (the prompt)
-	Tokens    []string // token strings, as the tokenizer gives them
-	Offsets   [][2]int // each token's character (code point) span in Text; empty span for special tokens
-	PromptLen int      // number of prompt tokens (the rest were generated)
-	Language  string   // source-code language of Text, if known ("python", ...)
-}
 
 // Input is what a pass function receives for one sample.
 type Input struct {
@@ -26,16 +19,16 @@ type Input struct {
 	// Tensor is the pass's input: the attention [L,H,N,N] (input "attention") or an
 	// earlier pass's output. It is nil for input "metadata". For a pass whose spec reads
 	// attention layer by layer (EachLayer, OneLayer) it is one layer, [1,H,N,N].
-	Tensor *Tensor
+	Tensor *tensor.Tensor
 	// FirstLayer is the index, in the sample's attention, of Tensor's first layer (0
 	// unless the pass reads layer by layer).
 	FirstLayer int
 	// NumLayers and Layer give a Streamed pass its attention one layer at a time
 	// (Layer(l) is layer l as [1,H,N,N], checked); Tensor is then nil. Unset otherwise.
 	NumLayers int
-	Layer     func(l int) (*Tensor, error)
-	// Meta describes the sample; nil when the run has none for it.
-	Meta *SampleMeta
+	Layer     func(l int) (*tensor.Tensor, error)
+	// Meta is the sample's record (text, tokens, offsets, prompt length, language).
+	Meta *store.Sample
 }
 
 // Metric is one scalar a pass reports. Layer and Head are 0-based or -1 (all).
@@ -48,7 +41,7 @@ type Metric struct {
 // Result is a pass's output for one sample: a tensor saved as
 // RUN/derived/<pass>/<sample>.npy and optional scalar metrics for the run's table.
 type Result struct {
-	Tensor  *Tensor
+	Tensor  *tensor.Tensor
 	Metrics []Metric
 }
 
@@ -132,6 +125,10 @@ type Spec struct {
 	Layer func(layers int) int
 	// Heads gives the head reduction of a HeadReduced pass from its kwargs.
 	Heads func(Kwargs) analysis.HeadReduce
+	// Axes declares the axes of the function's output from the axes of its input
+	// (store.AttentionAxes for attention, nil for metadata) and its kwargs; derive
+	// records them in pass.json and checks every output against them. Required.
+	Axes func(in []store.Axis, kw Kwargs) ([]store.Axis, error)
 	// Summarize, if set, rewrites the gathered metrics of an EachLayer pass (for example
 	// adding per-layer and overall means of per-head rows).
 	Summarize func([]Metric) []Metric
@@ -145,8 +142,8 @@ type Registry struct {
 
 // Register adds s; registering a name twice is an error.
 func (r *Registry) Register(s Spec) error {
-	if s.Name == "" || s.Fn == nil {
-		return fmt.Errorf("register pass function: name and function are required")
+	if s.Name == "" || s.Fn == nil || s.Axes == nil {
+		return fmt.Errorf("register pass function %q: name, function and output axes are required", s.Name)
 	}
 	if r.specs == nil {
 		r.specs = map[string]*Spec{}

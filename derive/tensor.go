@@ -3,44 +3,9 @@ package derive
 import (
 	"fmt"
 	"math"
+
+	"github.com/attnscope/attnscope/tensor"
 )
-
-// Tensor is a dense float64 array in C (row-major) order. Attention is
-// [layer, head, query, key].
-type Tensor struct {
-	Shape []int
-	Data  []float64
-}
-
-// NewTensor returns a zero tensor of the given shape.
-func NewTensor(shape ...int) *Tensor {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float64, n)}
-}
-
-// Size is the number of elements the shape holds.
-func (t *Tensor) Size() int {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
-func (t *Tensor) check() error {
-	for _, d := range t.Shape {
-		if d < 0 {
-			return fmt.Errorf("negative dimension in shape %v", t.Shape)
-		}
-	}
-	if t.Size() != len(t.Data) {
-		return fmt.Errorf("shape %v holds %d values but the data has %d", t.Shape, t.Size(), len(t.Data))
-	}
-	return nil
-}
 
 // AttentionTolerance is how far from 1 a row of attention may sum where a pass needs
 // rows that sum to 1 (float32 softmax outputs summed in float64 stay well inside it).
@@ -52,13 +17,13 @@ const AttentionTolerance = 1e-4
 // rowStochastic, rows that do not sum to 1 (all-zero rows, such as the padding of a
 // batch or the last generated token, are allowed). Errors name the layer (counted from
 // firstLayer, the index of t's first layer in the sample), head and row.
-func checkAttention(t *Tensor, rowStochastic bool, firstLayer int) (*Tensor, error) {
-	if err := t.check(); err != nil {
+func checkAttention(t *tensor.Tensor, rowStochastic bool, firstLayer int) (*tensor.Tensor, error) {
+	if err := t.Check(); err != nil {
 		return nil, err
 	}
 	switch len(t.Shape) {
 	case 3:
-		t = &Tensor{Shape: []int{t.Shape[0], 1, t.Shape[1], t.Shape[2]}, Data: t.Data}
+		t = &tensor.Tensor{Shape: []int{t.Shape[0], 1, t.Shape[1], t.Shape[2]}, Data: t.Data}
 	case 4:
 	default:
 		return nil, fmt.Errorf("attention has shape %v (rank %d), want [layer, head, query, key] or [layer, query, key]", t.Shape, len(t.Shape))
@@ -94,8 +59,8 @@ func checkAttention(t *Tensor, rowStochastic bool, firstLayer int) (*Tensor, err
 }
 
 // checkFinite rejects NaN and infinite values (in earlier passes' outputs).
-func checkFinite(t *Tensor) error {
-	if err := t.check(); err != nil {
+func checkFinite(t *tensor.Tensor) error {
+	if err := t.Check(); err != nil {
 		return err
 	}
 	for k, v := range t.Data {

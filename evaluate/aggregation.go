@@ -12,46 +12,41 @@ import (
 	"github.com/attnscope/attnscope/analysis"
 	"github.com/attnscope/attnscope/stats"
 	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/tensor"
 )
-
-// Attention is one sample's attention: Layers[l][h] is an N×N row-major
-// post-softmax matrix (rows are queries).
-type Attention struct {
-	N      int
-	Layers [][][]float64
-}
 
 // AggregateAttention is attention rollout with residual (Abnar & Zuidema 2020,
 // as AttentionSpan's aggregate_attention): Ā_l = Σ_h w_{l,h}·A_{l,h} (w = 1/H by
 // default), Â_l = rownorm(Ā_l + I), R = Â_{L−1}⋯Â_1·Â_0, the rollout itself
-// computed by package analysis. weights, when non-nil, is [L][H]. It returns
-// the N×N rollout, row-major.
-func AggregateAttention(a Attention, weights [][]float64) ([]float64, error) {
-	n := a.N
-	if len(a.Layers) == 0 {
+// computed by package analysis. a is one sample's post-softmax attention,
+// [layer, head, query, key] with square matrices; weights, when non-nil, is [L][H].
+// It returns the N×N rollout, row-major.
+func AggregateAttention(a *tensor.Tensor, weights [][]float64) ([]float64, error) {
+	if a == nil || len(a.Shape) != 4 || a.Check() != nil || a.Shape[2] != a.Shape[3] {
+		return nil, fmt.Errorf("aggregate attention: [layer, head, N, N] attention expected")
+	}
+	L, H, n := a.Shape[0], a.Shape[1], a.Shape[2]
+	if L == 0 {
 		return nil, fmt.Errorf("aggregate attention: no layers")
 	}
-	if weights != nil && len(weights) != len(a.Layers) {
-		return nil, fmt.Errorf("aggregate attention: weights must be [%d layers][heads]", len(a.Layers))
+	if H == 0 {
+		return nil, fmt.Errorf("aggregate attention: no heads")
 	}
-	combined := analysis.New(len(a.Layers), n, n)
-	for l, heads := range a.Layers {
-		if len(heads) == 0 {
-			return nil, fmt.Errorf("aggregate attention: layer %d has no heads", l)
-		}
-		if weights != nil && len(weights[l]) != len(heads) {
-			return nil, fmt.Errorf("aggregate attention: weights of layer %d must have %d values", l, len(heads))
+	if weights != nil && len(weights) != L {
+		return nil, fmt.Errorf("aggregate attention: weights must be [%d layers][heads]", L)
+	}
+	combined := analysis.New(L, n, n)
+	for l := range L {
+		if weights != nil && len(weights[l]) != H {
+			return nil, fmt.Errorf("aggregate attention: weights of layer %d must have %d values", l, H)
 		}
 		avg := combined.Matrix(l, 0)
-		for h, m := range heads {
-			if len(m) != n*n {
-				return nil, fmt.Errorf("aggregate attention: layer %d head %d has %d values, want %d×%d", l, h, len(m), n, n)
-			}
-			w := 1 / float64(len(heads))
+		for h := range H {
+			w := 1 / float64(H)
 			if weights != nil {
 				w = weights[l][h]
 			}
-			for i, v := range m {
+			for i, v := range a.Matrix(l, h) {
 				avg[i] += w * v
 			}
 		}
@@ -60,7 +55,7 @@ func AggregateAttention(a Attention, weights [][]float64) ([]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aggregate attention: %w", err)
 	}
-	return append([]float64(nil), r.Matrix(len(a.Layers)-1, 0)...), nil
+	return append([]float64(nil), r.Matrix(L-1, 0)...), nil
 }
 
 // rowPercentage is Σ_{label=1}|a| / (Σ_{label=1}|a| + Σ_{label=0}|a|), 0 when

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 const tol = 1e-6
@@ -13,10 +14,21 @@ const tol = 1e-6
 func near(a, b float64) bool { return math.Abs(a-b) <= tol }
 
 // Shared toy of spec §7: two layers, each with two identical heads.
-func toy() Attention {
+func toy() *tensor.Tensor {
 	a0 := []float64{1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5}
 	a1 := []float64{1, 0, 0, 0.9, 0.1, 0, 0.1, 0.1, 0.8}
-	return Attention{N: 3, Layers: [][][]float64{{a0, a0}, {a1, a1}}}
+	return stack(3, [][][]float64{{a0, a0}, {a1, a1}})
+}
+
+// stack builds [L, H, n, n] attention from [L][H] row-major n×n matrices.
+func stack(n int, layers [][][]float64) *tensor.Tensor {
+	var data []float64
+	for _, heads := range layers {
+		for _, m := range heads {
+			data = append(data, m...)
+		}
+	}
+	return &tensor.Tensor{Shape: []int{len(layers), len(layers[0]), n, n}, Data: data}
 }
 
 // Oracle 24.
@@ -32,11 +44,11 @@ func TestAggregateAttentionOracle(t *testing.T) {
 		}
 	}
 	id := []float64{1, 0, 0, 0, 1, 0, 0, 0, 1}
-	r, _ = AggregateAttention(Attention{N: 3, Layers: [][][]float64{{id}, {id}, {id}}}, nil)
+	r, _ = AggregateAttention(stack(3, [][][]float64{{id}, {id}, {id}}), nil)
 	if !slices.Equal(r, id) {
 		t.Fatalf("identity rollout %v", r)
 	}
-	if _, err := AggregateAttention(Attention{N: 3, Layers: [][][]float64{{{1}}}}, nil); err == nil {
+	if _, err := AggregateAttention(&tensor.Tensor{Shape: []int{1, 1, 3, 3}, Data: []float64{1}}, nil); err == nil {
 		t.Fatal("wrong matrix size accepted")
 	}
 }

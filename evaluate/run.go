@@ -12,6 +12,7 @@ import (
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // Forwarder runs teacher-forced forward passes over a right-padded batch
@@ -115,7 +116,7 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 			var sampleAttn [][][]float32
 			if withAttn && s.Labels != nil {
 				sampleAttn = crop(attn[bi], n, t)
-				agg, err := AggregateAttention(toFloat64(sampleAttn, t), nil)
+				agg, err := AggregateAttention(toTensor(sampleAttn, t), nil)
 				if err != nil {
 					return nil, fmt.Errorf("evaluate %s sample %d: %w", name, idx, err)
 				}
@@ -180,16 +181,21 @@ func crop(a [][][]float32, n, t int) [][][]float32 {
 	return out
 }
 
-func toFloat64(a [][][]float32, t int) Attention {
-	out := Attention{N: t, Layers: make([][][]float64, len(a))}
+// toTensor stacks [L][H] t×t float32 matrices into a [L, H, t, t] tensor.
+func toTensor(a [][][]float32, t int) *tensor.Tensor {
+	H := 0
+	if len(a) > 0 {
+		H = len(a[0])
+	}
+	out := tensor.New(len(a), H, t, t)
 	for l := range a {
-		out.Layers[l] = make([][]float64, len(a[l]))
 		for h, m := range a[l] {
-			v := make([]float64, len(m))
-			for i, x := range m {
-				v[i] = float64(x)
+			if h >= H {
+				break
 			}
-			out.Layers[l][h] = v
+			for i, x := range m {
+				out.Data[((l*H+h)*t*t)+i] = float64(x)
+			}
 		}
 	}
 	return out

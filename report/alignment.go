@@ -20,7 +20,7 @@ func GenerationAlignment(ctx context.Context, run Run, id string, layer, head in
 	if err != nil {
 		return viz.Matrix{}, nil, nil, err
 	}
-	P, N := s.PromptLen, min(a.Q, a.K)
+	P, N := s.PromptLen, min(a.Shape[1], a.Shape[2])
 	if P <= 0 || P >= N {
 		return viz.Matrix{}, nil, nil, fmt.Errorf("sample %s is not a generation (prompt length %d of %d tokens): no generated tokens to align", id, P, N)
 	}

@@ -14,7 +14,7 @@ func TestGenerationAlignment(t *testing.T) {
 	ctx := context.Background()
 	const P = 8
 	run := newMemRun(testCode, 2, 3, 0, P)
-	s, _ := run.Sample(ctx, "s0")
+	s, _ := run.Sample("s0")
 	N := len(s.Tokens)
 	for _, head := range []int{1, MeanHeads} {
 		m, src, trg, err := GenerationAlignment(ctx, run, "s0", 1, head)

@@ -9,10 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/attnscope/attnscope/analysis"
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/stats"
+	"github.com/attnscope/attnscope/tensor"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -23,28 +26,15 @@ type LayerIO struct {
 	Name            string // dotted module name, e.g. "blocks.3.attn"
 	InMean, InStd   float64
 	OutMean, OutStd float64
-	// Output is the layer's output hidden state, rows = batch·sequence positions, for
+	// Output is the layer's output hidden state, [batch·sequence positions, width], for
 	// the hidden-state norm and effective-dimensionality panels (optional).
-	Output *Hidden
+	Output *tensor.Tensor
 }
 
-// Hidden is a row-major [Rows, Dim] float32 matrix of hidden states.
-type Hidden struct {
-	Rows, Dim int
-	Data      []float32
-}
-
-// LayerWeights holds one layer's attention weights [Batch, Heads, N, N] (row-major).
+// LayerWeights holds one layer's attention weights, [batch, head, query, key].
 type LayerWeights struct {
-	Name            string
-	Batch, Heads, N int
-	Data            []float32
-}
-
-func (w *LayerWeights) head(b, h int) []float32 {
-	nn := w.N * w.N
-	off := (b*w.Heads + h) * nn
-	return w.Data[off : off+nn]
+	Name    string
+	Weights *tensor.Tensor
 }
 
 // WeightSummary is what the analyzer keeps of one layer's weights, so a caller can
@@ -63,15 +53,14 @@ type WeightSummary struct {
 
 // SummarizeWeights computes the analyzer's statistics of one layer's weights.
 func SummarizeWeights(w *LayerWeights) (WeightSummary, error) {
-	if w.Batch < 1 || w.Heads < 1 || w.N < 1 || len(w.Data) != w.Batch*w.Heads*w.N*w.N {
-		return WeightSummary{}, fmt.Errorf("analyzer: weights of %s: shape [%d, %d, %d, %d] does not match %d values", w.Name, w.Batch, w.Heads, w.N, w.N, len(w.Data))
+	t := w.Weights
+	if t == nil || len(t.Shape) != 4 || t.Check() != nil || t.Len() == 0 || t.Shape[2] != t.Shape[3] {
+		return WeightSummary{}, fmt.Errorf("analyzer: weights of %s: [batch, head, N, N] weights with values expected", w.Name)
 	}
+	B, H, N := t.Shape[0], t.Shape[1], t.Shape[2]
 	ws := WeightSummary{Name: w.Name}
 	// Batch element 0 as a one-layer tensor [1, H, N, N]: per-head entropy and sparsity.
-	b0, err := analysis.FromFloat32([]int{1, w.Heads, w.N, w.N}, w.Data[:w.Heads*w.N*w.N])
-	if err != nil {
-		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
-	}
+	b0 := &tensor.Tensor{Shape: []int{1, H, N, N}, Data: t.Data[:H*N*N]}
 	rows, err := analysis.Rows(b0, analysis.EntropyAnalyzer)
 	if err != nil {
 		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
@@ -85,10 +74,7 @@ func SummarizeWeights(w *LayerWeights) (WeightSummary, error) {
 	// Every batch element and head as the heads of one layer: the layer's sparsity over
 	// all weights (heads have equal size, so it is their mean) and attention received
 	// averaged over batch and heads.
-	all, err := analysis.FromFloat32([]int{1, w.Batch * w.Heads, w.N, w.N}, w.Data)
-	if err != nil {
-		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
-	}
+	all := &tensor.Tensor{Shape: []int{1, B * H, N, N}, Data: t.Data}
 	spAll, err := analysis.Sparsity(all, SparsityThreshold)
 	if err != nil {
 		return ws, fmt.Errorf("analyzer: weights of %s: %w", w.Name, err)
@@ -219,13 +205,13 @@ func Analyze(ctx context.Context, d AnalyzerData) (*Analysis, error) {
 			a.Received = append(a.Received, ws.Received)
 		}
 	}
-	var rows []*Hidden
+	var rows []*tensor.Tensor
 	for _, l := range d.Layers {
 		if l.Output == nil {
 			continue
 		}
-		if l.Output.Rows < 1 || l.Output.Dim < 1 || len(l.Output.Data) != l.Output.Rows*l.Output.Dim {
-			return nil, fmt.Errorf("analyzer: output of %s: shape [%d, %d] does not match %d values", l.Name, l.Output.Rows, l.Output.Dim, len(l.Output.Data))
+		if o := l.Output; len(o.Shape) != 2 || o.Shape[0] < 1 || o.Shape[1] < 1 || o.Check() != nil {
+			return nil, fmt.Errorf("analyzer: output of %s: shape %v with %d values, [positions, width] expected", l.Name, o.Shape, len(o.Data))
 		}
 		a.HiddenNorm = append(a.HiddenNorm, meanRowNorm(l.Output))
 		rows = append(rows, l.Output)
@@ -246,29 +232,34 @@ func Analyze(ctx context.Context, d AnalyzerData) (*Analysis, error) {
 // (analysis.EntropyAnalyzer), and the fraction of entries below 0.1 (analysis.Sparsity).
 // (The original extends a list with the scalar mean and crashes; the intended value,
 // the head's mean row entropy, is returned.)
-func HeadEntropySparsity(w []float32, n int) (entropy, sparsity float64, err error) {
-	ws, err := SummarizeWeights(&LayerWeights{Batch: 1, Heads: 1, N: n, Data: w})
+func HeadEntropySparsity(w []float64, n int) (entropy, sparsity float64, err error) {
+	t, err := tensor.FromFloat64([]int{1, 1, n, n}, w)
+	if err != nil {
+		return 0, 0, fmt.Errorf("analyzer: %w", err)
+	}
+	ws, err := SummarizeWeights(&LayerWeights{Weights: t})
 	if err != nil {
 		return 0, 0, err
 	}
 	return ws.HeadEntropy[0], ws.HeadSparsity[0], nil
 }
 
-func meanRowNorm(h *Hidden) float64 {
+func meanRowNorm(h *tensor.Tensor) float64 {
+	rows, dim := h.Shape[0], h.Shape[1]
 	s := 0.0
-	for r := range h.Rows {
+	for r := range rows {
 		q := 0.0
-		for _, x := range h.Data[r*h.Dim : (r+1)*h.Dim] {
-			q += float64(x) * float64(x)
+		for _, x := range h.Data[r*dim : (r+1)*dim] {
+			q += x * x
 		}
 		s += math.Sqrt(q)
 	}
-	return s / float64(h.Rows)
+	return s / float64(rows)
 }
 
 // pearson returns Pearson's r of x and y, false when either is constant.
 func pearson(x, y []float64) (float64, bool) {
-	mx, my := mean(x), mean(y)
+	mx, my := stats.Mean(x), stats.Mean(y)
 	var sxy, sxx, syy float64
 	for i := range x {
 		dx, dy := x[i]-mx, y[i]-my
@@ -280,27 +271,6 @@ func pearson(x, y []float64) (float64, bool) {
 		return 0, false
 	}
 	return sxy / math.Sqrt(sxx*syy), true
-}
-
-func mean(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
-}
-
-// popStd is numpy's np.std (population, ddof = 0).
-func popStd(v []float64) float64 {
-	m := mean(v)
-	s := 0.0
-	for _, x := range v {
-		s += (x - m) * (x - m)
-	}
-	return math.Sqrt(s / float64(len(v)))
 }
 
 // layerComparison builds the min–max normalised layers × 5 property matrix.
@@ -324,14 +294,14 @@ func layerComparison(layers []LayerIO, t []float64) [][]float64 {
 // pcaCumulative returns the cumulative explained-variance ratio of the principal
 // components of the rows of all hidden matrices (which must share Dim), using a random
 // subsample of PCARows rows (without replacement, seeded) when there are more.
-func pcaCumulative(ctx context.Context, hs []*Hidden, seed uint64) ([]float64, error) {
-	dim := hs[0].Dim
+func pcaCumulative(ctx context.Context, hs []*tensor.Tensor, seed uint64) ([]float64, error) {
+	dim := hs[0].Shape[1]
 	total := 0
 	for _, h := range hs {
-		if h.Dim != dim {
-			return nil, fmt.Errorf("analyzer: PCA: hidden sizes differ (%d and %d)", dim, h.Dim)
+		if h.Shape[1] != dim {
+			return nil, fmt.Errorf("analyzer: PCA: hidden sizes differ (%d and %d)", dim, h.Shape[1])
 		}
-		total += h.Rows
+		total += h.Shape[0]
 	}
 	idx := make([]int, total)
 	for i := range idx {
@@ -349,13 +319,13 @@ func pcaCumulative(ctx context.Context, hs []*Hidden, seed uint64) ([]float64, e
 	x := mat.NewDense(len(idx), dim, nil)
 	h, base := 0, 0
 	for i, g := range idx {
-		for g >= base+hs[h].Rows {
-			base += hs[h].Rows
+		for g >= base+hs[h].Shape[0] {
+			base += hs[h].Shape[0]
 			h++
 		}
 		row := hs[h].Data[(g-base)*dim : (g-base+1)*dim]
 		for j, v := range row {
-			x.Set(i, j, float64(v))
+			x.Set(i, j, v)
 		}
 	}
 	if err := ctx.Err(); err != nil {

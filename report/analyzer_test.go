@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+
+	"github.com/attnscope/attnscope/tensor"
 )
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
@@ -39,18 +42,18 @@ func TestRecommendationsOracle30(t *testing.T) {
 
 // Oracle 29 (seeds.md §7.3): entropy and sparsity of a head; attention received.
 func TestHeadEntropySparsityOracle29(t *testing.T) {
-	e, s, err := HeadEntropySparsity([]float32{1, 0, 0.95, 0.05}, 2)
+	e, s, err := HeadEntropySparsity([]float64{1, 0, 0.95, 0.05}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !near(e, 0.099258, 1e-6) || s != 0.5 {
 		t.Errorf("[[1,0],[0.95,0.05]]: entropy %.6f sparsity %v, want 0.099258 and 0.5", e, s)
 	}
-	e, s, _ = HeadEntropySparsity([]float32{0.5, 0.5, 0.5, 0.5}, 2)
+	e, s, _ = HeadEntropySparsity([]float64{0.5, 0.5, 0.5, 0.5}, 2)
 	if !near(e, 0.693147, 1e-6) || s != 0 {
 		t.Errorf("uniform 2×2: entropy %.6f sparsity %v, want ln 2 and 0", e, s)
 	}
-	ws, err := SummarizeWeights(&LayerWeights{Batch: 1, Heads: 1, N: 2, Data: []float32{0.5, 0.5, 0.5, 0.5}})
+	ws, err := SummarizeWeights(&LayerWeights{Weights: &tensor.Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{0.5, 0.5, 0.5, 0.5}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +77,8 @@ func fixture() AnalyzerData {
 		{Name: "blocks.1.attn", InMean: 0.3, InStd: 1.5, OutMean: 0.2, OutStd: 2},
 	}
 	d.Weights = []LayerWeights{
-		{Name: "blocks.0.attn", Batch: 1, Heads: 1, N: 2, Data: []float32{1, 0, 0.95, 0.05}},
-		{Name: "blocks.1.attn", Batch: 1, Heads: 1, N: 2, Data: []float32{0.5, 0.5, 0.5, 0.5}},
+		{Name: "blocks.0.attn", Weights: &tensor.Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{1, 0, 0.95, 0.05}}},
+		{Name: "blocks.1.attn", Weights: &tensor.Tensor{Shape: []int{1, 1, 2, 2}, Data: []float64{0.5, 0.5, 0.5, 0.5}}},
 	}
 	return d
 }
@@ -149,7 +152,7 @@ func TestAnalyzeErrors(t *testing.T) {
 		t.Error("no layers: no error")
 	}
 	d := fixture()
-	d.Weights[0].Data = d.Weights[0].Data[:3]
+	d.Weights[0].Weights.Data = d.Weights[0].Weights.Data[:3]
 	if _, err := Analyze(context.Background(), d); err == nil || !strings.Contains(err.Error(), "blocks.0.attn") {
 		t.Errorf("bad weight shape: error %v, want one naming blocks.0.attn", err)
 	}
@@ -163,17 +166,37 @@ func TestAnalyzeErrors(t *testing.T) {
 // PCA: rows on a line have one component explaining everything; isotropic 2-D data
 // splits evenly.
 func TestPCACumulative(t *testing.T) {
-	line := &Hidden{Rows: 4, Dim: 2, Data: []float32{0, 0, 1, 2, 2, 4, 3, 6}}
-	cum, err := pcaCumulative(context.Background(), []*Hidden{line}, 1)
+	line := &tensor.Tensor{Shape: []int{4, 2}, Data: []float64{0, 0, 1, 2, 2, 4, 3, 6}}
+	cum, err := pcaCumulative(context.Background(), []*tensor.Tensor{line}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cum) != 2 || !near(cum[0], 1, 1e-9) || !near(cum[1], 1, 1e-9) {
 		t.Errorf("line: cumulative %v, want [1 1]", cum)
 	}
-	square := &Hidden{Rows: 4, Dim: 2, Data: []float32{1, 0, -1, 0, 0, 1, 0, -1}}
-	cum, _ = pcaCumulative(context.Background(), []*Hidden{square}, 1)
+	square := &tensor.Tensor{Shape: []int{4, 2}, Data: []float64{1, 0, -1, 0, 0, 1, 0, -1}}
+	cum, _ = pcaCumulative(context.Background(), []*tensor.Tensor{square}, 1)
 	if !near(cum[0], 0.5, 1e-9) || !near(cum[1], 1, 1e-9) {
 		t.Errorf("isotropic: cumulative %v, want [0.5 1]", cum)
+	}
+}
+
+// The console summary carries no emoji (the report file keeps the original's).
+func TestConsoleSummaryPlain(t *testing.T) {
+	a, err := Analyze(context.Background(), fixture())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.ConsoleSummary()
+	for _, r := range s {
+		if unicode.Is(unicode.So, r) {
+			t.Fatalf("console summary holds %q:\n%s", r, s)
+		}
+	}
+	if !strings.Contains(s, "BASIC STATISTICS:") {
+		t.Errorf("summary lost its headings:\n%s", s)
+	}
+	if plainText("📊 A ✅ b") != "A b" {
+		t.Errorf("plainText = %q", plainText("📊 A ✅ b"))
 	}
 }

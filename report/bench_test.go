@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 	"github.com/attnscope/attnscope/viz"
 )
 
@@ -16,21 +18,21 @@ import (
 // (the target: under 10 s on 2 cores).
 func BenchmarkGridFigure512(b *testing.B) {
 	const L, H, N = 12, 12, 512
-	r := &memRun{dir: "/runs/bench", att: map[string][]*Attention{}}
+	r := &memRun{dir: "/runs/bench", att: map[string][]*tensor.Tensor{}}
 	words := make([]string, N)
 	for i := range words {
 		words[i] = fmt.Sprint("w", i%37)
 	}
-	r.samples = []*Sample{{ID: "s", Text: strings.Join(words, " "), Tokens: words}}
+	r.samples = []*store.Sample{{ID: "s", Text: strings.Join(words, " "), Tokens: words}}
 	rng := rand.New(rand.NewPCG(1, 1))
 	for range L {
-		a := &Attention{Heads: H, Q: N, K: N, Data: make([]float32, H*N*N)}
+		a := tensor.New(H, N, N)
 		for h := range H {
 			for i := range N {
 				row := a.Data[(h*N+i)*N : (h*N+i)*N+i+1]
-				s := float32(0)
+				s := 0.0
 				for j := range row {
-					row[j] = rng.Float32()
+					row[j] = rng.Float64()
 					s += row[j]
 				}
 				for j := range row {

@@ -4,43 +4,69 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/attnscope/attnscope/analysis"
 	"math"
+	"slices"
 	"strings"
+
+	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/stats"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 
 	"github.com/attnscope/attnscope/analysis/code"
 	"github.com/attnscope/attnscope/viz"
 )
 
-// MeanHeads selects the mean over heads instead of one head.
-const MeanHeads = -1
+// Head selections below 0 reduce the heads of a layer instead of picking one.
+const (
+	MeanHeads = -1 - iota
+	SumHeads
+	MaxHeads
+	MinHeads
+)
+
+// HeadReduction returns the head selection of a reduction name (one of Reductions).
+func HeadReduction(name string) (int, error) {
+	if i := slices.Index(Reductions, name); i >= 0 {
+		return -1 - i, nil
+	}
+	return 0, fmt.Errorf("reduction %q: one of %s expected", name, strings.Join(Reductions, ", "))
+}
 
 // gridThumb is the largest side kept per head for the all-heads grid (max-pooled), so
 // a 12 × 12 grid of 512-token heads holds 144 small matrices, not 144 full ones.
 const gridThumb = 160
 
-// layerMatrix returns head h (or the head mean) of a layer as a matrix.
-func layerMatrix(a *Attention, head int) (viz.Matrix, error) {
-	if head == MeanHeads {
-		return viz.NewMatrix(a.Q, a.K, a.Mean())
+// layerMatrix returns head h of a layer, or a reduction of its heads (h < 0:
+// MeanHeads, SumHeads, MaxHeads, MinHeads), as a matrix.
+func layerMatrix(a *tensor.Tensor, head int) (viz.Matrix, error) {
+	if head < 0 {
+		if -1-head >= len(Reductions) {
+			return viz.Matrix{}, fmt.Errorf("head selection %d: no such reduction", head)
+		}
+		r, err := reduceAxis(a, 0, Reductions[-1-head])
+		if err != nil {
+			return viz.Matrix{}, err
+		}
+		return viz.NewMatrix(a.Shape[1], a.Shape[2], r.Data)
 	}
-	if head < 0 || head >= a.Heads {
-		return viz.Matrix{}, fmt.Errorf("head %d out of range: the layer has heads 0..%d", head, a.Heads-1)
+	if head >= a.Shape[0] {
+		return viz.Matrix{}, fmt.Errorf("head %d out of range: the layer has heads 0..%d", head, a.Shape[0]-1)
 	}
-	return viz.NewMatrix(a.Q, a.K, a.Head(head))
+	return headMatrix(a, head)
 }
 
 func headName(head int) string {
-	if head == MeanHeads {
-		return "mean of heads"
+	if head < 0 && -1-head < len(Reductions) {
+		return Reductions[-1-head] + " of heads"
 	}
 	return fmt.Sprintf("head %d", head)
 }
 
 // sampleMatrix reads a sample, one of its layers and that layer's head (or head mean)
 // as a matrix.
-func sampleMatrix(ctx context.Context, run Run, id string, layer, head int) (*Sample, *Attention, viz.Matrix, error) {
-	s, err := run.Sample(ctx, id)
+func sampleMatrix(ctx context.Context, run Run, id string, layer, head int) (*store.Sample, *tensor.Tensor, viz.Matrix, error) {
+	s, err := run.Sample(id)
 	if err != nil {
 		return nil, nil, viz.Matrix{}, err
 	}
@@ -55,10 +81,17 @@ func sampleMatrix(ctx context.Context, run Run, id string, layer, head int) (*Sa
 	return s, a, m, nil
 }
 
+// AttentionMatrix returns one layer's head (or reduction of heads, head < 0) of a
+// sample's attention as a matrix.
+func AttentionMatrix(ctx context.Context, run Run, id string, layer, head int) (viz.Matrix, error) {
+	_, _, m, err := sampleMatrix(ctx, run, id, layer, head)
+	return m, err
+}
+
 // tokenLabels returns the sample's tokens for an axis of n positions (nil, i.e.
 // numbered positions, when the counts disagree, e.g. attention imported without
 // tokens).
-func tokenLabels(s *Sample, n int) []string {
+func tokenLabels(s *store.Sample, n int) []string {
 	if len(s.Tokens) >= n {
 		return s.Tokens[:n]
 	}
@@ -74,11 +107,11 @@ func HeatmapFigure(ctx context.Context, run Run, id string, layer, head int, cli
 	}
 	o := viz.HeatmapOptions{
 		Title:          fmt.Sprintf("%s: layer %d, %s", id, layer, headName(head)),
-		RowLabels:      tokenLabels(s, a.Q),
-		ColLabels:      tokenLabels(s, a.K),
+		RowLabels:      tokenLabels(s, a.Shape[1]),
+		ColLabels:      tokenLabels(s, a.Shape[2]),
 		ClipPercentile: clip,
 	}
-	if s.PromptLen > 0 && s.PromptLen < min(a.Q, a.K) {
+	if s.PromptLen > 0 && s.PromptLen < min(a.Shape[1], a.Shape[2]) {
 		o.PromptLen = s.PromptLen
 	}
 	return viz.Heatmap(m, o)
@@ -97,12 +130,12 @@ func GridFigure(ctx context.Context, run Run, id string, clip float64) (*viz.Fig
 		if err != nil {
 			return nil, err
 		}
-		if len(units) > 0 && a.Heads != len(units[0]) {
-			return nil, fmt.Errorf("sample %s: layer %d has %d heads, layer 0 has %d", id, l, a.Heads, len(units[0]))
+		if len(units) > 0 && a.Shape[0] != len(units[0]) {
+			return nil, fmt.Errorf("sample %s: layer %d has %d heads, layer 0 has %d", id, l, a.Shape[0], len(units[0]))
 		}
-		row := make([]viz.Matrix, a.Heads)
-		for h := range a.Heads {
-			m, _ := viz.NewMatrix(a.Q, a.K, a.Head(h))
+		row := make([]viz.Matrix, a.Shape[0])
+		for h := range a.Shape[0] {
+			m, _ := viz.NewMatrix(a.Shape[1], a.Shape[2], a.Sub(h).Data)
 			row[h] = viz.Downsample(m, gridThumb)
 		}
 		units = append(units, row)
@@ -140,13 +173,10 @@ func RowStats(ctx context.Context, run Run, id string) (entropy, maxWeight []flo
 		if err != nil {
 			return nil, nil, err
 		}
-		if a.Q != a.K {
-			return nil, nil, fmt.Errorf("sample %s layer %d: attention is %d×%d, square maps expected", id, l, a.Q, a.K)
+		if a.Shape[1] != a.Shape[2] {
+			return nil, nil, fmt.Errorf("sample %s layer %d: attention is %d×%d, square maps expected", id, l, a.Shape[1], a.Shape[2])
 		}
-		t, err := analysis.FromFloat32([]int{1, a.Heads, a.Q, a.K}, a.Data)
-		if err != nil {
-			return nil, nil, fmt.Errorf("sample %s layer %d: %w", id, l, err)
-		}
+		t := &tensor.Tensor{Shape: append([]int{1}, a.Shape...), Data: a.Data}
 		rs, err := analysis.Rows(t, analysis.EntropyShifted)
 		if err != nil {
 			return nil, nil, fmt.Errorf("sample %s layer %d: %w", id, l, err)
@@ -181,15 +211,15 @@ type CodeQuery struct {
 // over heads, spread over characters by the tokens' offsets (followup-attention's
 // visualize_code_heatmap_codegen; analysis/code.CharWeightsFromOffsets). Only the
 // prompt is coloured, as in the original.
-func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery, dist code.Distribution) (*Sample, []float64, string, error) {
-	s, err := run.Sample(ctx, id)
+func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery, dist code.Distribution) (*store.Sample, []float64, string, error) {
+	s, err := run.Sample(id)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	if s.Text == "" || len(s.Offsets) == 0 {
 		return nil, nil, "", fmt.Errorf("sample %s has no text with token offsets; a code heatmap needs them", id)
 	}
-	n, err := run.NumLayers(ctx, id)
+	n, err := run.NumLayers(id)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -201,8 +231,8 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 		return nil, nil, "", err
 	}
 	prompt := s.PromptLen
-	if prompt <= 0 || prompt > a.K {
-		prompt = min(a.K, len(s.Offsets))
+	if prompt <= 0 || prompt > a.Shape[2] {
+		prompt = min(a.Shape[2], len(s.Offsets))
 	}
 	prompt = min(prompt, len(s.Offsets))
 	runes := []rune(s.Text)
@@ -218,7 +248,7 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 	switch {
 	case q.Tokens != "":
 		want := strings.TrimSpace(q.Tokens)
-		for i := 0; i < min(a.Q, len(s.Offsets)); i++ {
+		for i := 0; i < min(a.Shape[1], len(s.Offsets)); i++ {
 			if strings.TrimSpace(tokText(i)) == want {
 				rows = append(rows, i)
 			}
@@ -232,8 +262,8 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 		if query < 0 {
 			query = prompt - 1
 		}
-		if query >= a.Q {
-			return nil, nil, "", fmt.Errorf("query %d out of range: sample %s has query rows 0..%d", query, id, a.Q-1)
+		if query >= a.Shape[1] {
+			return nil, nil, "", fmt.Errorf("query %d out of range: sample %s has query rows 0..%d", query, id, a.Shape[1]-1)
 		}
 		rows = []int{query}
 		what = fmt.Sprintf("token %d", query)
@@ -241,11 +271,11 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 			what = fmt.Sprintf("token %d %s", query, viz.TokenLabel(s.Tokens[query]))
 		}
 	}
-	mean := a.Mean()
+	mean := headMean(a)
 	w := make([]float64, prompt)
 	for _, r := range rows {
 		for j := range prompt {
-			w[j] += mean[r*a.K+j] / float64(len(rows))
+			w[j] += mean[r*a.Shape[2]+j] / float64(len(rows))
 		}
 	}
 	// Only the prompt is shown (and coloured), as in the original: a generation's
@@ -305,7 +335,7 @@ func SampleAnalyzerData(ctx context.Context, run Run, id string) (AnalyzerData, 
 	if err != nil {
 		return d, err
 	}
-	prev, err := run.Hidden(ctx, id, "embed")
+	prev, err := run.Hidden(id, "embed")
 	if err != nil {
 		if errors.Is(err, ErrNotCaptured) {
 			return d, fmt.Errorf("sample %s: the dashboard needs hidden states (capture with --hidden): %w", id, err)
@@ -315,21 +345,21 @@ func SampleAnalyzerData(ctx context.Context, run Run, id string) (AnalyzerData, 
 	d.Summary = &CaptureSummary{NumLayers: n, TotalCaptures: n}
 	for l := range n {
 		name := fmt.Sprintf("blocks.%d.attn", l)
-		out, err := run.Hidden(ctx, id, fmt.Sprintf("blocks.%d.hook_resid_post", l))
+		out, err := run.Hidden(id, fmt.Sprintf("blocks.%d.hook_resid_post", l))
 		if err != nil {
 			return d, err
 		}
-		im, is := meanStd(prev.Data)
-		om, os := meanStd(out.Data)
+		im, is := stats.Mean(prev.Data), math.Sqrt(stats.Variance(prev.Data))
+		om, os := stats.Mean(out.Data), math.Sqrt(stats.Variance(out.Data))
 		d.Layers = append(d.Layers, LayerIO{Name: name, InMean: im, InStd: is, OutMean: om, OutStd: os, Output: out})
 		a, err := loadLayer(ctx, run, id, l)
 		if err != nil {
 			return d, err
 		}
-		if a.Q != a.K {
-			return d, fmt.Errorf("sample %s layer %d: attention is %d×%d, the analyzer needs square maps", id, l, a.Q, a.K)
+		if a.Shape[1] != a.Shape[2] {
+			return d, fmt.Errorf("sample %s layer %d: attention is %d×%d, the analyzer needs square maps", id, l, a.Shape[1], a.Shape[2])
 		}
-		ws, err := SummarizeWeights(&LayerWeights{Name: name, Batch: 1, Heads: a.Heads, N: a.Q, Data: a.Data})
+		ws, err := SummarizeWeights(&LayerWeights{Name: name, Weights: &tensor.Tensor{Shape: append([]int{1}, a.Shape...), Data: a.Data}})
 		if err != nil {
 			return d, err
 		}
@@ -338,26 +368,6 @@ func SampleAnalyzerData(ctx context.Context, run Run, id string) (AnalyzerData, 
 		prev = out
 	}
 	return d, nil
-}
-
-// meanStd returns the mean and the unbiased standard deviation (n − 1) of v.
-func meanStd(v []float32) (float64, float64) {
-	if len(v) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	s := 0.0
-	for _, x := range v {
-		s += float64(x)
-	}
-	m := s / float64(len(v))
-	q := 0.0
-	for _, x := range v {
-		q += (float64(x) - m) * (float64(x) - m)
-	}
-	if len(v) < 2 {
-		return m, math.NaN()
-	}
-	return m, math.Sqrt(q / float64(len(v)-1))
 }
 
 // DashboardData converts an analysis into the dashboard's series.
@@ -396,7 +406,7 @@ func shortLayer(name string) string {
 // GraphFigure draws the layer-by-layer attention graph of a sample (top-k targets of
 // every token in each layer's head-mean, or one head's, attention).
 func GraphFigure(ctx context.Context, run Run, id string, head, topK int) (*viz.Figure, error) {
-	s, err := run.Sample(ctx, id)
+	s, err := run.Sample(id)
 	if err != nil {
 		return nil, err
 	}
@@ -420,26 +430,28 @@ func GraphFigure(ctx context.Context, run Run, id string, head, topK int) (*viz.
 		fmt.Sprintf("%s: attention graph, %s, top %d targets per token", id, headName(head), topK))
 }
 
-// DerivedGraphFigure draws the graph of a derive pass's [layer, N, N] output (e.g.
-// follow-up attention per layer pair, drawn side by side with the attention graph).
-func DerivedGraphFigure(vals []float64, shape []int, tokens []string, pass, id string, topK int) (*viz.Figure, error) {
-	if len(shape) != 3 || shape[1] != shape[2] {
-		return nil, fmt.Errorf("pass %s, sample %s: output of shape %v, a [layer, N, N] array expected for a graph", pass, id, shape)
+// DerivedGraphFigure draws the graph of a derive pass's output whose axes are
+// [layer or layer pair, query, key] (e.g. follow-up attention per layer pair, drawn
+// side by side with the attention graph).
+func DerivedGraphFigure(pass store.PassInfo, t *tensor.Tensor, tokens []string, id string, topK int) (*viz.Figure, error) {
+	ax := pass.Axes
+	if len(ax) != 3 || (ax[0].Name != store.AxisLayer && ax[0].Name != store.AxisLayerPair) || ax[1].Name != store.AxisQuery || ax[2].Name != store.AxisKey || store.CheckAxes(ax, t.Shape) != nil {
+		return nil, fmt.Errorf("pass %s, sample %s: output with axes %s, [layer, query, key] expected for a graph", pass.Name, id, store.AxesString(ax))
 	}
 	var layers []viz.Matrix
-	for l := range shape[0] {
-		m, _, err := DerivedMatrix(vals, shape, l, MeanHeads)
+	for l := range t.Shape[0] {
+		m, err := viz.NewMatrix(t.Shape[1], t.Shape[2], t.Sub(l).Data)
 		if err != nil {
 			return nil, err
 		}
 		layers = append(layers, m)
 	}
-	if len(tokens) < shape[1] {
+	if len(tokens) < t.Shape[1] {
 		tokens = nil
 	} else {
-		tokens = tokens[:shape[1]]
+		tokens = tokens[:t.Shape[1]]
 	}
-	return viz.AttentionGraph(layers, tokens, topK, fmt.Sprintf("%s: %s graph, top %d targets per token", id, pass, topK))
+	return viz.AttentionGraph(layers, tokens, topK, fmt.Sprintf("%s: %s graph, top %d targets per token", id, pass.Name, topK))
 }
 
 // attentionTensor reads every layer of a sample into one [L, H, N, N] tensor (for the
@@ -449,20 +461,20 @@ func attentionTensor(ctx context.Context, run Run, id string) (*analysis.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	var data []float32
+	var data []float64
 	var H, N int
 	for l := range n {
 		a, err := loadLayer(ctx, run, id, l)
 		if err != nil {
 			return nil, err
 		}
-		if a.Q != a.K || (l > 0 && (a.Heads != H || a.Q != N)) {
-			return nil, fmt.Errorf("sample %s layer %d: attention [%d, %d, %d] differs from layer 0 or is not square", id, l, a.Heads, a.Q, a.K)
+		if a.Shape[1] != a.Shape[2] || (l > 0 && (a.Shape[0] != H || a.Shape[1] != N)) {
+			return nil, fmt.Errorf("sample %s layer %d: attention [%d, %d, %d] differs from layer 0 or is not square", id, l, a.Shape[0], a.Shape[1], a.Shape[2])
 		}
-		H, N = a.Heads, a.Q
+		H, N = a.Shape[0], a.Shape[1]
 		data = append(data, a.Data...)
 	}
-	return analysis.FromFloat32([]int{n, H, N, N}, data)
+	return tensor.FromFloat64([]int{n, H, N, N}, data)
 }
 
 // JSFigure draws the Jensen–Shannon distance between all (layer, head) units
@@ -508,10 +520,12 @@ func CrispinessFigure(ctx context.Context, run Run, id string, mass bool) (*viz.
 	if err != nil {
 		return nil, fmt.Errorf("sample %s: %w", id, err)
 	}
-	series, err := CurvesFromDerived(c.Data, c.Shape)
+	ctx2 := AxisContext{Layers: c.Shape[0], Heads: c.Shape[1]}
+	v, err := NewDerivedView(store.PassInfo{Name: "crispiness", PassSettings: store.PassSettings{Axes: []store.Axis{{Name: store.AxisLayer}, {Name: store.AxisHead}, {Name: store.AxisPoint}}}}, id, c, ctx2, DefaultSelection)
 	if err != nil {
 		return nil, err
 	}
+	series := v.Series
 	y := "weight at the rank percentile"
 	if mass {
 		y = "cumulative attention mass"

@@ -33,7 +33,41 @@ type HTMLOptions struct {
 	// Comparisons, when set, is a folder of comparator outputs (attnscope compare)
 	// summarised in a Comparisons section (report/compare.go).
 	Comparisons string
+	// Figures selects the figures of each sample by name (ReportFigures) or by derive
+	// pass name; a figure named here is drawn for every sample, with a note when it
+	// cannot be. Empty: every figure, the derive passes' outputs for the first sample
+	// only, so that a run of many samples stays a page a browser opens (under 10 MB for
+	// 10 samples of configs/derive-all.yaml).
+	Figures []string
+	// implicit: Figures was set by WriteHTML (later samples of a default report).
+	implicit bool
 }
+
+// ReportFigures names the figures of a sample section, for HTMLOptions.Figures and
+// attnscope report --figures ("derived" selects every derive pass's output).
+var ReportFigures = []string{"grid", "heatmap", "alignment", "received", "entropy", "js", "crispiness", "code", "derived", "dashboard"}
+
+// CheckFigures reports a name of figures that is neither one of ReportFigures nor a
+// pass of passes.
+func CheckFigures(figures []string, passes []store.PassInfo) error {
+	for _, f := range figures {
+		if slices.Contains(ReportFigures, f) || slices.ContainsFunc(passes, func(p store.PassInfo) bool { return p.Name == f }) {
+			continue
+		}
+		names := make([]string, len(passes))
+		for i, p := range passes {
+			names[i] = p.Name
+		}
+		return fmt.Errorf("figure %q: one of %s, or a derive pass of the run (%s) expected", f, strings.Join(ReportFigures, ", "), strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// chosen reports whether the figure name was named in Figures by the caller.
+func (o HTMLOptions) chosen(name string) bool { return !o.implicit && slices.Contains(o.Figures, name) }
+
+// wants reports whether the section draws the figure name.
+func (o HTMLOptions) wants(name string) bool { return len(o.Figures) == 0 || o.chosen(name) }
 
 // Limits of the per-head Jensen–Shannon figure in the HTML report.
 const (
@@ -82,6 +116,8 @@ type page struct {
 	NumSamples   int
 	Nav          []navEntry
 	Omitted      int
+	// DerivedFirst: derived outputs are drawn for the first sample only.
+	DerivedFirst bool
 }
 
 type kv struct{ Key, Value string }
@@ -100,12 +136,12 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	ids, err := run.Samples(ctx)
+	ids, err := run.Samples()
 	if err != nil {
 		return err
 	}
-	pg := page{Dir: run.Dir(), Version: buildinfo.Version(), NumSamples: len(ids)}
-	prov, err := run.Provenance(ctx)
+	pg := page{Dir: run.Dir(), Version: buildinfo.Version(), NumSamples: len(ids), DerivedFirst: len(o.Figures) == 0 && len(ids) > 1}
+	prov, err := run.Provenance()
 	if err != nil {
 		return err
 	}
@@ -118,7 +154,7 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		}
 		pg.Provenance = append(pg.Provenance, kv{k, s})
 	}
-	rows, err := run.Metrics(ctx)
+	rows, err := run.Metrics()
 	if err != nil {
 		return err
 	}
@@ -140,7 +176,12 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sec, err := sampleFigures(ctx, run, id, i, o)
+		so := o
+		if len(o.Figures) == 0 && i > 0 {
+			so.Figures = slices.DeleteFunc(slices.Clone(ReportFigures), func(f string) bool { return f == "derived" })
+			so.implicit = true
+		}
+		sec, err := sampleFigures(ctx, run, id, i, so)
 		if err != nil {
 			return err
 		}
@@ -168,12 +209,12 @@ type navEntry struct{ ID, Anchor string }
 // sampleFigures renders the figures of one sample.
 func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions) (sampleSection, error) {
 	sec := sampleSection{ID: id, Anchor: anchor(i)}
-	s, err := run.Sample(ctx, id)
+	s, err := run.Sample(id)
 	if err != nil {
 		return sec, err
 	}
 	sec.Text, sec.NumTokens, sec.PromptLen = s.Text, len(s.Tokens), s.PromptLen
-	n, err := run.NumLayers(ctx, id)
+	n, err := run.NumLayers(id)
 	if err != nil {
 		return sec, err
 	}
@@ -185,7 +226,9 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		if err != nil {
 			return fmt.Errorf("sample %s: %s: %w", id, title, err)
 		}
-		f.DPI = o.DPI
+		if f.DPI == 0 {
+			f.DPI = o.DPI
+		}
 		var b bytes.Buffer
 		if err := f.WriteTo(&b, viz.PNG); err != nil {
 			return fmt.Errorf("sample %s: %s: %w", id, title, err)
@@ -193,54 +236,77 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		sec.Figures = append(sec.Figures, figure{Title: title, DataURI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()))})
 		return nil
 	}
-	f, err := GridFigure(ctx, run, id, o.ClipPercentile)
-	if err := add("All heads", f, err); err != nil {
+	derivedFns, err := derivedFunctions(run, id)
+	if err != nil {
 		return sec, err
 	}
-	f, err = HeatmapFigure(ctx, run, id, n-1, MeanHeads, o.ClipPercentile)
-	if err := add(fmt.Sprintf("Layer %d, mean of heads", n-1), f, err); err != nil {
-		return sec, err
+	if o.wants("grid") {
+		f, err := GridFigure(ctx, run, id, o.ClipPercentile)
+		if err := add("All heads", f, err); err != nil {
+			return sec, err
+		}
 	}
-	if s.PromptLen > 0 && s.PromptLen < len(s.Tokens) {
-		f, err = AlignmentFigure(ctx, run, id, n-1, MeanHeads)
+	if o.wants("heatmap") {
+		f, err := HeatmapFigure(ctx, run, id, n-1, MeanHeads, o.ClipPercentile)
+		if err := add(fmt.Sprintf("Layer %d, mean of heads", n-1), f, err); err != nil {
+			return sec, err
+		}
+	}
+	if o.wants("alignment") && s.PromptLen > 0 && s.PromptLen < len(s.Tokens) {
+		f, err := AlignmentFigure(ctx, run, id, n-1, MeanHeads)
 		if err := add(fmt.Sprintf("Generated × prompt tokens, layer %d, mean of heads", n-1), f, err); err != nil {
 			return sec, err
 		}
 	}
-	f, err = ReceivedFigure(ctx, run, id, n-1, MeanHeads)
-	if err := add(fmt.Sprintf("Attention received, layer %d", n-1), f, err); err != nil {
-		return sec, err
+	if o.wants("received") {
+		f, err := ReceivedFigure(ctx, run, id, n-1, MeanHeads)
+		if err := add(fmt.Sprintf("Attention received, layer %d", n-1), f, err); err != nil {
+			return sec, err
+		}
 	}
-	f, err = EntropyFigure(ctx, run, id)
-	if err := add("Entropy and maximum weight of attention rows", f, err); err != nil {
-		return sec, err
+	if o.wants("entropy") {
+		f, err := EntropyFigure(ctx, run, id)
+		if err := add("Entropy and maximum weight of attention rows", f, err); err != nil {
+			return sec, err
+		}
 	}
 	a0, err := loadLayer(ctx, run, id, 0)
 	if err != nil {
 		return sec, err
 	}
-	if a0.Q == a0.K {
+	// Analyses a derive pass already computed for the sample are read from its
+	// output (drawn with the derived figures), not computed again.
+	if a0.Shape[1] == a0.Shape[2] && o.wants("js") {
 		// Jensen–Shannon distances between units cost O((L·H)²·N²): drawn for small
 		// models and sequences; the layers × layers version always.
-		if units := n * a0.Heads; units <= maxReportUnits && a0.Q <= maxReportUnitTokens {
+		units := n * a0.Shape[0]
+		switch {
+		case derivedFns["js_distance_units"]:
+		case units <= maxReportUnits && a0.Shape[1] <= maxReportUnitTokens:
 			f, err := JSFigure(ctx, run, id, false)
 			if err := add("Jensen–Shannon distance between heads", f, err); err != nil {
 				return sec, err
 			}
-		} else {
+		case o.chosen("js"):
 			sec.Figures = append(sec.Figures, figure{Title: "Jensen–Shannon distance between heads",
-				Note: fmt.Sprintf("not drawn for %d heads × %d tokens (attnscope plot js draws it)", units, a0.Q)})
+				Note: fmt.Sprintf("not drawn for %d heads × %d tokens (attnscope plot js draws it)", units, a0.Shape[1])})
 		}
-		f, err := JSFigure(ctx, run, id, true)
-		if err := add("Jensen–Shannon distance between layers", f, err); err != nil {
-			return sec, err
+		if !derivedFns["js_distance_layers"] {
+			f, err := JSFigure(ctx, run, id, true)
+			if err := add("Jensen–Shannon distance between layers", f, err); err != nil {
+				return sec, err
+			}
 		}
-		f, err = CrispinessFigure(ctx, run, id, false)
+	}
+	if a0.Shape[1] == a0.Shape[2] && o.wants("crispiness") && !derivedFns["crispiness"] {
+		f, err := CrispinessFigure(ctx, run, id, false)
 		if err := add("Crispiness of every head", f, err); err != nil {
 			return sec, err
 		}
 	}
-	if s.Text != "" && len(s.Offsets) > 0 {
+	// The code heatmap is drawn for source code (a sample with a language) or when
+	// chosen.
+	if s.Text != "" && len(s.Offsets) > 0 && o.wants("code") && (s.Language != "" || o.chosen("code")) {
 		cs, w, title, err := CodeWeights(ctx, run, id, -1, CodeQuery{Query: -1}, code.Replication)
 		if err != nil {
 			return sec, err
@@ -255,15 +321,18 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 			return sec, err
 		}
 	}
-	if dr, ok := run.(DerivedRun); ok {
-		if err := derivedFigures(dr, s, n, &sec, add); err != nil {
-			return sec, err
-		}
+	if err := derivedFigures(run, id, o, &sec, add); err != nil {
+		return sec, err
+	}
+	if !o.wants("dashboard") {
+		return sec, nil
 	}
 	d, err := SampleAnalyzerData(ctx, run, id)
 	switch {
 	case errors.Is(err, ErrNotCaptured):
-		sec.Figures = append(sec.Figures, figure{Title: "Attention analysis dashboard", Note: "not drawn: the run has no hidden states (capture with --hidden)"})
+		if o.chosen("dashboard") {
+			sec.Figures = append(sec.Figures, figure{Title: "Attention analysis dashboard", Note: "not drawn: the run has no hidden states (capture with --hidden)"})
+		}
 	case err != nil:
 		return sec, err
 	default:
@@ -421,6 +490,7 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 <li><a href="#metrics">Metrics</a></li>
 {{range .Nav}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
 {{end}}</ul></nav>
+{{if .DerivedFirst}}<p class="note">Outputs of derive passes are drawn for the first sample; <code>attnscope report --figures derived</code> (or a pass name) draws them for every sample.</p>{{end}}
 
 <h2 id="provenance">Provenance</h2>
 {{if .Provenance}}<table>
@@ -459,68 +529,46 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 </html>
 {{end}}`))
 
-// derivedFigures draws, for every derive pass with an output for the sample, its
-// matrix (the last layer and the head mean of layered outputs): rollout, flow,
-// follow-up, Jensen–Shannon matrices... Outputs of other shapes get a note.
-func derivedFigures(run DerivedRun, s *Sample, layers int, sec *sampleSection, add func(string, *viz.Figure, error) error) error {
+// derivedFigures draws, for every derive pass with an output for the sample, one
+// figure by the axes its function declared (pass.json): the last layer and the mean
+// of heads where the output has more axes than a figure; lists of records as tables.
+func derivedFigures(run Run, id string, o HTMLOptions, sec *sampleSection, add func(string, *viz.Figure, error) error) error {
 	passes, err := run.DerivedPasses()
 	if err != nil {
 		return err
 	}
-	heads := 0
-	if a, err := run.AttentionLayer(context.Background(), s.ID, 0); err == nil {
-		heads = a.Heads
+	c, err := SampleAxisContext(run, id)
+	if err != nil {
+		return err
 	}
 	for _, pass := range passes {
-		if !run.HasDerived(pass, s.ID) {
+		if !run.HasDerived(pass.Name, id) || !(o.wants("derived") || o.chosen(pass.Name)) {
 			continue
 		}
-		title := "Derived: " + pass
-		vals, shape, err := run.Derived(pass, s.ID)
+		title := "Derived: " + pass.Name
+		t, err := run.Derived(pass.Name, id)
 		if err != nil {
-			return fmt.Errorf("sample %s: %w", s.ID, err)
+			return fmt.Errorf("sample %s: %w", id, err)
 		}
-		if len(vals) == 0 {
-			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", shape)})
+		if t.Len() == 0 {
+			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", t.Shape)})
 			continue
 		}
-		if len(shape) == 2 {
-			if cols := recordColumns[run.DerivedFunction(pass)]; shape[1] == len(cols) {
-				sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(cols, vals, shape[0])})
-				continue
-			}
-		}
-		m, sel, err := DerivedMatrix(vals, shape, -1, MeanHeads)
+		v, err := NewDerivedView(pass, id, t, c, DefaultSelection)
 		if err != nil {
-			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("output of shape %v is not a matrix; not drawn", shape)})
+			sec.Figures = append(sec.Figures, figure{Title: title, Note: err.Error()})
 			continue
 		}
-		o := viz.HeatmapOptions{Title: fmt.Sprintf("%s: %s", s.ID, pass), ColorbarLabel: pass}
-		if sel != "" {
-			o.Title += ", " + sel
+		if v.Kind == ViewTable {
+			sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(v.XTicks, v.Matrix.Data, v.Matrix.Rows)})
+			continue
 		}
-		switch {
-		case m.Rows == m.Cols && m.Rows == layers*heads && heads > 1:
-			l := UnitLabels(m.Rows, layers, heads)
-			o.RowLabels, o.ColLabels, o.XLabel, o.YLabel, o.Colormap = l, l, "unit", "unit", viz.Viridis
-		case m.Rows == m.Cols && m.Rows == layers:
-			l := UnitLabels(m.Rows, layers, heads)
-			o.RowLabels, o.ColLabels, o.XLabel, o.YLabel, o.Colormap = l, l, "layer", "layer", viz.Viridis
-		case len(s.Tokens) >= max(m.Rows, m.Cols):
-			o.RowLabels, o.ColLabels = s.Tokens[:m.Rows], s.Tokens[:m.Cols]
-		}
-		f, err := viz.Heatmap(m, o)
+		f, err := v.Figure(0)
 		if err := add(title, f, err); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// recordColumns names the columns of the derive functions whose output is a list of
-// records rather than a matrix; the report shows those as tables.
-var recordColumns = map[string][]string{
-	"head_redundancy": {"layer", "head 1", "head 2", "JS distance"},
 }
 
 // recordTable renders the first maxTableRows of rows records (len(cols) values each)
@@ -544,4 +592,20 @@ func recordTable(cols []string, vals []float64, rows int) template.HTML {
 		fmt.Fprintf(&b, "<p>%d more rows not shown.</p>", rows-maxTableRows)
 	}
 	return template.HTML(b.String())
+}
+
+// derivedFunctions returns the functions of the derive passes with an output for
+// sample id.
+func derivedFunctions(run Run, id string) (map[string]bool, error) {
+	passes, err := run.DerivedPasses()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, p := range passes {
+		if p.Function != "" && run.HasDerived(p.Name, id) {
+			out[p.Function] = true
+		}
+	}
+	return out, nil
 }

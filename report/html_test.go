@@ -6,12 +6,13 @@ import (
 
 	"bytes"
 	"context"
-	"github.com/attnscope/attnscope/analysis/code"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/attnscope/attnscope/analysis/code"
 )
 
 const testCode = "def sum(a, b):\n    c = a + b\n    return c\n"
@@ -63,14 +64,35 @@ func TestWriteHTML(t *testing.T) {
 	}
 }
 
+// The dashboard of a run without hidden states is left out silently by default (no
+// note the user did not ask for) and explained when chosen with Figures; the code
+// heatmap is drawn only for source code (a sample with a language) unless chosen.
 func TestWriteHTMLWithoutHiddenStates(t *testing.T) {
 	run := newMemRun(testCode, 2, 2, 0, 0)
 	var b bytes.Buffer
 	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50}); err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(b.String(), "not drawn") {
+		t.Error("default report holds a \"not drawn\" note")
+	}
+	b.Reset()
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50, Figures: []string{"dashboard", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(b.String(), "the run has no hidden states") {
-		t.Error("missing dashboard is not explained")
+		t.Error("missing dashboard is not explained when chosen")
+	}
+	if strings.Contains(b.String(), "Code heatmap") || !strings.Contains(b.String(), "All heads") {
+		t.Error("Figures: [dashboard, grid] drew other figures or not the grid")
+	}
+	run.samples[0].Language = ""
+	b.Reset()
+	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "Code heatmap") {
+		t.Error("code heatmap drawn for a sample that is not source code")
 	}
 }
 
@@ -97,7 +119,7 @@ func TestFigureErrors(t *testing.T) {
 	if _, err := GridFigure(ctx, newMemRun(testCode, 0, 2, 0, 0), "s0", 0); err == nil || !strings.Contains(err.Error(), "no attention") {
 		t.Errorf("no attention: %v", err)
 	}
-	run.att["s0"][1].Data[run.att["s0"][1].K+1] = float32(nan())
+	run.att["s0"][1].Data[run.att["s0"][1].Shape[2]+1] = nan()
 	if _, err := GridFigure(ctx, run, "s0", 0); err == nil || !strings.Contains(err.Error(), "layer 1 head 0 row 1") {
 		t.Errorf("NaN attention: %v", err)
 	}
@@ -120,8 +142,8 @@ func TestCodeWeightsPromptOnly(t *testing.T) {
 		t.Errorf("title %q does not name query token 7", title)
 	}
 	// Replication: every character of token j carries attention[7][j] (layer 1, head mean).
-	mean := run.att["s0"][1].Mean()
-	k := run.att["s0"][1].K
+	mean := headMean(run.att["s0"][1])
+	k := run.att["s0"][1].Shape[2]
 	for j := range 8 {
 		o := s.Offsets[j]
 		for c := o[0]; c < o[1]; c++ {

@@ -1,12 +1,12 @@
 package report
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // memRun is an in-memory Run for tests: causal softmax attention of random logits and
@@ -14,19 +14,24 @@ import (
 type memRun struct {
 	dir     string
 	prov    map[string]any
-	samples []*Sample
-	att     map[string][]*Attention
-	hidden  map[string]map[string]*Hidden
+	samples []*store.Sample
+	att     map[string][]*tensor.Tensor
+	hidden  map[string]map[string]*tensor.Tensor
 	metrics []store.MetricRow
 	reads   int // attention layers read
 }
 
-func (r *memRun) Dir() string                                         { return r.dir }
-func (r *memRun) Provenance(context.Context) (map[string]any, error)  { return r.prov, nil }
-func (r *memRun) Metrics(context.Context) ([]store.MetricRow, error)  { return r.metrics, nil }
-func (r *memRun) NumLayers(_ context.Context, id string) (int, error) { return len(r.att[id]), nil }
+func (r *memRun) Dir() string                              { return r.dir }
+func (r *memRun) Provenance() (map[string]any, error)      { return r.prov, nil }
+func (r *memRun) Metrics() ([]store.MetricRow, error)      { return r.metrics, nil }
+func (r *memRun) NumLayers(id string) (int, error)         { return len(r.att[id]), nil }
+func (r *memRun) DerivedPasses() ([]store.PassInfo, error) { return nil, nil }
+func (r *memRun) HasDerived(pass, id string) bool          { return false }
+func (r *memRun) Derived(pass, id string) (*tensor.Tensor, error) {
+	return nil, fmt.Errorf("no pass %s", pass)
+}
 
-func (r *memRun) Samples(context.Context) ([]string, error) {
+func (r *memRun) Samples() ([]string, error) {
 	var ids []string
 	for _, s := range r.samples {
 		ids = append(ids, s.ID)
@@ -34,7 +39,7 @@ func (r *memRun) Samples(context.Context) ([]string, error) {
 	return ids, nil
 }
 
-func (r *memRun) Sample(_ context.Context, id string) (*Sample, error) {
+func (r *memRun) Sample(id string) (*store.Sample, error) {
 	for _, s := range r.samples {
 		if s.ID == id {
 			return s, nil
@@ -43,12 +48,12 @@ func (r *memRun) Sample(_ context.Context, id string) (*Sample, error) {
 	return nil, fmt.Errorf("run %s: no sample %q", r.dir, id)
 }
 
-func (r *memRun) AttentionLayer(_ context.Context, id string, l int) (*Attention, error) {
+func (r *memRun) AttentionLayer(id string, l int) (*tensor.Tensor, error) {
 	r.reads++
 	return r.att[id][l], nil
 }
 
-func (r *memRun) Hidden(_ context.Context, id, name string) (*Hidden, error) {
+func (r *memRun) Hidden(id, name string) (*tensor.Tensor, error) {
 	h, ok := r.hidden[id][name]
 	if !ok {
 		return nil, fmt.Errorf("sample %s: hidden state %s: %w", id, name, ErrNotCaptured)
@@ -79,34 +84,34 @@ func newMemRun(text string, L, H, D int, promptLen int) *memRun {
 	}
 	n := len(toks)
 	r := &memRun{dir: "/runs/mem", prov: map[string]any{"model": "tiny-gpt2", "seed": 1.0, "config": map[string]any{"n_layer": L}},
-		att: map[string][]*Attention{}, hidden: map[string]map[string]*Hidden{}}
-	s := &Sample{ID: "s0", Text: text, Tokens: toks, Offsets: offs, PromptLen: promptLen}
+		att: map[string][]*tensor.Tensor{}, hidden: map[string]map[string]*tensor.Tensor{}}
+	s := &store.Sample{ID: "s0", Text: text, Tokens: toks, Offsets: offs, PromptLen: promptLen, Language: "python"}
 	r.samples = append(r.samples, s)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range L {
-		a := &Attention{Heads: H, Q: n, K: n, Data: make([]float32, H*n*n)}
+		a := tensor.New(H, n, n)
 		for h := range H {
 			for i := range n {
 				row := a.Data[(h*n+i)*n : (h*n+i+1)*n]
 				sum := 0.0
 				for j := 0; j <= i; j++ {
 					v := math.Exp(2 * rng.NormFloat64())
-					row[j] = float32(v)
+					row[j] = float64(float32(v))
 					sum += v
 				}
 				for j := 0; j <= i; j++ {
-					row[j] = float32(float64(row[j]) / sum)
+					row[j] = float64(float32(row[j] / sum))
 				}
 			}
 		}
 		r.att["s0"] = append(r.att["s0"], a)
 	}
 	if D > 0 {
-		hs := map[string]*Hidden{}
-		mk := func(scale float64) *Hidden {
-			h := &Hidden{Rows: n, Dim: D, Data: make([]float32, n*D)}
+		hs := map[string]*tensor.Tensor{}
+		mk := func(scale float64) *tensor.Tensor {
+			h := tensor.New(n, D)
 			for i := range h.Data {
-				h.Data[i] = float32(scale * rng.NormFloat64())
+				h.Data[i] = float64(float32(scale * rng.NormFloat64()))
 			}
 			return h
 		}

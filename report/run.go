@@ -2,102 +2,100 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
+	"github.com/attnscope/attnscope/viz"
 )
 
 // ErrNotCaptured is returned (wrapped) by a Run for data the run does not hold, such
 // as hidden states of a run captured without them (the store's sentinel).
 var ErrNotCaptured = store.ErrNotCaptured
 
-// Run is what reports and figures read from a run folder. The store package's run
-// satisfies it through an adapter in cmd/attnscope; tests use an in-memory run.
+// Run is what reports and figures read from a run folder; *store.Run implements it
+// (tests use an in-memory run).
 type Run interface {
 	// Dir is the run folder.
 	Dir() string
-	// Provenance returns run.json decoded (nil when the run has none).
-	Provenance(ctx context.Context) (map[string]any, error)
+	// Provenance returns run.json decoded.
+	Provenance() (map[string]any, error)
 	// Samples lists the sample ids in order.
-	Samples(ctx context.Context) ([]string, error)
-	// Sample returns a sample's text and tokens.
-	Sample(ctx context.Context, id string) (*Sample, error)
-	// NumLayers returns the number of attention layers captured for a sample (0 when
-	// none).
-	NumLayers(ctx context.Context, id string) (int, error)
-	// AttentionLayer reads one layer of a sample's attention.
-	AttentionLayer(ctx context.Context, id string, layer int) (*Attention, error)
+	Samples() ([]string, error)
+	// Sample returns a sample's record: text, tokens, offsets, prompt length.
+	Sample(id string) (*store.Sample, error)
+	// NumLayers returns the number of attention layers captured for a sample (an
+	// error wrapping ErrNotCaptured when none).
+	NumLayers(id string) (int, error)
+	// AttentionLayer reads one layer of a sample's attention, [head, query, key].
+	AttentionLayer(id string, layer int) (*tensor.Tensor, error)
 	// Hidden reads one captured hidden state ("embed", "blocks.<l>.hook_resid_post")
 	// of a sample, [positions, width]; an error wrapping ErrNotCaptured when absent.
-	Hidden(ctx context.Context, id, name string) (*Hidden, error)
+	Hidden(id, name string) (*tensor.Tensor, error)
 	// Metrics returns the run's metrics table (nil when derive has not written one).
-	Metrics(ctx context.Context) ([]store.MetricRow, error)
+	Metrics() ([]store.MetricRow, error)
+	// DerivedPasses lists the derive passes with outputs, with their declared axes.
+	DerivedPasses() ([]store.PassInfo, error)
+	// HasDerived reports whether a pass has an output for a sample.
+	HasDerived(pass, id string) bool
+	// Derived reads a pass's output for a sample.
+	Derived(pass, id string) (*tensor.Tensor, error)
 }
 
-// Sample is a sample's text and tokens.
-type Sample struct {
-	ID      string
-	Text    string
-	Tokens  []string
-	Offsets [][2]int // character offsets of each token in Text, [start, end)
-	// PromptLen is the number of prompt tokens of a generation (0 for a plain forward
-	// pass, where every token is input).
-	PromptLen int
-	// PromptText is the prompt of a generation (Text begins with it); "" otherwise.
-	PromptText string
+var _ Run = (*store.Run)(nil)
+
+// OpenRun opens the run folder dir.
+func OpenRun(dir string) (*store.Run, error) { return store.Open(dir) }
+
+// headMatrix returns head h of one layer of attention [H,Q,K] as a Q×K matrix.
+func headMatrix(a *tensor.Tensor, h int) (viz.Matrix, error) {
+	return viz.NewMatrix(a.Shape[1], a.Shape[2], a.Sub(h).Data)
 }
 
-// Attention is one layer of attention, [Heads, Q, K] row-major.
-type Attention struct {
-	Heads, Q, K int
-	Data        []float32
-}
-
-// Head returns head h as a viz-ready float64 matrix.
-func (a *Attention) Head(h int) []float64 {
-	n := a.Q * a.K
+// headMean returns the mean over heads of one layer of attention [H,Q,K], Q×K.
+func headMean(a *tensor.Tensor) []float64 {
+	H, n := a.Shape[0], a.Shape[1]*a.Shape[2]
 	out := make([]float64, n)
-	for i, v := range a.Data[h*n : (h+1)*n] {
-		out[i] = float64(v)
-	}
-	return out
-}
-
-// Mean returns the head-mean matrix.
-func (a *Attention) Mean() []float64 {
-	n := a.Q * a.K
-	out := make([]float64, n)
-	for h := range a.Heads {
+	for h := range H {
 		for i, v := range a.Data[h*n : (h+1)*n] {
-			out[i] += float64(v)
+			out[i] += v
 		}
 	}
 	for i := range out {
-		out[i] /= float64(a.Heads)
+		out[i] /= float64(H)
 	}
 	return out
 }
 
-// validate checks the shape and values of a layer read from a run.
-func (a *Attention) validate(id string, layer int) error {
-	if a.Heads < 1 || a.Q < 1 || a.K < 1 || len(a.Data) != a.Heads*a.Q*a.K {
-		return fmt.Errorf("sample %s layer %d: attention shape [%d, %d, %d] does not match its %d values", id, layer, a.Heads, a.Q, a.K, len(a.Data))
+// validateLayer checks the shape and values of a layer read from a run.
+func validateLayer(a *tensor.Tensor, id string, layer int) error {
+	if len(a.Shape) != 3 || a.Check() != nil || a.Len() == 0 {
+		return fmt.Errorf("sample %s layer %d: attention of shape %v with %d values, [head, query, key] expected", id, layer, a.Shape, len(a.Data))
 	}
+	qk := a.Shape[1] * a.Shape[2]
 	for i, v := range a.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			h := i / (a.Q * a.K)
-			r := i % (a.Q * a.K) / a.K
-			return fmt.Errorf("sample %s layer %d head %d row %d: attention is %v", id, layer, h, r, v)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("sample %s layer %d head %d row %d: attention is %v", id, layer, i/qk, i%qk/a.Shape[2], v)
 		}
 	}
 	return nil
 }
 
+// numLayers returns a sample's number of attention layers, 0 when none was captured.
+func numLayers(run Run, id string) (int, error) {
+	n, err := run.NumLayers(id)
+	if errors.Is(err, store.ErrNotCaptured) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // layerCount returns the number of attention layers of a sample, an error when it has
 // none.
 func layerCount(ctx context.Context, run Run, id string) (int, error) {
-	n, err := run.NumLayers(ctx, id)
+	n, err := numLayers(run, id)
 	if err != nil {
 		return 0, err
 	}
@@ -108,7 +106,7 @@ func layerCount(ctx context.Context, run Run, id string) (int, error) {
 }
 
 // loadLayer reads and validates one layer, checking the layer index first.
-func loadLayer(ctx context.Context, run Run, id string, layer int) (*Attention, error) {
+func loadLayer(ctx context.Context, run Run, id string, layer int) (*tensor.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -119,24 +117,12 @@ func loadLayer(ctx context.Context, run Run, id string, layer int) (*Attention, 
 	if layer < 0 || layer >= n {
 		return nil, fmt.Errorf("layer %d out of range: sample %s has layers 0..%d", layer, id, n-1)
 	}
-	a, err := run.AttentionLayer(ctx, id, layer)
+	a, err := run.AttentionLayer(id, layer)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.validate(id, layer); err != nil {
+	if err := validateLayer(a, id, layer); err != nil {
 		return nil, err
 	}
 	return a, nil
-}
-
-// DerivedRun is a Run that also holds derive passes' outputs
-// (RUN/derived/<pass>/<sample>.npy); the HTML report draws them when present.
-type DerivedRun interface {
-	Run
-	DerivedPasses() ([]string, error)
-	// DerivedFunction returns the analysis function a pass ran (from
-	// RUN/derived/<pass>/pass.json), or "" when it is not recorded.
-	DerivedFunction(pass string) string
-	HasDerived(pass, id string) bool
-	Derived(pass, id string) ([]float64, []int, error)
 }

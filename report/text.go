@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+	"unicode"
+
+	"github.com/attnscope/attnscope/stats"
 )
 
 // Recommendation texts of the analyzer (seeds.md §3.3).
@@ -50,11 +54,11 @@ type Metric struct {
 }
 
 // AvgTransform is mean_k T_k.
-func (a *Analysis) AvgTransform() float64 { return mean(a.Transform) }
+func (a *Analysis) AvgTransform() float64 { return stats.Mean(a.Transform) }
 
 // AvgSparsity is the mean over weight captures of the fraction of all their weights
 // below 0.1 (the "Attention Sparsity" metric and the recommendation's input).
-func (a *Analysis) AvgSparsity() float64 { return mean(a.LayerSparsity) }
+func (a *Analysis) AvgSparsity() float64 { return stats.Mean(a.LayerSparsity) }
 
 // SummaryMetrics returns the dashboard's summary panel: Avg Transform, Representation
 // Diversity (mean output std), I/O Correlation (|Pearson r|, with more than one layer)
@@ -64,7 +68,7 @@ func (a *Analysis) SummaryMetrics() []Metric {
 	for k, l := range a.Layers {
 		outStd[k] = l.OutStd
 	}
-	m := []Metric{{"Avg Transform", a.AvgTransform()}, {"Representation Diversity", mean(outStd)}}
+	m := []Metric{{"Avg Transform", a.AvgTransform()}, {"Representation Diversity", stats.Mean(outStd)}}
 	if a.HasPearson {
 		m = append(m, Metric{"I/O Correlation", abs(a.Pearson)})
 	}
@@ -109,8 +113,8 @@ func (a *Analysis) reportLines() []string {
 		tmin, tmax = min(tmin, t), max(tmax, t)
 	}
 	l = append(l, "\n🔍 LAYER ANALYSIS:",
-		fmt.Sprintf("   • Average input activation: %.6f", mean(in)),
-		fmt.Sprintf("   • Average output activation: %.6f", mean(out)),
+		fmt.Sprintf("   • Average input activation: %.6f", stats.Mean(in)),
+		fmt.Sprintf("   • Average output activation: %.6f", stats.Mean(out)),
 		fmt.Sprintf("   • Average transformation magnitude: %.6f", a.AvgTransform()),
 		fmt.Sprintf("   • Max transformation: %.6f", tmax),
 		fmt.Sprintf("   • Min transformation: %.6f", tmin),
@@ -129,10 +133,10 @@ func (a *Analysis) reportLines() []string {
 		}
 		l = append(l, "\n🎯 ATTENTION WEIGHT ANALYSIS:",
 			fmt.Sprintf("   • Number of layers with weights: %d", len(a.HeadEntropy)),
-			fmt.Sprintf("   • Average attention entropy: %.6f", mean(ents)),
-			fmt.Sprintf("   • Average attention sparsity: %.6f", mean(sps)),
-			fmt.Sprintf("   • Entropy std: %.6f", popStd(ents)),
-			fmt.Sprintf("   • Sparsity std: %.6f", popStd(sps)))
+			fmt.Sprintf("   • Average attention entropy: %.6f", stats.Mean(ents)),
+			fmt.Sprintf("   • Average attention sparsity: %.6f", stats.Mean(sps)),
+			fmt.Sprintf("   • Entropy std: %.6f", math.Sqrt(stats.PopVariance(ents))),
+			fmt.Sprintf("   • Sparsity std: %.6f", math.Sqrt(stats.PopVariance(sps))))
 	}
 	l = append(l, "\n💡 RECOMMENDATIONS:")
 	for _, r := range Recommendations(a.AvgTransform(), true, a.AvgSparsity(), len(a.LayerSparsity) > 0) {
@@ -148,10 +152,31 @@ func (a *Analysis) WriteText(w io.Writer) error {
 }
 
 // ConsoleSummary returns what the analyzer prints to the console: lines 3–14 of the
-// report.
+// report, without the report file's emoji (pictographs and the space after them), so
+// that terminals and logs without such glyphs show plain text.
 func (a *Analysis) ConsoleSummary() string {
 	l := a.reportLines()
-	return strings.Join(l[3:min(15, len(l))], "\n")
+	return plainText(strings.Join(l[3:min(15, len(l))], "\n"))
+}
+
+// plainText drops symbols of Unicode category So (emoji, pictographs) and a space
+// that follows one.
+func plainText(s string) string {
+	var b strings.Builder
+	skipSpace := false
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.So, r) || r == 0xFE0F:
+			skipSpace = true
+			continue
+		case skipSpace && r == ' ':
+			skipSpace = false
+			continue
+		}
+		skipSpace = false
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // WriteSummaryJSON writes attention_data_summary.json.

@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"github.com/attnscope/attnscope/tensor"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,9 +79,9 @@ func TestSampleWriterQKV(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := heads / kvHeads
-			for which, x := range []*Tensor3{q, k, v} {
-				if x.Heads != heads || x.Q != n || x.K != hd {
-					t.Fatalf("%s layer %d tensor %d: shape [%d %d %d], want [%d %d %d]", id, l, which, x.Heads, x.Q, x.K, heads, n, hd)
+			for which, x := range []*tensor.Tensor{q, k, v} {
+				if !slices.Equal(x.Shape, []int{heads, n, hd}) {
+					t.Fatalf("%s layer %d tensor %d: shape %v, want [%d %d %d]", id, l, which, x.Shape, heads, n, hd)
 				}
 				for h := range heads {
 					src := h // queries: one per head; keys and values: kv head h/g
@@ -88,7 +90,7 @@ func TestSampleWriterQKV(t *testing.T) {
 					}
 					for tok := range n {
 						for d := range hd {
-							if got, want := x.Data[(h*n+tok)*hd+d], qkvValue(l, which, src, tok, d); got != want {
+							if got, want := x.Data[(h*n+tok)*hd+d], float64(qkvValue(l, which, src, tok, d)); got != want {
 								t.Fatalf("%s layer %d tensor %d [%d %d %d] = %v, want %v", id, l, which, h, tok, d, got, want)
 							}
 						}

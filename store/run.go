@@ -9,10 +9,24 @@
 //	RUN/samples/<id>/attention.safetensors blocks.<l>.attn.pattern, [heads, query, key], F32 or F16
 //	RUN/samples/<id>/hidden.safetensors    embed, blocks.<l>.hook_resid_post, final_norm, [tokens, width] (optional)
 //	RUN/samples/<id>/qkv.safetensors       blocks.<l>.attn.hook_q|hook_k|hook_v, [heads, tokens, head_dim] (optional)
-//	RUN/derived/<pass>/<id>.npy            outputs of analysis passes (package derive)
-//	RUN/derived/<pass>/pass.json           the pass's function, input and kwargs (PassSettings)
-//	RUN/metrics.csv, RUN/metrics.parquet   the run's metrics table (package derive)
+//	RUN/derived/<pass>/<id>.npy            outputs of analysis passes (package derive), float64 .npy
+//	RUN/derived/<pass>/<id>.metrics.csv    the sample's metric rows of the pass, gathered into the table
+//	RUN/derived/<pass>/pass.json           the pass's function, input, kwargs and output axes (PassSettings)
+//	RUN/metrics.csv, RUN/metrics.parquet   the run's metrics table (GatherMetrics)
 //
+// Everything on disk about a run goes through this package: Sample, NumLayers,
+// AttentionLayer and Attention read captured data as *tensor.Tensor ([head, query,
+// key] per layer, [layer, head, query, key] whole); PreparePass, WriteDerived,
+// Derived, HasDerived, DerivedPasses and Pass write and read derived outputs;
+// GatherMetrics and Metrics the metrics table.
+//
+// Derived outputs describe themselves: every derive function declares the axes of its
+// output (Axis: a name such as layer, head, query, key, line, unit or point, and for
+// axes of fixed length the names of their entries, e.g. head_collapse's criteria or
+// the columns of a list of records), and pass.json records them. A reader draws or
+// serves any output from DerivedPasses (the axes) and Derived (the values) without
+// knowing the function: ticks of query/key axes are the sample's tokens, of layer and
+// head axes L0.../H0..., of unit axes "L0 H3", of labelled axes their labels.
 // Every file is written atomically (temporary file, then rename). A sample is
 // finished when its sample.json exists: the tensors files are committed before it,
 // so an interrupted capture never leaves a sample that looks whole.
@@ -197,37 +211,19 @@ func (r *Run) HiddenPath(id string) string { return filepath.Join(r.SampleDir(id
 // QKVPath is the queries/keys/values file of sample id.
 func (r *Run) QKVPath(id string) string { return filepath.Join(r.SampleDir(id), QKVFile) }
 
-// DerivedPath is where analysis pass writes its output for sample:
-// RUN/derived/<pass>/<sample>.npy.
-func (r *Run) DerivedPath(pass, sample string) string {
-	return filepath.Join(r.dir, DerivedDir, pass, sample+".npy")
-}
-
-// PassSettings is RUN/derived/<pass>/pass.json: how a derive pass made its outputs,
-// so that outputs made with other settings are never mixed and readers know which
-// function produced them.
-type PassSettings struct {
-	Function string         `json:"function"`
-	Input    string         `json:"input"`
-	Kwargs   map[string]any `json:"kwargs"`
-}
-
-// PassSettingsPath is RUN/derived/<pass>/pass.json.
-func (r *Run) PassSettingsPath(pass string) string {
-	return filepath.Join(r.dir, DerivedDir, pass, PassFile)
-}
-
-// ReadPassSettings reads RUN/derived/<pass>/pass.json.
-func (r *Run) ReadPassSettings(pass string) (PassSettings, error) {
-	var s PassSettings
-	b, err := os.ReadFile(r.PassSettingsPath(pass))
+// Provenance returns run.json decoded as a generic map (every field, also ones this
+// version does not know), for display.
+func (r *Run) Provenance() (map[string]any, error) {
+	path := filepath.Join(r.dir, RunFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return s, err
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("read %s: %w", r.PassSettingsPath(pass), err)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read %s: invalid JSON: %w", path, err)
 	}
-	return s, nil
+	return m, nil
 }
 
 // Finished reports whether sample id is complete (its sample.json exists).

@@ -96,7 +96,7 @@ func TestRunWriteRead(t *testing.T) {
 		if n, err := r2.NumLayers(id); err != nil || n != 3 {
 			t.Errorf("NumLayers = %d, %v", n, err)
 		}
-		tol := float32(0)
+		tol := 0.0
 		if fp16 {
 			tol = 1e-3
 		}
@@ -105,11 +105,11 @@ func TestRunWriteRead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.Heads != 2 || a.Q != 4 || a.K != 4 {
-				t.Fatalf("layer %d shape %d %d %d", l, a.Heads, a.Q, a.K)
+			if !reflect.DeepEqual(a.Shape, []int{2, 4, 4}) {
+				t.Fatalf("layer %d shape %v", l, a.Shape)
 			}
 			for i, v := range a.Data {
-				if d := v - atts[l][i]; d > tol || d < -tol {
+				if d := v - float64(atts[l][i]); d > tol || d < -tol {
 					t.Fatalf("layer %d value %d = %g, want %g", l, i, v, atts[l][i])
 				}
 			}
@@ -118,8 +118,8 @@ func TestRunWriteRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(all.Shape(), []int{3, 2, 4, 4}) || all.Layer(2).At(1, 3, 3) != atts[2][(1*4+3)*4+3] && !fp16 {
-			t.Errorf("Attention: shape %v", all.Shape())
+		if !reflect.DeepEqual(all.Shape, []int{3, 2, 4, 4}) || all.At(2, 1, 3, 3) != float64(atts[2][(1*4+3)*4+3]) && !fp16 {
+			t.Errorf("Attention: shape %v", all.Shape)
 		}
 		if _, err := r2.AttentionLayer(id, 3); err == nil || !strings.Contains(err.Error(), "no layer 3") {
 			t.Errorf("layer out of range: %v", err)
@@ -129,7 +129,7 @@ func TestRunWriteRead(t *testing.T) {
 			t.Errorf("hidden names %v %v", names, err)
 		}
 		h, err := r2.Hidden(id, ResidName(1))
-		if err != nil || h.Rows != 4 || h.Cols != 5 || h.Data[3] != 3.0/8 {
+		if err != nil || !reflect.DeepEqual(h.Shape, []int{4, 5}) || h.Data[3] != 3.0/8 {
 			t.Errorf("hidden %+v %v", h, err)
 		}
 	}

@@ -8,11 +8,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // Sample is the record of one sample, stored in RUN/samples/<id>/sample.json.
@@ -142,37 +144,6 @@ func (r *Run) Sample(id string) (*Sample, error) {
 	return s, nil
 }
 
-// Tensor3 is one layer of attention, [Heads, Q, K] row-major: Data[(h*Q+q)*K+k] is
-// how much query position q attends to key position k in head h.
-type Tensor3 struct {
-	Heads, Q, K int
-	Data        []float32
-}
-
-// At returns the weight of head h, query q, key k.
-func (t *Tensor3) At(h, q, k int) float32 { return t.Data[(h*t.Q+q)*t.K+k] }
-
-// Tensor4 is the attention of all layers, [Layers, Heads, Q, K] row-major.
-type Tensor4 struct {
-	Layers, Heads, Q, K int
-	Data                []float32
-}
-
-// Shape returns [Layers, Heads, Q, K].
-func (t *Tensor4) Shape() []int { return []int{t.Layers, t.Heads, t.Q, t.K} }
-
-// Layer returns layer l as a view (sharing Data).
-func (t *Tensor4) Layer(l int) *Tensor3 {
-	n := t.Heads * t.Q * t.K
-	return &Tensor3{Heads: t.Heads, Q: t.Q, K: t.K, Data: t.Data[l*n : (l+1)*n]}
-}
-
-// Tensor2 is a hidden state, [Rows (tokens), Cols (width)] row-major.
-type Tensor2 struct {
-	Rows, Cols int
-	Data       []float32
-}
-
 // AttentionName is the tensor name of layer l's attention.
 func AttentionName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.pattern" }
 
@@ -240,7 +211,7 @@ func (r *Run) NumLayers(id string) (int, error) {
 	return attentionLayers(st)
 }
 
-func readLayer(st *checkpoint.Safetensors, l int) (*Tensor3, error) {
+func readLayer(st *checkpoint.Safetensors, l int) (*tensor.Tensor, error) {
 	data, shape, err := st.Float32(AttentionName(l))
 	if err != nil {
 		return nil, err
@@ -248,11 +219,12 @@ func readLayer(st *checkpoint.Safetensors, l int) (*Tensor3, error) {
 	if len(shape) != 3 || shape[1] != shape[2] {
 		return nil, fmt.Errorf("read %s: tensor %q has shape %v, [heads, query, key] with query = key expected", st.Path(), AttentionName(l), shape)
 	}
-	return &Tensor3{Heads: shape[0], Q: shape[1], K: shape[2], Data: data}, nil
+	return tensor.FromFloat32(shape, data)
 }
 
-// AttentionLayer reads layer l of sample id's attention (only that layer).
-func (r *Run) AttentionLayer(id string, l int) (*Tensor3, error) {
+// AttentionLayer reads layer l of sample id's attention (only that layer),
+// [head, query, key], as float64.
+func (r *Run) AttentionLayer(id string, l int) (*tensor.Tensor, error) {
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return nil, err
@@ -265,8 +237,9 @@ func (r *Run) AttentionLayer(id string, l int) (*Tensor3, error) {
 	return readLayer(st, l)
 }
 
-// Attention reads all layers of sample id's attention, [L, H, N, N].
-func (r *Run) Attention(id string) (*Tensor4, error) {
+// Attention reads all layers of sample id's attention, [layer, head, query, key], as
+// float64 (one float32 layer at a time besides the result).
+func (r *Run) Attention(id string) (*tensor.Tensor, error) {
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return nil, err
@@ -279,16 +252,16 @@ func (r *Run) Attention(id string) (*Tensor4, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("read %s: no blocks.<l>.attn.pattern tensors", st.Path())
 	}
-	var out *Tensor4
+	var out *tensor.Tensor
 	for l := range n {
 		t, err := readLayer(st, l)
 		if err != nil {
 			return nil, err
 		}
 		if out == nil {
-			out = &Tensor4{Layers: n, Heads: t.Heads, Q: t.Q, K: t.K, Data: make([]float32, 0, n*len(t.Data))}
-		} else if t.Heads != out.Heads || t.Q != out.Q {
-			return nil, fmt.Errorf("read %s: layer %d has shape [%d %d %d], layer 0 [%d %d %d]", st.Path(), l, t.Heads, t.Q, t.K, out.Heads, out.Q, out.K)
+			out = &tensor.Tensor{Shape: append([]int{n}, t.Shape...), Data: make([]float64, 0, n*len(t.Data))}
+		} else if !slices.Equal(t.Shape, out.Shape[1:]) {
+			return nil, fmt.Errorf("read %s: layer %d has shape %v, layer 0 %v", st.Path(), l, t.Shape, out.Shape[1:])
 		}
 		out.Data = append(out.Data, t.Data...)
 	}
@@ -308,8 +281,9 @@ func (r *Run) HiddenNames(id string) ([]string, error) {
 }
 
 // Hidden reads one hidden state of sample id ("embed", "blocks.<l>.hook_resid_post"
-// or "final_norm"), [tokens, width]; an error wrapping ErrNotCaptured when absent.
-func (r *Run) Hidden(id, name string) (*Tensor2, error) {
+// or "final_norm"), [tokens, width] as float64; an error wrapping ErrNotCaptured when
+// absent.
+func (r *Run) Hidden(id, name string) (*tensor.Tensor, error) {
 	st, err := r.openTensors(id, HiddenFile)
 	if err != nil {
 		return nil, err
@@ -325,16 +299,15 @@ func (r *Run) Hidden(id, name string) (*Tensor2, error) {
 	if len(shape) != 2 {
 		return nil, fmt.Errorf("read %s: tensor %q has shape %v, [tokens, width] expected", st.Path(), name, shape)
 	}
-	return &Tensor2{Rows: shape[0], Cols: shape[1], Data: data}, nil
+	return tensor.FromFloat32(shape, data)
 }
 
 // QKV reads layer l's queries, keys and values of sample id, each [heads, tokens,
-// head_dim] as a Tensor3 with Heads = heads, Q = tokens and K = head_dim (keys
-// and values repeated per query head for grouped-query attention; queries and
-// keys after RoPE where the family applies it). Recomputing the pattern:
-// softmax(q·kᵀ/√head_dim + mask) over the key axis. An error wrapping
-// ErrNotCaptured when the run was captured without them.
-func (r *Run) QKV(id string, l int) (q, k, v *Tensor3, err error) {
+// head_dim] (keys and values repeated per query head for grouped-query attention;
+// queries and keys after RoPE where the family applies it). Recomputing the pattern:
+// softmax(q·kᵀ/√head_dim + mask) over the key axis. An error wrapping ErrNotCaptured
+// when the run was captured without them.
+func (r *Run) QKV(id string, l int) (q, k, v *tensor.Tensor, err error) {
 	st, err := r.openTensors(id, QKVFile)
 	if err != nil {
 		return nil, nil, nil, err
@@ -343,7 +316,7 @@ func (r *Run) QKV(id string, l int) (q, k, v *Tensor3, err error) {
 	if _, ok := st.Info(QName(l)); !ok {
 		return nil, nil, nil, fmt.Errorf("read %s: no layer %d: %w", st.Path(), l, ErrNotCaptured)
 	}
-	var out [3]*Tensor3
+	var out [3]*tensor.Tensor
 	for i, name := range []string{QName(l), KName(l), VName(l)} {
 		data, shape, err := st.Float32(name)
 		if err != nil {
@@ -352,10 +325,12 @@ func (r *Run) QKV(id string, l int) (q, k, v *Tensor3, err error) {
 		if len(shape) != 3 {
 			return nil, nil, nil, fmt.Errorf("read %s: tensor %q has shape %v, [heads, tokens, head_dim] expected", st.Path(), name, shape)
 		}
-		if i > 0 && (shape[0] != out[0].Heads || shape[1] != out[0].Q || shape[2] != out[0].K) {
-			return nil, nil, nil, fmt.Errorf("read %s: tensor %q has shape %v, hook_q %v", st.Path(), name, shape, []int{out[0].Heads, out[0].Q, out[0].K})
+		if i > 0 && !slices.Equal(shape, out[0].Shape) {
+			return nil, nil, nil, fmt.Errorf("read %s: tensor %q has shape %v, hook_q %v", st.Path(), name, shape, out[0].Shape)
 		}
-		out[i] = &Tensor3{Heads: shape[0], Q: shape[1], K: shape[2], Data: data}
+		if out[i], err = tensor.FromFloat32(shape, data); err != nil {
+			return nil, nil, nil, fmt.Errorf("read %s: tensor %q: %w", st.Path(), name, err)
+		}
 	}
 	return out[0], out[1], out[2], nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -69,6 +70,7 @@ func Dashboard(d DashboardData) (*Figure, error) {
 	addBars(p, idx, d.OutMean, 0.2, 0.4, palette[1], "Output")
 	p.X.Tick.Marker = fixedTicks(categoryTicksAt(d.LayerNames, labelStride(n, 220, 10)))
 	p.Legend.Top = true
+	legendRoom(p, append(slices.Clone(d.InMean), d.OutMean...))
 	panels = append(panels, p)
 
 	// 2. Activation distribution (density histograms, 20 bins).
@@ -82,9 +84,13 @@ func Dashboard(d DashboardData) (*Figure, error) {
 			h.LineStyle.Width = 0
 			p.Add(h)
 			p.Legend.Add([]string{"Inputs", "Outputs"}[i], h)
+			if _, _, _, ymax := h.DataRange(); ymax > p.Y.Max {
+				p.Y.Max = ymax
+			}
 		}
 	}
 	p.Legend.Top = true
+	p.Y.Min, p.Y.Max = 0, p.Y.Max*1.4 // room above the bars for the legend
 	panels = append(panels, p)
 
 	// 3. Input–output correlation.
@@ -287,6 +293,16 @@ func messagePanel(title, msg string) *plot.Plot {
 	p.HideAxes()
 	p.Add(&centreText{text: msg})
 	return p
+}
+
+// legendRoom extends the y axis above the data so that a legend in the top corner
+// sits over empty space, not over the bars.
+func legendRoom(p *plot.Plot, v []float64) {
+	lo, hi := finiteRange(v)
+	lo, hi = min(lo, 0), max(hi, 0)
+	if hi > lo {
+		p.Y.Min, p.Y.Max = lo, hi+0.45*(hi-lo)
+	}
 }
 
 // addBars adds bars of the given width centred at x+offset.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -178,18 +179,29 @@ func tiled(plots [][]*plot.Plot, title string, w, h vg.Length) *Figure {
 // attention matrix, seeds.md §3.3 panel 10) as bars, with token labels under the bars
 // thinned so they never overlap.
 func Received(values []float64, tokens []string, title string) (*Figure, error) {
+	return Bars(values, tokens, BarsOptions{Title: title, XLabel: "Key position", YLabel: "Attention received (column sum)"})
+}
+
+// BarsOptions configure a bar chart.
+type BarsOptions struct {
+	Title, XLabel, YLabel string
+}
+
+// Bars draws one bar per value with labels (tokens, layer names; nil: numbered) under
+// the bars, thinned so they never overlap.
+func Bars(values []float64, tokens []string, o BarsOptions) (*Figure, error) {
 	n := len(values)
 	if n == 0 {
-		return nil, errors.New("received: no positions")
+		return nil, errors.New("bars: no values")
 	}
 	if tokens != nil && len(tokens) != n {
-		return nil, fmt.Errorf("received: %d tokens for %d positions", len(tokens), n)
+		return nil, fmt.Errorf("bars: %d labels for %d values", len(tokens), n)
 	}
-	p := newPlot(title, "Key position", "Attention received (column sum)")
+	p := newPlot(o.Title, o.XLabel, o.YLabel)
 	p.Add(&bars{v: values, color: SteelBlue})
 	p.X.Min, p.X.Max = 0, float64(n)
 	p.X.Padding = 0
-	p.Y.Min = 0
+	p.Y.Min = min(0, slices.Min(values))
 	p.X.Tick.Label.Rotation = math.Pi / 2
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter

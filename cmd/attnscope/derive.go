@@ -40,47 +40,7 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg := derive.DefaultRegistry()
-			if list {
-				return listFunctions(cmd.OutOrStdout(), reg)
-			}
-			if configPath == "" {
-				return usagef(cmd, "--config is required")
-			}
-			if workers < 1 {
-				return usagef(cmd, "--workers must be at least 1, got %d", workers)
-			}
-			cfg, err := derive.LoadConfig(configPath, reg)
-			if err != nil {
-				return err
-			}
-			if pass != "" {
-				if _, err := cfg.Pass(pass); err != nil {
-					return fmt.Errorf("%s: %w", configPath, err)
-				}
-			}
-			run, err := derive.OpenRun(args[0])
-			if err != nil {
-				return err
-			}
-			n, err := requireSamples(cmd.Context(), run, args[0])
-			if err != nil {
-				return err
-			}
-			passes := len(cfg.Passes)
-			if pass != "" {
-				passes = 1
-			}
-			tr := progress.New(cmd.ErrOrStderr(), "derive", "pass outputs", n*passes)
-			defer tr.Close()
-			sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr)})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "derived %d samples: %d outputs computed, %d already present; %s and %s hold %d metric rows\n",
-				sum.Samples, sum.Computed, sum.Skipped,
-				filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
-			return nil
+			return runDerive(cmd, args, configPath, pass, workers, list)
 		},
 	}
 	f := cmd.Flags()
@@ -95,7 +55,15 @@ func listFunctions(w io.Writer, reg *derive.Registry) error {
 	for _, name := range reg.Names() {
 		s, _ := reg.Lookup(name)
 		input := map[derive.InputKind]string{derive.TakesAttention: "attention", derive.TakesTensor: "tensor", derive.TakesMetadata: "metadata"}[s.Input]
-		fmt.Fprintf(w, "%s (input: %s)\n", name, input)
+		axes := "depends on the input"
+		if s.Input != derive.TakesMetadata {
+			if a, err := s.Axes(store.AttentionAxes(), defaultKwargs(s)); err == nil {
+				axes = store.AxesString(a)
+			}
+		} else if a, err := s.Axes(nil, defaultKwargs(s)); err == nil {
+			axes = store.AxesString(a)
+		}
+		fmt.Fprintf(w, "%s (input: %s; output axes: %s)\n", name, input, axes)
 		if s.Doc != "" {
 			fmt.Fprintf(w, "    %s\n", s.Doc)
 		}
@@ -121,4 +89,59 @@ func listFunctions(w io.Writer, reg *derive.Registry) error {
 		}
 	}
 	return nil
+}
+
+// runDerive runs the passes of the config at configPath (or only pass) over the run
+// args[0], or lists the pass functions.
+func runDerive(cmd *cobra.Command, args []string, configPath, pass string, workers int, list bool) error {
+	reg := derive.DefaultRegistry()
+	if list {
+		return listFunctions(cmd.OutOrStdout(), reg)
+	}
+	if configPath == "" {
+		return usagef(cmd, "--config is required")
+	}
+	if workers < 1 {
+		return usagef(cmd, "--workers must be at least 1, got %d", workers)
+	}
+	cfg, err := derive.LoadConfig(configPath, reg)
+	if err != nil {
+		return err
+	}
+	if pass != "" {
+		if _, err := cfg.Pass(pass); err != nil {
+			return fmt.Errorf("%s: %w", configPath, err)
+		}
+	}
+	run, err := store.Open(args[0])
+	if err != nil {
+		return err
+	}
+	n, err := requireSamples(run, args[0])
+	if err != nil {
+		return err
+	}
+	passes := len(cfg.Passes)
+	if pass != "" {
+		passes = 1
+	}
+	tr := progress.New(cmd.ErrOrStderr(), "derive", "pass outputs", n*passes)
+	defer tr.Close()
+	sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "derived %d samples: %d outputs computed, %d already present; %s and %s hold %d metric rows\n",
+		sum.Samples, sum.Computed, sum.Skipped,
+		filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
+	return nil
+}
+
+// defaultKwargs returns a function's keyword arguments at their defaults.
+func defaultKwargs(s *derive.Spec) derive.Kwargs {
+	kw := derive.Kwargs{}
+	for k, ks := range s.Kwargs {
+		kw[k] = ks.Default
+	}
+	return kw
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -14,8 +13,8 @@ import (
 // requireSamples fails when the run holds no finished sample: derive would otherwise
 // succeed having done nothing.
 // It returns the number of samples.
-func requireSamples(ctx context.Context, run derive.Run, dir string) (int, error) {
-	ids, err := run.Samples(ctx)
+func requireSamples(run derive.Run, dir string) (int, error) {
+	ids, err := run.Samples()
 	if err != nil {
 		return 0, err
 	}

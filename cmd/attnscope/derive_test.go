@@ -153,7 +153,7 @@ func deriveCapturedVsImported(t *testing.T, model string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := checkpoint.WriteNpyFile(filepath.Join(npyDir, id+".npy"), a.Shape(), a.Data); err != nil {
+		if err := checkpoint.WriteNpyFile(filepath.Join(npyDir, id+".npy"), a.Shape, a.Float32()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attnscope/attnscope/evaluate"
+	"github.com/attnscope/attnscope/demo"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/train"
 )
@@ -33,60 +32,7 @@ to --out as results.json, summary.csv and samples.csv; with evaluation.visualize
 reference-token figures of the first --figures samples go to --out/visualizations.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return usagef(cmd, "--out is required")
-			}
-			e, err := train.LoadExperiment(args[0], args[1:])
-			if err != nil {
-				return err
-			}
-			if e.Evaluation == nil {
-				return fmt.Errorf("%s: the config has no evaluation section", args[0])
-			}
-			be, err := train.Backend(backend)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			var cfg train.ModelConfig
-			var w [][]float32
-			if e.Training != nil {
-				res, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
-				if err != nil {
-					return err
-				}
-				cfg, w = res.Config, res.Weights
-			} else if cfg, w, err = train.NewModel(e, train.Tokenizer()); err != nil {
-				return err
-			}
-			opts := train.EvalOptions{Backend: be, DropLast: dropLast}
-			if e.Evaluation.Visualize {
-				// The original draws every sample of batch-size-1 runs; here the first
-				// --figures samples of each dataset are drawn.
-				figDir := filepath.Join(out, "visualizations")
-				if err := os.MkdirAll(figDir, 0o755); err != nil {
-					return err
-				}
-				opts.OnSample = func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
-					if i >= nFig || s.Labels == nil {
-						return nil
-					}
-					return drawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, float64Attention(attn, len(s.InputIDs)))
-				}
-			}
-			var endProgress func()
-			opts.OnSample, endProgress = evalProgress(cmd.ErrOrStderr(), e, opts.OnSample)
-			rep, err := train.Evaluate(ctx, e, cfg, w, opts)
-			endProgress()
-			if err != nil {
-				return err
-			}
-			if err := writeReport(out, rep); err != nil {
-				return err
-			}
-			printReport(cmd.OutOrStdout(), rep)
-			fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
-			return nil
+			return runEvaluate(cmd, args, out, backend, dropLast, nFig)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "output folder for results.json, summary.csv, samples.csv")
@@ -96,27 +42,60 @@ reference-token figures of the first --figures samples go to --out/visualization
 	return c
 }
 
-func writeReport(dir string, rep *evaluate.Report) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+// runEvaluate trains (unless the config says not to) and evaluates the experiment args[0].
+func runEvaluate(cmd *cobra.Command, args []string, out, backend string, dropLast bool, nFig int) error {
+	if out == "" {
+		return usagef(cmd, "--out is required")
 	}
-	if err := rep.WriteJSON(filepath.Join(dir, "results.json")); err != nil {
+	e, err := train.LoadExperiment(args[0], args[1:])
+	if err != nil {
 		return err
 	}
-	return rep.WriteCSV(dir)
-}
-
-func printReport(w io.Writer, rep *evaluate.Report) {
-	for _, d := range []*evaluate.DatasetResult{rep.ID, rep.OOD} {
-		fmt.Fprintf(w, "%s: %d samples, exact-match accuracy %.1f%%, piecewise %.1f%%", d.Name, d.N, d.Accuracy, d.Piecewise.PiecewiseAccuracy)
-		if e := d.AttentionEval; e != nil {
-			fmt.Fprintf(w, ", attention on reference tokens %.3f (95%% CI %.3f–%.3f, %d rows)", e.Mean, e.CILower, e.CIUpper, e.N)
+	if e.Evaluation == nil {
+		return fmt.Errorf("%s: the config has no evaluation section", args[0])
+	}
+	be, err := train.Backend(backend)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	var cfg train.ModelConfig
+	var w [][]float32
+	if e.Training != nil {
+		res, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
+		if err != nil {
+			return err
 		}
-		fmt.Fprintln(w)
+		cfg, w = res.Config, res.Weights
+	} else if cfg, w, err = train.NewModel(e, train.Tokenizer()); err != nil {
+		return err
 	}
-	if c := rep.Comparison; c != nil && c.TStat != nil {
-		fmt.Fprintf(w, "dataset1 vs dataset2 reference attention: Welch t = %.3f, df = %.1f, p = %.3g\n", *c.TStat, *c.DF, *c.PValue)
-	} else if rep.ComparisonError != "" {
-		fmt.Fprintf(w, "dataset1 vs dataset2: %s\n", rep.ComparisonError)
+	opts := train.EvalOptions{Backend: be, DropLast: dropLast}
+	if e.Evaluation.Visualize {
+		// The original draws every sample of batch-size-1 runs; here the first
+		// --figures samples of each dataset are drawn.
+		figDir := filepath.Join(out, "visualizations")
+		if err := os.MkdirAll(figDir, 0o755); err != nil {
+			return err
+		}
+		opts.OnSample = func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
+			if i >= nFig || s.Labels == nil {
+				return nil
+			}
+			return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.AttentionTensor(attn, len(s.InputIDs)))
+		}
 	}
+	var endProgress func()
+	opts.OnSample, endProgress = evalProgress(cmd.ErrOrStderr(), e, opts.OnSample)
+	rep, err := train.Evaluate(ctx, e, cfg, w, opts)
+	endProgress()
+	if err != nil {
+		return err
+	}
+	if err := demo.WriteReport(out, rep); err != nil {
+		return err
+	}
+	demo.PrintReport(cmd.OutOrStdout(), rep)
+	fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
+	return nil
 }

@@ -1,40 +1,88 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/attnscope/attnscope/analysis/code"
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/report"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 	"github.com/attnscope/attnscope/viz"
 )
 
-// plotKinds lists the figures of attnscope plot with one line of help each.
-var plotKinds = []struct{ name, help string }{
-	{"heatmap", "token × token attention of one layer and head (--head) or the head mean (default)"},
-	{"grid", "all layers × heads as thumbnails (BertViz's model view as a static figure)"},
-	{"code", "the prompt's source text coloured by the attention of one query (.png/.svg/.pdf or .html)"},
-	{"code-weights", "the code figure's character weights sorted against linspace(0, 1, n, endpoint=False): the \"cumulative distribution\" line (same flags as code)"},
-	{"entropy", "histograms of row entropy and maximum weight over all layers and heads, with means"},
-	{"received", "attention received per key position in one layer"},
-	{"dashboard", "the 12-panel attention-analysis dashboard, with attention_analysis_report.txt and attention_data_summary.json beside it (needs --hidden captures)"},
-	{"graph", "layer-by-layer attention graph: each token's top-k (--top-k, 3) targets per layer, edges coloured by rank; --pass NAME draws a [layer, N, N] pass output (e.g. follow-up)"},
-	{"derived", "a derive pass's matrix output (rollout, flow, follow-up, ...): --pass NAME [--layer] [--head]"},
-	{"slices", "every slice of a derive pass's 3-D output (5 columns) or 4-D output (layers × heads): --pass NAME"},
-	{"js", "Jensen–Shannon distances between all (layer, head) units, or layers with --by-layer; or a derive pass's matrix (--pass NAME)"},
-	{"crispiness", "each head's crispiness curve (--mass: cumulative-mass variant); or a derive pass's curves (--pass NAME)"},
-	{"reference", "AttentionSpan reference cells outlined (--labels FILE.npy with 1/0/-100) on attention or a pass (--pass)"},
-	{"reference-scores", "AttentionSpan scores on the reference map (viridis), same inputs as reference"},
-	{"alignment", "source × target heatmap (Text_to_Python's plot_attention, at most 30 × 30): a generation's generated × prompt tokens of a run, or --attention A.npy (steps × S) with --source-tokens and --target-tokens (no RUN)"},
-	{"alignment-entropy", "histograms of the row entropy and maximum weight of alignment matrices (--attention A.npy, repeatable; no RUN), with means"},
+// plotKinds lists the figures of attnscope plot with one line of help each and the
+// flags each reads besides --sample, --out and --dpi; any other flag given is refused.
+var plotKinds = []struct {
+	name, help string
+	flags      []string
+}{
+	{"heatmap", "token × token attention of one layer and head (--head) or a reduction of the heads (--reduce, default mean)", []string{"layer", "head", "reduce", "clip"}},
+	{"grid", "all layers × heads as thumbnails (BertViz's model view as a static figure)", []string{"clip"}},
+	{"code", "the prompt's source text coloured by the attention of one query (.png/.svg/.pdf or .html)", []string{"layer", "query", "tokens", "dist", "clip"}},
+	{"code-weights", "the code figure's character weights sorted against linspace(0, 1, n, endpoint=False): the \"cumulative distribution\" line (same flags as code but --clip)", []string{"layer", "query", "tokens", "dist"}},
+	{"entropy", "histograms of row entropy and maximum weight over all layers and heads, with means", nil},
+	{"received", "attention received per key position in one layer", []string{"layer", "head", "reduce"}},
+	{"dashboard", "the 12-panel attention-analysis dashboard, with attention_analysis_report.txt and attention_data_summary.json beside it (needs --hidden captures)", nil},
+	{"graph", "layer-by-layer attention graph: each token's top-k (--top-k, 3) targets per layer, edges coloured by rank; --pass NAME draws a [layer, query, key] pass output (e.g. follow-up)", []string{"head", "reduce", "top-k", "pass"}},
+	{"derived", "a derive pass's output (--pass NAME) drawn by the axes its function declares: heatmap, bars, curves or records; --layer/--head/--reduce select where it has layer and head axes", []string{"pass", "layer", "head", "reduce", "clip"}},
+	{"slices", "every slice of a derive pass's output with 3 axes (5 columns) or [layer, head, N, M] (layers × heads): --pass NAME", []string{"pass", "clip"}},
+	{"js", "Jensen–Shannon distances between all (layer, head) units, or layers with --by-layer", []string{"by-layer"}},
+	{"crispiness", "each head's crispiness curve (--mass: cumulative-mass variant)", []string{"mass"}},
+	{"reference", "AttentionSpan reference cells outlined (--labels FILE.npy with 1/0/-100) on attention or a pass (--pass)", []string{"labels", "pass", "layer", "head", "reduce"}},
+	{"reference-scores", "AttentionSpan scores on the reference map (viridis), same inputs as reference", []string{"labels", "pass", "layer", "head", "reduce"}},
+	{"alignment", "source × target heatmap (Text_to_Python's plot_attention, at most 30 × 30): a generation's generated × prompt tokens of a run, or --attention A.npy (steps × S) with --source-tokens and --target-tokens (no RUN)", []string{"layer", "head", "reduce", "attention", "source-tokens", "target-tokens", "crop"}},
+	{"alignment-entropy", "histograms of the row entropy and maximum weight of alignment matrices (--attention A.npy, repeatable; no RUN), with means", []string{"attention"}},
+}
+
+// checkPlotFlags refuses a flag the figure kind does not read (it would be ignored).
+func checkPlotFlags(cmd *cobra.Command, kind string) error {
+	var accepted []string
+	known := false
+	for _, k := range plotKinds {
+		if k.name == kind {
+			accepted, known = k.flags, true
+		}
+	}
+	if !known {
+		var names []string
+		for _, k := range plotKinds {
+			names = append(names, k.name)
+		}
+		return usagef(cmd, "unknown figure kind %q (want one of %s)", kind, strings.Join(names, ", "))
+	}
+	var bad []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name != "sample" && f.Name != "out" && f.Name != "dpi" && !slices.Contains(accepted, f.Name) {
+			bad = append(bad, "--"+f.Name)
+		}
+	})
+	if len(bad) > 0 {
+		return usagef(cmd, "plot %s does not use %s (it reads %s)", kind, strings.Join(bad, ", "), flagList(accepted))
+	}
+	return nil
+}
+
+func flagList(flags []string) string {
+	if len(flags) == 0 {
+		return "only --sample, --out and --dpi"
+	}
+	out := make([]string, len(flags))
+	for i, f := range flags {
+		out[i] = "--" + f
+	}
+	return strings.Join(out, ", ") + " besides --sample, --out and --dpi"
 }
 
 type plotFlags struct {
@@ -92,12 +140,12 @@ Kinds:
 	fl.StringVarP(&f.out, "out", "o", "", "output file: .png, .svg or .pdf (code also .html)")
 	fl.IntVar(&f.layer, "layer", -1, "layer (default: the last)")
 	fl.IntVar(&f.head, "head", -1, "head (default: the mean over heads)")
-	fl.StringVar(&f.reduce, "reduce", "", "reduction over heads instead of --head: mean")
+	fl.StringVar(&f.reduce, "reduce", "", "reduction over heads instead of --head: "+strings.Join(report.Reductions, ", ")+" (default mean)")
 	fl.IntVar(&f.query, "query", -1, "code: query token whose attention is shown (default: the last prompt token)")
 	fl.StringVar(&f.tokens, "tokens", "", "code: average the attention of every token with this text (e.g. '):') instead of one query")
 	fl.StringVar(&f.dist, "dist", "replication", "code: how a token's weight spreads over its characters: replication or equal_share")
 	fl.Float64Var(&f.clip, "clip", 0, "clip the colour scale at this percentile of the values (e.g. 99.9; 0: no clipping)")
-	fl.StringVar(&f.pass, "pass", "", "derived, js, crispiness, reference: the derive pass whose output to draw")
+	fl.StringVar(&f.pass, "pass", "", "derived, slices, graph, reference: the derive pass whose output to draw")
 	fl.StringVar(&f.labels, "labels", "", "reference: .npy of labels (1 reference, 0 other, -100 ignored), [N, N] or [N*N]")
 	fl.BoolVar(&f.byLayer, "by-layer", false, "js: distances between layers (head-averaged rows) instead of units")
 	fl.BoolVar(&f.mass, "mass", false, "crispiness: the cumulative-mass variant")
@@ -111,168 +159,32 @@ Kinds:
 }
 
 func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
-	known := false
-	for _, k := range plotKinds {
-		known = known || k.name == kind
-	}
-	if !known {
-		var names []string
-		for _, k := range plotKinds {
-			names = append(names, k.name)
-		}
-		return usagef(cmd, "unknown figure kind %q (want one of %s)", kind, strings.Join(names, ", "))
-	}
-	if f.out == "" {
-		return usagef(cmd, "--out is required")
-	}
-	ext := strings.ToLower(filepath.Ext(f.out))
-	if !(ext == ".html" && kind == "code") {
-		if _, err := viz.FormatOf(f.out); err != nil {
-			return usagef(cmd, "%v", err)
-		}
-	}
-	if f.tokens != "" && cmd.Flags().Changed("query") {
-		return usagef(cmd, "--query and --tokens exclude each other")
-	}
-	if f.reduce != "" && f.reduce != "mean" {
-		return usagef(cmd, "--reduce %q: only mean is supported", f.reduce)
-	}
-	if f.reduce != "" && cmd.Flags().Changed("head") {
-		return usagef(cmd, "--head and --reduce exclude each other")
-	}
-	if f.clip < 0 || f.clip >= 100 {
-		return usagef(cmd, "--clip %v: a percentile in [0, 100) expected", f.clip)
-	}
-	if f.dpi < 10 || f.dpi > 1200 {
-		return usagef(cmd, "--dpi %d: between 10 and 1200 expected", f.dpi)
-	}
-	head := report.MeanHeads
-	if cmd.Flags().Changed("head") {
-		if f.head < 0 {
-			return fmt.Errorf("head %d out of range: heads are numbered from 0", f.head)
-		}
-		head = f.head
-	}
-	if cmd.Flags().Changed("layer") && f.layer < 0 {
-		return fmt.Errorf("layer %d out of range: layers are numbered from 0", f.layer)
-	}
-	if err := checkOutDir(f.out); err != nil {
+	if err := checkPlotFlags(cmd, kind); err != nil {
 		return err
 	}
-	ctx := cmd.Context()
+	head, err := checkPlotArgs(cmd, kind, f)
+	if err != nil {
+		return err
+	}
+	if err := prepareOutDir(f.out); err != nil {
+		return err
+	}
 	run, err := report.OpenRun(dir)
 	if err != nil {
 		return err
 	}
-	id := f.sample
-	if id == "" {
-		ids, err := run.Samples(ctx)
-		if err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return fmt.Errorf("run %s has no samples", dir)
-		}
-		id = ids[0]
+	id, err := plotSample(run, f.sample)
+	if err != nil {
+		return err
 	}
-	layer := f.layer
-	if layer < 0 && kind != "derived" && kind != "slices" && kind != "reference" && kind != "reference-scores" {
-		n, err := run.NumLayers(ctx, id)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("sample %s of run %s has no attention captured", id, dir)
-		}
-		layer = n - 1
+	p := plotCall{cmd: cmd, run: run, id: id, f: f, head: head, layer: f.layer}
+	if kind == "dashboard" {
+		return plotDashboard(cmd.Context(), cmd, run, id, f)
 	}
-
-	var fig *viz.Figure
-	switch kind {
-	case "heatmap":
-		fig, err = report.HeatmapFigure(ctx, run, id, layer, head, f.clip)
-	case "grid":
-		fig, err = report.GridFigure(ctx, run, id, f.clip)
-	case "received":
-		fig, err = report.ReceivedFigure(ctx, run, id, layer, head)
-	case "entropy":
-		fig, err = report.EntropyFigure(ctx, run, id)
-	case "code":
-		dist, derr := code.ParseDistribution(f.dist)
-		if derr != nil {
-			return usagef(cmd, "--dist: %v", derr)
-		}
-		if ext == ".html" {
-			s, w, title, err := report.CodeWeights(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist)
-			if err != nil {
-				return err
-			}
-			return writeOut(cmd, f.out, func(out io.Writer) error {
-				return viz.WriteCodeHTMLPage(out, s.Text, w, viz.CodeOptions{Title: title, ClipPercentile: f.clip})
-			})
-		}
-		fig, err = report.CodeFigure(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist, f.clip)
-	case "code-weights":
-		dist, derr := code.ParseDistribution(f.dist)
-		if derr != nil {
-			return usagef(cmd, "--dist: %v", derr)
-		}
-		fig, err = report.CodeWeightsFigure(ctx, run, id, layer, report.CodeQuery{Query: f.query, Tokens: f.tokens}, dist)
-	case "dashboard":
-		return plotDashboard(ctx, cmd, run, id, f)
-	case "graph":
-		if f.topK < 1 {
-			return usagef(cmd, "--top-k %d: at least 1 expected", f.topK)
-		}
-		if f.pass != "" {
-			vals, shape, derr := run.Derived(f.pass, id)
-			if derr != nil {
-				return derr
-			}
-			s, serr := run.Sample(ctx, id)
-			if serr != nil {
-				return serr
-			}
-			fig, err = report.DerivedGraphFigure(vals, shape, s.Tokens, f.pass, id, f.topK)
-		} else {
-			fig, err = report.GraphFigure(ctx, run, id, head, f.topK)
-		}
-	case "js":
-		if f.pass == "" {
-			fig, err = report.JSFigure(ctx, run, id, f.byLayer)
-		} else {
-			fig, err = plotDerived(run, id, kind, f, head)
-		}
-	case "derived":
-		fig, err = plotDerived(run, id, kind, f, head)
-	case "slices":
-		if f.pass == "" {
-			return usagef(cmd, "slices needs --pass NAME (the derive pass whose output to draw)")
-		}
-		vals, shape, derr := run.Derived(f.pass, id)
-		if derr != nil {
-			return derr
-		}
-		fig, err = report.SlicesFigure(vals, shape, f.pass, id, f.clip)
-	case "crispiness":
-		if f.pass == "" {
-			fig, err = report.CrispinessFigure(ctx, run, id, f.mass)
-			break
-		}
-		vals, shape, derr := run.Derived(f.pass, id)
-		if derr != nil {
-			return derr
-		}
-		series, serr := report.CurvesFromDerived(vals, shape)
-		if serr != nil {
-			return fmt.Errorf("pass %s, sample %s: %w", f.pass, id, serr)
-		}
-		fig, err = viz.Curves(series, viz.CurvesOptions{Title: fmt.Sprintf("%s: crispiness (%s)", id, f.pass), XLabel: "fraction of keys", YLabel: "sorted attention weight"})
-	case "reference", "reference-scores":
-		fig, err = plotReference(ctx, run, id, kind, f, head)
-	case "alignment":
-		fig, err = report.AlignmentFigure(ctx, run, id, layer, head)
+	if kind == "code" && strings.EqualFold(filepath.Ext(f.out), ".html") {
+		return p.codeHTML()
 	}
+	fig, err := p.figure(kind)
 	if err != nil {
 		return err
 	}
@@ -284,10 +196,227 @@ func runPlot(cmd *cobra.Command, kind, dir string, f plotFlags) error {
 	return nil
 }
 
-// checkOutDir fails early, before any work, when the output's folder does not exist
-// or is not writable.
-func checkOutDir(out string) error {
+// checkPlotArgs checks the flags' values and returns the head selection (a head, or
+// a reduction of the heads).
+func checkPlotArgs(cmd *cobra.Command, kind string, f plotFlags) (int, error) {
+	fl := cmd.Flags()
+	switch {
+	case f.out == "":
+		return 0, usagef(cmd, "--out is required")
+	case (kind == "derived" || kind == "slices") && f.pass == "":
+		return 0, usagef(cmd, "plot %s needs --pass NAME (the derive pass whose output to draw)", kind)
+	case f.tokens != "" && fl.Changed("query"):
+		return 0, usagef(cmd, "--query and --tokens exclude each other")
+	case fl.Changed("reduce") && fl.Changed("head"):
+		return 0, usagef(cmd, "--head and --reduce exclude each other")
+	case f.clip < 0 || f.clip >= 100:
+		return 0, usagef(cmd, "--clip %v: a percentile in [0, 100) expected", f.clip)
+	case f.dpi < 10 || f.dpi > 1200:
+		return 0, usagef(cmd, "--dpi %d: between 10 and 1200 expected", f.dpi)
+	case fl.Changed("head") && f.head < 0:
+		return 0, usagef(cmd, "--head %d: heads are numbered from 0", f.head)
+	case fl.Changed("layer") && f.layer < 0:
+		return 0, usagef(cmd, "--layer %d: layers are numbered from 0", f.layer)
+	case kind == "graph" && f.topK < 1:
+		return 0, usagef(cmd, "--top-k %d: at least 1 expected", f.topK)
+	}
+	if !(strings.EqualFold(filepath.Ext(f.out), ".html") && kind == "code") {
+		if _, err := viz.FormatOf(f.out); err != nil {
+			return 0, usagef(cmd, "%v", err)
+		}
+	}
+	if fl.Changed("head") {
+		return f.head, nil
+	}
+	head, err := report.HeadReduction(cmp.Or(f.reduce, "mean"))
+	if err != nil {
+		return 0, usagef(cmd, "--reduce: %v", err)
+	}
+	return head, nil
+}
+
+// plotSample returns the sample to draw: id, or the run's first; an unknown id is
+// refused with the run's ids.
+func plotSample(run *store.Run, id string) (string, error) {
+	ids, err := run.Samples()
+	if err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", fmt.Errorf("run %s has no samples", run.Dir())
+	}
+	if id == "" {
+		return ids[0], nil
+	}
+	if !slices.Contains(ids, id) {
+		shown := ids
+		if len(shown) > 20 {
+			shown = append(slices.Clone(ids[:20]), fmt.Sprintf("... (%d in all)", len(ids)))
+		}
+		return "", fmt.Errorf("run %s has no sample %q (samples: %s)", run.Dir(), id, strings.Join(shown, ", "))
+	}
+	return id, nil
+}
+
+// plotCall is one figure to draw from a run.
+type plotCall struct {
+	cmd         *cobra.Command
+	run         *store.Run
+	id          string
+	f           plotFlags
+	head, layer int
+}
+
+// lastLayer returns --layer or the sample's last layer.
+func (p *plotCall) lastLayer() (int, error) {
+	if p.cmd.Flags().Changed("layer") {
+		return p.f.layer, nil
+	}
+	n, err := p.run.NumLayers(p.id)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("sample %s of run %s has no attention captured", p.id, p.run.Dir())
+	}
+	return n - 1, nil
+}
+
+// figure draws a figure of one of the plotKinds (but dashboard and code as HTML).
+func (p *plotCall) figure(kind string) (*viz.Figure, error) {
+	ctx, run, id, f := p.cmd.Context(), p.run, p.id, p.f
+	switch kind {
+	case "grid":
+		return report.GridFigure(ctx, run, id, f.clip)
+	case "entropy":
+		return report.EntropyFigure(ctx, run, id)
+	case "js":
+		return report.JSFigure(ctx, run, id, f.byLayer)
+	case "crispiness":
+		return report.CrispinessFigure(ctx, run, id, f.mass)
+	case "derived":
+		return p.derived()
+	case "slices":
+		pass, t, err := p.passOutput()
+		if err != nil {
+			return nil, err
+		}
+		return report.SlicesFigure(pass, t, id, f.clip)
+	case "graph":
+		return p.graph()
+	case "reference", "reference-scores":
+		return plotReference(p, kind)
+	}
+	layer, err := p.lastLayer()
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "heatmap":
+		return report.HeatmapFigure(ctx, run, id, layer, p.head, f.clip)
+	case "received":
+		return report.ReceivedFigure(ctx, run, id, layer, p.head)
+	case "alignment":
+		return report.AlignmentFigure(ctx, run, id, layer, p.head)
+	}
+	dist, err := code.ParseDistribution(f.dist)
+	if err != nil {
+		return nil, usagef(p.cmd, "--dist: %v", err)
+	}
+	q := report.CodeQuery{Query: f.query, Tokens: f.tokens}
+	if kind == "code" {
+		return report.CodeFigure(ctx, run, id, layer, q, dist, f.clip)
+	}
+	return report.CodeWeightsFigure(ctx, run, id, layer, q, dist)
+}
+
+// codeHTML writes the code figure as a self-contained HTML page.
+func (p *plotCall) codeHTML() error {
+	dist, err := code.ParseDistribution(p.f.dist)
+	if err != nil {
+		return usagef(p.cmd, "--dist: %v", err)
+	}
+	layer, err := p.lastLayer()
+	if err != nil {
+		return err
+	}
+	s, w, title, err := report.CodeWeights(p.cmd.Context(), p.run, p.id, layer, report.CodeQuery{Query: p.f.query, Tokens: p.f.tokens}, dist)
+	if err != nil {
+		return err
+	}
+	return writeOut(p.cmd, p.f.out, func(out io.Writer) error {
+		return viz.WriteCodeHTMLPage(out, s.Text, w, viz.CodeOptions{Title: title, ClipPercentile: p.f.clip})
+	})
+}
+
+// passOutput reads --pass's settings and its output for the sample.
+func (p *plotCall) passOutput() (store.PassInfo, *tensor.Tensor, error) {
+	pass, err := p.run.Pass(p.f.pass)
+	if err != nil {
+		return pass, nil, err
+	}
+	t, err := p.run.Derived(pass.Name, p.id)
+	return pass, t, err
+}
+
+// derived draws --pass's output by its declared axes; --layer, --head or --reduce on
+// an output without such an axis is refused.
+func (p *plotCall) derived() (*viz.Figure, error) {
+	pass, t, err := p.passOutput()
+	if err != nil {
+		return nil, err
+	}
+	c, err := report.SampleAxisContext(p.run, p.id)
+	if err != nil {
+		return nil, err
+	}
+	fl := p.cmd.Flags()
+	sel := report.Selection{Layer: -1, Head: -1, Reduce: p.f.reduce}
+	if fl.Changed("layer") {
+		sel.Layer = p.f.layer
+	}
+	if fl.Changed("head") {
+		sel.Head = p.f.head
+	}
+	v, err := report.NewDerivedView(pass, p.id, t, c, sel)
+	if err != nil {
+		return nil, err
+	}
+	if fl.Changed("layer") && !v.UsedLayer {
+		return nil, usagef(p.cmd, "pass %s has axes %s: no layer axis for --layer to select", pass.Name, store.AxesString(pass.Axes))
+	}
+	if (fl.Changed("head") || fl.Changed("reduce")) && !v.UsedHead {
+		return nil, usagef(p.cmd, "pass %s has axes %s: no head axis for --head or --reduce", pass.Name, store.AxesString(pass.Axes))
+	}
+	return v.Figure(p.f.clip)
+}
+
+// graph draws the attention graph, or --pass's [layer, query, key] output as one.
+func (p *plotCall) graph() (*viz.Figure, error) {
+	if p.f.pass == "" {
+		return report.GraphFigure(p.cmd.Context(), p.run, p.id, p.head, p.f.topK)
+	}
+	if p.cmd.Flags().Changed("head") || p.cmd.Flags().Changed("reduce") {
+		return nil, usagef(p.cmd, "graph --pass draws the pass's output: --head and --reduce select attention heads only")
+	}
+	pass, t, err := p.passOutput()
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.run.Sample(p.id)
+	if err != nil {
+		return nil, err
+	}
+	return report.DerivedGraphFigure(pass, t, s.Tokens, p.id, p.f.topK)
+}
+
+// prepareOutDir creates the output's folder (like capture and derive do) and fails
+// early, before any work, when it is not a writable folder.
+func prepareOutDir(out string) error {
 	dir := filepath.Dir(out)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output %s: create folder %s: %w", out, dir, err)
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("output %s: folder %s: %w", out, dir, err)
@@ -313,51 +442,10 @@ func writeOut(cmd *cobra.Command, path string, fill func(io.Writer) error) error
 	return nil
 }
 
-func plotDerived(run *report.StoreRun, id, kind string, f plotFlags, head int) (*viz.Figure, error) {
-	if f.pass == "" {
-		return nil, fmt.Errorf("%s needs --pass NAME (the derive pass whose output to draw)", kind)
-	}
-	vals, shape, err := run.Derived(f.pass, id)
-	if err != nil {
-		return nil, err
-	}
-	m, sel, err := report.DerivedMatrix(vals, shape, f.layer, head)
-	if err != nil {
-		return nil, fmt.Errorf("pass %s, sample %s: %w", f.pass, id, err)
-	}
-	title := fmt.Sprintf("%s: %s", id, f.pass)
-	if sel != "" {
-		title += ", " + sel
-	}
-	o := viz.HeatmapOptions{Title: title, ClipPercentile: f.clip}
-	if kind == "js" {
-		if m.Rows != m.Cols {
-			return nil, fmt.Errorf("pass %s, sample %s: a Jensen–Shannon matrix must be square, got %d×%d", f.pass, id, m.Rows, m.Cols)
-		}
-		L, H := 0, 0
-		if n, err := run.NumLayers(context.Background(), id); err == nil && n > 0 {
-			if a, err := run.AttentionLayer(context.Background(), id, 0); err == nil {
-				L, H = n, a.Heads
-			}
-		}
-		labels := report.UnitLabels(m.Rows, L, H)
-		o.RowLabels, o.ColLabels = labels, labels
-		o.XLabel, o.YLabel = "unit", "unit"
-		o.Colormap = viz.Viridis
-		o.ColorbarLabel = "Jensen–Shannon distance"
-	} else {
-		s, err := run.Sample(context.Background(), id)
-		if err == nil && len(s.Tokens) >= m.Rows && m.Rows == m.Cols {
-			o.RowLabels, o.ColLabels = s.Tokens[:m.Rows], s.Tokens[:m.Cols]
-		}
-		o.ColorbarLabel = f.pass
-	}
-	return viz.Heatmap(m, o)
-}
-
-func plotReference(ctx context.Context, run *report.StoreRun, id, kind string, f plotFlags, head int) (*viz.Figure, error) {
+func plotReference(p *plotCall, kind string) (*viz.Figure, error) {
+	f := p.f
 	if f.labels == "" {
-		return nil, fmt.Errorf("%s needs --labels FILE.npy (1 reference, 0 other, -100 ignored)", kind)
+		return nil, usagef(p.cmd, "%s needs --labels FILE.npy (1 reference, 0 other, -100 ignored)", kind)
 	}
 	arr, err := checkpoint.ReadNpyFile(f.labels)
 	if err != nil {
@@ -367,46 +455,15 @@ func plotReference(ctx context.Context, run *report.StoreRun, id, kind string, f
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.labels, err)
 	}
-	var m viz.Matrix
-	title := id
-	if f.pass != "" {
-		vals, shape, err := run.Derived(f.pass, id)
-		if err != nil {
-			return nil, err
-		}
-		var sel string
-		m, sel, err = report.DerivedMatrix(vals, shape, f.layer, head)
-		if err != nil {
-			return nil, fmt.Errorf("pass %s, sample %s: %w", f.pass, id, err)
-		}
-		title += ": " + f.pass + " " + sel
-	} else {
-		layer := f.layer
-		if layer < 0 {
-			n, err := run.NumLayers(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			layer = n - 1
-		}
-		a, err := run.AttentionLayer(ctx, id, layer)
-		if err != nil {
-			return nil, err
-		}
-		if head == report.MeanHeads {
-			m, _ = viz.NewMatrix(a.Q, a.K, a.Mean())
-		} else if head >= a.Heads {
-			return nil, fmt.Errorf("head %d out of range: the layer has heads 0..%d", head, a.Heads-1)
-		} else {
-			m, _ = viz.NewMatrix(a.Q, a.K, a.Head(head))
-		}
-		title += fmt.Sprintf(": layer %d", layer)
+	m, title, err := p.referenceMatrix()
+	if err != nil {
+		return nil, err
 	}
 	if len(labels) != m.Rows*m.Cols {
 		return nil, fmt.Errorf("read %s: %d labels (shape %v) for a %d×%d attention matrix", f.labels, len(labels), arr.Shape, m.Rows, m.Cols)
 	}
 	var toks []string
-	if s, err := run.Sample(ctx, id); err == nil && len(s.Tokens) >= m.Rows && m.Rows == m.Cols {
+	if s, err := p.run.Sample(p.id); err == nil && len(s.Tokens) >= m.Rows && m.Rows == m.Cols {
 		toks = s.Tokens[:m.Rows]
 	}
 	mode := viz.ReferenceOutline
@@ -416,7 +473,43 @@ func plotReference(ctx context.Context, run *report.StoreRun, id, kind string, f
 	return viz.Reference(m, labels, toks, toks, mode, title)
 }
 
-func plotDashboard(ctx context.Context, cmd *cobra.Command, run *report.StoreRun, id string, f plotFlags) error {
+// referenceMatrix is the matrix the reference cells are drawn on: --pass's output
+// (a heatmap by its axes) or one layer's attention.
+func (p *plotCall) referenceMatrix() (viz.Matrix, string, error) {
+	if p.f.pass == "" {
+		layer, err := p.lastLayer()
+		if err != nil {
+			return viz.Matrix{}, "", err
+		}
+		m, err := report.AttentionMatrix(p.cmd.Context(), p.run, p.id, layer, p.head)
+		return m, fmt.Sprintf("%s: layer %d", p.id, layer), err
+	}
+	pass, t, err := p.passOutput()
+	if err != nil {
+		return viz.Matrix{}, "", err
+	}
+	c, err := report.SampleAxisContext(p.run, p.id)
+	if err != nil {
+		return viz.Matrix{}, "", err
+	}
+	sel := report.Selection{Layer: -1, Head: -1, Reduce: p.f.reduce}
+	if p.cmd.Flags().Changed("layer") {
+		sel.Layer = p.f.layer
+	}
+	if p.cmd.Flags().Changed("head") {
+		sel.Head = p.f.head
+	}
+	v, err := report.NewDerivedView(pass, p.id, t, c, sel)
+	if err != nil {
+		return viz.Matrix{}, "", err
+	}
+	if v.Kind != report.ViewHeatmap {
+		return viz.Matrix{}, "", fmt.Errorf("pass %s has axes %s: not a matrix to outline reference cells on", pass.Name, store.AxesString(pass.Axes))
+	}
+	return v.Matrix, v.Title, nil
+}
+
+func plotDashboard(ctx context.Context, cmd *cobra.Command, run *store.Run, id string, f plotFlags) error {
 	d, err := report.SampleAnalyzerData(ctx, run, id)
 	if err != nil {
 		return err

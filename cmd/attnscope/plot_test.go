@@ -87,18 +87,26 @@ type derivedOut struct {
 	pass  string
 	shape []int
 	data  any
+	axes  []store.Axis
+}
+
+func axes(names ...string) []store.Axis {
+	out := make([]store.Axis, len(names))
+	for i, n := range names {
+		out[i] = store.Axis{Name: n}
+	}
+	return out
 }
 
 // writeDerived writes a sample's derive outputs where derive does
-// (RUN/derived/<pass>/<sample>.npy).
-func writeDerived(t *testing.T, r interface{ DerivedPath(pass, id string) string }, id string, outs ...derivedOut) {
+// (RUN/derived/<pass>/<sample>.npy, with the axes in pass.json).
+func writeDerived(t *testing.T, r *store.Run, id string, outs ...derivedOut) {
 	t.Helper()
 	for _, w := range outs {
-		p := r.DerivedPath(w.pass, id)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := r.PreparePass(w.pass, store.PassSettings{Function: "test", Input: "attention", Kwargs: map[string]any{}, Axes: w.axes}); err != nil {
 			t.Fatal(err)
 		}
-		if err := checkpoint.WriteNpyFile(p, w.shape, w.data); err != nil {
+		if err := checkpoint.WriteNpyFile(r.DerivedPath(w.pass, id), w.shape, w.data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,6 +189,12 @@ func TestPlotCommandOnReferenceRun(t *testing.T) {
 		}
 		checkFigureFile(t, path)
 	}
+	// plot creates its output folder, as capture and derive do.
+	path := filepath.Join(out, "new", "folder", "max.png")
+	if code, stderr := runCLI(t, "plot", "heatmap", runDir, "--reduce", "max", "--out", path, "--dpi", "60"); code != exitOK {
+		t.Fatalf("plot into a new folder: exit %d: %s", code, stderr)
+	}
+	checkFigureFile(t, path)
 }
 
 func TestPlotDashboardWritesReports(t *testing.T) {
@@ -238,19 +252,23 @@ func TestPlotBadInput(t *testing.T) {
 	}{
 		{"layer out of range", []string{"plot", "heatmap", runDir, "--layer", "4", "--out", png}, exitError, "layer 4 out of range"},
 		{"head out of range", []string{"plot", "heatmap", runDir, "--layer", "0", "--head", "4", "--out", png}, exitError, "head 4 out of range"},
-		{"negative head", []string{"plot", "heatmap", runDir, "--head", "-2", "--out", png}, exitError, "head -2 out of range"},
-		{"unknown sample", []string{"plot", "grid", runDir, "--sample", "nope", "--out", png}, exitError, "nope"},
+		{"negative head", []string{"plot", "heatmap", runDir, "--head", "-2", "--out", png}, exitUsage, "--head -2"},
+		{"unknown sample", []string{"plot", "grid", runDir, "--sample", "nope", "--out", png}, exitError, `no sample "nope" (samples: case0, case1`},
+		{"clip on received", []string{"plot", "received", runDir, "--clip", "99", "--out", png}, exitUsage, "plot received does not use --clip"},
+		{"clip on entropy", []string{"plot", "entropy", runDir, "--clip", "99", "--out", png}, exitUsage, "does not use --clip"},
+		{"clip on js", []string{"plot", "js", runDir, "--clip", "99", "--out", png}, exitUsage, "does not use --clip"},
+		{"layer and head on grid", []string{"plot", "grid", runDir, "--layer", "1", "--head", "0", "--out", png}, exitUsage, "plot grid does not use --head, --layer"},
+		{"unknown reduction", []string{"plot", "heatmap", runDir, "--reduce", "median", "--out", png}, exitUsage, "mean, sum, max, min"},
 		{"no attention", []string{"plot", "heatmap", empty, "--out", png}, exitError, "no attention"},
 		{"no attention (report)", []string{"report", empty, "--out", filepath.Join(out, "r.html")}, exitError, "no attention"},
 		{"not a run", []string{"plot", "grid", out, "--out", png}, exitError, "not a run folder"},
-		{"unwritable output", []string{"plot", "grid", runDir, "--out", filepath.Join(out, "missing", "x.png")}, exitError, "missing"},
 		{"unknown kind", []string{"plot", "pie", runDir, "--out", png}, exitUsage, "unknown figure kind"},
 		{"unknown extension", []string{"plot", "grid", runDir, "--out", filepath.Join(out, "x.gif")}, exitUsage, ".gif"},
 		{"no --out", []string{"plot", "grid", runDir}, exitUsage, "--out"},
 		{"head and reduce", []string{"plot", "heatmap", runDir, "--head", "1", "--reduce", "mean", "--out", png}, exitUsage, "exclude"},
 		{"dashboard without hidden", []string{"plot", "dashboard", empty, "--out", png}, exitError, "attention"},
 		{"code token absent", []string{"plot", "code", runDir, "--tokens", "@@", "--out", png}, exitError, "no token"},
-		{"derived without --pass", []string{"plot", "derived", runDir, "--out", png}, exitError, "--pass"},
+		{"derived without --pass", []string{"plot", "derived", runDir, "--out", png}, exitUsage, "--pass"},
 		{"derived pass missing", []string{"plot", "derived", runDir, "--pass", "rollout", "--out", png}, exitError, "attnscope derive"},
 	} {
 		code, stderr := runCLI(t, tc.args...)
@@ -287,7 +305,9 @@ func TestPlotDerivedAndReference(t *testing.T) {
 			js[i*16+j] = float64((i-j)*(i-j)) / 225
 		}
 	}
-	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll}, derivedOut{"js_units", []int{16, 16}, js}, derivedOut{"crisp", []int{4, 4, 10}, js[:160]})
+	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll, axes(store.AxisLayer, store.AxisQuery, store.AxisKey)},
+		derivedOut{"js_units", []int{16, 16}, js, axes(store.AxisUnit, store.AxisUnit)},
+		derivedOut{"crisp", []int{4, 4, 10}, js[:160], axes(store.AxisLayer, store.AxisHead, store.AxisPoint)})
 	labels := make([]int64, N*N)
 	for i := range labels {
 		labels[i] = -100
@@ -307,8 +327,8 @@ func TestPlotDerivedAndReference(t *testing.T) {
 		{"derived", "--pass", "rollout", "--layer", "1"},
 		{"graph", "--pass", "rollout"},
 		{"slices", "--pass", "rollout", "--clip", "99.9"},
-		{"crispiness", "--pass", "crisp"},
-		{"js", "--pass", "js_units"},
+		{"derived", "--pass", "crisp"},
+		{"derived", "--pass", "js_units"},
 		{"reference", "--labels", lpath},
 		{"reference-scores", "--labels", lpath, "--pass", "rollout"},
 	} {
@@ -339,21 +359,15 @@ func TestReportCommand(t *testing.T) {
 	for i := range units {
 		units[i] = float64(i%16) / 16
 	}
-	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll}, derivedOut{"js_units", []int{16, 16}, units}, derivedOut{"vector", []int{N}, roll[:N]},
-		derivedOut{"no_pairs", []int{0, 4}, []float64{}}, derivedOut{"pairs", []int{2, 4}, []float64{0, 1, 3, 0.0625, 2, 0, 2, 0.125}},
-		derivedOut{"per_head", []int{2, 4}, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}})
-	// "pairs" was made by head_redundancy (pass.json, as derive records it): a list of
-	// (layer, head 1, head 2, distance) records, shown as a table; "per_head", of the
-	// same shape but another function, is a layers × heads matrix and drawn.
-	for pass, fn := range map[string]string{"pairs": "head_redundancy", "per_head": "attention_sparsity"} {
-		b, err := json.Marshal(store.PassSettings{Function: fn, Input: "attention", Kwargs: map[string]any{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(r.PassSettingsPath(pass), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// "pairs" is a list of (layer, head 1, head 2, distance) records (declared axes
+	// [record, column]), shown as a table; "per_head", of the same shape but axes
+	// [layer, head], is a layers × heads matrix and drawn; "vector" [key] as bars.
+	cols := []store.Axis{{Name: store.AxisRecord}, {Name: store.AxisColumn, Labels: []string{"layer", "head 1", "head 2", "JS distance"}}}
+	writeDerived(t, r, "case0", derivedOut{"rollout", []int{4, N, N}, roll, axes(store.AxisLayer, store.AxisQuery, store.AxisKey)},
+		derivedOut{"js_units", []int{16, 16}, units, axes(store.AxisUnit, store.AxisUnit)},
+		derivedOut{"vector", []int{N}, roll[:N], axes(store.AxisKey)},
+		derivedOut{"no_pairs", []int{0, 4}, []float64{}, cols}, derivedOut{"pairs", []int{2, 4}, []float64{0, 1, 3, 0.0625, 2, 0, 2, 0.125}, cols},
+		derivedOut{"per_head", []int{2, 4}, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}, axes(store.AxisLayer, store.AxisHead)})
 	out := filepath.Join(t.TempDir(), "r.html")
 	if code, stderr := runCLI(t, "report", runDir, "--out", out, "--dpi", "50", "--max-samples", "2"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -364,7 +378,7 @@ func TestReportCommand(t *testing.T) {
 	}
 	page := string(b)
 	for _, want := range []string{"Sample case0", "Sample case1", "2 more sample(s) not shown", "def add(a, b):", "COMPREHENSIVE ATTENTION ANALYSIS REPORT", "import",
-		"Derived: rollout", "Derived: js_units", "output of shape [13] is not a matrix",
+		"Derived: rollout", "Derived: js_units", `<figcaption>Derived: vector</figcaption>` + "\n" + `<img`,
 		"Derived: no_pairs", "empty output (shape [0 4]): the pass found nothing in this sample",
 		"Derived: pairs", `<table class="values"><tr><th>layer</th><th>head 1</th><th>head 2</th><th>JS distance</th></tr><tr><td>0</td><td>1</td><td>3</td><td>0.0625</td></tr><tr><td>2</td>`,
 		`<figcaption>Derived: per_head</figcaption>` + "\n" + `<img`} {

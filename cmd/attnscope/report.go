@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ func newReportCmd() *cobra.Command {
 		clip       float64
 		dpi        int
 		comps      string
+		figures    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "report RUN [--out FILE.html]",
@@ -34,42 +36,7 @@ script, so it can be mailed, archived or attached to a review as is.`,
   attnscope report runs/gpt2-code --out gpt2-code.html --max-samples 5 --clip 99.9`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			if out == "" {
-				out = filepath.Join(dir, "report.html")
-			}
-			if filepath.Ext(out) != ".html" && filepath.Ext(out) != ".htm" {
-				return usagef(cmd, "--out %s: an .html file expected", out)
-			}
-			if maxSamples < 0 {
-				return usagef(cmd, "--max-samples %d: 0 (all) or more expected", maxSamples)
-			}
-			if clip < 0 || clip >= 100 {
-				return usagef(cmd, "--clip %v: a percentile in [0, 100) expected", clip)
-			}
-			if dpi < 30 || dpi > 600 {
-				return usagef(cmd, "--dpi %d: between 30 and 600 expected", dpi)
-			}
-			run, err := report.OpenRun(dir)
-			if err != nil {
-				return err
-			}
-			if err := checkOutDir(out); err != nil {
-				return err
-			}
-			stderr := cmd.ErrOrStderr()
-			opts := report.HTMLOptions{MaxSamples: maxSamples, ClipPercentile: clip, DPI: dpi, Comparisons: comps,
-				Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}
-			err = atomicfile.WriteWith(out, func(w io.Writer) error {
-				return report.WriteHTML(cmd.Context(), w, run, opts)
-			})
-			if err != nil {
-				return err
-			}
-			if st, err := os.Stat(out); err == nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%.1f MB)\n", out, float64(st.Size())/1e6)
-			}
-			return nil
+			return runReport(cmd, args[0], out, report.HTMLOptions{MaxSamples: maxSamples, ClipPercentile: clip, DPI: dpi, Figures: figures, Comparisons: comps})
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output HTML file (default RUN/report.html)")
@@ -77,5 +44,51 @@ script, so it can be mailed, archived or attached to a review as is.`,
 	cmd.Flags().Float64Var(&clip, "clip", 0, "clip heatmap colour scales at this percentile (e.g. 99.9; 0: none)")
 	cmd.Flags().IntVar(&dpi, "dpi", 110, "resolution of the inlined figures")
 	cmd.Flags().StringVar(&comps, "comparisons", "", "folder of attnscope compare outputs to summarise in a Comparisons section")
+	cmd.Flags().StringSliceVar(&figures, "figures", nil, "figures of each sample, by name ("+strings.Join(report.ReportFigures, ", ")+") or derive pass name, comma-separated (default: all, derive outputs as thumbnails)")
 	return cmd
+}
+
+// runReport writes the HTML report of the run dir to out (default dir/report.html).
+func runReport(cmd *cobra.Command, dir, out string, opts report.HTMLOptions) error {
+	if out == "" {
+		out = filepath.Join(dir, "report.html")
+	}
+	if filepath.Ext(out) != ".html" && filepath.Ext(out) != ".htm" {
+		return usagef(cmd, "--out %s: an .html file expected", out)
+	}
+	if opts.MaxSamples < 0 {
+		return usagef(cmd, "--max-samples %d: 0 (all) or more expected", opts.MaxSamples)
+	}
+	if opts.ClipPercentile < 0 || opts.ClipPercentile >= 100 {
+		return usagef(cmd, "--clip %v: a percentile in [0, 100) expected", opts.ClipPercentile)
+	}
+	if opts.DPI < 30 || opts.DPI > 600 {
+		return usagef(cmd, "--dpi %d: between 30 and 600 expected", opts.DPI)
+	}
+	run, err := report.OpenRun(dir)
+	if err != nil {
+		return err
+	}
+	if err := prepareOutDir(out); err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	passes, err := run.DerivedPasses()
+	if err != nil {
+		return err
+	}
+	if err := report.CheckFigures(opts.Figures, passes); err != nil {
+		return usagef(cmd, "--figures: %v", err)
+	}
+	opts.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	err = atomicfile.WriteWith(out, func(w io.Writer) error {
+		return report.WriteHTML(cmd.Context(), w, run, opts)
+	})
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(out); err == nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%.1f MB)\n", out, float64(st.Size())/1e6)
+	}
+	return nil
 }

@@ -44,7 +44,7 @@ The pairs are shuffled with --seed, so that the sequential split of "seq2seq run
 			if len(from) == 0 || out == "" {
 				return usagef(cmd, "--from and --out are required")
 			}
-			if err := checkOutDir(out); err != nil {
+			if err := prepareOutDir(out); err != nil {
 				return err
 			}
 			o := experiment.Options{Log: cmd.ErrOrStderr()}

@@ -35,54 +35,7 @@ are added unless --no-special. --file - reads standard input.`,
 		Example: `  attnscope tokenize --tokenizer ../shared/reference/tokenizers/gpt2-bpe -- "def f(x): return x"
   attnscope tokenize --tokenizer tok.json --json --file testdata/samples/stack.py`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if tokPath == "" {
-				return usagef(cmd, "--tokenizer is required")
-			}
-			if len(args) == 0 && len(files) == 0 {
-				return usagef(cmd, "give at least one TEXT or --file")
-			}
-			tk, err := tokenizer.Load(tokPath)
-			if err != nil {
-				return err
-			}
-			type input struct{ name, text string }
-			var inputs []input
-			for i, a := range args {
-				inputs = append(inputs, input{fmt.Sprintf("argument %d", i+1), a})
-			}
-			for _, f := range files {
-				var data []byte
-				if f == "-" {
-					data, err = io.ReadAll(cmd.InOrStdin())
-				} else {
-					data, err = os.ReadFile(f)
-				}
-				if err != nil {
-					return fmt.Errorf("read %s: %w", f, err)
-				}
-				inputs = append(inputs, input{f, string(data)})
-			}
-			// Check every input before printing anything.
-			encs := make([]*tokenizer.Encoding, len(inputs))
-			for i, in := range inputs {
-				if !utf8.ValidString(in.text) {
-					return fmt.Errorf("%s: text is not valid UTF-8 (first bad byte at offset %d)", in.name, firstInvalid(in.text))
-				}
-				if encs[i], err = tk.Encode(in.text, !noSpecial); err != nil {
-					return fmt.Errorf("%s: %w", in.name, err)
-				}
-			}
-			w := bufio.NewWriter(cmd.OutOrStdout())
-			for i, e := range encs {
-				if asJSON {
-					if err := writeEncodingJSON(w, e); err != nil {
-						return err
-					}
-					continue
-				}
-				writeEncodingText(w, inputs[i].name, inputs[i].text, e)
-			}
-			return w.Flush()
+			return runTokenize(cmd, args, tokPath, files, noSpecial, asJSON)
 		},
 	}
 	f := c.Flags()
@@ -133,4 +86,56 @@ func writeEncodingText(w io.Writer, name, text string, e *tokenizer.Encoding) {
 		}
 		fmt.Fprintf(w, "%5d %7d  %-20s [%d,%d)  %s\n", i, e.IDs[i], strconv.Quote(e.Tokens[i]), off[0], off[1], span)
 	}
+}
+
+// runTokenize encodes the texts of args and files with the tokenizer at tokPath and prints them.
+func runTokenize(cmd *cobra.Command, args []string, tokPath string, files []string, noSpecial, asJSON bool) error {
+	if tokPath == "" {
+		return usagef(cmd, "--tokenizer is required")
+	}
+	if len(args) == 0 && len(files) == 0 {
+		return usagef(cmd, "give at least one TEXT or --file")
+	}
+	tk, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return err
+	}
+	type input struct{ name, text string }
+	var inputs []input
+	for i, a := range args {
+		inputs = append(inputs, input{fmt.Sprintf("argument %d", i+1), a})
+	}
+	for _, f := range files {
+		var data []byte
+		if f == "-" {
+			data, err = io.ReadAll(cmd.InOrStdin())
+		} else {
+			data, err = os.ReadFile(f)
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", f, err)
+		}
+		inputs = append(inputs, input{f, string(data)})
+	}
+	// Check every input before printing anything.
+	encs := make([]*tokenizer.Encoding, len(inputs))
+	for i, in := range inputs {
+		if !utf8.ValidString(in.text) {
+			return fmt.Errorf("%s: text is not valid UTF-8 (first bad byte at offset %d)", in.name, firstInvalid(in.text))
+		}
+		if encs[i], err = tk.Encode(in.text, !noSpecial); err != nil {
+			return fmt.Errorf("%s: %w", in.name, err)
+		}
+	}
+	w := bufio.NewWriter(cmd.OutOrStdout())
+	for i, e := range encs {
+		if asJSON {
+			if err := writeEncodingJSON(w, e); err != nil {
+				return err
+			}
+			continue
+		}
+		writeEncodingText(w, inputs[i].name, inputs[i].text, e)
+	}
+	return w.Flush()
 }

@@ -70,7 +70,7 @@ func writeFigures(out string, res *Results) error {
 	if err != nil {
 		return err
 	}
-	ids, err := run.Samples(context.Background())
+	ids, err := run.Samples()
 	if err != nil {
 		return err
 	}
