@@ -74,7 +74,7 @@ func (s *Server) apiSample(w http.ResponseWriter, sd *sampleData) error {
 	info.Extra = nil
 	out := sampleJSON{Sample: &info, Layers: sd.layers, Heads: sd.heads, N: sd.n, Derived: []derivedPass{}}
 	out.Labels = tokenLabels(sd.info, sd.n)
-	_, err := sd.run.inside(store.SamplesDir, sd.id, qkvFile)
+	_, err := sd.run.inside(store.SamplesDir, sd.id, store.QKVFile)
 	out.HasQKV = err == nil
 	for _, p := range derivedPasses(sd.run) {
 		if path, err := sd.run.inside(store.DerivedDir, p.Name, sd.id+".npy"); err == nil {

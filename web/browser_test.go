@@ -496,10 +496,15 @@ func drag(sel string, dx, dy float64) chromedp.Action {
 // its causal softmax and the stored attention, computed here from the files.
 func checkNeuron(t *testing.T, sampleDir string, layer, head, q int, rows [][]float64) {
 	t.Helper()
-	qs, ks, shape, err := readQK(filepath.Join(sampleDir, qkvFile), layer)
+	run, err := store.Open(filepath.Dir(filepath.Dir(sampleDir)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	qt, kt, _, err := run.QKV(filepath.Base(sampleDir), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, ks, shape := qt.Float32(), kt.Float32(), qt.Shape
 	st, err := checkpoint.OpenSafetensors(filepath.Join(sampleDir, "attention.safetensors"))
 	if err != nil {
 		t.Fatal(err)

@@ -132,7 +132,7 @@ func writeSample(t testing.TB, r *store.Run, id string, f fixture, seed uint64) 
 		t.Fatal(err)
 	}
 	if f.dim > 0 {
-		if err := checkpoint.WriteSafetensors(filepath.Join(dir, qkvFile), qkv, qkvData, nil); err != nil {
+		if err := checkpoint.WriteSafetensors(filepath.Join(dir, store.QKVFile), qkv, qkvData, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,34 +11,6 @@ import (
 	"github.com/attnscope/attnscope/store"
 )
 
-// qkvFile is a sample's query/key/value file (capture --qkv):
-// blocks.<l>.attn.hook_q|hook_k|hook_v, each [heads, tokens, head_dim].
-const qkvFile = "qkv.safetensors"
-
-// readQK reads layer l's queries and keys from path, [heads, tokens, head_dim]
-// each. TO BE REPLACED by store.Run.QKV (branch h2-arch, store/qkv.go) when it
-// is merged; the layout is the one that contract fixes.
-func readQK(path string, l int) (q, k []float32, shape []int, err error) {
-	st, err := checkpoint.OpenSafetensors(path)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	defer st.Close()
-	name := func(hook string) string { return "blocks." + strconv.Itoa(l) + ".attn." + hook }
-	q, qs, err := st.Float32(name("hook_q"))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %w", err, store.ErrNotCaptured)
-	}
-	k, ks, err := st.Float32(name("hook_k"))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %w", err, store.ErrNotCaptured)
-	}
-	if len(qs) != 3 || len(ks) != 3 || qs[0] != ks[0] || qs[1] != ks[1] || qs[2] != ks[2] {
-		return nil, nil, nil, fmt.Errorf("read %s: hook_q %v and hook_k %v of layer %d: equal shapes [heads, tokens, head_dim] expected", path, qs, ks, l)
-	}
-	return q, k, qs, nil
-}
-
 type neuronJSON struct {
 	Layer  int  `json:"layer"`
 	Head   int  `json:"head"`
@@ -65,16 +37,17 @@ func (s *Server) apiNeuron(w http.ResponseWriter, sd *sampleData, l, h, qi int) 
 	if qi >= sd.n {
 		return notFound("sample %s has no token %d (0..%d)", sd.id, qi, sd.n-1)
 	}
-	path, err := sd.run.inside(store.SamplesDir, sd.id, qkvFile)
-	if err != nil {
-		return notFound("sample %s: queries and keys were not captured (capture --qkv writes %s)", sd.id, qkvFile)
+	// The file must lie inside the run (no symlink out of it) before store reads it.
+	if _, err := sd.run.inside(store.SamplesDir, sd.id, store.QKVFile); err != nil {
+		return notFound("sample %s: queries and keys were not captured (capture --qkv writes %s)", sd.id, store.QKVFile)
 	}
-	q, k, shape, err := readQK(path, l)
+	qt, kt, _, err := sd.run.run.QKV(sd.id, l)
 	if err != nil {
 		return notFound("sample %s: %v", sd.id, err)
 	}
+	q, k, shape := qt.Float32(), kt.Float32(), qt.Shape
 	if shape[0] != sd.heads || shape[1] != sd.n {
-		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("sample %s: %s holds [%d, %d, %d] for layer %d, attention has %d heads and %d tokens", sd.id, qkvFile, shape[0], shape[1], shape[2], l, sd.heads, sd.n)}
+		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("sample %s: %s holds [%d, %d, %d] for layer %d, attention has %d heads and %d tokens", sd.id, store.QKVFile, shape[0], shape[1], shape[2], l, sd.heads, sd.n)}
 	}
 	n, d := sd.n, shape[2]
 	out := neuronJSON{Layer: l, Head: h, Query: qi, Dim: d, Stored: make([]float32, n),
