@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/attnscope/attnscope/store"
 	"image"
 	"image/png"
 	"math"
