@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/store"
 )
 
