@@ -26,6 +26,10 @@ type Options struct {
 	Sizes   []int // sequence lengths
 	Threads []int // thread counts (GOMAXPROCS; torch.set_num_threads)
 	Repeats int   // timed repetitions per cell (median reported)
+	// Batches adds, for each size b > 1, cells of b sequences run as one padded batch
+	// (model.ForwardBatch; torch_gpt2.py's batch argument) at the lengths BatchSizes.
+	Batches    []int
+	BatchSizes []int
 	// CeilingSize is the side of the square float32 matmul that measures the ceiling.
 	CeilingSize int
 	Torch       Torch // the PyTorch baseline; Torch.Script == "" skips it
@@ -41,6 +45,7 @@ func (o Options) backend() string {
 // Cell is one (N, threads) measurement.
 type Cell struct {
 	N, Threads     int
+	Batch          int     // sequences per pass (1: a single input)
 	MS, CPUMS      float64 // median wall milliseconds and mean process CPU per pass
 	GFLOPs         float64 // model.ForwardFLOPs / median time
 	CeilingGFLOPs  float64 // square matmul through the same backend, same thread count
@@ -60,8 +65,8 @@ func Run(ctx context.Context, w io.Writer, o Options) ([]Cell, error) {
 	if !torchOK {
 		fmt.Fprintf(w, "PyTorch baseline not run: %s\n", o.Torch.Missing())
 	}
-	fmt.Fprintf(w, "%-5s %-7s %10s %10s %10s %7s %8s %8s %6s %9s\n",
-		"N", "threads", "attnscope", "CPU/pass", "PyTorch", "ratio", "GFLOP/s", "ceiling", "%ceil", "peak RSS")
+	fmt.Fprintf(w, "%-9s %-7s %10s %10s %10s %7s %8s %8s %6s %9s\n",
+		"batch×N", "threads", "attnscope", "CPU/pass", "PyTorch", "ratio", "GFLOP/s", "ceiling", "%ceil", "peak RSS")
 	orig := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(orig)
 	var cells []Cell
@@ -97,18 +102,31 @@ func runThreads(ctx context.Context, w io.Writer, o Options, th int, ceiling flo
 	defer m.Close()
 	cfg := m.Config()
 	var cells []Cell
+	type job struct{ n, batch int }
+	var jobs []job
 	for _, n := range o.Sizes {
+		jobs = append(jobs, job{n, 1})
+	}
+	for _, b := range o.Batches {
+		for _, n := range o.BatchSizes {
+			if b > 1 {
+				jobs = append(jobs, job{n, b})
+			}
+		}
+	}
+	for _, j := range jobs {
+		n := j.n
 		if n > cfg.MaxPositions {
 			return cells, fmt.Errorf("capturebench: N=%d exceeds the model's context of %d", n, cfg.MaxPositions)
 		}
-		c := Cell{N: n, Threads: th, CeilingGFLOPs: ceiling}
-		if c.MS, c.CPUMS, err = timeForward(ctx, m, n, o.Repeats); err != nil {
+		c := Cell{N: n, Batch: j.batch, Threads: th, CeilingGFLOPs: ceiling}
+		if c.MS, c.CPUMS, err = timeForward(ctx, m, n, j.batch, o.Repeats); err != nil {
 			return cells, err
 		}
-		c.GFLOPs = model.ForwardFLOPs(cfg, n) / (c.MS / 1000) / 1e9
+		c.GFLOPs = float64(j.batch) * model.ForwardFLOPs(cfg, n) / (c.MS / 1000) / 1e9
 		c.PeakRSS = peakRSS()
 		if torchOK {
-			c.TorchMS, c.TorchErr = o.Torch.Run(ctx, o.Model, n, th, o.Repeats, 1)
+			c.TorchMS, c.TorchErr = o.Torch.Run(ctx, o.Model, n, th, o.Repeats, j.batch)
 		}
 		c.CompiledGraphs = m.CompiledGraphs()
 		printCell(w, c, torchOK)
@@ -125,8 +143,8 @@ func printCell(w io.Writer, c Cell, torchOK bool) {
 	case torchOK:
 		torch, ratio = fmt.Sprintf("%.1fms", c.TorchMS), fmt.Sprintf("%.2fx", c.TorchMS/c.MS)
 	}
-	fmt.Fprintf(w, "%-5d %-7d %8.1fms %8.1fms %10s %7s %8.1f %8.1f %5.0f%% %7.0fMB\n",
-		c.N, c.Threads, c.MS, c.CPUMS, torch, ratio, c.GFLOPs, c.CeilingGFLOPs, 100*c.GFLOPs/c.CeilingGFLOPs, float64(c.PeakRSS)/(1<<20))
+	fmt.Fprintf(w, "%-9s %-7d %8.1fms %8.1fms %10s %7s %8.1f %8.1f %5.0f%% %7.0fMB\n",
+		fmt.Sprintf("%d×%d", c.Batch, c.N), c.Threads, c.MS, c.CPUMS, torch, ratio, c.GFLOPs, c.CeilingGFLOPs, 100*c.GFLOPs/c.CeilingGFLOPs, float64(c.PeakRSS)/(1<<20))
 	if c.TorchErr != nil {
 		fmt.Fprintf(w, "  PyTorch baseline failed: %v\n", c.TorchErr)
 	}
@@ -145,23 +163,38 @@ func (s *sinkRecorder) Record(_ string, _ []int, data []float32) error {
 }
 
 // timeForward runs one warm-up pass (it compiles the graphs) and repeats timed full-capture
-// passes over n random token ids; it returns the median wall and mean CPU milliseconds.
-func timeForward(ctx context.Context, m model.Model, n, repeats int) (ms, cpuMS float64, err error) {
+// passes over batch sequences of n random token ids (one padded batch through
+// model.ForwardBatch when batch > 1); it returns the median wall and mean CPU
+// milliseconds per pass.
+func timeForward(ctx context.Context, m model.Model, n, batch, repeats int) (ms, cpuMS float64, err error) {
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
-	ids := make([]int, n)
-	for i := range ids {
-		ids[i] = rng.IntN(m.Config().VocabSize)
+	ins := make([]model.Input, batch)
+	recs := make([]model.Recorder, batch)
+	for b := range ins {
+		ids := make([]int, n)
+		for i := range ids {
+			ids[i] = rng.IntN(m.Config().VocabSize)
+		}
+		ins[b] = model.Input{IDs: ids}
+		recs[b] = &sinkRecorder{}
 	}
-	rec := &sinkRecorder{}
 	opts := model.ForwardOptions{Hidden: true}
-	if _, err := m.Forward(ctx, model.Input{IDs: ids}, rec, opts); err != nil {
+	pass := func() error {
+		if batch == 1 {
+			_, err := m.Forward(ctx, ins[0], recs[0], opts)
+			return err
+		}
+		_, err := m.ForwardBatch(ctx, ins, recs, opts)
+		return err
+	}
+	if err := pass(); err != nil {
 		return 0, 0, err
 	}
 	ts := make([]float64, 0, repeats)
 	cpu0 := cpuTime()
 	for range repeats {
 		t0 := time.Now()
-		if _, err := m.Forward(ctx, model.Input{IDs: ids}, rec, opts); err != nil {
+		if err := pass(); err != nil {
 			return 0, 0, err
 		}
 		ts = append(ts, float64(time.Since(t0).Microseconds())/1000)

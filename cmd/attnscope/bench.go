@@ -47,6 +47,8 @@ without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's nativ
 	c.Flags().StringVar(&o.Backend, "backend", "go", `GoMLX backend config (e.g. "go:ops_sequential", "go:parallelism=4")`)
 	c.Flags().IntSliceVar(&o.Sizes, "n", []int{128, 512}, "sequence lengths")
 	c.Flags().IntSliceVar(&o.Threads, "threads", []int{1, 2}, "thread counts (GOMAXPROCS; torch.set_num_threads)")
+	c.Flags().IntSliceVar(&o.Batches, "batch", []int{8}, "also time these batch sizes (sequences per padded batch, model.ForwardBatch) at the --batch-n lengths; 1 alone: none")
+	c.Flags().IntSliceVar(&o.BatchSizes, "batch-n", []int{128}, "sequence lengths of the batched cells")
 	c.Flags().IntVar(&o.Repeats, "repeats", 3, "timed repetitions per setting (median reported)")
 	c.Flags().IntVar(&o.CeilingSize, "ceiling-size", 2048, "side of the square float32 matmul that measures the ceiling")
 	c.Flags().StringVar(&o.Torch.Python, "python", "/usr/bin/python3", "python interpreter for the PyTorch baseline")
