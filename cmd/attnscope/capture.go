@@ -16,17 +16,20 @@ import (
 	"github.com/attnscope/attnscope/store"
 )
 
+// captureFlags are capture's command-line settings.
+type captureFlags struct {
+	modelDir, out, promptsDir, stopLine, backend string
+	truncate                                     string
+	texts, files                                 []string
+	generate, topK, tries, batchSize             int
+	temperature, topP                            float64
+	seed                                         int64
+	maxTime                                      time.Duration
+	sample, hidden, fp16, qkv, strict            bool
+}
+
 func newCaptureCmd() *cobra.Command {
-	var (
-		modelDir, out, promptsDir, stopLine, backend string
-		truncate                                     string
-		texts, files                                 []string
-		generate, topK, tries, batchSize             int
-		temperature, topP                            float64
-		seed                                         int64
-		maxTime                                      time.Duration
-		sample, hidden, fp16, qkv, strict            bool
-	)
+	c := &captureFlags{}
 	cmd := &cobra.Command{
 		Use:   "capture --model DIR (--text T | --file F | --prompts DIR) --out RUN",
 		Short: "Run a model over texts and store every attention matrix (and hidden state) in a run folder",
@@ -47,86 +50,103 @@ Sample ids: "text" for one --text (text0, text1... for several), the file name f
       --temperature 0.2 --tries 3 --max-time 60s --stop-line 'Answer:' --out runs/followup
   attnscope capture --model models/tiny-bert --file doc.txt --hidden --fp16 --out runs/bert`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if modelDir == "" || out == "" {
-				return usagef(cmd, "--model and --out are required")
-			}
-			defer lowerGC()()
-			n := 0
-			for _, used := range []bool{len(texts) > 0, len(files) > 0, promptsDir != ""} {
-				if used {
-					n++
-				}
-			}
-			if n != 1 {
-				return usagef(cmd, "give the inputs with exactly one of --text, --file or --prompts")
-			}
-			if truncate != "" && truncate != "left" && truncate != "right" {
-				return usagef(cmd, "--truncate must be left or right, got %q", truncate)
-			}
-			if tries < 1 {
-				return usagef(cmd, "--tries must be at least 1, got %d", tries)
-			}
-			if generate < 0 {
-				return usagef(cmd, "--generate must be positive, got %d", generate)
-			}
-			fl := cmd.Flags()
-			samplingFlags := fl.Changed("temperature") || fl.Changed("top-k") || fl.Changed("top-p") || sample
-			if generate == 0 && (samplingFlags || tries > 1 || fl.Changed("max-time") || fl.Changed("seed")) {
-				return usagef(cmd, "--sample, --temperature, --top-k, --top-p, --seed, --tries and --max-time need --generate N")
-			}
-			if temperature < 0 || topK < 0 || topP < 0 || topP > 1 {
-				return usagef(cmd, "--temperature and --top-k must be non-negative and --top-p within [0, 1]")
-			}
-			inputs, err := captureInputs(texts, files, promptsDir, stopLine)
-			if err != nil {
-				return err
-			}
-			opts := capture.Options{
-				ModelDir: modelDir, Tries: tries, Hidden: hidden, QKV: qkv, FP16: fp16, Backend: backend, BatchSize: batchSize, Strict: strict, Truncate: truncate,
-				Command: commandLine(cmd, nil),
-			}
-			if generate > 0 {
-				opts.Generate = &model.GenerateOptions{
-					MaxNewTokens: generate, MaxTime: maxTime, DoSample: samplingFlags,
-					Temperature: temperature, TopK: topK, TopP: topP, Seed: seed,
-				}
-			}
-			var closeProgress func()
-			opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr(), len(inputs)*tries)
-			sum, err := capture.Run(cmd.Context(), out, inputs, opts)
-			closeProgress()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "captured %d samples into %s (%d already finished, skipped); %d graphs compiled\n",
-				sum.Captured, out, sum.Skipped, sum.CompiledGraphs)
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd) },
 	}
-	f := cmd.Flags()
-	f.StringVar(&modelDir, "model", "", "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)")
-	f.StringArrayVar(&texts, "text", nil, "input text (repeatable)")
-	f.StringArrayVar(&files, "file", nil, "input text file (repeatable)")
-	f.StringVar(&promptsDir, "prompts", "", "folder whose files are the input texts, one sample per file")
-	f.StringVar(&stopLine, "stop-line", "", "cut each input after the first line containing this text (that line kept), as followup-attention does with 'Answer:'")
-	f.StringVarP(&out, "out", "o", "", "run folder to write (resumed when it exists)")
-	f.IntVar(&generate, "generate", 0, "generate up to N new tokens per input instead of a single forward pass")
-	f.BoolVar(&sample, "sample", false, "sample instead of greedy decoding (implied by --temperature, --top-k, --top-p)")
-	f.Float64Var(&temperature, "temperature", 1, "sampling temperature")
-	f.IntVar(&topK, "top-k", 0, "sample among the K most probable tokens (0: all)")
-	f.Float64Var(&topP, "top-p", 1, "nucleus sampling: smallest set of tokens with this probability mass")
-	f.Int64Var(&seed, "seed", 0, "seed of the sampler; try i uses seed+i")
-	f.IntVar(&tries, "tries", 1, "generations per input")
-	f.DurationVar(&maxTime, "max-time", 0, "stop each generation after this long (0: no limit)")
-	f.BoolVar(&hidden, "hidden", false, "also store hidden states (embed, blocks.<l>.hook_resid_post, final_norm)")
-	f.BoolVar(&qkv, "qkv", false, "also store every layer's queries, keys and values (blocks.<l>.attn.hook_q|hook_k|hook_v, after RoPE)")
-	f.IntVar(&batchSize, "batch-size", 1, "run up to N forward passes as one right-padded batch (each sample is stored at its own length)")
-	f.BoolVar(&strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
-	f.BoolVar(&fp16, "fp16", false, "store tensors as float16 (half the disk space)")
-	f.StringVar(&truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
-	f.StringVar(&backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
+	c.register(cmd.Flags())
 	return cmd
+}
+
+// register declares the flags on f.
+func (c *captureFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&c.modelDir, "model", "", "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)")
+	f.StringArrayVar(&c.texts, "text", nil, "input text (repeatable)")
+	f.StringArrayVar(&c.files, "file", nil, "input text file (repeatable)")
+	f.StringVar(&c.promptsDir, "prompts", "", "folder whose files are the input texts, one sample per file")
+	f.StringVar(&c.stopLine, "stop-line", "", "cut each input after the first line containing this text (that line kept), as followup-attention does with 'Answer:'")
+	f.StringVarP(&c.out, "out", "o", "", "run folder to write (resumed when it exists)")
+	f.IntVar(&c.generate, "generate", 0, "generate up to N new tokens per input instead of a single forward pass")
+	f.BoolVar(&c.sample, "sample", false, "sample instead of greedy decoding (implied by --temperature, --top-k, --top-p)")
+	f.Float64Var(&c.temperature, "temperature", 1, "sampling temperature")
+	f.IntVar(&c.topK, "top-k", 0, "sample among the K most probable tokens (0: all)")
+	f.Float64Var(&c.topP, "top-p", 1, "nucleus sampling: smallest set of tokens with this probability mass")
+	f.Int64Var(&c.seed, "seed", 0, "seed of the sampler; try i uses seed+i")
+	f.IntVar(&c.tries, "tries", 1, "generations per input")
+	f.DurationVar(&c.maxTime, "max-time", 0, "stop each generation after this long (0: no limit)")
+	f.BoolVar(&c.hidden, "hidden", false, "also store hidden states (embed, blocks.<l>.hook_resid_post, final_norm)")
+	f.BoolVar(&c.qkv, "qkv", false, "also store every layer's queries, keys and values (blocks.<l>.attn.hook_q|hook_k|hook_v, after RoPE)")
+	f.IntVar(&c.batchSize, "batch-size", 1, "run up to N forward passes as one right-padded batch (each sample is stored at its own length)")
+	f.BoolVar(&c.strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
+	f.BoolVar(&c.fp16, "fp16", false, "store tensors as float16 (half the disk space)")
+	f.StringVar(&c.truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
+	f.StringVar(&c.backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
+}
+
+// validate checks the flags' combinations; samplingFlags reports whether a sampling
+// flag was given.
+func (c *captureFlags) validate(cmd *cobra.Command) (samplingFlags bool, err error) {
+	if c.modelDir == "" || c.out == "" {
+		return false, usagef(cmd, "--model and --out are required")
+	}
+	n := 0
+	for _, used := range []bool{len(c.texts) > 0, len(c.files) > 0, c.promptsDir != ""} {
+		if used {
+			n++
+		}
+	}
+	if n != 1 {
+		return false, usagef(cmd, "give the inputs with exactly one of --text, --file or --prompts")
+	}
+	if c.truncate != "" && c.truncate != "left" && c.truncate != "right" {
+		return false, usagef(cmd, "--truncate must be left or right, got %q", c.truncate)
+	}
+	if c.tries < 1 {
+		return false, usagef(cmd, "--tries must be at least 1, got %d", c.tries)
+	}
+	if c.generate < 0 {
+		return false, usagef(cmd, "--generate must be positive, got %d", c.generate)
+	}
+	fl := cmd.Flags()
+	samplingFlags = fl.Changed("temperature") || fl.Changed("top-k") || fl.Changed("top-p") || c.sample
+	if c.generate == 0 && (samplingFlags || c.tries > 1 || fl.Changed("max-time") || fl.Changed("seed")) {
+		return false, usagef(cmd, "--sample, --temperature, --top-k, --top-p, --seed, --tries and --max-time need --generate N")
+	}
+	if c.temperature < 0 || c.topK < 0 || c.topP < 0 || c.topP > 1 {
+		return false, usagef(cmd, "--temperature and --top-k must be non-negative and --top-p within [0, 1]")
+	}
+	return samplingFlags, nil
+}
+
+// run captures the inputs into the run folder.
+func (c *captureFlags) run(cmd *cobra.Command) error {
+	samplingFlags, err := c.validate(cmd)
+	if err != nil {
+		return err
+	}
+	defer lowerGC()()
+	inputs, err := captureInputs(c.texts, c.files, c.promptsDir, c.stopLine)
+	if err != nil {
+		return err
+	}
+	opts := capture.Options{
+		ModelDir: c.modelDir, Tries: c.tries, Hidden: c.hidden, QKV: c.qkv, FP16: c.fp16, Backend: c.backend, BatchSize: c.batchSize, Strict: c.strict, Truncate: c.truncate,
+		Command: commandLine(cmd, nil),
+	}
+	if c.generate > 0 {
+		opts.Generate = &model.GenerateOptions{
+			MaxNewTokens: c.generate, MaxTime: c.maxTime, DoSample: samplingFlags,
+			Temperature: c.temperature, TopK: c.topK, TopP: c.topP, Seed: c.seed,
+		}
+	}
+	var closeProgress func()
+	opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr(), len(inputs)*c.tries)
+	sum, err := capture.Run(cmd.Context(), c.out, inputs, opts)
+	closeProgress()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "captured %d samples into %s (%d already finished, skipped); %d graphs compiled\n",
+		sum.Captured, c.out, sum.Skipped, sum.CompiledGraphs)
+	return nil
 }
 
 // commandLine rebuilds the command line from the flags set and the positional

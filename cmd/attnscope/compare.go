@@ -43,19 +43,10 @@ both_to_lines). --list shows the comparison functions and transformations.`,
 			}
 			stderr := cmd.ErrOrStderr()
 			opt := compare.Options{}
-			var tr *progress.Tracker // created at the first pair, when the total is known
-			seen := 0
-			opt.Progress = func(done, total int) {
-				if tr == nil {
-					tr = progress.New(stderr, "compare", "pairs", total)
-				}
-				tr.Finish(fmt.Sprintf("pair %d", done), done-seen, "")
-				seen = done
-			}
+			var closeProgress func()
+			opt.Progress, closeProgress = compareProgress(stderr)
 			sum, err := compare.Run(cmd.Context(), cfg, opt)
-			if tr != nil {
-				tr.Close()
-			}
+			closeProgress()
 			if err != nil {
 				return err
 			}
@@ -99,4 +90,24 @@ func listCompare(w io.Writer) error {
 		fmt.Fprintf(w, "  %-46s %s\n", n, trs[n].Doc)
 	}
 	return nil
+}
+
+// compareProgress reports compared pairs through internal/progress (a bar on a
+// terminal, else log lines); the tracker starts at the first pair, when the total is
+// known. The returned function ends it.
+func compareProgress(w io.Writer) (report func(done, total int), end func()) {
+	var tr *progress.Tracker
+	seen := 0
+	report = func(done, total int) {
+		if tr == nil {
+			tr = progress.New(w, "compare", "pairs", total)
+		}
+		tr.Finish(fmt.Sprintf("pair %d", done), done-seen, "")
+		seen = done
+	}
+	return report, func() {
+		if tr != nil {
+			tr.Close()
+		}
+	}
 }

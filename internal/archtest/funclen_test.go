@@ -13,8 +13,6 @@ import (
 // that rewrites it; the test fails for any other long function, and for a listed one
 // that became short (then delete its line).
 var pendingLong = map[string]string{
-	"newCaptureCmd":   "capture.go: h2-arch adds capture --batch-size and h4 progress reporting there",
-	"runBenchCapture": "bench.go: the benchmark command of h1-gomlx's upgrade",
 }
 
 // The commands in cmd/attnscope are thin shells over the packages: no function is
