@@ -3,6 +3,7 @@ package capturebench
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,13 +16,13 @@ import (
 func TestRunWithoutTorch(t *testing.T) {
 	dir := refdata.Path(t, "models", "tiny-gpt2")
 	var out bytes.Buffer
-	o := Options{Model: dir, Backend: "go:ops_sequential", Sizes: []int{16, 32}, Threads: []int{1}, Repeats: 1, CeilingSize: 128,
+	o := Options{Model: dir, Backend: "go:ops_sequential", Sizes: []int{16, 32}, Threads: []int{1}, Repeats: 1, Batches: []int{2}, BatchSizes: []int{16}, CeilingSize: 128,
 		Torch: Torch{Python: "/nonexistent/python3", Script: "/nonexistent.py"}}
 	cells, err := Run(context.Background(), &out, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cells) != 2 || cells[0].N != 16 || cells[1].N != 32 {
+	if len(cells) != 3 || cells[0].N != 16 || cells[1].N != 32 || cells[2].N != 16 || cells[2].Batch != 2 || cells[0].Batch != 1 {
 		t.Fatalf("cells %+v", cells)
 	}
 	for _, c := range cells {
@@ -30,10 +31,14 @@ func TestRunWithoutTorch(t *testing.T) {
 		}
 	}
 	s := out.String()
-	for _, want := range []string{"PyTorch baseline not run: script /nonexistent.py not found", "backend go:ops_sequential", "%ceil", "\n16    1 ", "\n32    1 "} {
+	for _, want := range []string{"PyTorch baseline not run: script /nonexistent.py not found", "backend go:ops_sequential", "%ceil", "\n1×16      1 ", "\n1×32      1 ", "\n2×16      1 "} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
+	}
+	// A batch of two does twice the work of one sequence.
+	if r := cells[2].GFLOPs * cells[2].MS / (cells[0].GFLOPs * cells[0].MS); math.Abs(r-2) > 1e-9 {
+		t.Errorf("batched cell counts %.3f× the FLOPs of one sequence, want 2", r)
 	}
 	o.Sizes = []int{1000}
 	if _, err := Run(context.Background(), &out, o); err == nil || !strings.Contains(err.Error(), "context of 512") {

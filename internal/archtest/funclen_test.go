@@ -12,8 +12,7 @@ import (
 // pendingLong lists command functions still over the limit, each with the branch
 // that rewrites it; the test fails for any other long function, and for a listed one
 // that became short (then delete its line).
-var pendingLong = map[string]string{
-}
+var pendingLong = map[string]string{}
 
 // The commands in cmd/attnscope are thin shells over the packages: no function is
 // longer than 60 lines.
