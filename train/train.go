@@ -67,11 +67,10 @@ func (h Hyper) LR(step int) float64 {
 }
 
 // DefaultBackend is the backend training uses when neither the caller nor
-// $GOMLX_BACKEND names one: the pure-Go backend running ops one after the other
-// (each op still uses every core). Its default op-parallel mode deadlocked in
-// this project's training loop (workerspool WaitToStart vs. matmul Saturate,
-// gomlx/compute v0.1.6).
-const DefaultBackend = "go:ops_sequential"
+// $GOMLX_BACKEND names one: model.DefaultBackend, the pure-Go backend running ops one
+// after the other (each op still uses every core), as inference does. (The op-parallel
+// mode once deadlocked in this project's training loop with gomlx/compute v0.1.6.)
+const DefaultBackend = model.DefaultBackend
 
 // Backend starts the backend named by config ("" = $GOMLX_BACKEND, else
 // DefaultBackend) through package model's constructor, the one used for

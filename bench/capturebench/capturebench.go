@@ -20,8 +20,9 @@ import (
 // Options configures Run.
 type Options struct {
 	Model string // model folder (config.json + model.safetensors)
-	// Backend is the GoMLX backend config of the model and of the ceiling ("go" when
-	// empty; e.g. "go:ops_sequential" or "go:parallelism=4" to compare worker settings).
+	// Backend is the GoMLX backend config of the model and of the ceiling
+	// (model.DefaultBackend when empty; e.g. "go" for the Go backend's op-parallel
+	// mode or "go:parallelism=4" to compare worker settings).
 	Backend string
 	Sizes   []int // sequence lengths
 	Threads []int // thread counts (GOMAXPROCS; torch.set_num_threads)
@@ -37,7 +38,7 @@ type Options struct {
 
 func (o Options) backend() string {
 	if o.Backend == "" {
-		return "go"
+		return model.DefaultBackend
 	}
 	return o.Backend
 }

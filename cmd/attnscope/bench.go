@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/attnscope/attnscope/bench/capturebench"
+	"github.com/attnscope/attnscope/model"
 	"github.com/spf13/cobra"
 )
 
@@ -44,7 +45,7 @@ without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's nativ
 		},
 	}
 	c.Flags().StringVar(&o.Model, "model", "", "model folder (e.g. one written by torch_gpt2.py make:DIR)")
-	c.Flags().StringVar(&o.Backend, "backend", "go", `GoMLX backend config (e.g. "go:ops_sequential", "go:parallelism=4")`)
+	c.Flags().StringVar(&o.Backend, "backend", model.DefaultBackend, `GoMLX backend config (e.g. "go" for op-parallel mode, "go:parallelism=4")`)
 	c.Flags().IntSliceVar(&o.Sizes, "n", []int{128, 512}, "sequence lengths")
 	c.Flags().IntSliceVar(&o.Threads, "threads", []int{1, 2}, "thread counts (GOMAXPROCS; torch.set_num_threads)")
 	c.Flags().IntSliceVar(&o.Batches, "batch", []int{8}, "also time these batch sizes (sequences per padded batch, model.ForwardBatch) at the --batch-n lengths; 1 alone: none")
