@@ -257,20 +257,14 @@ func meanRowNorm(h *tensor.Tensor) float64 {
 	return s / float64(rows)
 }
 
-// pearson returns Pearson's r of x and y, false when either is constant.
+// pearson returns Pearson's r of x and y (stats.Pearson), false when either is
+// constant or there are fewer than two values.
 func pearson(x, y []float64) (float64, bool) {
-	mx, my := stats.Mean(x), stats.Mean(y)
-	var sxy, sxx, syy float64
-	for i := range x {
-		dx, dy := x[i]-mx, y[i]-my
-		sxy += dx * dy
-		sxx += dx * dx
-		syy += dy * dy
-	}
-	if sxx == 0 || syy == 0 {
+	r, err := stats.Pearson(x, y)
+	if err != nil || math.IsNaN(r.Statistic) {
 		return 0, false
 	}
-	return sxy / math.Sqrt(sxx*syy), true
+	return r.Statistic, true
 }
 
 // layerComparison builds the min–max normalised layers × 5 property matrix.
