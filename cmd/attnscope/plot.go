@@ -43,7 +43,7 @@ var plotKinds = []struct {
 	{"reference", "AttentionSpan reference cells outlined (--labels FILE.npy with 1/0/-100) on attention or a pass (--pass)", []string{"labels", "pass", "layer", "head", "reduce"}},
 	{"reference-scores", "AttentionSpan scores on the reference map (viridis), same inputs as reference", []string{"labels", "pass", "layer", "head", "reduce"}},
 	{"alignment", "source × target heatmap (Text_to_Python's plot_attention, at most 30 × 30): a generation's generated × prompt tokens of a run, or --attention A.npy (steps × S) with --source-tokens and --target-tokens (no RUN)", []string{"layer", "head", "reduce", "attention", "source-tokens", "target-tokens", "crop"}},
-	{"alignment-entropy", "histograms of the row entropy and maximum weight of alignment matrices (--attention A.npy, repeatable; no RUN), with means", []string{"attention"}},
+	{"alignment-entropy", "histograms of the row entropy and maximum weight of alignment matrices, with means: every generation of a RUN (or --sample's), or --attention A.npy (repeatable; no RUN)", []string{"attention", "layer", "head", "reduce"}},
 }
 
 // checkPlotFlags refuses a flag the figure kind does not read (it would be ignored).
@@ -122,7 +122,7 @@ Kinds:
   attnscope plot alignment-entropy --attention a0.npy --attention a1.npy --out attention_entropy_analysis.png`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fromFiles := args[0] == "alignment-entropy" || (args[0] == "alignment" && len(f.attention) > 0)
+			fromFiles := (args[0] == "alignment-entropy" || args[0] == "alignment") && len(f.attention) > 0
 			if fromFiles {
 				if len(args) == 2 {
 					return usagef(cmd, "%s with --attention takes no RUN argument", args[0])
@@ -318,6 +318,8 @@ func (p *plotCall) figure(kind string) (*viz.Figure, error) {
 		return report.ReceivedFigure(ctx, run, id, layer, p.head)
 	case "alignment":
 		return report.AlignmentFigure(ctx, run, id, layer, p.head)
+	case "alignment-entropy":
+		return p.alignmentEntropy(layer)
 	}
 	dist, err := code.ParseDistribution(f.dist)
 	if err != nil {
@@ -539,4 +541,26 @@ func plotDashboard(ctx context.Context, cmd *cobra.Command, run *store.Run, id s
 	fmt.Fprintln(out, a.ConsoleSummary())
 	fmt.Fprintf(out, "...\nwrote %s, %s and %s\n", f.out, txt, js)
 	return nil
+}
+
+// alignmentEntropy draws the row-entropy and maximum-weight histograms over the
+// generated × prompt alignments of every sample of the run (only --sample's when given),
+// as Text_to_Python's aggregate analysis does over its test set.
+func (p *plotCall) alignmentEntropy(layer int) (*viz.Figure, error) {
+	ids := []string{p.id}
+	if p.f.sample == "" {
+		var err error
+		if ids, err = p.run.Samples(); err != nil {
+			return nil, err
+		}
+	}
+	ms := make([]viz.Matrix, 0, len(ids))
+	for _, id := range ids {
+		m, _, _, err := report.GenerationAlignment(p.cmd.Context(), p.run, id, layer, p.head)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return report.AlignmentEntropyFigure(ms, fmt.Sprintf("Attention over the alignments of %d samples (layer %d)", len(ms), layer))
 }

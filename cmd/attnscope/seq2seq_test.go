@@ -71,4 +71,10 @@ func TestDemoSeq2seqTiny(t *testing.T) {
 	if code, _, stderr := runCapture(t, "plot", "alignment", filepath.Join(out, "run"), "--sample", "test-0000", "--out", png); code != exitOK {
 		t.Fatalf("plot alignment: exit %d: %s", code, stderr)
 	}
+	// ... and plot alignment-entropy over every sample of the run folder.
+	hist := filepath.Join(t.TempDir(), "entropy.png")
+	if code, stdout, stderr := runCapture(t, "plot", "alignment-entropy", filepath.Join(out, "run"), "--out", hist); code != exitOK || !strings.Contains(stdout, "wrote") {
+		t.Fatalf("plot alignment-entropy RUN: exit %d: %s %s", code, stdout, stderr)
+	}
+	checkFigureFile(t, hist)
 }
