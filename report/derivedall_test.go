@@ -93,11 +93,13 @@ func checkDerivedFigure(t *testing.T, run *store.Run, pass store.PassInfo, id st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Len() == 0 && pass.Function == "head_redundancy" {
-		t.Skip("no redundant head pair at this tau (all_pairs draws the records)")
-	}
 	if err := store.CheckAxes(pass.Axes, out.Shape); err != nil {
 		t.Fatal(err)
+	}
+	if out.Len() == 0 && pass.Function == "head_redundancy" {
+		// No redundant head pair at this tau: an empty list of records has no figure to
+		// check (the caller still requires its section in the report; all_pairs draws the records).
+		return
 	}
 	v, err := NewDerivedView(pass, id, out, c, DefaultSelection)
 	if err != nil {
