@@ -3,16 +3,13 @@ package compare
 import (
 	"errors"
 	"fmt"
+	"github.com/attnscope/attnscope/internal/strictyaml"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // Config is a comparator configuration (followup-attention's cmp_vXX.yaml, same
@@ -136,13 +133,13 @@ func LoadConfig(path string) (*Config, error) {
 // arguments. Errors name the file, line and field.
 func ParseConfig(name string, data []byte) (*Config, error) {
 	var cfg Config
-	file, err := decodeYAML(data, &cfg)
+	file, err := strictyaml.Decode(data, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", name, err)
 	}
 	cfg.file, cfg.dir = name, filepath.Dir(name)
 	errAt := func(path, format string, a ...any) error {
-		if l := lineOf(file, path); l > 0 {
+		if l := strictyaml.Line(file, path); l > 0 {
 			return fmt.Errorf("%s:%d: %s", name, l, fmt.Sprintf(format, a...))
 		}
 		return fmt.Errorf("%s: %s", name, fmt.Sprintf(format, a...))
@@ -160,7 +157,7 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	for i := range cfg.Comparisons {
 		c := &cfg.Comparisons[i]
 		at := fmt.Sprintf("$.comparisons[%d]", i)
-		c.line = lineOf(file, at)
+		c.line = strictyaml.Line(file, at)
 		if !nameRE.MatchString(c.Name) {
 			return nil, errAt(at+".name", "comparison %d: name %q must be a file name of letters, digits, '_', '.', '+', '-'", i+1, c.Name)
 		}
@@ -364,30 +361,4 @@ func convertKwarg(def, v any) (any, error) {
 		return m, nil
 	}
 	return nil, errors.New("unsupported keyword type")
-}
-
-func lineOf(file *ast.File, path string) int {
-	p, err := yaml.PathString(path)
-	if err != nil {
-		return 0
-	}
-	n, err := p.FilterFile(file)
-	if err != nil || n == nil || n.GetToken() == nil {
-		return 0
-	}
-	return n.GetToken().Position.Line
-}
-
-// decodeYAML decodes data strictly into cfg and returns its syntax tree for line
-// lookups; a parser panic on malformed input is reported as an error.
-func decodeYAML(data []byte, cfg *Config) (file *ast.File, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			file, err = nil, fmt.Errorf("malformed YAML (the parser failed: %v)", p)
-		}
-	}()
-	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
-		return nil, errors.New(strings.TrimSpace(yaml.FormatError(err, false, false)))
-	}
-	return parser.ParseBytes(data, 0)
 }

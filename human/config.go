@@ -15,16 +15,11 @@
 package human
 
 import (
-	"errors"
 	"fmt"
+	"github.com/attnscope/attnscope/internal/strictyaml"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
-
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // Config is an eye-tracking config (followup-attention's eye_vXX.yaml). Relative
@@ -163,13 +158,13 @@ func LoadConfig(path string) (*Config, error) {
 // against the folder of name.
 func ParseConfig(name string, data []byte) (*Config, error) {
 	cfg := &Config{path: name, dir: filepath.Dir(name)}
-	file, err := decodeYAML(data, cfg)
+	file, err := strictyaml.Decode(data, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", name, err)
 	}
 	errAt := func(path, format string, a ...any) error {
 		msg := fmt.Sprintf(format, a...)
-		if l := lineOf(file, path); l > 0 {
+		if l := strictyaml.Line(file, path); l > 0 {
 			return fmt.Errorf("%s:%d: %s", name, l, msg)
 		}
 		return fmt.Errorf("%s: %s", name, msg)
@@ -178,35 +173,6 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
-}
-
-func lineOf(file *ast.File, path string) int {
-	if file == nil {
-		return 0
-	}
-	p, err := yaml.PathString(path)
-	if err != nil {
-		return 0
-	}
-	n, err := p.FilterFile(file)
-	if err != nil || n == nil || n.GetToken() == nil {
-		return 0
-	}
-	return n.GetToken().Position.Line
-}
-
-// decodeYAML decodes strictly and returns the syntax tree for line lookups; a parser
-// panic on malformed input is reported as an error.
-func decodeYAML(data []byte, cfg *Config) (file *ast.File, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			file, err = nil, fmt.Errorf("malformed YAML (the parser failed: %v)", p)
-		}
-	}()
-	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
-		return nil, errors.New(strings.TrimSpace(yaml.FormatError(err, false, false)))
-	}
-	return parser.ParseBytes(data, 0)
 }
 
 func (c *Config) check(errAt func(path, format string, a ...any) error) error {
