@@ -3,8 +3,8 @@ package report
 import (
 	"bytes"
 	"context"
+	"github.com/attnscope/attnscope/internal/chromiumtest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,26 +19,11 @@ import (
 	"github.com/attnscope/attnscope/viz"
 )
 
-// chromiumPath finds Debian's chromium; the test skips without it locally and fails
-// under CI (where .ci/apt-packages installs it).
-func chromiumPath(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found on PATH; CI installs the Debian package chromium (.ci/apt-packages)")
-	}
-	t.Skip("chromium not found on PATH: install the Debian package chromium to run the headless-browser test")
-	return ""
-}
-
 // TestReportInChromium renders the HTML report in real headless Chromium and checks
 // that the page makes no network request besides loading itself, logs no console
 // error or exception, and shows its figures (decoded images with a non-zero size).
 func TestReportInChromium(t *testing.T) {
-	exe := chromiumPath(t)
+	exe := chromiumtest.Path(t)
 	run := newMemRun(testCode, 3, 4, 16, 8)
 	var b bytes.Buffer
 	if err := WriteHTML(context.Background(), &b, run, HTMLOptions{DPI: 60}); err != nil {
@@ -58,7 +43,7 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	actx, cancel := newChromium(t, exe)
+	actx, cancel := chromiumtest.Start(t, exe)
 	defer cancel()
 
 	visit := func(path string) (requests, problems []string, images int) {
@@ -121,50 +106,12 @@ func TestReportInChromium(t *testing.T) {
 	}
 }
 
-// newChromium starts a headless Chromium allocator with its own profile folder and no
-// background networking. The profile is not under t.TempDir: Chromium's helper
-// processes may still write to it for a moment after the browser is closed, which
-// made t.TempDir's cleanup fail ("directory not empty"); it is removed with retries.
-func newChromium(t *testing.T, exe string) (context.Context, context.CancelFunc) {
-	t.Helper()
-	profile, err := os.MkdirTemp("", "attnscope-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	return actx, func() {
-		cancel()
-		var err error
-		for range 50 {
-			if err = os.RemoveAll(profile); err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("chromium profile %s not removed: %v", profile, err)
-	}
-}
-
 // TestSVGFontInChromium opens an SVG figure in headless Chromium and checks that the
 // embedded DejaVu Sans faces (regular and bold, @font-face data URIs) are the fonts
 // it loads, so the figure renders in DejaVu where the font is not installed. The
 // same SVG with its <style> removed must load none: the check can fail.
 func TestSVGFontInChromium(t *testing.T) {
-	exe := chromiumPath(t)
+	exe := chromiumtest.Path(t)
 	m := viz.Matrix{Rows: 3, Cols: 4, Data: []float64{0.1, 0.2, 0.3, 0.4, 0.4, 0.3, 0.2, 0.1, 0.25, 0.25, 0.25, 0.25}}
 	fig, err := viz.Alignment(m, []string{"a", "b", "c", "d"}, []string{"x", "y", "z"}, "Embedded fonts")
 	if err != nil {
@@ -187,7 +134,7 @@ func TestSVGFontInChromium(t *testing.T) {
 	if err := os.WriteFile(without, []byte(svg[:i]+svg[j+len("</style>"):]), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	actx, cancel := newChromium(t, exe)
+	actx, cancel := chromiumtest.Start(t, exe)
 	defer cancel()
 	loaded := func(path string) []string {
 		ctx, cancel := chromedp.NewContext(actx)

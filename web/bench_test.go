@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/attnscope/attnscope/internal/chromiumtest"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -75,7 +76,7 @@ func gpt2Sized(b *testing.B, dir string) {
 // matrix view (the default for long samples) and the model view (144 thumbnails)
 // have painted. Goal: under 1 s.
 func BenchmarkFirstPaint(b *testing.B) {
-	exe := chromiumPath(b)
+	exe := chromiumtest.Path(b)
 	dir := filepath.Join(b.TempDir(), "run")
 	gpt2Sized(b, dir)
 	actx, cancel := newChromium(b, exe)

@@ -5,12 +5,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/attnscope/attnscope/internal/chromiumtest"
 	"github.com/attnscope/attnscope/store"
 	"image"
 	"image/png"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,55 +29,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the browser test's golden screenshots (testdata/golden)")
 
-// chromiumPath finds Debian's chromium; the browser tests skip without it locally
-// and fail under CI (where .ci/apt-packages installs it).
-func chromiumPath(t testing.TB) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found on PATH; CI installs the Debian package chromium (.ci/apt-packages)")
-	}
-	t.Skip("chromium not found on PATH: install the Debian package chromium to run the browser tests")
-	return ""
-}
-
-// newChromium starts headless Chromium (1200 × 800, device pixel ratio 1) with
-// its own profile folder, removed with retries after close (its helper processes
-// may still write there for a moment, as report's tests found).
+// newChromium starts headless Chromium at 1200 × 800, device pixel ratio 1, as the
+// golden screenshots were taken.
 func newChromium(t testing.TB, exe string) (context.Context, context.CancelFunc) {
 	t.Helper()
-	profile, err := os.MkdirTemp("", "attnscope-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1200, 800),
+	return chromiumtest.Start(t, exe, chromedp.WindowSize(1200, 800),
 		chromedp.Flag("force-device-scale-factor", "1"),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("font-render-hinting", "none"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	return actx, func() {
-		cancel()
-		var err error
-		for range 50 {
-			if err = os.RemoveAll(profile); err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("chromium profile %s not removed: %v", profile, err)
-	}
+		chromedp.Flag("font-render-hinting", "none"))
 }
 
 // watcher records what a page does wrong: console errors, exceptions, failed or
@@ -275,7 +234,7 @@ func TestPixelDiffCanFail(t *testing.T) {
 // request fails, nothing is fetched from elsewhere and nothing is logged as an
 // error; each view's screenshot is compared with its golden.
 func TestBrowser(t *testing.T) {
-	exe := chromiumPath(t)
+	exe := chromiumtest.Path(t)
 	alpha, beta := demoRuns(t, t.TempDir())
 	base, _ := startServer(t, alpha, beta)
 	actx, cancel := newChromium(t, exe)
