@@ -1,12 +1,17 @@
 package report
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"slices"
+	"strings"
 
 	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/viz"
 )
 
@@ -85,4 +90,43 @@ func entropyPanels(entropy, maxWeight []float64) []viz.HistPanel {
 		{Values: entropy, Title: "Attention entropy (lower = more focused)", XLabel: "Entropy (nats)", Color: viz.SteelBlue},
 		{Values: maxWeight, Title: "Max attention weight (higher = more confident)", XLabel: "Max weight", Color: viz.Coral},
 	}
+}
+
+// ReadAlignmentFile reads a 2-D .npy attention matrix (decoding steps × source
+// positions).
+func ReadAlignmentFile(path string) (viz.Matrix, error) {
+	arr, err := checkpoint.ReadNpyFile(path)
+	if err != nil {
+		return viz.Matrix{}, err
+	}
+	if len(arr.Shape) != 2 || arr.Shape[0] == 0 || arr.Shape[1] == 0 {
+		return viz.Matrix{}, fmt.Errorf("read %s: shape %v: a non-empty 2-D array (decoding steps × source positions) expected", path, arr.Shape)
+	}
+	m, err := viz.NewMatrix(arr.Shape[0], arr.Shape[1], arr.Float64s())
+	if err != nil {
+		return viz.Matrix{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// ReadTokensFile reads a token file: a JSON list of strings when its first non-blank
+// character is '[', otherwise one token per line (a final newline ends the last
+// line; "\r\n" line ends are accepted).
+func ReadTokensFile(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tokens: %w", err)
+	}
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+		var toks []string
+		if err := json.Unmarshal(t, &toks); err != nil {
+			return nil, fmt.Errorf("read %s: a JSON list of token strings expected: %w", path, err)
+		}
+		return toks, nil
+	}
+	s := strings.TrimSuffix(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	if s == "" {
+		return nil, fmt.Errorf("read %s: no tokens (one per line or a JSON list expected)", path)
+	}
+	return strings.Split(s, "\n"), nil
 }

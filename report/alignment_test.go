@@ -3,6 +3,9 @@ package report
 import (
 	"context"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/attnscope/attnscope/viz"
@@ -70,4 +73,35 @@ func TestAlignmentRowStats(t *testing.T) {
 	if _, err := AlignmentEntropyFigure([]viz.Matrix{m}, "t"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzReadTokens: any token file either fails with an error naming it or gives tokens;
+// a line-per-token file's tokens joined by newlines give back its text.
+func FuzzReadTokens(f *testing.F) {
+	for _, s := range []string{"def\nf\n(\n", `["def", " f", "\n"]`, "a\r\nb", "", "[", "  [1, 2]", "x\n\n", "\u00a0é\n⏎"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, s string) {
+		p := filepath.Join(dir, "tokens")
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		toks, err := ReadTokensFile(p)
+		if err != nil {
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			return
+		}
+		if len(toks) == 0 {
+			t.Errorf("%q: no tokens and no error", s)
+		}
+		if t0 := strings.TrimSpace(s); !strings.HasPrefix(t0, "[") {
+			want := strings.TrimSuffix(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+			if got := strings.Join(toks, "\n"); got != want {
+				t.Errorf("%q: tokens %q join to %q", s, toks, got)
+			}
+		}
+	})
 }

@@ -1,11 +1,8 @@
 package report
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -14,10 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/attnscope/attnscope/analysis/code"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/store"
-	"github.com/attnscope/attnscope/viz"
 )
 
 // HTMLOptions configure the HTML report.
@@ -28,37 +23,47 @@ type HTMLOptions struct {
 	ClipPercentile float64
 	// DPI of the inlined PNG figures (default 110).
 	DPI int
-	// Logf, when set, receives one line per finished section.
-	Logf func(format string, args ...any)
+	// Progress, when set, is told when a sample's section and each of its figures
+	// starts and finishes (attnscope report shows it as a bar or log lines).
+	Progress func(ReportEvent)
 	// Comparisons, when set, is a folder of comparator outputs (attnscope compare)
 	// summarised in a Comparisons section (report/compare.go).
 	Comparisons string
-	// Figures selects the figures of each sample by name (ReportFigures) or by derive
-	// pass name; a figure named here is drawn for every sample, with a note when it
-	// cannot be. Empty: every figure, the derive passes' outputs for the first sample
-	// only, so that a run of many samples stays a page a browser opens (under 10 MB for
-	// 10 samples of configs/derive-all.yaml).
+	// Figures selects the figures of each sample by kind name (ReportFigureNames) or by
+	// derive pass name; a figure named here is drawn for every sample, with a note when
+	// it cannot be. Empty: every kind the default report draws, the derive passes'
+	// outputs for the first sample only, so that a run of many samples stays a page a
+	// browser opens (under 10 MB for 10 samples of configs/derive-all.yaml).
 	Figures []string
 	// implicit: Figures was set by WriteHTML (later samples of a default report).
 	implicit bool
 }
 
-// ReportFigures names the figures of a sample section, for HTMLOptions.Figures and
-// attnscope report --figures ("derived" selects every derive pass's output).
-var ReportFigures = []string{"grid", "heatmap", "alignment", "received", "entropy", "js", "crispiness", "code", "derived", "dashboard"}
+// ReportEvent is a step of WriteHTML: a sample's section (Figure "") or one figure kind
+// of it starting (Done false) or finished.
+type ReportEvent struct {
+	Sample       string
+	Index, Total int // the sample's position (0-based) and the number of sections
+	Figure       string
+	Done         bool
+}
 
-// CheckFigures reports a name of figures that is neither one of ReportFigures nor a
-// pass of passes.
+// CheckFigures reports a name of figures that is neither a figure kind the report draws
+// nor a pass of passes.
 func CheckFigures(figures []string, passes []store.PassInfo) error {
+	names := ReportFigureNames()
 	for _, f := range figures {
-		if slices.Contains(ReportFigures, f) || slices.ContainsFunc(passes, func(p store.PassInfo) bool { return p.Name == f }) {
+		if slices.Contains(names, f) || slices.ContainsFunc(passes, func(p store.PassInfo) bool { return p.Name == f }) {
 			continue
 		}
-		names := make([]string, len(passes))
-		for i, p := range passes {
-			names[i] = p.Name
+		if k, err := LookupFigure(f); err == nil {
+			return fmt.Errorf("figure %q is drawn by attnscope plot only: %s", f, k.NotInReport)
 		}
-		return fmt.Errorf("figure %q: one of %s, or a derive pass of the run (%s) expected", f, strings.Join(ReportFigures, ", "), strings.Join(names, ", "))
+		pn := make([]string, len(passes))
+		for i, p := range passes {
+			pn[i] = p.Name
+		}
+		return fmt.Errorf("figure %q: one of %s, or a derive pass of the run (%s) expected", f, strings.Join(names, ", "), strings.Join(pn, ", "))
 	}
 	return nil
 }
@@ -66,8 +71,18 @@ func CheckFigures(figures []string, passes []store.PassInfo) error {
 // chosen reports whether the figure name was named in Figures by the caller.
 func (o HTMLOptions) chosen(name string) bool { return !o.implicit && slices.Contains(o.Figures, name) }
 
-// wants reports whether the section draws the figure name.
-func (o HTMLOptions) wants(name string) bool { return len(o.Figures) == 0 || o.chosen(name) }
+// selects reports whether a sample section draws kind k: chosen by name (a kind drawn
+// per derive pass is also selected when passes are named), or by default (no Figures
+// given, or the implicit ones of later samples).
+func (o HTMLOptions) selects(k *FigureKind) bool {
+	switch {
+	case o.implicit:
+		return slices.Contains(o.Figures, k.Name)
+	case len(o.Figures) == 0:
+		return !k.report.optIn
+	}
+	return o.chosen(k.Name) || k.report.byPass
+}
 
 // Limits of the per-head Jensen–Shannon figure in the HTML report.
 const (
@@ -81,6 +96,7 @@ const maxTableRows = 50
 
 // figure is an inlined figure of the report.
 type figure struct {
+	Kind    string // the figure kind (registry.go) that drew it
 	Title   string
 	DataURI template.URL
 	HTML    template.HTML // alternative to an image (code heatmap)
@@ -132,9 +148,9 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	if o.DPI <= 0 {
 		o.DPI = 110
 	}
-	logf := o.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(ReportEvent) {}
 	}
 	ids, err := run.Samples()
 	if err != nil {
@@ -178,9 +194,12 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		}
 		so := o
 		if len(o.Figures) == 0 && i > 0 {
-			so.Figures = slices.DeleteFunc(slices.Clone(ReportFigures), func(f string) bool { return f == "derived" })
+			so.Figures = FigureNames(func(k *FigureKind) bool { return k.InDefaultReport() && !k.report.firstSample })
 			so.implicit = true
 		}
+		ev := ReportEvent{Sample: id, Index: i, Total: len(ids)}
+		progress(ev)
+		so.Progress = func(e ReportEvent) { e.Sample, e.Index, e.Total = id, i, len(ids); progress(e) }
 		sec, err := sampleFigures(ctx, run, id, i, so)
 		if err != nil {
 			return err
@@ -189,7 +208,8 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		if err := pageTemplate.ExecuteTemplate(w, "sample", sec); err != nil {
 			return err
 		}
-		logf("report: sample %s done (%d/%d)", id, i+1, len(ids))
+		ev.Done = true
+		progress(ev)
 	}
 	if len(ids) > 0 && !attention {
 		return fmt.Errorf("run %s has no attention captured in any sample", run.Dir())
@@ -205,153 +225,6 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 func anchor(i int) string { return fmt.Sprintf("sample-%d", i) }
 
 type navEntry struct{ ID, Anchor string }
-
-// sampleFigures renders the figures of one sample.
-func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions) (sampleSection, error) {
-	sec := sampleSection{ID: id, Anchor: anchor(i)}
-	s, err := run.Sample(id)
-	if err != nil {
-		return sec, err
-	}
-	sec.Text, sec.NumTokens, sec.PromptLen = s.Text, len(s.Tokens), s.PromptLen
-	n, err := run.NumLayers(id)
-	if err != nil {
-		return sec, err
-	}
-	sec.NumLayers = n
-	if n == 0 {
-		return sec, nil
-	}
-	add := func(title string, f *viz.Figure, err error) error {
-		if err != nil {
-			return fmt.Errorf("sample %s: %s: %w", id, title, err)
-		}
-		if f.DPI == 0 {
-			f.DPI = o.DPI
-		}
-		var b bytes.Buffer
-		if err := f.WriteTo(&b, viz.PNG); err != nil {
-			return fmt.Errorf("sample %s: %s: %w", id, title, err)
-		}
-		sec.Figures = append(sec.Figures, figure{Title: title, DataURI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()))})
-		return nil
-	}
-	derivedFns, err := derivedFunctions(run, id)
-	if err != nil {
-		return sec, err
-	}
-	if o.wants("grid") {
-		f, err := GridFigure(ctx, run, id, o.ClipPercentile)
-		if err := add("All heads", f, err); err != nil {
-			return sec, err
-		}
-	}
-	if o.wants("heatmap") {
-		f, err := HeatmapFigure(ctx, run, id, n-1, MeanHeads, o.ClipPercentile)
-		if err := add(fmt.Sprintf("Layer %d, mean of heads", n-1), f, err); err != nil {
-			return sec, err
-		}
-	}
-	if o.wants("alignment") && s.PromptLen > 0 && s.PromptLen < len(s.Tokens) {
-		f, err := AlignmentFigure(ctx, run, id, n-1, MeanHeads)
-		if err := add(fmt.Sprintf("Generated × prompt tokens, layer %d, mean of heads", n-1), f, err); err != nil {
-			return sec, err
-		}
-	}
-	if o.wants("received") {
-		f, err := ReceivedFigure(ctx, run, id, n-1, MeanHeads)
-		if err := add(fmt.Sprintf("Attention received, layer %d", n-1), f, err); err != nil {
-			return sec, err
-		}
-	}
-	if o.wants("entropy") {
-		f, err := EntropyFigure(ctx, run, id)
-		if err := add("Entropy and maximum weight of attention rows", f, err); err != nil {
-			return sec, err
-		}
-	}
-	a0, err := loadLayer(ctx, run, id, 0)
-	if err != nil {
-		return sec, err
-	}
-	// Analyses a derive pass already computed for the sample are read from its
-	// output (drawn with the derived figures), not computed again.
-	if a0.Shape[1] == a0.Shape[2] && o.wants("js") {
-		// Jensen–Shannon distances between units cost O((L·H)²·N²): drawn for small
-		// models and sequences; the layers × layers version always.
-		units := n * a0.Shape[0]
-		switch {
-		case derivedFns["js_distance_units"]:
-		case units <= maxReportUnits && a0.Shape[1] <= maxReportUnitTokens:
-			f, err := JSFigure(ctx, run, id, false)
-			if err := add("Jensen–Shannon distance between heads", f, err); err != nil {
-				return sec, err
-			}
-		case o.chosen("js"):
-			sec.Figures = append(sec.Figures, figure{Title: "Jensen–Shannon distance between heads",
-				Note: fmt.Sprintf("not drawn for %d heads × %d tokens (attnscope plot js draws it)", units, a0.Shape[1])})
-		}
-		if !derivedFns["js_distance_layers"] {
-			f, err := JSFigure(ctx, run, id, true)
-			if err := add("Jensen–Shannon distance between layers", f, err); err != nil {
-				return sec, err
-			}
-		}
-	}
-	if a0.Shape[1] == a0.Shape[2] && o.wants("crispiness") && !derivedFns["crispiness"] {
-		f, err := CrispinessFigure(ctx, run, id, false)
-		if err := add("Crispiness of every head", f, err); err != nil {
-			return sec, err
-		}
-	}
-	// The code heatmap is drawn for source code (a sample with a language) or when
-	// chosen.
-	if s.Text != "" && len(s.Offsets) > 0 && o.wants("code") && (s.Language != "" || o.chosen("code")) {
-		cs, w, title, err := CodeWeights(ctx, run, id, -1, CodeQuery{Query: -1}, code.Replication)
-		if err != nil {
-			return sec, err
-		}
-		var b bytes.Buffer
-		if err := viz.WriteCodeHTML(&b, cs.Text, w, viz.CodeOptions{Title: title, ClipPercentile: o.ClipPercentile}); err != nil {
-			return sec, fmt.Errorf("sample %s: code heatmap: %w", id, err)
-		}
-		sec.Figures = append(sec.Figures, figure{Title: "Code heatmap", HTML: template.HTML(b.String())})
-		f, err := viz.SortedWeights(w, title+": sorted character weights")
-		if err := add("Code heatmap: sorted character weights", f, err); err != nil {
-			return sec, err
-		}
-	}
-	if err := derivedFigures(run, id, o, &sec, add); err != nil {
-		return sec, err
-	}
-	if !o.wants("dashboard") {
-		return sec, nil
-	}
-	d, err := SampleAnalyzerData(ctx, run, id)
-	switch {
-	case errors.Is(err, ErrNotCaptured):
-		if o.chosen("dashboard") {
-			sec.Figures = append(sec.Figures, figure{Title: "Attention analysis dashboard", Note: "not drawn: the run has no hidden states (capture with --hidden)"})
-		}
-	case err != nil:
-		return sec, err
-	default:
-		a, err := Analyze(ctx, d)
-		if err != nil {
-			return sec, fmt.Errorf("sample %s: %w", id, err)
-		}
-		f, err := viz.Dashboard(a.DashboardData(id + ": attention analysis"))
-		if err := add("Attention analysis dashboard", f, err); err != nil {
-			return sec, err
-		}
-		var b bytes.Buffer
-		if err := a.WriteText(&b); err != nil {
-			return sec, err
-		}
-		sec.Report = b.String()
-	}
-	return sec, nil
-}
 
 // metricTables summarises the metrics table, every value the mean over samples: per
 // pass, a layers × metrics table (a metric's value for a layer is its row with head
@@ -516,7 +389,7 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 <p>{{.NumTokens}} token(s), {{.NumLayers}} layer(s) of attention{{if .PromptLen}}, prompt of {{.PromptLen}} token(s) (outlined){{end}}.</p>
 {{if .Text}}<pre class="text">{{.Text}}</pre>{{end}}
 {{if not .NumLayers}}<p class="note">No attention captured for this sample.</p>{{end}}
-{{range .Figures}}<figure><figcaption>{{.Title}}</figcaption>
+{{range .Figures}}<figure data-kind="{{.Kind}}"><figcaption>{{.Title}}</figcaption>
 {{if .DataURI}}<img alt="{{.Title}}" src="{{.DataURI}}">{{else if .HTML}}{{.HTML}}{{else}}<p class="note">{{.Note}}</p>{{end}}
 </figure>
 {{end}}
@@ -528,48 +401,6 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 </body>
 </html>
 {{end}}`))
-
-// derivedFigures draws, for every derive pass with an output for the sample, one
-// figure by the axes its function declared (pass.json): the last layer and the mean
-// of heads where the output has more axes than a figure; lists of records as tables.
-func derivedFigures(run Run, id string, o HTMLOptions, sec *sampleSection, add func(string, *viz.Figure, error) error) error {
-	passes, err := run.DerivedPasses()
-	if err != nil {
-		return err
-	}
-	c, err := SampleAxisContext(run, id)
-	if err != nil {
-		return err
-	}
-	for _, pass := range passes {
-		if !run.HasDerived(pass.Name, id) || !(o.wants("derived") || o.chosen(pass.Name)) {
-			continue
-		}
-		title := "Derived: " + pass.Name
-		t, err := run.Derived(pass.Name, id)
-		if err != nil {
-			return fmt.Errorf("sample %s: %w", id, err)
-		}
-		if t.Len() == 0 {
-			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", t.Shape)})
-			continue
-		}
-		v, err := NewDerivedView(pass, id, t, c, DefaultSelection)
-		if err != nil {
-			sec.Figures = append(sec.Figures, figure{Title: title, Note: err.Error()})
-			continue
-		}
-		if v.Kind == ViewTable {
-			sec.Figures = append(sec.Figures, figure{Title: title, HTML: recordTable(v.XTicks, v.Matrix.Data, v.Matrix.Rows)})
-			continue
-		}
-		f, err := v.Figure(0)
-		if err := add(title, f, err); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // recordTable renders the first maxTableRows of rows records (len(cols) values each)
 // as an HTML table (the cells are numbers formatted here; the headers are constants).
@@ -592,20 +423,4 @@ func recordTable(cols []string, vals []float64, rows int) template.HTML {
 		fmt.Fprintf(&b, "<p>%d more rows not shown.</p>", rows-maxTableRows)
 	}
 	return template.HTML(b.String())
-}
-
-// derivedFunctions returns the functions of the derive passes with an output for
-// sample id.
-func derivedFunctions(run Run, id string) (map[string]bool, error) {
-	passes, err := run.DerivedPasses()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	for _, p := range passes {
-		if p.Function != "" && run.HasDerived(p.Name, id) {
-			out[p.Function] = true
-		}
-	}
-	return out, nil
 }

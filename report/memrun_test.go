@@ -19,16 +19,37 @@ type memRun struct {
 	hidden  map[string]map[string]*tensor.Tensor
 	metrics []store.MetricRow
 	reads   int // attention layers read
+	passes  []store.PassInfo
+	derived map[string]map[string]*tensor.Tensor // pass → sample → output
 }
 
 func (r *memRun) Dir() string                              { return r.dir }
 func (r *memRun) Provenance() (map[string]any, error)      { return r.prov, nil }
 func (r *memRun) Metrics() ([]store.MetricRow, error)      { return r.metrics, nil }
 func (r *memRun) NumLayers(id string) (int, error)         { return len(r.att[id]), nil }
-func (r *memRun) DerivedPasses() ([]store.PassInfo, error) { return nil, nil }
-func (r *memRun) HasDerived(pass, id string) bool          { return false }
+func (r *memRun) DerivedPasses() ([]store.PassInfo, error) { return r.passes, nil }
+func (r *memRun) HasDerived(pass, id string) bool          { return r.derived[pass][id] != nil }
 func (r *memRun) Derived(pass, id string) (*tensor.Tensor, error) {
+	if t := r.derived[pass][id]; t != nil {
+		return t, nil
+	}
 	return nil, fmt.Errorf("no pass %s", pass)
+}
+
+// addDerived records a derive pass's output for a sample.
+func (r *memRun) addDerived(pass, id string, t *tensor.Tensor, axes ...string) {
+	if r.derived[pass] == nil {
+		if r.derived == nil {
+			r.derived = map[string]map[string]*tensor.Tensor{}
+		}
+		r.derived[pass] = map[string]*tensor.Tensor{}
+		info := store.PassInfo{Name: pass, PassSettings: store.PassSettings{Function: pass}}
+		for _, a := range axes {
+			info.Axes = append(info.Axes, store.Axis{Name: a})
+		}
+		r.passes = append(r.passes, info)
+	}
+	r.derived[pass][id] = t
 }
 
 func (r *memRun) Samples() ([]string, error) {

@@ -44,7 +44,8 @@ script, so it can be mailed, archived or attached to a review as is.`,
 	cmd.Flags().Float64Var(&clip, "clip", 0, "clip heatmap colour scales at this percentile (e.g. 99.9; 0: none)")
 	cmd.Flags().IntVar(&dpi, "dpi", 110, "resolution of the inlined figures")
 	cmd.Flags().StringVar(&comps, "comparisons", "", "folder of attnscope compare outputs to summarise in a Comparisons section")
-	cmd.Flags().StringSliceVar(&figures, "figures", nil, "figures of each sample, by name ("+strings.Join(report.ReportFigures, ", ")+") or derive pass name, comma-separated (default: all, derive outputs as thumbnails)")
+	cmd.Flags().StringSliceVar(&figures, "figures", nil, "figures of each sample, by name ("+strings.Join(report.ReportFigureNames(), ", ")+") or derive pass name, comma-separated (default: all but "+
+		strings.Join(report.FigureNames(func(k *report.FigureKind) bool { return k.InReport() && !k.InDefaultReport() }), ", ")+", derive outputs for the first sample only)")
 	return cmd
 }
 
@@ -80,10 +81,12 @@ func runReport(cmd *cobra.Command, dir, out string, opts report.HTMLOptions) err
 	if err := report.CheckFigures(opts.Figures, passes); err != nil {
 		return usagef(cmd, "--figures: %v", err)
 	}
-	opts.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	var done func()
+	opts.Progress, done = reportProgress(stderr)
 	err = atomicfile.WriteWith(out, func(w io.Writer) error {
 		return report.WriteHTML(cmd.Context(), w, run, opts)
 	})
+	done()
 	if err != nil {
 		return err
 	}

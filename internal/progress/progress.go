@@ -77,6 +77,14 @@ func (t *Tracker) Begin(item string) {
 	}
 }
 
+// End records that item (a step within a unit, e.g. one figure of a sample) stopped,
+// without counting a unit.
+func (t *Tracker) End(item string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.running, item)
+}
+
 // Finish records that item finished and counts n units done; note (if any) is printed
 // after the item ("3.2s", "already done").
 func (t *Tracker) Finish(item string, n int, note string) {
