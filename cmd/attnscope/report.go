@@ -31,7 +31,9 @@ attnscope derive), and a section per sample with the all-heads grid, the last la
 heatmap, attention received, entropy and maximum-weight histograms, the code heatmap,
 and the attention-analysis dashboard with its text report when hidden states were
 captured. Figures are inlined; the file loads nothing from the network and runs no
-script, so it can be mailed, archived or attached to a review as is.`,
+script, so it can be mailed, archived or attached to a review as is. --figures picks figure
+kinds (those of attnscope plot list that the report draws) or derive passes. Progress goes
+to stderr: a bar on a terminal, otherwise a line per sample with elapsed time and ETA.`,
 		Example: `  attnscope report runs/gpt2-code
   attnscope report runs/gpt2-code --out gpt2-code.html --max-samples 5 --clip 99.9`,
 		Args: cobra.ExactArgs(1),

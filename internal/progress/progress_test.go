@@ -81,3 +81,20 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestEndStep: a step ended with End is no longer named by the heartbeat and counts no
+// unit; the unit still running is.
+func TestEndStep(t *testing.T) {
+	t.Setenv(EnvEvery, "20ms")
+	var buf syncBuffer
+	tr := New(&buf, "report", "samples", 2)
+	tr.Begin("s0")
+	tr.Begin("grid of s0")
+	tr.End("grid of s0")
+	time.Sleep(200 * time.Millisecond)
+	tr.Close()
+	got := buf.String()
+	if strings.Contains(got, "grid of s0") || !strings.Contains(got, "report: 0/2 samples, elapsed ") || !strings.Contains(got, "running: s0 for") {
+		t.Fatalf("heartbeat %q: want s0 running, 0 done, no ended step", got)
+	}
+}
