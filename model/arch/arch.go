@@ -380,24 +380,9 @@ func UpdateCache(cache, new, past *Node) *Node {
 }
 
 // RopeTables returns cos and sin [len(positions), rotDim] for RoPE with base
-// theta, computed like transformers' default rotary embedding in float32:
-// inv_freq_i = 1/θ^(2i/rotDim), angle = pos·inv_freq, tables = cat(angle, angle).
+// theta and no scaling, computed like transformers' default rotary embedding
+// in float32: inv_freq_i = 1/θ^(2i/rotDim), angle = pos·inv_freq, tables =
+// cat(angle, angle). Config.RopeTables adds the scaling types.
 func RopeTables(positions []int, rotDim int, theta float64) (cos, sin []float32) {
-	half := rotDim / 2
-	inv := make([]float32, half)
-	for i := range half {
-		e := float32(2*i) / float32(rotDim)
-		inv[i] = 1 / float32(math.Pow(theta, float64(e)))
-	}
-	cos = make([]float32, len(positions)*rotDim)
-	sin = make([]float32, len(positions)*rotDim)
-	for r, p := range positions {
-		for i := range half {
-			a := float64(float32(p) * inv[i])
-			c, s := float32(math.Cos(a)), float32(math.Sin(a))
-			cos[r*rotDim+i], cos[r*rotDim+half+i] = c, c
-			sin[r*rotDim+i], sin[r*rotDim+half+i] = s, s
-		}
-	}
-	return cos, sin
+	return (&Config{RopeTheta: theta}).RopeTables(positions, rotDim, len(positions))
 }

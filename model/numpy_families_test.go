@@ -1,0 +1,306 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/model/arch"
+)
+
+// python3NumPy returns /usr/bin/python3 when it has NumPy, skipping the test
+// otherwise (failing under CI, where .ci/run installs python3-numpy).
+func python3NumPy(t *testing.T) string {
+	t.Helper()
+	py := "/usr/bin/python3"
+	missing := ""
+	if _, err := os.Stat(py); err != nil {
+		missing = "/usr/bin/python3 is absent"
+	} else if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
+		missing = "python3 has no numpy (Debian python3-numpy)"
+	}
+	if missing != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("NumPy oracle unavailable under CI: %s", missing)
+		}
+		t.Skipf("NumPy oracle unavailable: %s", missing)
+	}
+	return py
+}
+
+// famCase is one model checked against testdata/numpy_ref.py: a published
+// config.json (testdata/configs) made tiny by overrides (width, layers,
+// vocabulary; heads, KV heads, head_dim, windows and RoPE settings stay as
+// published unless the case is about them), with random weights.
+type famCase struct {
+	name, config string
+	set          map[string]any // overrides of config keys (nil value: delete)
+	n, newTokens int
+}
+
+// tiny shrinks a decoder config of transformers' usual key names.
+func tiny(extra map[string]any) map[string]any {
+	m := map[string]any{"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "vocab_size": 97}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+// longFactors returns n RoPE rescaling factors rising from 1 (a longrope
+// short_factor/long_factor list of the published lists' form).
+func longFactors(n int, top float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = 1 + (top-1)*float64(i)/float64(n-1)
+	}
+	return out
+}
+
+var famCases = []famCase{
+	// Llama 3.2's llama3 RoPE at its published shapes (32 heads, 8 KV heads, head_dim 64).
+	{"llama3-rope", "Llama-3.2-1B.json", tiny(nil), 20, 8},
+	{"linear-rope", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "linear", "factor": 4.0}}), 20, 8},
+	// dynamic NTK: the prompt fits max_position_embeddings, generation runs past it.
+	{"dynamic-rope", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "dynamic", "factor": 2.0}, "max_position_embeddings": 16}), 12, 10},
+	{"dynamic-rope-long-prompt", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "dynamic", "factor": 3.0}, "max_position_embeddings": 16}), 24, 4},
+	{"yarn-rope", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 8.0}, "max_position_embeddings": 64}), 20, 8},
+	{"yarn-rope-mscale", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 16.0, "mscale": 1.0, "mscale_all_dim": 0.5, "beta_fast": 16.0, "beta_slow": 2.0, "truncate": false}, "max_position_embeddings": 32}), 20, 8},
+	// Qwen2.5's model card adds this rope_scaling for long inputs (with original = max, factor becomes 1).
+	{"yarn-rope-qwen-card", "Qwen2-7B-Instruct.json", tiny(map[string]any{"head_dim": 128, "rope_scaling": map[string]any{"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}}), 20, 8},
+	// longrope: short factors up to the original context (8 here), long factors beyond.
+	{"longrope-short", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "longrope", "short_factor": longFactors(32, 1.5), "long_factor": longFactors(32, 20)}, "original_max_position_embeddings": 32, "max_position_embeddings": 1024}), 20, 8},
+	{"longrope-long", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "longrope", "short_factor": longFactors(32, 1.5), "long_factor": longFactors(32, 20)}, "original_max_position_embeddings": 8, "max_position_embeddings": 256}), 20, 8},
+	// Sliding windows: Mistral's published 4096 (no effect at this length), then a window of 6.
+	{"mistral", "Mistral-7B-v0.1.json", tiny(map[string]any{"head_dim": 128}), 20, 8},
+	{"mistral-window", "Mistral-7B-v0.1.json", tiny(map[string]any{"head_dim": 128, "sliding_window": 6}), 20, 10},
+	{"qwen2", "Qwen2-7B-Instruct.json", tiny(map[string]any{"head_dim": 128}), 20, 8},
+	// Qwen2 with use_sliding_window: layers from max_window_layers on slide.
+	{"qwen2-window-layers", "Qwen2-7B-Instruct.json", tiny(map[string]any{"head_dim": 128, "num_hidden_layers": 3, "use_sliding_window": true, "sliding_window": 5, "max_window_layers": 1}), 20, 8},
+}
+
+func TestFamiliesAgainstNumPy(t *testing.T) {
+	py := python3NumPy(t)
+	for i, fc := range famCases {
+		t.Run(fc.name, func(t *testing.T) {
+			dir := writeRandomModel(t, fc.config, fc.set, uint64(i+1))
+			checkAgainstNumPy(t, py, dir, fc.n, fc.newTokens, uint64(i+100))
+		})
+	}
+}
+
+// writeRandomModel writes config (with set applied) and random weights of its
+// architecture's shapes into a new folder.
+func writeRandomModel(t *testing.T, config string, set map[string]any, seed uint64) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "configs", config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	dir := t.TempDir()
+	cb, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Architecture(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var infos []checkpoint.TensorInfo
+	var datas [][]float32
+	seen := map[string]bool{}
+	ps := append(a.EmbedParams(), a.FinalParams()...)
+	for l := range cfg.Layers {
+		ps = append(ps, a.LayerParams(l)...)
+	}
+	ps = append(ps, a.HeadParams()...)
+	for _, p := range ps {
+		if seen[p.Name] {
+			continue
+		}
+		seen[p.Name] = true
+		n := 1
+		for _, d := range p.Shape {
+			n *= d
+		}
+		data := make([]float32, n)
+		norm := len(p.Shape) == 1 && strings.Contains(strings.ToLower(p.Name), "norm") || strings.Contains(p.Name, "ln_")
+		for j := range data {
+			v := 0.1 * rng.NormFloat64()
+			if norm && strings.HasSuffix(p.Name, "weight") {
+				v += 1
+			}
+			data[j] = float32(v)
+		}
+		infos = append(infos, checkpoint.TensorInfo{Name: p.Name, DType: checkpoint.F32, Shape: p.Shape})
+		datas = append(datas, data)
+	}
+	if err := checkpoint.WriteSafetensors(filepath.Join(dir, "model.safetensors"), infos, datas, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type numpyOut struct {
+	Attentions [][][][]float64
+	Hidden     [][][]float64
+	Logits     [][]float64
+	Generated  []int
+	Rope       []struct {
+		InvFreq []float64 `json:"inv_freq"`
+		Scale   float64
+	}
+}
+
+func runNumPy(t *testing.T, py string, req map[string]any) *numpyOut {
+	t.Helper()
+	in, _ := json.Marshal(req)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "testdata/numpy_ref.py")
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("numpy_ref.py: %v\n%s", err, stderr.String())
+	}
+	var res numpyOut
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+func flatten[T any](x [][]T) []T {
+	var out []T
+	for _, r := range x {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// maxDiff64 is max |got − want| over float32 values and a float64 reference.
+func maxDiff64(got []float32, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	var m float64
+	for i := range got {
+		m = math.Max(m, math.Abs(float64(got[i])-want[i]))
+	}
+	return m
+}
+
+// checkAgainstNumPy compares attention, hidden states and logits of one
+// forward pass (random ids of length n), greedy generation ids and the RoPE
+// frequencies with numpy_ref.py, within the reference tolerances of random
+// models: 1e-5 absolute, logits 1e-4 relative to their scale.
+func checkAgainstNumPy(t *testing.T, py, dir string, n, newTokens int, seed uint64) {
+	t.Helper()
+	m, err := Load(dir, LoadOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cfg := m.Config()
+	rng := rand.New(rand.NewPCG(seed, 3))
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = 3 + rng.IntN(cfg.VocabSize-3)
+	}
+	a, _ := Architecture(cfg)
+	rot := a.RotaryDim()
+	req := map[string]any{"dir": dir, "ids": ids}
+	if a.Causal() {
+		req["new"] = newTokens
+	}
+	seqs := []int{n, n + newTokens}
+	if rot > 0 {
+		req["rope_seq_lens"] = seqs
+	}
+	want := runNumPy(t, py, req)
+
+	rec := newMemRecorder()
+	out, err := m.Forward(context.Background(), Input{IDs: ids}, rec, ForwardOptions{Hidden: true, QKV: true, Logits: LogitsAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tol = 1e-5
+	var worstAtt, worstHidden float64
+	for l := range cfg.Layers {
+		d := maxDiff64(rec.t[fmt.Sprintf("blocks.%d.attn.pattern", l)], flatten(flatten(want.Attentions[l])))
+		worstAtt = math.Max(worstAtt, d)
+	}
+	names := []string{"embed"}
+	for l := range cfg.Layers {
+		names = append(names, fmt.Sprintf("blocks.%d.hook_resid_post", l))
+	}
+	if a.Causal() {
+		names[len(names)-1] = "final_norm"
+	}
+	for i, name := range names {
+		worstHidden = math.Max(worstHidden, maxDiff64(rec.t[name], flatten(want.Hidden[i])))
+	}
+	wl := flatten(want.Logits)
+	var scale float64
+	for _, v := range wl {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	dl := maxDiff64(out.Logits, wl)
+	t.Logf("max abs diff: attention %.2g, hidden %.2g, logits %.2g (scale %.3g)", worstAtt, worstHidden, dl, scale)
+	if worstAtt > tol || worstHidden > tol {
+		t.Errorf("attention %.3g or hidden states %.3g beyond %g of NumPy", worstAtt, worstHidden, tol)
+	}
+	if dl > 1e-4*scale {
+		t.Errorf("logits differ by %.3g > 1e-4 × %.3g", dl, scale)
+	}
+	if a.Causal() {
+		g, err := m.Generate(context.Background(), ids, GenerateOptions{MaxNewTokens: newTokens}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(g.IDs, want.Generated) {
+			t.Errorf("generated %v, NumPy %v", g.IDs[n:], want.Generated[min(n, len(want.Generated)):])
+		}
+	}
+	for i, r := range want.Rope {
+		inv, sc := arch.InvFreq(cfg, rot, seqs[i])
+		for j, w := range r.InvFreq {
+			if math.Abs(float64(inv[j])-w) > 1e-6*math.Abs(w) {
+				t.Errorf("seq %d inv_freq[%d] = %.9g, NumPy %.9g", seqs[i], j, inv[j], w)
+				break
+			}
+		}
+		if math.Abs(float64(sc)-r.Scale) > 1e-6 {
+			t.Errorf("seq %d attention scaling %g, NumPy %g", seqs[i], sc, r.Scale)
+		}
+	}
+}
