@@ -13,6 +13,7 @@ import (
 	"github.com/attnscope/attnscope/model/arch"
 	"github.com/attnscope/attnscope/model/bert"
 	"github.com/attnscope/attnscope/model/gpt2"
+	"github.com/attnscope/attnscope/model/gptneo"
 	"github.com/attnscope/attnscope/model/gptneox"
 	"github.com/attnscope/attnscope/model/llama"
 	"github.com/gomlx/compute"
@@ -35,6 +36,7 @@ var families = []family{
 	{[]string{"bert"}, bert.ParseConfig, bert.New},
 	{[]string{"llama", "mistral", "qwen2"}, llama.ParseConfig, llama.New},
 	{[]string{"gpt_neox"}, gptneox.ParseConfig, gptneox.New},
+	{[]string{"gpt_neo"}, gptneo.ParseConfig, gptneo.New},
 }
 
 // ModelTypes lists the supported config.json model_type values.

@@ -88,6 +88,14 @@ var famCases = []famCase{
 	{"qwen2", "Qwen2-7B-Instruct.json", tiny(map[string]any{"head_dim": 128}), 20, 8},
 	// Qwen2 with use_sliding_window: layers from max_window_layers on slide.
 	{"qwen2-window-layers", "Qwen2-7B-Instruct.json", tiny(map[string]any{"head_dim": 128, "num_hidden_layers": 3, "use_sliding_window": true, "sliding_window": 5, "max_window_layers": 1}), 20, 8},
+	// GPT-Neo: no attention scaling, global and local layers (window 256 as published, then 5).
+	{"gpt-neo", "gpt-neo-125m.json", neo(256), 20, 8},
+	{"gpt-neo-local", "gpt-neo-125m.json", neo(5), 20, 10},
+}
+
+// neo shrinks GPT-Neo-125M to two layers (one global, one local) of width 96 (12 heads of 8).
+func neo(window int) map[string]any {
+	return map[string]any{"hidden_size": 96, "num_layers": 2, "vocab_size": 97, "window_size": window, "attention_types": []any{[]any{[]string{"global", "local"}, 1}}}
 }
 
 func TestFamiliesAgainstNumPy(t *testing.T) {

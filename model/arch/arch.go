@@ -311,16 +311,34 @@ func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
 // C]. Masked entries get probability exactly 0 (the logit is replaced by the
 // lowest float32, as transformers' eager attention does).
 func Attention(q, k, v, mask *Node) (out, pattern *Node) {
+	return AttentionWith(q, k, v, mask, AttentionOptions{})
+}
+
+// AttentionOptions vary the scores of AttentionWith.
+type AttentionOptions struct {
+	// Scale multiplies q·kᵀ; 0 means 1/√head_dim. GPT-Neo uses 1 (no scaling),
+	// Gemma 2 query_pre_attn_scalar^(−1/2).
+	Scale float64
+	// SoftCap > 0 replaces the scaled scores s by cap·tanh(s/cap) before the
+	// mask (Gemma 2's attn_logit_softcapping).
+	SoftCap float64
+}
+
+// AttentionWith is Attention with a given scale and optional soft-capping.
+func AttentionWith(q, k, v, mask *Node, opts AttentionOptions) (out, pattern *Node) {
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
 	g := heads / kvHeads
-	scale := 1 / math.Sqrt(float64(hd))
+	scale := opts.Scale
+	if scale == 0 {
+		scale = 1 / math.Sqrt(float64(hd))
+	}
 	// When the scale is a power of two (head_dim a power of four, e.g. 64), scaling
 	// q first is exact and touches heads·T·hd values instead of heads·T·C.
 	_, exp := math.Frexp(scale)
 	preScale := math.Ldexp(0.5, exp) == scale
-	if preScale {
+	if preScale && scale != 1 {
 		q = MulScalar(q, scale)
 	}
 	qg := reshape(q, b, kvHeads, g*t, hd)
@@ -329,6 +347,9 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 		scores = MulScalar(scores, scale)
 	}
 	scores = reshape(scores, b, heads, t, c)
+	if opts.SoftCap > 0 {
+		scores = MulScalar(Tanh(DivScalar(scores, opts.SoftCap)), opts.SoftCap)
+	}
 	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
 	if mask.Rank() == 3 {
 		mask = BroadcastToDims(InsertAxes(mask, 1), b, heads, t, c)
