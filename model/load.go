@@ -12,7 +12,9 @@ import (
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/model/arch"
 	"github.com/attnscope/attnscope/model/bert"
+	"github.com/attnscope/attnscope/model/codegen"
 	"github.com/attnscope/attnscope/model/gpt2"
+	"github.com/attnscope/attnscope/model/gptj"
 	"github.com/attnscope/attnscope/model/gptneo"
 	"github.com/attnscope/attnscope/model/gptneox"
 	"github.com/attnscope/attnscope/model/llama"
@@ -37,6 +39,8 @@ var families = []family{
 	{[]string{"llama", "mistral", "qwen2"}, llama.ParseConfig, llama.New},
 	{[]string{"gpt_neox"}, gptneox.ParseConfig, gptneox.New},
 	{[]string{"gpt_neo"}, gptneo.ParseConfig, gptneo.New},
+	{[]string{"gptj"}, gptj.ParseConfig, gptj.New},
+	{[]string{"codegen"}, codegen.ParseConfig, codegen.New},
 }
 
 // ModelTypes lists the supported config.json model_type values.

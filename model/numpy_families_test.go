@@ -91,6 +91,13 @@ var famCases = []famCase{
 	// GPT-Neo: no attention scaling, global and local layers (window 256 as published, then 5).
 	{"gpt-neo", "gpt-neo-125m.json", neo(256), 20, 8},
 	{"gpt-neo-local", "gpt-neo-125m.json", neo(5), 20, 10},
+	// GPT-J and CodeGen: 16 heads as published, width 256 (head_dim 16), a quarter / half of each head rotated in pairs.
+	{"gpt-j", "gpt-j-6b.json", gptjTiny(4), 20, 8},
+	{"codegen", "codegen-350M-mono.json", gptjTiny(8), 20, 8},
+}
+
+func gptjTiny(rot int) map[string]any {
+	return map[string]any{"n_embd": 256, "n_layer": 2, "vocab_size": 97, "n_inner": 96, "rotary_dim": rot}
 }
 
 // neo shrinks GPT-Neo-125M to two layers (one global, one local) of width 96 (12 heads of 8).

@@ -407,3 +407,34 @@ func UpdateCache(cache, new, past *Node) *Node {
 func RopeTables(positions []int, rotDim int, theta float64) (cos, sin []float32) {
 	return (&Config{RopeTheta: theta}).RopeTables(positions, rotDim, len(positions))
 }
+
+// ApplyRopeInterleaved rotates the first rotDim dims of each head of x [B,
+// heads, T, head_dim] in adjacent pairs (2i, 2i+1), GPT-J's and CodeGen's
+// rotate_every_two: x·cos + rotate_every_two(x)·sin with the pair's angle
+// repeated twice. cos and sin are the [T, rotDim] tables of RopeTables
+// (cat(angle, angle)); their first half is interleaved here.
+func ApplyRopeInterleaved(x, cos, sin *Node, rotDim int) *Node {
+	d := x.Shape().Dimensions
+	hd, half := d[3], rotDim/2
+	xr := x
+	var pass *Node
+	if rotDim < hd {
+		xr = SliceAxis(x, 3, AxisRange(0, rotDim))
+		pass = SliceAxis(x, 3, AxisRange(rotDim, hd))
+	}
+	pairs := Reshape(xr, d[0], d[1], d[2], half, 2)
+	even := SliceAxis(pairs, 4, AxisRange(0, 1))
+	odd := SliceAxis(pairs, 4, AxisRange(1, 2))
+	rot := Reshape(Concatenate([]*Node{Neg(odd), even}, 4), d[0], d[1], d[2], rotDim)
+	twice := func(t *Node) *Node {
+		n := t.Shape().Dimensions[0]
+		h := InsertAxes(SliceAxis(t, 1, AxisRange(0, half)), -1)
+		h = Reshape(BroadcastToDims(h, n, half, 2), n, rotDim)
+		return BroadcastToDims(InsertAxes(h, 0, 0), xr.Shape().Dimensions...)
+	}
+	y := Add(Mul(xr, twice(cos)), Mul(rot, twice(sin)))
+	if pass != nil {
+		y = Concatenate([]*Node{y, pass}, 3)
+	}
+	return y
+}
