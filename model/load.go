@@ -18,6 +18,7 @@ import (
 	"github.com/attnscope/attnscope/model/gptneo"
 	"github.com/attnscope/attnscope/model/gptneox"
 	"github.com/attnscope/attnscope/model/llama"
+	"github.com/attnscope/attnscope/model/roberta"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // pure-Go backend
 	"github.com/gomlx/gomlx/core/tensors"
@@ -41,6 +42,7 @@ var families = []family{
 	{[]string{"gpt_neo"}, gptneo.ParseConfig, gptneo.New},
 	{[]string{"gptj"}, gptj.ParseConfig, gptj.New},
 	{[]string{"codegen"}, codegen.ParseConfig, codegen.New},
+	{[]string{"roberta", "xlm-roberta"}, roberta.ParseConfig, roberta.New},
 }
 
 // ModelTypes lists the supported config.json model_type values.

@@ -94,7 +94,13 @@ var famCases = []famCase{
 	// GPT-J and CodeGen: 16 heads as published, width 256 (head_dim 16), a quarter / half of each head rotated in pairs.
 	{"gpt-j", "gpt-j-6b.json", gptjTiny(4), 20, 8},
 	{"codegen", "codegen-350M-mono.json", gptjTiny(8), 20, 8},
+	// RoBERTa / XLM-R: positions from pad_token_id + 1; a pad token inside the input keeps position pad_token_id.
+	{"roberta", "roberta-base.json", tiny(map[string]any{"hidden_size": 96}), 20, 0},
+	{"xlm-roberta-pad", "xlm-roberta-base.json", tiny(map[string]any{"hidden_size": 96}), 20, 0},
 }
+
+// padAt puts the pad token (id 1) at a position of a case's input.
+var padAt = map[string]int{"xlm-roberta-pad": 6}
 
 func gptjTiny(rot int) map[string]any {
 	return map[string]any{"n_embd": 256, "n_layer": 2, "vocab_size": 97, "n_inner": 96, "rotary_dim": rot}
@@ -110,7 +116,7 @@ func TestFamiliesAgainstNumPy(t *testing.T) {
 	for i, fc := range famCases {
 		t.Run(fc.name, func(t *testing.T) {
 			dir := writeRandomModel(t, fc.config, fc.set, uint64(i+1))
-			checkAgainstNumPy(t, py, dir, fc.n, fc.newTokens, uint64(i+100))
+			checkAgainstNumPy(t, py, dir, fc.n, fc.newTokens, uint64(i+100), padAt[fc.name])
 		})
 	}
 }
@@ -238,7 +244,7 @@ func maxDiff64(got []float32, want []float64) float64 {
 // forward pass (random ids of length n), greedy generation ids and the RoPE
 // frequencies with numpy_ref.py, within the reference tolerances of random
 // models: 1e-5 absolute, logits 1e-4 relative to their scale.
-func checkAgainstNumPy(t *testing.T, py, dir string, n, newTokens int, seed uint64) {
+func checkAgainstNumPy(t *testing.T, py, dir string, n, newTokens int, seed uint64, pad int) {
 	t.Helper()
 	m, err := Load(dir, LoadOptions{Strict: true})
 	if err != nil {
@@ -250,6 +256,9 @@ func checkAgainstNumPy(t *testing.T, py, dir string, n, newTokens int, seed uint
 	ids := make([]int, n)
 	for i := range ids {
 		ids[i] = 3 + rng.IntN(cfg.VocabSize-3)
+	}
+	if pad > 0 {
+		ids[pad] = 1
 	}
 	a, _ := Architecture(cfg)
 	rot := a.RotaryDim()
