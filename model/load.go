@@ -18,6 +18,7 @@ import (
 	"github.com/attnscope/attnscope/model/gptneo"
 	"github.com/attnscope/attnscope/model/gptneox"
 	"github.com/attnscope/attnscope/model/llama"
+	"github.com/attnscope/attnscope/model/phi3"
 	"github.com/attnscope/attnscope/model/roberta"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // pure-Go backend
@@ -43,6 +44,7 @@ var families = []family{
 	{[]string{"gptj"}, gptj.ParseConfig, gptj.New},
 	{[]string{"codegen"}, codegen.ParseConfig, codegen.New},
 	{[]string{"roberta", "xlm-roberta"}, roberta.ParseConfig, roberta.New},
+	{[]string{"phi3"}, phi3.ParseConfig, phi3.New},
 }
 
 // ModelTypes lists the supported config.json model_type values.

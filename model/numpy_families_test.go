@@ -97,6 +97,12 @@ var famCases = []famCase{
 	// RoBERTa / XLM-R: positions from pad_token_id + 1; a pad token inside the input keeps position pad_token_id.
 	{"roberta", "roberta-base.json", tiny(map[string]any{"hidden_size": 96}), 20, 0},
 	{"xlm-roberta-pad", "xlm-roberta-base.json", tiny(map[string]any{"hidden_size": 96}), 20, 0},
+	// Phi-3-mini: 32 heads of 96 as published, its window of 2047, then a window of 7;
+	// longrope on the same shapes (the 128k model's scaling type; its factor lists are not
+	// reproduced here, these rise from 1 like them), original context 8 of 256.
+	{"phi3", "Phi-3-mini-4k-instruct.json", tiny(map[string]any{"head_dim": 96}), 20, 8},
+	{"phi3-window", "Phi-3-mini-4k-instruct.json", tiny(map[string]any{"head_dim": 96, "sliding_window": 7}), 20, 10},
+	{"phi3-longrope", "Phi-3-mini-4k-instruct.json", tiny(map[string]any{"head_dim": 96, "rope_scaling": map[string]any{"type": "longrope", "short_factor": longFactors(48, 1.1), "long_factor": longFactors(48, 30)}, "original_max_position_embeddings": 8, "max_position_embeddings": 256}), 20, 8},
 }
 
 // padAt puts the pad token (id 1) at a position of a case's input.
