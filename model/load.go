@@ -13,6 +13,7 @@ import (
 	"github.com/attnscope/attnscope/model/arch"
 	"github.com/attnscope/attnscope/model/bert"
 	"github.com/attnscope/attnscope/model/codegen"
+	"github.com/attnscope/attnscope/model/gemma"
 	"github.com/attnscope/attnscope/model/gpt2"
 	"github.com/attnscope/attnscope/model/gptj"
 	"github.com/attnscope/attnscope/model/gptneo"
@@ -45,6 +46,7 @@ var families = []family{
 	{[]string{"codegen"}, codegen.ParseConfig, codegen.New},
 	{[]string{"roberta", "xlm-roberta"}, roberta.ParseConfig, roberta.New},
 	{[]string{"phi3"}, phi3.ParseConfig, phi3.New},
+	{[]string{"gemma", "gemma2"}, gemma.ParseConfig, gemma.New},
 }
 
 // ModelTypes lists the supported config.json model_type values.

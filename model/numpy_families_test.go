@@ -103,6 +103,12 @@ var famCases = []famCase{
 	{"phi3", "Phi-3-mini-4k-instruct.json", tiny(map[string]any{"head_dim": 96}), 20, 8},
 	{"phi3-window", "Phi-3-mini-4k-instruct.json", tiny(map[string]any{"head_dim": 96, "sliding_window": 7}), 20, 10},
 	{"phi3-longrope", "Phi-3-mini-4k-instruct.json", tiny(map[string]any{"head_dim": 96, "rope_scaling": map[string]any{"type": "longrope", "short_factor": longFactors(48, 1.1), "long_factor": longFactors(48, 30)}, "original_max_position_embeddings": 8, "max_position_embeddings": 256}), 20, 8},
+	// Gemma 2-2B: 8 heads of 256, 4 KV heads, soft-capping 50/30, query_pre_attn_scalar 256,
+	// sandwich norms; layers alternate its 4096 window and global attention, then a window of 5.
+	{"gemma2", "gemma-2-2b.json", tiny(nil), 20, 8},
+	{"gemma2-window", "gemma-2-2b.json", tiny(map[string]any{"sliding_window": 5, "num_hidden_layers": 3}), 20, 10},
+	// Gemma-2B: 8 heads of 256, one KV head.
+	{"gemma", "gemma-2b.json", tiny(nil), 20, 8},
 }
 
 // padAt puts the pad token (id 1) at a position of a case's input.
@@ -181,7 +187,8 @@ func writeRandomModel(t *testing.T, config string, set map[string]any, seed uint
 		norm := len(p.Shape) == 1 && strings.Contains(strings.ToLower(p.Name), "norm") || strings.Contains(p.Name, "ln_")
 		for j := range data {
 			v := 0.1 * rng.NormFloat64()
-			if norm && strings.HasSuffix(p.Name, "weight") {
+			// Norm weights near 1 (Gemma's norms multiply by 1 + w: near 0 there, as its init).
+			if norm && strings.HasSuffix(p.Name, "weight") && !strings.HasPrefix(cfg.ModelType, "gemma") {
 				v += 1
 			}
 			data[j] = float32(v)
