@@ -19,6 +19,7 @@ import (
 	"github.com/attnscope/attnscope/model/gptneo"
 	"github.com/attnscope/attnscope/model/gptneox"
 	"github.com/attnscope/attnscope/model/llama"
+	"github.com/attnscope/attnscope/model/phi"
 	"github.com/attnscope/attnscope/model/phi3"
 	"github.com/attnscope/attnscope/model/roberta"
 	"github.com/gomlx/compute"
@@ -46,6 +47,7 @@ var families = []family{
 	{[]string{"codegen"}, codegen.ParseConfig, codegen.New},
 	{[]string{"roberta", "xlm-roberta"}, roberta.ParseConfig, roberta.New},
 	{[]string{"phi3"}, phi3.ParseConfig, phi3.New},
+	{[]string{"phi"}, phi.ParseConfig, phi.New},
 	{[]string{"gemma", "gemma2"}, gemma.ParseConfig, gemma.New},
 }
 

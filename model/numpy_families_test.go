@@ -109,6 +109,8 @@ var famCases = []famCase{
 	{"gemma2-window", "gemma-2-2b.json", tiny(map[string]any{"sliding_window": 5, "num_hidden_layers": 3}), 20, 10},
 	// Gemma-2B: 8 heads of 256, one KV head.
 	{"gemma", "gemma-2b.json", tiny(nil), 20, 8},
+	// phi-2: 32 heads of 80, 40% of each rotated.
+	{"phi-2", "phi-2.json", tiny(map[string]any{"head_dim": 80}), 20, 8},
 }
 
 // padAt puts the pad token (id 1) at a position of a case's input.
