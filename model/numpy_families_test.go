@@ -159,46 +159,7 @@ func writeRandomModel(t *testing.T, config string, set map[string]any, seed uint
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cb, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ReadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Architecture(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(seed, 7))
-	var infos []checkpoint.TensorInfo
-	var datas [][]float32
-	seen := map[string]bool{}
-	ps := append(a.EmbedParams(), a.FinalParams()...)
-	for l := range cfg.Layers {
-		ps = append(ps, a.LayerParams(l)...)
-	}
-	ps = append(ps, a.HeadParams()...)
-	for _, p := range ps {
-		if seen[p.Name] {
-			continue
-		}
-		seen[p.Name] = true
-		n := 1
-		for _, d := range p.Shape {
-			n *= d
-		}
-		data := make([]float32, n)
-		norm := len(p.Shape) == 1 && strings.Contains(strings.ToLower(p.Name), "norm") || strings.Contains(p.Name, "ln_")
-		for j := range data {
-			v := 0.1 * rng.NormFloat64()
-			// Norm weights near 1 (Gemma's norms multiply by 1 + w: near 0 there, as its init).
-			if norm && strings.HasSuffix(p.Name, "weight") && !strings.HasPrefix(cfg.ModelType, "gemma") {
-				v += 1
-			}
-			data[j] = float32(v)
-		}
-		infos = append(infos, checkpoint.TensorInfo{Name: p.Name, DType: checkpoint.F32, Shape: p.Shape})
-		datas = append(datas, data)
-	}
-	if err := checkpoint.WriteSafetensors(filepath.Join(dir, "model.safetensors"), infos, datas, map[string]string{"format": "pt"}); err != nil {
+	if err := WriteRandomWeights(dir, seed); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -340,6 +301,107 @@ func checkAgainstNumPy(t *testing.T, py, dir string, n, newTokens int, seed uint
 		}
 		if math.Abs(float64(sc)-r.Scale) > 1e-6 {
 			t.Errorf("seq %d attention scaling %g, NumPy %g", seqs[i], sc, r.Scale)
+		}
+	}
+}
+
+// TestPublishedConfigs reads each published config.json of testdata/configs
+// unchanged and checks what the runtime takes from it.
+func TestPublishedConfigs(t *testing.T) {
+	tests := []struct {
+		file, typ, rope  string
+		layers, heads    int
+		kv, hd, rot, win int
+		sliding          string // layers with the window: "all", "even", "odd" or "" (none)
+	}{
+		{"Llama-3.2-1B.json", "llama", "llama3", 16, 32, 8, 64, 64, 0, ""},
+		{"Mistral-7B-v0.1.json", "mistral", "", 32, 32, 8, 128, 128, 4096, "all"},
+		{"Qwen2-7B-Instruct.json", "qwen2", "", 28, 28, 4, 128, 128, 0, ""},
+		{"gemma-2-2b.json", "gemma2", "", 26, 8, 4, 256, 256, 4096, "even"},
+		{"gemma-2b.json", "gemma", "", 18, 8, 1, 256, 256, 0, ""},
+		{"Phi-3-mini-4k-instruct.json", "phi3", "", 32, 32, 32, 96, 96, 2047, "all"},
+		{"phi-2.json", "phi", "", 32, 32, 32, 80, 32, 0, ""},
+		{"gpt-neo-125m.json", "gpt_neo", "", 12, 12, 12, 64, 0, 256, "odd"},
+		{"gpt-j-6b.json", "gptj", "", 28, 16, 16, 256, 64, 0, ""},
+		{"codegen-350M-mono.json", "codegen", "", 20, 16, 16, 64, 32, 0, ""},
+		{"roberta-base.json", "roberta", "", 12, 12, 12, 64, 0, 0, ""},
+		{"xlm-roberta-base.json", "xlm-roberta", "", 12, 12, 12, 64, 0, 0, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "configs", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := checkpoint.ParseConfig(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := ParseConfig(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := Architecture(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []any{c.ModelType, c.Rope.Type, c.Layers, c.Heads, c.KVHeads, c.HeadDim, a.RotaryDim(), c.SlidingWindow}
+			want := []any{tc.typ, tc.rope, tc.layers, tc.heads, tc.kv, tc.hd, tc.rot, tc.win}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("type, rope, layers, heads, kv, head_dim, rotary, window = %v, want %v", got, want)
+			}
+			for l := range c.Layers {
+				want := map[string]bool{"all": true, "even": l%2 == 0, "odd": l%2 == 1}[tc.sliding]
+				if w := c.Window(l); (w > 0) != want || w > 0 && w != tc.win {
+					t.Errorf("layer %d: window %d, want sliding %v", l, w, want)
+				}
+			}
+		})
+	}
+}
+
+// TestFamilyConfigErrors: bad values in the new families' configs are refused
+// with the file and field named.
+func TestFamilyConfigErrors(t *testing.T) {
+	tests := []struct {
+		config string
+		set    map[string]any
+		want   string
+	}{
+		{"Llama-3.2-1B.json", map[string]any{"rope_scaling": map[string]any{"rope_type": "su2", "factor": 2.0}}, `field rope_scaling.rope_type: "su2" is not supported (expected one of default, linear, dynamic, yarn, longrope, llama3)`},
+		{"Llama-3.2-1B.json", map[string]any{"rope_scaling": nil, "rope_parameters": map[string]any{"rope_type": "yarn", "rope_theta": 1e4}}, "field rope_parameters.factor is missing or not positive (rope_type yarn needs it)"},
+		{"Phi-3-mini-4k-instruct.json", map[string]any{"rope_scaling": map[string]any{"type": "longrope", "short_factor": []float64{1, 2}, "long_factor": []float64{1, 2}}}, "field rope_scaling.short_factor has 2 values, expected 48"},
+		{"Mistral-7B-v0.1.json", map[string]any{"sliding_window": 0.5}, "field sliding_window: expected an integer"},
+		{"gemma-2-2b.json", map[string]any{"layer_types": []string{"sliding_attention"}}, "field layer_types: 1 entries for num_hidden_layers 26"},
+		{"gemma-2-2b.json", map[string]any{"attention_bias": true}, "field attention_bias: true is not supported"},
+		{"gpt-neo-125m.json", map[string]any{"attention_types": []any{[]any{[]string{"global", "sparse"}, 6}}}, `field attention_types: kind "sparse" is not supported`},
+		{"gpt-neo-125m.json", map[string]any{"attention_types": []any{[]any{[]string{"global", "local"}, 5}}}, "field attention_types: describes 10 layers, num_layers is 12"},
+		{"gpt-j-6b.json", map[string]any{"rotary_dim": 512}, "field rotary_dim: 512 is not an even number in [2, 256]"},
+		{"codegen-350M-mono.json", map[string]any{"n_head": 2, "n_embd": 128}, "field n_head: CodeGen's fused qkv_proj needs a multiple of 4 heads, got 2"},
+		{"roberta-base.json", map[string]any{"max_position_embeddings": 2}, "field max_position_embeddings: 2 leaves no position after pad_token_id 1"},
+		{"phi-2.json", map[string]any{"qk_layernorm": true}, "field qk_layernorm: true is not supported"},
+	}
+	for _, tc := range tests {
+		b, _ := os.ReadFile(filepath.Join("testdata", "configs", tc.config))
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tc.set {
+			if v == nil {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		dir := t.TempDir()
+		b, _ = json.Marshal(m)
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(dir, LoadOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), filepath.Join(dir, "config.json")) {
+			t.Errorf("%s with %v: error %v, want the file and %q", tc.config, tc.set, err, tc.want)
 		}
 	}
 }

@@ -56,8 +56,8 @@ func (r *RopeScaling) check(c *Config) error {
 		if r.Type == "dynamic" && c.MaxPositions <= 0 {
 			return fmt.Errorf("field %s is missing: rope_type dynamic needs it", c.Keys.MaxPositions)
 		}
-		if r.Type == "yarn" && r.OriginalMax <= 0 && c.MaxPositions <= 0 {
-			return fmt.Errorf("field %s is missing: rope_type yarn needs it or %s", c.Keys.MaxPositions, r.field("original_max_position_embeddings"))
+		if r.Type == "yarn" && c.MaxPositions <= 0 {
+			return fmt.Errorf("field %s is missing: rope_type yarn needs it", c.Keys.MaxPositions)
 		}
 	case "llama3":
 		for _, p := range []struct {
