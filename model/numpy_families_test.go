@@ -170,6 +170,7 @@ type numpyOut struct {
 	Hidden     [][][]float64
 	Logits     [][]float64
 	Generated  []int
+	GenAtt     [][][][]float64 `json:"generation_attentions"`
 	Rope       []struct {
 		InvFreq []float64 `json:"inv_freq"`
 		Scale   float64
@@ -283,12 +284,21 @@ func checkAgainstNumPy(t *testing.T, py, dir string, n, newTokens int, seed uint
 		t.Errorf("logits differ by %.3g > 1e-4 × %.3g", dl, scale)
 	}
 	if a.Causal() {
-		g, err := m.Generate(context.Background(), ids, GenerateOptions{MaxNewTokens: newTokens}, nil)
+		grec := newMemRecorder()
+		g, err := m.Generate(context.Background(), ids, GenerateOptions{MaxNewTokens: newTokens}, grec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(g.IDs, want.Generated) {
 			t.Errorf("generated %v, NumPy %v", g.IDs[n:], want.Generated[min(n, len(want.Generated)):])
+		} else {
+			var worst float64
+			for l := range cfg.Layers {
+				worst = math.Max(worst, maxDiff64(grec.t[fmt.Sprintf("blocks.%d.attn.pattern", l)], flatten(flatten(want.GenAtt[l]))))
+			}
+			if worst > tol {
+				t.Errorf("generation attention: max abs diff %.3g > %g", worst, tol)
+			}
 		}
 	}
 	for i, r := range want.Rope {

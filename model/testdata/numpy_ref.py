@@ -14,7 +14,9 @@ stdin: {"dir": model folder, "ids": [...], "new": max new tokens (0: none),
         "rope_seq_lens": [...] (optional)}
 stdout: {"attentions": [L][H][n][n], "hidden": [L+1][n][D] (embedding, each
         block's output, then the final norm's output for decoders), "logits":
-        [n][V], "generated": prompt + greedy continuation, "rope": [{inv_freq,
+        [n][V], "generated": prompt + greedy continuation, "generation_attentions":
+        [L][H][M][M] (the prompt's rows, then each decode step's query row; M = prompt
+        + new tokens - 1), "rope": [{inv_freq,
         scale}] per requested sequence length}
 """
 import json
@@ -558,14 +560,24 @@ def main():
             eos = cfg.get("eos_token_id")
             eos = [] if eos is None else (eos if isinstance(eos, list) else [eos])
             gen = list(ids)
+            rows = []  # per decode step, per layer [H, 1, C]
             tok = int(np.argmax(logits[-1]))
             for s in range(req["new"]):
                 gen.append(tok)
                 if tok in eos or s == req["new"] - 1:
                     break
-                _, _, lg = m.step([tok], len(gen) - 1)
+                _, att, lg = m.step([tok], len(gen) - 1)
+                rows.append(att)
                 tok = int(np.argmax(lg[-1]))
             out["generated"] = gen
+            # One lower-triangular matrix per layer: the prompt's attention, then each step's query row.
+            P, M = len(ids), len(gen) - 1
+            ga = np.zeros((m.L, m.H, M, M))
+            for l in range(m.L):
+                ga[l, :, :P, :P] = atts[l]
+                for s, r in enumerate(rows):
+                    ga[l, :, P + s, : P + s + 1] = r[l][:, 0, :]
+            out["generation_attentions"] = ga.tolist()
         for n in req.get("rope_seq_lens", []):
             rot = m.rot() if hasattr(m, "rot") else 0
             inv, sc = inv_freq(cfg, rot, n)
