@@ -77,7 +77,7 @@ var famCases = []famCase{
 	{"dynamic-rope-long-prompt", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "dynamic", "factor": 3.0}, "max_position_embeddings": 16}), 24, 4},
 	{"yarn-rope", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 8.0}, "max_position_embeddings": 64}), 20, 8},
 	{"yarn-rope-mscale", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 16.0, "mscale": 1.0, "mscale_all_dim": 0.5, "beta_fast": 16.0, "beta_slow": 2.0, "truncate": false}, "max_position_embeddings": 32}), 20, 8},
-	// Qwen2.5's model card adds this rope_scaling for long inputs (with original = max, factor becomes 1).
+	// Qwen2.5's model card adds this rope_scaling for long inputs (factor 4 over the original 32768).
 	{"yarn-rope-qwen-card", "Qwen2-7B-Instruct.json", tiny(map[string]any{"head_dim": 128, "rope_scaling": map[string]any{"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}}), 20, 8},
 	// longrope: short factors up to the original context (8 here), long factors beyond.
 	{"longrope-short", "Llama-3.2-1B.json", tiny(map[string]any{"rope_scaling": map[string]any{"rope_type": "longrope", "short_factor": longFactors(32, 1.5), "long_factor": longFactors(32, 20)}, "original_max_position_embeddings": 32, "max_position_embeddings": 1024}), 20, 8},

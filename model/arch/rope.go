@@ -15,8 +15,8 @@ type RopeScaling struct {
 	Field string // the key it was read from ("rope_parameters" or "rope_scaling"), for errors
 
 	Factor                        float64
-	OriginalMax                   int // original_max_position_embeddings inside the object (yarn, llama3)
-	TopOriginalMax                int // original_max_position_embeddings at the top level (Phi-3's longrope)
+	OriginalMax                   int // original_max_position_embeddings inside the object
+	TopOriginalMax                int // original_max_position_embeddings at the top level (Phi-3), which wins
 	LowFreqFactor, HighFreqFactor float64
 	AttentionFactor               float64 // 0: derived
 	BetaFast, BetaSlow            float64 // 0: 32 and 1
@@ -56,14 +56,14 @@ func (r *RopeScaling) check(c *Config) error {
 		if r.Type == "dynamic" && c.MaxPositions <= 0 {
 			return fmt.Errorf("field %s is missing: rope_type dynamic needs it", c.Keys.MaxPositions)
 		}
-		if r.Type == "yarn" && c.MaxPositions <= 0 {
+		if r.Type == "yarn" && r.origMax(c) <= 0 {
 			return fmt.Errorf("field %s is missing: rope_type yarn needs it", c.Keys.MaxPositions)
 		}
 	case "llama3":
 		for _, p := range []struct {
 			k string
 			v float64
-		}{{"factor", r.Factor}, {"low_freq_factor", r.LowFreqFactor}, {"high_freq_factor", r.HighFreqFactor}, {"original_max_position_embeddings", float64(r.OriginalMax)}} {
+		}{{"factor", r.Factor}, {"low_freq_factor", r.LowFreqFactor}, {"high_freq_factor", r.HighFreqFactor}, {"original_max_position_embeddings", float64(r.origMax(c))}} {
 			if err := positive(p.k, p.v); err != nil {
 				return err
 			}
@@ -81,11 +81,24 @@ func (r *RopeScaling) check(c *Config) error {
 				return fmt.Errorf("field %s has %d values, expected %d (half the rotary dimension)", r.field(p.k), len(p.v), half)
 			}
 		}
-		if r.TopOriginalMax <= 0 && c.MaxPositions <= 0 {
+		if r.origMax(c) <= 0 || c.MaxPositions <= 0 && r.Factor <= 0 {
 			return fmt.Errorf("field %s is missing: rope_type longrope needs it", c.Keys.MaxPositions)
 		}
 	}
 	return nil
+}
+
+// origMax is the pretraining context of yarn, longrope and llama3: a top-level
+// original_max_position_embeddings (Phi-3's), else the one inside the RoPE
+// object, else max_position_embeddings (transformers' standardize_rope_params).
+func (r *RopeScaling) origMax(c *Config) int {
+	switch {
+	case r.TopOriginalMax > 0:
+		return r.TopOriginalMax
+	case r.OriginalMax > 0:
+		return r.OriginalMax
+	}
+	return c.MaxPositions
 }
 
 // pow32 is base ** e for a float32 exponent, rounded to float32 (torch's
@@ -95,8 +108,9 @@ func pow32(base float64, e float32) float32 { return float32(math.Pow(base, floa
 // InvFreq returns the RoPE inverse frequencies [rotDim/2] and the factor
 // applied to cos and sin ("attention scaling") for a forward pass whose
 // largest position is seqLen−1, in float32 as transformers'
-// modeling_rope_utils.py computes them (commit 89539b06, the transformers 5
-// rope_parameters code): default 1/θ^(2i/d); linear divides by factor;
+// modeling_rope_utils.py computes them (transformers 5 as of 2026, after
+// standardize_rope_params: original_max_position_embeddings from the top level,
+// else the RoPE object, else max_position_embeddings; yarn's factor as given): default 1/θ^(2i/d); linear divides by factor;
 // dynamic (NTK) raises θ to θ·(factor·seqLen/max − (factor−1))^(d/(d−2)) once
 // seqLen exceeds max_position_embeddings; yarn blends interpolated and
 // extrapolated frequencies over a linear ramp between the beta_fast/beta_slow
@@ -134,12 +148,10 @@ func InvFreq(c *Config, rotDim, seqLen int) (inv []float32, scale float32) {
 	case "yarn":
 		inv, scale = yarn(c, rotDim, exps)
 	case "longrope":
-		orig := r.TopOriginalMax
+		orig := r.origMax(c)
 		factor := r.Factor
-		if orig > 0 {
+		if factor == 0 {
 			factor = float64(c.MaxPositions) / float64(orig)
-		} else {
-			orig = c.MaxPositions
 		}
 		att := r.AttentionFactor
 		if att == 0 {
@@ -158,7 +170,7 @@ func InvFreq(c *Config, rotDim, seqLen int) (inv []float32, scale float32) {
 		scale = float32(att)
 	case "llama3":
 		factor := float32(r.Factor)
-		old := float32(r.OriginalMax)
+		old := float32(r.origMax(c))
 		lowWave := old / float32(r.LowFreqFactor)
 		highWave := old / float32(r.HighFreqFactor)
 		for i, f := range inv {
@@ -182,12 +194,7 @@ func InvFreq(c *Config, rotDim, seqLen int) (inv []float32, scale float32) {
 func yarn(c *Config, rotDim int, exps []float32) ([]float32, float32) {
 	r := &c.Rope
 	base, dim := c.RopeTheta, float64(rotDim)
-	factor := r.Factor
-	orig := c.MaxPositions
-	if r.OriginalMax > 0 {
-		orig = r.OriginalMax
-		factor = float64(c.MaxPositions) / float64(orig)
-	}
+	factor, orig := r.Factor, r.origMax(c)
 	mscale := func(s, m float64) float64 {
 		if s <= 1 {
 			return 1

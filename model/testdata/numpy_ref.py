@@ -6,7 +6,8 @@ Written from transformers' modelling code (transformers 5, main branch of 2026:
 modeling_llama.py, modeling_mistral.py, modeling_qwen2.py, modeling_phi3.py,
 modeling_phi.py, modeling_gemma.py, modeling_gemma2.py, modeling_gpt_neo.py,
 modeling_gptj.py, modeling_codegen.py, modeling_roberta.py, masking_utils.py and
-modeling_rope_utils.py at commit 89539b06 of the rope_parameters rewrite),
+modeling_rope_utils.py as of 2026, with standardize_rope_params' handling of
+original_max_position_embeddings and yarn's explicit factor),
 sharing no code with the Go runtime. Everything is float64; the weights are read
 from model.safetensors (F32) with a small safetensors parser.
 
@@ -58,6 +59,11 @@ def rope_dict(cfg):
     return rp
 
 
+def orig_max(cfg, rp):
+    """standardize_rope_params: a top-level original_max_position_embeddings wins, then the RoPE dict's, then max."""
+    return cfg.get("original_max_position_embeddings") or rp.get("original_max_position_embeddings") or cfg.get("max_position_embeddings")
+
+
 def inv_freq(cfg, dim, seq_len):
     """Inverse frequencies [dim/2] and cos/sin scaling for a pass whose largest position is seq_len-1."""
     rp = rope_dict(cfg)
@@ -75,12 +81,8 @@ def inv_freq(cfg, dim, seq_len):
         base = base * ((factor * s / maxpos) - (factor - 1)) ** (dim / (dim - 2))
         return 1.0 / base**ar, 1.0
     if typ == "yarn":
-        factor = rp["factor"]
-        if "original_max_position_embeddings" in rp:
-            orig = rp["original_max_position_embeddings"]
-            factor = maxpos / orig
-        else:
-            orig = maxpos
+        orig = orig_max(cfg, rp)
+        factor = rp.get("factor") or maxpos / orig
 
         def mscale(s, m=1.0):
             return 1.0 if s <= 1 else 0.1 * m * math.log(s) + 1.0
@@ -109,12 +111,8 @@ def inv_freq(cfg, dim, seq_len):
         ef = 1 - ramp
         return inter * (1 - ef) + extra * ef, att
     if typ == "longrope":
-        factor = rp.get("factor")
-        orig = cfg.get("original_max_position_embeddings")
-        if orig:
-            factor = maxpos / orig
-        else:
-            orig = maxpos
+        orig = orig_max(cfg, rp)
+        factor = rp.get("factor") or maxpos / orig
         att = rp.get("attention_factor")
         if att is None:
             att = 1.0 if factor <= 1 else math.sqrt(1 + math.log(factor) / math.log(orig))
@@ -123,7 +121,7 @@ def inv_freq(cfg, dim, seq_len):
     if typ == "llama3":
         inv = 1.0 / base**ar
         factor, lo, hi = rp["factor"], rp["low_freq_factor"], rp["high_freq_factor"]
-        old = rp["original_max_position_embeddings"]
+        old = orig_max(cfg, rp)
         low_wave, high_wave = old / lo, old / hi
         wave = 2 * math.pi / inv
         out = np.where(wave > low_wave, inv / factor, inv)
