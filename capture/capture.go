@@ -363,7 +363,7 @@ func newMeta(ctx context.Context, cfg *arch.Config, causal bool, opts Options) (
 		},
 		DType:                   dtype,
 		ComputeDType:            "float32",
-		AttentionImplementation: "eager: softmax(Q·Kᵀ/√head_dim + " + mask + "), every weight materialised",
+		AttentionImplementation: "eager: softmax(Q·Kᵀ/√head_dim + " + mask + windowNote(cfg) + "), every weight materialised" + scaleNote(cfg.ModelType),
 		Backend:                 backend,
 		Hidden:                  opts.Hidden,
 		QKV:                     opts.QKV,
@@ -377,6 +377,31 @@ func newMeta(ctx context.Context, cfg *arch.Config, causal bool, opts Options) (
 		}
 	}
 	return meta, nil
+}
+
+// windowNote describes the sliding windows of a config's layers ("" when none).
+func windowNote(cfg *arch.Config) string {
+	var n int
+	for l := range cfg.Layers {
+		if cfg.Window(l) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", sliding window of %d keys on %d of %d layers", cfg.SlidingWindow, n, cfg.Layers)
+}
+
+// scaleNote names the families whose scores differ from Q·Kᵀ/√head_dim.
+func scaleNote(modelType string) string {
+	switch modelType {
+	case "gpt_neo":
+		return " (GPT-Neo: scores not scaled)"
+	case "gemma2":
+		return " (Gemma 2: scaled by query_pre_attn_scalar^-1/2, soft-capped by attn_logit_softcapping)"
+	}
+	return ""
 }
 
 // openOrCreate creates the run, or opens an existing one after checking that it

@@ -138,3 +138,6 @@ func (f *Fields) IntOrList(key string, dst *[]int) {
 
 // Strings reads a list of strings.
 func (f *Fields) Strings(key string, dst *[]string) { f.get(key, dst, "a list of strings") }
+
+// Floats reads a list of numbers.
+func (f *Fields) Floats(key string, dst *[]float64) { f.get(key, dst, "a list of numbers") }

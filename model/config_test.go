@@ -79,6 +79,14 @@ func TestConfigForms(t *testing.T) {
 		{`{"model_type":"llama","vocab_size":"x"}`, "field vocab_size"},
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":3}`, "does not divide"},
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_parameters":{"rope_type":"yarn"}}`, "rope_type"},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"ntk-by-parts","factor":2}}`, `field rope_scaling.rope_type: "ntk-by-parts" is not supported (expected one of default, linear, dynamic, yarn, longrope, llama3)`},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_parameters":{"type":"llama3","factor":8}}`, "field rope_parameters.low_freq_factor is missing"},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"type":"longrope","short_factor":[1],"long_factor":[1,2]}}`, "field rope_scaling.short_factor has 1 values, expected 2"},
+		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"type":"dynamic","factor":2}}`, "field max_position_embeddings is missing"},
+		{`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":-3}`, "field sliding_window: -3 is negative"},
+		{`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"layer_types":["full_attention"]}`, "field layer_types: 1 entries for num_hidden_layers 2"},
+		{`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"layer_types":["chunked_attention"]}`, `field layer_types[0]: "chunked_attention" is not supported`},
+		{`{"model_type":"mistral","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"sliding_window":null,"layer_types":["sliding_attention"]}`, "sliding_window is missing or null"},
 		{`[1]`, "JSON object"},
 		{`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":-1}`, "negative"},
 		// Errors name the field as the family's file spells it.
@@ -101,10 +109,23 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"rope_parameters":{"rope_theta":1e4}}`))
 	f.Add([]byte(`{"model_type":"gpt_neox","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rotary_pct":0.25,"eos_token_id":[1,2]}`))
 	f.Add([]byte(`{"model_type":"bert","vocab_size":-1}`))
+	f.Add([]byte(`{"model_type":"llama","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":16,"rope_scaling":{"rope_type":"yarn","factor":4,"original_max_position_embeddings":8}}`))
+	f.Add([]byte(`{"model_type":"phi3","vocab_size":10,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"sliding_window":3,"rope_scaling":{"type":"longrope","short_factor":[1,1],"long_factor":[2,2]}}`))
+	f.Add([]byte(`{"model_type":"gpt_neo","vocab_size":10,"hidden_size":8,"num_layers":2,"num_heads":2,"attention_types":[[["global","local"],1]],"window_size":4}`))
+	f.Add([]byte(`{"model_type":"gemma2","vocab_size":10,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"layer_types":["sliding_attention","full_attention"],"sliding_window":2}`))
+	f.Add([]byte(`{"model_type":"codegen","vocab_size":10,"n_embd":8,"n_layer":1,"n_head":4,"rotary_dim":2}`))
+	f.Add([]byte(`{"model_type":"roberta","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":10,"pad_token_id":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := parseConfig(b)
 		if err != nil {
 			return
+		}
+		for l := range c.Layers {
+			_ = c.Window(l)
+		}
+		if c.RotaryFraction > 0 && c.HeadDim > 0 {
+			rot := int(float64(c.HeadDim) * c.RotaryFraction)
+			arch.InvFreq(c, rot-rot%2, 2*c.MaxPositions+1)
 		}
 		if c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.HeadDim <= 0 || c.VocabSize <= 0 || c.Heads%c.KVHeads != 0 {
 			t.Fatalf("accepted an unusable config: %+v", c)

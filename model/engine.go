@@ -272,6 +272,11 @@ func readRows(t *tensors.Tensor, b, rows, cols int, dst []float32) ([]float32, e
 	return dst, err
 }
 
+// extendsContext reports whether the model runs past max_position_embeddings:
+// dynamic NTK RoPE rescales its frequencies there (transformers does not stop
+// other RoPE models either, but their frequencies were not trained for it).
+func (r *runner) extendsContext() bool { return r.rope() && r.cfg.Rope.Type == "dynamic" }
+
 // checkInput validates ids against the vocabulary and the context.
 func (r *runner) checkInput(in Input) error {
 	if r.blockExec == nil {
@@ -281,11 +286,8 @@ func (r *runner) checkInput(in Input) error {
 	if n == 0 {
 		return errors.New("input has no tokens")
 	}
-	if r.cfg.MaxPositions > 0 && n > r.cfg.MaxPositions {
+	if r.cfg.MaxPositions > 0 && n > r.cfg.MaxPositions && !r.extendsContext() {
 		return fmt.Errorf("input has %d tokens, more than the model's context of %d (config.json max positions)", n, r.cfg.MaxPositions)
-	}
-	if w := r.cfg.SlidingWindow; w > 0 && n > w {
-		return fmt.Errorf("input has %d tokens, more than the sliding attention window of %d (config.json sliding_window), which this runtime does not implement", n, w)
 	}
 	for i, id := range in.IDs {
 		if id < 0 || id >= r.cfg.VocabSize {
@@ -316,8 +318,10 @@ type prefillResult struct {
 
 // batchMask returns the attention mask [B, heads, T, T] of right-padded inputs
 // at the bucketed length T: causal (decoders) and/or hiding padded keys
-// (positions at or beyond len(IDs), and AttentionMask zeros).
-func (r *runner) batchMask(ins []Input, T int) *tensors.Tensor {
+// (positions at or beyond len(IDs), and AttentionMask zeros). A window W > 0
+// also hides keys j ≤ i − W from query i (sliding-window attention, as
+// transformers' sliding_window_overlay).
+func (r *runner) batchMask(ins []Input, T, window int) *tensors.Tensor {
 	h := r.cfg.Heads
 	full := make([]bool, len(ins)*h*T*T)
 	mask := make([]bool, T*T)
@@ -331,6 +335,9 @@ func (r *runner) batchMask(ins []Input, T int) *tensors.Tensor {
 				if r.a.Causal() {
 					// real rows see earlier real keys; padded rows (i >= n) also see padding (ignored)
 					ok = j <= i && (ok || j >= n)
+				}
+				if window > 0 && j <= i-window {
+					ok = false
 				}
 				mask[i*T+j] = ok
 				seen = seen || ok
@@ -367,11 +374,16 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 	}
 	ids, types, posT := int32Batch(idRows, T), int32Batch(typeRows, T), int32Batch(posRows, T)
 	defer finalizeAll([]*tensors.Tensor{ids, types, posT})
-	maskT := r.batchMask(ins, T)
-	defer maskT.FinalizeAll()
+	masks := map[int]*tensors.Tensor{} // by window
+	for l := range r.cfg.Layers {
+		if w := r.cfg.Window(l); masks[w] == nil {
+			masks[w] = r.batchMask(ins, T, w)
+			defer masks[w].FinalizeAll()
+		}
+	}
 	var cosT, sinT *tensors.Tensor
 	if r.rope() {
-		c, s := arch.RopeTables(pos, r.a.RotaryDim(), r.a.RopeTheta())
+		c, s := r.cfg.RopeTables(pos, r.a.RotaryDim(), n)
 		cosT = tensors.FromFlatDataAndDimensions(c, T, r.a.RotaryDim())
 		sinT = tensors.FromFlatDataAndDimensions(s, T, r.a.RotaryDim())
 		defer finalizeAll([]*tensors.Tensor{cosT, sinT})
@@ -413,7 +425,7 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 			res.free()
 			return nil, err
 		}
-		args := []any{x, maskT}
+		args := []any{x, masks[r.cfg.Window(l)]}
 		if r.rope() {
 			args = append(args, cosT, sinT)
 		}

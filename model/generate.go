@@ -9,7 +9,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/attnscope/attnscope/model/arch"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -29,11 +28,8 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 		return nil, err
 	}
 	P := len(prompt)
-	if r.cfg.MaxPositions > 0 && P+opts.MaxNewTokens > r.cfg.MaxPositions {
+	if r.cfg.MaxPositions > 0 && P+opts.MaxNewTokens > r.cfg.MaxPositions && !r.extendsContext() {
 		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the model's context of %d (config.json max positions)", P, opts.MaxNewTokens, r.cfg.MaxPositions)
-	}
-	if w := r.cfg.SlidingWindow; w > 0 && P+opts.MaxNewTokens > w {
-		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds the sliding attention window of %d (config.json sliding_window), which this runtime does not implement", P, opts.MaxNewTokens, w)
 	}
 	eos := opts.EOS
 	if eos == nil {
@@ -105,16 +101,24 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 			return nil, err
 		}
 		x := eo[0]
-		mask := make([]bool, C)
-		for j := 0; j <= pos; j++ {
-			mask[j] = true
-		}
-		maskT := tensors.FromFlatDataAndDimensions(mask, 1, 1, C)
-		pastT := tensors.FromScalar(int32(pos))
-		args := []any{maskT}
+		masks := map[int]*tensors.Tensor{} // by window: keys pos−W < j ≤ pos
 		var extra []*tensors.Tensor
+		for l := range r.cfg.Layers {
+			w := r.cfg.Window(l)
+			if masks[w] != nil {
+				continue
+			}
+			mask := make([]bool, C)
+			for j := 0; j <= pos; j++ {
+				mask[j] = w == 0 || j > pos-w
+			}
+			masks[w] = tensors.FromFlatDataAndDimensions(mask, 1, 1, C)
+			extra = append(extra, masks[w])
+		}
+		pastT := tensors.FromScalar(int32(pos))
+		var args []any
 		if r.rope() {
-			c, s := arch.RopeTables([]int{pos}, r.a.RotaryDim(), r.a.RopeTheta())
+			c, s := r.cfg.RopeTables([]int{pos}, r.a.RotaryDim(), pos+1)
 			cosT := tensors.FromFlatDataAndDimensions(c, 1, r.a.RotaryDim())
 			sinT := tensors.FromFlatDataAndDimensions(s, 1, r.a.RotaryDim())
 			args = append(args, cosT, sinT)
@@ -122,12 +126,12 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 		}
 		var stepRows [][]float32
 		for l := range r.cfg.Layers {
-			a := append([]any{x}, args...)
+			a := append([]any{x, masks[r.cfg.Window(l)]}, args...)
 			a = append(a, K[l], V[l], pastT)
 			outs, err := r.call("block_cached", r.cacheExec, appendAny(a, r.layerW[l])...)
 			x.FinalizeAll()
 			if err != nil {
-				finalizeAll(append(extra, maskT, pastT))
+				finalizeAll(append(extra, pastT))
 				return nil, err
 			}
 			x = outs[0]
@@ -143,7 +147,7 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 			V[l].FinalizeAll()
 			K[l], V[l] = outs[3], outs[4]
 		}
-		finalizeAll(append(extra, maskT, pastT))
+		finalizeAll(append(extra, pastT))
 		rows = append(rows, stepRows)
 		lo, err := r.finalAndHead(x, 1, []Recorder{nil}, ForwardOptions{Logits: LogitsLast})
 		x.FinalizeAll()

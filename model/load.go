@@ -12,9 +12,16 @@ import (
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/model/arch"
 	"github.com/attnscope/attnscope/model/bert"
+	"github.com/attnscope/attnscope/model/codegen"
+	"github.com/attnscope/attnscope/model/gemma"
 	"github.com/attnscope/attnscope/model/gpt2"
+	"github.com/attnscope/attnscope/model/gptj"
+	"github.com/attnscope/attnscope/model/gptneo"
 	"github.com/attnscope/attnscope/model/gptneox"
 	"github.com/attnscope/attnscope/model/llama"
+	"github.com/attnscope/attnscope/model/phi"
+	"github.com/attnscope/attnscope/model/phi3"
+	"github.com/attnscope/attnscope/model/roberta"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // pure-Go backend
 	"github.com/gomlx/gomlx/core/tensors"
@@ -35,6 +42,13 @@ var families = []family{
 	{[]string{"bert"}, bert.ParseConfig, bert.New},
 	{[]string{"llama", "mistral", "qwen2"}, llama.ParseConfig, llama.New},
 	{[]string{"gpt_neox"}, gptneox.ParseConfig, gptneox.New},
+	{[]string{"gpt_neo"}, gptneo.ParseConfig, gptneo.New},
+	{[]string{"gptj"}, gptj.ParseConfig, gptj.New},
+	{[]string{"codegen"}, codegen.ParseConfig, codegen.New},
+	{[]string{"roberta", "xlm-roberta"}, roberta.ParseConfig, roberta.New},
+	{[]string{"phi3"}, phi3.ParseConfig, phi3.New},
+	{[]string{"phi"}, phi.ParseConfig, phi.New},
+	{[]string{"gemma", "gemma2"}, gemma.ParseConfig, gemma.New},
 }
 
 // ModelTypes lists the supported config.json model_type values.

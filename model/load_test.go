@@ -271,7 +271,7 @@ func TestBucketing(t *testing.T) {
 func bitsToFloat(b uint32) float32 { return math.Float32frombits(b) }
 
 // TestMistralConfig: a Mistral config over Llama weights runs the Llama
-// architecture (same numbers), and inputs beyond its sliding window are refused.
+// architecture (same numbers), and inputs beyond its sliding window run under the window.
 func TestMistralConfig(t *testing.T) {
 	src := refdata.Path(t, "models", "tiny-llama")
 	dst := convert(t, src, checkpoint.F32, false, 1, nil)
@@ -296,8 +296,25 @@ func TestMistralConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.Forward(context.Background(), Input{IDs: make([]int, 9)}, nil, ForwardOptions{}); err == nil || !strings.Contains(err.Error(), "sliding attention window of 8") {
-		t.Errorf("beyond the window: %v", err)
+	// Beyond the window, query i sees keys i−7..i only (TestFamiliesAgainstNumPy checks the values).
+	rec := newMemRecorder()
+	n := 12
+	if _, err := m.Forward(context.Background(), Input{IDs: make([]int, n)}, rec, ForwardOptions{}); err != nil {
+		t.Fatalf("beyond the window: %v", err)
+	}
+	p := rec.t["blocks.0.attn.pattern"]
+	for i := range n {
+		var sum float32
+		for j := range n {
+			v := p[i*n+j]
+			sum += v
+			if (j > i || j <= i-8) != (v == 0) {
+				t.Fatalf("row %d key %d: probability %g", i, j, v)
+			}
+		}
+		if math.Abs(float64(sum)-1) > 1e-6 {
+			t.Fatalf("row %d sums to %g", i, sum)
+		}
 	}
 }
 

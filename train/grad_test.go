@@ -23,6 +23,15 @@ var gradConfigs = map[string]string{
 	"llama":    `{"model_type":"llama","vocab_size":11,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":12,"max_position_embeddings":8,"hidden_act":"silu","rms_norm_eps":1e-5}`,
 	"qwen2":    `{"model_type":"qwen2","vocab_size":11,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"num_key_value_heads":1,"intermediate_size":12,"max_position_embeddings":8,"hidden_act":"silu","tie_word_embeddings":true,"rope_theta":1000000}`,
 	"gpt_neox": `{"model_type":"gpt_neox","vocab_size":11,"hidden_size":16,"num_hidden_layers":2,"num_attention_heads":2,"intermediate_size":24,"max_position_embeddings":8,"hidden_act":"gelu","rotary_pct":0.25,"use_parallel_residual":true}`,
+	// Families and options added with RoPE scaling and sliding windows (windows of 3 over 5 tokens).
+	"mistral-yarn": `{"model_type":"mistral","vocab_size":11,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":12,"max_position_embeddings":8,"sliding_window":3,"rope_scaling":{"rope_type":"yarn","factor":4.0}}`,
+	"gpt_neo":      `{"model_type":"gpt_neo","vocab_size":11,"hidden_size":8,"num_layers":2,"num_heads":2,"max_position_embeddings":8,"window_size":3,"attention_types":[[["global","local"],1]]}`,
+	"gptj":         `{"model_type":"gptj","vocab_size":11,"n_embd":16,"n_layer":2,"n_head":2,"n_positions":8,"rotary_dim":4}`,
+	"codegen":      `{"model_type":"codegen","vocab_size":11,"n_embd":16,"n_layer":2,"n_head":4,"n_positions":8,"rotary_dim":2}`,
+	"roberta":      `{"model_type":"roberta","vocab_size":11,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"intermediate_size":12,"max_position_embeddings":10,"pad_token_id":1,"type_vocab_size":1}`,
+	"phi":          `{"model_type":"phi","vocab_size":11,"hidden_size":16,"num_hidden_layers":2,"num_attention_heads":2,"intermediate_size":24,"max_position_embeddings":8,"partial_rotary_factor":0.5}`,
+	"phi3":         `{"model_type":"phi3","vocab_size":11,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"num_key_value_heads":1,"intermediate_size":12,"max_position_embeddings":8,"sliding_window":3}`,
+	"gemma2":       `{"model_type":"gemma2","vocab_size":11,"hidden_size":8,"num_hidden_layers":2,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":4,"intermediate_size":12,"max_position_embeddings":8,"sliding_window":3,"attn_logit_softcapping":5.0,"final_logit_softcapping":3.0,"query_pre_attn_scalar":6}`,
 }
 
 // TestGradientsMatchFiniteDifferences checks the gradient of the unified

@@ -181,16 +181,24 @@ func (n *net) forward(params []*Node, ids *Node, wantAttn bool) (logits *Node, p
 		mask = LowerTriangular(g, t)
 	}
 	in := arch.AttentionInputs{Mask: BroadcastToDims(InsertAxes(mask, 0), b, t, t)}
+	full := in.Mask
 	if rot := a.RotaryDim(); rot > 0 {
 		pos := make([]int, t)
 		for i := range pos {
 			pos[i] = i
 		}
-		cos, sin := arch.RopeTables(pos, rot, a.RopeTheta())
+		cos, sin := n.cfg.RopeTables(pos, rot, t)
 		in.Cos = ConvertDType(Reshape(Const(g, cos), t, rot), x.DType())
 		in.Sin = ConvertDType(Reshape(Const(g, sin), t, rot), x.DType())
 	}
 	for l := range n.cfg.Layers {
+		in.Mask = full
+		if w := n.cfg.Window(l); w > 0 { // keys i−w < j ≤ i (sliding-window attention)
+			i := Iota(g, shapes.Make(ids.DType(), t, t), 0)
+			j := Iota(g, shapes.Make(ids.DType(), t, t), 1)
+			near := GreaterThan(j, SubScalar(i, float64(w)))
+			in.Mask = LogicalAnd(full, BroadcastToDims(InsertAxes(near, 0), b, t, t))
+		}
 		o := a.Block(n.weights(a.LayerParams(l), params), x, in)
 		x = o.Out
 		if wantAttn {

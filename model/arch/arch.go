@@ -311,16 +311,34 @@ func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
 // C]. Masked entries get probability exactly 0 (the logit is replaced by the
 // lowest float32, as transformers' eager attention does).
 func Attention(q, k, v, mask *Node) (out, pattern *Node) {
+	return AttentionWith(q, k, v, mask, AttentionOptions{})
+}
+
+// AttentionOptions vary the scores of AttentionWith.
+type AttentionOptions struct {
+	// Scale multiplies q·kᵀ; 0 means 1/√head_dim. GPT-Neo uses 1 (no scaling),
+	// Gemma 2 query_pre_attn_scalar^(−1/2).
+	Scale float64
+	// SoftCap > 0 replaces the scaled scores s by cap·tanh(s/cap) before the
+	// mask (Gemma 2's attn_logit_softcapping).
+	SoftCap float64
+}
+
+// AttentionWith is Attention with a given scale and optional soft-capping.
+func AttentionWith(q, k, v, mask *Node, opts AttentionOptions) (out, pattern *Node) {
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
 	g := heads / kvHeads
-	scale := 1 / math.Sqrt(float64(hd))
+	scale := opts.Scale
+	if scale == 0 {
+		scale = 1 / math.Sqrt(float64(hd))
+	}
 	// When the scale is a power of two (head_dim a power of four, e.g. 64), scaling
 	// q first is exact and touches heads·T·hd values instead of heads·T·C.
 	_, exp := math.Frexp(scale)
 	preScale := math.Ldexp(0.5, exp) == scale
-	if preScale {
+	if preScale && scale != 1 {
 		q = MulScalar(q, scale)
 	}
 	qg := reshape(q, b, kvHeads, g*t, hd)
@@ -329,6 +347,9 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 		scores = MulScalar(scores, scale)
 	}
 	scores = reshape(scores, b, heads, t, c)
+	if opts.SoftCap > 0 {
+		scores = SoftCap(scores, opts.SoftCap)
+	}
 	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
 	if mask.Rank() == 3 {
 		mask = BroadcastToDims(InsertAxes(mask, 1), b, heads, t, c)
@@ -380,24 +401,58 @@ func UpdateCache(cache, new, past *Node) *Node {
 }
 
 // RopeTables returns cos and sin [len(positions), rotDim] for RoPE with base
-// theta, computed like transformers' default rotary embedding in float32:
-// inv_freq_i = 1/θ^(2i/rotDim), angle = pos·inv_freq, tables = cat(angle, angle).
+// theta and no scaling, computed like transformers' default rotary embedding
+// in float32: inv_freq_i = 1/θ^(2i/rotDim), angle = pos·inv_freq, tables =
+// cat(angle, angle). Config.RopeTables adds the scaling types.
 func RopeTables(positions []int, rotDim int, theta float64) (cos, sin []float32) {
-	half := rotDim / 2
-	inv := make([]float32, half)
-	for i := range half {
-		e := float32(2*i) / float32(rotDim)
-		inv[i] = 1 / float32(math.Pow(theta, float64(e)))
+	return (&Config{RopeTheta: theta}).RopeTables(positions, rotDim, len(positions))
+}
+
+// ApplyRopeInterleaved rotates the first rotDim dims of each head of x [B,
+// heads, T, head_dim] in adjacent pairs (2i, 2i+1), GPT-J's and CodeGen's
+// rotate_every_two: x·cos + rotate_every_two(x)·sin with the pair's angle
+// repeated twice. cos and sin are the [T, rotDim] tables of RopeTables
+// (cat(angle, angle)); their first half is interleaved here.
+func ApplyRopeInterleaved(x, cos, sin *Node, rotDim int) *Node {
+	d := x.Shape().Dimensions
+	hd, half := d[3], rotDim/2
+	xr := x
+	var pass *Node
+	if rotDim < hd {
+		xr = SliceAxis(x, 3, AxisRange(0, rotDim))
+		pass = SliceAxis(x, 3, AxisRange(rotDim, hd))
 	}
-	cos = make([]float32, len(positions)*rotDim)
-	sin = make([]float32, len(positions)*rotDim)
-	for r, p := range positions {
-		for i := range half {
-			a := float64(float32(p) * inv[i])
-			c, s := float32(math.Cos(a)), float32(math.Sin(a))
-			cos[r*rotDim+i], cos[r*rotDim+half+i] = c, c
-			sin[r*rotDim+i], sin[r*rotDim+half+i] = s, s
-		}
+	pairs := Reshape(xr, d[0], d[1], d[2], half, 2)
+	even := SliceAxis(pairs, 4, AxisRange(0, 1))
+	odd := SliceAxis(pairs, 4, AxisRange(1, 2))
+	rot := Reshape(Concatenate([]*Node{Neg(odd), even}, 4), d[0], d[1], d[2], rotDim)
+	twice := func(t *Node) *Node {
+		n := t.Shape().Dimensions[0]
+		h := InsertAxes(SliceAxis(t, 1, AxisRange(0, half)), -1)
+		h = Reshape(BroadcastToDims(h, n, half, 2), n, rotDim)
+		return BroadcastToDims(InsertAxes(h, 0, 0), xr.Shape().Dimensions...)
 	}
-	return cos, sin
+	y := Add(Mul(xr, twice(cos)), Mul(rot, twice(sin)))
+	if pass != nil {
+		y = Concatenate([]*Node{y, pass}, 3)
+	}
+	return y
+}
+
+// SoftCap is cap·tanh(x/cap) (Gemma 2's logit soft-capping). The Go backend's
+// float32 tanh is 1 − 2/(e^(2y)+1), whose cancellation near 0 costs up to
+// 6e-8 absolute, cap·6e-8 after scaling (3e-6 on attention scores capped at
+// 50); below |y| = 1 this uses Lambert's continued fraction
+// tanh y = y/(1 + y²/(3 + y²/(5 + …))) (10 levels, exact to float32 there).
+func SoftCap(x *Node, limit float64) *Node {
+	y := DivScalar(x, limit)
+	ys := ClipScalar(y, -1, 1)
+	y2 := Square(ys)
+	f := Add(ZerosLike(y2), Scalar(x.Graph(), x.DType(), 21))
+	for k := 9; k >= 0; k-- {
+		f = AddScalar(Div(y2, f), float64(2*k+1))
+	}
+	small := Div(ys, f)
+	t := Where(LessThan(Abs(y), Scalar(x.Graph(), x.DType(), 1)), small, Tanh(y))
+	return MulScalar(t, limit)
 }

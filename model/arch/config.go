@@ -32,14 +32,22 @@ type Config struct {
 	RopeTheta      float64
 	RopeType       string
 	RotaryFraction float64
+	// Rope holds the scaling parameters of rope_type linear, dynamic, yarn,
+	// longrope and llama3 (see RopeTables).
+	Rope RopeScaling
 
 	AttentionBias       bool // q/k/v/o biases
 	MLPBias             bool
 	UseParallelResidual bool // gpt_neox
 
 	// SlidingWindow is the attention window (Mistral, Qwen2 with
-	// use_sliding_window); 0 means full attention.
+	// use_sliding_window, Phi-3, Gemma 2, GPT-Neo's local layers); 0 means
+	// full attention. Query i sees keys j with i−W < j ≤ i.
 	SlidingWindow int
+	// LayerTypes names each layer's attention, "full_attention" or
+	// "sliding_attention" (transformers' layer_types); empty: every layer
+	// uses SlidingWindow.
+	LayerTypes []string
 
 	BOSTokenID  *int
 	EOSTokenIDs []int
@@ -105,23 +113,55 @@ func optionalInt(r checkpoint.RawConfig, key string) *int {
 
 // ReadRope reads the RoPE settings: rope_theta (default 10000), the rotated
 // fraction rotary_pct or partial_rotary_factor (default 1), and transformers
-// 5's nested rope_parameters (or an older rope_scaling); only the default
-// rope_type is supported.
+// 5's nested rope_parameters (or an older rope_scaling) with the scaling
+// type and its parameters (transformers' modeling_rope_utils.py).
 func ReadRope(f *checkpoint.Fields, c *Config) {
 	c.RopeTheta, c.RotaryFraction = 10000, 1
 	f.Float("rope_theta", &c.RopeTheta)
 	f.Float("rotary_pct", &c.RotaryFraction)
 	f.Float("partial_rotary_factor", &c.RotaryFraction)
-	p := f.Sub("rope_parameters")
-	p.Float("rope_theta", &c.RopeTheta)
-	p.Float("partial_rotary_factor", &c.RotaryFraction)
-	p.String("rope_type", &c.RopeType)
-	f.Join(p)
-	if f.Has("rope_scaling") && f.Err() == nil {
-		s := f.Sub("rope_scaling")
-		s.String("rope_type", &c.RopeType)
-		s.String("type", &c.RopeType)
+	r := &c.Rope
+	r.Truncate = true
+	f.Int("original_max_position_embeddings", &r.TopOriginalMax) // Phi-3 keeps it at the top level
+	for _, key := range []string{"rope_scaling", "rope_parameters"} {
+		if !f.Has(key) || f.Err() != nil {
+			continue
+		}
+		p := f.Sub(key)
+		r.Field = key
+		p.Float("rope_theta", &c.RopeTheta)
+		p.Float("partial_rotary_factor", &c.RotaryFraction)
+		p.String("type", &c.RopeType)
+		p.String("rope_type", &c.RopeType)
+		p.Float("factor", &r.Factor)
+		p.Int("original_max_position_embeddings", &r.OriginalMax)
+		p.Float("low_freq_factor", &r.LowFreqFactor)
+		p.Float("high_freq_factor", &r.HighFreqFactor)
+		p.Float("attention_factor", &r.AttentionFactor)
+		p.Float("beta_fast", &r.BetaFast)
+		p.Float("beta_slow", &r.BetaSlow)
+		p.Float("mscale", &r.Mscale)
+		p.Float("mscale_all_dim", &r.MscaleAllDim)
+		p.Bool("truncate", &r.Truncate)
+		p.Floats("short_factor", &r.ShortFactor)
+		p.Floats("long_factor", &r.LongFactor)
+		f.Join(p)
 	}
+	r.Type = c.RopeType
+}
+
+// ReadWindows reads layer_types (when present) and checks it: one entry per
+// layer, each "full_attention" or "sliding_attention".
+func ReadWindows(f *checkpoint.Fields, c *Config) {
+	f.Strings("layer_types", &c.LayerTypes)
+}
+
+// Window returns layer l's attention window (0: full attention).
+func (c *Config) Window(l int) int {
+	if len(c.LayerTypes) > 0 && c.LayerTypes[l] != "sliding_attention" {
+		return 0
+	}
+	return c.SlidingWindow
 }
 
 // Finish fills the derived fields (KVHeads, HeadDim) and checks that the
@@ -132,8 +172,19 @@ func (c *Config) Finish(readErr error) (*Config, error) {
 		return nil, readErr
 	}
 	k := c.Keys
-	if c.RopeType != "" && c.RopeType != "default" {
-		return nil, fmt.Errorf("field rope_parameters.rope_type: %q is not supported (expected \"default\")", c.RopeType)
+	if c.SlidingWindow < 0 {
+		return nil, fmt.Errorf("field sliding_window: %d is negative (expected a positive window or null)", c.SlidingWindow)
+	}
+	if len(c.LayerTypes) > 0 && len(c.LayerTypes) != c.Layers {
+		return nil, fmt.Errorf("field layer_types: %d entries for %s %d", len(c.LayerTypes), k.Layers, c.Layers)
+	}
+	for i, t := range c.LayerTypes {
+		if t != "full_attention" && t != "sliding_attention" {
+			return nil, fmt.Errorf("field layer_types[%d]: %q is not supported (expected \"full_attention\" or \"sliding_attention\")", i, t)
+		}
+		if t == "sliding_attention" && c.SlidingWindow == 0 {
+			return nil, fmt.Errorf("field layer_types[%d] is \"sliding_attention\" but sliding_window is missing or null", i)
+		}
 	}
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads
@@ -165,6 +216,9 @@ func (c *Config) Finish(readErr error) (*Config, error) {
 	}
 	if c.RotaryFraction <= 0 || c.RotaryFraction > 1 {
 		return nil, fmt.Errorf("field partial_rotary_factor: %g is not in (0, 1]", c.RotaryFraction)
+	}
+	if err := c.Rope.check(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -204,3 +204,59 @@ func TestErfSeriesFloat64(t *testing.T) {
 		t.Errorf("erfSeries: largest |error| %.3g at z = %g, want ≤ 1e-14", worst, at)
 	}
 }
+
+// TestSoftCap: cap·tanh(x/cap) in float32 within 4 float32 roundings of the
+// float64 value relative to max(|value|, 1e-3·cap) across small and large x, where
+// the backend's tanh alone loses up to cap·6e-8 absolute near 0.
+func TestSoftCap(t *testing.T) {
+	const limit = 50.0
+	var data []float32
+	for i := -20000; i <= 20000; i++ {
+		data = append(data, float32(i)/100) // −200 … 200
+	}
+	for i := 1; i < 1000; i++ {
+		data = append(data, float32(i)*1e-4, -float32(i)*1e-4)
+	}
+	x := tensors.FromFlatDataAndDimensions(data, len(data))
+	got := call[float32](t, func(in []*Node) *Node { return SoftCap(in[0], limit) }, x)
+	for i, v := range data {
+		want := limit * math.Tanh(float64(v)/limit)
+		if d := math.Abs(float64(got[i]) - want); d > 4*0x1p-24*math.Max(math.Abs(want), 1e-3*limit) {
+			t.Fatalf("SoftCap(%g) = %.9g, want %.9g (error %.2g)", v, got[i], want, d)
+		}
+	}
+}
+
+// TestApplyRopeInterleaved: rotate_every_two (GPT-J) equals rotating each pair
+// (2i, 2i+1) by the angle of frequency i, the trailing dims passing unchanged.
+func TestApplyRopeInterleaved(t *testing.T) {
+	const T, hd, rot = 3, 6, 4
+	data := make([]float32, T*hd)
+	for i := range data {
+		data[i] = float32(i%7) - 3
+	}
+	pos := []int{0, 1, 5}
+	cos, sin := RopeTables(pos, rot, 10000)
+	x := tensors.FromFlatDataAndDimensions(data, 1, 1, T, hd)
+	c := tensors.FromFlatDataAndDimensions(cos, T, rot)
+	s := tensors.FromFlatDataAndDimensions(sin, T, rot)
+	got := call[float32](t, func(in []*Node) *Node { return ApplyRopeInterleaved(in[0], in[1], in[2], rot) }, x, c, s)
+	for r, p := range pos {
+		for j := range hd {
+			want := float64(data[r*hd+j])
+			if j < rot {
+				f := 1 / math.Pow(10000, float64(j/2*2)/rot)
+				a, b := float64(data[r*hd+j/2*2]), float64(data[r*hd+j/2*2+1])
+				co, si := math.Cos(float64(p)*f), math.Sin(float64(p)*f)
+				if j%2 == 0 {
+					want = a*co - b*si
+				} else {
+					want = b*co + a*si
+				}
+			}
+			if math.Abs(float64(got[r*hd+j])-want) > 1e-5 {
+				t.Fatalf("position %d dim %d: %g, want %g", p, j, got[r*hd+j], want)
+			}
+		}
+	}
+}

@@ -38,16 +38,34 @@ func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
 		c.AttentionBias = true // Qwen2 always has q/k/v biases (o_proj has none)
 	}
 	arch.ReadRope(f, c)
-	if mt == "mistral" || mt == "qwen2" {
-		use := mt == "mistral"
+	switch mt {
+	case "mistral": // MistralConfig: sliding_window defaults to 4096, null turns it off
+		c.SlidingWindow = 4096
+		if f.Has("sliding_window") || !hasKey(raw, "sliding_window") {
+			f.Int("sliding_window", &c.SlidingWindow)
+		} else {
+			c.SlidingWindow = 0
+		}
+	case "qwen2": // Qwen2Config: the window applies from layer max_window_layers on, with use_sliding_window
+		use, from := false, 28
 		f.Bool("use_sliding_window", &use)
+		f.Int("max_window_layers", &from)
 		if use {
 			f.Int("sliding_window", &c.SlidingWindow)
 		}
+		if c.SlidingWindow > 0 && !f.Has("layer_types") {
+			for i := range c.Layers {
+				c.LayerTypes = append(c.LayerTypes, map[bool]string{true: "sliding_attention", false: "full_attention"}[i >= from])
+			}
+		}
 	}
+	arch.ReadWindows(f, c)
 	arch.ReadCommon(f, c)
 	return c.Finish(f.Err())
 }
+
+// hasKey reports whether the file has key, even as null.
+func hasKey(raw checkpoint.RawConfig, key string) bool { _, ok := raw[key]; return ok }
 
 func (a *Arch) EmbedParams() []arch.Param {
 	return []arch.Param{{Key: "embed", Name: "model.embed_tokens.weight", Shape: []int{a.c.VocabSize, a.c.Hidden}}}
