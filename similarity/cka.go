@@ -22,6 +22,9 @@ func LinearCKA(x, y *tensor.Tensor) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("linear CKA: %w", err)
 	}
+	if err := checkVaries(X, Y); err != nil {
+		return 0, fmt.Errorf("linear CKA: %w", err)
+	}
 	X, Y = centred(X), centred(Y)
 	n, dx := X.Dims()
 	_, dy := Y.Dims()
@@ -106,6 +109,9 @@ func LinearCKAMatrix(xs, ys []*tensor.Tensor) ([]float64, error) {
 			}
 			if i > 0 && m.RawMatrix().Rows != ms[0].RawMatrix().Rows {
 				return nil, nil, fmt.Errorf("%s[%d] has %d tokens, %s[0] %d: the same tokens expected", what, i, m.RawMatrix().Rows, what, ms[0].RawMatrix().Rows)
+			}
+			if isConstant(m) {
+				return nil, nil, fmt.Errorf("%s[%d] is constant over the tokens: no CKA", what, i)
 			}
 			ms[i] = centred(m)
 			if norms[i] = selfNorm(ms[i]); norms[i] == 0 {
@@ -238,6 +244,9 @@ func CKA(x, y *tensor.Tensor, k Kernel) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("RBF CKA: %w", err)
 	}
+	if err := checkVaries(X, Y); err != nil {
+		return 0, fmt.Errorf("RBF CKA: %w", err)
+	}
 	kx, err := k.gram("X", X)
 	if err != nil {
 		return 0, fmt.Errorf("RBF CKA: %w", err)
@@ -318,4 +327,15 @@ func unbiasedHSIC(k, l *mat.Dense) float64 {
 	}
 	nf := float64(n)
 	return (tr + sumK*sumL/((nf-1)*(nf-2)) - 2/(nf-2)*rows) / (nf * (nf - 3))
+}
+
+// checkVaries returns an error naming X or Y when one is constant over the tokens.
+func checkVaries(X, Y *mat.Dense) error {
+	if isConstant(X) {
+		return errors.New("X is constant over the tokens (every token has the same representation): CKA is undefined")
+	}
+	if isConstant(Y) {
+		return errors.New("Y is constant over the tokens (every token has the same representation): CKA is undefined")
+	}
+	return nil
 }

@@ -153,7 +153,15 @@ func pearson(a, b []float64) (r float64, ok bool) {
 		saa += da * da
 		sbb += db * db
 	}
-	if saa == 0 || sbb == 0 {
+	// A variate whose spread is at rounding level relative to its values is
+	// constant: its correlation is undefined.
+	const rel = 64 * 0x1p-52
+	var qa, qb float64
+	for i := range a {
+		qa += a[i] * a[i]
+		qb += b[i] * b[i]
+	}
+	if saa <= rel*rel*qa || sbb <= rel*rel*qb {
 		return 0, false
 	}
 	return sab / math.Sqrt(saa*sbb), true
@@ -162,4 +170,28 @@ func pearson(a, b []float64) (r float64, ok bool) {
 // column copies column j of a.
 func column(a *mat.Dense, j int) []float64 {
 	return mat.Col(nil, j, a)
+}
+
+// isConstant reports whether every column of a varies over the rows by at most
+// 64·ε times the largest magnitude in a: a representation equal for every token up
+// to rounding, on which CKA is undefined.
+func isConstant(a *mat.Dense) bool {
+	n, d := a.Dims()
+	raw := a.RawMatrix()
+	var big float64
+	for i := range n {
+		for _, v := range raw.Data[i*raw.Stride : i*raw.Stride+d] {
+			big = math.Max(big, math.Abs(v))
+		}
+	}
+	tol := 64 * 0x1p-52 * big
+	first := raw.Data[:d]
+	for i := 1; i < n; i++ {
+		for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+d] {
+			if math.Abs(v-first[j]) > 2*tol {
+				return false
+			}
+		}
+	}
+	return true
 }
