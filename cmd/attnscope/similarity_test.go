@@ -157,6 +157,15 @@ func TestSimilarityCommand(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The per-sample matrices reach the HTML report through their declared axes.
+	html := filepath.Join(tmp, "report.html")
+	if _, _, err := execCmd(t, "report", a, "--out", html, "--figures", pass); err != nil {
+		t.Fatal(err)
+	}
+	page, _ := os.ReadFile(html)
+	if n := strings.Count(string(page), `<img alt="Derived: `+pass+`"`); n != 2 {
+		t.Errorf("report shows %d similarity figures, one per sample (2) expected", n)
+	}
 	iv, err := run.Derived(pass+"_interval", runs.PooledID)
 	if err != nil || len(iv.Shape) != 3 || iv.Shape[2] != 2 {
 		t.Fatalf("interval %v %v", iv, err)
