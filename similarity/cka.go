@@ -94,8 +94,20 @@ func frobDot(a, b *mat.Dense) float64 {
 func frob(a *mat.Dense) float64 { return math.Sqrt(frobDot(a, a)) }
 
 // LinearCKAMatrix returns linear CKA between every xs[i] and ys[j] (row-major
-// len(xs)×len(ys)), centring each representation and computing each ‖XᵀX‖_F once.
+// len(xs)×len(ys)), centring a copy of each representation and computing each
+// ‖XᵀX‖_F once.
 func LinearCKAMatrix(xs, ys []*tensor.Tensor) ([]float64, error) {
+	return linearCKAMatrix(xs, ys, false)
+}
+
+// LinearCKAMatrixInPlace is LinearCKAMatrix centring xs and ys in place instead of
+// copying them (half the memory for many large layers); their column means are
+// subtracted when it returns, even with an error.
+func LinearCKAMatrixInPlace(xs, ys []*tensor.Tensor) ([]float64, error) {
+	return linearCKAMatrix(xs, ys, true)
+}
+
+func linearCKAMatrix(xs, ys []*tensor.Tensor, inPlace bool) ([]float64, error) {
 	if len(xs) == 0 || len(ys) == 0 {
 		return nil, errors.New("linear CKA matrix: no representations")
 	}
@@ -113,7 +125,12 @@ func LinearCKAMatrix(xs, ys []*tensor.Tensor) ([]float64, error) {
 			if isConstant(m) {
 				return nil, nil, fmt.Errorf("%s[%d] is constant over the tokens: no CKA", what, i)
 			}
-			ms[i] = centred(m)
+			if inPlace {
+				centreInPlace(m)
+				ms[i] = m
+			} else {
+				ms[i] = centred(m)
+			}
 			if norms[i] = selfNorm(ms[i]); norms[i] == 0 {
 				return nil, nil, fmt.Errorf("%s[%d] is constant over the tokens (its centred Gram matrix is zero): no CKA", what, i)
 			}

@@ -54,9 +54,15 @@ func pair(x, y *tensor.Tensor) (*mat.Dense, *mat.Dense, error) {
 
 // centred returns a copy of a with each column's mean subtracted (two passes).
 func centred(a *mat.Dense) *mat.Dense {
-	n, d := a.Dims()
 	out := mat.DenseCopyOf(a)
-	raw := out.RawMatrix()
+	centreInPlace(out)
+	return out
+}
+
+// centreInPlace subtracts each column's mean from a.
+func centreInPlace(a *mat.Dense) {
+	n, d := a.Dims()
+	raw := a.RawMatrix()
 	mean := make([]float64, d)
 	for i := range n {
 		row := raw.Data[i*raw.Stride : i*raw.Stride+d]
@@ -73,7 +79,6 @@ func centred(a *mat.Dense) *mat.Dense {
 			row[j] -= mean[j]
 		}
 	}
-	return out
 }
 
 // thinSVD returns the thin SVD of a (n×d): U (n×k), singular values (k, descending)

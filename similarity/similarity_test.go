@@ -292,6 +292,17 @@ func TestCKAProperties(t *testing.T) {
 		t.Fatal(err)
 	}
 	near(t, "Gram vs feature route", g, m[0], 1e-12)
+	w1, w2 := wide.Clone(), wide2.Clone()
+	ip, err := LinearCKAMatrixInPlace([]*tensor.Tensor{w1}, []*tensor.Tensor{w2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "in place", ip[0], m[0], 1e-12)
+	var colSum float64
+	for i := range 10 {
+		colSum += w1.Data[i*30]
+	}
+	near(t, "centred in place", colSum, 0, 1e-12)
 	// Minibatch CKA with one batch equals the debiased CKA; it is invariant to
 	// shifting the features (no centring needed) and is close to full CKA.
 	var mb, shifted MinibatchCKA

@@ -157,7 +157,8 @@ func Similarity(ctx context.Context, p *Pair, opt SimilarityOptions) (*Similarit
 // matrix fills the layer × layer matrix (linear CKA through the shared-norm path).
 func matrix(ctx context.Context, xs, ys []*tensor.Tensor, m similarity.Measure, opt SimilarityOptions, progress func(int, int)) ([]float64, error) {
 	if opt.Measure == "linear-cka" {
-		return similarity.LinearCKAMatrix(xs, ys)
+		// The layers are this package's own copies; CKA does not depend on centring.
+		return similarity.LinearCKAMatrixInPlace(xs, ys)
 	}
 	out := make([]float64, len(xs)*len(ys))
 	for i := range xs {
