@@ -5,7 +5,7 @@
 # Needs Debian's python3-numpy.
 set -eu
 cd "$(dirname "$0")/../.."
-export GOEXPERIMENT=simd
+export GOEXPERIMENT=simd GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}"
 if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
 	echo "bench/similarity: /usr/bin/python3 lacks numpy (apt-get install -y python3-numpy)" >&2
 	exit 1
