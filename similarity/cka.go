@@ -44,7 +44,7 @@ func ckaFromParts(cross, nx, ny float64) (float64, error) {
 	case ny == 0:
 		return 0, errors.New("CKA: Y is constant over the tokens (its centred Gram matrix is zero)")
 	}
-	return cross / (nx * ny), nil
+	return finite("CKA", cross/(nx*ny))
 }
 
 // selfNorm returns ‖AᵀA‖_F through the symmetric rank-k update (half a product).
@@ -151,7 +151,11 @@ func linearCKAMatrix(xs, ys []*tensor.Tensor, inPlace bool) ([]float64, error) {
 	out := make([]float64, len(xs)*len(ys))
 	for i := range mx {
 		for j := range my {
-			out[i*len(ys)+j] = crossNorm2(mx[i], my[j]) / (nx[i] * ny[j])
+			v, err := finite("linear CKA matrix", crossNorm2(mx[i], my[j])/(nx[i]*ny[j]))
+			if err != nil {
+				return nil, err
+			}
+			out[i*len(ys)+j] = v
 		}
 	}
 	return out, nil
@@ -314,10 +318,13 @@ func (m *MinibatchCKA) Value() (float64, error) {
 	if m.batches == 0 {
 		return 0, errors.New("minibatch CKA: no minibatch added")
 	}
+	if math.IsInf(m.xx, 0) || math.IsInf(m.yy, 0) || math.IsNaN(m.xy) {
+		return finite("minibatch CKA", math.NaN())
+	}
 	if !(m.xx > 0) || !(m.yy > 0) {
 		return 0, fmt.Errorf("minibatch CKA: the unbiased HSIC of X with itself (%g) or of Y with itself (%g) is not positive: the representations are (nearly) constant", m.xx, m.yy)
 	}
-	return m.xy / math.Sqrt(m.xx*m.yy), nil
+	return finite("minibatch CKA", m.xy/math.Sqrt(m.xx*m.yy))
 }
 
 // unbiasedHSIC is HSIC₁ of Song et al. 2012 (eq. 5) for Gram matrices k and l; their

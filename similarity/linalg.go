@@ -200,3 +200,12 @@ func isConstant(a *mat.Dense) bool {
 	}
 	return true
 }
+
+// finite returns v, or an error when overflow or cancellation made it non-finite
+// (inputs of magnitude near the float64 limit).
+func finite(what string, v float64) (float64, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s: the computation overflowed (values too large for float64 products; rescale the inputs)", what)
+	}
+	return v, nil
+}

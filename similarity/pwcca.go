@@ -107,6 +107,9 @@ func PWCCA(x, y *tensor.Tensor, opt PWCCAOptions) (PWCCAResult, error) {
 		alpha[k] /= sum
 		res.PWCCA += alpha[k] * rho[k]
 	}
+	if _, err := finite("PWCCA", res.PWCCA); err != nil {
+		return PWCCAResult{}, err
+	}
 	res.Distance = 1 - res.PWCCA
 	return res, nil
 }
@@ -211,6 +214,11 @@ func regCholesky(what string, a *mat.Dense, reg float64) (blas64.Triangular, err
 	_, d := a.Dims()
 	var c mat.Dense
 	c.Mul(a.T(), a)
+	for _, v := range c.RawMatrix().Data {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return blas64.Triangular{}, fmt.Errorf("%sᵀ%s overflows float64 (values too large; rescale the inputs)", what, what)
+		}
+	}
 	s := mat.NewSymDense(d, nil)
 	for i := range d {
 		for j := i; j < d; j++ {

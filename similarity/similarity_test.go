@@ -387,6 +387,24 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 	}
+	huge := x.Clone()
+	for i := range huge.Data {
+		huge.Data[i] *= 1e300
+	}
+	for name, m := range measures {
+		if v, err := m(huge, x); err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			t.Errorf("%s with values near 1e300: %v without an error", name, v)
+		}
+	}
+	if _, err := PWCCA(huge, x, PWCCAOptions{Reg: 0.1}); err == nil || !strings.Contains(err.Error(), "overflows") {
+		t.Errorf("regularised PWCCA with values near 1e300: %v", err)
+	}
+	var big MinibatchCKA
+	if err := big.Add(huge, x); err == nil {
+		if v, err := big.Value(); err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			t.Errorf("minibatch CKA with values near 1e300: %v", v)
+		}
+	}
 	if _, err := PWCCA(x, x, PWCCAOptions{Reg: -1}); err == nil {
 		t.Error("negative regularisation accepted")
 	}

@@ -79,6 +79,9 @@ func SVCCA(x, y *tensor.Tensor, opt SVCCAOptions) (SVCCAResult, error) {
 		res.SVCCA += rho[i]
 	}
 	res.SVCCA /= float64(len(rho))
+	if _, err := finite("SVCCA", res.SVCCA); err != nil {
+		return SVCCAResult{}, err
+	}
 	return res, nil
 }
 
