@@ -6,8 +6,6 @@ import (
 	"math"
 	"slices"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/attnscope/attnscope/tensor"
@@ -47,29 +45,13 @@ func ckaFromParts(cross, nx, ny float64) (float64, error) {
 	return finite("CKA", cross/(nx*ny))
 }
 
-// selfNorm returns ‖AᵀA‖_F through the symmetric rank-k update (half a product).
-func selfNorm(a *mat.Dense) float64 {
-	raw := a.RawMatrix()
-	_, d := a.Dims()
-	c := blas64.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: make([]float64, d*d)}
-	blas64.Syrk(blas.Trans, 1, raw, 0, c)
-	var diag, off float64
-	for i := range d {
-		row := c.Data[i*d : (i+1)*d]
-		diag += row[i] * row[i]
-		for _, v := range row[i+1:] {
-			off += v * v
-		}
-	}
-	return math.Sqrt(diag + 2*off)
-}
+// selfNorm returns ‖AᵀA‖_F.
+func selfNorm(a *mat.Dense) float64 { return math.Sqrt(crossNorm2(a, a)) }
 
 // crossNorm2 returns ‖AᵀB‖²_F.
 func crossNorm2(a, b *mat.Dense) float64 {
-	var m mat.Dense
-	m.Mul(a.T(), b)
 	var s float64
-	for _, v := range m.RawMatrix().Data {
+	for _, v := range crossProduct(a, b) {
 		s += v * v
 	}
 	return s
