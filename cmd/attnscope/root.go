@@ -53,6 +53,8 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newGradeCmd(),
 		newServeCmd(),
 		newSeq2seqCmd(),
+		newSimilarityCmd(),
+		newMatchHeadsCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)
