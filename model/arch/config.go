@@ -37,6 +37,10 @@ type Config struct {
 	MLPBias             bool
 	UseParallelResidual bool // gpt_neox
 
+	// HiddenDropout and AttentionDropout are the training-mode dropout rates
+	// (BERT's hidden_dropout_prob and attention_probs_dropout_prob).
+	HiddenDropout, AttentionDropout float64
+
 	// SlidingWindow is the attention window (Mistral, Qwen2 with
 	// use_sliding_window); 0 means full attention.
 	SlidingWindow int
