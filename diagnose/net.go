@@ -378,3 +378,6 @@ func backendOf(config string) (compute.Backend, error) { return model.NewBackend
 
 // jsonNumber decodes a JSON number into dst.
 func jsonNumber(v []byte, dst *float64) error { return json.Unmarshal(v, dst) }
+
+// readConfig reads dir/config.json through package model's family registry.
+func readConfig(dir string) (*arch.Config, error) { return model.ReadConfig(dir) }
