@@ -241,10 +241,16 @@ type Gradients struct {
 	exec   *Exec
 	mode   Mode
 	calls  uint64
+	dt     dtypes.DType
+	loss   float64 // of the last batch
 }
 
 // NewGradients prepares the graph; the Net needs a classification head.
 func NewGradients(n *Net, mode Mode, backend string) (*Gradients, error) {
+	return newGradients(n, mode, backend, dtypes.Float32)
+}
+
+func newGradients(n *Net, mode Mode, backend string, dt dtypes.DType) (*Gradients, error) {
 	c, ok := n.A.(arch.Classifier)
 	if !ok || n.Labels == 0 {
 		return nil, fmt.Errorf("confusion: model %s has no sequence-classification head (load it with a number of labels)", n.Source)
@@ -254,7 +260,7 @@ func NewGradients(n *Net, mode Mode, backend string) (*Gradients, error) {
 		return nil, err
 	}
 	np := len(n.Params)
-	g := &Gradients{net: n, mode: mode}
+	g := &Gradients{net: n, mode: mode, dt: dt}
 	g.exec, err = NewExec(be, func(in []*Node) []*Node {
 		params, rest := in[:np], in[np:]
 		gi := graphIn{ids: rest[0], types: rest[1], positions: rest[2], mask: rest[3]}
@@ -274,12 +280,12 @@ func NewGradients(n *Net, mode Mode, backend string) (*Gradients, error) {
 			oh := OneHot(ConvertDType(labels, dtypes.Int32), n.Labels, logits.DType())
 			loss = Neg(ReduceAllMean(ReduceSum(Mul(lsm, oh), -1)))
 		}
-		return Gradient(loss, params...)
+		return append([]*Node{loss}, Gradient(loss, params...)...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	g.params = n.paramTensors(dtypes.Float32)
+	g.params = n.paramTensors(dt)
 	return g, nil
 }
 
@@ -300,8 +306,15 @@ func (g *Gradients) Batch(exs []Example) ([]float64, error) {
 		longest = max(longest, len(ex.IDs))
 	}
 	t := padLen(longest, n.Cfg.MaxPositions)
-	in := []*tensors.Tensor{int32Rows(ids, t), int32Rows(types, t), positionRows(len(exs), t), paddedMask(lens, t, n.A.Causal()),
-		tensors.FromFlatDataAndDimensions(labels, len(exs))}
+	lab := tensors.FromFlatDataAndDimensions(labels, len(exs))
+	if g.dt == dtypes.Float64 {
+		l64 := make([]float64, len(labels))
+		for i, x := range labels {
+			l64[i] = float64(x)
+		}
+		lab = tensors.FromFlatDataAndDimensions(l64, len(exs))
+	}
+	in := []*tensors.Tensor{int32Rows(ids, t), int32Rows(types, t), positionRows(len(exs), t), paddedMask(lens, t, n.A.Causal()), lab}
 	if g.mode.Train {
 		rng, err := rngTensor(g.mode.Seed, g.calls)
 		if err != nil {
@@ -323,8 +336,11 @@ func (g *Gradients) Batch(exs []Example) ([]float64, error) {
 		return nil, fmt.Errorf("gradient graph: %w", err)
 	}
 	defer finalize(out)
+	if err := readGrad(out[0], func(v []float64) { g.loss = v[0] }); err != nil {
+		return nil, err
+	}
 	flat := make([]float64, 0, n.NumParams())
-	for _, o := range out {
+	for _, o := range out[1:] {
 		if err := readGrad(o, func(v []float64) { flat = append(flat, v...) }); err != nil {
 			return nil, err
 		}

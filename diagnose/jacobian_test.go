@@ -3,8 +3,6 @@ package diagnose
 import (
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -12,25 +10,9 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
 	"gonum.org/v1/gonum/mat"
-)
 
-// refModel returns a reference checkpoint folder, skipping when absent
-// (ATTNSCOPE_REFERENCE overrides ../shared/reference).
-func refModel(t *testing.T, name string) string {
-	t.Helper()
-	root := os.Getenv("ATTNSCOPE_REFERENCE")
-	if root == "" {
-		root = filepath.Join("..", "..", "shared", "reference")
-	}
-	dir := filepath.Join(root, "models", name)
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("reference model %s is missing under CI", dir)
-		}
-		t.Skipf("reference model %s not found (set ATTNSCOPE_REFERENCE)", dir)
-	}
-	return dir
-}
+	"github.com/attnscope/attnscope/internal/refdata"
+)
 
 // finiteDifferenceJacobian computes J[a][w][b] = ∂Y[p,a]/∂E[w,b] by central
 // differences (Y(E + h·e_wb) − Y(E − h·e_wb))/2h in float64, every perturbed
@@ -117,7 +99,7 @@ func finiteDifferenceJacobian(t *testing.T, n *Net, ex Example, p int, h float64
 func TestJacobianMatchesFiniteDifferences(t *testing.T) {
 	for _, name := range []string{"tiny-bert", "code-bert-mini"} {
 		t.Run(name, func(t *testing.T) {
-			n, err := LoadNet(refModel(t, name), HeadOptions{})
+			n, err := LoadNet(refdata.Path(t, "models", name), HeadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +166,7 @@ func TestJacobianMatchesFiniteDifferences(t *testing.T) {
 // with the float64 one on the trained reference model (singular values within
 // 1e-3 of the block's largest), and the chunk size does not change the result.
 func TestJacobianFloat32MatchesFloat64(t *testing.T) {
-	n, err := LoadNet(refModel(t, "code-bert-mini"), HeadOptions{})
+	n, err := LoadNet(refdata.Path(t, "models", "code-bert-mini"), HeadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
