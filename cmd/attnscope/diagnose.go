@@ -10,6 +10,7 @@ import (
 
 	"github.com/attnscope/attnscope/diagnose"
 	"github.com/attnscope/attnscope/internal/progress"
+	"github.com/attnscope/attnscope/report"
 )
 
 // diagnoseFlags are the flags every diagnose subcommand shares.
@@ -59,7 +60,7 @@ func newDiagnoseCmd() *cobra.Command {
 		Use:   "diagnose",
 		Short: "Gradient diagnostics of BERT-non-text: Jacobian spectra, gradient confusion, perturbation, LayerNorm statistics",
 	}
-	c.AddCommand(newDiagnoseJacobianCmd(), newDiagnoseConfusionCmd(), newDiagnosePerturbCmd(), newDiagnoseLayerNormCmd())
+	c.AddCommand(newDiagnoseJacobianCmd(), newDiagnoseConfusionCmd(), newDiagnosePerturbCmd(), newDiagnoseLayerNormCmd(), newDiagnosePlotCmd())
 	return c
 }
 
@@ -150,5 +151,28 @@ func newDiagnoseLayerNormCmd() *cobra.Command {
 	c.RunE = diagnoseRun(f, false, "layernorm", func(ctx context.Context, s *diagnose.Setup, tick func(int, int)) (string, error) {
 		return diagnose.RunLayerNorm(ctx, s, tick)
 	})
+	return c
+}
+
+func newDiagnosePlotCmd() *cobra.Command {
+	var labels []string
+	var out string
+	c := &cobra.Command{
+		Use:   "plot RUN [RUN...]",
+		Short: "Draw diagnose runs of one diagnostic side by side (e.g. pretrained vs scratch)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef(c, "--out is required (a .png, .svg or .pdf file)")
+			}
+			fig, err := report.DiagnoseFigure(args, labels)
+			if err != nil {
+				return err
+			}
+			return fig.Save(out)
+		},
+	}
+	c.Flags().StringSliceVar(&labels, "label", nil, "label of each run, in order (default: pretrained/scratch and the folder name)")
+	c.Flags().StringVarP(&out, "out", "o", "", "figure file (.png, .svg or .pdf)")
 	return c
 }
