@@ -72,11 +72,11 @@ const (
 
 // ForwardOptions selects what a forward pass records and returns.
 type ForwardOptions struct {
-	Hidden bool   // record embed, blocks.<l>.hook_resid_post, final_norm
-	QKV    bool   // record blocks.<l>.attn.hook_q/hook_k/hook_v
+	Hidden bool // record embed, blocks.<l>.hook_resid_post, final_norm
+	QKV    bool // record blocks.<l>.attn.hook_q/hook_k/hook_v
 	// PreLN records blocks.<l>.hook_attn_preln and hook_mlp_preln, the residual
 	// sums entering the LayerNorms of post-norm families (an error for others).
-	PreLN bool
+	PreLN  bool
 	Logits Logits // which logits to return in Output
 }
 

@@ -31,8 +31,12 @@ func TestDiagnoseFigure(t *testing.T) {
 		}
 		return out
 	}
-	jac := func(ctx context.Context, s *diagnose.Setup) (string, error) { return diagnose.RunJacobian(ctx, s, 0, nil) }
-	ln := func(ctx context.Context, s *diagnose.Setup) (string, error) { return diagnose.RunLayerNorm(ctx, s, nil) }
+	jac := func(ctx context.Context, s *diagnose.Setup) (string, error) {
+		return diagnose.RunJacobian(ctx, s, 0, nil)
+	}
+	ln := func(ctx context.Context, s *diagnose.Setup) (string, error) {
+		return diagnose.RunLayerNorm(ctx, s, nil)
+	}
 	jp, js, lp := run("jp", false, jac), run("js", true, jac), run("lp", false, ln)
 	for i, runs := range [][]string{{jp, js}, {lp}} {
 		fig, err := DiagnoseFigure(runs, nil)
