@@ -51,6 +51,17 @@ func TestDiagnoseFigure(t *testing.T) {
 			t.Fatalf("figure %d: %v", i, err)
 		}
 	}
+	r, err := OpenRun(jp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html strings.Builder
+	if err := WriteHTML(context.Background(), &html, r, HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.String(), `<h2 id="diagnostics">Diagnostics</h2>`) || !strings.Contains(html.String(), "data:image/png;base64,") {
+		t.Error("the HTML report of a diagnose run has no Diagnostics figure")
+	}
 	if _, err := DiagnoseFigure([]string{jp, lp}, nil); err == nil || !strings.Contains(err.Error(), "draw runs of one diagnostic side by side") {
 		t.Errorf("mixed diagnostics: %v", err)
 	}
