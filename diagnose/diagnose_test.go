@@ -447,3 +447,41 @@ func TestInitBERT(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadSequenceClassification: a BertForSequenceClassification checkpoint
+// (pooler and classifier saved) loads its head as saved; asking for another
+// number of labels is refused naming the tensor.
+func TestLoadSequenceClassification(t *testing.T) {
+	src := tinyConfig(t)
+	n, err := ScratchNet(src.Cfg, 3, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := strings.Replace(tinyBertJSON, `{"model_type"`, `{"architectures":["BertForSequenceClassification"],"model_type"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	infos := make([]checkpoint.TensorInfo, len(n.Params))
+	for i, p := range n.Params {
+		infos[i] = checkpoint.TensorInfo{Name: p.Name, DType: checkpoint.F32, Shape: p.Shape}
+	}
+	if err := checkpoint.WriteSafetensors(filepath.Join(dir, "model.safetensors"), infos, n.Values, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadNet(dir, HeadOptions{Labels: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.HeadInitialised || got.Labels != 3 || len(got.Params) != len(n.Params) {
+		t.Fatalf("loaded %d params, labels %d, initialised %v", len(got.Params), got.Labels, got.HeadInitialised)
+	}
+	for i, p := range got.Params {
+		if fmt.Sprint(got.Values[i]) != fmt.Sprint(n.Values[i]) {
+			t.Errorf("%s differs from the saved tensor", p.Name)
+		}
+	}
+	if _, err := LoadNet(dir, HeadOptions{Labels: 2}); err == nil || !strings.Contains(err.Error(), "classifier.weight") {
+		t.Errorf("2 labels from a 3-label checkpoint: %v", err)
+	}
+}
