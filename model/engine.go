@@ -34,6 +34,9 @@ type runner struct {
 	headW   []*tensors.Tensor
 
 	embedExec, blockExec, cacheExec, finalExec, headExec *Exec
+	// preLNExec is the block that also returns the pre-LayerNorm residual sums
+	// (ForwardOptions.PreLN); its outputs are blockExec's plus the two sums.
+	preLNExec *Exec
 
 	mu       sync.Mutex
 	compiled map[string]bool
@@ -116,7 +119,7 @@ func (r *runner) buildExecs() error {
 	if err != nil {
 		return err
 	}
-	block := func(withCache bool) func(in []*Node) []*Node {
+	block := func(withCache bool, preLN ...bool) func(in []*Node) []*Node {
 		return func(in []*Node) []*Node {
 			x, mask := in[0], in[1]
 			ai := arch.AttentionInputs{Mask: mask}
@@ -130,8 +133,18 @@ func (r *runner) buildExecs() error {
 				rest = rest[3:]
 			}
 			o := a.Block(weightsOf(layerP, rest), x, ai)
-			return []*Node{o.Out, o.Pattern, o.Q, o.K, o.V}
+			outs := []*Node{o.Out, o.Pattern, o.Q, o.K, o.V}
+			if len(preLN) > 0 {
+				if o.AttnPreLN == nil {
+					panic(fmt.Sprintf("the %s architecture has no pre-LayerNorm residual sums (a pre-norm family)", r.cfg.ModelType))
+				}
+				outs = append(outs, o.AttnPreLN, o.MLPPreLN)
+			}
+			return outs
 		}
+	}
+	if r.preLNExec, err = NewExec(r.backend, block(false, true)); err != nil {
+		return err
 	}
 	if r.blockExec, err = NewExec(r.backend, block(false)); err != nil {
 		return err
@@ -179,12 +192,12 @@ func (r *runner) CompiledGraphs() int {
 func (r *runner) Config() *arch.Config { return r.cfg }
 
 func (r *runner) Close() error {
-	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec} {
+	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec} {
 		if e != nil {
 			e.Finalize()
 		}
 	}
-	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec = nil, nil, nil, nil, nil
+	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec = nil, nil, nil, nil, nil, nil
 	var errs []error
 	for _, t := range r.weights {
 		if err := t.FinalizeAll(); err != nil {
@@ -429,7 +442,11 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		if r.rope() {
 			args = append(args, cosT, sinT)
 		}
-		outs, err := r.call("block", r.blockExec, appendAny(args, r.layerW[l])...)
+		exec, name := r.blockExec, "block"
+		if opts.PreLN {
+			exec, name = r.preLNExec, "block_preln"
+		}
+		outs, err := r.call(name, exec, appendAny(args, r.layerW[l])...)
 		x.FinalizeAll()
 		if err != nil {
 			res.free()
@@ -459,9 +476,18 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 					err = emit(b, p+"attn.hook_v", outs[4], []int{kvh, n, hd}, n, hd)
 				}
 			}
+			if err == nil && opts.PreLN {
+				err = emit(b, p+"hook_attn_preln", outs[5], []int{n, width}, n, width)
+				if err == nil {
+					err = emit(b, p+"hook_mlp_preln", outs[6], []int{n, width}, n, width)
+				}
+			}
 			if err == nil && opts.Hidden {
 				err = emit(b, p+"hook_resid_post", x, []int{n, width}, n, width)
 			}
+		}
+		if opts.PreLN {
+			finalizeAll(outs[5:])
 		}
 		outs[1].FinalizeAll()
 		outs[2].FinalizeAll()
@@ -603,6 +629,9 @@ func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, 
 			}
 			return nil, fmt.Errorf("batch input %d: %w", i, err)
 		}
+	}
+	if opts.PreLN && r.cfg.ModelType != "bert" {
+		return nil, fmt.Errorf("the %s architecture has no pre-LayerNorm residual sums to record (hook_attn_preln and hook_mlp_preln exist in post-norm BERT only)", r.cfg.ModelType)
 	}
 	p, err := r.prefill(ctx, in, recs, opts, false, false)
 	if err != nil {

@@ -24,11 +24,13 @@ import (
 //	"blocks.<l>.attn.hook_k"     [kv_heads, tokens, head_dim] (ForwardOptions.QKV; after RoPE)
 //	"blocks.<l>.attn.hook_v"     [kv_heads, tokens, head_dim] (ForwardOptions.QKV)
 //	"blocks.<l>.hook_resid_post" [tokens, width]   residual stream after block l
+//	"blocks.<l>.hook_attn_preln" [tokens, width]   (ForwardOptions.PreLN; post-norm families: BERT) x + Attn(x) entering the attention LayerNorm
+//	"blocks.<l>.hook_mlp_preln"  [tokens, width]   (ForwardOptions.PreLN) x + FFN(x) entering the output LayerNorm
 //	"final_norm"                 [tokens, width]   final norm output (models with a final norm; not BERT)
 //
 // "embed", "hook_resid_post" and "final_norm" are sent only with
 // ForwardOptions.Hidden. For layer l, all of its tensors are recorded before
-// layer l+1 is computed, in the order pattern, q, k, v, resid_post. data (and
+// layer l+1 is computed, in the order pattern, q, k, v, attn_preln, mlp_preln, resid_post. data (and
 // shape) may be reused after Record returns: copy what you keep. A non-nil
 // error from Record stops the forward pass and is returned, wrapped.
 //
@@ -70,8 +72,11 @@ const (
 
 // ForwardOptions selects what a forward pass records and returns.
 type ForwardOptions struct {
-	Hidden bool   // record embed, blocks.<l>.hook_resid_post, final_norm
-	QKV    bool   // record blocks.<l>.attn.hook_q/hook_k/hook_v
+	Hidden bool // record embed, blocks.<l>.hook_resid_post, final_norm
+	QKV    bool // record blocks.<l>.attn.hook_q/hook_k/hook_v
+	// PreLN records blocks.<l>.hook_attn_preln and hook_mlp_preln, the residual
+	// sums entering the LayerNorms of post-norm families (an error for others).
+	PreLN  bool
 	Logits Logits // which logits to return in Output
 }
 

@@ -214,6 +214,9 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	if len(ids) > 0 && !attention {
 		return fmt.Errorf("run %s has no attention captured in any sample", run.Dir())
 	}
+	if err := writeDiagnostics(w, run, o.DPI); err != nil {
+		return err
+	}
 	if o.Comparisons != "" {
 		if err := writeComparisons(ctx, w, o.Comparisons, o.DPI); err != nil {
 			return err

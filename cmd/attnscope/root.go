@@ -55,6 +55,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newSeq2seqCmd(),
 		newSimilarityCmd(),
 		newMatchHeadsCmd(),
+		newDiagnoseCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)

@@ -56,6 +56,10 @@ type AttentionInputs struct {
 	// over the whole cache. nil: no cache, keys are this step's T tokens.
 	PastK, PastV *Node
 	Past         *Node
+	// Dropout, when non-nil, is applied where transformers applies dropout in
+	// training mode (attention probabilities, sub-layer outputs); nil is
+	// evaluation mode. Only families that declare dropout rates use it (BERT).
+	Dropout DropoutFunc
 }
 
 // BlockOutputs are the nodes a block produces.
@@ -64,7 +68,26 @@ type BlockOutputs struct {
 	Pattern *Node // [B, heads, T, C] post-softmax attention
 	Q       *Node // [B, heads, T, head_dim] (after RoPE)
 	K, V    *Node // [B, kv_heads, C, head_dim]: this step's keys/values, or the updated cache
+	// AttnPreLN and MLPPreLN are the residual sums x + Sublayer(x) [B, T, width]
+	// entering the attention and MLP sub-layers' LayerNorms in post-norm families
+	// (BERT: BertSelfOutput and BertOutput before their LayerNorm); nil in
+	// pre-norm families, whose residual stream is never normalised in place.
+	AttnPreLN, MLPPreLN *Node
 }
+
+// Classifier is implemented by families with a sequence-classification head
+// (transformers' <Family>ForSequenceClassification).
+type Classifier interface {
+	// ClassifierParams lists the head's weights for labels outputs.
+	ClassifierParams(labels int) []Param
+	// Classify maps the encoder output [B, T, width] to logits [B, labels];
+	// drop (nil: evaluation mode) is the classifier's dropout.
+	Classify(w Weights, x *Node, drop DropoutFunc) *Node
+}
+
+// DropoutFunc applies dropout to x (identity in evaluation mode); rate is the
+// drop probability named by the config (hidden or attention dropout).
+type DropoutFunc func(x *Node, rate float64) *Node
 
 // Architecture is one model family's forward pass.
 type Architecture interface {

@@ -40,6 +40,10 @@ type Config struct {
 	MLPBias             bool
 	UseParallelResidual bool // gpt_neox
 
+	// HiddenDropout and AttentionDropout are the training-mode dropout rates
+	// (BERT's hidden_dropout_prob and attention_probs_dropout_prob).
+	HiddenDropout, AttentionDropout float64
+
 	// SlidingWindow is the attention window (Mistral, Qwen2 with
 	// use_sliding_window, Phi-3, Gemma 2, GPT-Neo's local layers); 0 means
 	// full attention. Query i sees keys j with i−W < j ≤ i.

@@ -6,6 +6,7 @@
 package bert
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/attnscope/attnscope/checkpoint"
@@ -20,13 +21,17 @@ type Arch struct{ c *arch.Config }
 func New(c *arch.Config) arch.Architecture { return &Arch{c: c} }
 
 // ParseConfig reads a BertConfig (hidden_size, num_hidden_layers, ...,
-// type_vocab_size, layer_norm_eps default 1e-12, tied decoder).
+// type_vocab_size, layer_norm_eps default 1e-12, tied decoder, dropout rates
+// hidden_dropout_prob and attention_probs_dropout_prob default 0.1).
 func ParseConfig(raw checkpoint.RawConfig) (*arch.Config, error) {
 	c := &arch.Config{
 		ModelType: "bert", Raw: raw, NormEps: 1e-12, Activation: "gelu", TieWordEmbeddings: true,
 		AttentionBias: true, MLPBias: true, RotaryFraction: 1, Keys: arch.HFKeys,
+		HiddenDropout: 0.1, AttentionDropout: 0.1,
 	}
 	f := raw.Fields()
+	f.Float("hidden_dropout_prob", &c.HiddenDropout)
+	f.Float("attention_probs_dropout_prob", &c.AttentionDropout)
 	arch.ReadSizes(f, c)
 	f.Float("layer_norm_eps", &c.NormEps)
 	f.String("hidden_act", &c.Activation)
@@ -94,11 +99,48 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k := arch.SplitHeads(arch.Linear(x, w["k_w"], w["k_b"]), h, hd)
 	v := arch.SplitHeads(arch.Linear(x, w["v_w"], w["v_b"]), h, hd)
 	att, pattern := arch.Attention(q, k, v, in.Mask)
-	x = arch.LayerNorm(Add(x, arch.Linear(att, w["o_w"], w["o_b"])), w["ln1_w"], w["ln1_b"], eps)
+	drop := func(x *Node, _ float64) *Node { return x }
+	if in.Dropout != nil {
+		// transformers' BertSelfAttention drops attention probabilities before
+		// weighting the values; the returned pattern is the one before dropout.
+		drop = in.Dropout
+		att = arch.MergeHeads(Dot(drop(pattern, a.c.AttentionDropout), v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}))
+	}
+	attnSum := Add(x, drop(arch.Linear(att, w["o_w"], w["o_b"]), a.c.HiddenDropout))
+	x = arch.LayerNorm(attnSum, w["ln1_w"], w["ln1_b"], eps)
 	act := arch.Activation(a.c.Activation)
 	mlp := arch.Linear(act(arch.Linear(x, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
-	x = arch.LayerNorm(Add(x, mlp), w["ln2_w"], w["ln2_b"], eps)
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	mlpSum := Add(x, drop(mlp, a.c.HiddenDropout))
+	x = arch.LayerNorm(mlpSum, w["ln2_w"], w["ln2_b"], eps)
+	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v, AttnPreLN: attnSum, MLPPreLN: mlpSum}
+}
+
+// ClassifierParams are BertForSequenceClassification's pooler (dense + tanh
+// over the first token) and classifier (linear to labels outputs).
+func (a *Arch) ClassifierParams(labels int) []arch.Param {
+	d := a.c.Hidden
+	return []arch.Param{
+		{Key: "pool_w", Name: "bert.pooler.dense.weight", Shape: []int{d, d}},
+		{Key: "pool_b", Name: "bert.pooler.dense.bias", Shape: []int{d}},
+		{Key: "cls_w", Name: "classifier.weight", Shape: []int{labels, d}},
+		{Key: "cls_b", Name: "classifier.bias", Shape: []int{labels}},
+	}
+}
+
+// Classify is BertForSequenceClassification's head: tanh(W_p·x[:,0]+b_p), then
+// the classifier W_c·dropout(pooled)+b_c → [B, labels] (classifier_dropout,
+// else hidden_dropout_prob, when drop is non-nil).
+func (a *Arch) Classify(w arch.Weights, x *Node, drop arch.DropoutFunc) *Node {
+	first := Squeeze(SliceAxis(x, 1, AxisRange(0, 1)), 1)
+	pooled := Tanh(arch.Linear(first, w["pool_w"], w["pool_b"]))
+	if drop != nil {
+		rate := a.c.HiddenDropout
+		if v, ok := a.c.Raw["classifier_dropout"]; ok && string(v) != "null" {
+			_ = json.Unmarshal(v, &rate)
+		}
+		pooled = drop(pooled, rate)
+	}
+	return arch.Linear(pooled, w["cls_w"], w["cls_b"])
 }
 
 // FinalNorm returns x: BERT has no final norm.
