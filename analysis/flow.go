@@ -314,7 +314,7 @@ func (g *flowNet) flowsFrom(s *flowScratch, c, i int, row []float64) {
 			w := c1[b]
 			c0 := g.caps[b*N : (b+1)*N]
 			for v := range row {
-				row[v] += math.Min(w, c0[v])
+				row[v] += min(w, c0[v])
 			}
 		}
 		return
@@ -508,7 +508,7 @@ func (g *flowNet) push(s *flowScratch, l, a, k int, limit float64) float64 {
 					s.iter[x] = int32(b)
 					off := l*N*N + b*N + a
 					if r := s.rres[off]; r > g.eps {
-						f := g.push(s, l+1, b, k+1, math.Min(limit-sent, r))
+						f := g.push(s, l+1, b, k+1, min(limit-sent, r))
 						if f > 0 {
 							s.rres[off] -= f
 							s.fres[off] += f
@@ -532,7 +532,7 @@ func (g *flowNet) push(s *flowScratch, l, a, k int, limit float64) float64 {
 					s.iter[x] = int32(N + b)
 					off := (l-1)*N*N + a*N + b
 					if r := s.fres[off]; r > g.eps {
-						f := g.push(s, l-1, b, k+1, math.Min(limit-sent, r))
+						f := g.push(s, l-1, b, k+1, min(limit-sent, r))
 						if f > 0 {
 							s.fres[off] -= f
 							s.rres[off] += f
@@ -557,7 +557,7 @@ func (g *flowNet) push(s *flowScratch, l, a, k int, limit float64) float64 {
 		if pos == 2*N && l == 1 && s.levelT == k+1 {
 			s.iter[x] = int32(pos)
 			if r := s.sres[a]; r > g.eps {
-				f := math.Min(limit-sent, r)
+				f := min(limit-sent, r)
 				if f > 0 {
 					s.sres[a] -= f
 					sent += f
