@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // FlowOptions configure AttentionFlow.
@@ -92,6 +93,9 @@ func AttentionFlow(ctx context.Context, layers *Tensor, o FlowOptions) (*Tensor,
 // binned when bins > 0. They are exact max-flows (Dinic's algorithm on the sub-graph of
 // nodes that lie on a source→sink path, in parallel over sources; layers 1 and 2 in
 // closed form), equal to the original's Edmonds–Karp. Capacities must be finite and ≥ 0.
+// The residual network is dense and node sets are bitsets, so a search or a blocking
+// flow skips in 64-token words the arcs it cannot take; the pushes, and so the values
+// bit for bit, are those of the adjacency-list Dinic it replaced (TestFlowValuesGolden).
 func FlowValues(ctx context.Context, layers *Tensor, bins int) (*Tensor, error) {
 	if err := validateMatrices(layers, true); err != nil {
 		return nil, err
@@ -179,393 +183,296 @@ func linspace(start, stop float64, n int) []float64 {
 	return y
 }
 
-// flowNet holds the layered attention graph: layer matrices C_0..C_{L−1}, where
-// node (l,a), l ≥ 1, has edges to (l−1,b) with capacity C_{l−1}[a,b] > 0.
+// flowNet holds the layered attention graph: layer matrices C_0..C_{L−1}, where node
+// (l,a), l ≥ 1, has an arc to (l−1,b) of capacity C_{l−1}[a,b] when it is > 0. Node sets
+// are bitsets with one block of W words per layer (bit b of block l = token b of layer l).
 type flowNet struct {
-	L, N int
-	caps [][]float64 // caps[l] = C_l, N×N
-	out  [][][]int32 // out[l][a] = {b : C_l[a,b] > 0}
-	// coreach[v][l*N+a] is true when node (l,a) (1 ≤ l ≤ L) reaches input v along
-	// positive-capacity edges; coreach[v][v] (layer 0) is true.
-	coreach [][]bool
-	// suffix[v*(L+1)+l] = t when the nodes of layer l that reach input v are exactly the
-	// tokens t..N−1 (causal attention: t = v), −1 otherwise; phase 1 of dinic then starts
-	// each node's scan at its first forward arc into that range.
-	suffix []int32
-	eps    float64
+	L, N, W int
+	caps    []float64 // caps[l·N² + a·N + b] = C_l[a,b]
+	// out[(l·N+a)·W …] is the bitset of the tokens b with C_l[a,b] > 0: the arcs of (l+1,a).
+	out []uint64
+	// co[v·(L+1)·W + l·W …] is the bitset of the nodes of layer l that reach input v along
+	// positive-capacity arcs (layer 0: v alone).
+	co  []uint64
+	eps float64
 }
 
 func newFlowNet(c *Tensor) *flowNet {
 	L, N := c.Shape[0], c.Shape[1]
-	g := &flowNet{L: L, N: N, caps: make([][]float64, L), out: make([][][]int32, L)}
+	W := (N + 63) / 64
+	g := &flowNet{L: L, N: N, W: W, caps: c.Data, out: make([]uint64, L*N*W)}
 	maxCap := 0.0
 	for l := 0; l < L; l++ {
-		m := c.Matrix(l, 0)
-		g.caps[l] = m
-		g.out[l] = make([][]int32, N)
 		for a := 0; a < N; a++ {
-			for b, w := range m[a*N : (a+1)*N] {
+			bs := g.out[(l*N+a)*W : (l*N+a+1)*W]
+			for b, w := range g.caps[(l*N+a)*N : (l*N+a+1)*N] {
 				if w > 0 {
-					g.out[l][a] = append(g.out[l][a], int32(b))
+					bs[b>>6] |= 1 << (b & 63)
 					maxCap = math.Max(maxCap, w)
 				}
 			}
 		}
 	}
 	g.eps = flowEps * maxCap
-	g.coreach = make([][]bool, N)
+	B := (L + 1) * W
+	g.co = make([]uint64, N*B)
 	for v := 0; v < N; v++ {
-		r := make([]bool, (L+1)*N)
-		r[v] = true
+		r := g.co[v*B : (v+1)*B]
+		r[v>>6] |= 1 << (v & 63)
 		for l := 1; l <= L; l++ {
+			below := r[(l-1)*W : l*W]
 			for a := 0; a < N; a++ {
-				for _, b := range g.out[l-1][a] {
-					if r[(l-1)*N+int(b)] {
-						r[l*N+a] = true
-						break
-					}
+				if intersects(g.out[((l-1)*N+a)*W:((l-1)*N+a+1)*W], below) {
+					r[l*W+a>>6] |= 1 << (a & 63)
 				}
 			}
-		}
-		g.coreach[v] = r
-	}
-	g.suffix = make([]int32, N*(L+1))
-	for v := 0; v < N; v++ {
-		for l := 0; l <= L; l++ {
-			r := g.coreach[v][l*N : (l+1)*N]
-			t := N
-			for t > 0 && r[t-1] {
-				t--
-			}
-			for b := 0; b < t; b++ {
-				if r[b] {
-					t = -1
-					break
-				}
-			}
-			g.suffix[v*(L+1)+l] = int32(t)
 		}
 	}
 	return g
 }
 
-// flowScratch is one worker's reusable memory: the network of one source, built once in
-// compressed (CSR) form and reused for every sink with fresh residual capacities.
+func intersects(a, b []uint64) bool {
+	for k := range a {
+		if a[k]&b[k] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// nextCommon returns the first t ≥ from whose bit is set in both a and b, or −1.
+func nextCommon(a, b []uint64, from int) int {
+	w := from >> 6
+	if w >= len(a) {
+		return -1
+	}
+	m := a[w] & b[w] & (^uint64(0) << (from & 63))
+	for m == 0 {
+		w++
+		if w >= len(a) {
+			return -1
+		}
+		m = a[w] & b[w]
+	}
+	return w<<6 + bits.TrailingZeros64(m)
+}
+
+// flowScratch is one worker's reusable memory. The residual network of a source (c,i)
+// is dense: fres[l·N²+a·N+b] is the residual of the arc (l+1,a) → (l,b) (initially
+// C_l[a,b]) and rres the residual of its reverse arc (initially 0); sres[a] is the
+// residual of (1,a) → T. Only the entries a push changed (dirty) are restored per sink.
 type flowScratch struct {
-	reach []bool  // global node reachable from the current source
-	local []int32 // global node → local id (−1 when absent)
-	nodes []int32 // local id → global node (the sink T: −1)
-	// arcs of local node x: [start[x], start[x+1]); arc e goes to to[e], its reverse is
-	// rev[e]; cap0 holds the capacities of the source's network, res the residuals.
-	start, to, rev []int32
-	fwd            []int32 // first forward arc (to the layer below, or to T) of each node
-	skip           []int32 // forward arcs at fwd into nodes that cannot reach the sink
-	cap0, res      []float64
-	dirty          []int32 // arcs whose residual push changed (restored after each sink)
-	sinkArcs       []int32 // arcs (1,a) → T
-	sinkRow        []int32 // the input row a of each sink arc
-	deg, fill      []int32
-	level, iter    []int32
-	queue          []int32
+	c, i       int
+	fres, rres []float64
+	sres       []float64
+	dirty      []int // entries of fres and rres that a push changed
+	dirtyFlow  []int // words of flow set this sink
+	// flow[(l·N+a)·W …]: tokens b of layer l+1 whose arc (l+1,b) → (l,a) has carried
+	// flow this sink (a superset of the reverse arcs with residual).
+	flow  []uint64
+	reach []uint64 // nodes reachable from the source, (L+1) blocks
+	// levels[k]: the live nodes of level k, (L+1) blocks; levelT is the sink's level.
+	levels [][]uint64
+	nlev   int
+	levelT int
+	unseen []uint64
+	// iter[x] is the scan position of node x (see push), valid when iterEp[x] = ep.
+	iter, iterEp []int32
+	ep           int32
 }
 
 func (g *flowNet) newScratch() *flowScratch {
-	n := (g.L + 1) * g.N
-	s := &flowScratch{reach: make([]bool, n), local: make([]int32, n)}
-	for k := range s.local {
-		s.local[k] = -1
+	L, N, W := g.L, g.N, g.W
+	s := &flowScratch{
+		fres:   append([]float64(nil), g.caps...),
+		rres:   make([]float64, L*N*N),
+		sres:   make([]float64, N),
+		flow:   make([]uint64, (L+1)*N*W),
+		reach:  make([]uint64, (L+1)*W),
+		unseen: make([]uint64, (L+1)*W),
+		iter:   make([]int32, (L+1)*N),
+		iterEp: make([]int32, (L+1)*N),
 	}
 	return s
 }
 
-const sinkLocal = 1 // local id of the sink T; the source is 0
-
 // flowsFrom fills row[v] with maxflow((c,i) → (0,v)) for every input token v.
 func (g *flowNet) flowsFrom(s *flowScratch, c, i int, row []float64) {
-	N := g.N
+	N, W := g.N, g.W
 	for k := range row {
 		row[k] = 0
 	}
 	if c == 1 {
-		copy(row, g.caps[0][i*N:(i+1)*N])
+		copy(row, g.caps[i*N:(i+1)*N])
 		return
 	}
 	if c == 2 {
 		// Paths (2,i) → (1,b) → (0,v) are edge-disjoint: the max-flow is Σ_b min(C_1[i,b], C_0[b,v]).
-		c1 := g.caps[1][i*N : (i+1)*N]
-		for _, b := range g.out[1][i] {
+		c1 := g.caps[N*N+i*N : N*N+(i+1)*N]
+		out := g.out[(N+i)*W : (N+i+1)*W]
+		for b := nextCommon(out, out, 0); b >= 0; b = nextCommon(out, out, b+1) {
 			w := c1[b]
-			c0 := g.caps[0][int(b)*N : (int(b)+1)*N]
+			c0 := g.caps[b*N : (b+1)*N]
 			for v := range row {
-				row[v] += math.Min(w, c0[v])
+				row[v] += min(w, c0[v])
 			}
 		}
 		return
 	}
+	s.c, s.i = c, i
 	// Nodes reachable from the source.
 	for k := range s.reach {
-		s.reach[k] = false
+		s.reach[k] = 0
 	}
-	s.reach[c*N+i] = true
+	s.reach[c*W+i>>6] |= 1 << (i & 63)
 	for l := c; l >= 1; l-- {
-		for a := 0; a < N; a++ {
-			if !s.reach[l*N+a] {
-				continue
-			}
-			for _, b := range g.out[l-1][a] {
-				s.reach[(l-1)*N+int(b)] = true
+		up, below := s.reach[l*W:(l+1)*W], s.reach[(l-1)*W:l*W]
+		for a := nextCommon(up, up, 0); a >= 0; a = nextCommon(up, up, a+1) {
+			for k, m := range g.out[((l-1)*N+a)*W : ((l-1)*N+a+1)*W] {
+				below[k] |= m
 			}
 		}
 	}
-	g.build(s, c, i)
-	a0 := g.caps[0]
-	copy(s.res, s.cap0)
-	for v := 0; v < N; v++ {
-		if !s.reach[v] {
-			continue
+	r0, r1 := s.reach[:W], s.reach[W:2*W]
+	for v := nextCommon(r0, r0, 0); v >= 0; v = nextCommon(r0, r0, v+1) {
+		for a := nextCommon(r1, r1, 0); a >= 0; a = nextCommon(r1, r1, a+1) {
+			s.sres[a] = g.caps[a*N+v]
 		}
-		// s.res equals s.cap0 here (every arc push changed was restored), as a fresh copy.
-		for k, e := range s.sinkArcs {
-			s.res[e] = a0[int(s.sinkRow[k])*N+v]
+		row[v] = g.dinic(s, v)
+		for _, off := range s.dirty {
+			s.fres[off], s.rres[off] = g.caps[off], 0
 		}
-		row[v] = g.dinic(s, v, c)
-		for _, e := range s.dirty {
-			s.res[e], s.res[s.rev[e]] = s.cap0[e], s.cap0[s.rev[e]]
+		for _, k := range s.dirtyFlow {
+			s.flow[k] = 0
 		}
-		s.dirty = s.dirty[:0]
-	}
-	for _, node := range s.nodes {
-		if node >= 0 {
-			s.local[node] = -1
-		}
+		s.dirty, s.dirtyFlow = s.dirty[:0], s.dirtyFlow[:0]
 	}
 }
 
-// build lays out the network of source (c,i): the source, the reachable nodes of layers
-// c−1..1, and a sink T fed by every layer-1 node (capacities set per input token).
-func (g *flowNet) build(s *flowScratch, c, i int) {
-	N := g.N
-	s.nodes = s.nodes[:0]
-	add := func(node int) {
-		if node >= 0 {
-			s.local[node] = int32(len(s.nodes))
-		}
-		s.nodes = append(s.nodes, int32(node))
+// level returns the cleared bitset of level k, growing the level list as needed.
+func (s *flowScratch) level(k, size int) []uint64 {
+	for len(s.levels) <= k {
+		s.levels = append(s.levels, make([]uint64, size))
 	}
-	add(c*N + i)
-	add(-1) // T
-	for l := c - 1; l >= 1; l-- {
-		for a := 0; a < N; a++ {
-			if s.reach[l*N+a] {
-				add(l*N + a)
-			}
-		}
+	if k >= s.nlev {
+		s.nlev = k + 1
 	}
-	n := len(s.nodes)
-	s.deg = resizeI32(s.deg, n+1)
-	for k := range s.deg {
-		s.deg[k] = 0
-	}
-	// Pass 1 counts arcs, pass 2 fills them.
-	for pass := 0; pass < 2; pass++ {
-		for x := 0; x < n; x++ {
-			node := int(s.nodes[x])
-			if node < 0 {
-				continue
-			}
-			if pass == 1 {
-				// Nodes above x were laid out first, so its reverse arcs are all in place.
-				s.fwd[x] = s.fill[x]
-			}
-			l, a := node/N, node%N
-			if l == 1 {
-				if pass == 0 {
-					s.deg[x]++
-					s.deg[sinkLocal]++
-				} else {
-					e := g.arc(s, int32(x), sinkLocal, 0)
-					s.sinkArcs = append(s.sinkArcs, e)
-					s.sinkRow = append(s.sinkRow, int32(a))
-				}
-				continue
-			}
-			row := g.caps[l-1][a*N : (a+1)*N]
-			for _, b := range g.out[l-1][a] {
-				y := s.local[(l-1)*N+int(b)]
-				if pass == 0 {
-					s.deg[x]++
-					s.deg[y]++
-				} else {
-					g.arc(s, int32(x), y, row[b])
-				}
-			}
-		}
-		if pass == 0 {
-			s.start = resizeI32(s.start, n+1)
-			s.start[0] = 0
-			for x := 0; x < n; x++ {
-				s.start[x+1] = s.start[x] + s.deg[x]
-			}
-			m := int(s.start[n])
-			s.to = resizeI32(s.to, m)
-			s.rev = resizeI32(s.rev, m)
-			if cap(s.cap0) < m {
-				s.cap0 = make([]float64, m)
-				s.res = make([]float64, m)
-			}
-			s.cap0, s.res = s.cap0[:m], s.res[:m]
-			s.fill = resizeI32(s.fill, n)
-			s.fwd = resizeI32(s.fwd, n)
-			s.skip = resizeI32(s.skip, n)
-			copy(s.fill, s.start[:n])
-			s.sinkArcs, s.sinkRow = s.sinkArcs[:0], s.sinkRow[:0]
-		}
-	}
-	s.level = resizeI32(s.level, n)
-	s.iter = resizeI32(s.iter, n)
+	return s.levels[k]
 }
 
-// arc adds x → y with capacity w and its reverse arc; it returns the forward arc.
-func (g *flowNet) arc(s *flowScratch, x, y int32, w float64) int32 {
-	e, r := s.fill[x], s.fill[y]
-	s.fill[x]++
-	s.fill[y]++
-	s.to[e], s.rev[e], s.cap0[e] = y, r, w
-	s.to[r], s.rev[r], s.cap0[r] = x, e, 0
-	return e
-}
-
-func resizeI32(b []int32, n int) []int32 {
-	if cap(b) < n {
-		return make([]int32, n)
+func (s *flowScratch) clearLevels() {
+	for k := 0; k < s.nlev; k++ {
+		clear(s.levels[k])
 	}
-	return b[:n]
+	s.nlev = 0
 }
 
-// dinic computes the max-flow from the source (local 0, layer c) to T on the residuals
-// s.res, visiting only nodes that reach the current input token (co, by global id): a
+// dinic computes the max-flow from the source (c,i) to T (fed by the arcs (1,a) → T of
+// capacity C_0[a,v]) on the residuals of s, visiting only nodes that reach input v (co): a
 // max-flow decomposes into source→sink paths of the original DAG, so no other node
-// carries flow. The first phase needs no search: every DAG path has length c, so the
+// carries flow. It is Dinic's algorithm with the arcs of each node taken in a fixed
+// order (see push). The first phase needs no search: every DAG path has length c, so the
 // level of a node is its layer distance from the source. When its flow reaches the bound
 // min(capacity out of the source, capacity into T) no further phase can add to it.
-//
-// Phase 1 scans only the arcs it can use: an arc up a layer leads to a lower level, and an
-// arc into a node that does not reach v to level −1, so neither is ever taken; where the
-// nodes reaching v are a token suffix of the layer below (suffix), the forward arcs
-// before it are skipped by binary search. The flow found is the same, push for push.
-func (g *flowNet) dinic(s *flowScratch, v, c int) float64 {
-	co := g.coreach[v]
-	N := int32(g.N)
-	for x, node := range s.nodes {
-		switch {
-		case x == sinkLocal:
-			s.level[x] = int32(c)
-		case co[node]:
-			s.level[x] = int32(c) - node/N
-		default:
-			s.level[x] = -1
-		}
-	}
+func (g *flowNet) dinic(s *flowScratch, v int) float64 {
+	N, W, c, i := g.N, g.W, s.c, s.i
+	B := (g.L + 1) * W
+	co := g.co[v*B : (v+1)*B]
 	out, in := 0.0, 0.0
-	for e := s.start[0]; e < s.start[1]; e++ {
-		if s.level[s.to[e]] >= 0 {
-			out += s.res[e]
-		}
+	src := g.out[((c-1)*N+i)*W : ((c-1)*N+i+1)*W]
+	for b := nextCommon(src, co[(c-1)*W:c*W], 0); b >= 0; b = nextCommon(src, co[(c-1)*W:c*W], b+1) {
+		out += s.fres[(c-1)*N*N+i*N+b]
 	}
-	for _, e := range s.sinkArcs {
-		in += s.res[e]
+	r1 := s.reach[W : 2*W]
+	for a := nextCommon(r1, r1, 0); a >= 0; a = nextCommon(r1, r1, a+1) {
+		in += s.sres[a]
 	}
 	bound := math.Min(out, in)
-	g.phase1Iter(s, v)
+
+	// Phase 1: level of (l,a) = c − l for the nodes that reach v.
+	s.clearLevels()
+	s.level(0, B)[c*W+i>>6] |= 1 << (i & 63)
+	for l := 1; l < c; l++ {
+		lv := s.level(c-l, B)
+		for k := l * W; k < (l+1)*W; k++ {
+			lv[k] = s.reach[k] & co[k]
+		}
+	}
+	s.levelT = c
+	s.ep++
 	total := g.pushFrom(s, 0, bound)
 	if total >= bound-1e-12 {
 		return total
 	}
-	for {
-		for k := range s.level {
-			s.level[k] = -1
-		}
-		s.level[0] = 0
-		s.queue = append(s.queue[:0], 0)
-		for q := 0; q < len(s.queue); q++ {
-			x := s.queue[q]
-			if lt := s.level[sinkLocal]; lt >= 0 && s.level[x] >= lt {
-				break // no shorter path to T can pass through x or later nodes
-			}
-			for e := s.start[x]; e < s.start[x+1]; e++ {
-				if e == s.fwd[x] {
-					e += s.skip[x] // arcs into nodes that cannot reach the sink
-					if e >= s.start[x+1] {
-						break
-					}
-				}
-				y := s.to[e]
-				if s.level[y] >= 0 || s.res[e] <= g.eps {
-					continue
-				}
-				if y != sinkLocal && !co[s.nodes[y]] {
-					continue
-				}
-				s.level[y] = s.level[x] + 1
-				s.queue = append(s.queue, y)
-			}
-		}
-		if s.level[sinkLocal] < 0 {
-			return total
-		}
-		total = g.pushLevel(s, total, bound)
+	for g.bfs(s, co) {
+		s.ep++
+		total = g.pushFrom(s, total, bound)
 		if total >= bound-1e-12 {
 			return total
 		}
 	}
+	return total
 }
 
-// pushLevel sends flow from the source along the current level graph until the total
-// reaches bound or no path is left, and returns the new total. The source sends at most
-// what the bound leaves, so the search stops once it is met.
-func (g *flowNet) pushLevel(s *flowScratch, total, bound float64) float64 {
-	copy(s.iter, s.start[:len(s.iter)])
-	return g.pushFrom(s, total, bound)
-}
-
-// phase1Iter sets each node's first arc for phase 1 (see dinic): its first forward arc,
-// past the targets below the suffix of nodes that reach input v when there is one.
-func (g *flowNet) phase1Iter(s *flowScratch, v int) {
-	N, L := g.N, g.L
-	for x, node := range s.nodes {
-		if node < 0 {
-			s.iter[x] = s.start[x] // T is never scanned
-			continue
-		}
-		s.iter[x] = s.fwd[x]
-		s.skip[x] = 0
-		l, a := int(node)/N, int(node)%N
-		if l < 2 {
-			continue // a layer-1 node's only forward arc goes to T
-		}
-		t := g.suffix[v*(L+1)+l-1]
-		if t <= 0 {
-			continue
-		}
-		targets := g.out[l-1][a]
-		lo, hi := 0, len(targets)
-		for lo < hi {
-			m := (lo + hi) / 2
-			if targets[m] < t {
-				lo = m + 1
-			} else {
-				hi = m
+// bfs sets the levels of the next phase: the residual distances from the source of the
+// nodes that reach v, up to the sink's distance. It reports whether the sink is reached.
+// The levels are those of a breadth-first search in any order.
+func (g *flowNet) bfs(s *flowScratch, co []uint64) bool {
+	N, W, c := g.N, g.W, s.c
+	B := (g.L + 1) * W
+	s.clearLevels()
+	for k := range s.unseen {
+		s.unseen[k] = s.reach[k] & co[k]
+	}
+	src := c*W + s.i>>6
+	s.unseen[src] &^= 1 << (s.i & 63)
+	s.level(0, B)[src] |= 1 << (s.i & 63)
+	s.levelT = -1
+	for k := 0; s.levelT < 0; k++ {
+		cur, next := s.levels[k], s.level(k+1, B)
+		found := false
+		for l := 1; l <= c; l++ {
+			blk := cur[l*W : (l+1)*W]
+			for a := nextCommon(blk, blk, 0); a >= 0; a = nextCommon(blk, blk, a+1) {
+				if l+1 < c { // reverse arcs (l,a) → (l+1,b) that carried flow
+					un := s.unseen[(l+1)*W : (l+2)*W]
+					fl := s.flow[(l*N+a)*W : (l*N+a+1)*W]
+					for b := nextCommon(un, fl, 0); b >= 0; b = nextCommon(un, fl, b+1) {
+						if s.rres[l*N*N+b*N+a] > g.eps {
+							un[b>>6] &^= 1 << (b & 63)
+							next[(l+1)*W+b>>6] |= 1 << (b & 63)
+							found = true
+						}
+					}
+				}
+				if l >= 2 {
+					un := s.unseen[(l-1)*W : l*W]
+					ob := g.out[((l-1)*N+a)*W : ((l-1)*N+a+1)*W]
+					for b := nextCommon(un, ob, 0); b >= 0; b = nextCommon(un, ob, b+1) {
+						if s.fres[(l-1)*N*N+a*N+b] > g.eps {
+							un[b>>6] &^= 1 << (b & 63)
+							next[(l-1)*W+b>>6] |= 1 << (b & 63)
+							found = true
+						}
+					}
+				} else if s.levelT < 0 && s.sres[a] > g.eps {
+					s.levelT = k + 1
+				}
 			}
 		}
-		s.iter[x] += int32(lo)
-		s.skip[x] = int32(lo)
+		if !found && s.levelT < 0 {
+			return false
+		}
 	}
+	return true
 }
 
-// pushFrom is pushLevel with the scan positions s.iter already set.
+// pushFrom sends flow from the source until the total reaches bound or the level graph
+// has no path left, and returns the new total. The source sends at most what the bound
+// leaves, so the search stops once it is met.
 func (g *flowNet) pushFrom(s *flowScratch, total, bound float64) float64 {
 	for total < bound-1e-12 {
-		f := g.push(s, 0, bound-total)
+		f := g.push(s, s.c, s.i, 0, bound-total)
 		if f <= 0 {
 			break
 		}
@@ -574,37 +481,95 @@ func (g *flowNet) pushFrom(s *flowScratch, total, bound float64) float64 {
 	return total
 }
 
-// push sends up to limit units from x to T along level-increasing residual arcs (several
-// paths at once) and returns the amount sent; a node that can send no more is removed
-// from the level graph.
-func (g *flowNet) push(s *flowScratch, x int32, limit float64) float64 {
-	if x == sinkLocal {
-		return limit
+// push sends up to limit units from node (l,a) of level k to T along level-increasing
+// residual arcs (several paths at once) and returns the amount sent; a node that can send
+// no more leaves the level graph. Its arcs are scanned in a fixed order, each at most
+// once per phase (the scan position persists): the reverse arcs to layer l+1 by token,
+// then the arcs to layer l−1 by token, then the arc to T (layer 1). Bitsets jump over
+// the arcs that cannot be taken (no capacity, no flow to return, head not live at level
+// k+1); the residual test decides on the others.
+func (g *flowNet) push(s *flowScratch, l, a, k int, limit float64) float64 {
+	N, W, c := g.N, g.W, s.c
+	x := l*N + a
+	if s.iterEp[x] != s.ep {
+		s.iter[x], s.iterEp[x] = 0, s.ep
+	}
+	var next []uint64
+	if k+1 < s.nlev {
+		next = s.levels[k+1]
 	}
 	sent := 0.0
-	for ; s.iter[x] < s.start[x+1]; s.iter[x]++ {
-		if s.iter[x] == s.fwd[x] {
-			s.iter[x] += s.skip[x] // arcs into nodes that cannot reach the sink
-			if s.iter[x] >= s.start[x+1] {
-				break
+	for {
+		pos := int(s.iter[x])
+		if pos < N {
+			if next != nil && l+1 < c {
+				fl := s.flow[x*W : (x+1)*W]
+				if b := nextCommon(fl, next[(l+1)*W:(l+2)*W], pos); b >= 0 {
+					s.iter[x] = int32(b)
+					off := l*N*N + b*N + a
+					if r := s.rres[off]; r > g.eps {
+						f := g.push(s, l+1, b, k+1, min(limit-sent, r))
+						if f > 0 {
+							s.rres[off] -= f
+							s.fres[off] += f
+							s.dirty = append(s.dirty, off)
+							sent += f
+							if limit-sent <= g.eps {
+								return sent
+							}
+						}
+					}
+					s.iter[x]++
+					continue
+				}
+			}
+			pos = N
+		}
+		if pos < 2*N {
+			if next != nil && l >= 2 {
+				ob := g.out[((l-1)*N+a)*W : ((l-1)*N+a+1)*W]
+				if b := nextCommon(ob, next[(l-1)*W:l*W], pos-N); b >= 0 {
+					s.iter[x] = int32(N + b)
+					off := (l-1)*N*N + a*N + b
+					if r := s.fres[off]; r > g.eps {
+						f := g.push(s, l-1, b, k+1, min(limit-sent, r))
+						if f > 0 {
+							s.fres[off] -= f
+							s.rres[off] += f
+							s.dirty = append(s.dirty, off)
+							fw := ((l-1)*N+b)*W + a>>6
+							if s.flow[fw] == 0 {
+								s.dirtyFlow = append(s.dirtyFlow, fw)
+							}
+							s.flow[fw] |= 1 << (a & 63)
+							sent += f
+							if limit-sent <= g.eps {
+								return sent
+							}
+						}
+					}
+					s.iter[x]++
+					continue
+				}
+			}
+			pos = 2 * N
+		}
+		if pos == 2*N && l == 1 && s.levelT == k+1 {
+			s.iter[x] = int32(pos)
+			if r := s.sres[a]; r > g.eps {
+				f := min(limit-sent, r)
+				if f > 0 {
+					s.sres[a] -= f
+					sent += f
+					if limit-sent <= g.eps {
+						return sent
+					}
+				}
 			}
 		}
-		e := s.iter[x]
-		y := s.to[e]
-		if s.res[e] <= g.eps || s.level[y] != s.level[x]+1 {
-			continue
-		}
-		f := g.push(s, y, math.Min(limit-sent, s.res[e]))
-		if f > 0 {
-			s.res[e] -= f
-			s.res[s.rev[e]] += f
-			s.dirty = append(s.dirty, e)
-			sent += f
-			if limit-sent <= g.eps {
-				return sent
-			}
-		}
+		s.iter[x] = int32(2*N + 1)
+		break
 	}
-	s.level[x] = -1
+	s.levels[k][x/N*W+a>>6] &^= 1 << (a & 63)
 	return sent
 }

@@ -76,4 +76,32 @@ func TestFlowValuesGolden(t *testing.T) {
 			t.Errorf("%s: flow values sha256 %s, want %s", c.name, got, c.want)
 		}
 	}
+	// Larger inputs shaped like BenchmarkFlowFourLayer's (4 layers, 4 heads, seed 5), where
+	// Dinic runs many phases per sink; hashes from commit 6d3ac3b too.
+	for _, c := range []struct {
+		N             int
+		causal, zeros bool
+		want          string
+	}{
+		{120, true, false, "089df7bbb5c0da3eb1b1c5af5b80164d25b826334d2dbfc528c976107e46ad6c"},
+		{100, true, true, "285ced108ed9bbfb3d23234f1ca0905f09d251d24d446c9dfc764016fb9bb9b7"},
+		{60, false, false, "01d1bf7fc407bc0e184b614b78a91b5f1c1cdfcdda75b1a3909b3ab0faefd52b"},
+		{60, false, true, "93e942fa54925d23e3115f90c71f90cae2a1fd0438ce8143c5bc1734a7b33cbb"},
+	} {
+		m, err := FlowMatrices(peakyAttention(5, 4, 4, c.N, c.causal, c.zeros), FlowRaw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := FlowValues(context.Background(), m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		for _, v := range vals.Data {
+			h.Write(binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)))
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != c.want {
+			t.Errorf("N=%d causal=%v zeros=%v: flow values sha256 %s, want %s", c.N, c.causal, c.zeros, got, c.want)
+		}
+	}
 }

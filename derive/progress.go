@@ -20,13 +20,14 @@ type PassEvent struct {
 // costModels holds, for the passes whose cost grows fast with the number of tokens N, the
 // time per unit of their asymptotic cost, measured on the 2-core development machine
 // (one sample, GOMAXPROCS 2): attention flow, one max-flow per (token, layer ≥ 3, input
-// token), ≈ (L−2)·N⁴ (BenchmarkFlowFourLayer: L = 4, N = 456); head collapse, N²/2 row
+// token), ≈ (L−2)·N⁴ (BenchmarkFlowFourLayer: L = 4, N = 456, 26 CPU-s on one thread
+// under load since the bitset Dinic); head collapse, N²/2 row
 // pairs of N elements per head, ≈ L·H·N³ (BenchmarkHeadCollapse: 12 × 12 heads, N = 450);
 // follow-up attention over all layer pairs, ≈ L²·N³ (BenchmarkFollowup: L = 12, N = 1000).
 // They are rough (±2×): enough to warn that a pass will take minutes.
 var costModels = map[string]func(L, H, N float64) float64{
-	"compute_attention_flow_from_tensor": func(L, H, N float64) float64 { return 1.2e-9 * max(L-2, 0) * N * N * N * N },
-	"attention_flow_values":              func(L, H, N float64) float64 { return 1.2e-9 * max(L-2, 0) * N * N * N * N },
+	"compute_attention_flow_from_tensor": func(L, H, N float64) float64 { return 1.5e-10 * max(L-2, 0) * N * N * N * N },
+	"attention_flow_values":              func(L, H, N float64) float64 { return 1.5e-10 * max(L-2, 0) * N * N * N * N },
 	"head_collapse":                      func(L, H, N float64) float64 { return 4e-10 * L * H * N * N * N },
 	"compute_followup_attention":         func(L, H, N float64) float64 { return 2.5e-11 * L * L * N * N * N },
 	"compute_followup_attention_all_layers": func(L, H, N float64) float64 {

@@ -59,9 +59,9 @@ func TestDeriveProgressLines(t *testing.T) {
 // TestSlowPassAnnounced: a pass the cost model expects to take long is announced with
 // its expected time before it starts.
 func TestSlowPassAnnounced(t *testing.T) {
-	d, ok := derive.ExpectedTime("compute_attention_flow_from_tensor", 4, 4, 456)
+	d, ok := derive.ExpectedTime("compute_attention_flow_from_tensor", 4, 4, 1024)
 	if !ok || d < 30*time.Second || d > 20*time.Minute {
-		t.Fatalf("flow at L=4, N=456: expected %v (%v), the measured order is minutes", d, ok)
+		t.Fatalf("flow at L=4, N=1024: expected %v (%v), the measured order is minutes", d, ok)
 	}
 	if _, ok := derive.ExpectedTime("attention_entropy", 4, 4, 456); ok {
 		t.Error("a linear pass has a cost model")
@@ -69,9 +69,9 @@ func TestSlowPassAnnounced(t *testing.T) {
 	var buf bytes.Buffer
 	tr := progress.New(&buf, "derive", "pass outputs", 1)
 	passProgress(tr)(derive.PassEvent{Pass: "attention_flow", Function: "compute_attention_flow_from_tensor", Sample: "s0",
-		Expected: d, Layers: 4, Heads: 4, Tokens: 456})
+		Expected: d, Layers: 4, Heads: 4, Tokens: 1024})
 	tr.Close()
-	if got := buf.String(); !strings.Contains(got, "attention_flow (compute_attention_flow_from_tensor) on s0, 456 tokens × 4 layers × 4 heads: expected to take about") {
+	if got := buf.String(); !strings.Contains(got, "attention_flow (compute_attention_flow_from_tensor) on s0, 1024 tokens × 4 layers × 4 heads: expected to take about") {
 		t.Fatalf("announcement %q", got)
 	}
 }

@@ -23,8 +23,12 @@ const (
 type Decoder struct {
 	Config Config
 	params []*tensors.Tensor
-	enc    *Exec // params, src → out, keys, H, C
-	step   *Exec // params, y, H, C, out, keys, src → logp, att, H, C
+	enc    *Exec // the encoder as a graph: params, src → out, keys, H, C
+	// step is the decoder step as a graph (params, y, H, C, out, keys, src → logp, att,
+	// H, C), compiled on first use; decoding runs goStep, its plain-Go transcription,
+	// and the tests hold the two equal.
+	step *Exec
+	gs   *goStep
 }
 
 // NewDecoder compiles the encoder and the decoder step for the given weights.
@@ -37,7 +41,7 @@ func NewDecoder(backend compute.Backend, cfg Config, w [][]float32) (*Decoder, e
 		return nil, err
 	}
 	np := len(params)
-	d := &Decoder{Config: cfg, params: params}
+	d := &Decoder{Config: cfg, params: params, gs: newGoStep(cfg, w)}
 	d.enc, err = NewExec(backend, func(in []*Node) []*Node {
 		e := cfg.Encode(cfg.bind(in[:np]), in[np], nil)
 		keys := e.Keys
@@ -95,19 +99,39 @@ type Hypothesis struct {
 	LogProb, Score float64
 }
 
-type encoded struct{ out, keys, h, c, src *tensors.Tensor }
+// encoded is the encoder's output with the decoder state (st) and the source ids.
+type encoded struct {
+	src *tensors.Tensor
+	st  goState
+}
 
+// encode runs the encoder (goStep's) over a padded source batch.
 func (d *Decoder) encode(src [][]int) (*encoded, error) {
+	if err := d.checkSource(src); err != nil {
+		return nil, err
+	}
+	return &encoded{src: IDMatrix(src, d.Config.SrcVocab), st: d.gs.encode(src)}, nil
+}
+
+func (d *Decoder) checkSource(src [][]int) error {
 	if len(src) == 0 || len(src[0]) == 0 {
-		return nil, fmt.Errorf("seq2seq: empty source batch")
+		return fmt.Errorf("seq2seq: empty source batch")
 	}
 	for _, r := range src {
 		if len(r) != len(src[0]) {
-			return nil, fmt.Errorf("seq2seq: source rows of %d and %d positions: a padded batch expected", len(src[0]), len(r))
+			return fmt.Errorf("seq2seq: source rows of %d and %d positions: a padded batch expected", len(src[0]), len(r))
 		}
 	}
 	if s := len(src[0]); s > d.Config.MaxSrcLen+2 {
-		return nil, fmt.Errorf("seq2seq: a source of %d positions exceeds the model's maximum of %d tokens (+ SOS and EOS)", s, d.Config.MaxSrcLen)
+		return fmt.Errorf("seq2seq: a source of %d positions exceeds the model's maximum of %d tokens (+ SOS and EOS)", s, d.Config.MaxSrcLen)
+	}
+	return nil
+}
+
+// encodeGraph is encode on the compiled graph encoder (Config.Encode).
+func (d *Decoder) encodeGraph(src [][]int) (*encoded, error) {
+	if err := d.checkSource(src); err != nil {
+		return nil, err
 	}
 	m := IDMatrix(src, d.Config.SrcVocab)
 	args := make([]any, 0, len(d.params)+1)
@@ -118,10 +142,34 @@ func (d *Decoder) encode(src [][]int) (*encoded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seq2seq: encode: %w", err)
 	}
-	return &encoded{out: out[0], keys: out[1], h: out[2], c: out[3], src: m}, nil
+	e := &encoded{src: m}
+	e.st.B, e.st.S = len(src), len(src[0])
+	for k, p := range []*[]float32{&e.st.out, &e.st.keys, &e.st.h, &e.st.c} {
+		if *p, err = tensors.CopyFlatData[float32](out[k]); err != nil {
+			return nil, fmt.Errorf("seq2seq: encode: %w", err)
+		}
+	}
+	for _, r := range src {
+		for _, id := range r {
+			e.st.mask = append(e.st.mask, id != 0)
+		}
+	}
+	return e, nil
 }
 
+// stepOnce runs one decoder step (goStep) for the previous tokens y.
 func (d *Decoder) stepOnce(e *encoded, y []int) (logp [][]float32, att [][]float32, err error) {
+	return d.gs.step(&e.st, y)
+}
+
+// stepGraph is stepOnce on the compiled graph step (Config.Step).
+func (d *Decoder) stepGraph(e *encoded, y []int) (logp [][]float32, att [][]float32, err error) {
+	L, B, H := d.Config.Layers, e.st.B, d.Config.Hidden
+	h := tensors.FromFlatDataAndDimensions(slices.Clone(e.st.h), L, B, H)
+	c := tensors.FromFlatDataAndDimensions(slices.Clone(e.st.c), L, B, H)
+	S := e.st.S
+	out := tensors.FromFlatDataAndDimensions(slices.Clone(e.st.out), B, S, 2*H)
+	keys := tensors.FromFlatDataAndDimensions(slices.Clone(e.st.keys), B, S, len(e.st.keys)/(B*S))
 	ys := make([]int32, len(y))
 	for i, v := range y {
 		ys[i] = int32(v)
@@ -130,12 +178,16 @@ func (d *Decoder) stepOnce(e *encoded, y []int) (logp [][]float32, att [][]float
 	for _, p := range d.params {
 		args = append(args, p)
 	}
-	out, err := d.step.Call(append(args, tensors.FromValue(ys), e.h, e.c, e.out, e.keys, e.src)...)
+	res, err := d.step.Call(append(args, tensors.FromValue(ys), h, c, out, keys, e.src)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seq2seq: decoder step: %w", err)
 	}
-	e.h, e.c = out[2], out[3]
-	return rows(out[0]), rows(out[1]), nil
+	for k, p := range []*[]float32{&e.st.h, &e.st.c} {
+		if *p, err = tensors.CopyFlatData[float32](res[2+k]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rows(res[0]), rows(res[1]), nil
 }
 
 func rows(t *tensors.Tensor) [][]float32 {
@@ -268,9 +320,7 @@ func (d *Decoder) Beam(ctx context.Context, src []int, k, maxLen int, alpha floa
 		}
 		live = next
 		if len(live) > 0 {
-			if err := e.reorder(from, k); err != nil {
-				return Hypothesis{}, err
-			}
+			e.reorder(from, k, d.Config.Hidden)
 		}
 	}
 	pool := finished
@@ -289,14 +339,10 @@ func (d *Decoder) Beam(ctx context.Context, src []int, k, maxLen int, alpha floa
 
 // reorder makes row i of the decoder state that of row from[i] (rows past
 // len(from) repeat row 0's parent; they are ignored).
-func (e *encoded) reorder(from []int, k int) error {
-	for _, t := range []**tensors.Tensor{&e.h, &e.c} {
-		flat, err := tensors.CopyFlatData[float32](*t)
-		if err != nil {
-			return err
-		}
-		dims := (*t).Shape().Dimensions // [L, k, H]
-		L, H := dims[0], dims[2]
+func (e *encoded) reorder(from []int, k, H int) {
+	for _, t := range []*[]float32{&e.st.h, &e.st.c} {
+		flat := *t // [L, k, H]
+		L := len(flat) / (k * H)
 		out := make([]float32, len(flat))
 		for l := range L {
 			for i := range k {
@@ -307,7 +353,6 @@ func (e *encoded) reorder(from []int, k int) error {
 				copy(out[(l*k+i)*H:(l*k+i+1)*H], flat[(l*k+src)*H:(l*k+src+1)*H])
 			}
 		}
-		*t = tensors.FromFlatDataAndDimensions(out, dims...)
+		*t = out
 	}
-	return nil
 }
