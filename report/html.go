@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/attnscope/attnscope/analysis/code"
+	"github.com/attnscope/attnscope/human"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/viz"
@@ -118,6 +119,8 @@ type page struct {
 	Omitted      int
 	// DerivedFirst: derived outputs are drawn for the first sample only.
 	DerivedFirst bool
+	// Human: the sessions and reading baselines of an eye-tracking run.
+	Human *humanPage
 }
 
 type kv struct{ Key, Value string }
@@ -159,6 +162,11 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		return err
 	}
 	pg.LayerTables, pg.HeadTables = metricTables(rows)
+	if prov["kind"] == human.Kind {
+		if pg.Human, err = humanSection(run, o.DPI); err != nil {
+			return err
+		}
+	}
 	if o.MaxSamples > 0 && len(ids) > o.MaxSamples {
 		pg.Omitted = len(ids) - o.MaxSamples
 		ids = ids[:o.MaxSamples]
@@ -171,7 +179,7 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	if err := pageTemplate.ExecuteTemplate(w, "head", pg); err != nil {
 		return err
 	}
-	attention := false
+	attention, drawn := false, false
 	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -186,13 +194,14 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 			return err
 		}
 		attention = attention || sec.NumLayers > 0
+		drawn = drawn || len(sec.Figures) > 0
 		if err := pageTemplate.ExecuteTemplate(w, "sample", sec); err != nil {
 			return err
 		}
 		logf("report: sample %s done (%d/%d)", id, i+1, len(ids))
 	}
-	if len(ids) > 0 && !attention {
-		return fmt.Errorf("run %s has no attention captured in any sample", run.Dir())
+	if len(ids) > 0 && !attention && !drawn && pg.Human == nil {
+		return fmt.Errorf("run %s has no attention captured and no derived outputs in any sample", run.Dir())
 	}
 	if o.Comparisons != "" {
 		if err := writeComparisons(ctx, w, o.Comparisons, o.DPI); err != nil {
@@ -214,14 +223,11 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		return sec, err
 	}
 	sec.Text, sec.NumTokens, sec.PromptLen = s.Text, len(s.Tokens), s.PromptLen
-	n, err := run.NumLayers(id)
+	n, err := numLayers(run, id)
 	if err != nil {
 		return sec, err
 	}
 	sec.NumLayers = n
-	if n == 0 {
-		return sec, nil
-	}
 	add := func(title string, f *viz.Figure, err error) error {
 		if err != nil {
 			return fmt.Errorf("sample %s: %s: %w", id, title, err)
@@ -235,6 +241,11 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		}
 		sec.Figures = append(sec.Figures, figure{Title: title, DataURI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()))})
 		return nil
+	}
+	if n == 0 {
+		// No attention (an eye-tracking run of attnscope human, or an import of derived
+		// outputs only): the sample's derived outputs, drawn by their axes.
+		return sec, derivedFigures(run, id, o, &sec, add)
 	}
 	derivedFns, err := derivedFunctions(run, id)
 	if err != nil {
@@ -488,7 +499,8 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 <nav><ul>
 <li><a href="#provenance">Provenance</a></li>
 <li><a href="#metrics">Metrics</a></li>
-{{range .Nav}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
+{{if .Human}}<li><a href="#human">Human reading</a></li>
+{{end}}{{range .Nav}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
 {{end}}</ul></nav>
 {{if .DerivedFirst}}<p class="note">Outputs of derive passes are drawn for the first sample; <code>attnscope report --figures derived</code> (or a pass name) draws them for every sample.</p>{{end}}
 
@@ -509,13 +521,22 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 {{end}}</table>
 {{end}}</div>{{end}}
 {{else}}<p class="note">No metrics table (run <code>attnscope derive</code> to compute one).</p>{{end}}
+{{with .Human}}
+<h2 id="human">Human reading</h2>
+<p>An eye-tracking run (attnscope human): {{len .Sessions}} session(s). Each sample is one session; its outputs (character weights, token weights, follow-up matrices) are drawn in its section by their axes.</p>
+{{if .Sessions}}<table><tr><th class="k">session</th><th class="k">user</th><th>task</th><th class="k">source file</th></tr>
+{{range .Sessions}}<tr><td class="k">{{.ID}}</td><td class="k">{{.User}}</td><td>{{.Task}}</td><td class="k">{{.Source}}</td></tr>
+{{end}}</table>{{end}}
+{{range .Baselines}}<figure><figcaption>{{.Title}}</figcaption><img alt="{{.Title}}" src="{{.DataURI}}">{{.Table}}</figure>
+{{else}}<p class="note">No reading baselines (run <code>attnscope human --config eye.yaml getavgbehavior</code>).</p>{{end}}
+{{end}}
 {{end}}
 
 {{define "sample"}}
 <h2 id="{{.Anchor}}">Sample {{.ID}}</h2>
 <p>{{.NumTokens}} token(s), {{.NumLayers}} layer(s) of attention{{if .PromptLen}}, prompt of {{.PromptLen}} token(s) (outlined){{end}}.</p>
 {{if .Text}}<pre class="text">{{.Text}}</pre>{{end}}
-{{if not .NumLayers}}<p class="note">No attention captured for this sample.</p>{{end}}
+{{if not .NumLayers}}<p class="note">No attention captured for this sample{{if .Figures}}; its derived outputs follow{{end}}.</p>{{end}}
 {{range .Figures}}<figure><figcaption>{{.Title}}</figcaption>
 {{if .DataURI}}<img alt="{{.Title}}" src="{{.DataURI}}">{{else if .HTML}}{{.HTML}}{{else}}<p class="note">{{.Note}}</p>{{end}}
 </figure>
@@ -552,6 +573,10 @@ func derivedFigures(run Run, id string, o HTMLOptions, sec *sampleSection, add f
 		}
 		if t.Len() == 0 {
 			sec.Figures = append(sec.Figures, figure{Title: title, Note: fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", t.Shape)})
+			continue
+		}
+		if h, ok := charHeatmap(pass, t, c, id, o.ClipPercentile); ok {
+			sec.Figures = append(sec.Figures, figure{Title: title + " (over the source code)", HTML: h})
 			continue
 		}
 		v, err := NewDerivedView(pass, id, t, c, DefaultSelection)

@@ -373,6 +373,9 @@ func (p *plotCall) derived() (*viz.Figure, error) {
 		return nil, err
 	}
 	fl := p.cmd.Flags()
+	if f, ok, err := report.CharCodeFigure(pass, t, c, p.id, p.f.clip); ok || err != nil {
+		return f, err // one weight per character: drawn over the source code
+	}
 	sel := report.Selection{Layer: -1, Head: -1, Reduce: p.f.reduce}
 	if fl.Changed("layer") {
 		sel.Layer = p.f.layer
