@@ -23,6 +23,11 @@ import (
 // frame; the code area starts at the top-left marker's corner plus top_left_offsets
 // and ends at the bottom-right marker's corner plus bottom_right_offsets (pixels).
 //
+// Every step equals OpenCV 4.6's (gray conversion, Canny, INTER_AREA, the located
+// markers: TestLocateCodeAreaMatchesOpenCV); one difference is deliberate: the
+// original writes the top-left cut as a JPEG and reads it back (lossy), here it is cut
+// in memory.
+//
 // The original decodes the middle frame of the task's .avi recording with OpenCV;
 // attnscope reads no video: the frame is an image file (PNG, JPEG or GIF) given as
 // the participant's screen_frame or found as <participant folder>/<task>_frame.png
@@ -60,12 +65,12 @@ func channels(img image.Image) [3]*gray {
 	return out
 }
 
-// toGray is OpenCV's COLOR_BGR2GRAY for 8-bit images: (4899 R + 9617 G + 1868 B +
-// 2¹³) >> 14 (fixed-point 0.299, 0.587, 0.114).
+// toGray is OpenCV's COLOR_BGR2GRAY for 8-bit images (4.x): (9798 R + 19235 G +
+// 3735 B + 2¹⁴) >> 15 (fixed-point 0.299, 0.587, 0.114).
 func toGray(bgr [3]*gray) *gray {
 	g := &gray{w: bgr[0].w, h: bgr[0].h, pix: make([]uint8, len(bgr[0].pix))}
 	for i := range g.pix {
-		g.pix[i] = uint8((4899*int(bgr[2].pix[i]) + 9617*int(bgr[1].pix[i]) + 1868*int(bgr[0].pix[i]) + 8192) >> 14)
+		g.pix[i] = uint8((9798*int(bgr[2].pix[i]) + 19235*int(bgr[1].pix[i]) + 3735*int(bgr[0].pix[i]) + 16384) >> 15)
 	}
 	return g
 }
@@ -80,45 +85,80 @@ func crop(g *gray, w, h int) *gray {
 	return out
 }
 
-// resizeArea shrinks g to w × h by area averaging (OpenCV's INTER_AREA, which
-// imutils.resize uses): each output pixel is the mean of the input over its
-// footprint, partial pixels weighted by their covered fraction, rounded.
+// areaTab is OpenCV's computeResizeAreaTab (imgproc/src/resize.cpp): for each output
+// index the input indices it covers with their weights (float32), scale = in/out.
+type areaEntry struct {
+	d, s  int
+	alpha float32
+}
+
+func areaTab(ssize, dsize int, scale float64) []areaEntry {
+	var tab []areaEntry
+	for dx := 0; dx < dsize; dx++ {
+		fsx1 := float64(dx) * scale
+		fsx2 := fsx1 + scale
+		cellWidth := math.Min(scale, float64(ssize)-fsx1)
+		sx1, sx2 := int(math.Ceil(fsx1)), int(math.Floor(fsx2))
+		sx2 = min(sx2, ssize-1)
+		sx1 = min(sx1, sx2)
+		if float64(sx1)-fsx1 > 1e-3 {
+			tab = append(tab, areaEntry{dx, sx1 - 1, float32((float64(sx1) - fsx1) / cellWidth)})
+		}
+		for sx := sx1; sx < sx2; sx++ {
+			tab = append(tab, areaEntry{dx, sx, float32(1.0 / cellWidth)})
+		}
+		if fsx2-float64(sx2) > 1e-3 {
+			tab = append(tab, areaEntry{dx, sx2, float32(math.Min(math.Min(fsx2-float64(sx2), 1), cellWidth) / cellWidth)})
+		}
+	}
+	return tab
+}
+
+// resizeArea shrinks g to w × h as OpenCV's INTER_AREA (which imutils.resize uses)
+// does for a non-integer factor: each output pixel is the area-weighted mean of the
+// input over its footprint, summed in float32 row by row (horizontal weights, then
+// vertical) and rounded half to even; a same-size resize is a copy. Checked equal to
+// OpenCV 4.6, an integer factor (its block-mean path) included
+// (TestLocateCodeAreaMatchesOpenCV).
 func resizeArea(g *gray, w, h int) *gray {
 	if w == g.w && h == g.h {
 		return &gray{w: w, h: h, pix: append([]uint8(nil), g.pix...)}
 	}
-	sx, sy := float64(g.w)/float64(w), float64(g.h)/float64(h)
-	type span struct {
-		i int
-		f float64
-	}
-	spans := func(n int, s float64, limit int) [][]span {
-		out := make([][]span, n)
-		for d := 0; d < n; d++ {
-			lo, hi := float64(d)*s, float64(d+1)*s
-			for i := int(lo); i < limit && float64(i) < hi; i++ {
-				f := math.Min(hi, float64(i+1)) - math.Max(lo, float64(i))
-				if f > 1e-12 {
-					out[d] = append(out[d], span{i, f})
-				}
-			}
-		}
-		return out
-	}
-	xs, ys := spans(w, sx, g.w), spans(h, sy, g.h)
+	sx, sy := 1/(float64(w)/float64(g.w)), 1/(float64(h)/float64(g.h))
+	xtab, ytab := areaTab(g.w, w, sx), areaTab(g.h, h, sy)
 	out := &gray{w: w, h: h, pix: make([]uint8, w*h)}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			var sum, area float64
-			for _, v := range ys[y] {
-				for _, u := range xs[x] {
-					f := u.f * v.f
-					sum += f * float64(g.pix[v.i*g.w+u.i])
-					area += f
-				}
-			}
-			out.pix[y*w+x] = uint8(math.Min(255, math.Round(sum/area)))
+	buf := make([]float32, w)
+	sum := make([]float32, w)
+	prev := -1
+	flush := func(dy int) {
+		for dx, v := range sum {
+			out.pix[dy*w+dx] = uint8(min(255, max(0, math.RoundToEven(float64(v)))))
 		}
+	}
+	for _, y := range ytab {
+		for i := range buf {
+			buf[i] = 0
+		}
+		row := g.pix[y.s*g.w : (y.s+1)*g.w]
+		for _, x := range xtab {
+			buf[x.d] += float32(float32(row[x.s]) * x.alpha)
+		}
+		if y.d != prev {
+			if prev >= 0 {
+				flush(prev)
+			}
+			for dx := range sum {
+				sum[dx] = float32(y.alpha * buf[dx])
+			}
+			prev = y.d
+		} else {
+			for dx := range sum {
+				sum[dx] += float32(y.alpha * buf[dx])
+			}
+		}
+	}
+	if prev >= 0 {
+		flush(prev)
 	}
 	return out
 }
