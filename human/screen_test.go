@@ -231,3 +231,45 @@ func TestConfigWithoutCoordinatesNeedsMarkers(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A frame that is not an image, and markers that do not fit the frame: one sentence
+// naming the file.
+func TestLocateCodeAreaBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "0_frame.png")
+	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readImage(bad); err == nil || !strings.Contains(err.Error(), bad+": not a PNG, JPEG or GIF image") {
+		t.Fatalf("err = %v", err)
+	}
+	small := image.NewRGBA(image.Rect(0, 0, 40, 20))
+	_, err := LocateCodeArea(small, testMarker(0), testMarker(1), [2]int{0, 0}, [2]int{0, 0})
+	if err == nil || !strings.Contains(err.Error(), "top-left marker: the marker (48×32 pixels) is larger than the screen region (12×4)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Any frame and markers (sizes and pixels from the fuzzer) give an area or an error,
+// never a panic.
+func FuzzLocateCodeArea(f *testing.F) {
+	f.Add(uint8(40), uint8(30), uint8(5), uint8(4), []byte{1, 200, 3, 90})
+	f.Add(uint8(1), uint8(1), uint8(1), uint8(1), []byte{})
+	f.Add(uint8(200), uint8(120), uint8(3), uint8(60), []byte{255, 0, 255, 0, 17})
+	f.Fuzz(func(t *testing.T, fw, fh, mw, mh uint8, px []byte) {
+		mk := func(w, h int, seed int) *image.RGBA {
+			m := image.NewRGBA(image.Rect(0, 0, max(w, 1), max(h, 1)))
+			for i := range m.Pix {
+				if len(px) > 0 {
+					m.Pix[i] = px[(i+seed)%len(px)]
+				}
+			}
+			return m
+		}
+		frame := mk(int(fw), int(fh), 0)
+		a, err := LocateCodeArea(frame, mk(int(mw), int(mh), 1), mk(int(mh), int(mw), 2), [2]int{1, 1}, [2]int{int(fw), int(fh)})
+		if err == nil && !(a.XEnd > a.XStart && a.YEnd > a.YStart) {
+			t.Fatalf("empty area %+v accepted", a)
+		}
+	})
+}
