@@ -563,7 +563,10 @@ func derivedFigures(run Run, id string, o HTMLOptions, sec *sampleSection, add f
 		return err
 	}
 	for _, pass := range passes {
-		if !run.HasDerived(pass.Name, id) || !(o.wants("derived") || o.chosen(pass.Name)) {
+		// A sample without attention (a human session) shows its [char] outputs over
+		// the source code in every section: small HTML, and its main figure.
+		charOnly := sec.NumLayers == 0 && len(pass.Axes) == 1 && pass.Axes[0].Name == store.AxisChar
+		if !run.HasDerived(pass.Name, id) || !(o.wants("derived") || o.chosen(pass.Name) || (charOnly && o.implicit)) {
 			continue
 		}
 		title := "Derived: " + pass.Name

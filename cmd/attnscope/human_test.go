@@ -87,6 +87,17 @@ func TestHumanRunDeriveReportPlot(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
+	// Without --figures, every session shows its character weights over the code.
+	if got := run([]string{"report", runDir, "--out", html}); got != exitOK {
+		t.Fatalf("report on a human run: exit %d", got)
+	}
+	b, err = os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "Derived: char_weights (over the source code)"); n != 2 {
+		t.Errorf("default report: %d character-weight heatmaps for 2 sessions", n)
+	}
 	if strings.Contains(page, `class="note">pass`) {
 		t.Errorf("a derived output could not be drawn by its axes")
 	}
