@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,8 +29,16 @@ const (
 //	    input: attention         # attention | metadata | an earlier pass's name
 //	    function: compute_attention_rollout_from_tensor
 //	    kwargs: {}               # the function's keyword arguments
+//
+// An input that is neither attention, metadata nor a pass of the config names a pass
+// whose outputs the run folder already holds (the original's input_folder: any folder
+// of the output), e.g. an earlier derive's pass or a human run's follow-up matrix
+// (attnscope human); its axes are read from its pass.json when derive starts
+// (ResolveRunInputs).
 type Config struct {
 	Passes []PassConfig `yaml:"passes"`
+
+	name string // the config file, for error messages
 }
 
 // PassConfig is one pass of a Config.
@@ -44,6 +53,10 @@ type PassConfig struct {
 	kwargs Kwargs
 	axes   []store.Axis
 	line   int
+	// fromRun: the input is a pass of the run folder, not of the config; its axes (and
+	// those of the passes reading this one) are known after ResolveRunInputs.
+	fromRun  bool
+	resolved bool
 }
 
 // Spec returns the function spec the pass resolved to.
@@ -98,7 +111,12 @@ func ParseConfig(name string, data []byte, reg *Registry) (*Config, error) {
 	if len(cfg.Passes) == 0 {
 		return nil, fmt.Errorf("%s: no passes (want a list under the key \"passes\")", name)
 	}
+	cfg.name = name
 	seen := map[string]int{}
+	later := map[string]bool{}
+	for _, p := range cfg.Passes {
+		later[p.Name] = true
+	}
 	for i := range cfg.Passes {
 		p := &cfg.Passes[i]
 		at := fmt.Sprintf("$.passes[%d]", i)
@@ -130,9 +148,16 @@ func ParseConfig(name string, data []byte, reg *Registry) (*Config, error) {
 		switch p.Input {
 		case InputAttention, InputMetadata:
 		default:
-			if j, ok := seen[p.Input]; !ok || j >= i {
-				return nil, errAt(at+".input", "pass %q: input %q is neither %q, %q nor an earlier pass", p.Name, p.Input, InputAttention, InputMetadata)
+			if _, ok := seen[p.Input]; ok {
+				break
 			}
+			if later[p.Input] {
+				return nil, errAt(at+".input", "pass %q: input %q is a later pass of the config (a pass reads only earlier ones)", p.Name, p.Input)
+			}
+			if !passNameRE.MatchString(p.Input) {
+				return nil, errAt(at+".input", "pass %q: input %q is neither %q, %q, an earlier pass nor a pass folder name", p.Name, p.Input, InputAttention, InputMetadata)
+			}
+			p.fromRun = true
 		}
 		if (spec.Input == TakesMetadata) != (p.Input == InputMetadata) {
 			want := "a tensor (attention or an earlier pass)"
@@ -162,6 +187,9 @@ func ParseConfig(name string, data []byte, reg *Registry) (*Config, error) {
 			kw[k] = v
 		}
 		p.kwargs = kw
+		if p.fromRun || (p.Input != InputAttention && p.Input != InputMetadata && !cfg.Passes[seen[p.Input]].resolved) {
+			continue // axes known once the run's passes are read (ResolveRunInputs)
+		}
 		var in []store.Axis
 		switch p.Input {
 		case InputAttention:
@@ -170,13 +198,71 @@ func ParseConfig(name string, data []byte, reg *Registry) (*Config, error) {
 		default:
 			in = cfg.Passes[seen[p.Input]].axes
 		}
-		axes, err := spec.Axes(in, kw)
-		if err != nil {
-			return nil, errAt(at+".input", "pass %q: function %s cannot take input %q with axes %s: %v", p.Name, p.Function, p.Input, store.AxesString(in), err)
+		if err := p.setAxes(in); err != nil {
+			return nil, errAt(at+".input", "%v", err)
 		}
-		p.axes = axes
 	}
 	return &cfg, nil
+}
+
+func (p *PassConfig) setAxes(in []store.Axis) error {
+	axes, err := p.spec.Axes(in, p.kwargs)
+	if err != nil {
+		return fmt.Errorf("pass %q: function %s cannot take input %q with axes %s: %v", p.Name, p.Function, p.Input, store.AxesString(in), err)
+	}
+	p.axes, p.resolved = axes, true
+	return nil
+}
+
+// RunInputs lists the inputs of the config that are passes of the run folder rather
+// than of the config, in order of first use.
+func (c *Config) RunInputs() []string {
+	var out []string
+	for _, p := range c.Passes {
+		if p.fromRun && !slices.Contains(out, p.Input) {
+			out = append(out, p.Input)
+		}
+	}
+	return out
+}
+
+// ResolveRunInputs gives the passes whose input is a pass of the run folder (and the
+// passes reading them) their axes, from the input pass's recorded axes (pass.json),
+// which lookup returns; a missing pass or one without axes is an error naming the
+// config line. Derive calls it before deriving.
+func (c *Config) ResolveRunInputs(lookup func(pass string) (store.PassInfo, error)) error {
+	byName := map[string]*PassConfig{}
+	for i := range c.Passes {
+		p := &c.Passes[i]
+		if !p.resolved {
+			var in []store.Axis
+			if p.fromRun {
+				info, err := lookup(p.Input)
+				if err != nil {
+					return c.errLine(p, "pass %q: input %q: %v", p.Name, p.Input, err)
+				}
+				if len(info.Axes) == 0 {
+					return c.errLine(p, "pass %q: input %q: its pass.json records no axes (made by an older attnscope): make it again", p.Name, p.Input)
+				}
+				in = info.Axes
+			} else {
+				in = byName[p.Input].axes
+			}
+			if err := p.setAxes(in); err != nil {
+				return c.errLine(p, "%v", err)
+			}
+		}
+		byName[p.Name] = p
+	}
+	return nil
+}
+
+func (c *Config) errLine(p *PassConfig, format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	if p.line > 0 {
+		return fmt.Errorf("%s:%d: %s", c.name, p.line, msg)
+	}
+	return fmt.Errorf("%s: %s", c.name, msg)
 }
 
 // decodeYAML decodes data strictly into cfg and returns its syntax tree for line

@@ -74,8 +74,24 @@ type Summary struct {
 	MetricRows int // rows of the run's metrics table
 }
 
+// PassLister is implemented by runs that list their passes with their recorded
+// settings (*store.Run); Derive needs it for a config whose inputs include a pass of
+// the run folder.
+type PassLister interface {
+	Pass(name string) (store.PassInfo, error)
+}
+
 // Derive runs the passes of cfg over every sample of run.
 func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, error) {
+	if ins := cfg.RunInputs(); len(ins) > 0 {
+		pl, ok := run.(PassLister)
+		if !ok {
+			return nil, fmt.Errorf("%s: inputs %s are passes of the run folder, but this run cannot list its passes", cfg.name, strings.Join(ins, ", "))
+		}
+		if err := cfg.ResolveRunInputs(pl.Pass); err != nil {
+			return nil, err
+		}
+	}
 	passes := cfg.Passes
 	if opt.Pass != "" {
 		p, err := cfg.Pass(opt.Pass)

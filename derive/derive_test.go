@@ -223,7 +223,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown kwarg", "passes:\n  - name: a\n    function: head_sum\n    kwargs:\n      scale: 1\n      sclae: 2\n", `exp.yaml:6: pass "a": function head_sum has no keyword argument "sclae" (known: scale)`},
 		{"kwarg type", "passes:\n  - name: a\n    function: head_sum\n    kwargs: {scale: big}\n", `exp.yaml:4: pass "a": keyword argument scale: big is not a number`},
 		{"kwarg enum", "passes:\n  - name: a\n    function: n_tokens\n    kwargs: {mode: some}\n", `keyword argument mode: "some" is not one of all, prompt`},
-		{"later input", "passes:\n  - {name: a, input: b, function: col_sum}\n  - {name: b, function: head_sum}\n", `exp.yaml:2: pass "a": input "b" is neither`},
+		{"later input", "passes:\n  - {name: a, input: b, function: col_sum}\n  - {name: b, function: head_sum}\n", `exp.yaml:2: pass "a": input "b" is a later pass of the config`},
+		{"bad input name", "passes:\n  - {name: a, input: ../b, function: col_sum}\n", `exp.yaml:2: pass "a": input "../b" is neither`},
 		{"duplicate", "passes:\n  - {name: a, function: head_sum}\n  - {name: a, function: head_sum}\n", `exp.yaml:3: pass name "a" is used twice`},
 		{"metadata to tensor fn", "passes:\n  - {name: a, input: metadata, function: head_sum}\n", `function head_sum takes a tensor`},
 		{"tensor to metadata fn", "passes:\n  - {name: a, input: attention, function: n_tokens}\n", `function n_tokens takes metadata`},
@@ -495,5 +496,44 @@ func TestDeriveRefusesOutputsOfOtherSettings(t *testing.T) {
 	_, err := Derive(context.Background(), run, mustConfig(t, changed), Options{})
 	if err == nil || !strings.Contains(err.Error(), `pass "heads"`) || !strings.Contains(err.Error(), `"scale":3`) {
 		t.Fatalf("err = %v, want a refusal naming the pass and the new settings", err)
+	}
+}
+
+// A pass may read a pass the run folder already holds (not in the config): its axes
+// come from that pass's pass.json, and the passes reading it get theirs in turn.
+func TestRunInputResolution(t *testing.T) {
+	text := "passes:\n  - {name: a, input: human_matrix, function: col_sum}\n  - {name: b, input: a, function: col_sum}\n  - {name: c, function: head_sum}\n"
+	cfg, err := ParseConfig("exp.yaml", []byte(text), testRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.RunInputs(); len(got) != 1 || got[0] != "human_matrix" {
+		t.Fatalf("run inputs %v", got)
+	}
+	if cfg.Passes[0].Axes() != nil || cfg.Passes[1].Axes() != nil || cfg.Passes[2].Axes() == nil {
+		t.Fatalf("axes before resolution: %v %v %v", cfg.Passes[0].Axes(), cfg.Passes[1].Axes(), cfg.Passes[2].Axes())
+	}
+	// A run that cannot list its passes is refused with one sentence.
+	if _, err := Derive(context.Background(), newMemRun(t, 1), cfg, Options{}); err == nil || !strings.Contains(err.Error(), "inputs human_matrix are passes of the run folder") {
+		t.Fatalf("err = %v", err)
+	}
+	missing := func(name string) (store.PassInfo, error) {
+		return store.PassInfo{}, fmt.Errorf("run r has no pass %q (passes: x)", name)
+	}
+	if err := cfg.ResolveRunInputs(missing); err == nil || !strings.Contains(err.Error(), `exp.yaml:2: pass "a": input "human_matrix": run r has no pass "human_matrix"`) {
+		t.Fatalf("err = %v", err)
+	}
+	noAxes := func(name string) (store.PassInfo, error) { return store.PassInfo{Name: name}, nil }
+	if err := cfg.ResolveRunInputs(noAxes); err == nil || !strings.Contains(err.Error(), "records no axes") {
+		t.Fatalf("err = %v", err)
+	}
+	ok := func(name string) (store.PassInfo, error) {
+		return store.PassInfo{Name: name, PassSettings: store.PassSettings{Axes: []store.Axis{axQuery, axKey}}}, nil
+	}
+	if err := cfg.ResolveRunInputs(ok); err != nil {
+		t.Fatal(err)
+	}
+	if store.AxesString(cfg.Passes[0].Axes()) != "[key]" || store.AxesString(cfg.Passes[1].Axes()) != "[key]" {
+		t.Fatalf("axes after resolution: %v %v", cfg.Passes[0].Axes(), cfg.Passes[1].Axes())
 	}
 }

@@ -57,7 +57,7 @@ func TestAvgBehaviorMatchesPandas(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(run.DerivedPath(pass, id)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeArray(run, pass, id, []int{n, n}, m); err != nil {
+		if err := writeArray(run, pass, id, []store.Axis{{Name: store.AxisQuery}, {Name: store.AxisKey}}, []int{n, n}, m); err != nil {
 			t.Fatal(err)
 		}
 		if err := run.WriteSample(&store.Sample{ID: id, Text: "x"}); err != nil {

@@ -45,6 +45,8 @@ type Config struct {
 
 	dir  string // folder of the config file
 	path string
+	// areas caches the code areas located in screen frames (by zoom and frame).
+	areas map[string]ScreenCoordinates
 }
 
 // TokenizationConfig lists the models whose tokens receive the character weights.
@@ -78,6 +80,11 @@ type Participant struct {
 	Tasks                   []int              `yaml:"tasks"`
 	BatchNo                 *int               `yaml:"batch_no"`
 	ManualScreenCoordinates *ScreenCoordinates `yaml:"manual_screen_coordinates"`
+	// ScreenFrame is a frame of the participant's screen recording (PNG, JPEG or GIF;
+	// relative to the config) in which the code area is found when there are no
+	// manual_screen_coordinates; default <participant folder>/<task>_frame.png (see
+	// LocateCodeArea).
+	ScreenFrame string `yaml:"screen_frame"`
 }
 
 // ScreenCoordinates is the code area on the screen, in pixels.
@@ -107,9 +114,9 @@ type ScreenResolution struct {
 	Height int `yaml:"pixel_screen_height"`
 }
 
-// Zoom is the character grid of an editor zoom level; the marker settings are the
-// original's (it located the code area in the screen recording) and are kept only so
-// that its configs load.
+// Zoom is the character grid of an editor zoom level, with the marker images and
+// offsets that locate the code area in a screen frame for participants without
+// manual_screen_coordinates (LocateCodeArea).
 type Zoom struct {
 	NLines             int    `yaml:"n_lines"`
 	NCol               int    `yaml:"n_col"`
@@ -237,10 +244,11 @@ func (c *Config) check(errAt func(path, format string, a ...any) error) error {
 			return errAt(at+".zoom", "participant %q: zoom %q is not in zoom_dependant_parameters", p.Name, p.Zoom)
 		}
 		if p.ManualScreenCoordinates == nil {
-			return errAt(at, "participant %q has no manual_screen_coordinates (finding the code area in the screen recording is not implemented)", p.Name)
-		}
-		s := p.ManualScreenCoordinates
-		if !(s.XEnd > s.XStart && s.YEnd > s.YStart) {
+			z := c.Zoom[p.Zoom]
+			if z.PathMarkerTopLeft == "" || z.PathMarkerBotRight == "" || len(z.TopLeftOffsets) != 2 || len(z.BottomRightOffsets) != 2 {
+				return errAt(at, "participant %q has no manual_screen_coordinates, so zoom %q needs path_marker_top_left, path_marker_bottom_right and two top_left_offsets and bottom_right_offsets to find the code area in a screen frame", p.Name, p.Zoom)
+			}
+		} else if s := p.ManualScreenCoordinates; !(s.XEnd > s.XStart && s.YEnd > s.YStart) {
 			return errAt(at+".manual_screen_coordinates", "participant %q: the code area must have x_end > x_start and y_end > y_start", p.Name)
 		}
 		if p.BatchNo != nil && len(c.Batches) > 0 && !batches[*p.BatchNo] {

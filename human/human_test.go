@@ -78,7 +78,7 @@ func TestTokenGridFixationsLandOnTheirCharacters(t *testing.T) {
 			x, y = math.Round(x*1e5)/1e5, math.Round(y*1e5)/1e5
 			s := &Session{Text: text}
 			snap := &Snapshot{File: "f", FirstLine: first}
-			c.attribute(s, p, []event{{time: 1, snap: snap}, {time: 2, fix: &Fixation{Time: 2, Duration: 1, X: x, Y: y}}}, "f")
+			c.attribute(s, p, *p.ManualScreenCoordinates, []event{{time: 1, snap: snap}, {time: 2, fix: &Fixation{Time: 2, Duration: 1, X: x, Y: y}}}, "f")
 			var hit []int
 			for i, w := range s.Weights {
 				if w != 0 {

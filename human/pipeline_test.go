@@ -103,8 +103,29 @@ func TestPipelineRunFolder(t *testing.T) {
 		if tlshape[0] != n || math.Abs(sum(tl)-sum(ft)) > 1e-9*sum(ft) {
 			t.Fatalf("token × line shape %v, total %v vs %v", tlshape, sum(tl), sum(ft))
 		}
-		if _, err := run.ReadPassSettings(PassFollowupTokens(d)); err != nil {
-			t.Fatal(err)
+		if want := strings.Count(s.Text[:strings.LastIndexByte(strings.TrimRight(s.Text, "\n"), '\n')+1], "\n") + 1; tlshape[1] != want {
+			t.Fatalf("token × line matrix has %d line columns, the text's last non-empty line is line %d", tlshape[1], want)
+		}
+		// Every output is recorded through the store with the axes report, plot and
+		// derive draw and read it by.
+		for pass, want := range map[string]string{
+			PassCharWeights: "[char]", PassTokenWeights(c.Tokenization.ModelNames[0]): "[key]",
+			PassFollowupTokens(d): "[query, key]", PassFollowupLines(d): "[line, line]", PassFollowupTokensLines(d): "[query, line]",
+		} {
+			ps, err := run.ReadPassSettings(pass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := store.AxesString(ps.Axes); got != want {
+				t.Fatalf("pass %s: axes %s, want %s", pass, got, want)
+			}
+			out, err := run.Derived(pass, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.CheckAxes(ps.Axes, out.Shape); err != nil {
+				t.Fatalf("pass %s: %v", pass, err)
+			}
 		}
 	}
 	avg := filepath.Join(out, "run", HumanDir, "decay_0.1", "data_avg_followup")

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 	"github.com/attnscope/attnscope/tokenizer"
 )
 
@@ -45,6 +45,40 @@ func PassFollowupLines(decay float64) string { return "followup_lines.decay_" + 
 // PassFollowupTokensLines is derivefollowupline's token × line output for a decay.
 func PassFollowupTokensLines(decay float64) string {
 	return "followup_tokens_lines.decay_" + decayName(decay)
+}
+
+// Axes of the human outputs, recorded in their pass.json.
+var (
+	// CharWeightsAxes: one weight per character (code point) of the sample's text.
+	CharWeightsAxes = []store.Axis{{Name: store.AxisChar}}
+	// FollowupLinesAxes: line × line follow-up, one row and column per source line.
+	FollowupLinesAxes = []store.Axis{{Name: store.AxisLine}, {Name: store.AxisLine}}
+)
+
+// followupTokensAxes are the axes of the token × token follow-up matrix: the
+// sample's tokens with force_model_tokens, else the records (tokens with their
+// newlines split), which are not the sample's tokens.
+func (c *Config) followupTokensAxes() []store.Axis {
+	if c.forceModelTokens() {
+		return []store.Axis{{Name: store.AxisQuery}, {Name: store.AxisKey}}
+	}
+	return []store.Axis{{Name: store.AxisToken}, {Name: store.AxisToken}}
+}
+
+// sameAsFollowupTokenizer reports whether model m of tokenization.model_names is the
+// follow-up tokenizer, whose tokens are the samples' own.
+func (c *Config) sameAsFollowupTokenizer(m string) bool {
+	if c.Followup.ModelTokenizer == "" {
+		return false
+	}
+	a, err1 := c.modelDir(m, c.Tokenization.ModelsFolder)
+	b, err2 := c.modelDir(c.Followup.ModelTokenizer, c.Followup.ModelFolder)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	ab, _ := filepath.Abs(a)
+	bb, _ := filepath.Abs(b)
+	return ab == bb
 }
 
 // decayName spells a decay as Python's str(float) in the original's folder names.
@@ -165,41 +199,30 @@ func hashFile(path string) (store.FileHash, error) {
 	return store.FileHash{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// writePassSettings writes RUN/derived/<pass>/pass.json, refusing a folder derived
-// with other settings.
-func writePassSettings(r *store.Run, pass string, s store.PassSettings) error {
-	if err := os.MkdirAll(filepath.Dir(r.PassSettingsPath(pass)), 0o755); err != nil {
-		return err
-	}
-	want, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	want = append(want, '\n')
-	got, err := os.ReadFile(r.PassSettingsPath(pass))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return atomicfile.WriteFile(r.PassSettingsPath(pass), want)
-	case err != nil:
-		return err
-	case !bytes.Equal(got, want):
-		return fmt.Errorf("%s was made with other settings (%s); delete that folder to remake it", r.PassSettingsPath(pass), strings.TrimSpace(string(got)))
-	}
-	return nil
+// preparePass creates RUN/derived/<pass>/ and records its settings and the axes of
+// its outputs (pass.json) through the store, refusing a folder made with other
+// settings, so that report, plot, web and derive read human outputs by their axes as
+// they read a derive pass's.
+func preparePass(r *store.Run, pass string, s store.PassSettings) error {
+	return r.PreparePass(pass, s)
 }
 
-// writeArray writes a derived array (float64 .npy) atomically.
-func writeArray(r *store.Run, pass, sample string, shape []int, data []float64) error {
-	return checkpoint.WriteNpyFile(r.DerivedPath(pass, sample), shape, data)
+// writeArray stores sample's output of pass (a float64 .npy) through the store after
+// checking its shape against the pass's declared axes.
+func writeArray(r *store.Run, pass, sample string, axes []store.Axis, shape []int, data []float64) error {
+	if err := store.CheckAxes(axes, shape); err != nil {
+		return fmt.Errorf("pass %s, sample %s: %w", pass, sample, err)
+	}
+	return r.WriteDerived(pass, sample, &tensor.Tensor{Shape: shape, Data: data}, nil)
 }
 
-// readArray reads a derived array as float64.
+// readArray reads sample's output of pass as float64.
 func readArray(r *store.Run, pass, sample string) ([]int, []float64, error) {
-	a, err := checkpoint.ReadNpyFile(r.DerivedPath(pass, sample))
+	t, err := r.Derived(pass, sample)
 	if err != nil {
 		return nil, nil, err
 	}
-	return a.Shape, a.Float64s(), nil
+	return t.Shape, t.Data, nil
 }
 
 func writeJSON(path string, v any) error {

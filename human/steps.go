@@ -90,7 +90,7 @@ func GetWeights(ctx context.Context, c *Config, opt Options) error {
 	h, v := c.spans()
 	kw := map[string]any{"horizontal_attention_span": h, "vertical_attention_span": v,
 		"outside_code_area_first_cell": c.Quirks.OutsideCodeAreaFirstCell, "other_file_snapshots": c.Quirks.OtherFileSnapshots}
-	if err := writePassSettings(run, PassCharWeights, store.PassSettings{Function: "human.getweights", Input: "eye-tracking", Kwargs: kw}); err != nil {
+	if err := preparePass(run, PassCharWeights, store.PassSettings{Function: "human.getweights", Input: "eye-tracking", Kwargs: kw, Axes: CharWeightsAxes}); err != nil {
 		return err
 	}
 	var enc func(string) (*store.Sample, error)
@@ -146,7 +146,7 @@ func writeSession(run *store.Run, s *Session, enc func(string) (*store.Sample, e
 	if err := writeCSV(filepath.Join(dir, s.ID+".csv"), rows); err != nil {
 		return err
 	}
-	if err := writeArray(run, PassCharWeights, s.ID, []int{len(s.Weights)}, s.Weights); err != nil {
+	if err := writeArray(run, PassCharWeights, s.ID, CharWeightsAxes, []int{len(s.Weights)}, s.Weights); err != nil {
 		return err
 	}
 	return run.WriteSample(smp)
@@ -216,7 +216,11 @@ func DeriveTokenWeights(ctx context.Context, c *Config, opt Options) error {
 			return err
 		}
 		pass := PassTokenWeights(m)
-		if err := writePassSettings(run, pass, store.PassSettings{Function: "human.derivetokenweights", Input: PassCharWeights, Kwargs: map[string]any{"model": m}}); err != nil {
+		axes := []store.Axis{{Name: store.AxisToken}}
+		if c.sameAsFollowupTokenizer(m) {
+			axes = []store.Axis{{Name: store.AxisKey}} // the sample's own tokens
+		}
+		if err := preparePass(run, pass, store.PassSettings{Function: "human.derivetokenweights", Input: PassCharWeights, Kwargs: map[string]any{"model": m}, Axes: axes}); err != nil {
 			return err
 		}
 		for _, id := range samples {
@@ -239,7 +243,7 @@ func DeriveTokenWeights(ctx context.Context, c *Config, opt Options) error {
 			if err != nil {
 				return fmt.Errorf("sample %s: model %s: %w", id, m, err)
 			}
-			if err := writeArray(run, pass, id, []int{len(tw)}, tw); err != nil {
+			if err := writeArray(run, pass, id, axes, []int{len(tw)}, tw); err != nil {
 				return err
 			}
 		}

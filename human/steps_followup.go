@@ -58,12 +58,12 @@ func GetFollowup(ctx context.Context, c *Config, opt Options) error {
 	for _, d := range c.decays() {
 		kw := map[string]any{"decay": d, "normalization": norm, "force_model_tokens": c.forceModelTokens()}
 		if wantTok {
-			if err := writePassSettings(run, PassFollowupTokens(d), store.PassSettings{Function: "human.getfollowup", Input: "intermediate_char_events", Kwargs: kw}); err != nil {
+			if err := preparePass(run, PassFollowupTokens(d), store.PassSettings{Function: "human.getfollowup", Input: "intermediate_char_events", Kwargs: kw, Axes: c.followupTokensAxes()}); err != nil {
 				return err
 			}
 		}
 		if wantLine {
-			if err := writePassSettings(run, PassFollowupLines(d), store.PassSettings{Function: "human.getfollowup_lines", Input: "intermediate_char_events", Kwargs: kw}); err != nil {
+			if err := preparePass(run, PassFollowupLines(d), store.PassSettings{Function: "human.getfollowup_lines", Input: "intermediate_char_events", Kwargs: kw, Axes: FollowupLinesAxes}); err != nil {
 				return err
 			}
 		}
@@ -110,7 +110,7 @@ func (c *Config) followupSample(ctx context.Context, run *store.Run, id string, 
 		if norm {
 			NormalizeRows(tm, k, k)
 		}
-		if err := writeArray(run, PassFollowupTokens(d), id, []int{k, k}, tm); err != nil {
+		if err := writeArray(run, PassFollowupTokens(d), id, c.followupTokensAxes(), []int{k, k}, tm); err != nil {
 			return err
 		}
 	}
@@ -123,7 +123,7 @@ func (c *Config) followupSample(ctx context.Context, run *store.Run, id string, 
 		if norm {
 			NormalizeRows(lm, len(uniq), len(uniq))
 		}
-		if err := writeArray(run, PassFollowupLines(d), id, []int{len(uniq), len(uniq)}, lm); err != nil {
+		if err := writeArray(run, PassFollowupLines(d), id, FollowupLinesAxes, []int{len(uniq), len(uniq)}, lm); err != nil {
 			return err
 		}
 	}
@@ -144,7 +144,8 @@ func DeriveFollowupLine(ctx context.Context, c *Config, opt Options) error {
 		return err
 	}
 	for _, d := range c.decays() {
-		if err := writePassSettings(run, PassFollowupTokensLines(d), store.PassSettings{Function: "human.derivefollowupline", Input: PassFollowupTokens(d), Kwargs: map[string]any{}}); err != nil {
+		axes := []store.Axis{c.followupTokensAxes()[0], {Name: store.AxisLine}}
+		if err := preparePass(run, PassFollowupTokensLines(d), store.PassSettings{Function: "human.derivefollowupline", Input: PassFollowupTokens(d), Kwargs: map[string]any{}, Axes: axes}); err != nil {
 			return err
 		}
 		for _, id := range samples {
@@ -173,14 +174,32 @@ func DeriveFollowupLine(ctx context.Context, c *Config, opt Options) error {
 			default:
 				return fmt.Errorf("%s: %d columns, but the sample has %d tokens", run.DerivedPath(PassFollowupTokens(d), id), shape[1], len(s.Offsets))
 			}
-			out := AggregateColumns(m, shape[0], shape[1], labels)
-			if err := writeArray(run, PassFollowupTokensLines(d), id, []int{shape[0], len(uniqueSorted(labels))}, out); err != nil {
+			out, k := columnsByLine(m, shape[0], shape[1], labels)
+			if err := writeArray(run, PassFollowupTokensLines(d), id, axes, []int{shape[0], k}, out); err != nil {
 				return err
 			}
 		}
 		opt.logf("%s: %d samples", PassFollowupTokensLines(d), len(samples))
 	}
 	return nil
+}
+
+// columnsByLine sums the columns of the r×n matrix m by their 0-based line labels
+// into one column per line 0..max(labels), so that column k is line k+1 of the text
+// even where no token starts on a line (the second line of a "\n\n" token), which
+// then has a zero column; the original kept only the lines some token starts on.
+func columnsByLine(m []float64, r, n int, labels []int) ([]float64, int) {
+	k := 0
+	for _, l := range labels {
+		k = max(k, l+1)
+	}
+	out := make([]float64, r*k)
+	for i := 0; i < r; i++ {
+		for j := 0; j < n; j++ {
+			out[i*k+labels[j]] += m[i*n+j]
+		}
+	}
+	return out, k
 }
 
 // tokenLines is the 0-based line of each token's first character.

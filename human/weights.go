@@ -168,13 +168,17 @@ func (c *Config) ProcessSession(ctx context.Context, p *Participant, task int) (
 	if err != nil {
 		return nil, err
 	}
+	area, err := c.codeArea(p, userDir, task)
+	if err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(filepath.Join(questions, filepath.FromSlash(file)))
 	if err != nil {
 		return nil, fmt.Errorf("participant %q task %d: the task file shown in the snapshots: %w", p.Name, task, err)
 	}
 	text := strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\r", "\n")
 	s := &Session{ID: UniqueDataID(p.Name, task), User: p.Name, Task: task, File: file, Text: text}
-	c.attribute(s, p, events, file)
+	c.attribute(s, p, area, events, file)
 	return s, nil
 }
 
@@ -223,7 +227,7 @@ func (c *Config) syncEvents(fixPath string, fixations []Fixation, snaps []*Snaps
 
 // attribute spreads every fixation over its neighbourhood and keeps the cells that
 // are characters of the file.
-func (c *Config) attribute(s *Session, p *Participant, events []event, file string) {
+func (c *Config) attribute(s *Session, p *Participant, area ScreenCoordinates, events []event, file string) {
 	zoom := c.Zoom[p.Zoom]
 	h, v := c.spans()
 	var cur *Snapshot
@@ -246,7 +250,7 @@ func (c *Config) attribute(s *Session, p *Participant, events []event, file stri
 			s.OtherFile++
 			continue
 		}
-		gl, gc, ok := gridCell(e.fix.X, e.fix.Y, c.ScreenResolution, *p.ManualScreenCoordinates, zoom.NLines, zoom.NCol)
+		gl, gc, ok := gridCell(e.fix.X, e.fix.Y, c.ScreenResolution, area, zoom.NLines, zoom.NCol)
 		if !ok {
 			s.OutsideCodeArea++
 			if !c.Quirks.OutsideCodeAreaFirstCell {

@@ -112,6 +112,8 @@ func AxisTitle(name string) string {
 		return "token after layer"
 	case store.AxisCategory:
 		return "code category"
+	case store.AxisToken:
+		return "token (numbered)"
 	}
 	return name
 }

@@ -236,6 +236,17 @@ func derivedView(run Run, id string, o FigureOptions) (*DerivedView, store.PassI
 // drawDerived draws o.Pass's output by its declared axes; --layer, --head or --reduce
 // on an output without such an axis is refused.
 func drawDerived(ctx context.Context, run Run, id string, o FigureOptions) (*Drawing, error) {
+	pass, t, err := passOutput(run, id, o)
+	if err != nil {
+		return nil, err
+	}
+	c, err := SampleAxisContext(run, id)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok, err := CharCodeFigure(pass, t, c, id, o.Clip); ok || err != nil {
+		return drawn(f, err) // one weight per character: drawn over the source code
+	}
 	v, pass, err := derivedView(run, id, o)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/attnscope/attnscope/human"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/store"
 )
@@ -134,6 +135,8 @@ type page struct {
 	Omitted      int
 	// DerivedFirst: derived outputs are drawn for the first sample only.
 	DerivedFirst bool
+	// Human: the sessions and reading baselines of an eye-tracking run.
+	Human *humanPage
 }
 
 type kv struct{ Key, Value string }
@@ -175,6 +178,11 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 		return err
 	}
 	pg.LayerTables, pg.HeadTables = metricTables(rows)
+	if prov["kind"] == human.Kind {
+		if pg.Human, err = humanSection(run, o.DPI); err != nil {
+			return err
+		}
+	}
 	if o.MaxSamples > 0 && len(ids) > o.MaxSamples {
 		pg.Omitted = len(ids) - o.MaxSamples
 		ids = ids[:o.MaxSamples]
@@ -187,7 +195,7 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	if err := pageTemplate.ExecuteTemplate(w, "head", pg); err != nil {
 		return err
 	}
-	attention := false
+	attention, drawn := false, false
 	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -205,14 +213,15 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 			return err
 		}
 		attention = attention || sec.NumLayers > 0
+		drawn = drawn || len(sec.Figures) > 0
 		if err := pageTemplate.ExecuteTemplate(w, "sample", sec); err != nil {
 			return err
 		}
 		ev.Done = true
 		progress(ev)
 	}
-	if len(ids) > 0 && !attention {
-		return fmt.Errorf("run %s has no attention captured in any sample", run.Dir())
+	if len(ids) > 0 && !attention && !drawn && pg.Human == nil {
+		return fmt.Errorf("run %s has no attention captured and no derived outputs in any sample", run.Dir())
 	}
 	if err := writeDiagnostics(w, run, o.DPI); err != nil {
 		return err
@@ -364,7 +373,8 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 <nav><ul>
 <li><a href="#provenance">Provenance</a></li>
 <li><a href="#metrics">Metrics</a></li>
-{{range .Nav}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
+{{if .Human}}<li><a href="#human">Human reading</a></li>
+{{end}}{{range .Nav}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
 {{end}}</ul></nav>
 {{if .DerivedFirst}}<p class="note">Outputs of derive passes are drawn for the first sample; <code>attnscope report --figures derived</code> (or a pass name) draws them for every sample.</p>{{end}}
 
@@ -385,13 +395,22 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 {{end}}</table>
 {{end}}</div>{{end}}
 {{else}}<p class="note">No metrics table (run <code>attnscope derive</code> to compute one).</p>{{end}}
+{{with .Human}}
+<h2 id="human">Human reading</h2>
+<p>An eye-tracking run (attnscope human): {{len .Sessions}} session(s). Each sample is one session; its outputs (character weights, token weights, follow-up matrices) are drawn in its section by their axes.</p>
+{{if .Sessions}}<table><tr><th class="k">session</th><th class="k">user</th><th>task</th><th class="k">source file</th></tr>
+{{range .Sessions}}<tr><td class="k">{{.ID}}</td><td class="k">{{.User}}</td><td>{{.Task}}</td><td class="k">{{.Source}}</td></tr>
+{{end}}</table>{{end}}
+{{range .Baselines}}<figure><figcaption>{{.Title}}</figcaption><img alt="{{.Title}}" src="{{.DataURI}}">{{.Table}}</figure>
+{{else}}<p class="note">No reading baselines (run <code>attnscope human --config eye.yaml getavgbehavior</code>).</p>{{end}}
+{{end}}
 {{end}}
 
 {{define "sample"}}
 <h2 id="{{.Anchor}}">Sample {{.ID}}</h2>
 <p>{{.NumTokens}} token(s), {{.NumLayers}} layer(s) of attention{{if .PromptLen}}, prompt of {{.PromptLen}} token(s) (outlined){{end}}.</p>
 {{if .Text}}<pre class="text">{{.Text}}</pre>{{end}}
-{{if not .NumLayers}}<p class="note">No attention captured for this sample.</p>{{end}}
+{{if not .NumLayers}}<p class="note">No attention captured for this sample{{if .Figures}}; its derived outputs follow{{end}}.</p>{{end}}
 {{range .Figures}}<figure data-kind="{{.Kind}}"><figcaption>{{.Title}}</figcaption>
 {{if .DataURI}}<img alt="{{.Title}}" src="{{.DataURI}}">{{else if .HTML}}{{.HTML}}{{else}}<p class="note">{{.Note}}</p>{{end}}
 </figure>

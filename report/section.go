@@ -91,10 +91,13 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		return sec, err
 	}
 	sec.NumLayers = n
-	if n == 0 {
-		return sec, nil
-	}
 	sc := &section{ctx: ctx, run: run, id: id, s: s, o: o, sec: &sec, layers: n}
+	if n == 0 {
+		// No attention (an eye-tracking run of attnscope human, or an import of derived
+		// outputs only): the sample's derived outputs, drawn by their axes.
+		sc.kind = "derived"
+		return sec, reportDerived(sc)
+	}
 	if sc.derivedFns, err = derivedFunctions(run, id); err != nil {
 		return sec, err
 	}
@@ -187,7 +190,10 @@ func reportDerived(sc *section) error {
 	}
 	all := len(sc.o.Figures) == 0 || sc.o.chosen("derived")
 	for _, pass := range passes {
-		if !sc.run.HasDerived(pass.Name, sc.id) || !(all || sc.o.chosen(pass.Name)) {
+		// A sample without attention (a human session) shows its [char] outputs over
+		// the source code in every section: small HTML, and its main figure.
+		charOnly := sc.layers == 0 && len(pass.Axes) == 1 && pass.Axes[0].Name == store.AxisChar
+		if !sc.run.HasDerived(pass.Name, sc.id) || !(all || sc.o.chosen(pass.Name) || (charOnly && sc.o.implicit)) {
 			continue
 		}
 		title := "Derived: " + pass.Name
@@ -197,6 +203,10 @@ func reportDerived(sc *section) error {
 		}
 		if t.Len() == 0 {
 			sc.note(title, fmt.Sprintf("empty output (shape %v): the pass found nothing in this sample", t.Shape))
+			continue
+		}
+		if h, ok := charHeatmap(pass, t, c, sc.id, sc.o.ClipPercentile); ok {
+			sc.addHTML(title+" (over the source code)", h)
 			continue
 		}
 		v, err := NewDerivedView(pass, sc.id, t, c, DefaultSelection)

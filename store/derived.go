@@ -46,6 +46,7 @@ const (
 	AxisColumn     = "column"      // named columns of records (Labels)
 	AxisCriterion  = "criterion"   // named per-head criteria (Labels)
 	AxisCategory   = "category"    // named categories, e.g. syntactic ones of source code (Labels)
+	AxisToken      = "token"       // tokens that are not the sample's (another tokenizer's, or the sample's with multi-newline tokens split): numbered
 )
 
 // AttentionAxes are the axes of captured attention, [layer, head, query, key].

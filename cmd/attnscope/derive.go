@@ -29,7 +29,9 @@ func newDeriveCmd() *cobra.Command {
 run folder RUN. Each pass writes RUN/derived/<pass>/<sample>.npy; scalar metrics go to
 RUN/metrics.csv and RUN/metrics.parquet (sample, pass, layer, head, metric, value).
 Outputs that exist are skipped, so an interrupted derive resumes where it stopped.
-See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
+A pass's input is attention, metadata, an earlier pass of the config or a pass the run
+already holds (an earlier derive's, or a human run's follow-up matrix from attnscope
+human, e.g. input: followup_tokens.decay_0.1). See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 		Example: `  attnscope derive --config configs/derive-all.yaml runs/gpt2-code
   attnscope derive --config exp.yaml runs/gpt2-code --pass rollout --workers 2
   attnscope derive --list`,

@@ -21,9 +21,13 @@ func newHumanCmd() *cobra.Command {
 sessions listed in an eye.yaml config, writing the run folder folder_output (run.json
 of kind "human", one sample per session, derived/<pass>/<id>.npy, human/...).
 Steps: ` + strings.Join(human.Steps, ", ") + `, or all.
+A participant without manual_screen_coordinates has its code area found in a frame of
+its screen recording (screen_frame, or <participant>/<task>_frame.png) with the zoom
+level's marker images. derive, report and plot read the run like a machine run.
 'attnscope human generate' writes a synthetic study with its ground truth.`,
 		Example: `  attnscope human generate --questions ../shared/datasets/followup-attention/human_attention_tasks --out study
-  attnscope human --config study/eye.yaml all`,
+  attnscope human --config study/eye.yaml all
+  attnscope report study/run`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configPath == "" {
