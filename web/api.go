@@ -205,16 +205,17 @@ func (s *Server) apiThumbs(w http.ResponseWriter, r *http.Request, sd *sampleDat
 		return err
 	}
 	defer release()
-	g := newGeometry(sd.n)
-	d := g.Dim(g.Levels - 1)
+	t, err := s.thumbsFor(sd, l)
+	if err != nil {
+		return err
+	}
+	src, d := t.max, t.d
+	if pool == Mean {
+		src = t.mean
+	}
 	out := make([]float32, 0, sd.heads*d*d)
-	for h := range sd.heads {
-		p, m, err := s.pyramid(sd, l, h)
-		if err != nil {
-			return err
-		}
-		_, _, t := p.tile(m, pool, g.Levels-1, 0, 0)
-		out = append(out, t...)
+	for _, v := range src {
+		out = append(out, v...)
 	}
 	return writeFloats(w, r, []int{sd.heads, d, d}, out)
 }

@@ -67,9 +67,9 @@ type Server struct {
 	slots chan struct{}
 
 	mu      sync.Mutex
-	samples map[string]*sampleData // run/sample → open sample
-	pyrs    map[string]*list.Element
-	lru     *list.List // of *pyrEntry, most recent first
+	samples map[string]*sampleData   // run/sample → open sample
+	pyrs    map[string]*list.Element // pyramids and thumbnails held in memory
+	lru     *list.List               // of *pyrEntry, most recent first
 	pyrMem  int
 	calls   map[string]*buildCall
 	writers sync.WaitGroup // cache files being written
@@ -85,12 +85,12 @@ type runEntry struct {
 
 type pyrEntry struct {
 	key string
-	p   *pyramid
+	v   cacheItem
 }
 
 type buildCall struct {
 	done chan struct{}
-	p    *pyramid
+	v    cacheItem
 	err  error
 }
 
@@ -329,37 +329,50 @@ type pyrSource struct {
 // pyramidFor returns the pyramid of src: from memory, from the cache file, or
 // built (once, however many requests ask at the same time).
 func (s *Server) pyramidFor(sd *sampleData, src pyrSource) (*pyramid, error) {
-	key := sd.run.key + "/" + sd.id + "/" + src.name
+	v, err := s.cached(sd.run.key+"/"+sd.id+"/"+src.name, func() (cacheItem, error) { return s.loadOrBuild(sd, src) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*pyramid), nil
+}
+
+// cacheItem is what the server holds in memory: a pyramid or a layer's thumbnails.
+type cacheItem interface{ bytes() int }
+
+// cached returns the item of key from memory, or makes it with build (once,
+// however many requests ask at the same time) and keeps it, dropping the least
+// recently used items beyond Options.CacheBytes.
+func (s *Server) cached(key string, build func() (cacheItem, error)) (cacheItem, error) {
 	s.mu.Lock()
 	if el, ok := s.pyrs[key]; ok {
 		s.lru.MoveToFront(el)
 		s.mu.Unlock()
-		return el.Value.(*pyrEntry).p, nil
+		return el.Value.(*pyrEntry).v, nil
 	}
 	if c, ok := s.calls[key]; ok {
 		s.mu.Unlock()
 		<-c.done
-		return c.p, c.err
+		return c.v, c.err
 	}
 	c := &buildCall{done: make(chan struct{})}
 	s.calls[key] = c
 	s.mu.Unlock()
 
-	c.p, c.err = s.loadOrBuild(sd, src)
+	c.v, c.err = build()
 	s.mu.Lock()
 	delete(s.calls, key)
 	if c.err == nil {
-		s.pyrs[key] = s.lru.PushFront(&pyrEntry{key, c.p})
-		s.pyrMem += c.p.bytes()
+		s.pyrs[key] = s.lru.PushFront(&pyrEntry{key, c.v})
+		s.pyrMem += c.v.bytes()
 		for s.pyrMem > s.opts.CacheBytes && s.lru.Len() > 1 {
 			old := s.lru.Remove(s.lru.Back()).(*pyrEntry)
 			delete(s.pyrs, old.key)
-			s.pyrMem -= old.p.bytes()
+			s.pyrMem -= old.v.bytes()
 		}
 	}
 	s.mu.Unlock()
 	close(c.done)
-	return c.p, c.err
+	return c.v, c.err
 }
 
 func (s *Server) loadOrBuild(sd *sampleData, src pyrSource) (*pyramid, error) {
@@ -380,18 +393,23 @@ func (s *Server) loadOrBuild(sd *sampleData, src pyrSource) (*pyramid, error) {
 		}
 	}
 	p := buildPyramid(m)
-	// The file is written after the answer, in the background; Close waits.
-	s.writers.Add(1)
-	go func() {
-		defer s.writers.Done()
-		if err := s.writeCache(sd.run, dir, path, p.encode(src.size, src.mod)); err != nil {
-			s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
-		}
-	}()
+	s.writeCacheLater(sd.run, dir, path, func() []byte { return p.encode(src.size, src.mod) })
 	if src.keep {
 		p.m = m
 	}
 	return p, nil
+}
+
+// writeCacheLater writes a cache file after the answer, in the background; Close
+// waits for it.
+func (s *Server) writeCacheLater(e *runEntry, dir, path string, encode func() []byte) {
+	s.writers.Add(1)
+	go func() {
+		defer s.writers.Done()
+		if err := s.writeCache(e, dir, path, encode()); err != nil {
+			s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
+		}
+	}()
 }
 
 // writeCache writes a cache file atomically, refusing a cache folder that a
