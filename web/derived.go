@@ -15,26 +15,25 @@ import (
 // into memory: 8,192² float32 values are 256 MB).
 const maxDerivedSide = 8192
 
-// npyShape reads the shape of a .npy file from its header only.
-func npyShape(path string) ([]int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// matrixAxes reports whether the last two of axes are the rows and columns of a
+// square matrix the matrix view can draw: [query, key], or two axes of one name
+// (attention flow's [layer_token, layer_token]) without fixed labels.
+func matrixAxes(axes []store.Axis) bool {
+	k := len(axes)
+	if k < 2 {
+		return false
 	}
-	defer f.Close()
-	h, err := checkpoint.ReadNpyHeader(f)
-	if err != nil {
-		return nil, err
-	}
-	return h.Shape, nil
+	a, b := axes[k-2], axes[k-1]
+	return (a.Name == store.AxisQuery && b.Name == store.AxisKey) || (a.Name == b.Name && len(a.Labels) == 0 && len(b.Labels) == 0)
 }
 
 // derivedSource is slice idx (over the leading axes) of a derived output of shape
 // [..., N, N], read from its .npy file without reading the other slices. NaN and
 // infinite values are drawn as 0.
 func (s *Server) derivedSource(sd *sampleData, pass string, idx int) (pyrSource, error) {
-	if err := store.CheckSampleID(pass); err != nil {
-		return pyrSource{}, badRequest("pass %q: not a pass name", pass)
+	p, err := findPass(sd.run, pass)
+	if err != nil {
+		return pyrSource{}, err
 	}
 	path, err := sd.run.inside(store.DerivedDir, pass, sd.id+".npy")
 	if err != nil {
@@ -54,7 +53,10 @@ func (s *Server) derivedSource(sd *sampleData, pass string, idx int) (pyrSource,
 		return pyrSource{}, &httpError{http.StatusUnprocessableEntity, "derived/" + pass + "/" + sd.id + ".npy: " + err.Error()}
 	}
 	k := len(h.Shape)
-	if k < 2 || h.Shape[k-1] != h.Shape[k-2] || h.Shape[k-1] == 0 || h.FortranOrder {
+	if err := store.CheckAxes(p.Axes, h.Shape); err != nil || !matrixAxes(p.Axes) {
+		return pyrSource{}, badRequest("derived/%s/%s.npy: pass %s declares axes %s for shape %v: an output ending in [query, key] (or two axes of one kind) expected for the matrix view", pass, sd.id, pass, store.AxesString(p.Axes), h.Shape)
+	}
+	if h.Shape[k-1] != h.Shape[k-2] || h.Shape[k-1] == 0 || h.FortranOrder {
 		return pyrSource{}, badRequest("derived/%s/%s.npy has shape %v: a C-order [..., N, N] output expected for the matrix view", pass, sd.id, h.Shape)
 	}
 	n := h.Shape[k-1]

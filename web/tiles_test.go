@@ -280,12 +280,7 @@ func TestDerivedTilesEqualPooling(t *testing.T) {
 	for i := range v {
 		v[i] = math.Sin(float64(i)*0.013) * float64(i%7)
 	}
-	if err := os.MkdirAll(filepath.Dir(r.DerivedPath("rollout", "s")), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := checkpoint.WriteNpyFile(r.DerivedPath("rollout", "s"), []int{2, n, n}, v); err != nil {
-		t.Fatal(err)
-	}
+	writeDerived(t, r, "rollout", "s", []string{store.AxisLayer, store.AxisQuery, store.AxisKey}, []int{2, n, n}, v)
 	m := make([]float32, n*n)
 	for i := range m {
 		m[i] = float32(v[n*n+i])
