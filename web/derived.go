@@ -2,12 +2,10 @@ package web
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
 
-	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -39,55 +37,36 @@ func (s *Server) derivedSource(sd *sampleData, pass string, idx int) (pyrSource,
 	if err != nil {
 		return pyrSource{}, err
 	}
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return pyrSource{}, notFound("run %s: output of pass %q for sample %q cannot be read", sd.run.key, pass, sd.id)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	shape, err := sd.run.run.DerivedShape(pass, sd.id)
 	if err != nil {
-		return pyrSource{}, err
+		return pyrSource{}, &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s: %v", sd.run.key, err)}
 	}
-	h, err := checkpoint.ReadNpyHeader(f)
-	if err != nil {
-		return pyrSource{}, &httpError{http.StatusUnprocessableEntity, "derived/" + pass + "/" + sd.id + ".npy: " + err.Error()}
+	k := len(shape)
+	if err := store.CheckAxes(p.Axes, shape); err != nil || !matrixAxes(p.Axes) {
+		return pyrSource{}, badRequest("derived/%s/%s.npy: pass %s declares axes %s for shape %v: an output ending in [query, key] (or two axes of one kind) expected for the matrix view", pass, sd.id, pass, store.AxesString(p.Axes), shape)
 	}
-	k := len(h.Shape)
-	if err := store.CheckAxes(p.Axes, h.Shape); err != nil || !matrixAxes(p.Axes) {
-		return pyrSource{}, badRequest("derived/%s/%s.npy: pass %s declares axes %s for shape %v: an output ending in [query, key] (or two axes of one kind) expected for the matrix view", pass, sd.id, pass, store.AxesString(p.Axes), h.Shape)
+	if shape[k-1] != shape[k-2] || shape[k-1] == 0 {
+		return pyrSource{}, badRequest("derived/%s/%s.npy has shape %v: a [..., N, N] output expected for the matrix view", pass, sd.id, shape)
 	}
-	if h.Shape[k-1] != h.Shape[k-2] || h.Shape[k-1] == 0 || h.FortranOrder {
-		return pyrSource{}, badRequest("derived/%s/%s.npy has shape %v: a C-order [..., N, N] output expected for the matrix view", pass, sd.id, h.Shape)
-	}
-	n := h.Shape[k-1]
+	n := shape[k-1]
 	if n > maxDerivedSide {
 		return pyrSource{}, tooLarge("derived/%s/%s.npy: N = %d; at most %d is served as tiles", pass, sd.id, n, maxDerivedSide)
 	}
 	lead := 1
-	for _, d := range h.Shape[:k-2] {
+	for _, d := range shape[:k-2] {
 		lead *= d
 	}
 	if idx >= lead {
-		return pyrSource{}, notFound("derived/%s/%s.npy has %d matrices (shape %v); no index %d", pass, sd.id, lead, h.Shape, idx)
+		return pyrSource{}, notFound("derived/%s/%s.npy has %d matrices (shape %v); no index %d", pass, sd.id, lead, shape, idx)
 	}
 	load := func() (matrix, error) {
-		f, err := os.Open(path)
+		data, err := sd.run.run.DerivedMatrix(pass, sd.id, idx)
 		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		hh := *h
-		hh.Shape = []int{n, n}
-		if _, err := f.Seek(h.DataOffset+int64(idx)*int64(n*n)*int64(h.DType.Size()), io.SeekStart); err != nil {
-			return nil, err
-		}
-		a, err := checkpoint.ReadNpyData(f, &hh)
-		if err != nil {
-			return nil, &httpError{http.StatusUnprocessableEntity, "derived/" + pass + "/" + sd.id + ".npy: " + err.Error()}
-		}
-		data := a.Float32s()
-		if a.DType == checkpoint.NpyFloat16 || a.DType == checkpoint.NpyFloat32 {
-			data = append([]float32(nil), data...)
+			return nil, &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s: %v", sd.run.key, err)}
 		}
 		for i, v := range data {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {

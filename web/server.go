@@ -211,7 +211,7 @@ type sampleData struct {
 	run      *runEntry
 	id       string
 	info     *store.Sample
-	att      *checkpoint.Safetensors // nil: no attention file
+	att      *store.MappedAttention // nil: no attention file
 	layers   int
 	heads, n int
 	dtype    checkpoint.DType
@@ -240,8 +240,8 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 		return nil, notFound("run %s has no sample %q", e.key, id)
 	}
 	sd = &sampleData{run: e, id: id, info: info}
-	if p, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
-		if err := sd.openAttention(p); err != nil {
+	if _, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
+		if err := sd.openAttention(); err != nil {
 			return nil, err
 		}
 	} else if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
@@ -259,32 +259,13 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 	return sd, nil
 }
 
-func (sd *sampleData) openAttention(path string) error {
-	st, err := checkpoint.OpenSafetensors(path)
+func (sd *sampleData) openAttention() error {
+	a, err := sd.run.run.MapAttention(sd.id)
 	if err != nil {
-		return fmt.Errorf("sample %s: %w", sd.id, err)
+		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s, sample %s: %v", sd.run.key, sd.id, err)}
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		st.Close()
-		return err
-	}
-	sd.attSize, sd.attMod = fi.Size(), fi.ModTime().UnixNano()
-	for l := 0; ; l++ {
-		t, ok := st.Info(store.AttentionName(l))
-		if !ok {
-			break
-		}
-		if len(t.Shape) != 3 || t.Shape[1] != t.Shape[2] || t.Shape[1] == 0 ||
-			(t.DType != checkpoint.F32 && t.DType != checkpoint.F16 && t.DType != checkpoint.BF16) ||
-			(l > 0 && (t.Shape[0] != sd.heads || t.Shape[1] != sd.n)) {
-			st.Close()
-			return fmt.Errorf("read %s: tensor %q has dtype %s and shape %v, F32/F16/BF16 [heads, query, key] like layer 0 expected", path, t.Name, t.DType, t.Shape)
-		}
-		sd.heads, sd.n, sd.dtype = t.Shape[0], t.Shape[1], t.DType
-		sd.layers = l + 1
-	}
-	sd.att = st
+	sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
+	sd.attSize, sd.attMod = a.Size, a.ModUnixNano
 	return nil
 }
 
@@ -299,7 +280,7 @@ func (sd *sampleData) head(l, h int) (matrix, error) {
 	if h < 0 || h >= sd.heads {
 		return nil, notFound("sample %s has no head %d (heads 0..%d)", sd.id, h, sd.heads-1)
 	}
-	_, b, err := sd.att.Raw(store.AttentionName(l))
+	b, err := sd.att.Layer(l)
 	if err != nil {
 		return nil, err
 	}
