@@ -11,8 +11,10 @@
 // 2018), the source-code view, derived outputs and the metrics table, and a
 // side-by-side comparison.
 //
-// The server only reads the runs it was given; the one thing it writes is the tile
-// cache, RUN/cache/tiles/<sample>/<source>.pyr, written atomically.
+// The server only reads the runs it was given, through package store; the one
+// thing it writes is the tile cache, RUN/cache/tiles/<sample>/<source>.pyr (a
+// pyramid's cached levels and percentiles) and thumbs-l<layer>.thm (the model
+// view's thumbnails of one layer), written atomically.
 package web
 
 import (
