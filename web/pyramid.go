@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"sync"
 	"unsafe"
@@ -333,33 +334,59 @@ func poolTile(m matrix, pool Pool, z, r0, c0, rows, cols int, out []float32) {
 // for each level z ≥ cacheFrom the max cells and the mean cells as float32.
 const pyramidMagic = "ATTNPYR1"
 
-func (p *pyramid) encode(srcSize, srcMod int64) []byte {
-	size := len(pyramidMagic) + 24 + 4*len(p.pct) + 4
-	for i := range p.max {
-		size += 4 * (len(p.max[i]) + len(p.mean[i]))
-	}
-	b := make([]byte, 0, size)
-	b = append(b, pyramidMagic...)
+// encode writes the cache file to w, the levels straight from memory (no copy
+// of the pyramid on little-endian machines).
+func (p *pyramid) encode(w io.Writer, srcSize, srcMod int64) error {
+	b := append([]byte(nil), pyramidMagic...)
 	for _, v := range []int64{int64(p.geo.N), srcSize, srcMod} {
 		b = binary.LittleEndian.AppendUint64(b, uint64(v))
 	}
 	b = appendFloats(b, p.pct)
 	b = appendFloats(b, []float32{p.min})
-	for i := range p.max {
-		b = appendFloats(b, p.max[i])
-		b = appendFloats(b, p.mean[i])
+	if _, err := w.Write(b); err != nil {
+		return err
 	}
-	return b
+	for i := range p.max {
+		if err := writeFloats32(w, p.max[i]); err != nil {
+			return err
+		}
+		if err := writeFloats32(w, p.mean[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+// littleEndian is whether float32 slices can be written as they lie in memory.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 func appendFloats(b []byte, v []float32) []byte {
-	if len(v) > 0 && binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
-		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))...) // little-endian already
+	if len(v) > 0 && littleEndian {
+		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))...)
 	}
 	for _, x := range v {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 	}
 	return b
+}
+
+// writeFloats32 writes v little-endian, without a copy on little-endian machines.
+func writeFloats32(w io.Writer, v []float32) error {
+	if len(v) == 0 {
+		return nil
+	}
+	if littleEndian {
+		_, err := w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+		return err
+	}
+	for len(v) > 0 {
+		k := min(len(v), 1<<14)
+		if _, err := w.Write(appendFloats(nil, v[:k])); err != nil {
+			return err
+		}
+		v = v[k:]
+	}
+	return nil
 }
 
 // readFloats decodes k little-endian float32 values from the front of *b and

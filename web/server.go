@@ -376,7 +376,7 @@ func (s *Server) loadOrBuild(sd *sampleData, src pyrSource) (*pyramid, error) {
 		}
 	}
 	p := buildPyramid(m)
-	s.writeCacheLater(sd.run, dir, path, func() []byte { return p.encode(src.size, src.mod) })
+	s.writeCacheLater(sd.run, dir, path, func(w io.Writer) error { return p.encode(w, src.size, src.mod) })
 	if src.keep {
 		p.m = m
 	}
@@ -385,11 +385,11 @@ func (s *Server) loadOrBuild(sd *sampleData, src pyrSource) (*pyramid, error) {
 
 // writeCacheLater writes a cache file after the answer, in the background; Close
 // waits for it.
-func (s *Server) writeCacheLater(e *runEntry, dir, path string, encode func() []byte) {
+func (s *Server) writeCacheLater(e *runEntry, dir, path string, encode func(io.Writer) error) {
 	s.writers.Add(1)
 	go func() {
 		defer s.writers.Done()
-		if err := s.writeCache(e, dir, path, encode()); err != nil {
+		if err := s.writeCache(e, dir, path, encode); err != nil {
 			s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
 		}
 	}()
@@ -397,7 +397,7 @@ func (s *Server) writeCacheLater(e *runEntry, dir, path string, encode func() []
 
 // writeCache writes a cache file atomically, refusing a cache folder that a
 // symlink leads out of the run.
-func (s *Server) writeCache(e *runEntry, dir, path string, b []byte) error {
+func (s *Server) writeCache(e *runEntry, dir, path string, encode func(io.Writer) error) error {
 	rel, err := filepath.Rel(e.real, dir)
 	if err != nil {
 		return err
@@ -417,5 +417,5 @@ func (s *Server) writeCache(e *runEntry, dir, path string, b []byte) error {
 			return fmt.Errorf("%s is not a folder (a symlink?): the cache is only written inside the run", p)
 		}
 	}
-	return atomicfile.WriteFile(path, b)
+	return atomicfile.WriteWith(path, encode)
 }

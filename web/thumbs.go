@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -49,17 +50,23 @@ func buildThumbs(heads []matrix) *thumbs {
 // and its mean cells as float32.
 const thumbsMagic = "ATTNTHM1"
 
-func (t *thumbs) encode(srcSize, srcMod int64) []byte {
-	b := make([]byte, 0, len(thumbsMagic)+32+8*len(t.max)*t.d*t.d)
-	b = append(b, thumbsMagic...)
+func (t *thumbs) encode(w io.Writer, srcSize, srcMod int64) error {
+	b := append([]byte(nil), thumbsMagic...)
 	for _, v := range []int64{int64(t.n), int64(len(t.max)), srcSize, srcMod} {
 		b = binary.LittleEndian.AppendUint64(b, uint64(v))
 	}
-	for h := range t.max {
-		b = appendFloats(b, t.max[h])
-		b = appendFloats(b, t.mean[h])
+	if _, err := w.Write(b); err != nil {
+		return err
 	}
-	return b
+	for h := range t.max {
+		if err := writeFloats32(w, t.max[h]); err != nil {
+			return err
+		}
+		if err := writeFloats32(w, t.mean[h]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decodeThumbs reads a thumbnail cache file; it fails (and the thumbnails are
@@ -108,7 +115,7 @@ func (s *Server) thumbsFor(sd *sampleData, l int) (*thumbs, error) {
 		}
 		t := buildThumbs(heads)
 		dir := filepath.Join(sd.run.real, filepath.FromSlash(CacheDir), sd.id)
-		s.writeCacheLater(sd.run, dir, filepath.Join(dir, name), func() []byte { return t.encode(sd.attSize, sd.attMod) })
+		s.writeCacheLater(sd.run, dir, filepath.Join(dir, name), func(w io.Writer) error { return t.encode(w, sd.attSize, sd.attMod) })
 		return t, nil
 	})
 	if err != nil {
