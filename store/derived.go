@@ -210,6 +210,22 @@ func (r *Run) Derived(pass, sample string) (*tensor.Tensor, error) {
 	return &tensor.Tensor{Shape: a.Shape, Data: a.Float64s()}, nil
 }
 
+// DerivedShape reads the shape of pass's output for sample from the header of its
+// .npy file, without reading its values.
+func (r *Run) DerivedShape(pass, sample string) ([]int, error) {
+	path := r.DerivedPath(pass, sample)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h, err := checkpoint.ReadNpyHeader(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return h.Shape, nil
+}
+
 // DerivedPasses lists the passes with an output folder in the run, sorted by name,
 // with the settings their pass.json records (zero settings when it is missing).
 func (r *Run) DerivedPasses() ([]PassInfo, error) {

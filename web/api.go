@@ -3,16 +3,18 @@ package web
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"net/http"
-	"os"
+	"net/url"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"unsafe"
 
-	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/report"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/viz"
 )
@@ -45,8 +47,12 @@ func (s *Server) apiRuns(w http.ResponseWriter) error {
 		if err != nil {
 			return err
 		}
+		passes, err := derivedPasses(e)
+		if err != nil {
+			return err
+		}
 		rj := runJSON{Key: e.key, Dir: filepath.Base(e.real), Kind: e.run.Meta.Kind, DType: e.run.Meta.DType,
-			Samples: ids, Derived: derivedPasses(e), Meta: e.run.Meta}
+			Samples: ids, Derived: passes, Meta: e.run.Meta}
 		rj.Meta.Model = nil
 		if m := e.run.Meta.Model; m != nil {
 			rj.Model = m.ModelType + " (" + filepath.Base(m.Dir) + ")"
@@ -76,10 +82,15 @@ func (s *Server) apiSample(w http.ResponseWriter, sd *sampleData) error {
 	out.Labels = tokenLabels(sd.info, sd.n)
 	_, err := sd.run.inside(store.SamplesDir, sd.id, store.QKVFile)
 	out.HasQKV = err == nil
-	for _, p := range derivedPasses(sd.run) {
-		if path, err := sd.run.inside(store.DerivedDir, p.Name, sd.id+".npy"); err == nil {
-			p.Shape, _ = npyShape(path)
-			out.Derived = append(out.Derived, p)
+	passes, err := derivedPasses(sd.run)
+	if err != nil {
+		return err
+	}
+	for _, p := range passes {
+		if _, err := sd.run.inside(store.DerivedDir, p.Name, sd.id+".npy"); err == nil {
+			if p.Shape, err = sd.run.run.DerivedShape(p.Name, sd.id); err == nil {
+				out.Derived = append(out.Derived, p)
+			}
 		}
 	}
 	return writeJSON(w, out)
@@ -205,104 +216,201 @@ func (s *Server) apiThumbs(w http.ResponseWriter, r *http.Request, sd *sampleDat
 		return err
 	}
 	defer release()
-	g := newGeometry(sd.n)
-	d := g.Dim(g.Levels - 1)
+	t, err := s.thumbsFor(sd, l)
+	if err != nil {
+		return err
+	}
+	src, d := t.max, t.d
+	if pool == Mean {
+		src = t.mean
+	}
 	out := make([]float32, 0, sd.heads*d*d)
-	for h := range sd.heads {
-		p, m, err := s.pyramid(sd, l, h)
-		if err != nil {
-			return err
-		}
-		_, _, t := p.tile(m, pool, g.Levels-1, 0, 0)
-		out = append(out, t...)
+	for _, v := range src {
+		out = append(out, v...)
 	}
 	return writeFloats(w, r, []int{sd.heads, d, d}, out)
 }
 
-// derivedPass is one pass of RUN/derived with the function pass.json names.
+// derivedPass is one pass of RUN/derived with the function and axes its
+// pass.json declares.
 type derivedPass struct {
-	Name     string `json:"name"`
-	Function string `json:"function,omitempty"`
-	Shape    []int  `json:"shape,omitempty"` // of the sample's output (in a sample's listing)
+	Name     string       `json:"name"`
+	Function string       `json:"function,omitempty"`
+	Axes     []store.Axis `json:"axes"`            // empty: pass.json declares none (an older derive)
+	Shape    []int        `json:"shape,omitempty"` // of the sample's output (in a sample's listing)
 }
 
-// derivedPasses lists RUN/derived/<pass> folders inside the run. It reads the run
-// folder as it is now; branch h3-runsurface adds store.Run.DerivedPasses, which
-// should replace this function.
-func derivedPasses(e *runEntry) []derivedPass {
-	dir, err := e.inside(store.DerivedDir)
+// derivedPasses lists the run's passes (store.Run.DerivedPasses) whose folder
+// and pass.json lie inside the run folder.
+func derivedPasses(e *runEntry) ([]derivedPass, error) {
+	passes, err := e.run.DerivedPasses()
 	if err != nil {
-		return []derivedPass{}
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return []derivedPass{}
+		return nil, &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s: %v", e.key, err)}
 	}
 	out := []derivedPass{}
-	for _, d := range ents {
-		if !d.IsDir() || store.CheckSampleID(d.Name()) != nil {
+	for _, p := range passes {
+		if store.CheckSampleID(p.Name) != nil {
 			continue
 		}
-		p := derivedPass{Name: d.Name()}
-		if _, err := e.inside(store.DerivedDir, d.Name(), store.PassFile); err == nil {
-			if ps, err := e.run.ReadPassSettings(d.Name()); err == nil {
-				p.Function = ps.Function
+		if _, err := e.inside(store.DerivedDir, p.Name); err != nil {
+			continue
+		}
+		if _, err := e.inside(store.DerivedDir, p.Name, store.PassFile); err != nil {
+			if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
+				continue
 			}
 		}
-		out = append(out, p)
+		axes := p.Axes
+		if axes == nil {
+			axes = []store.Axis{}
+		}
+		out = append(out, derivedPass{Name: p.Name, Function: p.Function, Axes: axes})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return out, nil
 }
 
+// findPass returns the pass named name of run e, or a 404 naming the passes.
+func findPass(e *runEntry, name string) (derivedPass, error) {
+	if err := store.CheckSampleID(name); err != nil {
+		return derivedPass{}, badRequest("pass %q: not a pass name", name)
+	}
+	passes, err := derivedPasses(e)
+	if err != nil {
+		return derivedPass{}, err
+	}
+	var names []string
+	for _, p := range passes {
+		if p.Name == name {
+			return p, nil
+		}
+		names = append(names, p.Name)
+	}
+	return derivedPass{}, notFound("run %s has no pass %q (passes: %s)", e.key, name, strings.Join(names, ", "))
+}
+
+// derivedJSON is one derived output brought to one figure by the axes its pass
+// declares (report.NewDerivedView, as the static report draws it).
 type derivedJSON struct {
-	Pass     string    `json:"pass"`
-	Function string    `json:"function,omitempty"`
-	Sample   string    `json:"sample"`
-	Shape    []int     `json:"shape"`
-	Data     []float64 `json:"data"`
+	Pass       string       `json:"pass"`
+	Function   string       `json:"function,omitempty"`
+	Sample     string       `json:"sample"`
+	Shape      []int        `json:"shape"`
+	Axes       []store.Axis `json:"axes"`
+	Kind       string       `json:"kind"` // heatmap, bars, curves or table
+	Title      string       `json:"title"`
+	XTitle     string       `json:"x_title"`
+	YTitle     string       `json:"y_title"`
+	XTicks     []string     `json:"x_ticks"`
+	YTicks     []string     `json:"y_ticks"`
+	ValueLabel string       `json:"value_label"`
+	// Rows × Cols values row-major (heatmap, table), or one per x tick (bars).
+	Rows   int          `json:"rows"`
+	Cols   int          `json:"cols"`
+	Values []float64    `json:"values"`
+	Series []seriesJSON `json:"series,omitempty"` // curves
+	// NonFinite counts NaN and infinite values, sent as 0 (JSON has neither).
+	NonFinite int  `json:"non_finite"`
+	UsedLayer bool `json:"used_layer"`
+	UsedHead  bool `json:"used_head"`
 }
 
-func (s *Server) apiDerived(w http.ResponseWriter, e *runEntry, pass, id string) error {
-	if err := store.CheckSampleID(pass); err != nil {
-		return badRequest("pass %q: not a pass name", pass)
+type seriesJSON struct {
+	Name string    `json:"name"`
+	Y    []float64 `json:"y"`
+}
+
+// derivedSelection reads the figure's selection from the query: layer (index on
+// a layer axis; default the last), head (index on a head axis) or reduce (over
+// the heads: mean, sum, max or min; default mean).
+func derivedSelection(q url.Values) (report.Selection, error) {
+	sel := report.DefaultSelection
+	for _, k := range []string{"layer", "head"} {
+		v := q.Get(k)
+		if v == "" {
+			continue
+		}
+		i, err := ints([]string{v}, k)
+		if err != nil {
+			return sel, err
+		}
+		if k == "layer" {
+			sel.Layer = i[0]
+		} else {
+			sel.Head = i[0]
+		}
 	}
-	if err := store.CheckSampleID(id); err != nil {
-		return badRequest("%v", err)
+	sel.Reduce = q.Get("reduce")
+	if sel.Reduce != "" && !slices.Contains(report.Reductions, sel.Reduce) {
+		return sel, badRequest("reduce %q: one of %s expected", sel.Reduce, strings.Join(report.Reductions, ", "))
 	}
-	path, err := e.inside(store.DerivedDir, pass, id+".npy")
+	return sel, nil
+}
+
+func (s *Server) apiDerived(w http.ResponseWriter, r *http.Request, e *runEntry, pass, id string) error {
+	p, err := findPass(e, pass)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	sel, err := derivedSelection(r.URL.Query())
 	if err != nil {
-		return notFound("run %s: output of pass %q for sample %q cannot be read", e.key, pass, id)
+		return err
 	}
-	defer f.Close()
-	h, err := checkpoint.ReadNpyHeader(f)
+	sd, err := s.sample(e, id)
 	if err != nil {
-		return &httpError{http.StatusUnprocessableEntity, "derived/" + pass + "/" + id + ".npy: " + err.Error()}
+		return err
 	}
-	if h.NumElements() > maxDerivedCells {
-		return tooLarge("derived/%s/%s.npy has %d values; at most %d are sent", pass, id, h.NumElements(), maxDerivedCells)
+	if _, err := e.inside(store.DerivedDir, pass, id+".npy"); err != nil {
+		return err
 	}
-	a, err := checkpoint.ReadNpyData(f, h)
+	rel := store.DerivedDir + "/" + pass + "/" + id + ".npy"
+	shape, err := e.run.DerivedShape(pass, id)
 	if err != nil {
-		return &httpError{http.StatusUnprocessableEntity, "derived/" + pass + "/" + id + ".npy: " + err.Error()}
+		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s: %s: %v", e.key, rel, err)}
 	}
-	out := derivedJSON{Pass: pass, Sample: id, Shape: a.Shape, Data: a.Float64s()}
+	cells := 1
+	for _, d := range shape {
+		cells *= d
+	}
+	if cells > maxDerivedCells {
+		return tooLarge("%s has %d values; at most %d are sent", rel, cells, maxDerivedCells)
+	}
+	t, err := e.run.Derived(pass, id)
+	if err != nil {
+		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s: %s: %v", e.key, rel, err)}
+	}
+	ctx := report.AxisContext{Tokens: tokenLabels(sd.info, max(sd.n, len(sd.info.Tokens))), Text: sd.info.PromptText,
+		Layers: sd.layers, Heads: sd.heads}
+	if ctx.Text == "" {
+		ctx.Text = sd.info.Text
+	}
+	v, err := report.NewDerivedView(store.PassInfo{Name: p.Name, PassSettings: store.PassSettings{Function: p.Function, Axes: p.Axes}}, id, t, ctx, sel)
+	if err != nil {
+		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s: %s: %v", e.key, rel, err)}
+	}
+	out := derivedJSON{Pass: pass, Function: p.Function, Sample: id, Shape: t.Shape, Axes: p.Axes, Kind: v.Kind,
+		Title: v.Title, XTitle: v.XTitle, YTitle: v.YTitle, XTicks: v.XTicks, YTicks: v.YTicks, ValueLabel: v.ValueLabel,
+		UsedLayer: v.UsedLayer, UsedHead: v.UsedHead}
 	if out.Shape == nil {
 		out.Shape = []int{}
 	}
-	for i, v := range out.Data {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			out.Data[i] = 0 // JSON has no NaN; the page marks none
+	finite := func(x []float64) []float64 {
+		for i, v := range x {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				x[i] = 0
+				out.NonFinite++
+			}
 		}
+		return x
 	}
-	for _, p := range derivedPasses(e) {
-		if p.Name == pass {
-			out.Function = p.Function
+	switch v.Kind {
+	case report.ViewBars:
+		out.Rows, out.Cols, out.Values = 1, len(v.Values), finite(v.Values)
+	case report.ViewCurves:
+		for _, c := range v.Series {
+			out.Series = append(out.Series, seriesJSON{c.Name, finite(c.Y)})
 		}
+	default:
+		out.Rows, out.Cols, out.Values = v.Matrix.Rows, v.Matrix.Cols, finite(v.Matrix.Data)
 	}
 	return writeJSON(w, out)
 }

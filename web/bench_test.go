@@ -293,3 +293,26 @@ func BenchmarkBuildPyramid8192(b *testing.B) {
 		buildPyramid(rawMatrix{b: raw, dt: checkpoint.F16, n: n})
 	}
 }
+
+// BenchmarkThumbs1024 is the model view's cold work for one layer without HTTP or
+// disk: the thumbnails of 12 float16 heads of 1,024 tokens (one pass per head).
+func BenchmarkThumbs1024(b *testing.B) {
+	const n, H = 1024, 12
+	m := synthetic(n)
+	raw := make([]byte, 2*H*n*n)
+	for h := range H {
+		for i, v := range m {
+			binary.LittleEndian.PutUint16(raw[2*(h*n*n+i):], checkpoint.Float32ToHalf(v))
+		}
+	}
+	heads := make([]matrix, H)
+	for h := range heads {
+		heads[h] = rawMatrix{b: raw, dt: checkpoint.F16, n: n, off: h * n * n}
+	}
+	b.ResetTimer()
+	c0 := cpuTime()
+	for range b.N {
+		buildThumbs(heads)
+	}
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/layer")
+}

@@ -370,6 +370,10 @@ func TestBrowser(t *testing.T) {
 	p.goHash("derived", "run=alpha&sample=code&view=derived&pass=rollout")
 	p.screenshot("derived")
 	p.goHash("derived bars", "run=alpha&sample=code&view=derived&pass=received")
+	// A [layer, head] output: a heatmap with its layer and head ticks (by the
+	// axes pass.json declares, not by its shape).
+	p.goHash("derived layers × heads", "run=alpha&sample=code&view=derived&pass=entropy")
+	p.screenshot("derived-units")
 
 	// Metrics: sort, filter, follow a link.
 	p.goHash("metrics", "run=alpha&sample=code&view=metrics")

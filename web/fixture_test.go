@@ -18,6 +18,7 @@ import (
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tensor"
 )
 
 // testCode is the prompt of the code fixture.
@@ -164,12 +165,15 @@ func demoRuns(t testing.TB, root string) (alpha, beta string) {
 	rb := newRun(t, beta)
 	writeSample(t, rb, "code", fixture{layers: 2, heads: 3, text: testCode, language: "python"}, 3)
 
-	// Derived outputs: a [layers, heads] table, a per-token vector, an [N, N] matrix.
+	// Derived outputs, with the axes their pass declares: a [layer, head] table, a
+	// per-token vector, a [query, key] matrix.
 	nCode := len(tokenRE.FindAllString(testCode, -1))
 	for _, d := range []struct {
 		pass  string
+		axes  []string
 		shape []int
-	}{{"entropy", []int{3, 4}}, {"received", []int{nCode}}, {"rollout", []int{nCode, nCode}}} {
+	}{{"entropy", []string{store.AxisLayer, store.AxisHead}, []int{3, 4}}, {"received", []string{store.AxisKey}, []int{nCode}},
+		{"rollout", []string{store.AxisQuery, store.AxisKey}, []int{nCode, nCode}}} {
 		n := 1
 		for _, s := range d.shape {
 			n *= s
@@ -178,15 +182,7 @@ func demoRuns(t testing.TB, root string) (alpha, beta string) {
 		for i := range v {
 			v[i] = math.Sin(float64(i)*0.37)*0.5 + 0.5
 		}
-		if err := os.MkdirAll(filepath.Dir(ra.DerivedPath(d.pass, "code")), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := checkpoint.WriteNpyFile(ra.DerivedPath(d.pass, "code"), d.shape, v); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(ra.PassSettingsPath(d.pass), []byte(`{"function":"`+d.pass+`","input":"attention","kwargs":{}}`), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeDerived(t, ra, d.pass, "code", d.axes, d.shape, v)
 	}
 	var rows []store.MetricRow
 	for l := range 3 {
@@ -199,6 +195,22 @@ func demoRuns(t testing.TB, root string) (alpha, beta string) {
 		t.Fatal(err)
 	}
 	return alpha, beta
+}
+
+// writeDerived stores the output v (shape) of pass for sample id, the pass
+// declaring axes (names) in its pass.json, as derive writes it.
+func writeDerived(t testing.TB, r *store.Run, pass, id string, axes []string, shape []int, v []float64) {
+	t.Helper()
+	ps := store.PassSettings{Function: pass, Input: "attention", Kwargs: map[string]any{}}
+	for _, a := range axes {
+		ps.Axes = append(ps.Axes, store.Axis{Name: a})
+	}
+	if err := r.PreparePass(pass, ps); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteDerived(pass, id, &tensor.Tensor{Shape: shape, Data: v}, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // startServer serves dirs on 127.0.0.1 (a real listener) and returns the base URL;

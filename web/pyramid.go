@@ -1,12 +1,12 @@
 package web
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
-	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/attnscope/attnscope/checkpoint"
 )
@@ -178,93 +178,25 @@ func fromBitKey(k uint32) float32 {
 	return math.Float32frombits(^k)
 }
 
-// buildPyramid reads the matrix once, row by row, pooling it into level cacheFrom
-// (when the pyramid has one) and counting its values into a histogram of the top
-// 16 bits of their ordered bit patterns; higher levels are pooled from the level
-// below, means weighted by the number of matrix cells under each cell.
+// buildPyramid reads the matrix once (poolMatrix), pooling it into level
+// cacheFrom (when the pyramid has one) and counting its values into a histogram
+// of the top 16 bits of their ordered bit patterns; higher levels are pooled from
+// the level below, means weighted by the number of matrix cells under each cell.
 func buildPyramid(m matrix) *pyramid {
 	n := m.Size()
 	g := newGeometry(n)
 	p := &pyramid{geo: g}
 	cached := g.Levels > cacheFrom
-	var cmax []float32
-	var csum []float64
-	d, f := g.Dim(cacheFrom), 1<<cacheFrom
+	f := 0
 	if cached {
-		cmax = make([]float32, d*d)
-		csum = make([]float64, d*d)
-		for i := range cmax {
-			cmax[i] = float32(math.Inf(-1))
-		}
+		f = 1 << cacheFrom
 	}
-	// Bands of whole level-cacheFrom rows, one per worker: each writes its own
-	// cells and histogram.
-	workers := max(1, min(runtime.GOMAXPROCS(0), (n+f-1)/f))
-	per := ((n+f-1)/f + workers - 1) / workers * f
-	hists := make([][]int64, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hist := make([]int64, 1<<16)
-			hists[w] = hist
-			row := make([]float32, n)
-			// Runs of one bin (the zeros above a causal diagonal, for one)
-			// are counted in a register, not by incrementing one memory cell
-			// again and again.
-			last, run := uint32(0), int64(0)
-			for r := w * per; r < min((w+1)*per, n); r++ {
-				m.Row(r, 0, n, row)
-				for _, v := range row {
-					if k := bitKey(v) >> 16; k == last {
-						run++
-					} else {
-						hist[last] += run
-						last, run = k, 1
-					}
-				}
-				if !cached {
-					continue
-				}
-				i := r / f
-				mx, sm := cmax[i*d:(i+1)*d], csum[i*d:(i+1)*d]
-				for j := range d {
-					seg := row[j*f : min((j+1)*f, n)]
-					bm := mx[j]
-					var s float64
-					for _, v := range seg {
-						bm = max(bm, v)
-						s += float64(v)
-					}
-					mx[j] = bm
-					sm[j] += s
-				}
-			}
-			hist[last] += run
-		}()
-	}
-	wg.Wait()
-	for _, h := range hists[1:] {
-		for i, c := range h {
-			hists[0][i] += c
-		}
-	}
-	p.pct, p.min = histPercentiles(hists[0], int64(n)*int64(n))
+	pm := poolMatrix(m, f, true, defaultWorkers())
+	p.pct, p.min = histPercentiles(pm.hist, int64(n)*int64(n))
 	if !cached {
 		return p
 	}
-	mean := make([]float32, d*d)
-	cells := make([]float64, d)
-	for i := range cells {
-		cells[i] = float64(blockCells(n, cacheFrom, i))
-	}
-	for i := range d {
-		for j := range d {
-			mean[i*d+j] = float32(csum[i*d+j] / (cells[i] * cells[j]))
-		}
-	}
-	p.max, p.mean = [][]float32{cmax}, [][]float32{mean}
+	p.max, p.mean = [][]float32{pm.max}, [][]float32{pm.mean}
 	for z := cacheFrom + 1; z < g.Levels; z++ {
 		mx, mn := poolLevel(n, z, p.max[len(p.max)-1], p.mean[len(p.mean)-1])
 		p.max, p.mean = append(p.max, mx), append(p.mean, mn)
@@ -275,12 +207,21 @@ func buildPyramid(m matrix) *pyramid {
 // blockCells is how many matrix rows (or columns) cell i of level z covers.
 func blockCells(n, z, i int) int { return min((i+1)<<z, n) - i<<z }
 
-// poolLevel pools level z-1 (max and mean) 2 × 2 into level z.
+// poolLevel pools level z-1 (max and mean) 2 × 2 into level z. Means are
+// weighted by the number of matrix cells under each cell, which differs only at
+// the matrix's edge.
 func poolLevel(n, z int, pmax, pmean []float32) ([]float32, []float32) {
 	pd, d := (n+(1<<(z-1))-1)>>(z-1), (n+(1<<z)-1)>>z
 	mx, mn := make([]float32, d*d), make([]float32, d*d)
+	full := n >> z // cells 0..full-1 of level z hold 2 × 2 full cells below
 	for i := range d {
 		for j := range d {
+			if i < full && j < full {
+				a, b := (2*i)*pd+2*j, (2*i+1)*pd+2*j
+				mx[i*d+j] = max(pmax[a], pmax[a+1], pmax[b], pmax[b+1])
+				mn[i*d+j] = float32((float64(pmean[a]) + float64(pmean[a+1]) + float64(pmean[b]) + float64(pmean[b+1])) / 4)
+				continue
+			}
 			bm := float32(math.Inf(-1))
 			var s, w float64
 			for a := 2 * i; a < min(2*i+2, pd); a++ {
@@ -393,17 +334,70 @@ func poolTile(m matrix, pool Pool, z, r0, c0, rows, cols int, out []float32) {
 // for each level z ≥ cacheFrom the max cells and the mean cells as float32.
 const pyramidMagic = "ATTNPYR1"
 
-func (p *pyramid) encode(srcSize, srcMod int64) []byte {
-	var b bytes.Buffer
-	b.WriteString(pyramidMagic)
-	binary.Write(&b, binary.LittleEndian, []int64{int64(p.geo.N), srcSize, srcMod})
-	binary.Write(&b, binary.LittleEndian, p.pct)
-	binary.Write(&b, binary.LittleEndian, p.min)
-	for i := range p.max {
-		binary.Write(&b, binary.LittleEndian, p.max[i])
-		binary.Write(&b, binary.LittleEndian, p.mean[i])
+// encode writes the cache file to w, the levels straight from memory (no copy
+// of the pyramid on little-endian machines).
+func (p *pyramid) encode(w io.Writer, srcSize, srcMod int64) error {
+	b := append([]byte(nil), pyramidMagic...)
+	for _, v := range []int64{int64(p.geo.N), srcSize, srcMod} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
 	}
-	return b.Bytes()
+	b = appendFloats(b, p.pct)
+	b = appendFloats(b, []float32{p.min})
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	for i := range p.max {
+		if err := writeFloats32(w, p.max[i]); err != nil {
+			return err
+		}
+		if err := writeFloats32(w, p.mean[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// littleEndian is whether float32 slices can be written as they lie in memory.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+func appendFloats(b []byte, v []float32) []byte {
+	if len(v) > 0 && littleEndian {
+		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))...)
+	}
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+// writeFloats32 writes v little-endian, without a copy on little-endian machines.
+func writeFloats32(w io.Writer, v []float32) error {
+	if len(v) == 0 {
+		return nil
+	}
+	if littleEndian {
+		_, err := w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+		return err
+	}
+	for len(v) > 0 {
+		k := min(len(v), 1<<14)
+		if _, err := w.Write(appendFloats(nil, v[:k])); err != nil {
+			return err
+		}
+		v = v[k:]
+	}
+	return nil
+}
+
+// readFloats decodes k little-endian float32 values from the front of *b and
+// advances it.
+func readFloats(b *[]byte, k int) []float32 {
+	out := make([]float32, k)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32((*b)[4*i:]))
+	}
+	*b = (*b)[4*k:]
+	return out
 }
 
 // decodePyramid reads a cache file; it fails (and the pyramid is rebuilt) when the
@@ -423,14 +417,7 @@ func decodePyramid(b []byte, n int, srcSize, srcMod int64) (*pyramid, error) {
 		return nil, fmt.Errorf("tile cache: made from another version of the source")
 	}
 	b = b[24:]
-	floats := func(k int) []float32 {
-		out := make([]float32, k)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-		b = b[4*k:]
-		return out
-	}
+	floats := func(k int) []float32 { return readFloats(&b, k) }
 	p := &pyramid{geo: g, pct: floats(len(Percentiles))}
 	p.min = floats(1)[0]
 	for z := cacheFrom; z < g.Levels; z++ {

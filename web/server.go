@@ -11,8 +11,10 @@
 // 2018), the source-code view, derived outputs and the metrics table, and a
 // side-by-side comparison.
 //
-// The server only reads the runs it was given; the one thing it writes is the tile
-// cache, RUN/cache/tiles/<sample>/<source>.pyr, written atomically.
+// The server only reads the runs it was given, through package store; the one
+// thing it writes is the tile cache, RUN/cache/tiles/<sample>/<source>.pyr (a
+// pyramid's cached levels and percentiles) and thumbs-l<layer>.thm (the model
+// view's thumbnails of one layer), written atomically.
 package web
 
 import (
@@ -67,9 +69,9 @@ type Server struct {
 	slots chan struct{}
 
 	mu      sync.Mutex
-	samples map[string]*sampleData // run/sample → open sample
-	pyrs    map[string]*list.Element
-	lru     *list.List // of *pyrEntry, most recent first
+	samples map[string]*sampleData   // run/sample → open sample
+	pyrs    map[string]*list.Element // pyramids and thumbnails held in memory
+	lru     *list.List               // of *pyrEntry, most recent first
 	pyrMem  int
 	calls   map[string]*buildCall
 	writers sync.WaitGroup // cache files being written
@@ -85,12 +87,12 @@ type runEntry struct {
 
 type pyrEntry struct {
 	key string
-	p   *pyramid
+	v   cacheItem
 }
 
 type buildCall struct {
 	done chan struct{}
-	p    *pyramid
+	v    cacheItem
 	err  error
 }
 
@@ -211,7 +213,7 @@ type sampleData struct {
 	run      *runEntry
 	id       string
 	info     *store.Sample
-	att      *checkpoint.Safetensors // nil: no attention file
+	att      *store.MappedAttention // nil: no attention file
 	layers   int
 	heads, n int
 	dtype    checkpoint.DType
@@ -240,8 +242,8 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 		return nil, notFound("run %s has no sample %q", e.key, id)
 	}
 	sd = &sampleData{run: e, id: id, info: info}
-	if p, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
-		if err := sd.openAttention(p); err != nil {
+	if _, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
+		if err := sd.openAttention(); err != nil {
 			return nil, err
 		}
 	} else if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
@@ -259,32 +261,13 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 	return sd, nil
 }
 
-func (sd *sampleData) openAttention(path string) error {
-	st, err := checkpoint.OpenSafetensors(path)
+func (sd *sampleData) openAttention() error {
+	a, err := sd.run.run.MapAttention(sd.id)
 	if err != nil {
-		return fmt.Errorf("sample %s: %w", sd.id, err)
+		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s, sample %s: %v", sd.run.key, sd.id, err)}
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		st.Close()
-		return err
-	}
-	sd.attSize, sd.attMod = fi.Size(), fi.ModTime().UnixNano()
-	for l := 0; ; l++ {
-		t, ok := st.Info(store.AttentionName(l))
-		if !ok {
-			break
-		}
-		if len(t.Shape) != 3 || t.Shape[1] != t.Shape[2] || t.Shape[1] == 0 ||
-			(t.DType != checkpoint.F32 && t.DType != checkpoint.F16 && t.DType != checkpoint.BF16) ||
-			(l > 0 && (t.Shape[0] != sd.heads || t.Shape[1] != sd.n)) {
-			st.Close()
-			return fmt.Errorf("read %s: tensor %q has dtype %s and shape %v, F32/F16/BF16 [heads, query, key] like layer 0 expected", path, t.Name, t.DType, t.Shape)
-		}
-		sd.heads, sd.n, sd.dtype = t.Shape[0], t.Shape[1], t.DType
-		sd.layers = l + 1
-	}
-	sd.att = st
+	sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
+	sd.attSize, sd.attMod = a.Size, a.ModUnixNano
 	return nil
 }
 
@@ -299,7 +282,7 @@ func (sd *sampleData) head(l, h int) (matrix, error) {
 	if h < 0 || h >= sd.heads {
 		return nil, notFound("sample %s has no head %d (heads 0..%d)", sd.id, h, sd.heads-1)
 	}
-	_, b, err := sd.att.Raw(store.AttentionName(l))
+	b, err := sd.att.Layer(l)
 	if err != nil {
 		return nil, err
 	}
@@ -329,37 +312,50 @@ type pyrSource struct {
 // pyramidFor returns the pyramid of src: from memory, from the cache file, or
 // built (once, however many requests ask at the same time).
 func (s *Server) pyramidFor(sd *sampleData, src pyrSource) (*pyramid, error) {
-	key := sd.run.key + "/" + sd.id + "/" + src.name
+	v, err := s.cached(sd.run.key+"/"+sd.id+"/"+src.name, func() (cacheItem, error) { return s.loadOrBuild(sd, src) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*pyramid), nil
+}
+
+// cacheItem is what the server holds in memory: a pyramid or a layer's thumbnails.
+type cacheItem interface{ bytes() int }
+
+// cached returns the item of key from memory, or makes it with build (once,
+// however many requests ask at the same time) and keeps it, dropping the least
+// recently used items beyond Options.CacheBytes.
+func (s *Server) cached(key string, build func() (cacheItem, error)) (cacheItem, error) {
 	s.mu.Lock()
 	if el, ok := s.pyrs[key]; ok {
 		s.lru.MoveToFront(el)
 		s.mu.Unlock()
-		return el.Value.(*pyrEntry).p, nil
+		return el.Value.(*pyrEntry).v, nil
 	}
 	if c, ok := s.calls[key]; ok {
 		s.mu.Unlock()
 		<-c.done
-		return c.p, c.err
+		return c.v, c.err
 	}
 	c := &buildCall{done: make(chan struct{})}
 	s.calls[key] = c
 	s.mu.Unlock()
 
-	c.p, c.err = s.loadOrBuild(sd, src)
+	c.v, c.err = build()
 	s.mu.Lock()
 	delete(s.calls, key)
 	if c.err == nil {
-		s.pyrs[key] = s.lru.PushFront(&pyrEntry{key, c.p})
-		s.pyrMem += c.p.bytes()
+		s.pyrs[key] = s.lru.PushFront(&pyrEntry{key, c.v})
+		s.pyrMem += c.v.bytes()
 		for s.pyrMem > s.opts.CacheBytes && s.lru.Len() > 1 {
 			old := s.lru.Remove(s.lru.Back()).(*pyrEntry)
 			delete(s.pyrs, old.key)
-			s.pyrMem -= old.p.bytes()
+			s.pyrMem -= old.v.bytes()
 		}
 	}
 	s.mu.Unlock()
 	close(c.done)
-	return c.p, c.err
+	return c.v, c.err
 }
 
 func (s *Server) loadOrBuild(sd *sampleData, src pyrSource) (*pyramid, error) {
@@ -380,23 +376,28 @@ func (s *Server) loadOrBuild(sd *sampleData, src pyrSource) (*pyramid, error) {
 		}
 	}
 	p := buildPyramid(m)
-	// The file is written after the answer, in the background; Close waits.
-	s.writers.Add(1)
-	go func() {
-		defer s.writers.Done()
-		if err := s.writeCache(sd.run, dir, path, p.encode(src.size, src.mod)); err != nil {
-			s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
-		}
-	}()
+	s.writeCacheLater(sd.run, dir, path, func(w io.Writer) error { return p.encode(w, src.size, src.mod) })
 	if src.keep {
 		p.m = m
 	}
 	return p, nil
 }
 
+// writeCacheLater writes a cache file after the answer, in the background; Close
+// waits for it.
+func (s *Server) writeCacheLater(e *runEntry, dir, path string, encode func(io.Writer) error) {
+	s.writers.Add(1)
+	go func() {
+		defer s.writers.Done()
+		if err := s.writeCache(e, dir, path, encode); err != nil {
+			s.log.Printf("serve: tile cache not written (kept in memory only): %v", err)
+		}
+	}()
+}
+
 // writeCache writes a cache file atomically, refusing a cache folder that a
 // symlink leads out of the run.
-func (s *Server) writeCache(e *runEntry, dir, path string, b []byte) error {
+func (s *Server) writeCache(e *runEntry, dir, path string, encode func(io.Writer) error) error {
 	rel, err := filepath.Rel(e.real, dir)
 	if err != nil {
 		return err
@@ -416,5 +417,5 @@ func (s *Server) writeCache(e *runEntry, dir, path string, b []byte) error {
 			return fmt.Errorf("%s is not a folder (a symlink?): the cache is only written inside the run", p)
 		}
 	}
-	return atomicfile.WriteFile(path, b)
+	return atomicfile.WriteWith(path, encode)
 }

@@ -55,7 +55,6 @@ func checkPyramid(t *testing.T, base, prefix string, n int, m []float32) {
 		t.Fatalf("N=%d: %d levels, top side %d", n, g.Levels, g.Dim(g.Levels-1))
 	}
 	for z := range g.Levels {
-		f := 1 << z
 		for _, pool := range []string{"max", "mean"} {
 			bad := 0
 			for ty := range g.Tiles(z) {
@@ -67,41 +66,7 @@ func checkPyramid(t *testing.T, base, prefix string, n int, m []float32) {
 					if want := min(g.Tile, g.Dim(z)-tx*g.Tile); cols != want {
 						t.Fatalf("level %d tile (%d,%d): %d cols, want %d", z, ty, tx, cols, want)
 					}
-					for i := range rows {
-						r0 := (ty*g.Tile + i) * f
-						r1 := min(r0+f, n)
-						for j := range cols {
-							c0 := (tx*g.Tile + j) * f
-							c1 := min(c0+f, n)
-							mx, sum, abs := math.Inf(-1), 0.0, 0.0
-							for r := r0; r < r1; r++ {
-								for _, v := range m[r*n+c0 : r*n+c1] {
-									mx = max(mx, float64(v))
-									sum += float64(v)
-									abs += math.Abs(float64(v))
-								}
-							}
-							cells := float64((r1 - r0) * (c1 - c0))
-							want := mx
-							if pool == "mean" {
-								want = sum / cells
-							}
-							got := float64(data[i*cols+j])
-							ok := got == want
-							if pool == "mean" {
-								// Float32 rounding of the cached means is relative
-								// to the values' size (equal to the mean's for
-								// attention, which is non-negative).
-								ok = math.Abs(got-want) <= 1e-6*abs/cells+1e-12
-							}
-							if !ok {
-								if bad < 5 {
-									t.Errorf("N=%d level %d %s cell (%d, %d): %g, pooling the matrix gives %g", n, z, pool, ty*g.Tile+i, tx*g.Tile+j, got, want)
-								}
-								bad++
-							}
-						}
-					}
+					bad += checkCells(t, fmt.Sprintf("N=%d level %d %s", n, z, pool), n, m, pool, z, ty*g.Tile, tx*g.Tile, rows, cols, data, bad)
 				}
 			}
 			if bad > 0 {
@@ -109,6 +74,52 @@ func checkPyramid(t *testing.T, base, prefix string, n int, m []float32) {
 			}
 		}
 	}
+}
+
+// checkCells compares cells [r0, r0+rows) × [c0, c0+cols) of level z of the
+// pool ("max" or "mean") pyramid, given row-major in data, with the pooling of the
+// full matrix m ([n, n]) computed here in float64: max exactly, mean to 1e-6 of
+// the block's mean absolute value. It reports at most 5 - shown differences and
+// returns how many cells differ.
+func checkCells(t *testing.T, what string, n int, m []float32, pool string, z, r0, c0, rows, cols int, data []float32, shown int) int {
+	t.Helper()
+	f, bad := 1<<z, 0
+	for i := range rows {
+		mr0 := (r0 + i) * f
+		mr1 := min(mr0+f, n)
+		for j := range cols {
+			mc0 := (c0 + j) * f
+			mc1 := min(mc0+f, n)
+			mx, sum, abs := math.Inf(-1), 0.0, 0.0
+			for r := mr0; r < mr1; r++ {
+				for _, v := range m[r*n+mc0 : r*n+mc1] {
+					mx = max(mx, float64(v))
+					sum += float64(v)
+					abs += math.Abs(float64(v))
+				}
+			}
+			cells := float64((mr1 - mr0) * (mc1 - mc0))
+			want := mx
+			if pool == "mean" {
+				want = sum / cells
+			}
+			got := float64(data[i*cols+j])
+			ok := got == want
+			if pool == "mean" {
+				// Float32 rounding of the cached means is relative to the
+				// values' size (equal to the mean's for attention, which is
+				// non-negative).
+				ok = math.Abs(got-want) <= 1e-6*abs/cells+1e-12
+			}
+			if !ok {
+				if shown+bad < 5 {
+					t.Errorf("%s cell (%d, %d): %g, pooling the matrix gives %g", what, r0+i, c0+j, got, want)
+				}
+				bad++
+			}
+		}
+	}
+	return bad
 }
 
 // TestTilesEqualPooling checks every level of the max and mean pyramids of a
@@ -269,12 +280,7 @@ func TestDerivedTilesEqualPooling(t *testing.T) {
 	for i := range v {
 		v[i] = math.Sin(float64(i)*0.013) * float64(i%7)
 	}
-	if err := os.MkdirAll(filepath.Dir(r.DerivedPath("rollout", "s")), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := checkpoint.WriteNpyFile(r.DerivedPath("rollout", "s"), []int{2, n, n}, v); err != nil {
-		t.Fatal(err)
-	}
+	writeDerived(t, r, "rollout", "s", []string{store.AxisLayer, store.AxisQuery, store.AxisKey}, []int{2, n, n}, v)
 	m := make([]float32, n*n)
 	for i := range m {
 		m[i] = float32(v[n*n+i])

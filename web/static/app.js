@@ -438,9 +438,12 @@ async function matrixView(main, controls, sample, seq) {
   for (const c of CLIPS) cs.append(el("option", { value: c, text: c === 100 ? "none (max)" : c + "th percentile" }));
   cs.value = clip;
   controls.append(el("label", { title: "colours saturate at this percentile of the head's weights" }, "clip", cs));
-  // Source: the attention, or a derived [..., N, N] output (leading axes follow
-  // the layer and head when there are one or two of them).
-  const sources = sample.derived.filter((p) => p.shape && p.shape.length >= 2 && p.shape.length <= 4 && p.shape[p.shape.length - 1] === p.shape[p.shape.length - 2]);
+  // Source: the attention, or a derived output whose declared axes end in
+  // [query, key] (or two axes of one kind); its leading layer and head axes
+  // follow the layer and head, other leading axes take index 0.
+  const matrixAxes = (a) => a.length >= 2 && ((a[a.length - 2].name === "query" && a[a.length - 1].name === "key") ||
+    (a[a.length - 2].name === a[a.length - 1].name && !(a[a.length - 1].labels || []).length));
+  const sources = sample.derived.filter((p) => p.axes && p.shape && p.axes.length === p.shape.length && matrixAxes(p.axes) && p.shape[p.shape.length - 1] === p.shape[p.shape.length - 2]);
   const src = sources.find((p) => p.name === state.src);
   const ss = el("select", { id: "source", onchange: (e) => go({ src: e.target.value, zoom: "", cx: "", cy: "" }) }, el("option", { value: "", text: "attention" }));
   for (const p of sources) ss.append(el("option", { value: p.name, text: `${p.name} [${p.shape.join("×")}]` }));
@@ -449,17 +452,20 @@ async function matrixView(main, controls, sample, seq) {
   controls.append(el("button", { id: "zoom-reset", onclick: () => { view.reset(); } }, "reset zoom"));
   let idx = 0;
   if (src) {
-    const lead = src.shape.slice(0, -2);
-    if (lead.length >= 1) idx = Math.min(layer, lead[0] - 1);
-    if (lead.length === 2) idx = idx * lead[1] + Math.min(head, lead[1] - 1);
+    src.axes.slice(0, -2).forEach((a, k) => {
+      const n = src.shape[k];
+      idx = idx * n + (a.name === "layer" || a.name === "layer_pair" ? Math.min(layer, n - 1) : a.name === "head" ? Math.min(head, n - 1) : 0);
+    });
   }
   const base = src ? `${sampleURL()}/dtile/${enc(src.name)}/${idx}/${pool}` : `${sampleURL()}/tile/${layer}/${head}/${pool}`;
   const pyr = await api(src ? `${sampleURL()}/dpyramid/${enc(src.name)}/${idx}` : `${sampleURL()}/pyramid/${layer}/${head}`);
   if (seq !== renderSeq) return;
   const hi = pyr.values[pyr.percentiles.indexOf(clip)], lo = src ? pyr.min : Math.min(0, pyr.min);
   const N = pyr.n, M = 84; // label margin
-  const lab = (i) => (N === sample.n ? sample.labels[i] : "#" + i);
-  const what = src ? `derived output ${src.name}, matrix ${idx} of [${src.shape.join(", ")}]` : `Layer ${layer}, head ${head}`;
+  // Token labels on token axes (attention, or a derived output's [query, key]).
+  const tokenAxes = !src || (src.axes[src.axes.length - 1].name === "key" && N === sample.n);
+  const lab = (i) => (tokenAxes ? sample.labels[i] : "#" + i);
+  const what = src ? `derived output ${src.name} ${axesText(src.axes)}, matrix ${idx} of [${src.shape.join(", ")}]` : `Layer ${layer}, head ${head}`;
   const size = Math.max(300, Math.min(800, window.innerWidth - 260 - M, window.innerHeight - 200 - M));
   const W = size + M, H = size + M;
   const canvas = el("canvas", { id: "matrix", width: W * devicePixelRatio, height: H * devicePixelRatio, style: `width:${W}px;height:${H}px` });
@@ -647,55 +653,130 @@ async function codeView(main, controls, sample, seq) {
   document.body.dataset.painted = "1";
 }
 
-// ---- derived outputs ----
+// ---- derived outputs, drawn by the axes their pass declares (pass.json) ----
+const REDUCTIONS = ["mean", "sum", "max", "min"];
+const axesText = (axes) => "[" + axes.map((a) => a.name + (a.labels && a.labels.length ? "(" + a.labels.join(", ") + ")" : "")).join(", ") + "]";
+
 async function derivedView(main, controls, sample, seq) {
   if (!sample.derived.length) {
     main.append(el("div", { class: "note", text: "No derived outputs for this sample: run attnscope derive." }));
     document.body.dataset.painted = "1";
     return;
   }
-  const pass = sample.derived.some((p) => p.name === state.pass) ? state.pass : sample.derived[0].name;
-  const ps = el("select", { id: "pass", onchange: (e) => go({ pass: e.target.value, idx: "" }) });
+  const info = sample.derived.find((p) => p.name === state.pass) || sample.derived[0], pass = info.name;
+  const ps = el("select", { id: "pass", onchange: (e) => go({ pass: e.target.value, dl: "", dh: "" }) });
   for (const p of sample.derived) ps.append(el("option", { value: p.name, text: p.name + (p.function ? " (" + p.function + ")" : "") }));
   ps.value = pass;
   controls.append(el("label", {}, "pass", ps));
-  const d = await api(`${runURL()}/derived/${enc(pass)}/${enc(sample.id)}`);
+  if (!info.axes || !info.axes.length) {
+    main.append(el("div", { class: "note", id: "derived-error", text: `Pass ${pass}: its pass.json declares no axes (derived by an older attnscope), so the output cannot be drawn without guessing. Delete derived/${pass} and derive it again.` }));
+    document.body.dataset.painted = "1";
+    return;
+  }
+  // The selection: an index on a layer axis, a head or a reduction over a head axis.
+  const q = new URLSearchParams();
+  if (/^\d+$/.test(state.dl || "")) q.set("layer", state.dl);
+  if (/^\d+$/.test(state.dh || "")) q.set("head", state.dh);
+  else if (REDUCTIONS.includes(state.dh)) q.set("reduce", state.dh);
+  const qs = q.toString();
+  const d = await api(`${runURL()}/derived/${enc(pass)}/${enc(sample.id)}${qs ? "?" + qs : ""}`);
   if (seq !== renderSeq) return;
-  main.append(el("div", { class: "note", text: `derived/${pass}/${sample.id}.npy: shape [${d.shape.join(", ")}]${d.function ? ", function " + d.function : ""}. Drawn by its shape (axes are not declared in pass.json yet).` }));
-  let shape = d.shape, data = d.data;
-  // Leading axes beyond two are chosen by index.
-  const idx = (state.idx || "").split(",").map(Number);
-  const lead = [];
-  while (shape.length > 2) {
-    const n = shape[0], i = Math.min(Number.isFinite(idx[lead.length]) ? idx[lead.length] : 0, n - 1), k = lead.length;
-    const s = el("select", { onchange: (e) => { const v = lead.slice(); v[k] = +e.target.value; go({ idx: v.join(",") }); } });
-    for (let j = 0; j < n; j++) s.append(el("option", { value: j, text: j }));
-    s.value = i;
-    controls.append(el("label", {}, "axis " + k, s));
-    lead.push(i);
-    const stride = data.length / n;
-    data = data.slice(i * stride, (i + 1) * stride);
-    shape = shape.slice(1);
+  const axisSize = (names) => { const i = d.axes.findIndex((a) => names.includes(a.name)); return i < 0 ? 0 : d.shape[i]; };
+  if (d.used_layer) {
+    const n = axisSize(["layer", "layer_pair"]), pair = d.axes.some((a) => a.name === "layer_pair");
+    const s = el("select", { id: "derived-layer", onchange: (e) => go({ dl: e.target.value }) });
+    for (let i = 0; i < n; i++) s.append(el("option", { value: i, text: pair ? `L${i}→L${i + 1}` : "L" + i }));
+    s.value = /^\d+$/.test(state.dl || "") ? Math.min(+state.dl, n - 1) : n - 1;
+    controls.append(el("label", {}, pair ? "layer pair" : "layer", s));
   }
-  const tokenAxis = (n) => n === sample.n;
-  if (shape.length === 0) main.append(el("div", { id: "derived", text: "value: " + data[0] }));
-  else if (shape.length === 1) main.append(barChart(data, (i) => (tokenAxis(shape[0]) ? sample.labels[i] : String(i))));
-  else {
-    const [r, c] = shape;
-    let lo = Infinity, hi = -Infinity;
-    for (const v of data) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    const cell = Math.max(1, Math.min(24, Math.floor(600 / Math.max(r, c))));
-    const cv = el("canvas", { id: "derived", width: c, height: r, style: `width:${c * cell}px;height:${r * cell}px;image-rendering:pixelated;border:1px solid #dde2ea` });
-    cv.getContext("2d").putImageData(colourise(Float32Array.from(data), c, r, lo, hi), 0, 0);
-    cv.addEventListener("mousemove", (ev) => {
-      const b = cv.getBoundingClientRect(), i = Math.floor((ev.clientY - b.top) / cell), j = Math.floor((ev.clientX - b.left) / cell);
-      if (i >= 0 && j >= 0 && i < r && j < c) tip(`[${i}, ${j}] = ${data[i * c + j].toPrecision(4)}`, ev); else tip(null);
-    });
-    cv.addEventListener("mouseleave", () => tip(null));
-    main.append(el("div", { class: "side" }, el("div", {}, cv, el("div", { class: "note", text: `rows ${r} × columns ${c}, colour from ${lo.toPrecision(3)} to ${hi.toPrecision(3)}` }))));
-    if (r * c <= 400) main.append(valueTable(data, r, c));
+  if (d.used_head) {
+    const n = axisSize(["head"]);
+    const s = el("select", { id: "derived-head", onchange: (e) => go({ dh: e.target.value }) });
+    for (const r of REDUCTIONS) s.append(el("option", { value: r, text: r + " of heads" }));
+    for (let i = 0; i < n; i++) s.append(el("option", { value: i, text: "head " + i }));
+    s.value = q.get("head") || q.get("reduce") || "mean";
+    controls.append(el("label", {}, "head", s));
   }
+  main.append(el("div", { class: "note", text: `derived/${pass}/${sample.id}.npy: shape [${d.shape.join(", ")}], axes ${axesText(d.axes)}${d.function ? ", function " + d.function : ""}. ${d.title}.` + (d.non_finite ? ` ${d.non_finite} NaN or infinite values drawn as 0.` : "") }));
+  if (d.kind === "bars") main.append(el("div", { class: "figure" }, el("div", { class: "note", text: d.y_title }), barChart(d.values, (i) => d.x_ticks[i]), el("div", { class: "note", text: d.x_title })));
+  else if (d.kind === "curves") main.append(curvesChart(d));
+  else if (d.kind === "table") main.append(recordTable(d));
+  else main.append(heatmapFigure(d));
   document.body.dataset.painted = "1";
+}
+
+// heatmapFigure draws a rows × cols heatmap with its axis titles, tick labels
+// where cells are large enough to hold them, and the values on hover.
+function heatmapFigure(d) {
+  const r = d.rows, c = d.cols, data = d.values;
+  let lo = Infinity, hi = -Infinity;
+  for (const v of data) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  const cell = Math.max(1, Math.min(24, Math.floor(600 / Math.max(r, c))));
+  const labels = cell >= 9, M = labels ? 70 : 0;
+  const W = c * cell + M, H = r * cell + M;
+  const cv = el("canvas", { id: "derived", width: W, height: H, style: `width:${W}px;height:${H}px` });
+  const ctx = cv.getContext("2d");
+  const img = document.createElement("canvas");
+  img.width = c; img.height = r;
+  img.getContext("2d").putImageData(colourise(Float32Array.from(data), c, r, lo, hi), 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(img, M, 0, c * cell, r * cell);
+  if (labels) {
+    ctx.fillStyle = "#333"; ctx.font = `${Math.min(11, cell - 1)}px sans-serif`;
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (let i = 0; i < r; i++) ctx.fillText(String(d.y_ticks[i]).slice(0, 10), M - 3, i * cell + cell / 2);
+    for (let j = 0; j < c; j++) {
+      ctx.save(); ctx.translate(M + j * cell + cell / 2, r * cell + 3); ctx.rotate(-Math.PI / 2);
+      ctx.fillText(String(d.x_ticks[j]).slice(0, 10), 0, 0); ctx.restore();
+    }
+  }
+  cv.addEventListener("mousemove", (ev) => {
+    const b = cv.getBoundingClientRect(), i = Math.floor((ev.clientY - b.top) / cell), j = Math.floor((ev.clientX - b.left - M) / cell);
+    if (i >= 0 && j >= 0 && i < r && j < c) tip(`${d.y_title} ${d.y_ticks[i]} · ${d.x_title} ${d.x_ticks[j]}: ${data[i * c + j].toPrecision(4)}`, ev); else tip(null);
+  });
+  cv.addEventListener("mouseleave", () => tip(null));
+  const fig = el("div", { class: "side" }, el("div", {}, el("div", { class: "note", text: "rows: " + d.y_title }), cv,
+    el("div", { class: "note", text: `columns: ${d.x_title}; ${r} × ${c}, colour from ${lo.toPrecision(3)} to ${hi.toPrecision(3)} (${d.value_label})` })));
+  return r * c <= 400 ? el("div", {}, fig, valueTable(data, r, c, d.y_ticks, d.x_ticks)) : fig;
+}
+
+// recordTable lists records (rows) with their named columns.
+function recordTable(d) {
+  const t = el("table", { class: "grid", id: "derived" });
+  const hdr = el("tr", {}, el("th", { text: d.y_title }));
+  for (const x of d.x_ticks) hdr.append(el("th", { text: x }));
+  t.append(hdr);
+  for (let i = 0; i < Math.min(d.rows, 1000); i++) {
+    const tr = el("tr", {}, el("th", { text: d.y_ticks[i] }));
+    for (let j = 0; j < d.cols; j++) tr.append(el("td", { class: "num", text: d.values[i * d.cols + j].toPrecision(4) }));
+    t.append(tr);
+  }
+  return el("div", {}, t, d.rows > 1000 ? el("div", { class: "note", text: `first 1,000 of ${d.rows} records` }) : null);
+}
+
+// curvesChart draws one curve per series over the x ticks (fractions of keys).
+function curvesChart(d) {
+  const ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), w = 560, h = 260, m = 44;
+  svg.setAttribute("width", w + m + 180); svg.setAttribute("height", h + m + 20); svg.id = "derived";
+  let lo = Infinity, hi = -Infinity;
+  for (const s of d.series) for (const v of s.y) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!(hi > lo)) hi = lo + 1;
+  const mk = (tag, attrs) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; };
+  svg.append(mk("rect", { x: m, y: 10, width: w, height: h, fill: "none", stroke: "#c8ced8" }));
+  d.series.forEach((s, k) => {
+    const n = s.y.length, pts = s.y.map((v, i) => `${(m + (n > 1 ? i / (n - 1) : 0) * w).toFixed(1)},${(10 + (hi - v) / (hi - lo) * h).toFixed(1)}`);
+    const colour = HEAD_COLOURS[k % HEAD_COLOURS.length];
+    const line = mk("polyline", { points: pts.join(" "), fill: "none", stroke: colour, "stroke-width": 1.5 });
+    const t = document.createElementNS(ns, "title"); t.textContent = s.name; line.append(t);
+    svg.append(line);
+    if (k < 16) {
+      svg.append(mk("rect", { x: m + w + 12, y: 14 + k * 15, width: 10, height: 10, fill: colour }));
+      const tx = mk("text", { x: m + w + 26, y: 23 + k * 15, "font-size": 11 }); tx.textContent = s.name; svg.append(tx);
+    }
+  });
+  for (const [v, y] of [[hi, 14], [lo, 10 + h]]) { const tx = mk("text", { x: m - 4, y, "text-anchor": "end", "font-size": 10 }); tx.textContent = v.toPrecision(3); svg.append(tx); }
+  const xt = mk("text", { x: m + w / 2, y: h + 32, "text-anchor": "middle", "font-size": 11 }); xt.textContent = d.x_title; svg.append(xt);
+  return el("div", {}, el("div", { class: "note", text: d.y_title }), svg);
 }
 
 function barChart(data, label) {
@@ -726,13 +807,13 @@ function barChart(data, label) {
   return svg;
 }
 
-function valueTable(data, r, c) {
+function valueTable(data, r, c, rowTicks, colTicks) {
   const t = el("table", { class: "grid" });
   const hdr = el("tr", {}, el("th", { text: "" }));
-  for (let j = 0; j < c; j++) hdr.append(el("th", { text: j }));
+  for (let j = 0; j < c; j++) hdr.append(el("th", { text: colTicks ? colTicks[j] : j }));
   t.append(hdr);
   for (let i = 0; i < r; i++) {
-    const tr = el("tr", {}, el("th", { text: i }));
+    const tr = el("tr", {}, el("th", { text: rowTicks ? rowTicks[i] : i }));
     for (let j = 0; j < c; j++) tr.append(el("td", { class: "num", text: data[i * c + j].toPrecision(4) }));
     t.append(tr);
   }
