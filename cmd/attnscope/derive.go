@@ -12,6 +12,7 @@ import (
 
 	"github.com/attnscope/attnscope/derive"
 	"github.com/attnscope/attnscope/internal/progress"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -21,6 +22,7 @@ func newDeriveCmd() *cobra.Command {
 		pass       string
 		workers    int
 		list       bool
+		sh         shard.Shard
 	)
 	cmd := &cobra.Command{
 		Use:   "derive --config exp.yaml RUN",
@@ -40,7 +42,7 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDerive(cmd, args, configPath, pass, workers, list)
+			return runDerive(cmd, args, configPath, pass, workers, list, sh)
 		},
 	}
 	f := cmd.Flags()
@@ -48,6 +50,7 @@ See configs/derive-all.yaml for every pass, and --list for the pass functions.`,
 	f.StringVar(&pass, "pass", "", "run only the pass of this name (its input pass must be done)")
 	f.IntVarP(&workers, "workers", "j", runtime.GOMAXPROCS(0), "samples derived in parallel")
 	f.BoolVar(&list, "list", false, "list the pass functions and their keyword arguments, then exit")
+	shard.AddFlag(f, &sh)
 	return cmd
 }
 
@@ -93,7 +96,7 @@ func listFunctions(w io.Writer, reg *derive.Registry) error {
 
 // runDerive runs the passes of the config at configPath (or only pass) over the run
 // args[0], or lists the pass functions.
-func runDerive(cmd *cobra.Command, args []string, configPath, pass string, workers int, list bool) error {
+func runDerive(cmd *cobra.Command, args []string, configPath, pass string, workers int, list bool, sh shard.Shard) error {
 	reg := derive.DefaultRegistry()
 	if list {
 		return listFunctions(cmd.OutOrStdout(), reg)
@@ -121,13 +124,20 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 	if err != nil {
 		return err
 	}
+	if sh.Sharded() {
+		ids, err := run.Samples()
+		if err != nil {
+			return err
+		}
+		n = len(sh.Select(ids))
+	}
 	passes := len(cfg.Passes)
 	if pass != "" {
 		passes = 1
 	}
 	tr := progress.New(cmd.ErrOrStderr(), "derive", "pass outputs", n*passes)
 	defer tr.Close()
-	sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr)})
+	sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr), Shard: sh})
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newGradeCmd(),
 		newServeCmd(),
 		newSeq2seqCmd(),
+		newMergeCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)
