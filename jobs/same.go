@@ -115,4 +115,3 @@ func dropFields(x, y []byte, fields []string) ([]byte, []byte, error) {
 	}
 	return sx, sy, nil
 }
-

@@ -54,6 +54,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newServeCmd(),
 		newSeq2seqCmd(),
 		newMergeCmd(),
+		newJobsCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)
