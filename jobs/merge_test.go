@@ -28,6 +28,8 @@ func addInputs(n int) []capture.Input {
 	return in
 }
 
+func demoDeriveYAML(testing.TB) []byte { return configs.DemoDerive() }
+
 func deriveConfig(t testing.TB) *derive.Config {
 	t.Helper()
 	cfg, err := derive.ParseConfig(configs.DemoDeriveName, configs.DemoDerive(), derive.DefaultRegistry())
