@@ -227,7 +227,7 @@ func SlurmFiles(a Array) (map[string]string, error) {
 	}
 	bin := a.bin()
 	array := header(a.Name, true) +
-		"# Shard i of " + strconv.Itoa(a.Shards) + ": a rerun (sbatch --array=i NAME.array.sbatch) does only what is missing.\n" +
+		"# Shard i of " + strconv.Itoa(a.Shards) + ": a rerun (sbatch --array=i " + a.Name + ".array.sbatch) does only what is missing.\n" +
 		"i=\"${SLURM_ARRAY_TASK_ID:?run this script with sbatch --array}\"\n" +
 		strings.Join(a.shardLines(bin), "\n") + "\n"
 	merge := header(a.Name+"-merge", false) + a.mergeLine(bin) + "\n"
