@@ -146,7 +146,6 @@ func (b *Bucket) explain(err error, verb string) error {
 	return fmt.Errorf("%s: %s: %w", b.url, verb, err)
 }
 
-
 // key is the object key of a run-relative path.
 func (b *Bucket) key(rel string) string { return b.prefix + "/" + path.Clean(filepath.ToSlash(rel)) }
 
@@ -425,3 +424,57 @@ func (b *Bucket) AttentionLayer(ctx context.Context, id string, l int) (*tensor.
 }
 
 func float32frombits(u uint32) float32 { return math.Float32frombits(u) }
+
+// Stage gives commands that work on local folders a run folder argument that may be
+// s3://bucket/prefix: for a local path it returns the path and a no-op; for an S3 run
+// it connects (checking, when write is set, that the credentials may write), pulls the
+// run (if it exists) into a local cache folder ($ATTNSCOPE_CACHE, else the user cache
+// folder, /attnscope/s3/<bucket>/<prefix>) and returns that folder with a push function
+// that uploads what the command changed (PushRun: atomic objects, markers last).
+// Objects already cached with the same size are not downloaded again.
+func Stage(ctx context.Context, arg string, write bool) (local string, push func(context.Context) error, err error) {
+	none := func(context.Context) error { return nil }
+	if !IsS3(arg) {
+		return arg, none, nil
+	}
+	b, err := OpenS3(ctx, arg)
+	if err != nil {
+		return "", nil, err
+	}
+	if write {
+		if err := b.CheckWritable(ctx); err != nil {
+			return "", nil, err
+		}
+	}
+	root := os.Getenv("ATTNSCOPE_CACHE")
+	if root == "" {
+		if root, err = os.UserCacheDir(); err != nil {
+			root = os.TempDir()
+		}
+		root = filepath.Join(root, "attnscope")
+	}
+	local = filepath.Join(root, "s3", b.bucket, filepath.FromSlash(b.prefix))
+	keys, err := b.List(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if slices.Contains(keys, RunFile) {
+		if _, err := b.PullRun(ctx, local); err != nil {
+			return "", nil, err
+		}
+	} else if !write {
+		return "", nil, fmt.Errorf("open run %s: no %s: not a run folder", arg, RunFile)
+	} else if err := os.RemoveAll(local); err != nil { // a stale cache of a deleted run
+		return "", nil, err
+	}
+	if !write {
+		return local, none, nil
+	}
+	return local, func(ctx context.Context) error {
+		if _, err := os.Stat(local); errors.Is(err, fs.ErrNotExist) {
+			return nil // the command wrote nothing
+		}
+		_, err := b.PushRun(ctx, local)
+		return err
+	}, nil
+}

@@ -6,88 +6,22 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
+	"github.com/attnscope/attnscope/internal/s3test"
 	"github.com/attnscope/attnscope/store"
 )
-
-// s3Server is gofakes3 (an S3 implementation in Go) served over real HTTP on a local
-// port, behind a small gate standing in for the server's identity checks, which
-// gofakes3 lacks: the access key of each request's SigV4 Authorization header must
-// be "attnscope" (otherwise 403 InvalidAccessKeyId, as S3 answers), and the key
-// "reader" may only read (otherwise 403 AccessDenied). Signatures themselves are not
-// verified. It counts the bytes it sends, to check ranged reads.
-type s3Server struct {
-	url  string
-	sent atomic.Int64
-}
-
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (c countingWriter) Write(b []byte) (int, error) {
-	c.n.Add(int64(len(b)))
-	return c.ResponseWriter.Write(b)
-}
-
-func startS3(t *testing.T) *s3Server {
-	t.Helper()
-	backend := s3mem.New()
-	if err := backend.CreateBucket("runs"); err != nil {
-		t.Fatal(err)
-	}
-	fake := gofakes3.New(backend).Server()
-	s := &s3Server{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		_, cred, _ := strings.Cut(auth, "Credential=")
-		key, _, _ := strings.Cut(cred, "/")
-		deny := func(code string) {
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>denied</Message><Resource>%s</Resource><RequestId>1</RequestId></Error>`, code, r.URL.Path)
-		}
-		switch {
-		case key != "attnscope" && key != "reader":
-			deny("InvalidAccessKeyId")
-		case key == "reader" && r.Method != http.MethodGet && r.Method != http.MethodHead:
-			deny("AccessDenied")
-		default:
-			fake.ServeHTTP(countingWriter{w, &s.sent}, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	s.url = srv.URL
-	return s
-}
-
-func s3Env(t *testing.T, endpoint, key string) {
-	t.Setenv("AWS_ENDPOINT_URL", endpoint)
-	t.Setenv("AWS_ENDPOINT_URL_S3", "")
-	t.Setenv("AWS_ACCESS_KEY_ID", key)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-}
 
 // A captured run pushed to the server and pulled back is the same run; a layer is
 // read with ranged requests (far fewer bytes than the sample); pushing again uploads
 // nothing; no temporary object remains.
 func TestS3RoundTrip(t *testing.T) {
-	srv := startS3(t)
-	s3Env(t, srv.url, "attnscope")
+	srv := s3test.Start(t)
+	s3test.Env(t, srv.URL, s3test.Key)
 	ctx := context.Background()
 	local := writeRun(t, t.TempDir(), 3, 6, 40)
 	b, err := store.OpenS3(ctx, "s3://runs/exp/one")
@@ -117,12 +51,12 @@ func TestS3RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := srv.sent.Load()
+	before := srv.Sent.Load()
 	got, err := b.AttentionLayer(ctx, "s1", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := srv.sent.Load() - before
+	read := srv.Sent.Load() - before
 	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) || !equalFloats(got.Data, want.Data) {
 		t.Fatalf("layer 2 read from S3 differs from the local one")
 	}
@@ -147,8 +81,8 @@ func TestS3MultipartPut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("uploads 40 MB")
 	}
-	srv := startS3(t)
-	s3Env(t, srv.url, "attnscope")
+	srv := s3test.Start(t)
+	s3test.Env(t, srv.URL, s3test.Key)
 	ctx := context.Background()
 	b, err := store.OpenS3(ctx, "s3://runs/big")
 	if err != nil {
@@ -171,7 +105,7 @@ func TestS3MultipartPut(t *testing.T) {
 
 // Bad endpoints and credentials fail in one sentence within 10 s and write nothing.
 func TestS3Errors(t *testing.T) {
-	srv := startS3(t)
+	srv := s3test.Start(t)
 	ctx := context.Background()
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + l.Addr().String()
@@ -193,12 +127,12 @@ func TestS3Errors(t *testing.T) {
 	}{
 		{"unreachable", dead, "attnscope", "s3://runs/x", "cannot connect to the endpoint"},
 		{"silent", "http://" + hang.Addr().String(), "attnscope", "s3://runs/x", "did not answer within"},
-		{"wrong credentials", srv.url, "intruder", "s3://runs/x", "refused the credentials"},
-		{"no bucket", srv.url, "attnscope", "s3://nope/x", `bucket "nope" does not exist`},
-		{"no prefix", srv.url, "attnscope", "s3://runs", "non-empty prefix"},
+		{"wrong credentials", srv.URL, "intruder", "s3://runs/x", "refused the credentials"},
+		{"no bucket", srv.URL, "attnscope", "s3://nope/x", `bucket "nope" does not exist`},
+		{"no prefix", srv.URL, "attnscope", "s3://runs", "non-empty prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s3Env(t, tc.endpoint, tc.key)
+			s3test.Env(t, tc.endpoint, tc.key)
 			start := time.Now()
 			_, err := store.OpenS3(ctx, tc.url)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -213,7 +147,7 @@ func TestS3Errors(t *testing.T) {
 		})
 	}
 	// Read-only credentials: the bucket opens, the write probe is refused, nothing is written.
-	s3Env(t, srv.url, "reader")
+	s3test.Env(t, srv.URL, s3test.ReadOnlyKey)
 	b, err := store.OpenS3(ctx, "s3://runs/ro")
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +159,7 @@ func TestS3Errors(t *testing.T) {
 	if _, err := b.PushRun(ctx, writeRun(t, t.TempDir(), 1, 2, 5)); err == nil {
 		t.Fatal("a push with read-only credentials succeeded")
 	}
-	s3Env(t, srv.url, "attnscope")
+	s3test.Env(t, srv.URL, s3test.Key)
 	b, _ = store.OpenS3(ctx, "s3://runs/ro")
 	if keys, err := b.List(ctx); err != nil || len(keys) != 0 {
 		t.Errorf("the refused push left %v (%v)", keys, err)

@@ -140,10 +140,18 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 			Temperature: c.temperature, TopK: c.topK, TopP: c.topP, Seed: c.seed,
 		}
 	}
+	dir, push, err := store.Stage(cmd.Context(), c.out, true)
+	if err != nil {
+		return err
+	}
 	var closeProgress func()
 	opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr(), len(inputs)*c.tries)
-	sum, err := capture.Run(cmd.Context(), c.out, inputs, opts)
+	sum, err := capture.Run(cmd.Context(), dir, inputs, opts)
 	closeProgress()
+	// What was finished goes up even when the capture failed, so a rerun resumes.
+	if perr := push(cmd.Context()); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}

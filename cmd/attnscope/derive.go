@@ -116,7 +116,11 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 			return fmt.Errorf("%s: %w", configPath, err)
 		}
 	}
-	run, err := store.Open(args[0])
+	dir, push, err := store.Stage(cmd.Context(), args[0], true)
+	if err != nil {
+		return err
+	}
+	run, err := store.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -138,6 +142,9 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 	tr := progress.New(cmd.ErrOrStderr(), "derive", "pass outputs", n*passes)
 	defer tr.Close()
 	sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr), Shard: sh})
+	if perr := push(cmd.Context()); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/jobs"
+	"github.com/attnscope/attnscope/store"
 )
 
 func newMergeCmd() *cobra.Command {
@@ -25,7 +27,7 @@ is harmless: what RUN has must be byte-identical and is not copied again.`,
 			if out == "" {
 				return usagef(cmd, "--out is required")
 			}
-			sum, err := jobs.Merge(cmd.Context(), out, args)
+			sum, err := mergeStaged(cmd.Context(), out, args)
 			if err != nil {
 				return err
 			}
@@ -36,4 +38,25 @@ is harmless: what RUN has must be byte-identical and is not copied again.`,
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "merged run folder")
 	return cmd
+}
+
+// mergeStaged merges shard run folders, local or s3://, into out, local or s3://.
+func mergeStaged(ctx context.Context, out string, srcs []string) (*jobs.MergeSummary, error) {
+	local := make([]string, len(srcs))
+	for i, s := range srcs {
+		dir, _, err := store.Stage(ctx, s, false)
+		if err != nil {
+			return nil, err
+		}
+		local[i] = dir
+	}
+	dir, push, err := store.Stage(ctx, out, true)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := jobs.Merge(ctx, dir, local)
+	if err != nil {
+		return nil, err
+	}
+	return sum, push(ctx)
 }
