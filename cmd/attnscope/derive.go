@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -150,7 +149,7 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "derived %d samples: %d outputs computed, %d already present; %s and %s hold %d metric rows\n",
 		sum.Samples, sum.Computed, sum.Skipped,
-		filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
+		args[0]+"/"+store.MetricsCSV, args[0]+"/"+store.MetricsParquet, sum.MetricRows)
 	return nil
 }
 

@@ -99,12 +99,14 @@ func BenchmarkCaptureDerive100(b *testing.B) {
 	model := filepath.Join("..", "..", "models", "default")
 	prompts := sumPrompts(b, 100)
 	cfg := writeFile(b, filepath.Join(b.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n  - name: rollout\n    input: attention\n    function: compute_attention_rollout\n")
+	round := 0
 	for _, where := range []string{"local", "s3"} {
 		b.Run(where, func(b *testing.B) {
-			for i := range b.N {
+			for range b.N {
+				round++
 				out := filepath.Join(b.TempDir(), "run")
 				if where == "s3" {
-					out = fmt.Sprintf("s3://runs/bench-%d", i)
+					out = fmt.Sprintf("s3://runs/bench-%d", round)
 					b.Setenv("ATTNSCOPE_CACHE", b.TempDir())
 				}
 				if run([]string{"capture", "--model", model, "--prompts", prompts, "--out", out}) != exitOK ||
