@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/attnscope/attnscope/internal/buildinfo"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/model"
 	"github.com/attnscope/attnscope/model/arch"
 	"github.com/attnscope/attnscope/store"
@@ -69,6 +70,10 @@ type Options struct {
 	// Progress, when set, is called after each sample with the number of samples
 	// done (finished or skipped) of total.
 	Progress func(done, total int, id string, skipped bool, elapsed time.Duration)
+	// Shard, when set (--shard i/n), captures only the samples (ids with their try
+	// suffix) that package shard assigns to it, and keeps RUN/shards/capture-shard-<i>-of-<n>.json
+	// up to date with the samples it finished.
+	Shard shard.Shard
 }
 
 // Summary counts what a capture did.
@@ -241,7 +246,25 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 			if tries > 1 {
 				id = fmt.Sprintf("%s_%d", p.in.ID, t)
 			}
-			jobs = append(jobs, job{p, id, t})
+			if opts.Shard.Has(id) {
+				jobs = append(jobs, job{p, id, t})
+			}
+		}
+	}
+	manifest := func(string) error { return nil }
+	if opts.Shard.Sharded() {
+		m := store.ShardManifest{Command: "capture", Index: opts.Shard.Index, Count: opts.Shard.Count, Finished: []string{}}
+		for _, j := range jobs {
+			m.Assigned = append(m.Assigned, j.id)
+		}
+		manifest = func(id string) error {
+			if id != "" {
+				m.Finished = append(m.Finished, id)
+			}
+			return run.WriteShardManifest(m)
+		}
+		if err := manifest(""); err != nil {
+			return nil, err
 		}
 	}
 	sum := &Summary{}
@@ -274,6 +297,11 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		if err != nil {
 			return err
 		}
+		for _, j := range chunk {
+			if err := manifest(j.id); err != nil {
+				return err
+			}
+		}
 		sum.Captured += len(chunk)
 		if opts.Progress != nil {
 			each := time.Since(start) / time.Duration(len(chunk))
@@ -288,6 +316,9 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 			return sum, err
 		}
 		if run.Finished(j.id) {
+			if err := manifest(j.id); err != nil {
+				return sum, err
+			}
 			sum.Skipped++
 			if opts.Progress != nil {
 				opts.Progress(i+1, len(jobs), j.id, true, 0)

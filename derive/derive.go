@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tensor"
 )
@@ -64,6 +65,16 @@ type Options struct {
 	// PassProgress, if set, is called when a pass starts and ends on a sample (see
 	// PassEvent); with several workers calls may overlap.
 	PassProgress func(PassEvent)
+	// Shard, when set (--shard i/n), derives only the samples package shard assigns
+	// to it; a *store.Run then keeps RUN/shards/derive-shard-<i>-of-<n>.json up to
+	// date with the samples whose passes are all done. The metrics table gathers the
+	// shard's samples only (attnscope merge gathers the whole run's).
+	Shard shard.Shard
+}
+
+// manifestWriter is implemented by *store.Run.
+type manifestWriter interface {
+	WriteShardManifest(store.ShardManifest) error
 }
 
 // Summary counts what a derivation did.
@@ -104,8 +115,21 @@ func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, e
 	if err != nil {
 		return nil, fmt.Errorf("list samples: %w", err)
 	}
-	samples = slices.Clone(samples)
+	samples = opt.Shard.Select(samples)
 	slices.Sort(samples)
+	manifest := func(string) error { return nil }
+	if mw, ok := run.(manifestWriter); ok && opt.Shard.Sharded() {
+		m := store.ShardManifest{Command: "derive", Index: opt.Shard.Index, Count: opt.Shard.Count, Assigned: samples, Finished: []string{}}
+		manifest = func(id string) error {
+			if id != "" {
+				m.Finished = append(m.Finished, id)
+			}
+			return mw.WriteShardManifest(m)
+		}
+		if err := manifest(""); err != nil {
+			return nil, err
+		}
+	}
 	for _, s := range samples {
 		if err := checkSampleID(s); err != nil {
 			return nil, err
@@ -139,6 +163,11 @@ func Derive(ctx context.Context, run Run, cfg *Config, opt Options) (*Summary, e
 					return
 				}
 				mu.Lock()
+				if err := manifest(s); err != nil {
+					mu.Unlock()
+					cancel(err)
+					return
+				}
 				sum.Computed += computed
 				sum.Skipped += skipped
 				done++

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -134,6 +135,9 @@ func (r *Run) NewSample(id string, opts SampleOptions) (*SampleWriter, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sample %s: %w", id, err)
 	}
+	if statErr == nil && !r.Finished(id) {
+		removeStaleTemps(dir)
+	}
 	w := &SampleWriter{run: r, id: id, opts: opts, dir: dir, madeDir: os.IsNotExist(statErr)}
 	if opts.Hidden {
 		w.hidNames = append(w.hidNames, EmbedName)
@@ -145,6 +149,17 @@ func (r *Run) NewSample(id string, opts SampleOptions) (*SampleWriter, error) {
 		}
 	}
 	return w, nil
+}
+
+// removeStaleTemps deletes the temporary files (internal/atomicfile's ".<name>.tmp-*")
+// that a killed writer (kill -9, a node lost) left in an unfinished sample's folder.
+func removeStaleTemps(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") && e.Type().IsRegular() {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
 }
 
 func (w *SampleWriter) dtype() checkpoint.DType {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/attnscope/attnscope/capture"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/model"
 	"github.com/attnscope/attnscope/store"
 )
@@ -26,6 +27,7 @@ type captureFlags struct {
 	seed                                         int64
 	maxTime                                      time.Duration
 	sample, hidden, fp16, qkv, strict            bool
+	shard                                        shard.Shard
 }
 
 func newCaptureCmd() *cobra.Command {
@@ -79,6 +81,7 @@ func (c *captureFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&c.fp16, "fp16", false, "store tensors as float16 (half the disk space)")
 	f.StringVar(&c.truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
 	f.StringVar(&c.backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
+	shard.AddFlag(f, &c.shard)
 }
 
 // validate checks the flags' combinations; samplingFlags reports whether a sampling
@@ -129,7 +132,7 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 	}
 	opts := capture.Options{
 		ModelDir: c.modelDir, Tries: c.tries, Hidden: c.hidden, QKV: c.qkv, FP16: c.fp16, Backend: c.backend, BatchSize: c.batchSize, Strict: c.strict, Truncate: c.truncate,
-		Command: commandLine(cmd, nil),
+		Command: commandLine(cmd, nil), Shard: c.shard,
 	}
 	if c.generate > 0 {
 		opts.Generate = &model.GenerateOptions{
@@ -137,10 +140,18 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 			Temperature: c.temperature, TopK: c.topK, TopP: c.topP, Seed: c.seed,
 		}
 	}
+	dir, push, err := store.Stage(cmd.Context(), c.out, true)
+	if err != nil {
+		return err
+	}
 	var closeProgress func()
 	opts.Progress, closeProgress = captureProgress(cmd.ErrOrStderr(), len(inputs)*c.tries)
-	sum, err := capture.Run(cmd.Context(), c.out, inputs, opts)
+	sum, err := capture.Run(cmd.Context(), dir, inputs, opts)
 	closeProgress()
+	// What was finished goes up even when the capture failed, so a rerun resumes.
+	if perr := push(cmd.Context()); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/attnscope/attnscope/derive"
 	"github.com/attnscope/attnscope/internal/progress"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -21,6 +21,7 @@ func newDeriveCmd() *cobra.Command {
 		pass       string
 		workers    int
 		list       bool
+		sh         shard.Shard
 	)
 	cmd := &cobra.Command{
 		Use:   "derive --config exp.yaml RUN",
@@ -42,7 +43,7 @@ human, e.g. input: followup_tokens.decay_0.1). See configs/derive-all.yaml for e
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDerive(cmd, args, configPath, pass, workers, list)
+			return runDerive(cmd, args, configPath, pass, workers, list, sh)
 		},
 	}
 	f := cmd.Flags()
@@ -50,6 +51,7 @@ human, e.g. input: followup_tokens.decay_0.1). See configs/derive-all.yaml for e
 	f.StringVar(&pass, "pass", "", "run only the pass of this name (its input pass must be done)")
 	f.IntVarP(&workers, "workers", "j", runtime.GOMAXPROCS(0), "samples derived in parallel")
 	f.BoolVar(&list, "list", false, "list the pass functions and their keyword arguments, then exit")
+	shard.AddFlag(f, &sh)
 	return cmd
 }
 
@@ -95,7 +97,7 @@ func listFunctions(w io.Writer, reg *derive.Registry) error {
 
 // runDerive runs the passes of the config at configPath (or only pass) over the run
 // args[0], or lists the pass functions.
-func runDerive(cmd *cobra.Command, args []string, configPath, pass string, workers int, list bool) error {
+func runDerive(cmd *cobra.Command, args []string, configPath, pass string, workers int, list bool, sh shard.Shard) error {
 	reg := derive.DefaultRegistry()
 	if list {
 		return listFunctions(cmd.OutOrStdout(), reg)
@@ -115,7 +117,11 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 			return fmt.Errorf("%s: %w", configPath, err)
 		}
 	}
-	run, err := store.Open(args[0])
+	dir, push, err := store.Stage(cmd.Context(), args[0], true)
+	if err != nil {
+		return err
+	}
+	run, err := store.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -123,19 +129,29 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 	if err != nil {
 		return err
 	}
+	if sh.Sharded() {
+		ids, err := run.Samples()
+		if err != nil {
+			return err
+		}
+		n = len(sh.Select(ids))
+	}
 	passes := len(cfg.Passes)
 	if pass != "" {
 		passes = 1
 	}
 	tr := progress.New(cmd.ErrOrStderr(), "derive", "pass outputs", n*passes)
 	defer tr.Close()
-	sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr)})
+	sum, err := derive.Derive(cmd.Context(), run, cfg, derive.Options{Workers: workers, Pass: pass, PassProgress: passProgress(tr), Shard: sh})
+	if perr := push(cmd.Context()); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "derived %d samples: %d outputs computed, %d already present; %s and %s hold %d metric rows\n",
 		sum.Samples, sum.Computed, sum.Skipped,
-		filepath.Join(args[0], store.MetricsCSV), filepath.Join(args[0], store.MetricsParquet), sum.MetricRows)
+		args[0]+"/"+store.MetricsCSV, args[0]+"/"+store.MetricsParquet, sum.MetricRows)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/report"
+	"github.com/attnscope/attnscope/store"
 )
 
 func newReportCmd() *cobra.Command {
@@ -67,6 +68,13 @@ func runReport(cmd *cobra.Command, dir, out string, opts report.HTMLOptions) err
 	}
 	if opts.DPI < 30 || opts.DPI > 600 {
 		return usagef(cmd, "--dpi %d: between 30 and 600 expected", opts.DPI)
+	}
+	if store.IsS3(dir) && out == filepath.Join(dir, "report.html") {
+		return usagef(cmd, "give --out (a local .html file) for a run in object storage")
+	}
+	dir, _, err := store.Stage(cmd.Context(), dir, false)
+	if err != nil {
+		return err
 	}
 	run, err := report.OpenRun(dir)
 	if err != nil {

@@ -56,6 +56,8 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newSimilarityCmd(),
 		newMatchHeadsCmd(),
 		newDiagnoseCmd(),
+		newMergeCmd(),
+		newJobsCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/web"
 )
 
@@ -31,7 +32,11 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 			}
 			host, _, _ := net.SplitHostPort(addr)
 			loopback := web.IsLoopback(addr)
-			srv, err := web.New(args, web.Options{Hosts: []string{host}, AnyHost: !loopback})
+			dirs, err := stageAll(cmd, args)
+			if err != nil {
+				return err
+			}
+			srv, err := web.New(dirs, web.Options{Hosts: []string{host}, AnyHost: !loopback})
 			if err != nil {
 				return err
 			}
@@ -46,4 +51,17 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	return cmd
+}
+
+// stageAll gives local folders for run arguments that may be s3:// (store.Stage).
+func stageAll(cmd *cobra.Command, args []string) ([]string, error) {
+	out := make([]string, len(args))
+	for i, a := range args {
+		dir, _, err := store.Stage(cmd.Context(), a, false)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = dir
+	}
+	return out, nil
 }

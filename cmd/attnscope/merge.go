@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attnscope/attnscope/jobs"
+	"github.com/attnscope/attnscope/store"
+)
+
+func newMergeCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "merge --out RUN SHARD_RUN...",
+		Short: "Join the run folders of a sharded capture/derive (--shard i/n) into one run",
+		Long: `merge copies the samples, derived outputs and shard manifests of the shard run
+folders into RUN (created when missing), gathers RUN's metrics table over every sample
+and joins the shards' provenance in run.json. It checks first that the shards come from
+one model with the same settings and that every shard finished its samples (a failed
+shard must be rerun first), so an incomplete array leaves RUN untouched. Merging again
+is harmless: what RUN has must be byte-identical and is not copied again.`,
+		Example: `  attnscope merge --out runs/code runs/code.shard-0 runs/code.shard-1 runs/code.shard-2`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef(cmd, "--out is required")
+			}
+			sum, err := mergeStaged(cmd.Context(), out, args)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "merged %d shard folders into %s: %d samples (%d copied), %d derived outputs (%d copied), %d metric rows, %d shard manifests\n",
+				len(args), out, sum.Samples, sum.SamplesCopied, sum.Derived, sum.DerivedCopied, sum.MetricRows, sum.Manifests)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "merged run folder")
+	return cmd
+}
+
+// mergeStaged merges shard run folders, local or s3://, into out, local or s3://.
+func mergeStaged(ctx context.Context, out string, srcs []string) (*jobs.MergeSummary, error) {
+	local := make([]string, len(srcs))
+	for i, s := range srcs {
+		dir, _, err := store.Stage(ctx, s, false)
+		if err != nil {
+			return nil, err
+		}
+		local[i] = dir
+	}
+	dir, push, err := store.Stage(ctx, out, true)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := jobs.Merge(ctx, dir, local)
+	if err != nil {
+		return nil, err
+	}
+	return sum, push(ctx)
+}
