@@ -86,7 +86,7 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		return sec, err
 	}
 	sec.Text, sec.NumTokens, sec.PromptLen = s.Text, len(s.Tokens), s.PromptLen
-	n, err := run.NumLayers(id)
+	n, err := numLayers(run, id)
 	if err != nil {
 		return sec, err
 	}
