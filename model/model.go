@@ -73,6 +73,9 @@ type ForwardOptions struct {
 	Hidden bool   // record embed, blocks.<l>.hook_resid_post, final_norm
 	QKV    bool   // record blocks.<l>.attn.hook_q/hook_k/hook_v
 	Logits Logits // which logits to return in Output
+	// Intervention edits activations during the pass (nil: none); see
+	// Intervention. Recorded tensors are the edited ones.
+	Intervention *Intervention
 }
 
 // Output is what Forward returns besides the recorded tensors.

@@ -56,6 +56,9 @@ type AttentionInputs struct {
 	// over the whole cache. nil: no cache, keys are this step's T tokens.
 	PastK, PastV *Node
 	Past         *Node
+	// Edits are interventions on the attention activations (see Edit and
+	// Attend); nil: none.
+	Edits Edits
 }
 
 // BlockOutputs are the nodes a block produces.
@@ -310,7 +313,10 @@ func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
 // returns the merged output [B, T, heads·hd] and the pattern [B, heads, T,
 // C]. Masked entries get probability exactly 0 (the logit is replaced by the
 // lowest float32, as transformers' eager attention does).
-func Attention(q, k, v, mask *Node) (out, pattern *Node) {
+func Attention(q, k, v, mask *Node) (out, pattern *Node) { return attention(q, k, v, mask, nil) }
+
+func attention(q, k, v, mask *Node, ed Edits) (out, pattern *Node) {
+	q, k, v = ed[HookQ].Apply(q), ed[HookK].Apply(k), ed[HookV].Apply(v)
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
@@ -333,11 +339,11 @@ func Attention(q, k, v, mask *Node) (out, pattern *Node) {
 	if mask.Rank() == 3 {
 		mask = BroadcastToDims(InsertAxes(mask, 1), b, heads, t, c)
 	}
-	scores = Where(mask, scores, low)
-	pattern = softmax(scores)
+	scores = ed[HookScores].Apply(Where(mask, scores, low))
+	pattern = ed[HookPattern].Apply(softmax(scores))
 	pg := reshape(pattern, b, kvHeads, g*t, c)
 	o := Dot(pg, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
-	out = MergeHeads(reshape(o, b, heads, t, hd))
+	out = MergeHeads(ed[HookZ].Apply(reshape(o, b, heads, t, hd)))
 	return out, pattern
 }
 

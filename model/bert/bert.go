@@ -93,7 +93,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	q := arch.SplitHeads(arch.Linear(x, w["q_w"], w["q_b"]), h, hd)
 	k := arch.SplitHeads(arch.Linear(x, w["k_w"], w["k_b"]), h, hd)
 	v := arch.SplitHeads(arch.Linear(x, w["v_w"], w["v_b"]), h, hd)
-	att, pattern := arch.Attention(q, k, v, in.Mask)
+	att, pattern := in.Attend(q, k, v)
 	x = arch.LayerNorm(Add(x, arch.Linear(att, w["o_w"], w["o_b"])), w["ln1_w"], w["ln1_b"], eps)
 	act := arch.Activation(a.c.Activation)
 	mlp := arch.Linear(act(arch.Linear(x, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
