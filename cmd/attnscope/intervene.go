@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/attnscope/attnscope/internal/progress"
 	"github.com/attnscope/attnscope/intervene"
 	"github.com/attnscope/attnscope/model"
 	"github.com/attnscope/attnscope/tasks"
@@ -74,17 +75,20 @@ func (f *interveneFlags) run(cmd *cobra.Command, what string) error {
 		return err
 	}
 	defer m.Close()
-	progress := func(done, total int) { fmt.Fprintf(cmd.ErrOrStderr(), "\rintervene: %d/%d heads", done, total) }
+	cfg := m.Config()
+	tr := progress.New(cmd.ErrOrStderr(), "intervene "+what, "heads", cfg.Layers*cfg.Heads)
+	last := 0
+	report := func(done, _ int) { tr.Finish(fmt.Sprintf("head %d", done-1), done-last, ""); last = done }
 	res := &intervene.Result{Samples: len(samples)}
 	if what == "sweep" {
 		res.Experiment = "head ablation (hook_z zeroed)"
-		res.Clean, res.Heads, err = intervene.Ablation(cmd.Context(), m, samples, tasks.DefaultIgnoreIndex, progress)
+		res.Clean, res.Heads, err = intervene.Ablation(cmd.Context(), m, samples, tasks.DefaultIgnoreIndex, report)
 	} else {
 		st := intervene.Setting{Variant: intervene.Variant(f.variant), Threshold: f.threshold, Value: f.value, Seed: uint64(f.seed)}
 		res.Experiment, res.Setting = "attention "+f.variant+" on labelled cells, per head", &st
-		res.Clean, res.Heads, err = intervene.PerHead(cmd.Context(), m, samples, tasks.DefaultIgnoreIndex, st, progress)
+		res.Clean, res.Heads, err = intervene.PerHead(cmd.Context(), m, samples, tasks.DefaultIgnoreIndex, st, report)
 	}
-	fmt.Fprintln(cmd.ErrOrStderr())
+	tr.Close()
 	if err != nil {
 		return err
 	}
@@ -92,7 +96,7 @@ func (f *interveneFlags) run(cmd *cobra.Command, what string) error {
 	if what == "reinforce" {
 		name = "reinforce_" + f.variant
 	}
-	return f.write(cmd, res, filepath.Join(f.out, name), m.Config().Layers, m.Config().Heads)
+	return f.write(cmd, res, filepath.Join(f.out, name), cfg.Layers, cfg.Heads)
 }
 
 func containsVariant(v intervene.Variant) bool {
