@@ -57,7 +57,7 @@ func prepareIntervention(ctx context.Context, m *model.Model, tk *tokenizer.Toke
 				}
 			}
 			acts = model.Activations{}
-			if _, err := (*m).Forward(ctx, model.Input{IDs: enc.IDs}, acts, model.ForwardOptions{Hidden: true, QKV: true}); err != nil {
+			if _, err := (*m).Forward(ctx, model.Input{IDs: enc.IDs}, acts, model.ForwardOptions{Hidden: true, QKV: true, Internals: true}); err != nil {
 				return nil, fmt.Errorf("run the source text of %s: %w", f.Path, err)
 			}
 			sources[text] = acts

@@ -425,15 +425,15 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		args = appendAny(args, r.layerW[l])
 		exec, name := r.blockExec, "block"
 		var editTs []*tensors.Tensor
-		if opts.Intervention != nil {
+		if opts.Intervention != nil || opts.Internals {
 			hes, err := opts.Intervention.layerEdits(r.cfg, l, B, n, T)
 			if err != nil {
 				x.FinalizeAll()
 				res.free()
 				return nil, err
 			}
-			if hes != nil {
-				if exec, name, err = r.editBlock(hes); err != nil {
+			if hes != nil || opts.Internals {
+				if exec, name, err = r.editBlock(hes, opts.Internals); err != nil {
 					x.FinalizeAll()
 					res.free()
 					return nil, err
@@ -475,10 +475,17 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 					err = emit(b, p+"attn.hook_v", outs[4], []int{kvh, n, hd}, n, hd)
 				}
 			}
+			if err == nil && opts.Internals {
+				err = emit(b, p+"attn.hook_attn_scores", outs[5], []int{h, n, n}, n, n)
+				if err == nil {
+					err = emit(b, p+"attn.hook_z", outs[6], []int{h, n, hd}, n, hd)
+				}
+			}
 			if err == nil && opts.Hidden {
 				err = emit(b, p+"hook_resid_post", x, []int{n, width}, n, width)
 			}
 		}
+		finalizeAll(outs[5:])
 		outs[1].FinalizeAll()
 		outs[2].FinalizeAll()
 		if keepKV {
@@ -637,7 +644,7 @@ func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, 
 // once per structure): after the layer's weights it takes each edit's tensors
 // (hookEdit.tensors), applies hook_resid_pre to the block's input,
 // hook_resid_post to its output and the attention hooks through arch.Edits.
-func (r *runner) editBlock(hes []*hookEdit) (*Exec, string, error) {
+func (r *runner) editBlock(hes []*hookEdit, taps bool) (*Exec, string, error) {
 	keys := make([]string, len(hes))
 	type shape struct {
 		hook        string
@@ -647,6 +654,9 @@ func (r *runner) editBlock(hes []*hookEdit) (*Exec, string, error) {
 	for i, he := range hes {
 		keys[i] = he.key()
 		st[i] = shape{he.hook, he.hasMin, he.renorm != nil}
+	}
+	if taps {
+		keys = append(keys, "taps")
 	}
 	key := strings.Join(keys, ",")
 	name := "block+" + key
@@ -659,6 +669,9 @@ func (r *runner) editBlock(hes []*hookEdit) (*Exec, string, error) {
 	e, err := NewExec(r.backend, func(in []*Node) []*Node {
 		x, mask := in[0], in[1]
 		ai := arch.AttentionInputs{Mask: mask, Edits: arch.Edits{}}
+		if taps {
+			ai.Taps = map[string]*Node{}
+		}
 		rest := in[2:]
 		if r.rope() {
 			ai.Cos, ai.Sin = rest[0], rest[1]
@@ -688,7 +701,11 @@ func (r *runner) editBlock(hes []*hookEdit) (*Exec, string, error) {
 		o := a.Block(w, pre.Apply(x), ai)
 		// The recorded Q/K/V are the edited ones (the same deterministic edit).
 		q, k, v := ai.Edits[arch.HookQ].Apply(o.Q), ai.Edits[arch.HookK].Apply(o.K), ai.Edits[arch.HookV].Apply(o.V)
-		return []*Node{post.Apply(o.Out), o.Pattern, q, k, v}
+		outs := []*Node{post.Apply(o.Out), o.Pattern, q, k, v}
+		if taps {
+			outs = append(outs, ai.Taps[arch.HookScores], ai.Taps[arch.HookZ])
+		}
+		return outs
 	})
 	if err != nil {
 		return nil, "", err

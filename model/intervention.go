@@ -92,7 +92,7 @@ type Activation struct {
 }
 
 // Activations collects what a forward pass records, by Recorder name (it is a
-// Recorder): run the clean input with Hidden and QKV and pass it as
+// Recorder): run the clean input with Hidden, QKV and Internals and pass it as
 // Edit.Source to patch those values into another run.
 type Activations map[string]Activation
 
@@ -103,7 +103,7 @@ func (a Activations) Record(name string, shape []int, data []float32) error {
 }
 
 // SourceName is the Recorder name of the activation hook carries at layer l
-// ("" for hooks the forward pass does not record): hook_resid_pre is the
+// ("" for an unknown hook): hook_resid_pre is the
 // previous layer's hook_resid_post (the embedding at layer 0).
 func SourceName(hook string, l int) string {
 	switch hook {
@@ -112,7 +112,7 @@ func SourceName(hook string, l int) string {
 			return "embed"
 		}
 		return fmt.Sprintf("blocks.%d.hook_resid_post", l-1)
-	case "hook_resid_post", "attn.hook_q", "attn.hook_k", "attn.hook_v":
+	case "hook_resid_post", "attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_attn_scores", "attn.hook_z":
 		return fmt.Sprintf("blocks.%d.%s", l, hook)
 	case "attn.hook_pattern":
 		return fmt.Sprintf("blocks.%d.attn.pattern", l)
@@ -195,7 +195,7 @@ func (iv *Intervention) Check(cfg *arch.Config) error {
 					return bad("hook", "%s cannot be patched: the forward pass does not record it", e.Hook)
 				}
 				if _, ok := e.Source[name]; !ok {
-					return bad("source", "the source run has no %s (record it with hidden states and Q/K/V)", name)
+					return bad("source", "the source run has no %s (record it with ForwardOptions Hidden, QKV and Internals)", name)
 				}
 			}
 		default:

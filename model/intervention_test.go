@@ -62,6 +62,16 @@ func TestInterventionNoOp(t *testing.T) {
 			}
 			defer m.Close()
 			rec0, l0 := ivForward(t, m, testIDs, nil)
+			withTaps := newMemRecorder()
+			out, err := m.Forward(context.Background(), Input{IDs: testIDs}, withTaps, ForwardOptions{Hidden: true, QKV: true, Internals: true, Logits: LogitsAll})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range rec0.order {
+				sameBits(t, "with internals recorded: "+n, withTaps.t[n], rec0.t[n])
+			}
+			sameBits(t, "with internals recorded: logits", out.Logits, l0)
+			checkZ(t, m, withTaps)
 			var unit, outside Intervention
 			for _, h := range Hooks {
 				unit.Edits = append(unit.Edits, Edit{Hook: h, Op: OpScale, Value: 1}, Edit{Hook: h, Op: OpAdd, Value: 0})
@@ -147,7 +157,7 @@ func TestPatchEveryActivation(t *testing.T) {
 			}
 			defer m.Close()
 			clean := Activations{}
-			out, err := m.Forward(context.Background(), Input{IDs: testIDs}, clean, ForwardOptions{Hidden: true, QKV: true, Logits: LogitsAll})
+			out, err := m.Forward(context.Background(), Input{IDs: testIDs}, clean, ForwardOptions{Hidden: true, QKV: true, Internals: true, Logits: LogitsAll})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,9 +167,7 @@ func TestPatchEveryActivation(t *testing.T) {
 			}
 			var all Intervention
 			for _, h := range Hooks {
-				if SourceName(h, 0) != "" {
-					all.Edits = append(all.Edits, Edit{Hook: h, Op: OpPatch, Source: clean})
-				}
+				all.Edits = append(all.Edits, Edit{Hook: h, Op: OpPatch, Source: clean})
 			}
 			rec, got := ivForward(t, m, corrupted, &all)
 			sameBits(t, "every hook patched: logits", got, out.Logits)
@@ -254,7 +262,7 @@ func TestInterventionErrors(t *testing.T) {
 		{Edit{Hook: "hook_resid_post", Heads: []int{0}, Op: OpZero}, "heads", "hook_resid_post has no heads"},
 		{Edit{Hook: "attn.hook_z", Op: "double"}, "op", `"double" is not an operation`},
 		{Edit{Hook: "attn.hook_q", Renormalize: true, Op: OpZero}, "renormalize", "only attn.hook_pattern rows"},
-		{Edit{Hook: "attn.hook_z", Op: OpPatch, Source: short}, "hook", "attn.hook_z cannot be patched"},
+		{Edit{Hook: "attn.hook_z", Op: OpPatch, Source: short}, "source", "the source run has no blocks.0.attn.hook_z"},
 		{Edit{Hook: "attn.hook_pattern", Op: OpPatch, Source: short}, "source", "the source's blocks.0.attn.pattern has shape [4 5 5], this run's has [4 9 9]"},
 	} {
 		iv := &Intervention{Edits: []Edit{{Hook: "attn.hook_z", Op: OpZero}, c.e}}
@@ -262,6 +270,31 @@ func TestInterventionErrors(t *testing.T) {
 		var ee *EditError
 		if !errors.As(err, &ee) || ee.Index != 1 || ee.Field != c.field || !strings.Contains(ee.Msg, c.msg) {
 			t.Errorf("%+v: error %v, want edit 1, field %s: %s", c.e, err, c.field, c.msg)
+		}
+	}
+}
+
+// checkZ compares the recorded hook_z of layer 0 with pattern·v computed here
+// from the recorded pattern and values (float64).
+func checkZ(t *testing.T, m Model, rec *memRecorder) {
+	t.Helper()
+	cfg := m.Config()
+	n, hd, g := len(testIDs), cfg.HeadDim, cfg.Heads/cfg.KVHeads
+	p, v, z := rec.t["blocks.0.attn.pattern"], rec.t["blocks.0.attn.hook_v"], rec.t["blocks.0.attn.hook_z"]
+	if len(z) != cfg.Heads*n*hd || len(rec.t["blocks.0.attn.hook_attn_scores"]) != cfg.Heads*n*n {
+		t.Fatalf("hook_z has %d values, hook_attn_scores %d", len(z), len(rec.t["blocks.0.attn.hook_attn_scores"]))
+	}
+	for h := range cfg.Heads {
+		for i := range n {
+			for d := range hd {
+				var s float64
+				for j := range n {
+					s += float64(p[(h*n+i)*n+j]) * float64(v[((h/g)*n+j)*hd+d])
+				}
+				if got := float64(z[(h*n+i)*hd+d]); math.Abs(got-s) > 1e-5*(1+math.Abs(s)) {
+					t.Fatalf("hook_z head %d row %d dim %d: %g, pattern·v %g", h, i, d, got, s)
+				}
+			}
 		}
 	}
 }

@@ -59,6 +59,9 @@ type AttentionInputs struct {
 	// Edits are interventions on the attention activations (see Edit and
 	// Attend); nil: none.
 	Edits Edits
+	// Taps, when non-nil, receives the (edited) HookScores and HookZ nodes
+	// from Attend, for recording.
+	Taps map[string]*Node
 }
 
 // BlockOutputs are the nodes a block produces.
@@ -313,9 +316,9 @@ func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
 // returns the merged output [B, T, heads·hd] and the pattern [B, heads, T,
 // C]. Masked entries get probability exactly 0 (the logit is replaced by the
 // lowest float32, as transformers' eager attention does).
-func Attention(q, k, v, mask *Node) (out, pattern *Node) { return attention(q, k, v, mask, nil) }
+func Attention(q, k, v, mask *Node) (out, pattern *Node) { return attention(q, k, v, mask, nil, nil) }
 
-func attention(q, k, v, mask *Node, ed Edits) (out, pattern *Node) {
+func attention(q, k, v, mask *Node, ed Edits, taps map[string]*Node) (out, pattern *Node) {
 	q, k, v = ed[HookQ].Apply(q), ed[HookK].Apply(k), ed[HookV].Apply(v)
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
@@ -343,7 +346,11 @@ func attention(q, k, v, mask *Node, ed Edits) (out, pattern *Node) {
 	pattern = ed[HookPattern].Apply(softmax(scores))
 	pg := reshape(pattern, b, kvHeads, g*t, c)
 	o := Dot(pg, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
-	out = MergeHeads(ed[HookZ].Apply(reshape(o, b, heads, t, hd)))
+	z := ed[HookZ].Apply(reshape(o, b, heads, t, hd))
+	if taps != nil {
+		taps[HookScores], taps[HookZ] = scores, z
+	}
+	out = MergeHeads(z)
 	return out, pattern
 }
 

@@ -50,5 +50,5 @@ type Edits map[string]*Edit
 // HookQ, HookK, HookV, HookScores, HookPattern and HookZ. Families call it
 // from Block; without edits it builds exactly the graph of Attention.
 func (in AttentionInputs) Attend(q, k, v *Node) (out, pattern *Node) {
-	return attention(q, k, v, in.Mask, in.Edits)
+	return attention(q, k, v, in.Mask, in.Edits, in.Taps)
 }
