@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
+	"strconv"
 
 	"github.com/attnscope/attnscope/internal/strictyaml"
 )
@@ -12,7 +15,7 @@ import (
 //
 //	name: ablate-l1h2            # optional label, recorded with the run
 //	edits:
-//	  - hook: attn.hook_z        # one of Hooks
+//	  - hook: attn.hook_z        # one of Hooks; also blocks.<l>.attn.hook_z (sets layers) or hook_z
 //	    layers: [1]              # optional: every layer
 //	    heads: [2]               # optional: every head
 //	    positions: [0, 3]        # optional: every position (query positions for the pattern)
@@ -78,6 +81,7 @@ func ParseIntervention(path string, data []byte) (*InterventionFile, error) {
 		return nil, fmt.Errorf("%s: the file has no edits (expected a list under \"edits:\")", path)
 	}
 	for i, e := range f.Edits {
+		e.Hook, e.Layers = canonicalHook(e.Hook, e.Layers)
 		ed := Edit{Hook: e.Hook, Layers: e.Layers, Heads: e.Heads, Positions: e.Positions, KeyPositions: e.KeyPositions,
 			Op: Op(e.Op), Seed: e.Seed, Threshold: e.Threshold, Renormalize: e.Renormalize}
 		bad := func(field, format string, args ...any) error {
@@ -120,4 +124,22 @@ func (f *InterventionFile) Explain(err error) error {
 		line = f.line(fmt.Sprintf("$.edits[%d]", ee.Index))
 	}
 	return fmt.Errorf("%s:%d: edits[%d].%s: %s", f.Path, line, ee.Index, ee.Field, ee.Msg)
+}
+
+var fullHookRE = regexp.MustCompile(`^blocks\.(\d+)\.(.+)$`)
+
+// canonicalHook accepts TransformerLens's full names ("blocks.3.attn.hook_pattern":
+// layer 3, when layers is not given) and the attention hooks without "attn."
+// ("hook_pattern").
+func canonicalHook(hook string, layers []int) (string, []int) {
+	if m := fullHookRE.FindStringSubmatch(hook); m != nil && layers == nil {
+		l, err := strconv.Atoi(m[1])
+		if err == nil {
+			hook, layers = m[2], []int{l}
+		}
+	}
+	if !slices.Contains(Hooks, hook) && slices.Contains(Hooks, "attn."+hook) {
+		hook = "attn." + hook
+	}
+	return hook, layers
 }

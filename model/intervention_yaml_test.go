@@ -15,7 +15,8 @@ func TestInterventionFileErrors(t *testing.T) {
 		{"edits:\n  - hook: attn.hook_z\n    op: zero\n    layer: [1]\n", `x.yaml: [4:5] unknown field "layer"`},
 		{"edits:\n  - hook: attn.hook_z\n    op: zero\n  - hook: attn.hook_z\n    layers: [5]\n    op: zero\n", "x.yaml:5: edits[1].layers: layer 5 does not exist (the model has 2 layers, 0 to 1)"},
 		{"edits:\n  - hook: attn.hook_z\n    heads: [0, 9]\n    op: zero\n", "x.yaml:3: edits[0].heads: head 9 does not exist"},
-		{"edits:\n  - hook: blocks.0.hook_z\n    op: zero\n", `x.yaml:2: edits[0].hook: "blocks.0.hook_z" is not a hook point`},
+		{"edits:\n  - hook: blocks.0.hook_zz\n    op: zero\n", `x.yaml:2: edits[0].hook: "hook_zz" is not a hook point`},
+		{"edits:\n  - hook: blocks.4.attn.hook_z\n    op: zero\n", "x.yaml:2: edits[0].layers: layer 4 does not exist"},
 		{"edits:\n  - hook: attn.hook_z\n    op: scale\n", "x.yaml:3: edits[0].op: op scale needs a value"},
 		{"edits:\n  - hook: attn.hook_z\n    op: patch\n", "x.yaml:2: edits[0].source_text: source_text goes with op patch"},
 		{"edits:\n  - hook: attn.hook_pattern\n    cells: [[1, 2, 3]]\n    op: zero\n", "x.yaml:3: edits[0].cells: a cell is a [query, key] pair"},
@@ -35,6 +36,13 @@ func TestInterventionFileErrors(t *testing.T) {
 	}
 	if err := f.Check(cfg); err != nil {
 		t.Fatal(err)
+	}
+	full, err := ParseIntervention("full.yaml", []byte("edits:\n  - hook: blocks.1.hook_pattern\n    op: zero\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := full.Edits[0]; e.Hook != "attn.hook_pattern" || len(e.Layers) != 1 || e.Layers[0] != 1 {
+		t.Errorf("blocks.1.hook_pattern parsed as %s on layers %v", e.Hook, e.Layers)
 	}
 	e := f.Edits[0]
 	if f.Name != "reinforce" || e.Op != OpAdd || e.Value != 1 || *e.Threshold != 0.003 || e.Cells[0] != [2]int{3, 1} {
