@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/attnscope/attnscope/evaluate"
 	"github.com/attnscope/attnscope/model"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/tokenizer"
@@ -122,5 +123,66 @@ func TestReinforcementDirection(t *testing.T) {
 	}
 	if last := abl[len(abl)-1]; last.AccGain > -0.2 {
 		t.Errorf("the most important head costs only %.3f accuracy when ablated", last.AccGain)
+	}
+}
+
+// modelForwarder adapts a model.Model to evaluate.Forwarder (argmax predictions).
+type modelForwarder struct{ m model.Model }
+
+func (f modelForwarder) Forward(ctx context.Context, ids [][]int, _ bool) ([][]int, [][][][]float32, error) {
+	ins := make([]model.Input, len(ids))
+	for i, row := range ids {
+		ins[i] = model.Input{IDs: row}
+	}
+	outs, err := f.m.ForwardBatch(ctx, ins, nil, model.ForwardOptions{Logits: model.LogitsAll})
+	if err != nil {
+		return nil, nil, err
+	}
+	preds := make([][]int, len(ids))
+	for i, o := range outs {
+		v := o.LogitsShape[1]
+		for p := range o.LogitsShape[0] {
+			best := 0
+			for j := range v {
+				if o.Logits[p*v+j] > o.Logits[p*v+best] {
+					best = j
+				}
+			}
+			preds[i] = append(preds[i], best)
+		}
+	}
+	return preds, nil, nil
+}
+
+// TestTokenAccuracyMatchesEvaluate: Evaluate's token accuracy equals the
+// piecewise accuracy of package evaluate (AttentionSpan's evaluation script)
+// on the same samples, scored through right-padded batches.
+func TestTokenAccuracyMatchesEvaluate(t *testing.T) {
+	m, tok := defaultModel(t)
+	defer m.Close()
+	samples, err := Samples("LongAdditionGenerator", map[string]any{"length": "3,7", "num_of_nums": "2,2", "seed": 5}, tok, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Evaluate(context.Background(), m, samples, nil, tasks.DefaultIgnoreIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := evaluate.Dataset(context.Background(), modelForwarder{m}, "check", samples, evaluate.Options{BatchSize: 8, NoAttention: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right, n := 0, 0
+	for _, s := range res.Samples {
+		for _, p := range s.Piecewise {
+			right += p
+			n++
+		}
+	}
+	if n != got.Tokens || float64(right)/float64(n) != got.TokenAccuracy {
+		t.Fatalf("token accuracy %g over %d tokens, evaluate's piecewise %d/%d", got.TokenAccuracy, got.Tokens, right, n)
+	}
+	if got.TokenAccuracy == 0 || got.TokenAccuracy == 1 {
+		t.Fatalf("token accuracy %g: choose samples that separate right and wrong", got.TokenAccuracy)
 	}
 }
