@@ -311,20 +311,13 @@ func (he *hookEdit) apply(e *Edit, i, l, n int) error {
 			}
 		}
 	} else {
-		colLimit := he.cols
-		if square {
-			colLimit = n
-		}
 		for _, r := range upTo(e.Positions, n) {
-			for _, c := range upTo(e.KeyPositions, colLimit) {
-				cells = append(cells, [2]int{r, c})
+			if !square {
+				cells = append(cells, [2]int{r, -1}) // the whole row (every column)
+				continue
 			}
-		}
-		if !square && e.KeyPositions == nil {
-			// whole rows: expand the columns below
-			cells = cells[:0]
-			for _, r := range upTo(e.Positions, n) {
-				cells = append(cells, [2]int{r, -1})
+			for _, c := range upTo(e.KeyPositions, n) {
+				cells = append(cells, [2]int{r, c})
 			}
 		}
 	}

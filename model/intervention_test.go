@@ -298,3 +298,53 @@ func checkZ(t *testing.T, m Model, rec *memRecorder) {
 		}
 	}
 }
+
+// TestEditSelection: positions and key positions select exactly their cells
+// (the pattern of layer 0, head 3) and token rows (the last layer's residual
+// stream, scaled by 2, against a run with the pattern edit alone); nothing else
+// changes.
+func TestEditSelection(t *testing.T) {
+	m, err := Load(refdata.Path(t, "models", "tiny-gpt2"), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	last := m.Config().Layers - 1
+	rec0, _ := ivForward(t, m, testIDs, nil)
+	iv := &Intervention{Edits: []Edit{
+		{Hook: "attn.hook_pattern", Layers: []int{0}, Heads: []int{3}, Positions: []int{2, 5}, KeyPositions: []int{0, 1}, Op: OpSet, Value: 7},
+		{Hook: "hook_resid_post", Layers: []int{last}, Positions: []int{1}, Op: OpScale, Value: 2},
+	}}
+	rec, _ := ivForward(t, m, testIDs, iv)
+	n, H, W := len(testIDs), m.Config().Heads, m.Config().Hidden
+	p0, p := rec0.t["blocks.0.attn.pattern"], rec.t["blocks.0.attn.pattern"]
+	for h := range H {
+		for i := range n {
+			for j := range n {
+				k := (h*n+i)*n + j
+				want := p0[k]
+				if h == 3 && (i == 2 || i == 5) && j <= 1 {
+					want = 7
+				}
+				if p[k] != want {
+					t.Fatalf("pattern head %d (%d,%d): %g, want %g", h, i, j, p[k], want)
+				}
+			}
+		}
+	}
+	// The pattern edit changes later layers: compare with it alone.
+	recP, _ := ivForward(t, m, testIDs, &Intervention{Edits: iv.Edits[:1]})
+	name := fmt.Sprintf("blocks.%d.hook_resid_post", last)
+	r0, r := recP.t[name], rec.t[name]
+	for i := range n {
+		for d := range W {
+			want := r0[i*W+d]
+			if i == 1 {
+				want *= 2
+			}
+			if r[i*W+d] != want {
+				t.Fatalf("resid_post row %d dim %d: %g, want %g", i, d, r[i*W+d], want)
+			}
+		}
+	}
+}
