@@ -67,6 +67,9 @@ type Options struct {
 	// Truncate, "left" or "right", cuts inputs longer than the model's context (less the
 	// generated tokens) to fit, dropping their start or their end; "" refuses them.
 	Truncate string
+	// Intervention, when set, edits activations in every forward pass
+	// (model.Intervention); its file is recorded in run.json. Not with Generate.
+	Intervention *model.InterventionFile
 	// Progress, when set, is called after each sample with the number of samples
 	// done (finished or skipped) of total.
 	Progress func(done, total int, id string, skipped bool, elapsed time.Duration)
@@ -227,6 +230,11 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		// A new run: load the model first, so that a corrupt checkpoint leaves no
 		// run folder behind. (Resuming loads it only if a sample is left to do.)
 		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Intervention != nil {
+		if meta.Intervention, err = prepareIntervention(ctx, &m, tk, work, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -460,6 +468,8 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 		why = fmt.Sprintf("its qkv setting is %v, this capture's %v", old.QKV, meta.QKV)
 	case !reflect.DeepEqual(old.Generation, meta.Generation):
 		why = "its generation settings differ"
+	case !reflect.DeepEqual(old.Intervention, meta.Intervention):
+		why = "its intervention (run.json \"intervention\") differs"
 	}
 	if why != "" {
 		return nil, fmt.Errorf("resume run %s: %s; use another --out folder", dir, why)
@@ -498,7 +508,7 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 		Try: try, Source: p.in.Source, Language: p.in.Language, Truncated: p.in.Truncated,
 	}
 	if opts.Generate == nil {
-		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
+		if _, err := m.Forward(ctx, model.Input{IDs: p.enc.IDs}, w, forwardOptions(opts)); err != nil {
 			return fmt.Errorf("sample %s: %w", id, err)
 		}
 	} else {
@@ -519,7 +529,7 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 				}
 				return w.Record(name, shape, data)
 			})
-			if _, err := m.Forward(ctx, model.Input{IDs: gen.IDs[:len(gen.IDs)-1]}, only, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
+			if _, err := m.Forward(ctx, model.Input{IDs: gen.IDs[:len(gen.IDs)-1]}, only, forwardOptions(opts)); err != nil {
 				return fmt.Errorf("sample %s: hidden states: %w", id, err)
 			}
 		}
@@ -582,7 +592,7 @@ func captureBatch(ctx context.Context, run *store.Run, m model.Model, items []ba
 		recs[k] = trimmed(w, n, N)
 	}
 	start := time.Now()
-	if _, err := m.ForwardBatch(ctx, ins, recs, model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}); err != nil {
+	if _, err := m.ForwardBatch(ctx, ins, recs, forwardOptions(opts)); err != nil {
 		return fmt.Errorf("batch of samples %s..%s: %w", items[0].id, items[len(items)-1].id, err)
 	}
 	secs := time.Since(start).Seconds() / float64(len(items))

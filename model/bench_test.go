@@ -45,3 +45,62 @@ func BenchmarkForwardCapture(b *testing.B) {
 	}
 	b.ReportMetric(ForwardFLOPs(m.Config(), len(ids))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// BenchmarkForwardIntervention times the capture pass of BenchmarkForwardCapture
+// without an intervention ("none") and with one: a head's output zeroed in
+// every layer ("zero_head_z"), a reinforcement of one head's pattern with a
+// threshold in every layer ("pattern_threshold"), and the residual stream of
+// every layer patched from another run ("patch_resid_post"). Compare the
+// sub-benchmarks of one run (benchstat) for the overhead of the hook.
+func BenchmarkForwardIntervention(b *testing.B) {
+	dir := os.Getenv("ATTNSCOPE_BENCH_MODEL")
+	if dir == "" {
+		dir = refdata.Path(b, "models", "code-gpt2-mini")
+	}
+	m, err := Load(dir, LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	n := 128
+	if v, err := strconv.Atoi(os.Getenv("ATTNSCOPE_BENCH_N")); err == nil {
+		n = v
+	}
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = (i * 37) % m.Config().VocabSize
+	}
+	ctx := context.Background()
+	src := Activations{}
+	if _, err := m.Forward(ctx, Input{IDs: ids}, src, ForwardOptions{Hidden: true, QKV: true}); err != nil {
+		b.Fatal(err)
+	}
+	thr := 0.01
+	var cells [][2]int
+	for i := range n {
+		cells = append(cells, [2]int{i, 0}, [2]int{i, i / 2})
+	}
+	for _, c := range []struct {
+		name string
+		iv   *Intervention
+	}{
+		{"none", nil},
+		{"zero_head_z", &Intervention{Edits: []Edit{{Hook: "attn.hook_z", Heads: []int{0}, Op: OpZero}}}},
+		{"pattern_threshold", &Intervention{Edits: []Edit{{Hook: "attn.hook_pattern", Heads: []int{0}, Cells: cells, Op: OpAdd, Value: 1, Threshold: &thr}}}},
+		{"patch_resid_post", &Intervention{Edits: []Edit{{Hook: "hook_resid_post", Op: OpPatch, Source: src}}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			rec := RecorderFunc(func(string, []int, []float32) error { return nil })
+			opts := ForwardOptions{Hidden: true, Intervention: c.iv}
+			if _, err := m.Forward(ctx, Input{IDs: ids}, rec, opts); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.Forward(ctx, Input{IDs: ids}, rec, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

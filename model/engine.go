@@ -40,6 +40,7 @@ type runner struct {
 
 	mu       sync.Mutex
 	compiled map[string]bool
+	editExec map[string]*Exec // block graphs with interventions, by edit structure
 }
 
 func newRunner(dir string, cfg *arch.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend) (*runner, error) {
@@ -197,6 +198,10 @@ func (r *runner) Close() error {
 			e.Finalize()
 		}
 	}
+	for _, e := range r.editExec {
+		e.Finalize()
+	}
+	r.editExec = nil
 	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec = nil, nil, nil, nil, nil, nil
 	var errs []error
 	for _, t := range r.weights {
@@ -442,11 +447,33 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		if r.rope() {
 			args = append(args, cosT, sinT)
 		}
+		args = appendAny(args, r.layerW[l])
 		exec, name := r.blockExec, "block"
 		if opts.PreLN {
 			exec, name = r.preLNExec, "block_preln"
 		}
-		outs, err := r.call(name, exec, appendAny(args, r.layerW[l])...)
+		var editTs []*tensors.Tensor
+		if opts.Intervention != nil || opts.Internals {
+			hes, err := opts.Intervention.layerEdits(r.cfg, l, B, n, T)
+			if err != nil {
+				x.FinalizeAll()
+				res.free()
+				return nil, err
+			}
+			if hes != nil || opts.Internals {
+				if exec, name, err = r.editBlock(hes, opts.Internals); err != nil {
+					x.FinalizeAll()
+					res.free()
+					return nil, err
+				}
+				for _, he := range hes {
+					editTs = append(editTs, he.tensors()...)
+				}
+				args = appendAny(args, editTs)
+			}
+		}
+		outs, err := r.call(name, exec, args...)
+		finalizeAll(editTs)
 		x.FinalizeAll()
 		if err != nil {
 			res.free()
@@ -482,13 +509,17 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 					err = emit(b, p+"hook_mlp_preln", outs[6], []int{n, width}, n, width)
 				}
 			}
+			if err == nil && opts.Internals {
+				err = emit(b, p+"attn.hook_attn_scores", outs[5], []int{h, n, n}, n, n)
+				if err == nil {
+					err = emit(b, p+"attn.hook_z", outs[6], []int{h, n, hd}, n, hd)
+				}
+			}
 			if err == nil && opts.Hidden {
 				err = emit(b, p+"hook_resid_post", x, []int{n, width}, n, width)
 			}
 		}
-		if opts.PreLN {
-			finalizeAll(outs[5:])
-		}
+		finalizeAll(outs[5:])
 		outs[1].FinalizeAll()
 		outs[2].FinalizeAll()
 		if keepKV {
@@ -633,10 +664,95 @@ func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, 
 	if opts.PreLN && r.cfg.ModelType != "bert" {
 		return nil, fmt.Errorf("the %s architecture has no pre-LayerNorm residual sums to record (hook_attn_preln and hook_mlp_preln exist in post-norm BERT only)", r.cfg.ModelType)
 	}
+	if opts.PreLN && (opts.Intervention != nil || opts.Internals) {
+		return nil, fmt.Errorf("recording the pre-LayerNorm sums (hook_attn_preln, hook_mlp_preln) cannot be combined with interventions or internal hooks in one pass")
+	}
+	if opts.Intervention != nil {
+		if err := opts.Intervention.Check(r.cfg); err != nil {
+			return nil, err
+		}
+	}
 	p, err := r.prefill(ctx, in, recs, opts, false, false)
 	if err != nil {
 		return nil, err
 	}
 	defer p.free()
 	return r.finalAndHead(p.x, len(in[0].IDs), recs, opts)
+}
+
+// editBlock returns the block graph applying edits of hes's structure (compiled
+// once per structure): after the layer's weights it takes each edit's tensors
+// (hookEdit.tensors), applies hook_resid_pre to the block's input,
+// hook_resid_post to its output and the attention hooks through arch.Edits.
+func (r *runner) editBlock(hes []*hookEdit, taps bool) (*Exec, string, error) {
+	keys := make([]string, len(hes))
+	type shape struct {
+		hook        string
+		min, renorm bool
+	}
+	st := make([]shape, len(hes))
+	for i, he := range hes {
+		keys[i] = he.key()
+		st[i] = shape{he.hook, he.hasMin, he.renorm != nil}
+	}
+	if taps {
+		keys = append(keys, "taps")
+	}
+	key := strings.Join(keys, ",")
+	name := "block+" + key
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.editExec[key]; ok {
+		return e, name, nil
+	}
+	a, layerP := r.a, r.a.LayerParams(0)
+	e, err := NewExec(r.backend, func(in []*Node) []*Node {
+		x, mask := in[0], in[1]
+		ai := arch.AttentionInputs{Mask: mask, Edits: arch.Edits{}}
+		if taps {
+			ai.Taps = map[string]*Node{}
+		}
+		rest := in[2:]
+		if r.rope() {
+			ai.Cos, ai.Sin = rest[0], rest[1]
+			rest = rest[2:]
+		}
+		w := weightsOf(layerP, rest[:len(layerP)])
+		rest = rest[len(layerP):]
+		var pre, post *arch.Edit
+		for _, s := range st {
+			ed := &arch.Edit{Sel: rest[0], Mul: rest[1], Add: rest[2]}
+			rest = rest[3:]
+			if s.min {
+				ed.Min, rest = rest[0], rest[1:]
+			}
+			if s.renorm {
+				ed.Renorm, rest = rest[0], rest[1:]
+			}
+			switch s.hook {
+			case "hook_resid_pre":
+				pre = ed
+			case "hook_resid_post":
+				post = ed
+			default:
+				ai.Edits[strings.TrimPrefix(s.hook, "attn.")] = ed
+			}
+		}
+		o := a.Block(w, pre.Apply(x), ai)
+		// The recorded Q/K/V are the edited ones (the same deterministic edit).
+		q, k, v := ai.Edits[arch.HookQ].Apply(o.Q), ai.Edits[arch.HookK].Apply(o.K), ai.Edits[arch.HookV].Apply(o.V)
+		outs := []*Node{post.Apply(o.Out), o.Pattern, q, k, v}
+		if taps {
+			outs = append(outs, ai.Taps[arch.HookScores], ai.Taps[arch.HookZ])
+		}
+		return outs
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if r.editExec == nil {
+		r.editExec = map[string]*Exec{}
+	}
+	r.editExec[key] = e
+	return e, name, nil
 }

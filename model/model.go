@@ -23,6 +23,8 @@ import (
 //	"blocks.<l>.attn.hook_q"     [heads, tokens, head_dim]    (ForwardOptions.QKV; after RoPE where the model uses it)
 //	"blocks.<l>.attn.hook_k"     [kv_heads, tokens, head_dim] (ForwardOptions.QKV; after RoPE)
 //	"blocks.<l>.attn.hook_v"     [kv_heads, tokens, head_dim] (ForwardOptions.QKV)
+//	"blocks.<l>.attn.hook_attn_scores" [heads, query, key] (ForwardOptions.Internals; masked, before softmax)
+//	"blocks.<l>.attn.hook_z"     [heads, tokens, head_dim] (ForwardOptions.Internals; pattern·v per head)
 //	"blocks.<l>.hook_resid_post" [tokens, width]   residual stream after block l
 //	"blocks.<l>.hook_attn_preln" [tokens, width]   (ForwardOptions.PreLN; post-norm families: BERT) x + Attn(x) entering the attention LayerNorm
 //	"blocks.<l>.hook_mlp_preln"  [tokens, width]   (ForwardOptions.PreLN) x + FFN(x) entering the output LayerNorm
@@ -78,6 +80,13 @@ type ForwardOptions struct {
 	// sums entering the LayerNorms of post-norm families (an error for others).
 	PreLN  bool
 	Logits Logits // which logits to return in Output
+	// Intervention edits activations during the pass (nil: none); see
+	// Intervention. Recorded tensors are the edited ones.
+	Intervention *Intervention
+	// Internals also records blocks.<l>.attn.hook_attn_scores [heads, query,
+	// key] (masked entries at the lowest float32) and blocks.<l>.attn.hook_z
+	// [heads, tokens, head_dim], e.g. as patch sources.
+	Internals bool
 }
 
 // Output is what Forward returns besides the recorded tensors.

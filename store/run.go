@@ -101,6 +101,17 @@ type Meta struct {
 	EndTime   *time.Time `json:"end_time,omitempty"` // nil while the run is being written
 	// CompiledGraphs is how many computation graphs the model compiled (captured runs).
 	CompiledGraphs int `json:"compiled_graphs,omitempty"`
+	// Intervention is the intervention file the forward passes applied (capture
+	// --intervene); nil for a clean run.
+	Intervention *InterventionInfo `json:"intervention,omitempty"`
+}
+
+// InterventionInfo records an intervention file verbatim with its SHA-256.
+type InterventionInfo struct {
+	File   string `json:"file"`
+	Name   string `json:"name,omitempty"`
+	SHA256 string `json:"sha256"`
+	YAML   string `json:"yaml"`
 }
 
 // ModelInfo identifies the model a run was captured from.

@@ -20,7 +20,7 @@ import (
 // captureFlags are capture's command-line settings.
 type captureFlags struct {
 	modelDir, out, promptsDir, stopLine, backend string
-	truncate                                     string
+	truncate, intervene                          string
 	texts, files                                 []string
 	generate, topK, tries, batchSize             int
 	temperature, topP                            float64
@@ -80,6 +80,7 @@ func (c *captureFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&c.strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
 	f.BoolVar(&c.fp16, "fp16", false, "store tensors as float16 (half the disk space)")
 	f.StringVar(&c.truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
+	f.StringVar(&c.intervene, "intervene", "", "YAML file of edits applied during each forward pass (zero/scale/add/set/noise/patch at hook points; recorded in run.json)")
 	f.StringVar(&c.backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	shard.AddFlag(f, &c.shard)
 }
@@ -133,6 +134,11 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 	opts := capture.Options{
 		ModelDir: c.modelDir, Tries: c.tries, Hidden: c.hidden, QKV: c.qkv, FP16: c.fp16, Backend: c.backend, BatchSize: c.batchSize, Strict: c.strict, Truncate: c.truncate,
 		Command: commandLine(cmd, nil), Shard: c.shard,
+	}
+	if c.intervene != "" {
+		if opts.Intervention, err = model.ReadIntervention(c.intervene); err != nil {
+			return err
+		}
 	}
 	if c.generate > 0 {
 		opts.Generate = &model.GenerateOptions{

@@ -60,6 +60,12 @@ type AttentionInputs struct {
 	// training mode (attention probabilities, sub-layer outputs); nil is
 	// evaluation mode. Only families that declare dropout rates use it (BERT).
 	Dropout DropoutFunc
+	// Edits are interventions on the attention activations (see Edit and
+	// Attend); nil: none.
+	Edits Edits
+	// Taps, when non-nil, receives the (edited) HookScores and HookZ nodes
+	// from Attend, for recording.
+	Taps map[string]*Node
 }
 
 // BlockOutputs are the nodes a block produces.
@@ -334,7 +340,7 @@ func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
 // C]. Masked entries get probability exactly 0 (the logit is replaced by the
 // lowest float32, as transformers' eager attention does).
 func Attention(q, k, v, mask *Node) (out, pattern *Node) {
-	return AttentionWith(q, k, v, mask, AttentionOptions{})
+	return attention(q, k, v, mask, AttentionOptions{}, nil, nil)
 }
 
 // AttentionOptions vary the scores of AttentionWith.
@@ -349,6 +355,13 @@ type AttentionOptions struct {
 
 // AttentionWith is Attention with a given scale and optional soft-capping.
 func AttentionWith(q, k, v, mask *Node, opts AttentionOptions) (out, pattern *Node) {
+	return attention(q, k, v, mask, opts, nil, nil)
+}
+
+// attention is AttentionWith with interventions ed on its hook points (nil: none);
+// taps, when non-nil, receives the (edited) HookScores and HookZ nodes.
+func attention(q, k, v, mask *Node, opts AttentionOptions, ed Edits, taps map[string]*Node) (out, pattern *Node) {
+	q, k, v = ed[HookQ].Apply(q), ed[HookK].Apply(k), ed[HookV].Apply(v)
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
@@ -377,11 +390,15 @@ func AttentionWith(q, k, v, mask *Node, opts AttentionOptions) (out, pattern *No
 	if mask.Rank() == 3 {
 		mask = BroadcastToDims(InsertAxes(mask, 1), b, heads, t, c)
 	}
-	scores = Where(mask, scores, low)
-	pattern = softmax(scores)
+	scores = ed[HookScores].Apply(Where(mask, scores, low))
+	pattern = ed[HookPattern].Apply(softmax(scores))
 	pg := reshape(pattern, b, kvHeads, g*t, c)
 	o := Dot(pg, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
-	out = MergeHeads(reshape(o, b, heads, t, hd))
+	z := ed[HookZ].Apply(reshape(o, b, heads, t, hd))
+	if taps != nil {
+		taps[HookScores], taps[HookZ] = scores, z
+	}
+	out = MergeHeads(z)
 	return out, pattern
 }
 

@@ -98,7 +98,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	q := arch.SplitHeads(arch.Linear(x, w["q_w"], w["q_b"]), h, hd)
 	k := arch.SplitHeads(arch.Linear(x, w["k_w"], w["k_b"]), h, hd)
 	v := arch.SplitHeads(arch.Linear(x, w["v_w"], w["v_b"]), h, hd)
-	att, pattern := arch.Attention(q, k, v, in.Mask)
+	att, pattern := in.Attend(q, k, v)
 	drop := func(x *Node, _ float64) *Node { return x }
 	if in.Dropout != nil {
 		// transformers' BertSelfAttention drops attention probabilities before

@@ -138,7 +138,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := arch.AttentionWith(q, k, v, in.Mask, arch.AttentionOptions{Scale: a.scale, SoftCap: a.attnCap})
+	att, pattern := in.AttendWith(q, k, v, arch.AttentionOptions{Scale: a.scale, SoftCap: a.attnCap})
 	o := arch.Linear(att, w["o_w"], nil)
 	act := arch.Activation(a.c.Activation)
 	mlp := func(h *Node) *Node {

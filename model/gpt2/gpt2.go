@@ -93,7 +93,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	v := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(2*d, 3*d)), h, hd)
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := arch.Attention(q, k, v, in.Mask)
+	att, pattern := in.Attend(q, k, v)
 	x = Add(x, arch.Conv1D(att, w["proj_w"], w["proj_b"]))
 	hn = arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
 	act := arch.Activation(a.c.Activation)

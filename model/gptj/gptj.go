@@ -115,7 +115,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRopeInterleaved(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := arch.Attention(q, k, v, in.Mask)
+	att, pattern := in.Attend(q, k, v)
 	act := arch.Activation(a.C.Activation)
 	mlp := arch.Linear(act(arch.Linear(hn, w["in_w"], w["in_b"])), w["out_w"], w["out_b"])
 	x = Add(Add(x, arch.Linear(att, w["o_w"], nil)), mlp)

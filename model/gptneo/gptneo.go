@@ -105,7 +105,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	v := arch.SplitHeads(arch.Linear(hn, w["v_w"], nil), h, hd)
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := arch.AttentionWith(q, k, v, in.Mask, arch.AttentionOptions{Scale: 1})
+	att, pattern := in.AttendWith(q, k, v, arch.AttentionOptions{Scale: 1})
 	x = Add(x, arch.Linear(att, w["o_w"], w["o_b"]))
 	hn = arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
 	act := arch.Activation(a.c.Activation)

@@ -90,7 +90,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := arch.Attention(q, k, v, in.Mask)
+	att, pattern := in.Attend(q, k, v)
 	attnOut := arch.Linear(att, w["o_w"], w["o_b"])
 	act := arch.Activation(a.c.Activation)
 	mlp := func(y *Node) *Node {

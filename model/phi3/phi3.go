@@ -86,7 +86,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := arch.Attention(q, k, v, in.Mask)
+	att, pattern := in.Attend(q, k, v)
 	x = Add(x, arch.Linear(att, w["o_w"], nil))
 	hn = arch.RMSNorm(x, w["ln2"], eps)
 	gu := arch.Linear(hn, w["gate_up_w"], nil)

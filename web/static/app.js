@@ -28,6 +28,12 @@ const enc = encodeURIComponent;
 
 // ---- state in the URL: #run=R&sample=S&view=V&layer=L&head=H&... ----
 let state = {};
+// intervened names the intervention a run's forward passes applied (run.json "intervention").
+function intervened(meta) {
+  const iv = meta && meta.intervention;
+  return iv ? ` · intervened: ${iv.name || iv.file}` : "";
+}
+
 function parseHash() {
   const out = {};
   for (const [k, v] of new URLSearchParams(location.hash.slice(1))) out[k] = v;
@@ -177,7 +183,7 @@ function runsPage(main, runs) {
   for (const r of runs) {
     cards.append(el("div", { class: "card" },
       el("h3", {}, el("a", { href: hashOf({ run: r.key }), class: "run-link", text: r.key })),
-      el("div", { class: "note", text: `${r.kind || "run"} · ${r.model || "no model recorded"} · ${r.dtype}` }),
+      el("div", { class: "note", text: `${r.kind || "run"} · ${r.model || "no model recorded"} · ${r.dtype}${intervened(r.meta)}` }),
       el("div", { text: `${r.samples.length} samples · ${r.derived.length} derived passes${r.metrics ? " · metrics" : ""}` })));
   }
   main.append(cards);
@@ -187,7 +193,7 @@ function runsPage(main, runs) {
 async function runPage(main, run, seq) {
   main.append(el("h2", { text: "Run " + run.key }));
   const m = run.meta;
-  main.append(el("div", { class: "note", text: `${run.kind} run · ${run.model || ""} · stored as ${run.dtype} · ${m.attention_implementation || ""}` }));
+  main.append(el("div", { class: "note", text: `${run.kind} run · ${run.model || ""} · stored as ${run.dtype} · ${m.attention_implementation || ""}${intervened(m)}` }));
   const t = el("table", { class: "grid", id: "samples" }, el("tr", {}, el("th", { text: "sample" }), el("th", { text: "views" })));
   for (const id of run.samples) {
     const links = el("td", {});

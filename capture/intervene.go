@@ -1,0 +1,72 @@
+package capture
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/tokenizer"
+)
+
+// forwardOptions are the forward-pass settings of a capture.
+func forwardOptions(opts Options) model.ForwardOptions {
+	fo := model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}
+	if opts.Intervention != nil {
+		fo.Intervention = opts.Intervention.Intervention
+	}
+	return fo
+}
+
+// prepareIntervention loads the model (into *m, if not yet loaded), runs each
+// patch edit's source text to collect the activations it copies, checks the
+// edits against the model and the inputs' lengths, and returns run.json's
+// record of the file. Nothing is written.
+func prepareIntervention(ctx context.Context, m *model.Model, tk *tokenizer.Tokenizer, work []prepared, opts Options) (*store.InterventionInfo, error) {
+	f := opts.Intervention
+	if opts.Generate != nil {
+		return nil, fmt.Errorf("capture: the intervention %s applies to forward passes; it cannot be combined with --generate", f.Path)
+	}
+	yaml, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	if *m == nil {
+		if *m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
+			return nil, err
+		}
+	}
+	sources := map[string]model.Activations{}
+	for i, text := range f.SourceTexts {
+		if text == "" {
+			continue
+		}
+		acts, ok := sources[text]
+		if !ok {
+			enc, err := tk.Encode(text, true)
+			if err != nil {
+				return nil, f.Explain(&model.EditError{Index: i, Field: "source_text", Msg: fmt.Sprintf("cannot tokenize: %v", err)})
+			}
+			for _, p := range work {
+				if len(p.enc.IDs) != len(enc.IDs) {
+					return nil, f.Explain(&model.EditError{Index: i, Field: "source_text", Msg: fmt.Sprintf(
+						"the source text has %d tokens, input %s has %d: activation patching needs inputs of the source's length", len(enc.IDs), describe(p.in), len(p.enc.IDs))})
+				}
+			}
+			acts = model.Activations{}
+			if _, err := (*m).Forward(ctx, model.Input{IDs: enc.IDs}, acts, model.ForwardOptions{Hidden: true, QKV: true, Internals: true}); err != nil {
+				return nil, fmt.Errorf("run the source text of %s: %w", f.Path, err)
+			}
+			sources[text] = acts
+		}
+		f.Edits[i].Source = acts
+	}
+	if err := f.Explain(f.Check((*m).Config())); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(yaml)
+	return &store.InterventionInfo{File: f.Path, Name: f.Name, SHA256: hex.EncodeToString(sum[:]), YAML: string(yaml)}, nil
+}
