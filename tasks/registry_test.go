@@ -165,3 +165,36 @@ func TestHFTokenizer(t *testing.T) {
 		t.Fatalf("decoded %q (%v), want %q", dec, err, s.Text)
 	}
 }
+
+// A tokenizer that splits a task character into several tokens (SentencePiece byte
+// fallback for a character outside its vocabulary) would shift the reference labels:
+// the generator refuses it unless labels are off.
+func TestHFTokenizerSplitCharacter(t *testing.T) {
+	hf, err := tokenizer.Load(refdata.Path(t, "models", "tiny-llama"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewHFTokenizer(hf, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc, _ := hf.Encode("☃", false); len(enc.IDs) < 2 {
+		t.Fatalf("test needs a character encoded as several tokens; ☃ gives %v", enc.Tokens)
+	}
+	params := map[string]any{"charset": []any{"☃", "a"}, "length": []any{2, 3}}
+	g, err := New("StringReversalGenerator", params, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Next(); err == nil || !strings.Contains(err.Error(), "one token per character") {
+		t.Errorf("split character: %v", err)
+	}
+	params["generate_attn_labels"] = false
+	g, err = New("StringReversalGenerator", params, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Next(); err != nil {
+		t.Errorf("without labels: %v", err)
+	}
+}
