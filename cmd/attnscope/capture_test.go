@@ -112,4 +112,20 @@ func TestCaptureChatCommand(t *testing.T) {
 	if s.Text != want || s.Tokens[len(s.Tokens)-1] != ":" {
 		t.Errorf("sample text %q tokens %v, want %q", s.Text, s.Tokens, want)
 	}
+	// Generation continues the rendered prompt.
+	gen := filepath.Join(t.TempDir(), "gen")
+	if got := run([]string{"capture", "--model", dir, "--chat", conv, "--add-generation-prompt", "--generate", "3", "--out", gen}); got != exitOK {
+		t.Fatalf("capture --chat --generate exited %d", got)
+	}
+	r, err = store.Open(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := r.Sample("q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.PromptText != want || g.PromptLen != len(s.IDs) || len(g.IDs) <= len(s.IDs) {
+		t.Errorf("generation: prompt %q (%d tokens, want %d), %d tokens in all", g.PromptText, g.PromptLen, len(s.IDs), len(g.IDs))
+	}
 }
