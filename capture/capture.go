@@ -35,6 +35,10 @@ type Input struct {
 	Language string // programming language of the text, if known
 	// Truncated is set by Run when it cut the text to fit the context (Options.Truncate).
 	Truncated *store.Truncation
+	// Rendered marks a text that already holds its special tokens (a rendered chat
+	// template, see ChatInput): it is tokenized without adding the tokenizer's own, as
+	// transformers' apply_chat_template does.
+	Rendered bool
 }
 
 // Options configure a capture.
@@ -181,7 +185,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	// Tokenize and check every input before loading the model or writing anything.
 	var work []prepared
 	for _, in := range inputs {
-		enc, err := tk.Encode(in.Text, true)
+		enc, err := tk.Encode(in.Text, !in.Rendered)
 		if err != nil {
 			return nil, fmt.Errorf("tokenize input %s: %w", describe(in), err)
 		}

@@ -35,7 +35,7 @@ func truncateInput(tk *tokenizer.Tokenizer, in Input, enc *tokenizer.Encoding, b
 		if side == "left" {
 			text = in.Text[content[len(content)-keep][0]:]
 		}
-		e, err := tk.Encode(text, true)
+		e, err := tk.Encode(text, !in.Rendered)
 		if err != nil {
 			return in, nil, fmt.Errorf("tokenize input %s (truncated): %w", describe(in), err)
 		}

@@ -2,8 +2,10 @@ package tasks
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/attnscope/attnscope/tokenizer"
+	"github.com/attnscope/attnscope/tokenizer/chat"
 )
 
 // HFTokenizer adapts a tokenizer.json (package tokenizer) to the generators:
@@ -15,6 +17,7 @@ type HFTokenizer struct {
 	tok      *tokenizer.Tokenizer
 	bos, eos int
 	err      error
+	chat     []string // the chat template split on {tokens} (UseChatTemplate)
 }
 
 // NewHFTokenizer wraps t; bos and eos are the ids the generators put around a
@@ -62,3 +65,27 @@ func tokErr(t Tokenizer) error {
 	}
 	return nil
 }
+
+// UseChatTemplate renders the chat template of dir's tokenizer_config.json for the
+// conversation [user: "{tokens}{tokens}", assistant: "{tokens}"] and splits it on
+// "{tokens}", as AttentionSpan's generators do with apply_chat_template=True; the
+// generators then use the four parts (see Common.ChatTemplate).
+func (h *HFTokenizer) UseChatTemplate(dir string) error {
+	tmpl, err := chat.Load(dir, "")
+	if err != nil {
+		return err
+	}
+	text, err := tmpl.Render([]chat.Message{{Role: "user", Content: "{tokens}{tokens}"}, {Role: "assistant", Content: "{tokens}"}}, chat.Options{})
+	if err != nil {
+		return err
+	}
+	parts := strings.Split(text, "{tokens}")
+	if len(parts) != 4 {
+		return fmt.Errorf("%s: field chat_template: the rendered conversation [user: \"{tokens}{tokens}\", assistant: \"{tokens}\"] splits into %d parts on {tokens}, not 4 (the template changes message contents)", dir, len(parts))
+	}
+	h.chat = parts
+	return nil
+}
+
+// ChatParts returns the chat template split on {tokens} (nil without UseChatTemplate).
+func (h *HFTokenizer) ChatParts() []string { return h.chat }

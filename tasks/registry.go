@@ -103,7 +103,11 @@ func New(name string, params map[string]any, tok Tokenizer) (Generator, error) {
 	c.Original = p.boolean("original_quirks", false)
 	c.ChatTemplate = p.list("chat_template")
 	if p.boolean("apply_chat_template", false) && len(c.ChatTemplate) == 0 {
-		p.fail("apply_chat_template", "chat_template (the rendered template split on {tokens}, 4 strings) alongside it; Jinja templates are not rendered")
+		if ct, ok := tok.(interface{ ChatParts() []string }); ok && len(ct.ChatParts()) == 4 {
+			c.ChatTemplate = ct.ChatParts()
+		} else {
+			p.fail("apply_chat_template", "a tokenizer with a chat template (a Hugging Face model's tokenizer_config.json), or chat_template (the rendered template split on {tokens}, 4 strings) alongside it")
+		}
 	}
 	_ = p.integer("eos_token_id", 0) // accepted and unused, as in the original
 	if p.err != nil {

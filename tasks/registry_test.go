@@ -165,3 +165,70 @@ func TestHFTokenizer(t *testing.T) {
 		t.Fatalf("decoded %q (%v), want %q", dec, err, s.Text)
 	}
 }
+
+// A tokenizer that splits a task character into several tokens (SentencePiece byte
+// fallback for a character outside its vocabulary) would shift the reference labels:
+// the generator refuses it unless labels are off.
+func TestHFTokenizerSplitCharacter(t *testing.T) {
+	hf, err := tokenizer.Load(refdata.Path(t, "models", "tiny-llama"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewHFTokenizer(hf, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc, _ := hf.Encode("☃", false); len(enc.IDs) < 2 {
+		t.Fatalf("test needs a character encoded as several tokens; ☃ gives %v", enc.Tokens)
+	}
+	params := map[string]any{"charset": []any{"☃", "a"}, "length": []any{2, 3}}
+	g, err := New("StringReversalGenerator", params, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Next(); err == nil || !strings.Contains(err.Error(), "one token per character") {
+		t.Errorf("split character: %v", err)
+	}
+	params["generate_attn_labels"] = false
+	g, err = New("StringReversalGenerator", params, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Next(); err != nil {
+		t.Errorf("without labels: %v", err)
+	}
+}
+
+// The chat template of Llama-3.2-1B-Instruct (the model of every AttentionSpan config)
+// rendered for [user: "{tokens}{tokens}", assistant: "{tokens}"] and split on
+// {tokens}, with strftime_now at its fixed default date.
+func TestHFTokenizerLlama32ChatParts(t *testing.T) {
+	hf, err := tokenizer.Load(refdata.Path(t, "tokenizers", "gpt2-bpe", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewHFTokenizer(hf, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.UseChatTemplate(filepath.Join("..", "tokenizer", "chat", "testdata", "templates", "llama3.2")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n",
+		"",
+		"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+		"<|eot_id|>",
+	}
+	if got := tok.ChatParts(); !slices.Equal(got, want) {
+		t.Errorf("parts %q\nwant %q", got, want)
+	}
+	g, err := New("LongAdditionGenerator", map[string]any{"apply_chat_template": true, "length": []any{1, 2}}, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := next(t, g)
+	if !strings.HasPrefix(s.Text, want[0]) || !strings.Contains(s.Text, "="+want[2]) {
+		t.Errorf("sample text %q", s.Text)
+	}
+}

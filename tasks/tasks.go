@@ -14,6 +14,7 @@ package tasks
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultIgnoreIndex marks targets and label cells that are not scored.
@@ -193,6 +194,10 @@ func (c *Common) assemble(tt taskText, defInstr string, defFewShot [2]string, de
 	promptTok := encodeChars(tok, tt.prompt)
 	answerTok := encodeChars(tok, tt.answer)
 	P := len(promptTok)
+	if !c.NoLabels && (P != utf8.RuneCountInString(tt.prompt) || len(answerTok) != utf8.RuneCountInString(tt.answer)) && tokErr(tok) == nil {
+		// The label geometry (as the original's) counts one token per task character.
+		return nil, layout{}, fmt.Errorf("the tokenizer encodes a character of %q as several tokens (or none): the reference-token labels count one token per character; use a charset the tokenizer keeps whole, or generate_attn_labels: false", tt.prompt+tt.answer)
+	}
 
 	var tokens []int
 	var text string

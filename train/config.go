@@ -104,6 +104,22 @@ func LoadExperiment(path string, overrides []string) (*Experiment, error) {
 	return ParseExperiment(path, data, overrides)
 }
 
+// LoadModelExperiment reads a config for evaluating the Hugging Face model folder dir
+// (EvaluateModel): the config's model section, which describes a character-level
+// model to train or load, does not apply (is_pretrained with a hub name, as the
+// original's configs have, is accepted), and training must be null.
+func LoadModelExperiment(path string, overrides []string, dir string) (*Experiment, error) {
+	o := append([]string{"++model.load_from_checkpoint=true", "++model.checkpoint_filepath=" + dir, "++model.is_pretrained=false"}, overrides...)
+	e, err := LoadExperiment(path, o)
+	if err != nil {
+		return nil, err
+	}
+	if e.Training != nil {
+		return nil, fmt.Errorf("%s: training a Hugging Face model is not supported: add training=null to evaluate %s", path, dir)
+	}
+	return e, nil
+}
+
 // ParseExperiment decodes config bytes (name is used in messages). Overrides
 // are Hydra-like: "training.batch_size=32" replaces an existing key (a missing
 // key is an error), "+training.steps=100" adds one (an existing key is an error),
@@ -233,11 +249,22 @@ func (d *DatasetCfg) validate(where string) error {
 	}
 	// Build the generator once so that an unknown generator or parameter, a value
 	// of the wrong type or an impossible range is reported with the config.
-	if _, err := tasks.New(d.Generator, d.GeneratorParameters, Tokenizer()); err != nil {
+	var tok tasks.Tokenizer = Tokenizer()
+	if v, ok := d.GeneratorParameters["apply_chat_template"].(bool); ok && v {
+		// The chat template comes with the evaluated model's tokenizer (EvaluateModel).
+		tok = chatStub{Tokenizer()}
+	}
+	if _, err := tasks.New(d.Generator, d.GeneratorParameters, tok); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
 }
+
+// chatStub stands in for a tokenizer with a chat template while a dataset's
+// parameters are checked.
+type chatStub struct{ *tasks.CharTokenizer }
+
+func (chatStub) ChatParts() []string { return []string{"", "", "", ""} }
 
 func (e *Experiment) validate() error {
 	m := e.Model

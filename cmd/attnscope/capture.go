@@ -21,19 +21,19 @@ import (
 type captureFlags struct {
 	modelDir, out, promptsDir, stopLine, backend string
 	truncate, intervene                          string
-	texts, files                                 []string
+	texts, files, chats                          []string
 	generate, topK, tries, batchSize             int
 	temperature, topP                            float64
 	seed                                         int64
 	maxTime                                      time.Duration
-	sample, hidden, fp16, qkv, strict            bool
+	sample, hidden, fp16, qkv, strict, genPrompt bool
 	shard                                        shard.Shard
 }
 
 func newCaptureCmd() *cobra.Command {
 	c := &captureFlags{}
 	cmd := &cobra.Command{
-		Use:   "capture --model DIR (--text T | --file F | --prompts DIR) --out RUN",
+		Use:   "capture --model DIR (--text T | --file F | --prompts DIR | --chat F.json) --out RUN",
 		Short: "Run a model over texts and store every attention matrix (and hidden state) in a run folder",
 		Long: `capture tokenizes each input with the tokenizer of the model folder, runs the model
 (a forward pass, or with --generate a generation) and writes the run folder RUN:
@@ -45,12 +45,20 @@ head_dim], after RoPE, keys and values repeated per query head). Tensors are
 written layer by layer as the model produces them. Rerunning the same command skips the
 samples already finished; an interrupted capture leaves no half-written file.
 
+--chat takes a conversation (OpenAI / Hugging Face messages JSON: a list of {"role",
+"content"}, or an object with it under "messages"), renders it through the chat template
+of the model's tokenizer_config.json (with --add-generation-prompt, the header of the
+assistant's turn is appended) and tokenizes the result without adding special tokens, as
+transformers' apply_chat_template does.
+
 Sample ids: "text" for one --text (text0, text1... for several), the file name for
---file and for each file of --prompts; with --tries N, "_<try>" is appended.`,
+--file and for each file of --prompts, the file name less ".json" for --chat; with
+--tries N, "_<try>" is appended.`,
 		Example: `  attnscope capture --model models/code-gpt2-mini --text 'def add(a, b):' --out runs/add
   attnscope capture --model models/code-gpt2-mini --prompts prompts/ --generate 100 \
       --temperature 0.2 --tries 3 --max-time 60s --stop-line 'Answer:' --out runs/followup
-  attnscope capture --model models/tiny-bert --file doc.txt --hidden --fp16 --out runs/bert`,
+  attnscope capture --model models/tiny-bert --file doc.txt --hidden --fp16 --out runs/bert
+  attnscope capture --model llama-3.2-1b-instruct --chat chat.json --add-generation-prompt --generate 50 --out runs/chat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd) },
 	}
@@ -64,6 +72,8 @@ func (c *captureFlags) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&c.texts, "text", nil, "input text (repeatable)")
 	f.StringArrayVar(&c.files, "file", nil, "input text file (repeatable)")
 	f.StringVar(&c.promptsDir, "prompts", "", "folder whose files are the input texts, one sample per file")
+	f.StringArrayVar(&c.chats, "chat", nil, "conversation JSON file rendered through the model's chat template (repeatable)")
+	f.BoolVar(&c.genPrompt, "add-generation-prompt", false, "with --chat: end the rendered chat with the header of the assistant's turn")
 	f.StringVar(&c.stopLine, "stop-line", "", "cut each input after the first line containing this text (that line kept), as followup-attention does with 'Answer:'")
 	f.StringVarP(&c.out, "out", "o", "", "run folder to write (resumed when it exists)")
 	f.IntVar(&c.generate, "generate", 0, "generate up to N new tokens per input instead of a single forward pass")
@@ -92,13 +102,16 @@ func (c *captureFlags) validate(cmd *cobra.Command) (samplingFlags bool, err err
 		return false, usagef(cmd, "--model and --out are required")
 	}
 	n := 0
-	for _, used := range []bool{len(c.texts) > 0, len(c.files) > 0, c.promptsDir != ""} {
+	for _, used := range []bool{len(c.texts) > 0, len(c.files) > 0, c.promptsDir != "", len(c.chats) > 0} {
 		if used {
 			n++
 		}
 	}
 	if n != 1 {
-		return false, usagef(cmd, "give the inputs with exactly one of --text, --file or --prompts")
+		return false, usagef(cmd, "give the inputs with exactly one of --text, --file, --prompts or --chat")
+	}
+	if c.genPrompt && len(c.chats) == 0 {
+		return false, usagef(cmd, "--add-generation-prompt needs --chat")
 	}
 	if c.truncate != "" && c.truncate != "left" && c.truncate != "right" {
 		return false, usagef(cmd, "--truncate must be left or right, got %q", c.truncate)
@@ -130,6 +143,13 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 	inputs, err := captureInputs(c.texts, c.files, c.promptsDir, c.stopLine)
 	if err != nil {
 		return err
+	}
+	for _, p := range c.chats {
+		in, err := capture.ChatInput(c.modelDir, p, c.genPrompt)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, in)
 	}
 	opts := capture.Options{
 		ModelDir: c.modelDir, Tries: c.tries, Hidden: c.hidden, QKV: c.qkv, FP16: c.fp16, Backend: c.backend, BatchSize: c.batchSize, Strict: c.strict, Truncate: c.truncate,

@@ -8,15 +8,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/demo"
+	"github.com/attnscope/attnscope/evaluate"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/train"
 )
 
 func newEvaluateCmd() *cobra.Command {
 	var (
-		out, backend string
-		dropLast     bool
-		nFig         int
+		out, backend, hfModel string
+		dropLast              bool
+		nFig                  int
 	)
 	c := &cobra.Command{
 		Use:   "evaluate CONFIG.yaml [key=value ...]",
@@ -29,13 +30,19 @@ teacher-forced exact-match accuracy, piecewise accuracy and error positions, the
 of rollout-aggregated attention on reference tokens (mean, variance, 95% CI), its
 correct-versus-wrong comparison, and the Welch test between the two datasets. Results go
 to --out as results.json, summary.csv and samples.csv; with evaluation.visualize, the
-reference-token figures of the first --figures samples go to --out/visualizations.`,
+reference-token figures of the first --figures samples go to --out/visualizations.
+
+With --model DIR, the evaluated model is the Hugging Face causal LM in DIR (any family
+capture supports) with its own tokenizer: BOS and EOS from its tokenizer_config.json and,
+for datasets with apply_chat_template, its chat template rendered as the original does
+(the config must set training=null).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runEvaluate(cmd, args, out, backend, dropLast, nFig)
+			return runEvaluate(cmd, args, out, backend, hfModel, dropLast, nFig)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "output folder for results.json, summary.csv, samples.csv")
+	c.Flags().StringVar(&hfModel, "model", "", "evaluate this Hugging Face causal LM folder (with its tokenizer and chat template) instead of the config's model")
 	c.Flags().StringVar(&backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else "+train.DefaultBackend+")")
 	c.Flags().IntVar(&nFig, "figures", 5, "with evaluation.visualize: samples per dataset drawn into OUT/visualizations")
 	c.Flags().BoolVar(&dropLast, "drop-last", false, "skip samples that do not fill a last batch, as the original's DataLoader(drop_last=True)")
@@ -43,16 +50,13 @@ reference-token figures of the first --figures samples go to --out/visualization
 }
 
 // runEvaluate trains (unless the config says not to) and evaluates the experiment args[0].
-func runEvaluate(cmd *cobra.Command, args []string, out, backend string, dropLast bool, nFig int) error {
+func runEvaluate(cmd *cobra.Command, args []string, out, backend, hfModel string, dropLast bool, nFig int) error {
 	if out == "" {
 		return usagef(cmd, "--out is required")
 	}
-	e, err := train.LoadExperiment(args[0], args[1:])
+	e, err := loadEvalExperiment(args, hfModel)
 	if err != nil {
 		return err
-	}
-	if e.Evaluation == nil {
-		return fmt.Errorf("%s: the config has no evaluation section", args[0])
 	}
 	be, err := train.Backend(backend)
 	if err != nil {
@@ -61,33 +65,29 @@ func runEvaluate(cmd *cobra.Command, args []string, out, backend string, dropLas
 	ctx := cmd.Context()
 	var cfg train.ModelConfig
 	var w [][]float32
-	if e.Training != nil {
+	if hfModel == "" && e.Training != nil {
 		res, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
 		if err != nil {
 			return err
 		}
 		cfg, w = res.Config, res.Weights
-	} else if cfg, w, err = train.NewModel(e, train.Tokenizer()); err != nil {
-		return err
-	}
-	opts := train.EvalOptions{Backend: be, DropLast: dropLast}
-	if e.Evaluation.Visualize {
-		// The original draws every sample of batch-size-1 runs; here the first
-		// --figures samples of each dataset are drawn.
-		figDir := filepath.Join(out, "visualizations")
-		if err := os.MkdirAll(figDir, 0o755); err != nil {
+	} else if hfModel == "" {
+		if cfg, w, err = train.NewModel(e, train.Tokenizer()); err != nil {
 			return err
 		}
-		opts.OnSample = func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
-			if i >= nFig || s.Labels == nil {
-				return nil
-			}
-			return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.AttentionTensor(attn, len(s.InputIDs)))
-		}
+	}
+	opts := train.EvalOptions{Backend: be, ModelBackend: backend, DropLast: dropLast}
+	if opts.OnSample, err = figureHook(e, out, nFig); err != nil {
+		return err
 	}
 	var endProgress func()
 	opts.OnSample, endProgress = evalProgress(cmd.ErrOrStderr(), e, opts.OnSample)
-	rep, err := train.Evaluate(ctx, e, cfg, w, opts)
+	var rep *evaluate.Report
+	if hfModel != "" {
+		rep, err = train.EvaluateModel(ctx, e, hfModel, opts)
+	} else {
+		rep, err = train.Evaluate(ctx, e, cfg, w, opts)
+	}
 	endProgress()
 	if err != nil {
 		return err
@@ -98,4 +98,39 @@ func runEvaluate(cmd *cobra.Command, args []string, out, backend string, dropLas
 	demo.PrintReport(cmd.OutOrStdout(), rep)
 	fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
 	return nil
+}
+
+// loadEvalExperiment reads the experiment config args[0] with the overrides args[1:];
+// with hfModel, for evaluating that Hugging Face model.
+func loadEvalExperiment(args []string, hfModel string) (*train.Experiment, error) {
+	var e *train.Experiment
+	var err error
+	if hfModel != "" {
+		e, err = train.LoadModelExperiment(args[0], args[1:], hfModel)
+	} else {
+		e, err = train.LoadExperiment(args[0], args[1:])
+	}
+	if err == nil && e.Evaluation == nil {
+		err = fmt.Errorf("%s: the config has no evaluation section", args[0])
+	}
+	return e, err
+}
+
+// figureHook returns, with evaluation.visualize, the hook drawing the reference-token
+// figures of the first nFig samples of each dataset into out/visualizations (the
+// original draws every sample of batch-size-1 runs).
+func figureHook(e *train.Experiment, out string, nFig int) (func(string, int, *tasks.Sample, []int, [][][]float32) error, error) {
+	if !e.Evaluation.Visualize {
+		return nil, nil
+	}
+	figDir := filepath.Join(out, "visualizations")
+	if err := os.MkdirAll(figDir, 0o755); err != nil {
+		return nil, err
+	}
+	return func(ds string, i int, s *tasks.Sample, _ []int, attn [][][]float32) error {
+		if i >= nFig || s.Labels == nil {
+			return nil
+		}
+		return demo.DrawReference(figDir, fmt.Sprintf("%s_%s_%03d", e.Evaluation.Name, ds, i), s, demo.AttentionTensor(attn, len(s.InputIDs)))
+	}, nil
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/attnscope/attnscope/internal/refdata"
+)
+
+// TestEvaluateHFModel runs `attnscope evaluate --model` on the tiny-llama reference
+// model given Mistral's chat template, with an AttentionSpan-style config using
+// apply_chat_template.
+func TestEvaluateHFModel(t *testing.T) {
+	src := refdata.Path(t, "models", "tiny-llama")
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	tc, err := os.ReadFile(filepath.Join(refdata.RepoRoot(), "tokenizer", "chat", "testdata", "templates", "mistral", "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), tc, 0o644)
+	cfg := filepath.Join(t.TempDir(), "hf.yaml")
+	os.WriteFile(cfg, []byte(`name: hf
+model:
+  name: meta-llama/Llama-3.2-1B-Instruct
+  is_pretrained: true
+training:
+  epochs: 1
+  batch_size: 2
+  learning_rate: 1.0e-3
+  train_dataset: {generator: LongAdditionGenerator, generator_parameters: {seed: 0}, num_samples: 2}
+evaluation:
+  batch_size: 2
+  visualize: false
+  name: hf_eval
+  dataset1:
+    num_samples: 2
+    generator: LongAdditionGenerator
+    generator_parameters: {seed: 1, length: "1,2", apply_chat_template: true}
+  dataset2:
+    num_samples: 2
+    generator: LongAdditionGenerator
+    generator_parameters: {seed: 1, length: "3,4", apply_chat_template: true}
+`), 0o644)
+	out := filepath.Join(t.TempDir(), "res")
+	if got := run([]string{"evaluate", cfg, "--model", dir, "--out", out}); got != exitError {
+		t.Errorf("--model with a training section: exit %d, want an error", got)
+	}
+	if got := run([]string{"evaluate", cfg, "training=null", "--model", dir, "--out", out}); got != exitOK {
+		t.Fatalf("evaluate --model exited %d", got)
+	}
+	for _, f := range []string{"results.json", "summary.csv", "samples.csv"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
