@@ -56,12 +56,16 @@ type AttentionInputs struct {
 	// over the whole cache. nil: no cache, keys are this step's T tokens.
 	PastK, PastV *Node
 	Past         *Node
+	// Blockwise, when set, computes attention blockwise (BlockwiseAttention):
+	// Mask is not used and the block outputs LSE instead of Pattern.
+	Blockwise *Blockwise
 }
 
 // BlockOutputs are the nodes a block produces.
 type BlockOutputs struct {
 	Out     *Node // [B, T, width] residual stream after the block
-	Pattern *Node // [B, heads, T, C] post-softmax attention
+	Pattern *Node // [B, heads, T, C] post-softmax attention (nil with Blockwise)
+	LSE     *Node // [B, heads, T] each row's log-sum-exp (Blockwise only)
 	Q       *Node // [B, heads, T, head_dim] (after RoPE)
 	K, V    *Node // [B, kv_heads, C, head_dim]: this step's keys/values, or the updated cache
 }

@@ -93,12 +93,12 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	q := arch.SplitHeads(arch.Linear(x, w["q_w"], w["q_b"]), h, hd)
 	k := arch.SplitHeads(arch.Linear(x, w["k_w"], w["k_b"]), h, hd)
 	v := arch.SplitHeads(arch.Linear(x, w["v_w"], w["v_b"]), h, hd)
-	att, pattern := arch.Attention(q, k, v, in.Mask)
+	att, pattern, lse := arch.Attend(q, k, v, in)
 	x = arch.LayerNorm(Add(x, arch.Linear(att, w["o_w"], w["o_b"])), w["ln1_w"], w["ln1_b"], eps)
 	act := arch.Activation(a.c.Activation)
 	mlp := arch.Linear(act(arch.Linear(x, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
 	x = arch.LayerNorm(Add(x, mlp), w["ln2_w"], w["ln2_b"], eps)
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 
 // FinalNorm returns x: BERT has no final norm.
