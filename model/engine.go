@@ -33,7 +33,7 @@ type runner struct {
 	finalW  []*tensors.Tensor
 	headW   []*tensors.Tensor
 
-	embedExec, blockExec, cacheExec, finalExec, headExec *Exec
+	embedExec, blockExec, cacheExec, qkExec, finalExec, headExec *Exec
 
 	mu       sync.Mutex
 	compiled map[string]bool
@@ -116,10 +116,13 @@ func (r *runner) buildExecs() error {
 	if err != nil {
 		return err
 	}
-	block := func(withCache bool) func(in []*Node) []*Node {
+	block := func(withCache, blockwise bool) func(in []*Node) []*Node {
 		return func(in []*Node) []*Node {
 			x, mask := in[0], in[1]
 			ai := arch.AttentionInputs{Mask: mask}
+			if blockwise {
+				ai = arch.AttentionInputs{Blockwise: &arch.Blockwise{QueryBlock: QueryBlock, KeyBlock: KeyBlock, Causal: a.Causal(), KeyValid: mask}}
+			}
 			rest := in[2:]
 			if r.rope() {
 				ai.Cos, ai.Sin = rest[0], rest[1]
@@ -130,13 +133,19 @@ func (r *runner) buildExecs() error {
 				rest = rest[3:]
 			}
 			o := a.Block(weightsOf(layerP, rest), x, ai)
+			if blockwise {
+				return []*Node{o.Out, o.LSE, o.Q, o.K, o.V}
+			}
 			return []*Node{o.Out, o.Pattern, o.Q, o.K, o.V}
 		}
 	}
-	if r.blockExec, err = NewExec(r.backend, block(false)); err != nil {
+	if r.blockExec, err = NewExec(r.backend, block(false, false)); err != nil {
 		return err
 	}
-	if r.cacheExec, err = NewExec(r.backend, block(true)); err != nil {
+	if r.cacheExec, err = NewExec(r.backend, block(true, false)); err != nil {
+		return err
+	}
+	if r.qkExec, err = NewExec(r.backend, block(false, true)); err != nil {
 		return err
 	}
 	r.finalExec, err = NewExec(r.backend, func(in []*Node) []*Node {
@@ -349,6 +358,74 @@ func (r *runner) batchMask(ins []Input, T int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(full, len(ins), h, T, T)
 }
 
+// QueryBlock and KeyBlock are the tile of blockwise attention (ForwardOptions.QK):
+// a layer holds a few [B, heads, QueryBlock, KeyBlock] float32 tiles at a time.
+const (
+	QueryBlock = 512
+	KeyBlock   = 2048
+)
+
+// keyValid returns, for blockwise attention, the keys [B, T] that the queries
+// of right-padded inputs may see at the bucketed length T: real keys (not
+// masked by AttentionMask) and, for decoders, padding positions too (which
+// only padded rows see, as in batchMask; causality is applied in the graph).
+func (r *runner) keyValid(ins []Input, T int) *tensors.Tensor {
+	ok := make([]bool, len(ins)*T)
+	for b, in := range ins {
+		n := len(in.IDs)
+		for j := range T {
+			ok[b*T+j] = (j < n && (in.AttentionMask == nil || in.AttentionMask[j] != 0)) || (r.a.Causal() && j >= n)
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(ok, len(ins), T)
+}
+
+// emitQK records a blockwise layer's queries, keys (kv heads once), each
+// row's log-sum-exp and, with v, its values.
+func (r *runner) emitQK(emit func(b int, name string, t *tensors.Tensor, shape []int, rows, cols int) error, recs []Recorder, b int, p string, outs []*tensors.Tensor, n int, v bool) error {
+	h, kvh, hd := r.cfg.Heads, r.a.KVHeads(), r.a.HeadDim()
+	err := emit(b, p+"attn.hook_q", outs[2], []int{h, n, hd}, n, hd)
+	if err == nil {
+		err = emit(b, p+"attn.hook_k", outs[3], []int{kvh, n, hd}, n, hd)
+	}
+	if err == nil {
+		err = r.emitLSE(b, p, outs[1], n, recs)
+	}
+	if err == nil && v {
+		err = emit(b, p+"attn.hook_v", outs[4], []int{kvh, n, hd}, n, hd)
+	}
+	return err
+}
+
+// emitLSE records sample b's float64 log-sum-exps [heads, n] (of lse [B, heads,
+// T]) as two float32 tensors whose sum is the float64 value to about 48 bits:
+// attn.lse (the rounded value) and attn.lse_lo (the remainder).
+func (r *runner) emitLSE(b int, p string, lse *tensors.Tensor, n int, recs []Recorder) error {
+	if recs[b] == nil {
+		return nil
+	}
+	h, T := r.cfg.Heads, lse.Shape().Dimensions[2]
+	hi, lo := make([]float32, h*n), make([]float32, h*n)
+	if err := tensors.ConstFlatData(lse, func(flat []float64) {
+		for hh := range h {
+			for i := range n {
+				v := flat[(b*h+hh)*T+i]
+				hi[hh*n+i] = float32(v)
+				lo[hh*n+i] = float32(v - float64(float32(v)))
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if err := recs[b].Record(p+"attn.lse", []int{h, n}, hi); err != nil {
+		return fmt.Errorf("record %sattn.lse: %w", p, err)
+	}
+	if err := recs[b].Record(p+"attn.lse_lo", []int{h, n}, lo); err != nil {
+		return fmt.Errorf("record %sattn.lse_lo: %w", p, err)
+	}
+	return nil
+}
+
 // prefill runs a batch of equally long inputs through every layer without a
 // cache, in one graph per part, at the bucketed length. recs[b] (nil: none)
 // gets sample b's tensors trimmed to its n real positions; keepKV keeps each
@@ -367,7 +444,12 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 	}
 	ids, types, posT := int32Batch(idRows, T), int32Batch(typeRows, T), int32Batch(posRows, T)
 	defer finalizeAll([]*tensors.Tensor{ids, types, posT})
-	maskT := r.batchMask(ins, T)
+	var maskT *tensors.Tensor
+	if opts.QK {
+		maskT = r.keyValid(ins, T)
+	} else {
+		maskT = r.batchMask(ins, T)
+	}
 	defer maskT.FinalizeAll()
 	var cosT, sinT *tensors.Tensor
 	if r.rope() {
@@ -417,7 +499,11 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		if r.rope() {
 			args = append(args, cosT, sinT)
 		}
-		outs, err := r.call("block", r.blockExec, appendAny(args, r.layerW[l])...)
+		exec, name := r.blockExec, "block"
+		if opts.QK {
+			exec, name = r.qkExec, "block-qk"
+		}
+		outs, err := r.call(name, exec, appendAny(args, r.layerW[l])...)
 		x.FinalizeAll()
 		if err != nil {
 			res.free()
@@ -435,10 +521,12 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		}
 		p := fmt.Sprintf("blocks.%d.", l)
 		for b := range B {
-			if err == nil {
+			if err == nil && opts.QK {
+				err = r.emitQK(emit, recs, b, p, outs, n, opts.QKV)
+			} else if err == nil {
 				err = emit(b, p+"attn.pattern", outs[1], []int{h, n, n}, n, n)
 			}
-			if err == nil && opts.QKV {
+			if err == nil && opts.QKV && !opts.QK {
 				err = emit(b, p+"attn.hook_q", outs[2], []int{h, n, hd}, n, hd)
 				if err == nil {
 					err = emit(b, p+"attn.hook_k", outs[3], []int{kvh, n, hd}, n, hd)

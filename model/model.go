@@ -70,8 +70,15 @@ const (
 
 // ForwardOptions selects what a forward pass records and returns.
 type ForwardOptions struct {
-	Hidden bool   // record embed, blocks.<l>.hook_resid_post, final_norm
-	QKV    bool   // record blocks.<l>.attn.hook_q/hook_k/hook_v
+	Hidden bool // record embed, blocks.<l>.hook_resid_post, final_norm
+	QKV    bool // record blocks.<l>.attn.hook_q/hook_k/hook_v
+	// QK computes attention blockwise (arch.BlockwiseAttention, never holding a
+	// layer's [T, T] scores) and records, per layer, blocks.<l>.attn.hook_q
+	// [heads, tokens, head_dim], hook_k [kv_heads, tokens, head_dim] (grouped-query
+	// keys once), blocks.<l>.attn.lse and attn.lse_lo [heads, tokens] (each row's
+	// float64 log-sum-exp as the sum of two float32s) and,
+	// with QKV, hook_v [kv_heads, tokens, head_dim], instead of attn.pattern.
+	QK     bool
 	Logits Logits // which logits to return in Output
 }
 

@@ -59,6 +59,9 @@ type Sample struct {
 	Attention *TensorsInfo `json:"attention,omitempty"` // what attention.safetensors holds
 	Hidden    *TensorsInfo `json:"hidden,omitempty"`    // what hidden.safetensors holds (nil: not captured)
 	QKV       *TensorsInfo `json:"qkv,omitempty"`       // what qkv.safetensors holds (nil: not captured)
+	// QK is what qk.safetensors holds (capture --store qk: no attention.safetensors;
+	// tiles are recomputed by QKReader).
+	QK *TensorsInfo `json:"qk,omitempty"`
 
 	// Seconds is how long the model took for this sample.
 	Seconds float64 `json:"seconds,omitempty"`
@@ -90,8 +93,13 @@ type TensorsInfo struct {
 	Tokens int `json:"tokens,omitempty"`
 	Width  int `json:"width,omitempty"`
 	// HeadDim is the per-head width of queries, keys and values (qkv only).
-	HeadDim int    `json:"head_dim,omitempty"`
-	DType   string `json:"dtype"` // "F32" or "F16"
+	HeadDim int `json:"head_dim,omitempty"`
+	// KVHeads (qk only): key/value heads, stored once (grouped-query attention).
+	KVHeads int `json:"kv_heads,omitempty"`
+	// Causal (qk only): query i sees keys j ≤ i; Values: hook_v stored too.
+	Causal bool   `json:"causal,omitempty"`
+	Values bool   `json:"values,omitempty"`
+	DType  string `json:"dtype"` // "F32" or "F16"
 }
 
 // WriteSample writes sample.json of s.ID (atomically). Write it last: it marks the
@@ -159,6 +167,15 @@ func KName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.hook_k" }
 
 // VName is the tensor name of layer l's values; see QName.
 func VName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.hook_v" }
+
+// LSEName is the tensor name of layer l's per-row log-sum-exps [heads, tokens]
+// (qk.safetensors).
+func LSEName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.lse" }
+
+// LSELoName is the tensor name of the low part of layer l's log-sum-exps: the
+// float64 value is lse + lse_lo (float32 alone would cost ~1e-6 relative error
+// in recomputed weights when |lse| ~ 20).
+func LSELoName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.lse_lo" }
 
 // Hidden tensor names besides ResidName.
 const (

@@ -65,7 +65,7 @@ type AttentionInputs struct {
 type BlockOutputs struct {
 	Out     *Node // [B, T, width] residual stream after the block
 	Pattern *Node // [B, heads, T, C] post-softmax attention (nil with Blockwise)
-	LSE     *Node // [B, heads, T] each row's log-sum-exp (Blockwise only)
+	LSE     *Node // [B, heads, T] float64: each row's log-sum-exp (Blockwise only)
 	Q       *Node // [B, heads, T, head_dim] (after RoPE)
 	K, V    *Node // [B, kv_heads, C, head_dim]: this step's keys/values, or the updated cache
 }

@@ -44,7 +44,7 @@ func Attend(q, k, v *Node, in AttentionInputs) (out, pattern, lse *Node) {
 // m_new) when a key block raises the maximum (Dao et al. 2022, Algorithm 1).
 // With Causal and no cache (C = T), key blocks right of a query block's last
 // row are skipped. It returns the merged output [B, T, heads·hd] and each
-// row's log-sum-exp lse = m + log l [B, heads, T], from which any entry of the
+// row's log-sum-exp lse = m + log l [B, heads, T] in float64, from which any entry of the
 // pattern is exp(q·k/√hd − lse) (masked entries 0).
 func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
 	qd := q.Shape().Dimensions
@@ -61,12 +61,17 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
 		q = MulScalar(q, scale)
 	}
 	gr := q.Graph()
-	low := Scalar(gr, q.DType(), -math.MaxFloat32)
+	// Scores, running max and sum are float64 (from the float32 q and k), so that
+	// the log-sum-exp is the one a float64 recomputation of a tile divides by; the
+	// weights are rounded to float32 for the product with v.
+	dt := q.DType()
+	q64, k64 := ConvertDType(q, dtypes.Float64), ConvertDType(k, dtypes.Float64)
+	low := Scalar(gr, dtypes.Float64, -math.MaxFloat32)
 	var outs, lses []*Node
 	for qs := 0; qs < t; qs += bw.QueryBlock {
 		qe := min(t, qs+bw.QueryBlock)
 		bq := qe - qs
-		qb := reshape(SliceAxis(q, 2, AxisRange(qs, qe)), b, kvHeads, g*bq, hd)
+		qb := reshape(SliceAxis(q64, 2, AxisRange(qs, qe)), b, kvHeads, g*bq, hd)
 		kEnd := c
 		if bw.Causal && c == t {
 			kEnd = qe
@@ -75,7 +80,7 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
 		for ks := 0; ks < kEnd; ks += bw.KeyBlock {
 			ke := min(kEnd, ks+bw.KeyBlock)
 			bk := ke - ks
-			kb := SliceAxis(k, 2, AxisRange(ks, ke))
+			kb := SliceAxis(k64, 2, AxisRange(ks, ke))
 			vb := SliceAxis(v, 2, AxisRange(ks, ke))
 			s := Dot(qb, kb).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*bq, bk]
 			if !preScale {
@@ -103,17 +108,24 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
 			}
 			p := Exp(Sub(s, m))
 			ps := ReduceAndKeep(p, ReduceSum, -1)
-			pv := Dot(reshape(p, b, kvHeads, g*bq, bk), vb).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*bq, hd]
+			p32 := ConvertDType(p, dt)
+			if alpha != nil {
+				alpha = ConvertDType(alpha, dt)
+			}
+			pv := Dot(reshape(p32, b, kvHeads, g*bq, bk), vb).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*bq, hd]
 			pv = reshape(pv, b, heads, bq, hd)
 			if alpha == nil {
 				l, acc = ps, pv
 			} else {
-				l = Add(Mul(l, alpha), ps)
+				l = Add(Mul(l, ConvertDType(alpha, dtypes.Float64)), ps)
 				acc = Add(Mul(acc, alpha), pv)
 			}
 		}
-		outs = append(outs, Div(acc, l))
-		lses = append(lses, Reshape(Add(m, Log(l)), b, heads, bq))
+		outs = append(outs, Div(acc, ConvertDType(l, dt)))
+		// m + log l in float64: a float32 lse of magnitude ~20 alone would cost
+		// 1e-6 relative error in every recomputed weight.
+		lse64 := Add(m, Log(l))
+		lses = append(lses, Reshape(lse64, b, heads, bq))
 	}
 	o := outs[0]
 	lse = lses[0]

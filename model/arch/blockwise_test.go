@@ -66,6 +66,12 @@ func TestBlockwiseAttention(t *testing.T) {
 				}
 				res := make([][]float32, len(out))
 				for i, o := range out {
+					if o.DType().String() == "Float64" {
+						for _, v := range tensors.MustCopyFlatData[float64](o) {
+							res[i] = append(res[i], float32(v))
+						}
+						continue
+					}
 					res[i] = tensors.MustCopyFlatData[float32](o)
 				}
 				return res

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/tensor"
+)
+
+// QKReader serves tiles of the attention of a sample captured with --store qk
+// (qk.safetensors), recomputed exactly from the post-RoPE queries and keys and
+// each row's log-sum-exp:
+//
+//	p[h, i, j] = exp(q[h,i]·k[h/g, j]/√head_dim − lse[h, i])   (0 where masked)
+//
+// with the dot products accumulated in float64 (g = heads/kv_heads; masked:
+// j > i for causal models). One layer's q, k and lse are kept in memory, loaded
+// when a tile of another layer is asked for. Not safe for concurrent use.
+type QKReader struct {
+	st    *checkpoint.Safetensors
+	info  TensorsInfo
+	layer int
+	q, k  []float32
+	lse   []float64 // lse + lse_lo
+}
+
+// OpenQK opens sample id's qk.safetensors. An error wrapping ErrNotCaptured when
+// the sample was not captured with --store qk.
+func (r *Run) OpenQK(id string) (*QKReader, error) {
+	s, err := r.Sample(id)
+	if err != nil {
+		return nil, err
+	}
+	if s.QK == nil {
+		return nil, fmt.Errorf("run %s: sample %q was not captured with --store qk: %w", r.dir, id, ErrNotCaptured)
+	}
+	st, err := r.openTensors(id, QKFile)
+	if err != nil {
+		return nil, err
+	}
+	return &QKReader{st: st, info: *s.QK, layer: -1}, nil
+}
+
+// Info describes the stored tensors (layers, heads, kv heads, tokens, head dim).
+func (q *QKReader) Info() TensorsInfo { return q.info }
+
+// Close releases the file.
+func (q *QKReader) Close() error { return q.st.Close() }
+
+func (q *QKReader) load(l int) error {
+	if q.layer == l {
+		return nil
+	}
+	n, hd := q.info.Tokens, q.info.HeadDim
+	read := func(name string, want []int) ([]float32, error) {
+		data, shape, err := q.st.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		if fmt.Sprint(shape) != fmt.Sprint(want) {
+			return nil, fmt.Errorf("read %s: tensor %q has shape %v, %v expected", q.st.Path(), name, shape, want)
+		}
+		return data, nil
+	}
+	var err error
+	if q.q, err = read(QName(l), []int{q.info.Heads, n, hd}); err != nil {
+		return err
+	}
+	if q.k, err = read(KName(l), []int{q.info.KVHeads, n, hd}); err != nil {
+		return err
+	}
+	hi, err := read(LSEName(l), []int{q.info.Heads, n})
+	if err != nil {
+		return err
+	}
+	lo, err := read(LSELoName(l), []int{q.info.Heads, n})
+	if err != nil {
+		return err
+	}
+	q.lse = make([]float64, len(hi))
+	for i := range hi {
+		q.lse[i] = float64(hi[i]) + float64(lo[i])
+	}
+	q.layer = l
+	return nil
+}
+
+// Tile returns rows [r0, r1) × columns [c0, c1) of layer l, head h's attention
+// as a [r1−r0, c1−c0] tensor. A tile outside the [tokens, tokens] matrix (or an
+// empty one, or a layer or head that does not exist) is an error.
+func (q *QKReader) Tile(l, h, r0, r1, c0, c1 int) (*tensor.Tensor, error) {
+	n := q.info.Tokens
+	switch {
+	case l < 0 || l >= q.info.Layers:
+		return nil, fmt.Errorf("tile: layer %d is outside the sample's %d layers", l, q.info.Layers)
+	case h < 0 || h >= q.info.Heads:
+		return nil, fmt.Errorf("tile: head %d is outside the layer's %d heads", h, q.info.Heads)
+	case r0 < 0 || r1 > n || r0 >= r1:
+		return nil, fmt.Errorf("tile: rows [%d, %d) are not a non-empty range inside the %d×%d attention matrix", r0, r1, n, n)
+	case c0 < 0 || c1 > n || c0 >= c1:
+		return nil, fmt.Errorf("tile: columns [%d, %d) are not a non-empty range inside the %d×%d attention matrix", c0, c1, n, n)
+	}
+	if err := q.load(l); err != nil {
+		return nil, err
+	}
+	hd := q.info.HeadDim
+	kh := h / (q.info.Heads / q.info.KVHeads)
+	scale := 1 / math.Sqrt(float64(hd))
+	out := tensor.New(r1-r0, c1-c0)
+	for i := r0; i < r1; i++ {
+		qi := q.q[(h*n+i)*hd : (h*n+i+1)*hd]
+		lse := q.lse[h*n+i]
+		row := out.Data[(i-r0)*(c1-c0) : (i-r0+1)*(c1-c0)]
+		end := c1
+		if q.info.Causal {
+			end = min(c1, i+1)
+		}
+		for j := c0; j < end; j++ {
+			kj := q.k[(kh*n+j)*hd : (kh*n+j+1)*hd]
+			dot := 0.0
+			for d, v := range qi {
+				dot += float64(v) * float64(kj[d])
+			}
+			row[j-c0] = math.Exp(dot*scale - lse)
+		}
+	}
+	return out, nil
+}
+
+// ExactRow returns row i of layer l, head h, [tokens], with the normaliser summed
+// in float64 over the whole row instead of the stored log-sum-exp: O(tokens ·
+// head_dim) per row, the float64 reference Tile is checked against.
+func (q *QKReader) ExactRow(l, h, i int) ([]float64, error) {
+	if err := q.load(l); err != nil {
+		return nil, err
+	}
+	n, hd := q.info.Tokens, q.info.HeadDim
+	kh := h / (q.info.Heads / q.info.KVHeads)
+	scale := 1 / math.Sqrt(float64(hd))
+	end := n
+	if q.info.Causal {
+		end = i + 1
+	}
+	s := make([]float64, n)
+	m := math.Inf(-1)
+	for j := range end {
+		dot := 0.0
+		for d := range hd {
+			dot += float64(q.q[(h*n+i)*hd+d]) * float64(q.k[(kh*n+j)*hd+d])
+		}
+		s[j] = dot * scale
+		m = max(m, s[j])
+	}
+	sum := 0.0
+	for j := range end {
+		sum += math.Exp(s[j] - m)
+	}
+	out := make([]float64, n)
+	for j := range end {
+		out[j] = math.Exp(s[j]-m) / sum
+	}
+	return out, nil
+}
