@@ -171,6 +171,12 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(opts.ModelDir, "config.json"), err)
 	}
+	if opts.QK && opts.Backend == "" && os.Getenv("GOMLX_BACKEND") == "" {
+		// Run blockwise attention's tiles one query block after another, freeing each
+		// before the next: the default dependency-order schedule starts every query
+		// block's tiles together (18 GB at 32k tokens instead of a few hundred MB).
+		opts.Backend = QKBackend
+	}
 	if opts.QK && opts.Generate != nil {
 		return nil, errors.New("capture: --store qk stores a forward pass; it cannot be combined with --generate")
 	}

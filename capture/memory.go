@@ -8,6 +8,10 @@ import (
 	"github.com/attnscope/attnscope/model/arch"
 )
 
+// QKBackend is the Go backend configuration of --store qk captures: sequential ops
+// in creation order (see Run).
+const QKBackend = model.DefaultBackend + ",creation_order"
+
 // Memory is an estimate of the memory a capture needs, in bytes.
 type Memory struct {
 	Tokens                                int
