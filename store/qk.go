@@ -162,3 +162,43 @@ func (q *QKReader) ExactRow(l, h, i int) ([]float64, error) {
 	}
 	return out, nil
 }
+
+// MaxQKLayerTokens is the longest sample of a --store qk run whose whole attention
+// layer AttentionLayer materialises ([heads, N, N] float64: 512 MiB for 8 heads at
+// 4,096 tokens).
+const MaxQKLayerTokens = 4096
+
+func (r *Run) qkLayer(id string, info *TensorsInfo, l int) (*tensor.Tensor, error) {
+	n := info.Tokens
+	if n > MaxQKLayerTokens {
+		return nil, fmt.Errorf("run %s: sample %q was captured with --store qk at %d tokens; its whole attention layer (%d×%d×%d weights) is only materialised up to %d tokens: use a pass that streams row blocks (attention_entropy, attention_max_weight, attention_received) or read tiles", r.dir, id, n, info.Heads, n, n, MaxQKLayerTokens)
+	}
+	q, err := r.OpenQK(id)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	out := tensor.New(info.Heads, n, n)
+	for h := range info.Heads {
+		t, err := q.Tile(l, h, 0, n, 0, n)
+		if err != nil {
+			return nil, err
+		}
+		copy(out.Data[h*n*n:], t.Data)
+	}
+	return out, nil
+}
+
+// Rows returns rows [r0, r1) of every head of layer l, [heads, r1−r0, tokens].
+func (q *QKReader) Rows(l, r0, r1 int) (*tensor.Tensor, error) {
+	n := q.info.Tokens
+	out := tensor.New(q.info.Heads, r1-r0, n)
+	for h := range q.info.Heads {
+		t, err := q.Tile(l, h, r0, r1, 0, n)
+		if err != nil {
+			return nil, err
+		}
+		copy(out.Data[h*(r1-r0)*n:], t.Data)
+	}
+	return out, nil
+}

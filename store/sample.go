@@ -220,6 +220,9 @@ func attentionLayers(st *checkpoint.Safetensors) (int, error) {
 
 // NumLayers returns the number of attention layers of sample id.
 func (r *Run) NumLayers(id string) (int, error) {
+	if s, err := r.Sample(id); err == nil && s.QK != nil {
+		return s.QK.Layers, nil
+	}
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return 0, err
@@ -241,7 +244,14 @@ func readLayer(st *checkpoint.Safetensors, l int) (*tensor.Tensor, error) {
 
 // AttentionLayer reads layer l of sample id's attention (only that layer),
 // [head, query, key], as float64.
+//
+// For a sample captured with --store qk the layer is recomputed from its queries,
+// keys and log-sum-exps when it has at most MaxQKLayerTokens tokens; above, it is
+// an error (read row blocks or tiles with OpenQK instead).
 func (r *Run) AttentionLayer(id string, l int) (*tensor.Tensor, error) {
+	if s, err := r.Sample(id); err == nil && s.QK != nil {
+		return r.qkLayer(id, s.QK, l)
+	}
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return nil, err
