@@ -1,8 +1,11 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/tensor"
@@ -21,7 +24,8 @@ type QKReader struct {
 	st    *checkpoint.Safetensors
 	info  TensorsInfo
 	layer int
-	q, k  []float32
+	q     []float32
+	k64   []float64 // keys as float64
 	lse   []float64 // lse + lse_lo
 }
 
@@ -64,11 +68,17 @@ func (q *QKReader) load(l int) error {
 		return data, nil
 	}
 	var err error
+	q.layer = -1
 	if q.q, err = read(QName(l), []int{q.info.Heads, n, hd}); err != nil {
 		return err
 	}
-	if q.k, err = read(KName(l), []int{q.info.KVHeads, n, hd}); err != nil {
+	k, err := read(KName(l), []int{q.info.KVHeads, n, hd})
+	if err != nil {
 		return err
+	}
+	q.k64 = make([]float64, len(k))
+	for i, v := range k {
+		q.k64[i] = float64(v)
 	}
 	hi, err := read(LSEName(l), []int{q.info.Heads, n})
 	if err != nil {
@@ -108,8 +118,11 @@ func (q *QKReader) Tile(l, h, r0, r1, c0, c1 int) (*tensor.Tensor, error) {
 	kh := h / (q.info.Heads / q.info.KVHeads)
 	scale := 1 / math.Sqrt(float64(hd))
 	out := tensor.New(r1-r0, c1-c0)
+	qi := make([]float64, hd)
 	for i := r0; i < r1; i++ {
-		qi := q.q[(h*n+i)*hd : (h*n+i+1)*hd]
+		for d, v := range q.q[(h*n+i)*hd : (h*n+i+1)*hd] {
+			qi[d] = float64(v)
+		}
 		lse := q.lse[h*n+i]
 		row := out.Data[(i-r0)*(c1-c0) : (i-r0+1)*(c1-c0)]
 		end := c1
@@ -117,15 +130,27 @@ func (q *QKReader) Tile(l, h, r0, r1, c0, c1 int) (*tensor.Tensor, error) {
 			end = min(c1, i+1)
 		}
 		for j := c0; j < end; j++ {
-			kj := q.k[(kh*n+j)*hd : (kh*n+j+1)*hd]
-			dot := 0.0
-			for d, v := range qi {
-				dot += float64(v) * float64(kj[d])
-			}
-			row[j-c0] = math.Exp(dot*scale - lse)
+			row[j-c0] = math.Exp(dot64(qi, q.k64[(kh*n+j)*hd:(kh*n+j+1)*hd])*scale - lse)
 		}
 	}
 	return out, nil
+}
+
+// dot64 is Σ a_d·b_d in float64, four accumulators.
+func dot64(a, b []float64) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	d := 0
+	for ; d+4 <= len(a); d += 4 {
+		s0 += a[d] * b[d]
+		s1 += a[d+1] * b[d+1]
+		s2 += a[d+2] * b[d+2]
+		s3 += a[d+3] * b[d+3]
+	}
+	for ; d < len(a); d++ {
+		s0 += a[d] * b[d]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // ExactRow returns row i of layer l, head h, [tokens], with the normaliser summed
@@ -147,7 +172,7 @@ func (q *QKReader) ExactRow(l, h, i int) ([]float64, error) {
 	for j := range end {
 		dot := 0.0
 		for d := range hd {
-			dot += float64(q.q[(h*n+i)*hd+d]) * float64(q.k[(kh*n+j)*hd+d])
+			dot += float64(q.q[(h*n+i)*hd+d]) * q.k64[(kh*n+j)*hd+d]
 		}
 		s[j] = dot * scale
 		m = max(m, s[j])
@@ -193,12 +218,25 @@ func (r *Run) qkLayer(id string, info *TensorsInfo, l int) (*tensor.Tensor, erro
 func (q *QKReader) Rows(l, r0, r1 int) (*tensor.Tensor, error) {
 	n := q.info.Tokens
 	out := tensor.New(q.info.Heads, r1-r0, n)
-	for h := range q.info.Heads {
-		t, err := q.Tile(l, h, r0, r1, 0, n)
-		if err != nil {
-			return nil, err
-		}
-		copy(out.Data[h*(r1-r0)*n:], t.Data)
+	if _, err := q.Tile(l, 0, r0, r1, 0, 1); err != nil { // checks the range, loads the layer
+		return nil, err
 	}
-	return out, nil
+	errs := make([]error, q.info.Heads)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for h := range q.info.Heads {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			t, err := q.Tile(l, h, r0, r1, 0, n)
+			if err != nil {
+				errs[h] = err
+				return
+			}
+			copy(out.Data[h*(r1-r0)*n:], t.Data)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
