@@ -1,16 +1,19 @@
-package capture
+package derive
 
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/model"
@@ -105,10 +108,13 @@ type paramT struct {
 	shape []int
 }
 
-// TestQKLongContext captures 32,768 tokens of a 4-layer Llama-shaped model (width
-// 512, 8 query heads, 2 kv heads) with --store qk and checks that the process's
-// peak resident memory stays under 4 GB. Slow (minutes on 2 cores): skipped with
-// -short.
+// TestQKLongContext captures 32,768 tokens (ATTNSCOPE_QK_TOKENS overrides) of a
+// 4-layer Llama-shaped model with random weights (width 512, 8 query heads, 2 kv
+// heads) with --store qk, checks that the process's peak resident memory stays
+// under 4 GB, then runs attention_entropy, attention_max_weight and
+// attention_received on it (streamed row blocks) and checks that every layer's
+// received weights sum to N. Slow (capture and each pass take minutes at 32k on 2
+// cores): skipped with -short.
 func TestQKLongContext(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 32,768-token capture takes minutes; run without -short")
@@ -122,7 +128,8 @@ func TestQKLongContext(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
 	start := time.Now()
 	var note string
-	if _, err := Run(context.Background(), out, []Input{{ID: "long", Text: longText(3 * n)}}, Options{ModelDir: dir, QK: true, Truncate: "right", Command: []string{"test"}, Info: func(m string) { note = m }}); err != nil {
+	text := strings.Repeat("def add(a, b):\n    return a + b\n", n/10+1)
+	if _, err := capture.Run(context.Background(), out, []capture.Input{{ID: "long", Text: text}}, capture.Options{ModelDir: dir, QK: true, Truncate: "right", Command: []string{"test"}, Info: func(m string) { note = m }}); err != nil {
 		t.Fatal(err)
 	}
 	var ru syscall.Rusage
@@ -144,5 +151,24 @@ func TestQKLongContext(t *testing.T) {
 	}
 	if s.QK == nil || s.QK.Tokens != n || s.QK.KVHeads != 2 {
 		t.Fatalf("sample holds %+v, want %d tokens with 2 kv heads", s.QK, n)
+	}
+	start = time.Now()
+	if err := deriveRun(t, out, qkPasses); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("derive entropy, max weight, received took %v; peak resident memory so far %.2f GiB", time.Since(start).Round(time.Second), float64(ru.Maxrss*1024)/(1<<30))
+	e, err := r.Derived("received", "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, v := range e.Data {
+		total += v
+	}
+	if want := float64(4 * n); math.Abs(total-want) > 1e-6*want {
+		t.Errorf("received weights sum to %g, want %g", total, want)
 	}
 }
