@@ -52,8 +52,16 @@ type Options struct {
 	Hidden bool // also store hidden states
 	// QKV also stores every layer's queries, keys and values (qkv.safetensors,
 	// after RoPE where the family applies it).
-	QKV  bool
+	QKV bool
+	// QK stores, instead of the attention probabilities, per layer the post-RoPE
+	// queries, the keys (grouped-query heads once) and each attention row's
+	// log-sum-exp (qk.safetensors; with QKV the values too), computing attention
+	// blockwise so that no layer holds a [tokens, tokens] matrix (--store qk).
+	// Samples run one at a time; Generate is refused.
+	QK   bool
 	FP16 bool // store tensors as float16
+	// Info receives notices such as the memory estimate (nil: standard error).
+	Info func(msg string)
 	// BatchSize runs up to this many forward passes as one right-padded batch
 	// (model.ForwardBatch); ≤ 1: one at a time. Ignored with Generate. Each
 	// sample is stored at its own length, equal to a capture alone within
@@ -175,6 +183,18 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(opts.ModelDir, "config.json"), err)
 	}
+	if opts.QK && opts.Backend == "" && os.Getenv("GOMLX_BACKEND") == "" {
+		// Run blockwise attention's tiles one query block after another, freeing each
+		// before the next: the default dependency-order schedule starts every query
+		// block's tiles together (18 GB at 32k tokens instead of a few hundred MB).
+		opts.Backend = QKBackend
+	}
+	if opts.QK && opts.Generate != nil {
+		return nil, errors.New("capture: --store qk stores a forward pass; it cannot be combined with --generate")
+	}
+	if err := model.CheckQK(cfg, a, forwardOptions(opts)); err != nil {
+		return nil, fmt.Errorf("capture: model %s: %w", opts.ModelDir, err)
+	}
 	if opts.Generate != nil && !a.Causal() {
 		return nil, fmt.Errorf("capture: model %s is an encoder (%s); --generate needs a decoder model", opts.ModelDir, cfg.ModelType)
 	}
@@ -281,9 +301,17 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	}
 	sum := &Summary{}
 	batch := max(opts.BatchSize, 1)
-	if opts.Generate != nil {
+	if opts.Generate != nil || opts.QK {
 		batch = 1
 	}
+	longest := 0
+	for _, p := range work {
+		longest = max(longest, len(p.enc.IDs))
+	}
+	if opts.Generate != nil {
+		longest += opts.Generate.MaxNewTokens
+	}
+	info(opts, "capture: "+EstimateMemory(cfg, a, longest, batch, opts).String())
 	var chunk []job
 	var at []int // positions of chunk's jobs in jobs
 	flush := func() error {
@@ -406,10 +434,11 @@ func newMeta(ctx context.Context, cfg *arch.Config, causal bool, opts Options) (
 		},
 		DType:                   dtype,
 		ComputeDType:            "float32",
-		AttentionImplementation: "eager: softmax(Q·Kᵀ/√head_dim + " + mask + windowNote(cfg) + "), every weight materialised" + scaleNote(cfg.ModelType),
+		AttentionImplementation: attentionImplementation(mask+windowNote(cfg), opts.QK) + scaleNote(cfg.ModelType),
 		Backend:                 backend,
 		Hidden:                  opts.Hidden,
 		QKV:                     opts.QKV,
+		Store:                   storeMode(opts.QK),
 		StartTime:               time.Now().UTC(),
 	}
 	if g := opts.Generate; g != nil {
@@ -468,6 +497,8 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 		why = fmt.Sprintf("it stores %s, this capture %s", old.DType, meta.DType)
 	case old.Hidden != meta.Hidden:
 		why = fmt.Sprintf("its hidden setting is %v, this capture's %v", old.Hidden, meta.Hidden)
+	case old.Store != meta.Store:
+		why = fmt.Sprintf("its attention is stored as %q, this capture's as %q", storeName(old.Store), storeName(meta.Store))
 	case old.QKV != meta.QKV:
 		why = fmt.Sprintf("its qkv setting is %v, this capture's %v", old.QKV, meta.QKV)
 	case !reflect.DeepEqual(old.Generation, meta.Generation):
@@ -499,7 +530,8 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 		return err
 	}
 	w, err := run.NewSample(id, store.SampleOptions{
-		Layers: cfg.Layers, Hidden: opts.Hidden, QKV: opts.QKV, FinalNorm: len(a.FinalParams()) > 0, FP16: opts.FP16,
+		Layers: cfg.Layers, Hidden: opts.Hidden, QKV: opts.QKV && !opts.QK, FinalNorm: len(a.FinalParams()) > 0, FP16: opts.FP16,
+		QK: opts.QK, QKValues: opts.QK && opts.QKV, Causal: a.Causal(), KVHeads: a.KVHeads(),
 	})
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 
 // forwardOptions are the forward-pass settings of a capture.
 func forwardOptions(opts Options) model.ForwardOptions {
-	fo := model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV}
+	fo := model.ForwardOptions{Hidden: opts.Hidden, QKV: opts.QKV, QK: opts.QK}
 	if opts.Intervention != nil {
 		fo.Intervention = opts.Intervention.Intervention
 	}

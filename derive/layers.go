@@ -168,6 +168,16 @@ func runByLayer(ctx context.Context, att *sampleAttention, spec *Spec, in *Input
 		in.Tensor = t
 		return spec.Fn(ctx, in, kw)
 	}
+	if spec.Layers == EachLayer && spec.Stream != nil && att.whole == nil {
+		q, err := qkSample(att.run, att.sample)
+		if err != nil {
+			return nil, err
+		}
+		if q != nil {
+			defer q.Close()
+			return runStreamed(ctx, q, spec, kw)
+		}
+	}
 	L, err := att.numLayers()
 	if err != nil {
 		return nil, err

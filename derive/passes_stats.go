@@ -79,7 +79,7 @@ func statsSpecs() []Spec {
 	return []Spec{
 		{
 			Name: "attention_entropy", Doc: "entropy of every attention row, [L,H,N]; metrics: mean per head, layer and overall", Input: TakesAttention,
-			Layers: EachLayer, Summarize: summarizeHeads("entropy"),
+			Layers: EachLayer, Summarize: summarizeHeads("entropy"), Stream: streamEntropy(),
 			Kwargs: map[string]KwargSpec{"convention": {Kind: KwString, Default: string(analysis.EntropyExact), Enum: conventions,
 				Doc: "exact (rows normalised, 0 ln 0 = 0), analyzer (−Σ w ln(w+1e−8)) or shifted (a+1e−10)"}},
 			Fn: func(_ context.Context, in *Input, kw Kwargs) (*Result, error) {
@@ -92,7 +92,7 @@ func statsSpecs() []Spec {
 		},
 		{
 			Name: "attention_max_weight", Doc: "largest weight of every attention row, [L,H,N]; metrics: mean per head, layer and overall", Input: TakesAttention,
-			Layers: EachLayer, Summarize: summarizeHeads("max_weight"),
+			Layers: EachLayer, Summarize: summarizeHeads("max_weight"), Stream: streamMaxWeight(),
 			Fn: func(_ context.Context, in *Input, _ Kwargs) (*Result, error) {
 				rs, err := analysis.Rows(in.Tensor, analysis.EntropyExact)
 				if err != nil {
@@ -113,7 +113,7 @@ func statsSpecs() []Spec {
 				return &Result{Tensor: s, Metrics: headRows("sparsity", s)}, nil
 			},
 		},
-		eachLayer(attn("attention_received", "attention each key position receives, column sums of the head-mean matrix, [L,N]", false, analysis.Received)),
+		withStream(eachLayer(attn("attention_received", "attention each key position receives, column sums of the head-mean matrix, [L,N]", false, analysis.Received)), streamReceived()),
 		{
 			Name: "js_distance_units", Doc: "mean row Jensen-Shannon distance between all (layer, head) units, [L·H,L·H]; metric: its off-diagonal mean", Input: TakesAttention,
 			Layers: Streamed, // two layers in memory at a time
@@ -220,3 +220,5 @@ func statsSpecs() []Spec {
 		},
 	}
 }
+
+func withStream(s Spec, r *RowStream) Spec { s.Stream = r; return s }

@@ -132,6 +132,22 @@ type Spec struct {
 	// Summarize, if set, rewrites the gathered metrics of an EachLayer pass (for example
 	// adding per-layer and overall means of per-head rows).
 	Summarize func([]Metric) []Metric
+	// Stream, if set, computes an EachLayer pass from row blocks of each layer,
+	// used for samples captured with --store qk (whose layers are recomputed
+	// from queries and keys and never held whole).
+	Stream *RowStream
+}
+
+// RowStream computes one layer of an EachLayer pass from row blocks [H, rows, N].
+type RowStream struct {
+	// Block returns the pass's values for rows [r0, r0+rows) of block: per row,
+	// [H·rows] in (head, row) order with each row's validity (nil: all valid), or,
+	// with Sum, a [N] contribution added over blocks.
+	Block func(block *tensor.Tensor, kw Kwargs) (vals []float64, valid []bool, err error)
+	Sum   bool
+	// Finish turns the layer's assembled values ([1,H,N] per row, or [1,N] with
+	// Sum) and row validity into the pass's result for that layer.
+	Finish func(t *tensor.Tensor, valid []bool, kw Kwargs) (*Result, error)
 }
 
 // Registry maps function names to their specs. The zero value is empty; use

@@ -37,6 +37,10 @@ type runner struct {
 	// preLNExec is the block that also returns the pre-LayerNorm residual sums
 	// (ForwardOptions.PreLN); its outputs are blockExec's plus the two sums.
 	preLNExec *Exec
+	// qkExec is the blockwise block (ForwardOptions.QK): its mask input is the
+	// key validity [B, T] (keyValid) and its second output each row's
+	// log-sum-exp [B, heads, T] instead of the pattern.
+	qkExec *Exec
 
 	mu       sync.Mutex
 	compiled map[string]bool
@@ -120,10 +124,13 @@ func (r *runner) buildExecs() error {
 	if err != nil {
 		return err
 	}
-	block := func(withCache bool, preLN ...bool) func(in []*Node) []*Node {
+	block := func(withCache, preLN, blockwise bool) func(in []*Node) []*Node {
 		return func(in []*Node) []*Node {
 			x, mask := in[0], in[1]
 			ai := arch.AttentionInputs{Mask: mask}
+			if blockwise {
+				ai = arch.AttentionInputs{Blockwise: &arch.Blockwise{QueryBlock: QueryBlock, KeyBlock: KeyBlock, Causal: a.Causal(), KeyValid: mask}}
+			}
 			rest := in[2:]
 			if r.rope() {
 				ai.Cos, ai.Sin = rest[0], rest[1]
@@ -135,7 +142,10 @@ func (r *runner) buildExecs() error {
 			}
 			o := a.Block(weightsOf(layerP, rest), x, ai)
 			outs := []*Node{o.Out, o.Pattern, o.Q, o.K, o.V}
-			if len(preLN) > 0 {
+			if blockwise {
+				outs[1] = o.LSE
+			}
+			if preLN {
 				if o.AttnPreLN == nil {
 					panic(fmt.Sprintf("the %s architecture has no pre-LayerNorm residual sums (a pre-norm family)", r.cfg.ModelType))
 				}
@@ -144,13 +154,16 @@ func (r *runner) buildExecs() error {
 			return outs
 		}
 	}
-	if r.preLNExec, err = NewExec(r.backend, block(false, true)); err != nil {
+	if r.preLNExec, err = NewExec(r.backend, block(false, true, false)); err != nil {
 		return err
 	}
-	if r.blockExec, err = NewExec(r.backend, block(false)); err != nil {
+	if r.blockExec, err = NewExec(r.backend, block(false, false, false)); err != nil {
 		return err
 	}
-	if r.cacheExec, err = NewExec(r.backend, block(true)); err != nil {
+	if r.cacheExec, err = NewExec(r.backend, block(true, false, false)); err != nil {
+		return err
+	}
+	if r.qkExec, err = NewExec(r.backend, block(false, false, true)); err != nil {
 		return err
 	}
 	r.finalExec, err = NewExec(r.backend, func(in []*Node) []*Node {
@@ -193,7 +206,7 @@ func (r *runner) CompiledGraphs() int {
 func (r *runner) Config() *arch.Config { return r.cfg }
 
 func (r *runner) Close() error {
-	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec} {
+	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec, r.qkExec} {
 		if e != nil {
 			e.Finalize()
 		}
@@ -202,7 +215,7 @@ func (r *runner) Close() error {
 		e.Finalize()
 	}
 	r.editExec = nil
-	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec = nil, nil, nil, nil, nil, nil
+	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec, r.qkExec = nil, nil, nil, nil, nil, nil, nil
 	var errs []error
 	for _, t := range r.weights {
 		if err := t.FinalizeAll(); err != nil {
@@ -374,6 +387,108 @@ func (r *runner) batchMask(ins []Input, T, window int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(full, len(ins), h, T, T)
 }
 
+// QueryBlock and KeyBlock are the tile of blockwise attention (ForwardOptions.QK):
+// a layer holds a few [B, heads, QueryBlock, KeyBlock] float32 tiles at a time.
+const (
+	QueryBlock = 512
+	KeyBlock   = 2048
+)
+
+// keyValid returns, for blockwise attention, the keys [B, T] that the queries
+// of right-padded inputs may see at the bucketed length T: real keys (not
+// masked by AttentionMask) and, for decoders, padding positions too (which
+// only padded rows see, as in batchMask; causality is applied in the graph).
+func (r *runner) keyValid(ins []Input, T int) *tensors.Tensor {
+	ok := make([]bool, len(ins)*T)
+	for b, in := range ins {
+		n := len(in.IDs)
+		for j := range T {
+			ok[b*T+j] = (j < n && (in.AttentionMask == nil || in.AttentionMask[j] != 0)) || (r.a.Causal() && j >= n)
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(ok, len(ins), T)
+}
+
+// CheckQK refuses, before any graph is built, a blockwise pass
+// (ForwardOptions.QK) that blockwise attention and the qk store cannot
+// reproduce: scores other than q·kᵀ/√head_dim (GPT-Neo's unscaled scores,
+// Gemma 2's scale and soft-capping), sliding-window layers, and options that
+// need the materialised scores or pattern (interventions, internal hooks,
+// pre-LayerNorm sums). It returns nil when opts.QK is false.
+func CheckQK(cfg *arch.Config, a arch.Architecture, opts ForwardOptions) error {
+	if !opts.QK {
+		return nil
+	}
+	var why string
+	windows := 0
+	for l := range cfg.Layers {
+		if cfg.Window(l) > 0 {
+			windows++
+		}
+	}
+	switch so := arch.ScoreOptions(a); {
+	case !so.Default(a.HeadDim()):
+		why = fmt.Sprintf("the %s architecture's attention scores are not q·kᵀ/√head_dim (scale %g, soft-capping %g), and the qk store recomputes weights as exp(q·k/√head_dim − lse)", cfg.ModelType, so.Scale, so.SoftCap)
+	case windows > 0:
+		why = fmt.Sprintf("the %s model uses sliding-window attention (a window of %d keys on %d of %d layers), which blockwise attention does not implement", cfg.ModelType, cfg.SlidingWindow, windows, cfg.Layers)
+	case opts.Intervention != nil:
+		why = "interventions edit the attention scores and pattern, which blockwise attention never materialises"
+	case opts.Internals:
+		why = "the internal hooks hook_attn_scores and hook_z need the attention scores, which blockwise attention never materialises"
+	case opts.PreLN:
+		why = "recording the pre-LayerNorm sums (hook_attn_preln, hook_mlp_preln) is implemented for the materialised block only"
+	default:
+		return nil
+	}
+	return fmt.Errorf("blockwise attention (--store qk) is not available: %s", why)
+}
+
+// emitQK records a blockwise layer's queries, keys (kv heads once), each
+// row's log-sum-exp and, with v, its values.
+func (r *runner) emitQK(emit func(b int, name string, t *tensors.Tensor, shape []int, rows, cols int) error, recs []Recorder, b int, p string, outs []*tensors.Tensor, n int, v bool) error {
+	h, kvh, hd := r.cfg.Heads, r.a.KVHeads(), r.a.HeadDim()
+	err := emit(b, p+"attn.hook_q", outs[2], []int{h, n, hd}, n, hd)
+	if err == nil {
+		err = emit(b, p+"attn.hook_k", outs[3], []int{kvh, n, hd}, n, hd)
+	}
+	if err == nil {
+		err = r.emitLSE(b, p, outs[1], n, recs)
+	}
+	if err == nil && v {
+		err = emit(b, p+"attn.hook_v", outs[4], []int{kvh, n, hd}, n, hd)
+	}
+	return err
+}
+
+// emitLSE records sample b's float64 log-sum-exps [heads, n] (of lse [B, heads,
+// T]) as two float32 tensors whose sum is the float64 value to about 48 bits:
+// attn.lse (the rounded value) and attn.lse_lo (the remainder).
+func (r *runner) emitLSE(b int, p string, lse *tensors.Tensor, n int, recs []Recorder) error {
+	if recs[b] == nil {
+		return nil
+	}
+	h, T := r.cfg.Heads, lse.Shape().Dimensions[2]
+	hi, lo := make([]float32, h*n), make([]float32, h*n)
+	if err := tensors.ConstFlatData(lse, func(flat []float64) {
+		for hh := range h {
+			for i := range n {
+				v := flat[(b*h+hh)*T+i]
+				hi[hh*n+i] = float32(v)
+				lo[hh*n+i] = float32(v - float64(float32(v)))
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if err := recs[b].Record(p+"attn.lse", []int{h, n}, hi); err != nil {
+		return fmt.Errorf("record %sattn.lse: %w", p, err)
+	}
+	if err := recs[b].Record(p+"attn.lse_lo", []int{h, n}, lo); err != nil {
+		return fmt.Errorf("record %sattn.lse_lo: %w", p, err)
+	}
+	return nil
+}
+
 // prefill runs a batch of equally long inputs through every layer without a
 // cache, in one graph per part, at the bucketed length. recs[b] (nil: none)
 // gets sample b's tensors trimmed to its n real positions; keepKV keeps each
@@ -392,10 +507,15 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 	}
 	ids, types, posT := int32Batch(idRows, T), int32Batch(typeRows, T), int32Batch(posRows, T)
 	defer finalizeAll([]*tensors.Tensor{ids, types, posT})
-	masks := map[int]*tensors.Tensor{} // by window
+	// Masks by window; with QK (no windows: CheckQK), the key validity [B, T].
+	masks := map[int]*tensors.Tensor{}
 	for l := range r.cfg.Layers {
 		if w := r.cfg.Window(l); masks[w] == nil {
-			masks[w] = r.batchMask(ins, T, w)
+			if opts.QK {
+				masks[w] = r.keyValid(ins, T)
+			} else {
+				masks[w] = r.batchMask(ins, T, w)
+			}
 			defer masks[w].FinalizeAll()
 		}
 	}
@@ -449,8 +569,11 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		}
 		args = appendAny(args, r.layerW[l])
 		exec, name := r.blockExec, "block"
-		if opts.PreLN {
+		switch {
+		case opts.PreLN:
 			exec, name = r.preLNExec, "block_preln"
+		case opts.QK:
+			exec, name = r.qkExec, "block-qk"
 		}
 		var editTs []*tensors.Tensor
 		if opts.Intervention != nil || opts.Internals {
@@ -491,10 +614,12 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		}
 		p := fmt.Sprintf("blocks.%d.", l)
 		for b := range B {
-			if err == nil {
+			if err == nil && opts.QK {
+				err = r.emitQK(emit, recs, b, p, outs, n, opts.QKV)
+			} else if err == nil {
 				err = emit(b, p+"attn.pattern", outs[1], []int{h, n, n}, n, n)
 			}
-			if err == nil && opts.QKV {
+			if err == nil && opts.QKV && !opts.QK {
 				err = emit(b, p+"attn.hook_q", outs[2], []int{h, n, hd}, n, hd)
 				if err == nil {
 					err = emit(b, p+"attn.hook_k", outs[3], []int{kvh, n, hd}, n, hd)
@@ -666,6 +791,9 @@ func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, 
 	}
 	if opts.PreLN && (opts.Intervention != nil || opts.Internals) {
 		return nil, fmt.Errorf("recording the pre-LayerNorm sums (hook_attn_preln, hook_mlp_preln) cannot be combined with interventions or internal hooks in one pass")
+	}
+	if err := CheckQK(r.cfg, r.a, opts); err != nil {
+		return nil, err
 	}
 	if opts.Intervention != nil {
 		if err := opts.Intervention.Check(r.cfg); err != nil {

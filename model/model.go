@@ -78,7 +78,15 @@ type ForwardOptions struct {
 	QKV    bool // record blocks.<l>.attn.hook_q/hook_k/hook_v
 	// PreLN records blocks.<l>.hook_attn_preln and hook_mlp_preln, the residual
 	// sums entering the LayerNorms of post-norm families (an error for others).
-	PreLN  bool
+	PreLN bool
+	// QK computes attention blockwise (arch.BlockwiseAttention, never holding a
+	// layer's [T, T] scores) and records, per layer, blocks.<l>.attn.hook_q
+	// [heads, tokens, head_dim], hook_k [kv_heads, tokens, head_dim] (grouped-query
+	// keys once), blocks.<l>.attn.lse and attn.lse_lo [heads, tokens] (each row's
+	// float64 log-sum-exp as the sum of two float32s) and,
+	// with QKV, hook_v [kv_heads, tokens, head_dim], instead of attn.pattern.
+	// CheckQK lists what it cannot be combined with.
+	QK     bool
 	Logits Logits // which logits to return in Output
 	// Intervention edits activations during the pass (nil: none); see
 	// Intervention. Recorded tensors are the edited ones.

@@ -54,6 +54,7 @@ const (
 	AttentionFile = "attention.safetensors"
 	HiddenFile    = "hidden.safetensors"
 	QKVFile       = "qkv.safetensors"
+	QKFile        = "qk.safetensors" // capture --store qk: queries, keys, log-sum-exps
 	DerivedDir    = "derived"
 	PassFile      = "pass.json"
 )
@@ -88,9 +89,12 @@ type Meta struct {
 	// "eager: softmax(QK^T/sqrt(d) + causal mask)".
 	AttentionImplementation string `json:"attention_implementation,omitempty"`
 	// Backend is the compute backend ("go", "xla:cuda", ...).
-	Backend    string              `json:"backend,omitempty"`
-	Hidden     bool                `json:"hidden"`               // hidden.safetensors captured
-	QKV        bool                `json:"qkv,omitempty"`        // qkv.safetensors captured
+	Backend string `json:"backend,omitempty"`
+	Hidden  bool   `json:"hidden"`        // hidden.safetensors captured
+	QKV     bool   `json:"qkv,omitempty"` // qkv.safetensors captured
+	// Store is "qk" when samples hold qk.safetensors (queries, keys, log-sum-exps)
+	// instead of attention.safetensors; "" for materialised attention.
+	Store      string              `json:"store,omitempty"`
 	Generation *GenerationSettings `json:"generation,omitempty"` // nil: plain forward passes
 	Inputs     []string            `json:"inputs,omitempty"`     // input texts' files or imported files
 	// Truncate is capture's --truncate: "left" or "right" when inputs longer than the
@@ -221,6 +225,9 @@ func (r *Run) HiddenPath(id string) string { return filepath.Join(r.SampleDir(id
 
 // QKVPath is the queries/keys/values file of sample id.
 func (r *Run) QKVPath(id string) string { return filepath.Join(r.SampleDir(id), QKVFile) }
+
+// QKPath is the queries/keys/log-sum-exps file of sample id (capture --store qk).
+func (r *Run) QKPath(id string) string { return filepath.Join(r.SampleDir(id), QKFile) }
 
 // Provenance returns run.json decoded as a generic map (every field, also ones this
 // version does not know), for display.

@@ -59,6 +59,9 @@ type Sample struct {
 	Attention *TensorsInfo `json:"attention,omitempty"` // what attention.safetensors holds
 	Hidden    *TensorsInfo `json:"hidden,omitempty"`    // what hidden.safetensors holds (nil: not captured)
 	QKV       *TensorsInfo `json:"qkv,omitempty"`       // what qkv.safetensors holds (nil: not captured)
+	// QK is what qk.safetensors holds (capture --store qk: no attention.safetensors;
+	// tiles are recomputed by QKReader).
+	QK *TensorsInfo `json:"qk,omitempty"`
 
 	// Seconds is how long the model took for this sample.
 	Seconds float64 `json:"seconds,omitempty"`
@@ -90,8 +93,13 @@ type TensorsInfo struct {
 	Tokens int `json:"tokens,omitempty"`
 	Width  int `json:"width,omitempty"`
 	// HeadDim is the per-head width of queries, keys and values (qkv only).
-	HeadDim int    `json:"head_dim,omitempty"`
-	DType   string `json:"dtype"` // "F32" or "F16"
+	HeadDim int `json:"head_dim,omitempty"`
+	// KVHeads (qk only): key/value heads, stored once (grouped-query attention).
+	KVHeads int `json:"kv_heads,omitempty"`
+	// Causal (qk only): query i sees keys j ≤ i; Values: hook_v stored too.
+	Causal bool   `json:"causal,omitempty"`
+	Values bool   `json:"values,omitempty"`
+	DType  string `json:"dtype"` // "F32" or "F16"
 }
 
 // WriteSample writes sample.json of s.ID (atomically). Write it last: it marks the
@@ -160,6 +168,15 @@ func KName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.hook_k" }
 // VName is the tensor name of layer l's values; see QName.
 func VName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.hook_v" }
 
+// LSEName is the tensor name of layer l's per-row log-sum-exps [heads, tokens]
+// (qk.safetensors).
+func LSEName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.lse" }
+
+// LSELoName is the tensor name of the low part of layer l's log-sum-exps: the
+// float64 value is lse + lse_lo (float32 alone would cost ~1e-6 relative error
+// in recomputed weights when |lse| ~ 20).
+func LSELoName(l int) string { return "blocks." + strconv.Itoa(l) + ".attn.lse_lo" }
+
 // Hidden tensor names besides ResidName.
 const (
 	EmbedName     = "embed"
@@ -203,6 +220,9 @@ func attentionLayers(st *checkpoint.Safetensors) (int, error) {
 
 // NumLayers returns the number of attention layers of sample id.
 func (r *Run) NumLayers(id string) (int, error) {
+	if s, err := r.Sample(id); err == nil && s.QK != nil {
+		return s.QK.Layers, nil
+	}
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return 0, err
@@ -224,7 +244,14 @@ func readLayer(st *checkpoint.Safetensors, l int) (*tensor.Tensor, error) {
 
 // AttentionLayer reads layer l of sample id's attention (only that layer),
 // [head, query, key], as float64.
+//
+// For a sample captured with --store qk the layer is recomputed from its queries,
+// keys and log-sum-exps when it has at most MaxQKLayerTokens tokens; above, it is
+// an error (read row blocks or tiles with OpenQK instead).
 func (r *Run) AttentionLayer(id string, l int) (*tensor.Tensor, error) {
+	if s, err := r.Sample(id); err == nil && s.QK != nil {
+		return r.qkLayer(id, s.QK, l)
+	}
 	st, err := r.openTensors(id, AttentionFile)
 	if err != nil {
 		return nil, err

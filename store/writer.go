@@ -26,6 +26,13 @@ type SampleOptions struct {
 	QKV bool
 	// FP16 stores tensors as float16 instead of float32.
 	FP16 bool
+	// QK stores, instead of attention.safetensors, qk.safetensors: per layer
+	// blocks.<l>.attn.hook_q [heads, tokens, head_dim], hook_k [KVHeads, tokens,
+	// head_dim], attn.lse and attn.lse_lo [heads, tokens] (always float32; their
+	// sum is the float64 log-sum-exp) and, with QKValues,
+	// hook_v (model.ForwardOptions.QK); Causal is recorded for the tile mask.
+	QK, QKValues, Causal bool
+	KVHeads              int
 }
 
 // SampleWriter streams one sample's tensors to disk as a model produces them. It
@@ -52,6 +59,9 @@ type SampleWriter struct {
 
 	att, hid, qkv             *checkpoint.SafetensorsWriter
 	attNext, hidNext, qkvNext int
+	qk                        *checkpoint.SafetensorsWriter
+	qkNext                    int
+	qkInfo                    *TensorsInfo
 	hidNames                  []string
 	attInfo, hidInfo, qkvInfo *TensorsInfo
 	expand                    []float32 // grouped-query keys/values repeated per query head
@@ -186,6 +196,8 @@ func (w *SampleWriter) Record(name string, shape []int, data []float32) error {
 		return fmt.Errorf("sample %s: Record after Commit or Abort", w.id)
 	}
 	switch {
+	case w.opts.QK && (strings.HasSuffix(name, ".attn.hook_q") || strings.HasSuffix(name, ".attn.hook_k") || strings.HasSuffix(name, ".attn.lse") || strings.HasSuffix(name, ".attn.lse_lo") || strings.HasSuffix(name, ".attn.hook_v")):
+		return w.recordQK(name, shape, data)
 	case strings.HasSuffix(name, ".attn.pattern"):
 		return w.recordAttention(name, shape, data)
 	case w.opts.QKV && (strings.HasSuffix(name, ".attn.hook_q") || strings.HasSuffix(name, ".attn.hook_k") || strings.HasSuffix(name, ".attn.hook_v")):
@@ -328,7 +340,10 @@ func (w *SampleWriter) Commit(s *Sample) error {
 	if err := w.drain(); err != nil {
 		return w.fail(err)
 	}
-	if w.attNext != w.opts.Layers {
+	if w.opts.QK && w.qkNext != len(qkNames(w.opts.Layers, w.opts.QKValues)) {
+		return w.fail(fmt.Errorf("sample %s: %d of %d query/key/lse tensors recorded", w.id, w.qkNext, len(qkNames(w.opts.Layers, w.opts.QKValues))))
+	}
+	if !w.opts.QK && w.attNext != w.opts.Layers {
 		return w.fail(fmt.Errorf("sample %s: %d of %d attention layers recorded", w.id, w.attNext, w.opts.Layers))
 	}
 	if w.hidNext != len(w.hidNames) {
@@ -344,10 +359,12 @@ func (w *SampleWriter) Commit(s *Sample) error {
 	if !w.opts.QKV {
 		os.Remove(w.run.QKVPath(w.id))
 	}
-	if err := w.att.Commit(); err != nil {
-		return w.fail(err)
+	if w.opts.QK {
+		os.Remove(w.run.AttentionPath(w.id))
+	} else {
+		os.Remove(w.run.QKPath(w.id))
 	}
-	for _, st := range []*checkpoint.SafetensorsWriter{w.hid, w.qkv} {
+	for _, st := range []*checkpoint.SafetensorsWriter{w.att, w.hid, w.qkv, w.qk} {
 		if st != nil {
 			if err := st.Commit(); err != nil {
 				return w.fail(err)
@@ -358,6 +375,7 @@ func (w *SampleWriter) Commit(s *Sample) error {
 	s.Attention = w.attInfo
 	s.Hidden = w.hidInfo
 	s.QKV = w.qkvInfo
+	s.QK = w.qkInfo
 	return w.run.WriteSample(s)
 }
 
@@ -377,7 +395,68 @@ func (w *SampleWriter) Abort() {
 	if w.qkv != nil {
 		w.qkv.Abort()
 	}
+	if w.qk != nil {
+		w.qk.Abort()
+	}
 	if w.madeDir {
 		os.Remove(w.dir) // only when empty: never a file this writer did not write
 	}
+}
+
+// qkNames lists qk.safetensors' tensors in the order they arrive.
+func qkNames(layers int, values bool) []string {
+	var names []string
+	for l := range layers {
+		names = append(names, QName(l), KName(l), LSEName(l), LSELoName(l))
+		if values {
+			names = append(names, VName(l))
+		}
+	}
+	return names
+}
+
+func (w *SampleWriter) recordQK(name string, shape []int, data []float32) error {
+	names := qkNames(w.opts.Layers, w.opts.QKValues)
+	if w.qk == nil {
+		if len(shape) != 3 || !strings.HasSuffix(name, ".attn.hook_q") || w.opts.KVHeads <= 0 || shape[0]%w.opts.KVHeads != 0 {
+			return w.fail(fmt.Errorf("sample %s: %s has shape %v, hook_q [heads, tokens, head_dim] with heads a multiple of kv_heads %d expected first", w.id, name, shape, w.opts.KVHeads))
+		}
+		heads, n, hd := shape[0], shape[1], shape[2]
+		infos := make([]checkpoint.TensorInfo, len(names))
+		for i, nm := range names {
+			info := checkpoint.TensorInfo{Name: nm, DType: w.dtype(), Shape: []int{w.opts.KVHeads, n, hd}}
+			switch {
+			case strings.HasSuffix(nm, ".attn.hook_q"):
+				info.Shape = []int{heads, n, hd}
+			case strings.HasSuffix(nm, ".attn.lse"), strings.HasSuffix(nm, ".attn.lse_lo"):
+				info.DType, info.Shape = checkpoint.F32, []int{heads, n}
+			}
+			infos[i] = info
+		}
+		st, err := checkpoint.CreateSafetensors(w.run.QKPath(w.id), infos, map[string]string{"format": "attnscope-qk", "layout": "hook_q [heads, tokens, head_dim], hook_k/hook_v [kv_heads, tokens, head_dim], lse [heads, tokens]"})
+		if err != nil {
+			return w.fail(err)
+		}
+		w.qk = st
+		w.qkInfo = &TensorsInfo{Layers: w.opts.Layers, Heads: heads, KVHeads: w.opts.KVHeads, Tokens: n, HeadDim: hd, DType: string(w.dtype()), Causal: w.opts.Causal, Values: w.opts.QKValues}
+	}
+	if w.qkNext >= len(names) || name != names[w.qkNext] {
+		want := "nothing more"
+		if w.qkNext < len(names) {
+			want = names[w.qkNext]
+		}
+		return w.fail(fmt.Errorf("sample %s: got %s, expected %s next", w.id, name, want))
+	}
+	size := 1
+	for _, d := range shape {
+		size *= d
+	}
+	if size != len(data) || (len(shape) == 2 && (shape[0] != w.qkInfo.Heads || shape[1] != w.qkInfo.Tokens)) || (len(shape) == 3 && (shape[1] != w.qkInfo.Tokens || shape[2] != w.qkInfo.HeadDim)) {
+		return w.fail(fmt.Errorf("sample %s: %s has shape %v (%d values), which does not match hook_q's [%d, %d, %d]", w.id, name, shape, len(data), w.qkInfo.Heads, w.qkInfo.Tokens, w.qkInfo.HeadDim))
+	}
+	if err := w.enqueue(w.qk, name, data); err != nil {
+		return err
+	}
+	w.qkNext++
+	return nil
 }

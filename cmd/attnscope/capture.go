@@ -20,7 +20,7 @@ import (
 // captureFlags are capture's command-line settings.
 type captureFlags struct {
 	modelDir, out, promptsDir, stopLine, backend string
-	truncate, intervene                          string
+	truncate, intervene, storeMode               string
 	texts, files, chats                          []string
 	generate, topK, tries, batchSize             int
 	temperature, topP                            float64
@@ -41,7 +41,13 @@ run.json (provenance), samples/<id>/sample.json (text, tokens, offsets, generate
 with probabilities), samples/<id>/attention.safetensors (blocks.<l>.attn.pattern,
 [heads, query, key]), with --hidden samples/<id>/hidden.safetensors and with --qkv
 samples/<id>/qkv.safetensors (blocks.<l>.attn.hook_q|hook_k|hook_v, [heads, tokens,
-head_dim], after RoPE, keys and values repeated per query head). Tensors are
+head_dim], after RoPE, keys and values repeated per query head). With --store qk,
+attention is computed blockwise and samples/<id>/qk.safetensors replaces
+attention.safetensors: per layer hook_q [heads, tokens, head_dim], hook_k [kv_heads,
+tokens, head_dim] and attn.lse [heads, tokens], each row's log-sum-exp, from which
+any tile is recomputed exactly (memory and disk grow as tokens, not tokens²; the
+estimate is printed before the run; refused for scores other than Q·Kᵀ/√head_dim
+(GPT-Neo, Gemma 2), sliding-window models and --intervene). Tensors are
 written layer by layer as the model produces them. Rerunning the same command skips the
 samples already finished; an interrupted capture leaves no half-written file.
 
@@ -89,6 +95,7 @@ func (c *captureFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&c.batchSize, "batch-size", 1, "run up to N forward passes as one right-padded batch (each sample is stored at its own length)")
 	f.BoolVar(&c.strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
 	f.BoolVar(&c.fp16, "fp16", false, "store tensors as float16 (half the disk space)")
+	f.StringVar(&c.storeMode, "store", "full", "full: store every attention weight; qk: compute attention blockwise and store post-RoPE queries, keys (kv heads once) and each row's log-sum-exp (qk.safetensors; with --qkv values too), from which any tile is recomputed: for long contexts")
 	f.StringVar(&c.truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
 	f.StringVar(&c.intervene, "intervene", "", "YAML file of edits applied during each forward pass (zero/scale/add/set/noise/patch at hook points; recorded in run.json)")
 	f.StringVar(&c.backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
@@ -115,6 +122,9 @@ func (c *captureFlags) validate(cmd *cobra.Command) (samplingFlags bool, err err
 	}
 	if c.truncate != "" && c.truncate != "left" && c.truncate != "right" {
 		return false, usagef(cmd, "--truncate must be left or right, got %q", c.truncate)
+	}
+	if c.storeMode != "full" && c.storeMode != "qk" {
+		return false, usagef(cmd, "--store must be full or qk, got %q", c.storeMode)
 	}
 	if c.tries < 1 {
 		return false, usagef(cmd, "--tries must be at least 1, got %d", c.tries)
@@ -152,7 +162,7 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 		inputs = append(inputs, in)
 	}
 	opts := capture.Options{
-		ModelDir: c.modelDir, Tries: c.tries, Hidden: c.hidden, QKV: c.qkv, FP16: c.fp16, Backend: c.backend, BatchSize: c.batchSize, Strict: c.strict, Truncate: c.truncate,
+		ModelDir: c.modelDir, Tries: c.tries, Hidden: c.hidden, QKV: c.qkv, QK: c.storeMode == "qk", FP16: c.fp16, Backend: c.backend, BatchSize: c.batchSize, Strict: c.strict, Truncate: c.truncate,
 		Command: commandLine(cmd, nil), Shard: c.shard,
 	}
 	if c.intervene != "" {

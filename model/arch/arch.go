@@ -66,12 +66,18 @@ type AttentionInputs struct {
 	// Taps, when non-nil, receives the (edited) HookScores and HookZ nodes
 	// from Attend, for recording.
 	Taps map[string]*Node
+	// Blockwise, when set, makes Attend compute attention blockwise
+	// (BlockwiseAttention): Mask is not used and Attend returns each row's
+	// log-sum-exp instead of the pattern. It excludes Edits, Taps and
+	// AttendWith options other than the default scale.
+	Blockwise *Blockwise
 }
 
 // BlockOutputs are the nodes a block produces.
 type BlockOutputs struct {
 	Out     *Node // [B, T, width] residual stream after the block
-	Pattern *Node // [B, heads, T, C] post-softmax attention
+	Pattern *Node // [B, heads, T, C] post-softmax attention (nil with Blockwise)
+	LSE     *Node // [B, heads, T] float64: each row's log-sum-exp (Blockwise only)
 	Q       *Node // [B, heads, T, head_dim] (after RoPE)
 	K, V    *Node // [B, kv_heads, C, head_dim]: this step's keys/values, or the updated cache
 	// AttnPreLN and MLPPreLN are the residual sums x + Sublayer(x) [B, T, width]
@@ -351,6 +357,27 @@ type AttentionOptions struct {
 	// SoftCap > 0 replaces the scaled scores s by cap·tanh(s/cap) before the
 	// mask (Gemma 2's attn_logit_softcapping).
 	SoftCap float64
+}
+
+// Default reports whether the options give the default scores q·kᵀ/√headDim
+// (the only ones blockwise attention and the qk store compute).
+func (o AttentionOptions) Default(headDim int) bool {
+	return o.SoftCap == 0 && (o.Scale == 0 || o.Scale == 1/math.Sqrt(float64(headDim)))
+}
+
+// ScoreOptioner is implemented by the families whose Block passes options to
+// AttendWith (scores other than q·kᵀ/√head_dim: GPT-Neo, Gemma 2), so that
+// callers can tell before building a graph (blockwise attention refuses them).
+type ScoreOptioner interface {
+	AttentionOptions() AttentionOptions
+}
+
+// ScoreOptions returns a's attention options (zero: the default scores).
+func ScoreOptions(a Architecture) AttentionOptions {
+	if s, ok := a.(ScoreOptioner); ok {
+		return s.AttentionOptions()
+	}
+	return AttentionOptions{}
 }
 
 // AttentionWith is Attention with a given scale and optional soft-capping.

@@ -1,6 +1,10 @@
 package arch
 
-import . "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+)
 
 // Hook names of the activations inside attention that an Edit can change, as
 // TransformerLens names them under blocks.<l>.attn (Nanda & Bloom 2022,
@@ -46,14 +50,30 @@ func (e *Edit) Apply(x *Node) *Node {
 // Edits maps the hook names above to the edits of one block (nil: none).
 type Edits map[string]*Edit
 
-// Attend is Attention over in.Mask with in.Edits applied at the hooks
-// HookQ, HookK, HookV, HookScores, HookPattern and HookZ. Families call it
-// from Block; without edits it builds exactly the graph of Attention.
-func (in AttentionInputs) Attend(q, k, v *Node) (out, pattern *Node) {
-	return attention(q, k, v, in.Mask, AttentionOptions{}, in.Edits, in.Taps)
+// Attend is the attention of a block, the one entry families call from Block:
+// Attention over in.Mask with in.Edits applied at the hooks HookQ, HookK,
+// HookV, HookScores, HookPattern and HookZ, returning the pattern (lse nil);
+// without edits it builds exactly the graph of Attention. When in.Blockwise is
+// set it is BlockwiseAttention instead, returning each row's log-sum-exp
+// (pattern nil); the engine refuses edits and taps with it beforehand.
+func (in AttentionInputs) Attend(q, k, v *Node) (out, pattern, lse *Node) {
+	return in.AttendWith(q, k, v, AttentionOptions{})
 }
 
-// AttendWith is Attend with AttentionWith's scale and soft-capping options.
-func (in AttentionInputs) AttendWith(q, k, v *Node, opts AttentionOptions) (out, pattern *Node) {
-	return attention(q, k, v, in.Mask, opts, in.Edits, in.Taps)
+// AttendWith is Attend with AttentionWith's scale and soft-capping options
+// (families that pass any also report them through ScoreOptioner). Blockwise
+// attention takes only the default scores q·kᵀ/√head_dim.
+func (in AttentionInputs) AttendWith(q, k, v *Node, opts AttentionOptions) (out, pattern, lse *Node) {
+	if in.Blockwise != nil {
+		if len(in.Edits) > 0 || in.Taps != nil || in.Dropout != nil {
+			panic("AttentionInputs.Attend: blockwise attention takes no edits, taps or dropout (refused before building the graph)")
+		}
+		if !opts.Default(q.Shape().Dimensions[3]) {
+			panic(fmt.Sprintf("AttentionInputs.Attend: blockwise attention takes the default scale only, got %+v (refused before building the graph)", opts))
+		}
+		out, lse = BlockwiseAttention(q, k, v, *in.Blockwise)
+		return out, nil, lse
+	}
+	out, pattern = attention(q, k, v, in.Mask, opts, in.Edits, in.Taps)
+	return out, pattern, nil
 }

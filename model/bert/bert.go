@@ -98,7 +98,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	q := arch.SplitHeads(arch.Linear(x, w["q_w"], w["q_b"]), h, hd)
 	k := arch.SplitHeads(arch.Linear(x, w["k_w"], w["k_b"]), h, hd)
 	v := arch.SplitHeads(arch.Linear(x, w["v_w"], w["v_b"]), h, hd)
-	att, pattern := in.Attend(q, k, v)
+	att, pattern, lse := in.Attend(q, k, v)
 	drop := func(x *Node, _ float64) *Node { return x }
 	if in.Dropout != nil {
 		// transformers' BertSelfAttention drops attention probabilities before
@@ -112,7 +112,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	mlp := arch.Linear(act(arch.Linear(x, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
 	mlpSum := Add(x, drop(mlp, a.c.HiddenDropout))
 	x = arch.LayerNorm(mlpSum, w["ln2_w"], w["ln2_b"], eps)
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v, AttnPreLN: attnSum, MLPPreLN: mlpSum}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v, AttnPreLN: attnSum, MLPPreLN: mlpSum}
 }
 
 // ClassifierParams are BertForSequenceClassification's pooler (dense + tanh

@@ -138,7 +138,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := in.AttendWith(q, k, v, arch.AttentionOptions{Scale: a.scale, SoftCap: a.attnCap})
+	att, pattern, lse := in.AttendWith(q, k, v, a.AttentionOptions())
 	o := arch.Linear(att, w["o_w"], nil)
 	act := arch.Activation(a.c.Activation)
 	mlp := func(h *Node) *Node {
@@ -151,7 +151,13 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 		x = Add(x, a.norm(o, w["ln2"]))
 		x = Add(x, a.norm(mlp(a.norm(x, w["pre_ff"])), w["post_ff"]))
 	}
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
+}
+
+// AttentionOptions: Gemma 2 scales scores by query_pre_attn_scalar^(−1/2) and
+// soft-caps them by attn_logit_softcapping; Gemma 1's are the default ones.
+func (a *Arch) AttentionOptions() arch.AttentionOptions {
+	return arch.AttentionOptions{Scale: a.scale, SoftCap: a.attnCap}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node { return a.norm(x, w["norm"]) }

@@ -93,12 +93,12 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	v := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(2*d, 3*d)), h, hd)
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := in.Attend(q, k, v)
+	att, pattern, lse := in.Attend(q, k, v)
 	x = Add(x, arch.Conv1D(att, w["proj_w"], w["proj_b"]))
 	hn = arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
 	act := arch.Activation(a.c.Activation)
 	x = Add(x, arch.Conv1D(act(arch.Conv1D(hn, w["fc_w"], w["fc_b"])), w["mproj_w"], w["mproj_b"]))
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {

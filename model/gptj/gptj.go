@@ -115,11 +115,11 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRopeInterleaved(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := in.Attend(q, k, v)
+	att, pattern, lse := in.Attend(q, k, v)
 	act := arch.Activation(a.C.Activation)
 	mlp := arch.Linear(act(arch.Linear(hn, w["in_w"], w["in_b"])), w["out_w"], w["out_b"])
 	x = Add(Add(x, arch.Linear(att, w["o_w"], nil)), mlp)
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {

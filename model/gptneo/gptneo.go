@@ -105,13 +105,17 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	v := arch.SplitHeads(arch.Linear(hn, w["v_w"], nil), h, hd)
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := in.AttendWith(q, k, v, arch.AttentionOptions{Scale: 1})
+	att, pattern, lse := in.AttendWith(q, k, v, a.AttentionOptions())
 	x = Add(x, arch.Linear(att, w["o_w"], w["o_b"]))
 	hn = arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
 	act := arch.Activation(a.c.Activation)
 	x = Add(x, arch.Linear(act(arch.Linear(hn, w["fc_w"], w["fc_b"])), w["proj_w"], w["proj_b"]))
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
+
+// AttentionOptions: GPT-Neo does not scale its scores (GPTNeoSelfAttention
+// computes q·kᵀ without dividing by √head_dim).
+func (a *Arch) AttentionOptions() arch.AttentionOptions { return arch.AttentionOptions{Scale: 1} }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {
 	return arch.FastLayerNorm(x, w["lnf_w"], w["lnf_b"], a.c.NormEps)

@@ -90,7 +90,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := in.Attend(q, k, v)
+	att, pattern, lse := in.Attend(q, k, v)
 	attnOut := arch.Linear(att, w["o_w"], w["o_b"])
 	act := arch.Activation(a.c.Activation)
 	mlp := func(y *Node) *Node {
@@ -102,7 +102,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 		x = Add(x, attnOut)
 		x = Add(x, mlp(arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)))
 	}
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {

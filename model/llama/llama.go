@@ -131,13 +131,13 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := in.Attend(q, k, v)
+	att, pattern, lse := in.Attend(q, k, v)
 	x = Add(x, arch.Linear(att, w["o_w"], w["o_b"]))
 	hn = arch.RMSNorm(x, w["ln2"], eps)
 	act := arch.Activation(a.c.Activation)
 	mlp := Mul(act(arch.Linear(hn, w["gate_w"], w["gate_b"])), arch.Linear(hn, w["up_w"], w["up_b"]))
 	x = Add(x, arch.Linear(mlp, w["down_w"], w["down_b"]))
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {

@@ -86,14 +86,14 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
-	att, pattern := in.Attend(q, k, v)
+	att, pattern, lse := in.Attend(q, k, v)
 	x = Add(x, arch.Linear(att, w["o_w"], nil))
 	hn = arch.RMSNorm(x, w["ln2"], eps)
 	gu := arch.Linear(hn, w["gate_up_w"], nil)
 	act := arch.Activation(a.c.Activation)
 	mlp := Mul(SliceAxis(gu, 2, AxisRange(m, 2*m)), act(SliceAxis(gu, 2, AxisRange(0, m))))
 	x = Add(x, arch.Linear(mlp, w["down_w"], nil))
-	return arch.BlockOutputs{Out: x, Pattern: pattern, Q: q, K: k, V: v}
+	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 
 func (a *Arch) FinalNorm(w arch.Weights, x *Node) *Node {

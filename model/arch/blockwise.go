@@ -1,0 +1,125 @@
+package arch
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+)
+
+// Blockwise selects the memory-bounded attention path of
+// AttentionInputs.Attend: attention is
+// computed over query blocks of QueryBlock rows and, within each, over key
+// blocks of KeyBlock columns with a running maximum and sum (online softmax,
+// Milakov & Gimelshein 2018; FlashAttention, Dao et al. 2022), so no layer ever
+// holds more than one [B, heads, QueryBlock, KeyBlock] tile of scores. The
+// mask is not a [T, C] matrix but key validity and causality: query i may
+// attend key j when KeyValid[b, j] and (not Causal or j ≤ i).
+type Blockwise struct {
+	QueryBlock, KeyBlock int
+	Causal               bool
+	// KeyValid [B, C] bool marks the keys every query may see (padding hidden).
+	KeyValid *Node
+}
+
+// BlockwiseAttention computes softmax(q·kᵀ/√head_dim + mask)·v like Attention
+// (grouped-query heads, q [B, heads, T, hd], k, v [B, kv_heads, C, hd], masked
+// logits replaced by the lowest float32) without materialising the [T, C]
+// scores: per query block it keeps the running row maximum m, the running sum
+// l = Σ exp(s − m) and the unnormalised output, rescaling them by exp(m_old −
+// m_new) when a key block raises the maximum (Dao et al. 2022, Algorithm 1).
+// With Causal and no cache (C = T), key blocks right of a query block's last
+// row are skipped. It returns the merged output [B, T, heads·hd] and each
+// row's log-sum-exp lse = m + log l [B, heads, T] in float64, from which any entry of the
+// pattern is exp(q·k/√hd − lse) (masked entries 0).
+func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
+	qd := q.Shape().Dimensions
+	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
+	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
+	g := heads / kvHeads
+	if bw.QueryBlock <= 0 || bw.KeyBlock <= 0 {
+		panic(fmt.Sprintf("BlockwiseAttention: block sizes must be positive, got %d×%d", bw.QueryBlock, bw.KeyBlock))
+	}
+	scale := 1 / math.Sqrt(float64(hd))
+	_, exp := math.Frexp(scale)
+	preScale := math.Ldexp(0.5, exp) == scale
+	if preScale {
+		q = MulScalar(q, scale)
+	}
+	gr := q.Graph()
+	// Scores, running max and sum are float64 (from the float32 q and k), so that
+	// the log-sum-exp is the one a float64 recomputation of a tile divides by; the
+	// weights are rounded to float32 for the product with v.
+	dt := q.DType()
+	q64, k64 := ConvertDType(q, dtypes.Float64), ConvertDType(k, dtypes.Float64)
+	low := Scalar(gr, dtypes.Float64, -math.MaxFloat32)
+	var outs, lses []*Node
+	for qs := 0; qs < t; qs += bw.QueryBlock {
+		qe := min(t, qs+bw.QueryBlock)
+		bq := qe - qs
+		qb := reshape(SliceAxis(q64, 2, AxisRange(qs, qe)), b, kvHeads, g*bq, hd)
+		kEnd := c
+		if bw.Causal && c == t {
+			kEnd = qe
+		}
+		var m, l, acc *Node
+		for ks := 0; ks < kEnd; ks += bw.KeyBlock {
+			ke := min(kEnd, ks+bw.KeyBlock)
+			bk := ke - ks
+			kb := SliceAxis(k64, 2, AxisRange(ks, ke))
+			vb := SliceAxis(v, 2, AxisRange(ks, ke))
+			s := Dot(qb, kb).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*bq, bk]
+			if !preScale {
+				s = MulScalar(s, scale)
+			}
+			s = reshape(s, b, heads, bq, bk)
+			ok := SliceAxis(bw.KeyValid, 1, AxisRange(ks, ke)) // [b, bk]
+			ok = BroadcastToDims(Reshape(ok, b, 1, 1, bk), b, heads, bq, bk)
+			if bw.Causal && ke-1 > qs {
+				rows := Iota(gr, shapes.Make(dtypes.Int32, bq, bk), 0)
+				cols := Iota(gr, shapes.Make(dtypes.Int32, bq, bk), 1)
+				// key ks+j is visible from query qs+i when ks+j ≤ qs+i
+				causal := LessOrEqual(AddScalar(cols, float64(ks-qs)), rows)
+				ok = LogicalAnd(ok, BroadcastToDims(Reshape(causal, 1, 1, bq, bk), b, heads, bq, bk))
+			}
+			s = Where(ok, s, low)
+			mb := ReduceAndKeep(s, ReduceMax, -1) // [b, heads, bq, 1]
+			var alpha *Node
+			if m == nil {
+				m = mb
+			} else {
+				mNew := Max(m, mb)
+				alpha = Exp(Sub(m, mNew))
+				m = mNew
+			}
+			p := Exp(Sub(s, m))
+			ps := ReduceAndKeep(p, ReduceSum, -1)
+			p32 := ConvertDType(p, dt)
+			if alpha != nil {
+				alpha = ConvertDType(alpha, dt)
+			}
+			pv := Dot(reshape(p32, b, kvHeads, g*bq, bk), vb).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*bq, hd]
+			pv = reshape(pv, b, heads, bq, hd)
+			if alpha == nil {
+				l, acc = ps, pv
+			} else {
+				l = Add(Mul(l, ConvertDType(alpha, dtypes.Float64)), ps)
+				acc = Add(Mul(acc, alpha), pv)
+			}
+		}
+		outs = append(outs, Div(acc, ConvertDType(l, dt)))
+		// m + log l in float64: a float32 lse of magnitude ~20 alone would cost
+		// 1e-6 relative error in every recomputed weight.
+		lse64 := Add(m, Log(l))
+		lses = append(lses, Reshape(lse64, b, heads, bq))
+	}
+	o := outs[0]
+	lse = lses[0]
+	if len(outs) > 1 {
+		o = Concatenate(outs, 2)
+		lse = Concatenate(lses, 2)
+	}
+	return MergeHeads(o), lse
+}
