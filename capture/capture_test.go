@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attnscope/attnscope/internal/pyoracle"
 	"github.com/attnscope/attnscope/tensor"
 	"math"
 	"os"
@@ -421,13 +422,7 @@ func TestCaptureCancel(t *testing.T) {
 // TestCaptureNumpyReads checks that numpy reads a captured run's files with the
 // safetensors layout (8-byte header length, JSON header, little-endian data).
 func TestCaptureNumpyReads(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s with numpy is needed under CI (python3-numpy): %v", py, err)
-		}
-		t.Skipf("%s cannot import numpy (install Debian's python3-numpy)", py)
-	}
+	py := pyoracle.Python(t, "numpy")
 	dir := refdata.Path(t, "models", "tiny-gpt2")
 	out := filepath.Join(t.TempDir(), "run")
 	if _, err := Run(context.Background(), out, []Input{{ID: "s", Text: "def add(a, b):\n    return a + b\n"}}, Options{ModelDir: dir, Hidden: true}); err != nil {

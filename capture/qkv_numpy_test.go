@@ -3,13 +3,13 @@ package capture
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/attnscope/attnscope/internal/pyoracle"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/model"
 )
@@ -54,13 +54,7 @@ print(worst)
 // tiny-llama, partial rotary in tiny-gpt_neox, no mask in tiny-bert) and gets
 // the stored pattern back within 1e-5. Skipped without NumPy, except under CI.
 func TestQKVNumpyOracle(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s with numpy is required under CI (Debian package python3-numpy): %v", py, err)
-		}
-		t.Skipf("%s with numpy not available (Debian package python3-numpy): %v", py, err)
-	}
+	py := pyoracle.Python(t, "numpy")
 	for _, name := range []string{"tiny-llama", "tiny-gpt_neox", "tiny-bert", "code-gpt2-mini"} {
 		t.Run(name, func(t *testing.T) {
 			dir := refdata.Path(t, "models", name)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/attnscope/attnscope/internal/pyoracle"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -17,19 +18,7 @@ import (
 // (human/testdata/avgbehavior.py, pandas and numpy) writes from the same matrices:
 // random follow-up matrices with zero rows, ties and values of every magnitude.
 func TestAvgBehaviorMatchesPandas(t *testing.T) {
-	py := ""
-	for _, c := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(c, "-c", "import pandas, numpy").Run() == nil {
-			py = c
-			break
-		}
-	}
-	if py == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3 with pandas and numpy is required under CI (Debian python3-pandas)")
-		}
-		t.Skip("python3 with pandas and numpy not installed (Debian python3-pandas)")
-	}
+	py := pyoracle.Python(t, "pandas", "numpy")
 	dir := t.TempDir()
 	run, err := store.Create(filepath.Join(dir, "run"), store.Meta{Kind: Kind})
 	if err != nil {

@@ -4,34 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/pyoracle"
 )
-
-// opencvPython returns /usr/bin/python3 when it imports cv2 (Debian python3-opencv);
-// otherwise it skips the test, or fails it under CI=true.
-func opencvPython(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import cv2, numpy").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("OpenCV oracle unavailable (%s with cv2: apt-get install python3-opencv): %v %s", py, err, out)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return py
-}
 
 // The detection equals OpenCV's, step by step, on a synthetic editor frame: gray
 // conversion, Canny edges of the gray frame and of a colour marker, INTER_AREA
 // resizing, and the located markers of get_code_coordinates.
 func TestLocateCodeAreaMatchesOpenCV(t *testing.T) {
-	py := opencvPython(t)
+	py := pyoracle.Python(t, "cv2", "numpy")
 	dir := t.TempDir()
 	frame := testFrame(image.Pt(37, 151), image.Pt(1811, 517), 9)
 	writePNG(t, filepath.Join(dir, "frame.png"), frame)

@@ -16,28 +16,9 @@ import (
 	"time"
 
 	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/pyoracle"
 	"github.com/attnscope/attnscope/model/arch"
 )
-
-// python3NumPy returns /usr/bin/python3 when it has NumPy, skipping the test
-// otherwise (failing under CI, where .ci/run installs python3-numpy).
-func python3NumPy(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	missing := ""
-	if _, err := os.Stat(py); err != nil {
-		missing = "/usr/bin/python3 is absent"
-	} else if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		missing = "python3 has no numpy (Debian python3-numpy)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("NumPy oracle unavailable under CI: %s", missing)
-		}
-		t.Skipf("NumPy oracle unavailable: %s", missing)
-	}
-	return py
-}
 
 // famCase is one model checked against testdata/numpy_ref.py: a published
 // config.json (testdata/configs) made tiny by overrides (width, layers,
@@ -126,7 +107,7 @@ func neo(window int) map[string]any {
 }
 
 func TestFamiliesAgainstNumPy(t *testing.T) {
-	py := python3NumPy(t)
+	py := pyoracle.Python(t, "numpy")
 	for i, fc := range famCases {
 		t.Run(fc.name, func(t *testing.T) {
 			dir := writeRandomModel(t, fc.config, fc.set, uint64(i+1))

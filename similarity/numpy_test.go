@@ -7,33 +7,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/attnscope/attnscope/internal/pyoracle"
 	"github.com/attnscope/attnscope/tensor"
 )
-
-// python3NumPy returns /usr/bin/python3 when it imports numpy (Debian
-// python3-numpy); otherwise the test is skipped, or fails under CI.
-func python3NumPy(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	missing := ""
-	if _, err := os.Stat(py); err != nil {
-		missing = "/usr/bin/python3 is absent"
-	} else if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		missing = "python3 has no numpy (Debian python3-numpy)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("NumPy oracle unavailable under CI: %s", missing)
-		}
-		t.Skipf("NumPy oracle unavailable: %s", missing)
-	}
-	return py
-}
 
 type oracleCase struct {
 	Name      string      `json:"name"`
@@ -197,7 +177,7 @@ func fromRows(r [][]float64) *tensor.Tensor {
 // NumPy's value is undefined (NaN, a failed Cholesky factorisation) Go must return
 // an error, and nowhere a NaN.
 func TestAgainstNumPy(t *testing.T) {
-	py := python3NumPy(t)
+	py := pyoracle.Python(t, "numpy")
 	cases := oracleCases()
 	in, err := json.Marshal(cases)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/attnscope/attnscope/internal/pyoracle"
 )
 
 // oracleCase is one generated input for the SciPy oracle (testdata/scipy_oracle.py).
@@ -31,23 +33,6 @@ type oracleResult struct {
 	Lo   *float64  `json:"lo"`
 	Hi   *float64  `json:"hi"`
 	Adj  []float64 `json:"adj"`
-}
-
-// python returns /usr/bin/python3 when it imports scipy and statsmodels (Debian
-// python3-scipy, python3-statsmodels); otherwise it skips the test, or fails it
-// under CI=true.
-func python(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	out, err := exec.Command(py, "-c", "import scipy, statsmodels").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("SciPy oracle unavailable (%s with scipy and statsmodels: apt-get install python3-scipy python3-statsmodels): %v %s", py, err, out)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return py
 }
 
 // sample draws n values of one of three kinds: continuous normal, small integers
@@ -227,7 +212,7 @@ func oracleCases(t *testing.T) ([]oracleCase, []oracleResult) {
 // including ties, zero differences and samples of one to three values: statistics
 // within 1e-10 (relative to max(1, |value|)), p-values within 1e-8.
 func TestAgainstSciPy(t *testing.T) {
-	py := python(t)
+	py := pyoracle.Python(t, "scipy", "statsmodels")
 	cases, got := oracleCases(t)
 	if len(cases) < 2000 {
 		t.Fatalf("only %d cases generated", len(cases))

@@ -5,15 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/attnscope/attnscope/internal/pyoracle"
 )
 
 // pandas (Debian python3-pandas, run with Debian's /usr/bin/python3) reads the metrics
 // table: column names, dtypes and values, NaN and inf included.
 func TestMetricsPandasReadsCSV(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import pandas").Run(); err != nil {
-		t.Skipf("%s with pandas not available (Debian package python3-pandas): %v", py, err)
-	}
+	py := pyoracle.Python(t, "pandas")
 	dir := t.TempDir()
 	if err := WriteMetrics(dir, sampleMetricRows()); err != nil {
 		t.Fatal(err)

@@ -5,40 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
-)
 
-// python3NumPy returns the path of a python3 with NumPy, skipping the test when
-// there is none (failing under CI, where .ci/apt-packages installs python3-numpy).
-func python3NumPy(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	missing := ""
-	if _, err := os.Stat(py); err != nil {
-		missing = "/usr/bin/python3 is absent"
-	} else if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		missing = "python3 has no numpy (Debian python3-numpy)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("NumPy oracle unavailable under CI: %s", missing)
-		}
-		t.Skipf("NumPy oracle unavailable: %s", missing)
-	}
-	return py
-}
+	"github.com/attnscope/attnscope/internal/pyoracle"
+)
 
 // TestStepAgainstNumPy runs the encoder and one attention decoder step in float64
 // and compares logits, attention and the new LSTM states with an independent NumPy
 // implementation (testdata/numpy_step.py) on the same fixed weights.
 func TestStepAgainstNumPy(t *testing.T) {
-	py := python3NumPy(t)
+	py := pyoracle.Python(t, "numpy")
 	backend := testBackend(t)
 	for _, mask := range []bool{false, true} {
 		cfg := tinyConfig(KindAttention)
