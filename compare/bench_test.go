@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/procstat"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -115,22 +116,7 @@ comparisons:
 	b.StopTimer()
 	b.ReportMetric(float64(sum.Pairs), "pairs")
 	b.ReportMetric(float64(sum.Rows), "rows")
-	if rss := peakRSS(); rss > 0 {
-		b.ReportMetric(rss/(1<<20), "peak-RSS-MiB")
+	if rss := procstat.PeakRSS(); rss > 0 {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 	}
-}
-
-// peakRSS returns the process's peak resident set in bytes (Linux VmHWM), 0 when unknown.
-func peakRSS() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }

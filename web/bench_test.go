@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"github.com/attnscope/attnscope/internal/chromiumtest"
+	"github.com/attnscope/attnscope/internal/procstat"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -15,10 +16,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,7 +91,7 @@ func BenchmarkFirstPaint(b *testing.B) {
 			for range b.N {
 				os.RemoveAll(filepath.Join(dir, "cache"))
 				sctx, stop := context.WithCancel(context.Background())
-				start, c0 := time.Now(), cpuTime()
+				start, c0 := time.Now(), procstat.CPUTime()
 				s, err := New([]string{dir}, Options{})
 				if err != nil {
 					b.Fatal(err)
@@ -107,7 +106,7 @@ func BenchmarkFirstPaint(b *testing.B) {
 				err = chromedp.Run(tctx, chromedp.Navigate("http://"+addr+"/#run=run&sample=s&view="+view),
 					chromedp.WaitReady(`body[data-painted="1"]`, chromedp.ByQuery))
 				elapsed := time.Since(start)
-				cpu += cpuTime() - c0 // the server's CPU (Chromium is another process)
+				cpu += procstat.CPUTime() - c0 // the server's CPU (Chromium is another process)
 				cancelT()
 				stop()
 				<-done
@@ -161,11 +160,11 @@ func BenchmarkTile8192(b *testing.B) {
 		for range b.N {
 			os.RemoveAll(filepath.Join(dir, "cache"))
 			base, _ := startServer(b, dir)
-			start, c0 := time.Now(), cpuTime()
+			start, c0 := time.Now(), procstat.CPUTime()
 			if err := fetch(base + "/api/runs/run/samples/long/tile/0/0/max/7/0/0"); err != nil {
 				b.Fatal(err)
 			}
-			total, cpu = total+time.Since(start), cpu+cpuTime()-c0
+			total, cpu = total+time.Since(start), cpu+procstat.CPUTime()-c0
 		}
 		b.ReportMetric(float64(total.Microseconds())/1e3/float64(b.N), "ms/cold-tile")
 		b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/cold-tile")
@@ -177,7 +176,7 @@ func BenchmarkTile8192(b *testing.B) {
 		}
 		rng := rand.New(rand.NewPCG(1, 2))
 		lat := make([]time.Duration, 0, b.N)
-		c0 := cpuTime()
+		c0 := procstat.CPUTime()
 		b.ResetTimer()
 		for range b.N {
 			u := randomTile(base, rng)
@@ -187,7 +186,7 @@ func BenchmarkTile8192(b *testing.B) {
 			}
 			lat = append(lat, time.Since(start))
 		}
-		b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/tile")
+		b.ReportMetric(float64((procstat.CPUTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/tile")
 		slices.Sort(lat)
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1e3, "ms-p50")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1e3, "ms-p99")
@@ -213,7 +212,7 @@ func BenchmarkTileLoad(b *testing.B) {
 	// Peak RSS from here on: the fixture's generation is not the server's.
 	runtime.GC()
 	debug.FreeOSMemory()
-	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM (Linux)
+	procstat.ResetPeakRSS()
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
 	cl := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
@@ -221,7 +220,7 @@ func BenchmarkTileLoad(b *testing.B) {
 		var ok, failed atomic.Int64
 		deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
 		var wg sync.WaitGroup
-		start, c0 := time.Now(), cpuTime()
+		start, c0 := time.Now(), procstat.CPUTime()
 		for c := range 8 {
 			wg.Add(1)
 			go func() {
@@ -246,36 +245,13 @@ func BenchmarkTileLoad(b *testing.B) {
 		wg.Wait()
 		el := time.Since(start).Seconds()
 		b.ReportMetric(float64(ok.Load())/el, "req/s")
-		b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(ok.Load()+failed.Load()), "cpu-ms/req")
+		b.ReportMetric(float64((procstat.CPUTime()-c0).Microseconds())/1e3/float64(ok.Load()+failed.Load()), "cpu-ms/req")
 		b.ReportMetric(float64(failed.Load()), "errors")
-		b.ReportMetric(peakRSSMB(), "peak-RSS-MB")
+		b.ReportMetric(float64(procstat.PeakRSS())/(1<<20), "peak-RSS-MB")
 		if failed.Load() > 0 {
 			b.Errorf("%d of %d tile requests failed", failed.Load(), failed.Load()+ok.Load())
 		}
 	}
-}
-
-// cpuTime is the process's user + system CPU time: with other work on the
-// machine, wall-clock times overstate what a request costs; CPU time does not.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// peakRSSMB reads VmHWM from /proc/self/status (0 where it is missing).
-func peakRSSMB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // BenchmarkBuildPyramid8192 is the cold path without HTTP or disk: one pass over
@@ -310,9 +286,9 @@ func BenchmarkThumbs1024(b *testing.B) {
 		heads[h] = rawMatrix{b: raw, dt: checkpoint.F16, n: n, off: h * n * n}
 	}
 	b.ResetTimer()
-	c0 := cpuTime()
+	c0 := procstat.CPUTime()
 	for range b.N {
 		buildThumbs(heads)
 	}
-	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/layer")
+	b.ReportMetric(float64((procstat.CPUTime()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/layer")
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/attnscope/attnscope/internal/procstat"
 	"github.com/attnscope/attnscope/model"
 )
 
@@ -95,7 +96,7 @@ func Run(ctx context.Context, w io.Writer, o Options) ([]Cell, error) {
 func runThreads(ctx context.Context, w io.Writer, o Options, th int, ceiling float64, torchOK bool) ([]Cell, error) {
 	runtime.GC()
 	debug.FreeOSMemory()
-	resetPeakRSS() // the peak below includes loading the weights
+	procstat.ResetPeakRSS() // the peak below includes loading the weights
 	m, err := model.Load(o.Model, model.LoadOptions{Backend: o.backend()})
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func runThreads(ctx context.Context, w io.Writer, o Options, th int, ceiling flo
 			return cells, err
 		}
 		c.GFLOPs = float64(j.batch) * model.ForwardFLOPs(cfg, n) / (c.MS / 1000) / 1e9
-		c.PeakRSS = peakRSS()
+		c.PeakRSS = procstat.PeakRSS()
 		if torchOK {
 			c.TorchMS, c.TorchErr = o.Torch.Run(ctx, o.Model, n, th, o.Repeats, j.batch)
 		}
@@ -192,7 +193,7 @@ func timeForward(ctx context.Context, m model.Model, n, batch, repeats int) (ms,
 		return 0, 0, err
 	}
 	ts := make([]float64, 0, repeats)
-	cpu0 := cpuTime()
+	cpu0 := procstat.CPUTime()
 	for range repeats {
 		t0 := time.Now()
 		if err := pass(); err != nil {
@@ -200,7 +201,7 @@ func timeForward(ctx context.Context, m model.Model, n, batch, repeats int) (ms,
 		}
 		ts = append(ts, float64(time.Since(t0).Microseconds())/1000)
 	}
-	cpuMS = float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(repeats)
+	cpuMS = float64((procstat.CPUTime() - cpu0).Microseconds()) / 1000 / float64(repeats)
 	slices.Sort(ts)
 	return ts[len(ts)/2], cpuMS, nil
 }

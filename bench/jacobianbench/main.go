@@ -10,20 +10,17 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
 	"math/rand/v2"
 	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/diagnose"
+	"github.com/attnscope/attnscope/internal/procstat"
 )
 
 type inputs struct {
@@ -68,7 +65,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer j.Close()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), procstat.CPUTime()
 	var all []float64
 	for i, ids := range x.IDs {
 		sv, err := j.SingularValues(diagnose.Example{IDs: ids}, x.Positions[i])
@@ -77,37 +74,12 @@ func main() {
 		}
 		all = append(all, sv...)
 	}
-	wall, cpu := time.Since(start), cpuTime()-cpu0
+	wall, cpu := time.Since(start), procstat.CPUTime()-cpu0
 	fmt.Printf("go: %d examples × %d tokens, width %d: wall %.1f s, cpu %.1f s, peak RSS %d MiB\n",
-		len(x.IDs), len(x.IDs[0]), net.Cfg.Hidden, wall.Seconds(), cpu.Seconds(), peakRSS()>>20)
+		len(x.IDs), len(x.IDs[0]), net.Cfg.Hidden, wall.Seconds(), cpu.Seconds(), procstat.PeakRSS()>>20)
 	if *out != "" {
 		if err := checkpoint.WriteNpyFile(*out, []int{len(x.IDs), len(x.IDs[0]), net.Cfg.Hidden}, all); err != nil {
 			log.Fatal(err)
 		}
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// peakRSS is VmHWM from /proc/self/status in bytes.
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

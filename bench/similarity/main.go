@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -22,11 +21,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/attnscope/attnscope/checkpoint"
+	"github.com/attnscope/attnscope/internal/procstat"
 	"github.com/attnscope/attnscope/similarity"
 	"github.com/attnscope/attnscope/tensor"
 )
@@ -165,25 +164,8 @@ func goSide(dir string) {
 	loaded := time.Now()
 	m, err := similarity.LinearCKAMatrixInPlace(xs, ys)
 	check(err)
-	r := result{Side: "Go", LoadS: loaded.Sub(start).Seconds(), ComputeS: time.Since(loaded).Seconds(), PeakMB: peakMB(), Matrix: m}
+	r := result{Side: "Go", LoadS: loaded.Sub(start).Seconds(), ComputeS: time.Since(loaded).Seconds(), PeakMB: float64(procstat.PeakRSS()) / 1e6, Matrix: m}
 	check(json.NewEncoder(os.Stdout).Encode(r))
-}
-
-// peakMB is VmHWM of /proc/self/status in MB (10⁶ bytes).
-func peakMB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb * 1024 / 1e6
-		}
-	}
-	return 0
 }
 
 func loadAverage() string {

@@ -3,18 +3,10 @@ package seq2seq
 import (
 	"context"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"time"
-)
 
-// cpuTime is the process's user + system CPU time: on the shared development
-// machine it measures the work better than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/attnscope/attnscope/internal/procstat"
+)
 
 // Benchmark shapes shared with testdata/torch_bench.py (same architecture, same
 // batch shapes): the demo's model size.
@@ -51,14 +43,14 @@ func BenchmarkTrainStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	c0 := cpuTime()
+	c0 := procstat.CPUTime()
 	for b.Loop() {
 		if _, err := tr.Step(context.Background(), batch); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(batch.Tokens()*b.N)/b.Elapsed().Seconds(), "tokens/s")
-	b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((procstat.CPUTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkGreedy measures greedy decoding of one source (26 positions) for 33
@@ -75,7 +67,7 @@ func BenchmarkGreedy(b *testing.B) {
 	}
 	steps := 0
 	b.ResetTimer()
-	c0 := cpuTime()
+	c0 := procstat.CPUTime()
 	for b.Loop() {
 		h, err := dec.Greedy(context.Background(), src, benchCfg.MaxTrgLen+1)
 		if err != nil {
@@ -84,5 +76,5 @@ func BenchmarkGreedy(b *testing.B) {
 		steps += len(h[0].IDs)
 	}
 	b.ReportMetric(float64(steps)/float64(b.N), "steps/op")
-	b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((procstat.CPUTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
