@@ -20,42 +20,19 @@ import (
 // depend on the context length); it returns the folder and the context it allows.
 func longContextModel(t *testing.T, name string, n int) (string, int) {
 	t.Helper()
-	src := refdata.Path(t, "models", name)
-	dir := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() != "config.json" {
-			if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())); err != nil {
-				t.Fatal(err)
+	ctxLen := 0
+	dir := refdata.ModelWithConfig(t, name, func(cfg map[string]any) {
+		for _, k := range []string{"max_position_embeddings", "n_positions"} {
+			if v, ok := cfg[k].(float64); ok {
+				ctxLen = int(v)
 			}
 		}
-	}
-	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	ctxLen := 0
-	for _, k := range []string{"max_position_embeddings", "n_positions"} {
-		if v, ok := cfg[k].(float64); ok {
-			ctxLen = int(v)
+		switch cfg["model_type"] {
+		case "llama", "qwen2", "mistral", "gpt_neox":
+			cfg["max_position_embeddings"] = n
+			ctxLen = n
 		}
-	}
-	switch cfg["model_type"] {
-	case "llama", "qwen2", "mistral", "gpt_neox":
-		cfg["max_position_embeddings"] = n
-		ctxLen = n
-	}
-	b, _ := json.Marshal(cfg)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return dir, ctxLen
 }
 

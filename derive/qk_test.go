@@ -2,9 +2,7 @@ package derive
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,33 +16,7 @@ import (
 // allows n positions (RoPE: the weights do not depend on the context).
 func tinyLlamaWithContext(t *testing.T, n int) string {
 	t.Helper()
-	src := refdata.Path(t, "models", "tiny-llama")
-	dir := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() != "config.json" {
-			if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["max_position_embeddings"] = n
-	b, _ := json.Marshal(cfg)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = n })
 }
 
 func deriveRun(t *testing.T, dir string, yaml string) error {
