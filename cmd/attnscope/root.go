@@ -59,6 +59,7 @@ provenance, derives analyses and shows them as figures and reports.`,
 		newDiagnoseCmd(),
 		newMergeCmd(),
 		newJobsCmd(),
+		newRunCmd(),
 	)
 	addVersionFlag(root)
 	hideDuplicateDefaults(root)

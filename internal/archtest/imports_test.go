@@ -24,7 +24,7 @@ var stage = map[string]int{
 	"capture": 3,
 	"store":   4,
 	"derive":  5, "analysis": 5, "human": 5, "jobs": 5,
-	"stats": 6, "similarity": 6, "compare": 6, "evaluate": 6, "intervene": 6, "train": 6, "diagnose": 6, "grading": 6, "seq2seq/metrics": 6,
+	"stats": 6, "similarity": 6, "compare": 6, "evaluate": 6, "intervene": 6, "train": 6, "diagnose": 6, "grading": 6, "seq2seq/metrics": 6, "experiment": 6,
 	"report": 7, "viz": 7, "web": 7, "serve": 7,
 	"cmd": 8, "demo": 8, "seq2seq/experiment": 8, "bench": 8, "models": 8, "tools": 8, "third_party": 8,
 }
