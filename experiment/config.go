@@ -94,6 +94,8 @@ func (a Attention) Normalize() string {
 // Reducers are the values of strategy_reduce_head and strategy_reduce_layer.
 var Reducers = []string{"min", "max", "mean", "sum", "keep"}
 
+var posRE = regexp.MustCompile(`(?s)^\[(\d+):(\d+)\] (.*)$`)
+
 var placeholderRE = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
 
 // Render replaces every {{name}} of data with vars[name], as the original's shell
@@ -142,6 +144,10 @@ func Parse(path string, data []byte) (*Config, error) {
 	var c Config
 	file, err := strictyaml.Decode(data, &c)
 	if err != nil {
+		// go-yaml reports "[line:column] message".
+		if m := posRE.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("%s:%s: %s (column %s)", path, m[1], m[3], m[2])
+		}
 		return nil, fmt.Errorf("%s: %s", path, err)
 	}
 	c.path, c.file = path, file

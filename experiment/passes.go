@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/attnscope/attnscope/derive"
+	"github.com/attnscope/attnscope/store"
 )
 
 // Input folders of the original with a fixed meaning.
@@ -81,6 +82,23 @@ func (c *Config) DerivePasses(reg *derive.Registry) (*Passes, error) {
 	cfg, err := derive.ParseConfig(sentinel, []byte(data), reg)
 	if err != nil {
 		return nil, ps.MapError(err)
+	}
+	// Functions of attention need [layer, (head,) query, key]: catch a reduced
+	// att_tensor or a pass output of fewer axes here rather than on the first sample.
+	for i, p := range cfg.Passes {
+		if p.Spec().Input != derive.TakesAttention || p.Input == derive.InputAttention {
+			continue
+		}
+		in, err := cfg.Pass(p.Input)
+		if err != nil || len(in.Axes()) == 0 || len(in.Axes()) >= 3 {
+			continue
+		}
+		k := i
+		if ps.attLine {
+			k--
+		}
+		return nil, c.errAt(fmt.Sprintf("$.analysis_passes[%d].input_folder", k), "analysis pass %q: function %s takes attention [layer, head, query, key] or [layer, query, key], but its input %q has axes %s",
+			p.Name, p.Function, *c.AnalysisPasses[k].InputFolder, store.AxesString(in.Axes()))
 	}
 	ps.Derive = cfg
 	return ps, nil
