@@ -328,11 +328,10 @@ func DeriveAll(ctx context.Context, c *Config, passes *Passes, opts Options) err
 }
 
 func openRun(dir, model string) (*store.Run, error) {
-	run, err := store.Open(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, store.RunFile)); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("model %s: no run folder %s: run the queryextract step first", model, dir)
 	}
-	return run, err
+	return store.Open(dir)
 }
 
 func logf(opts Options, format string, a ...any) {
