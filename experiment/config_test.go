@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/tensor"
+	"github.com/attnscope/attnscope/tokenizer"
 )
 
 // shippedVars are the placeholder values the shipped experiment file needs.
@@ -336,4 +338,34 @@ func lineInPass(msg, s, edited string) bool {
 		return false
 	}
 	return strings.Contains(msg, "exp.yaml:"+strconv.Itoa(strings.Count(s[:j], "\n")+1)+":")
+}
+
+// TestOpenEndedGeneration checks number_of_tokens -1: the generation may fill the
+// model's context after the longest prompt (it stops earlier at the end-of-text
+// token), and a prompt that fills the context is an error at the key's line.
+func TestOpenEndedGeneration(t *testing.T) {
+	dir := refdata.Path(t, "models", "code-gpt2-mini")
+	c, err := Parse("exp.yaml", []byte("input_data_folder: p\noutput_data_folder: o\nmodels: [m]\ngeneration:\n  number_of_tokens: -1\n  max_time_in_seconds: -1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := c.generateOptions(dir, []capture.Input{{Text: "def f(x):\n    return x\n"}, {Text: "x = 1\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := tk.Encode("def f(x):\n    return x\n", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.MaxNewTokens != 512-len(enc.IDs) || g.MaxTime != 0 || !g.DoSample {
+		t.Errorf("open-ended generation: %+v, want %d new tokens at most (512 positions), no time limit, sampling", g, 512-len(enc.IDs))
+	}
+	_, err = c.generateOptions(dir, []capture.Input{{Text: strings.Repeat("x = 1\n", 400), Source: "long.py"}})
+	if err == nil || !strings.HasPrefix(err.Error(), "exp.yaml:5: number_of_tokens -1: prompt long.py") {
+		t.Errorf("prompt filling the context: error %v, want one at exp.yaml:5 naming long.py", err)
+	}
 }

@@ -36,3 +36,5 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func writeString(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
