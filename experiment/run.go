@@ -109,7 +109,7 @@ func (c *Config) RunDir(opts Options, model string) string {
 }
 
 // ModelDir finds model i's checkpoint folder: the original's
-// <local_model_folder>/<org_name>/<name>, else <local_model_folder>/<model>.
+// <local_model_folder>/<org>_<name>/<name>, else <local_model_folder>/<model>.
 func (c *Config) ModelDir(i int) (string, error) {
 	m := c.Models[i]
 	parts := strings.Split(m, "/")
