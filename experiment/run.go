@@ -70,7 +70,7 @@ func Run(ctx context.Context, c *Config, step string, opts Options) error {
 		return fmt.Errorf("layout %q: want %s or %s", opts.Layout, LayoutRun, LayoutFollowup)
 	}
 	var passes *Passes
-	if step == StepDeriveAll || step == StepAll {
+	if step == StepDeriveAll || step == StepAll && len(c.AnalysisPasses) > 0 {
 		// Check the passes before the long query step.
 		var err error
 		if passes, err = c.DerivePasses(Registry()); err != nil {
@@ -88,8 +88,10 @@ func Run(ctx context.Context, c *Config, step string, opts Options) error {
 		if err := QueryExtract(ctx, c, opts); err != nil {
 			return err
 		}
-		if err := DeriveAll(ctx, c, passes, opts); err != nil {
-			return err
+		if passes != nil { // an experiment without analysis_passes only queries
+			if err := DeriveAll(ctx, c, passes, opts); err != nil {
+				return err
+			}
 		}
 		return GetAnswers(c, opts)
 	}
