@@ -321,6 +321,10 @@ func DeriveAll(ctx context.Context, c *Config, passes *Passes, opts Options) err
 		}
 		logf(opts, "deriveall %s: %d passes over %d samples (%d outputs written, %d already there)", m, len(passes.Derive.Passes), len(ids), sum.Computed, sum.Skipped)
 		if opts.Layout == LayoutFollowup {
+			// The query's files too, for a run queried without --layout followup.
+			if err := c.exportQuery(c.RunDir(opts, m), m); err != nil {
+				return err
+			}
 			if err := c.exportPasses(run, m, passes); err != nil {
 				return err
 			}

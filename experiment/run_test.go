@@ -106,9 +106,20 @@ func TestRunFollowupLayout(t *testing.T) {
 	out := t.TempDir()
 	c := shippedFor(t, copyPrompts(t, "hannoi_Q1.py", "hannoi_Q2.cpp"), out,
 		"number_of_tokens: 100", "number_of_tokens: 4", "n_queries: 3", "n_queries: 2")
-	opts := Options{Layout: LayoutFollowup, Truncate: "left", Workers: 2}
-	if err := Run(context.Background(), c, StepAll, opts); err != nil {
+	// Queried in the run layout, derived in the followup layout: the followup files
+	// of the query appear with those of the passes.
+	opts := Options{Layout: LayoutRun, Truncate: "left", Workers: 2}
+	if err := Run(context.Background(), c, StepQueryExtract, opts); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "metadata")); err == nil {
+		t.Errorf("the run layout wrote the original's metadata/")
+	}
+	opts.Layout = LayoutFollowup
+	for _, step := range []string{StepDeriveAll, StepGetAnswers} {
+		if err := Run(context.Background(), c, step, opts); err != nil {
+			t.Fatal(err)
+		}
 	}
 	run, err := store.Open(filepath.Join(out, "runs", "code-gpt2-mini"))
 	if err != nil {
