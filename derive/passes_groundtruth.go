@@ -26,7 +26,8 @@ var groundTruthCriteria = []string{"relevant_mass", "uniform_baseline", "weighte
 // the prompt (a token's line: the newlines before its first character; tokens without
 // characters, such as BOS, are left out), and scores that line vector against the
 // weights with analysis.ScoreGroundTruth: [..., 4] = (relevant mass, uniform baseline,
-// weighted truth, Spearman ρ), also reported as metrics gt_<criterion>. A sample's
+// weighted truth, Spearman ρ), also reported as metrics gt_<criterion>; with last_line:
+// false the last line (the query itself) is left out of the score. A sample's
 // ground truth is <ground_truth>/<stem>.json, stem being its source file's name without
 // extension; the prompt text must be the file's lines.
 func groundTruthSpec() Spec {
@@ -38,6 +39,7 @@ func groundTruthSpec() Spec {
 		Kwargs: map[string]KwargSpec{
 			"ground_truth": {Kind: KwString, Default: "", Doc: "folder of the ground-truth JSON files (ground_truth_folder of attnscope tasks create)"},
 			"query":        {Kind: KwString, Default: "last", Enum: []string{"last", "last_line"}, Doc: "query rows: the last prompt token, or every token of the prompt's last line"},
+			"last_line":    {Kind: KwBool, Default: true, Doc: "score the prompt's last line (the query, weight 1) too; false scores the earlier lines only, so attention a token pays to its own line does not count as relevant"},
 		},
 		Fn:        groundTruthLines,
 		Summarize: summarizeGroundTruth,
@@ -88,6 +90,12 @@ func groundTruthLines(ctx context.Context, in *Input, kw Kwargs) (*Result, error
 	nc := len(groundTruthCriteria)
 	out := tensor.New(append(append([]int(nil), lead...), nc)...)
 	res := &Result{Tensor: out}
+	weights := g.AttentionWeights
+	if !kw.Bool("last_line") {
+		if weights = weights[:len(weights)-1]; len(weights) == 0 {
+			return nil, errors.New("last_line: false leaves no line to score in a one-line prompt")
+		}
+	}
 	a := make([]float64, len(g.AttentionWeights))
 	for k := 0; k < count; k++ {
 		if err := ctx.Err(); err != nil {
@@ -100,7 +108,7 @@ func groundTruthLines(ctx context.Context, in *Input, kw Kwargs) (*Result, error
 				a[lines[j]] += mat[q*n+j]
 			}
 		}
-		s, err := analysis.ScoreGroundTruth(a, g.AttentionWeights)
+		s, err := analysis.ScoreGroundTruth(a[:len(weights)], weights)
 		if err != nil {
 			return nil, err
 		}

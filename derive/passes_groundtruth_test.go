@@ -55,7 +55,7 @@ func TestGroundTruthLinesHand(t *testing.T) {
 	att.Data[9*n+7] = 1
 	dir := groundTruthDir(t, "p", []string{"a = 1", "b = a", "b =="}, []float64{1.0 / 3, 2.0 / 3, 1})
 	spec := groundTruthSpec()
-	res, err := spec.Fn(context.Background(), &Input{Tensor: att, Meta: m}, Kwargs{"ground_truth": dir, "query": "last"})
+	res, err := spec.Fn(context.Background(), &Input{Tensor: att, Meta: m}, Kwargs{"ground_truth": dir, "query": "last", "last_line": true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,12 +75,25 @@ func TestGroundTruthLinesHand(t *testing.T) {
 		t.Errorf("metrics %+v", res.Metrics)
 	}
 	// last_line: rows 9 and 10 summed: lines (0.4, 1.2, 0.1), ranks (2,3,1) vs (1,2,3): ρ = −0.5.
-	res, err = spec.Fn(context.Background(), &Input{Tensor: att, Meta: m}, Kwargs{"ground_truth": dir, "query": "last_line"})
+	res, err = spec.Fn(context.Background(), &Input{Tensor: att, Meta: m}, Kwargs{"ground_truth": dir, "query": "last_line", "last_line": true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if w := (0.4/3 + 1.2*2/3 + 0.1) / 1.7; math.Abs(res.Tensor.Data[2]-w) > 1e-12 || math.Abs(res.Tensor.Data[3]+0.5) > 1e-12 {
 		t.Errorf("last_line: %v, want weighted %v and ρ −0.5", res.Tensor.Data, w)
+	}
+	// Without the last line: lines (0.4, 0.2) vs (1/3, 2/3): mass 1, baseline 1,
+	// weighted (0.4/3 + 0.4/3)/0.6 = 4/9, ρ −1.
+	res, err = spec.Fn(context.Background(), &Input{Tensor: att, Meta: m}, Kwargs{"ground_truth": dir, "query": "last", "last_line": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []float64{1, 1, 4.0 / 9, -1}
+	for i := range want {
+		if math.Abs(res.Tensor.Data[i]-want[i]) > 1e-12 {
+			t.Errorf("without the last line: %v, want %v", res.Tensor.Data, want)
+			break
+		}
 	}
 }
 
@@ -93,11 +106,11 @@ func TestGroundTruthLinesErrors(t *testing.T) {
 		meta func(*store.Sample)
 		want string
 	}{
-		{Kwargs{"ground_truth": "", "query": "last"}, nil, "kwarg ground_truth"},
-		{Kwargs{"ground_truth": t.TempDir(), "query": "last"}, nil, "p.json: no such file"},
-		{Kwargs{"ground_truth": groundTruthDir(t, "p", []string{"a = 1", "b = a"}, []float64{1, 0}), "query": "last"}, nil, "not the sample's prompt text"},
-		{Kwargs{"ground_truth": groundTruthDir(t, "p", []string{"a = 1"}, nil), "query": "last"}, nil, "attention_weights is null"},
-		{Kwargs{"ground_truth": t.TempDir(), "query": "last"}, func(s *store.Sample) { s.Source = "" }, "no source file"},
+		{Kwargs{"ground_truth": "", "query": "last", "last_line": true}, nil, "kwarg ground_truth"},
+		{Kwargs{"ground_truth": t.TempDir(), "query": "last", "last_line": true}, nil, "p.json: no such file"},
+		{Kwargs{"ground_truth": groundTruthDir(t, "p", []string{"a = 1", "b = a"}, []float64{1, 0}), "query": "last", "last_line": true}, nil, "not the sample's prompt text"},
+		{Kwargs{"ground_truth": groundTruthDir(t, "p", []string{"a = 1"}, nil), "query": "last", "last_line": true}, nil, "attention_weights is null"},
+		{Kwargs{"ground_truth": t.TempDir(), "query": "last", "last_line": true}, func(s *store.Sample) { s.Source = "" }, "no source file"},
 	} {
 		mm := gtSample()
 		if c.meta != nil {
@@ -124,11 +137,21 @@ func TestGroundTruthLinesNumPy(t *testing.T) {
 	}
 	weights := []float64{0.25, 0, 1}
 	dir := groundTruthDir(t, "p", []string{"a = 1", "b = a", "b =="}, weights)
-	res, err := groundTruthSpec().Fn(context.Background(), &Input{Tensor: att, Meta: m}, Kwargs{"ground_truth": dir, "query": "last"})
+	for _, lastLine := range []bool{true, false} {
+		res := groundTruthVsNumPy(t, py, att, m, dir, weights, lastLine)
+		if got := res.Metrics[4*4+3]; got.Layer != 1 || got.Head != 1 || got.Name != "gt_spearman" {
+			t.Errorf("metric 19 %+v, want layer 1 head 1 gt_spearman", got)
+		}
+	}
+}
+
+func groundTruthVsNumPy(t *testing.T, py string, att *tensor.Tensor, m *store.Sample, dir string, weights []float64, lastLine bool) *Result {
+	t.Helper()
+	res, err := groundTruthSpec().Fn(context.Background(), &Input{Tensor: att, Meta: m}, Kwargs{"ground_truth": dir, "query": "last", "last_line": lastLine})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, _ := json.Marshal(map[string]any{"att": att.Data, "shape": att.Shape, "text": m.Text, "offsets": m.Offsets, "weights": weights})
+	in, _ := json.Marshal(map[string]any{"att": att.Data, "shape": att.Shape, "text": m.Text, "offsets": m.Offsets, "weights": weights, "last_line": lastLine})
 	script := `import json, sys
 import numpy as np
 from scipy.stats import spearmanr
@@ -145,7 +168,11 @@ for l in range(a.shape[0]):
         v = np.zeros(len(g))
         for j in keys:
             v[line[j]] += a[l, h, q, j]
-        out.append([v[g > 0].sum() / v.sum(), (g > 0).mean(), (v * g).sum() / v.sum(), spearmanr(v, g).correlation])
+        if not d["last_line"]:
+            v, gg = v[:-1], g[:-1]
+        else:
+            gg = g
+        out.append([v[gg > 0].sum() / v.sum(), (gg > 0).mean(), (v * gg).sum() / v.sum(), spearmanr(v, gg).correlation])
 print(json.dumps(out))`
 	cmd := exec.Command(py, "-c", script)
 	cmd.Stdin = strings.NewReader(string(in))
@@ -163,11 +190,9 @@ print(json.dumps(out))`
 	for k, w := range want {
 		for c := range w {
 			if got := res.Tensor.Data[k*4+c]; math.Abs(got-w[c]) > 1e-12 {
-				t.Errorf("matrix %d criterion %s: %v, NumPy/SciPy %v", k, groundTruthCriteria[c], got, w[c])
+				t.Errorf("last_line %v matrix %d criterion %s: %v, NumPy/SciPy %v", lastLine, k, groundTruthCriteria[c], got, w[c])
 			}
 		}
 	}
-	if got := res.Metrics[4*4+3]; got.Layer != 1 || got.Head != 1 || got.Name != "gt_spearman" {
-		t.Errorf("metric 19 %+v, want layer 1 head 1 gt_spearman", got)
-	}
+	return res
 }

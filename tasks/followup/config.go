@@ -79,12 +79,12 @@ func Load(path string) (*Config, error) {
 
 // Parse checks an experiment file's content (path names it in errors).
 func Parse(path string, data []byte) (*Config, error) {
-	c := &Config{path: path}
+	c := &Config{}
 	file, err := strictyaml.Decode(data, c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	c.file = file
+	c.path, c.file = path, file
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -241,6 +241,8 @@ func (c *Config) checkGibberish(g *GibberishArgs) error {
 		return c.errf(kp+"max_char_per_line", "must be at least 2, got %d", *g.MaxCharPerLine)
 	case *g.MaxTokenLength < 1:
 		return c.errf(kp+"max_token_length", "must be at least 1, got %d", *g.MaxTokenLength)
+	case *g.MaxTokenLength == 1 && !(*g.SpaceProbability > 0):
+		return c.errf(kp+"space_probability", "must be above 0 when max_token_length is 1 (tokens would all be empty and a line would never fill)")
 	case len(*g.AllowedCharacters) == 0 || strings.ContainsAny(*g.AllowedCharacters, "\n\r"):
 		return c.errf(kp+"allowed_characters", "must be a non-empty string without line breaks")
 	}
