@@ -111,6 +111,9 @@ var builtinAxes = map[string]AxesFunc{
 	"head_diversity":                                            fixedAxes(axLayer),
 	"head_redundancy":                                           fixedAxes(axis(store.AxisRecord), axis(store.AxisColumn, headRedundancyColumns...)),
 	"head_collapse":                                             fixedAxes(axLayer, axHead, axis(store.AxisCriterion, headCollapseCriteria...)),
+	"ground_truth_lines": func(in []store.Axis, _ Kwargs) ([]store.Axis, error) {
+		return leadingAxes(in, axis(store.AxisCriterion, groundTruthCriteria...))
+	},
 	"attention_per_code_category": func(in []store.Axis, _ Kwargs) ([]store.Axis, error) {
 		cat := axis(store.AxisCategory, codeCategoryNames()...)
 		if len(in) == 4 {

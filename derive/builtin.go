@@ -19,5 +19,6 @@ func builtinSpecs() []Spec {
 		codeCategorySpec(),
 		linesSpec(),
 		charsSpec(),
+		groundTruthSpec(),
 	)
 }

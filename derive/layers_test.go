@@ -42,6 +42,10 @@ func TestLayerPassesMatchWholeTensor(t *testing.T) {
 			if name == "head_redundancy" {
 				kwargs = "{tau: 1}" // every pair, so that the layer column is checked
 			}
+			if name == "ground_truth_lines" {
+				kwargs = "{ground_truth: " + groundTruthDir(t, "s", []string{"ab", "cde"}, []float64{1, 0.5}) + "}"
+				meta.Source = "prompts/s.txt"
+			}
 			cfg, err := ParseConfig("t.yaml", []byte("passes:\n  - {name: p, input: attention, function: "+name+", kwargs: "+kwargs+"}\n"), reg)
 			if err != nil {
 				t.Fatal(err)

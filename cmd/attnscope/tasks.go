@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/tasks"
+	"github.com/attnscope/attnscope/tasks/followup"
 	"github.com/attnscope/attnscope/tokenizer"
 	"github.com/attnscope/attnscope/train"
 )
@@ -16,9 +17,9 @@ import (
 func newTasksCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "tasks",
-		Short: "AttentionSpan task generators with reference-token labels (list, sample)",
+		Short: "Task generators: AttentionSpan's with reference-token labels (list, sample), followup-attention's prompt creators (create)",
 	}
-	c.AddCommand(newTasksListCmd(), newTasksSampleCmd())
+	c.AddCommand(newTasksListCmd(), newTasksSampleCmd(), newTasksCreateCmd())
 	return c
 }
 
@@ -136,4 +137,50 @@ func printSamples(w io.Writer, g tasks.Generator, n int, asJSON bool) error {
 		}
 	}
 	return nil
+}
+
+func newTasksCreateCmd() *cobra.Command {
+	var (
+		config string
+		force  bool
+	)
+	c := &cobra.Command{
+		Use:   "create --config EXP.yaml",
+		Short: "Create followup-attention's synthetic prompts with their ground-truth line weights",
+		Long: `Reads a followup-attention experiment file (exp_vXX.yaml; its other keys are accepted
+and left to attnscope run) and creates the prompts of prompt_creation_strategy as the
+original's creators do (name: assignment_chain, two_functions_one_test or
+complete_gibberish; kwargs as in the original, seed required): the prompts go to
+input_data_folder/<name>.txt (the folder capture --prompts and attnscope run read), the
+ground truth to ground_truth_folder/<name>.json (attendable_parts, attention_level,
+attention_weights, args, creation_strategy) and, for every prompt, one row per line to
+ground_truth_folder/ground_truth.csv (prompt, line from 0, text, weight). assignment_chain
+also takes original_n_args (default true: each operation has min_n_args operands, the
+original's quirk; false: between min_n_args and max_n_args) and max_level_of_depth
+(default 10). Score a capture of the prompts against the ground truth with the derive
+pass ground_truth_lines.`,
+		Example: `  attnscope tasks create --config configs/followup/creators-assignment-chain.yaml`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if config == "" {
+				return usagef(cmd, "--config is required")
+			}
+			cfg, err := followup.Load(config)
+			if err != nil {
+				return err
+			}
+			prompts, err := followup.Create(cfg)
+			if err != nil {
+				return err
+			}
+			if err := followup.Write(cfg, prompts, force); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created %d prompts in %s, ground truth in %s\n", len(prompts), cfg.InputDataFolder, cfg.GroundTruthFolder)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&config, "config", "", "followup-attention experiment file with prompt_creation_strategy")
+	c.Flags().BoolVar(&force, "force", false, "overwrite a prompts folder that already holds .txt files")
+	return c
 }
