@@ -2,6 +2,7 @@ package derive
 
 import (
 	"context"
+	"math"
 
 	"github.com/attnscope/attnscope/analysis"
 	"github.com/attnscope/attnscope/tensor"
@@ -39,22 +40,38 @@ func summarizeHeads(name string) func([]Metric) []Metric {
 }
 
 // headLayerMetrics reports a per-head statistic [L,H] as rows (l,h), its layer means
-// as (l,-1) and its overall mean as (-1,-1).
+// as (l,-1) and its overall mean as (-1,-1). A head whose statistic is undefined (NaN,
+// e.g. a rank correlation against a constant) is left out of the means, as pandas'
+// mean skips NaN; a mean over no defined head is NaN.
 func headLayerMetrics(name string, heads *tensor.Tensor) []Metric {
 	L, H := heads.Shape[0], heads.Shape[1]
 	var out []Metric
 	var all float64
+	var nAll int
 	for l := 0; l < L; l++ {
 		var layer float64
+		var n int
 		for h := 0; h < H; h++ {
 			v := heads.Data[l*H+h]
 			out = append(out, Metric{Layer: l, Head: h, Name: name, Value: v})
-			layer += v
+			if !math.IsNaN(v) {
+				layer += v
+				n++
+			}
 		}
-		out = append(out, Metric{Layer: l, Head: -1, Name: name, Value: layer / float64(H)})
+		out = append(out, Metric{Layer: l, Head: -1, Name: name, Value: meanOf(layer, n)})
 		all += layer
+		nAll += n
 	}
-	return append(out, Metric{Layer: -1, Head: -1, Name: name, Value: all / float64(L*H)})
+	return append(out, Metric{Layer: -1, Head: -1, Name: name, Value: meanOf(all, nAll)})
+}
+
+// meanOf is sum/n, NaN when n is 0.
+func meanOf(sum float64, n int) float64 {
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
 }
 
 // offDiagonalMean is the mean of the off-diagonal entries of a square matrix.
