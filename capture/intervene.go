@@ -28,7 +28,9 @@ func forwardOptions(opts Options) model.ForwardOptions {
 func prepareIntervention(ctx context.Context, m *model.Model, tk *tokenizer.Tokenizer, work []prepared, opts Options) (*store.InterventionInfo, error) {
 	f := opts.Intervention
 	if opts.Generate != nil {
-		return nil, fmt.Errorf("capture: the intervention %s applies to forward passes; it cannot be combined with --generate", f.Path)
+		if err := f.Explain(generateCheck(f, opts.Hidden || opts.QKV)); err != nil {
+			return nil, err
+		}
 	}
 	yaml, err := os.ReadFile(f.Path)
 	if err != nil {
@@ -69,4 +71,21 @@ func prepareIntervention(ctx context.Context, m *model.Model, tk *tokenizer.Toke
 	}
 	sum := sha256.Sum256(yaml)
 	return &store.InterventionInfo{File: f.Path, Name: f.Name, SHA256: hex.EncodeToString(sum[:]), YAML: string(yaml)}, nil
+}
+
+// generateCheck refuses the edits a generating capture cannot reproduce:
+// patches (their source covers the prompt, the generated tokens have none)
+// and, when hidden states or Q/K/V are recorded (one forward pass over the
+// generated sequence, recomputing what the decode steps computed), noise,
+// whose draws in that pass differ from the decode steps'.
+func generateCheck(f *model.InterventionFile, recompute bool) error {
+	for i, e := range f.Edits {
+		switch {
+		case e.Op == model.OpPatch:
+			return &model.EditError{Index: i, Field: "op", Msg: "op patch cannot be combined with --generate: the source covers the prompt, the generated tokens have no source activations"}
+		case e.Op == model.OpNoise && recompute:
+			return &model.EditError{Index: i, Field: "op", Msg: "op noise cannot be combined with --generate and --hidden or --qkv: the forward pass that records them would draw other noise than the decode steps"}
+		}
+	}
+	return nil
 }
