@@ -71,7 +71,7 @@ type InterventionFile struct {
 	// without source_text): the caller reads the stored run's activations
 	// and fills Edits[i].Source.
 	SourceRuns []SourceRun
-	line        func(path string) int
+	line       func(path string) int
 }
 
 // ReadIntervention reads and checks the syntax of an intervention file; the
