@@ -80,7 +80,8 @@ type Options struct {
 	// generated tokens) to fit, dropping their start or their end; "" refuses them.
 	Truncate string
 	// Intervention, when set, edits activations in every forward pass
-	// (model.Intervention); its file is recorded in run.json. Not with Generate.
+	// (model.Intervention) and, with Generate, in every decode step; its file
+	// is recorded in run.json.
 	Intervention *model.InterventionFile
 	// Progress, when set, is called after each sample with the number of samples
 	// done (finished or skipped) of total.
@@ -550,6 +551,9 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 	} else {
 		g := *opts.Generate
 		g.Seed += int64(try)
+		if opts.Intervention != nil {
+			g.Intervention = opts.Intervention.Intervention
+		}
 		gen, err := m.Generate(ctx, p.enc.IDs, g, w)
 		if err != nil {
 			return fmt.Errorf("sample %s: %w", id, err)

@@ -13,8 +13,12 @@ import (
 // family it supports, with its own tokenizer), as evaluate_transformers_model.py does
 // with AutoModelForCausalLM(attn_implementation="eager"): teacher-forced predictions
 // (argmax of every position's logits) and every layer's attention probabilities.
+//
+// Intervention, when set, edits activations in every forward pass (see
+// model.Intervention).
 type ModelForwarder struct {
-	Model model.Model
+	Model        model.Model
+	Intervention *model.Intervention
 }
 
 // Forward runs each sequence alone (rows of a right-padded causal sequence do not see
@@ -56,7 +60,7 @@ func (f ModelForwarder) Forward(ctx context.Context, ids [][]int, withAttention 
 				return nil
 			})
 		}
-		out, err := f.Model.Forward(ctx, model.Input{IDs: seq}, rec, model.ForwardOptions{Logits: model.LogitsAll})
+		out, err := f.Model.Forward(ctx, model.Input{IDs: seq}, rec, model.ForwardOptions{Logits: model.LogitsAll, Intervention: f.Intervention})
 		if err != nil {
 			return nil, nil, err
 		}

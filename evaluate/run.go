@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/tensor"
 )
@@ -210,6 +211,9 @@ type Report struct {
 	// (attn_distribution_comparison); ComparisonError says why it is absent.
 	Comparison      *Comparison `json:"attn_distribution_comparison,omitempty"`
 	ComparisonError string      `json:"attn_distribution_comparison_error,omitempty"`
+	// Intervention is the intervention file the evaluated forward passes
+	// applied (evaluate --intervene); nil for a clean evaluation.
+	Intervention *store.InterventionInfo `json:"intervention,omitempty"`
 }
 
 // Compare fills the ID/OOD comparison.

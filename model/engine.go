@@ -584,7 +584,7 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 				return nil, err
 			}
 			if hes != nil || opts.Internals {
-				if exec, name, err = r.editBlock(hes, opts.Internals); err != nil {
+				if exec, name, err = r.editBlock(hes, opts.Internals, false); err != nil {
 					x.FinalizeAll()
 					res.free()
 					return nil, err
@@ -812,7 +812,9 @@ func (r *runner) ForwardBatch(ctx context.Context, in []Input, recs []Recorder, 
 // once per structure): after the layer's weights it takes each edit's tensors
 // (hookEdit.tensors), applies hook_resid_pre to the block's input,
 // hook_resid_post to its output and the attention hooks through arch.Edits.
-func (r *runner) editBlock(hes []*hookEdit, taps bool) (*Exec, string, error) {
+// With cache it is the decode step's block (cacheExec's inputs and outputs):
+// the returned cache holds the edited keys and values.
+func (r *runner) editBlock(hes []*hookEdit, taps, cache bool) (*Exec, string, error) {
 	keys := make([]string, len(hes))
 	type shape struct {
 		hook        string
@@ -825,6 +827,9 @@ func (r *runner) editBlock(hes []*hookEdit, taps bool) (*Exec, string, error) {
 	}
 	if taps {
 		keys = append(keys, "taps")
+	}
+	if cache {
+		keys = append(keys, "cache")
 	}
 	key := strings.Join(keys, ",")
 	name := "block+" + key
@@ -844,6 +849,10 @@ func (r *runner) editBlock(hes []*hookEdit, taps bool) (*Exec, string, error) {
 		if r.rope() {
 			ai.Cos, ai.Sin = rest[0], rest[1]
 			rest = rest[2:]
+		}
+		if cache {
+			ai.PastK, ai.PastV, ai.Past = rest[0], rest[1], rest[2]
+			rest = rest[3:]
 		}
 		w := weightsOf(layerP, rest[:len(layerP)])
 		rest = rest[len(layerP):]

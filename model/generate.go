@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -35,10 +36,15 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 	if eos == nil {
 		eos = r.cfg.EOSTokenIDs
 	}
+	if opts.Intervention != nil {
+		if err := opts.Intervention.Check(r.cfg); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	sampler := newSampler(opts)
 
-	pre, err := r.prefill(ctx, []Input{in}, []Recorder{nil}, ForwardOptions{}, true, rec != nil)
+	pre, err := r.prefill(ctx, []Input{in}, []Recorder{nil}, ForwardOptions{Intervention: opts.Intervention}, true, rec != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +134,13 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 		for l := range r.cfg.Layers {
 			a := append([]any{x, masks[r.cfg.Window(l)]}, args...)
 			a = append(a, K[l], V[l], pastT)
-			outs, err := r.call("block_cached", r.cacheExec, appendAny(a, r.layerW[l])...)
+			a = appendAny(a, r.layerW[l])
+			exec, name, editTs, err := r.decodeBlock(opts.Intervention, l, pos, C)
+			var outs []*tensors.Tensor
+			if err == nil {
+				outs, err = r.call(name, exec, appendAny(a, editTs)...)
+				finalizeAll(editTs)
+			}
 			x.FinalizeAll()
 			if err != nil {
 				finalizeAll(append(extra, pastT))
@@ -179,6 +191,25 @@ func (r *runner) Generate(ctx context.Context, prompt []int, opts GenerateOption
 		}
 	}
 	return gen, nil
+}
+
+// decodeBlock returns the block graph of layer l's decode step at position
+// pos (cache capacity C) and the edit tensors it takes after the weights:
+// cacheExec without edits for the layer.
+func (r *runner) decodeBlock(iv *Intervention, l, pos, C int) (*graph.Exec, string, []*tensors.Tensor, error) {
+	hes, err := iv.decodeEdits(r.cfg, l, pos, C)
+	if err != nil || hes == nil {
+		return r.cacheExec, "block_cached", nil, err
+	}
+	exec, name, err := r.editBlock(hes, false, true)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	var ts []*tensors.Tensor
+	for _, he := range hes {
+		ts = append(ts, he.tensors()...)
+	}
+	return exec, name, ts, nil
 }
 
 // toCache copies the first n rows of t [1, kv_heads, T, hd] into a zeroed

@@ -42,8 +42,14 @@ var Hooks = []string{
 // Several edits of one cell compose in order ((x·m₁+a₁)·m₂+a₂); a Threshold
 // compares the activation's value before any edit of that hook and gates every
 // edit of the cell; Renormalize divides each edited row of the pattern by its
-// new sum. Edits apply in prefill (Forward, ForwardBatch, capture), not to the
-// decoding steps of Generate.
+// new sum. Edits apply in every pass (Forward, ForwardBatch, capture) and in
+// Generate (GenerateOptions.Intervention): the prompt's pass as Forward, then
+// each decode step at absolute position p edits the cells of p — its query
+// row of the query hooks and of the pattern/scores (keys ≤ p), and its keys
+// and values, which the KV cache keeps edited. A greedy generation thus
+// follows the argmax of Forward with the same intervention over the generated
+// sequence. In decode steps a patch copies only positions its source covers,
+// and noise is drawn from a stream seeded by (Seed, layer, position).
 type Intervention struct {
 	Edits []Edit `json:"edits"`
 }
@@ -220,9 +226,33 @@ type hookEdit struct {
 	hasMin        bool
 }
 
+// span is the part of the sequence one pass computes: the query rows hold
+// absolute positions lo ≤ r < hi (row index r − base), the key axes (hook_k,
+// hook_v, the columns of hook_pattern and hook_attn_scores) absolute
+// positions from 0 (index = position), real up to hi. A prefill pass is
+// {0, n, 0}; decode step at position p is {p, p+1, p} (one query row, the
+// cache's keys).
+type span struct {
+	lo, hi, base int
+	decode       bool
+}
+
 // layerEdits builds the edit tensors of layer l for a batch of B inputs of n
 // real tokens at bucket length T; nil when no edit names the layer.
 func (iv *Intervention) layerEdits(cfg *arch.Config, l, B, n, T int) ([]*hookEdit, error) {
+	return iv.spanEdits(cfg, l, B, T, T, span{0, n, 0, false})
+}
+
+// decodeEdits builds the edit tensors of layer l for the decode step at
+// absolute position pos with a KV cache of capacity C: the query hooks edit
+// the one row of position pos, hook_k and hook_v the cache row pos (the cache
+// keeps the edited keys and values, so earlier rows were edited when they
+// were computed), the pattern and scores the cells (pos, key ≤ pos).
+func (iv *Intervention) decodeEdits(cfg *arch.Config, l, pos, C int) ([]*hookEdit, error) {
+	return iv.spanEdits(cfg, l, 1, 1, C, span{pos, pos + 1, pos, true})
+}
+
+func (iv *Intervention) spanEdits(cfg *arch.Config, l, B, qRows, kRows int, sp span) ([]*hookEdit, error) {
 	if iv == nil {
 		return nil, nil
 	}
@@ -235,11 +265,11 @@ func (iv *Intervention) layerEdits(cfg *arch.Config, l, B, n, T int) ([]*hookEdi
 		}
 		he := byHook[e.Hook]
 		if he == nil {
-			he = newHookEdit(cfg, e.Hook, B, T)
+			he = newHookEdit(cfg, e.Hook, B, qRows, kRows)
 			byHook[e.Hook] = he
 			out = append(out, he)
 		}
-		if err := he.apply(e, i, l, n); err != nil {
+		if err := he.apply(e, i, l, sp); err != nil {
 			return nil, err
 		}
 	}
@@ -250,18 +280,23 @@ func (iv *Intervention) layerEdits(cfg *arch.Config, l, B, n, T int) ([]*hookEdi
 	return out, nil
 }
 
-func newHookEdit(cfg *arch.Config, hook string, B, T int) *hookEdit {
+// keyHook reports whether hook's rows are key positions (the KV cache's rows).
+func keyHook(hook string) bool { return hook == "attn.hook_k" || hook == "attn.hook_v" }
+
+// newHookEdit allocates hook's edit for B inputs with qRows query rows and
+// kRows key positions.
+func newHookEdit(cfg *arch.Config, hook string, B, qRows, kRows int) *hookEdit {
 	he := &hookEdit{hook: hook}
 	switch hook {
 	case "hook_resid_pre", "hook_resid_post":
-		he.a, he.rows, he.cols = 1, T, cfg.Hidden
-		he.dims = []int{B, T, cfg.Hidden}
+		he.a, he.rows, he.cols = 1, qRows, cfg.Hidden
+		he.dims = []int{B, qRows, cfg.Hidden}
 	case "attn.hook_k", "attn.hook_v":
-		he.a, he.rows, he.cols = cfg.KVHeads, T, cfg.HeadDim
+		he.a, he.rows, he.cols = cfg.KVHeads, kRows, cfg.HeadDim
 	case "attn.hook_q", "attn.hook_z":
-		he.a, he.rows, he.cols = cfg.Heads, T, cfg.HeadDim
+		he.a, he.rows, he.cols = cfg.Heads, qRows, cfg.HeadDim
 	default:
-		he.a, he.rows, he.cols = cfg.Heads, T, T
+		he.a, he.rows, he.cols = cfg.Heads, qRows, kRows
 	}
 	if he.dims == nil {
 		he.dims = []int{B, he.a, he.rows, he.cols}
@@ -276,8 +311,79 @@ func newHookEdit(cfg *arch.Config, hook string, B, T int) *hookEdit {
 	return he
 }
 
-// apply adds edit e (index i) of layer l for inputs of n real tokens.
-func (he *hookEdit) apply(e *Edit, i, l, n int) error {
+// within returns the positions of sel (nil: all) in [lo, hi).
+func within(sel []int, lo, hi int) []int {
+	var r []int
+	if sel == nil {
+		for j := lo; j < hi; j++ {
+			r = append(r, j)
+		}
+		return r
+	}
+	for _, p := range sel {
+		if p >= lo && p < hi {
+			r = append(r, p)
+		}
+	}
+	return r
+}
+
+// cells lists the (position, key position) cells edit e selects in span sp;
+// key −1 stands for the whole row of a hook without a key axis.
+func (he *hookEdit) cells(e *Edit, sp span) [][2]int {
+	square := he.hook == "attn.hook_pattern" || he.hook == "attn.hook_attn_scores"
+	var cells [][2]int
+	if e.Cells != nil {
+		for _, c := range e.Cells {
+			if c[0] >= sp.lo && c[0] < sp.hi && c[1] < sp.hi {
+				cells = append(cells, c)
+			}
+		}
+		return cells
+	}
+	for _, r := range within(e.Positions, sp.lo, sp.hi) {
+		if !square {
+			cells = append(cells, [2]int{r, -1}) // the whole row (every column)
+			continue
+		}
+		for _, c := range within(e.KeyPositions, 0, sp.hi) {
+			cells = append(cells, [2]int{r, c})
+		}
+	}
+	return cells
+}
+
+// patchSource returns the source tensor of patch edit e (index i) at layer
+// l, checking its shape in a prefill pass; the number of rows and columns
+// it covers.
+func (he *hookEdit) patchSource(e *Edit, i, l int, sp span) (Activation, int, int, error) {
+	name := SourceName(e.Hook, l)
+	src := e.Source[name]
+	if sp.decode {
+		// Decode steps patch the positions the source covers (none beyond it).
+		d := src.Shape
+		if len(d) < 2 {
+			return src, 0, 0, nil
+		}
+		return src, d[len(d)-2], d[len(d)-1], nil
+	}
+	n := sp.hi
+	square := he.hook == "attn.hook_pattern" || he.hook == "attn.hook_attn_scores"
+	want := []int{he.a, n, he.cols}
+	if square {
+		want[2] = n
+	}
+	if he.a == 1 && len(he.dims) == 3 {
+		want = want[1:]
+	}
+	if !slices.Equal(src.Shape, want) || len(src.Data) != shapeSize(want) {
+		return src, 0, 0, &EditError{Index: i, Field: "source", Msg: fmt.Sprintf("the source's %s has shape %v, this run's has %v (patch between inputs of the same length)", name, src.Shape, want)}
+	}
+	return src, n, want[len(want)-1], nil
+}
+
+// apply adds edit e (index i) of layer l in span sp.
+func (he *hookEdit) apply(e *Edit, i, l int, sp span) error {
 	B := he.dims[0]
 	heads := e.Heads
 	if heads == nil {
@@ -286,61 +392,22 @@ func (he *hookEdit) apply(e *Edit, i, l, n int) error {
 			heads[h] = h
 		}
 	}
-	square := he.hook == "attn.hook_pattern" || he.hook == "attn.hook_attn_scores"
-	upTo := func(sel []int, limit int) []int {
-		if sel == nil {
-			r := make([]int, limit)
-			for j := range r {
-				r[j] = j
-			}
-			return r
-		}
-		var r []int
-		for _, p := range sel {
-			if p < limit {
-				r = append(r, p)
-			}
-		}
-		return r
-	}
-	var cells [][2]int
-	if e.Cells != nil {
-		for _, c := range e.Cells {
-			if c[0] < n && c[1] < n {
-				cells = append(cells, c)
-			}
-		}
-	} else {
-		for _, r := range upTo(e.Positions, n) {
-			if !square {
-				cells = append(cells, [2]int{r, -1}) // the whole row (every column)
-				continue
-			}
-			for _, c := range upTo(e.KeyPositions, n) {
-				cells = append(cells, [2]int{r, c})
-			}
-		}
-	}
+	cells := he.cells(e, sp)
 	var src Activation
-	srcCols := 0
+	srcRows, srcCols := 0, 0
 	if e.Op == OpPatch {
-		name := SourceName(e.Hook, l)
-		src = e.Source[name]
-		want := []int{he.a, n, he.cols}
-		if square {
-			want[2] = n
+		var err error
+		if src, srcRows, srcCols, err = he.patchSource(e, i, l, sp); err != nil {
+			return err
 		}
-		if he.a == 1 && len(he.dims) == 3 {
-			want = want[1:]
-		}
-		if !slices.Equal(src.Shape, want) || len(src.Data) != shapeSize(want) {
-			return &EditError{Index: i, Field: "source", Msg: fmt.Sprintf("the source's %s has shape %v, this run's has %v (patch between inputs of the same length)", name, src.Shape, want)}
-		}
-		srcCols = want[len(want)-1]
 	}
 	var rng *rand.Rand
 	if e.Op == OpNoise {
-		rng = rand.New(rand.NewPCG(e.Seed, uint64(l)))
+		stream := uint64(l)
+		if sp.decode {
+			stream |= uint64(sp.lo+1) << 32 // one stream per decode position
+		}
+		rng = rand.New(rand.NewPCG(e.Seed, stream))
 	}
 	if e.Threshold != nil && he.min == nil {
 		he.min = make([]float32, len(he.sel))
@@ -352,6 +419,10 @@ func (he *hookEdit) apply(e *Edit, i, l, n int) error {
 	if e.Renormalize && he.renorm == nil {
 		he.renorm = make([]bool, B*he.a*he.rows)
 	}
+	base := sp.base
+	if keyHook(he.hook) {
+		base = 0
+	}
 	for b := range B {
 		for _, h := range heads {
 			for _, cell := range cells {
@@ -360,7 +431,10 @@ func (he *hookEdit) apply(e *Edit, i, l, n int) error {
 				if cell[1] < 0 {
 					c0, c1 = 0, he.cols
 				}
-				row := (b*he.a+h)*he.rows + r
+				if e.Op == OpPatch && (r >= srcRows || c1 > srcCols) {
+					continue // a decode step past the source's positions
+				}
+				row := (b*he.a+h)*he.rows + r - base
 				if he.renorm != nil && e.Renormalize {
 					he.renorm[row] = true
 				}
@@ -379,7 +453,7 @@ func (he *hookEdit) apply(e *Edit, i, l, n int) error {
 					case OpNoise:
 						m, a = 1, float32(rng.NormFloat64()*e.Value)
 					case OpPatch:
-						m, a = 0, src.Data[(h*n+r)*srcCols+c]
+						m, a = 0, src.Data[(h*srcRows+r)*srcCols+c]
 					}
 					if he.sel[idx] {
 						he.mul[idx], he.add[idx] = he.mul[idx]*m, he.add[idx]*m+a

@@ -27,6 +27,8 @@ import (
 //	    threshold: 0.003         # optional: only cells whose value is ≥ it
 //	    renormalize: false       # hook_pattern: divide edited rows by their sum
 //	    source_text: "..."       # patch: the clean text whose activations are copied
+//	    source_run: runs/clean   # patch, instead of source_text: a run folder captured earlier
+//	    source_sample: a         # its sample (optional when the run has one)
 type interventionFile struct {
 	Name  string     `yaml:"name"`
 	Edits []editFile `yaml:"edits"`
@@ -45,6 +47,15 @@ type editFile struct {
 	Threshold    *float64 `yaml:"threshold"`
 	Renormalize  bool     `yaml:"renormalize"`
 	SourceText   string   `yaml:"source_text"`
+	SourceRun    string   `yaml:"source_run"`
+	SourceSample string   `yaml:"source_sample"`
+}
+
+// SourceRun names a patch edit's source in a stored run folder: Dir (as
+// written, relative to the working directory) and the sample ID ("" when the
+// file names none).
+type SourceRun struct {
+	Dir, Sample string
 }
 
 // InterventionFile is an Intervention read from YAML, with what error
@@ -56,7 +67,11 @@ type InterventionFile struct {
 	// SourceTexts[i] is edit i's source_text (patch edits): the caller runs
 	// it and fills Edits[i].Source.
 	SourceTexts []string
-	line        func(path string) int
+	// SourceRuns[i] is edit i's source_run and source_sample (patch edits
+	// without source_text): the caller reads the stored run's activations
+	// and fills Edits[i].Source.
+	SourceRuns []SourceRun
+	line       func(path string) int
 }
 
 // ReadIntervention reads and checks the syntax of an intervention file; the
@@ -102,11 +117,18 @@ func ParseIntervention(path string, data []byte) (*InterventionFile, error) {
 		case e.Value != nil:
 			ed.Value = *e.Value
 		}
-		if (e.SourceText != "") != (ed.Op == OpPatch) {
-			return nil, bad("source_text", "source_text goes with op patch, and op patch needs it")
+		hasSource := e.SourceText != "" || e.SourceRun != ""
+		switch {
+		case e.SourceText != "" && e.SourceRun != "":
+			return nil, bad("source_run", "give source_text or source_run, not both")
+		case hasSource != (ed.Op == OpPatch):
+			return nil, bad("source_text", "source_text or source_run goes with op patch, and op patch needs one")
+		case e.SourceSample != "" && e.SourceRun == "":
+			return nil, bad("source_sample", "source_sample names a sample of source_run, which is missing")
 		}
 		out.Edits = append(out.Edits, ed)
 		out.SourceTexts = append(out.SourceTexts, e.SourceText)
+		out.SourceRuns = append(out.SourceRuns, SourceRun{Dir: e.SourceRun, Sample: e.SourceSample})
 	}
 	return out, nil
 }

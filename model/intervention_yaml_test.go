@@ -18,7 +18,10 @@ func TestInterventionFileErrors(t *testing.T) {
 		{"edits:\n  - hook: blocks.0.hook_zz\n    op: zero\n", `x.yaml:2: edits[0].hook: "hook_zz" is not a hook point`},
 		{"edits:\n  - hook: blocks.4.attn.hook_z\n    op: zero\n", "x.yaml:2: edits[0].layers: layer 4 does not exist"},
 		{"edits:\n  - hook: attn.hook_z\n    op: scale\n", "x.yaml:3: edits[0].op: op scale needs a value"},
-		{"edits:\n  - hook: attn.hook_z\n    op: patch\n", "x.yaml:2: edits[0].source_text: source_text goes with op patch"},
+		{"edits:\n  - hook: attn.hook_z\n    op: patch\n", "x.yaml:2: edits[0].source_text: source_text or source_run goes with op patch"},
+		{"edits:\n  - hook: attn.hook_z\n    op: patch\n    source_text: a\n    source_run: r\n", "x.yaml:5: edits[0].source_run: give source_text or source_run, not both"},
+		{"edits:\n  - hook: attn.hook_z\n    op: zero\n    source_run: r\n", "x.yaml:2: edits[0].source_text: source_text or source_run goes with op patch"},
+		{"edits:\n  - hook: attn.hook_z\n    op: patch\n    source_text: a\n    source_sample: s\n", "x.yaml:5: edits[0].source_sample: source_sample names a sample of source_run, which is missing"},
 		{"edits:\n  - hook: attn.hook_pattern\n    cells: [[1, 2, 3]]\n    op: zero\n", "x.yaml:3: edits[0].cells: a cell is a [query, key] pair"},
 		{"name: x\n", "x.yaml: the file has no edits"},
 	} {
@@ -54,6 +57,7 @@ func TestInterventionFileErrors(t *testing.T) {
 func FuzzParseIntervention(f *testing.F) {
 	f.Add([]byte("edits:\n  - hook: attn.hook_z\n    op: zero\n"))
 	f.Add([]byte("edits:\n  - {hook: attn.hook_pattern, cells: [[1, 2]], op: add, value: 1, threshold: 0.1}\n"))
+	f.Add([]byte("edits:\n  - {hook: hook_resid_post, op: patch, source_run: runs/clean, source_sample: a}\n"))
 	cfg := &arch.Config{Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 16, Hidden: 64, MaxPositions: 64}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if iv, err := ParseIntervention("f.yaml", data); err == nil {

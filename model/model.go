@@ -117,6 +117,11 @@ type GenerateOptions struct {
 	TopP         float64       // nucleus sampling mass (0 or 1: all)
 	Seed         int64         // seed of the sampler; n tries = n calls with different seeds
 	EOS          []int         // stop tokens; nil: config.json's eos_token_id; empty non-nil: never stop
+	// Intervention edits activations in the prompt's pass and in every decode
+	// step (nil: none); positions are absolute (prompt and generated tokens
+	// counted together), so a step at position p applies the edits of p. See
+	// Intervention for what a decode step edits.
+	Intervention *Intervention
 }
 
 // Generation is the result of Generate.

@@ -2,12 +2,17 @@ package train
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 
 	"github.com/gomlx/compute"
 
 	"github.com/attnscope/attnscope/evaluate"
 	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/model/arch"
+	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/tokenizer"
 )
@@ -20,6 +25,11 @@ type EvalOptions struct {
 	DropLast     bool // the original's DataLoader(drop_last=True)
 	// OnSample receives every evaluated sample of dataset1 ("dataset1") and dataset2.
 	OnSample func(dataset string, i int, s *tasks.Sample, preds []int, attn [][][]float32) error
+	// Intervention, when set, edits activations in every evaluated forward pass
+	// (model.Intervention; no patch edits); the report records the file. The
+	// model then runs on package model's runtime (Evaluate saves it to a
+	// temporary checkpoint first).
+	Intervention *model.InterventionFile
 }
 
 // Evaluate runs the experiment's evaluation section on a model:
@@ -40,6 +50,9 @@ func Evaluate(ctx context.Context, e *Experiment, cfg ModelConfig, weights [][]f
 		}
 	}
 	tok := Tokenizer()
+	if opt.Intervention != nil {
+		return evaluateIntervened(ctx, e, cfg, weights, tok, opt)
+	}
 	p, err := NewPredictor(backend, cfg, weights)
 	if err != nil {
 		return nil, err
@@ -117,7 +130,71 @@ func EvaluateModel(ctx context.Context, e *Experiment, dir string, opt EvalOptio
 		s, _ := hf.Decode(ids, true)
 		return s
 	}
-	return evaluateWith(ctx, e, evaluate.ModelForwarder{Model: m}, tok, 0, m.Config().MaxPositions, "max_position_embeddings", decode, opt)
+	var info *store.InterventionInfo
+	if info, err = interventionInfo(opt.Intervention, m.Config()); err != nil {
+		return nil, err
+	}
+	f := evaluate.ModelForwarder{Model: m}
+	if info != nil {
+		f.Intervention = opt.Intervention.Intervention
+	}
+	rep, err := evaluateWith(ctx, e, f, tok, 0, m.Config().MaxPositions, "max_position_embeddings", decode, opt)
+	if rep != nil {
+		rep.Intervention = info
+	}
+	return rep, err
+}
+
+// evaluateIntervened is Evaluate with opt.Intervention: the model is saved
+// to a temporary checkpoint and evaluated on package model's runtime, which
+// applies interventions.
+func evaluateIntervened(ctx context.Context, e *Experiment, cfg ModelConfig, weights [][]float32, tok *tasks.CharTokenizer, opt EvalOptions) (*evaluate.Report, error) {
+	dir, err := os.MkdirTemp("", "attnscope-evaluate-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := Save(dir, cfg, weights, SpecialIDs{BOS: tok.BOS(), EOS: tok.EOS(), Pad: tok.Pad()}, nil); err != nil {
+		return nil, err
+	}
+	m, err := model.Load(dir, model.LoadOptions{Backend: opt.ModelBackend})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	info, err := interventionInfo(opt.Intervention, m.Config())
+	if err != nil {
+		return nil, err
+	}
+	f := evaluate.ModelForwarder{Model: m, Intervention: opt.Intervention.Intervention}
+	rep, err := evaluateWith(ctx, e, f, tok, tok.Pad(), cfg.NPositions, "n_positions", tok.Decode, opt)
+	if rep != nil {
+		rep.Intervention = info
+	}
+	return rep, err
+}
+
+// interventionInfo checks f against the model (no patch edits: evaluation
+// samples have many lengths, a patch source one) and returns the report's
+// record of the file; nil for nil.
+func interventionInfo(f *model.InterventionFile, cfg *arch.Config) (*store.InterventionInfo, error) {
+	if f == nil {
+		return nil, nil
+	}
+	for i, ed := range f.Edits {
+		if ed.Op == model.OpPatch {
+			return nil, f.Explain(&model.EditError{Index: i, Field: "op", Msg: "op patch cannot be used in evaluate: a patch source has one length, the evaluation samples have many"})
+		}
+	}
+	if err := f.Explain(f.Check(cfg)); err != nil {
+		return nil, err
+	}
+	yaml, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(yaml)
+	return &store.InterventionInfo{File: f.Path, Name: f.Name, SHA256: hex.EncodeToString(sum[:]), YAML: string(yaml)}, nil
 }
 
 // usesChatTemplate reports whether a dataset asks for apply_chat_template without

@@ -18,3 +18,16 @@ func TestBenchCaptureCommand(t *testing.T) {
 		t.Fatalf("without --model: exit 0, stderr %q", stderr)
 	}
 }
+
+// TestBenchInterveneCommand: the command runs on a small model and refuses a
+// missing --model (the tables are tested in bench/intervenebench).
+func TestBenchInterveneCommand(t *testing.T) {
+	dir := refdata.Path(t, "models", "tiny-gpt2")
+	if code, stderr := runCLI(t, "bench", "intervene", "--model", dir, "--capture-tokens", "16", "--repeats", "1",
+		"--prompts", "2", "--tokens", "8", "--heads", "2"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if code, stderr := runCLI(t, "bench", "intervene"); code == 0 {
+		t.Fatalf("without --model: exit 0, stderr %q", stderr)
+	}
+}

@@ -97,7 +97,7 @@ func (c *captureFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&c.fp16, "fp16", false, "store tensors as float16 (half the disk space)")
 	f.StringVar(&c.storeMode, "store", "full", "full: store every attention weight; qk: compute attention blockwise and store post-RoPE queries, keys (kv heads once) and each row's log-sum-exp (qk.safetensors; with --qkv values too), from which any tile is recomputed: for long contexts")
 	f.StringVar(&c.truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
-	f.StringVar(&c.intervene, "intervene", "", "YAML file of edits applied during each forward pass (zero/scale/add/set/noise/patch at hook points; recorded in run.json)")
+	f.StringVar(&c.intervene, "intervene", "", "YAML file of edits applied during each forward pass and generation step (zero/scale/add/set/noise/patch at hook points; recorded in run.json)")
 	f.StringVar(&c.backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	shard.AddFlag(f, &c.shard)
 }

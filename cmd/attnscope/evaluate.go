@@ -9,15 +9,16 @@ import (
 
 	"github.com/attnscope/attnscope/demo"
 	"github.com/attnscope/attnscope/evaluate"
+	"github.com/attnscope/attnscope/model"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/train"
 )
 
 func newEvaluateCmd() *cobra.Command {
 	var (
-		out, backend, hfModel string
-		dropLast              bool
-		nFig                  int
+		out, backend, hfModel, intervene string
+		dropLast                         bool
+		nFig                             int
 	)
 	c := &cobra.Command{
 		Use:   "evaluate CONFIG.yaml [key=value ...]",
@@ -35,22 +36,31 @@ reference-token figures of the first --figures samples go to --out/visualization
 With --model DIR, the evaluated model is the Hugging Face causal LM in DIR (any family
 capture supports) with its own tokenizer: BOS and EOS from its tokenizer_config.json and,
 for datasets with apply_chat_template, its chat template rendered as the original does
-(the config must set training=null).`,
+(the config must set training=null).
+
+With --intervene FILE, every evaluated forward pass applies the intervention (the YAML of
+capture --intervene; no patch edits), and results.json records the file; a trained or
+configured model then runs on the Hugging Face runtime of capture.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runEvaluate(cmd, args, out, backend, hfModel, dropLast, nFig)
+			return runEvaluate(cmd, args, evalFlags{out, backend, hfModel, intervene}, dropLast, nFig)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "output folder for results.json, summary.csv, samples.csv")
 	c.Flags().StringVar(&hfModel, "model", "", "evaluate this Hugging Face causal LM folder (with its tokenizer and chat template) instead of the config's model")
+	c.Flags().StringVar(&intervene, "intervene", "", "YAML file of edits applied during every evaluated forward pass (recorded in results.json)")
 	c.Flags().StringVar(&backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else "+train.DefaultBackend+")")
 	c.Flags().IntVar(&nFig, "figures", 5, "with evaluation.visualize: samples per dataset drawn into OUT/visualizations")
 	c.Flags().BoolVar(&dropLast, "drop-last", false, "skip samples that do not fill a last batch, as the original's DataLoader(drop_last=True)")
 	return c
 }
 
+// evalFlags are evaluate's string flags.
+type evalFlags struct{ out, backend, hfModel, intervene string }
+
 // runEvaluate trains (unless the config says not to) and evaluates the experiment args[0].
-func runEvaluate(cmd *cobra.Command, args []string, out, backend, hfModel string, dropLast bool, nFig int) error {
+func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool, nFig int) error {
+	out, backend, hfModel := fl.out, fl.backend, fl.hfModel
 	if out == "" {
 		return usagef(cmd, "--out is required")
 	}
@@ -77,6 +87,11 @@ func runEvaluate(cmd *cobra.Command, args []string, out, backend, hfModel string
 		}
 	}
 	opts := train.EvalOptions{Backend: be, ModelBackend: backend, DropLast: dropLast}
+	if fl.intervene != "" {
+		if opts.Intervention, err = model.ReadIntervention(fl.intervene); err != nil {
+			return err
+		}
+	}
 	if opts.OnSample, err = figureHook(e, out, nFig); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/refdata"
@@ -60,5 +61,19 @@ evaluation:
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	iv := filepath.Join(t.TempDir(), "ablate.yaml")
+	os.WriteFile(iv, []byte("name: ablate-l0\nedits:\n  - hook: blocks.0.attn.hook_z\n    op: zero\n"), 0o644)
+	out2 := filepath.Join(t.TempDir(), "res")
+	if got := run([]string{"evaluate", cfg, "training=null", "--model", dir, "--intervene", iv, "--out", out2}); got != exitOK {
+		t.Fatalf("evaluate --intervene exited %d", got)
+	}
+	res, err := os.ReadFile(filepath.Join(out2, "results.json"))
+	if err != nil || !strings.Contains(string(res), `"name": "ablate-l0"`) {
+		t.Errorf("results.json does not record the intervention (%v)", err)
+	}
+	os.WriteFile(iv, []byte("edits:\n  - hook: attn.hook_z\n    heads: [99]\n    op: zero\n"), 0o644)
+	if got := run([]string{"evaluate", cfg, "training=null", "--model", dir, "--intervene", iv, "--out", filepath.Join(t.TempDir(), "bad")}); got != exitError {
+		t.Errorf("a head the model lacks: exit %d, want an error", got)
 	}
 }
