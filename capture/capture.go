@@ -530,10 +530,14 @@ func captureOne(ctx context.Context, run *store.Run, m model.Model, tk *tokenize
 	if err != nil {
 		return err
 	}
-	w, err := run.NewSample(id, store.SampleOptions{
+	so := store.SampleOptions{
 		Layers: cfg.Layers, Hidden: opts.Hidden, QKV: opts.QKV && !opts.QK, FinalNorm: len(a.FinalParams()) > 0, FP16: opts.FP16,
 		QK: opts.QK, QKValues: opts.QK && opts.QKV, Causal: a.Causal(), KVHeads: a.KVHeads(),
-	})
+	}
+	if opts.QK {
+		so.QKScale, so.QKSoftCap, so.QKWindows = model.QKScores(cfg, a)
+	}
+	w, err := run.NewSample(id, so)
 	if err != nil {
 		return err
 	}

@@ -524,7 +524,7 @@ func TestCaptureBatchMatchesSingle(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(ss.IDs, sb.IDs) || *ss.Attention != *sb.Attention || *ss.Hidden != *sb.Hidden || *ss.QKV != *sb.QKV {
+				if !reflect.DeepEqual(ss.IDs, sb.IDs) || !reflect.DeepEqual(ss.Attention, sb.Attention) || !reflect.DeepEqual(ss.Hidden, sb.Hidden) || !reflect.DeepEqual(ss.QKV, sb.QKV) {
 					t.Errorf("%s: sample.json differs: %+v %+v, batched %+v %+v", id, ss.Attention, ss.QKV, sb.Attention, sb.QKV)
 				}
 				as, _ := rs.Attention(id)

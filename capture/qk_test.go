@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,67 +80,8 @@ func TestQKTilesMatchFullCapture(t *testing.T) {
 			if len(notes) != 1 || !strings.Contains(notes[0], "of memory needed for") {
 				t.Errorf("memory notice: %q", notes)
 			}
-			fr, err := store.Open(full)
-			if err != nil {
-				t.Fatal(err)
-			}
-			qr, err := store.Open(qk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := os.Stat(qr.AttentionPath("long")); !os.IsNotExist(err) {
-				t.Errorf("a qk run has %s (err %v)", qr.AttentionPath("long"), err)
-			}
-			tiles, err := qr.OpenQK("long")
-			if err != nil {
-				t.Fatal(err)
-			}
+			tiles, info := checkQKTiles(t, full, qk, "long", n)
 			defer tiles.Close()
-			info := tiles.Info()
-			if info.Tokens != n {
-				t.Fatalf("qk run has %d tokens, want the context %d", info.Tokens, n)
-			}
-			worstMat, worstExact := 0.0, 0.0
-			const tr, tc = 700, 900 // tiles not aligned with the capture's blocks
-			for l := range info.Layers {
-				att, err := fr.AttentionLayer("long", l)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for h := range info.Heads {
-					for r0 := 0; r0 < n; r0 += tr {
-						r1 := min(n, r0+tr)
-						band := make([]float64, (r1-r0)*n) // rows [r0, r1) assembled from tiles
-						for c0 := 0; c0 < n; c0 += tc {
-							c1 := min(n, c0+tc)
-							tile, err := tiles.Tile(l, h, r0, r1, c0, c1)
-							if err != nil {
-								t.Fatal(err)
-							}
-							for i := range r1 - r0 {
-								copy(band[i*n+c0:i*n+c1], tile.Data[i*(c1-c0):(i+1)*(c1-c0)])
-							}
-						}
-						for i := r0; i < r1; i++ {
-							exact, err := tiles.ExactRow(l, h, i)
-							if err != nil {
-								t.Fatal(err)
-							}
-							for j := range n {
-								got, mat := band[(i-r0)*n+j], att.Data[(h*n+i)*n+j]
-								dExact, dMat := math.Abs(got-exact[j]), math.Abs(got-mat)
-								// The tile is float64-exact for the stored q and k; the
-								// materialised float32 softmax carries its own rounding.
-								if dExact > 1e-12 || dMat > max(1e-6, math.Abs(mat-exact[j])+1e-12) {
-									t.Fatalf("layer %d head %d [%d, %d]: tile %.9g, materialised %.9g, float64 softmax of the stored q, k %.9g", l, h, i, j, got, mat, exact[j])
-								}
-								worstMat, worstExact = max(worstMat, dMat), max(worstExact, dExact)
-							}
-						}
-					}
-				}
-			}
-			t.Logf("%d tokens, %d layers × %d heads (%d kv heads): largest difference from the materialised attention %.3g, from the float64 softmax %.3g", n, info.Layers, info.Heads, info.KVHeads, worstMat, worstExact)
 			for _, bad := range [][6]int{{info.Layers, 0, 0, 1, 0, 1}, {0, info.Heads, 0, 1, 0, 1}, {0, 0, 0, n + 1, 0, 1}, {0, 0, 0, 1, -1, 1}, {0, 0, 5, 5, 0, 1}} {
 				if _, err := tiles.Tile(bad[0], bad[1], bad[2], bad[3], bad[4], bad[5]); err == nil || !strings.Contains(err.Error(), "tile:") {
 					t.Errorf("tile %v: error %v, want a tile error", bad, err)
@@ -147,6 +89,78 @@ func TestQKTilesMatchFullCapture(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkQKTiles opens sample id of the full and qk runs and checks that the qk
+// run's tiles, read in tiles that straddle the capture's blocks, equal the
+// float64 softmax of its stored queries and keys (ExactRow) within 1e-12 and
+// the attention the full run materialised within 1e-6 (or, on trained
+// models, within the materialised float32 softmax's own distance from the
+// float64 one), over every layer and head of the n×n matrix. It returns the
+// open reader and its info.
+func checkQKTiles(t *testing.T, full, qk, id string, n int) (*store.QKReader, store.TensorsInfo) {
+	t.Helper()
+	fr, err := store.Open(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qr, err := store.Open(qk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(qr.AttentionPath(id)); !os.IsNotExist(err) {
+		t.Errorf("a qk run has %s (err %v)", qr.AttentionPath(id), err)
+	}
+	tiles, err := qr.OpenQK(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := tiles.Info()
+	if info.Tokens != n {
+		t.Fatalf("qk run has %d tokens, want the context %d", info.Tokens, n)
+	}
+	worstMat, worstExact := 0.0, 0.0
+	const tr, tc = 700, 900 // tiles not aligned with the capture's blocks
+	for l := range info.Layers {
+		att, err := fr.AttentionLayer(id, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for h := range info.Heads {
+			for r0 := 0; r0 < n; r0 += tr {
+				r1 := min(n, r0+tr)
+				band := make([]float64, (r1-r0)*n) // rows [r0, r1) assembled from tiles
+				for c0 := 0; c0 < n; c0 += tc {
+					c1 := min(n, c0+tc)
+					tile, err := tiles.Tile(l, h, r0, r1, c0, c1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range r1 - r0 {
+						copy(band[i*n+c0:i*n+c1], tile.Data[i*(c1-c0):(i+1)*(c1-c0)])
+					}
+				}
+				for i := r0; i < r1; i++ {
+					exact, err := tiles.ExactRow(l, h, i)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for j := range n {
+						got, mat := band[(i-r0)*n+j], att.Data[(h*n+i)*n+j]
+						dExact, dMat := math.Abs(got-exact[j]), math.Abs(got-mat)
+						// The tile is float64-exact for the stored q and k; the
+						// materialised float32 softmax carries its own rounding.
+						if dExact > 1e-12 || dMat > max(1e-6, math.Abs(mat-exact[j])+1e-12) {
+							t.Fatalf("layer %d head %d [%d, %d]: tile %.9g, materialised %.9g, float64 softmax of the stored q, k %.9g", l, h, i, j, got, mat, exact[j])
+						}
+						worstMat, worstExact = max(worstMat, dMat), max(worstExact, dExact)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d tokens, %d layers × %d heads (%d kv heads): largest difference from the materialised attention %.3g, from the float64 softmax %.3g", n, info.Layers, info.Heads, info.KVHeads, worstMat, worstExact)
+	return tiles, info
 }
 
 // TestQKRefusesMixing: a qk capture into a full run (and back) is refused.
@@ -165,34 +179,9 @@ func TestQKRefusesMixing(t *testing.T) {
 }
 
 // TestQKRefusesUnsupported: --store qk is refused with one error, before the
-// model is loaded or anything is written, for a family whose scores are not
-// q·kᵀ/√head_dim (GPT-Neo: its published config, no weights needed), for
-// sliding-window layers (tiny-qwen2 with use_sliding_window) and together with
-// an intervention.
+// model is loaded or anything is written, together with an intervention (it
+// edits the scores or pattern blockwise attention never materialises).
 func TestQKRefusesUnsupported(t *testing.T) {
-	neo := t.TempDir()
-	raw, err := os.ReadFile(filepath.Join("..", "model", "testdata", "configs", "gpt-neo-125m.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(neo, "config.json"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	window, _ := longContextModel(t, "tiny-qwen2", 512)
-	raw, err = os.ReadFile(filepath.Join(window, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["use_sliding_window"], cfg["sliding_window"], cfg["max_window_layers"] = true, 8, 1
-	delete(cfg, "layer_types")
-	raw, _ = json.Marshal(cfg)
-	if err := os.WriteFile(filepath.Join(window, "config.json"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ivPath := filepath.Join(t.TempDir(), "iv.yaml")
 	if err := os.WriteFile(ivPath, []byte("edits:\n  - hook: attn.hook_z\n    op: zero\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -206,8 +195,6 @@ func TestQKRefusesUnsupported(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"gpt-neo", Options{ModelDir: neo}, "the gpt_neo architecture's attention scores are not q·kᵀ/√head_dim"},
-		{"window", Options{ModelDir: window}, "the qwen2 model uses sliding-window attention (a window of 8 keys on 2 of 3 layers)"},
 		{"intervention", Options{ModelDir: refdata.Path(t, "models", "tiny-llama"), Intervention: iv}, "interventions edit the attention scores and pattern"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -219,6 +206,142 @@ func TestQKRefusesUnsupported(t *testing.T) {
 			}
 			if _, serr := os.Stat(out); !os.IsNotExist(serr) {
 				t.Errorf("the refused capture left %s (stat: %v)", out, serr)
+			}
+		})
+	}
+}
+
+// randomLongModel writes the published config (model/testdata/configs) with set
+// applied, random weights of its shapes, and tiny-llama's tokenizer (the
+// vocabulary resized to it) into a new folder.
+func randomLongModel(t *testing.T, config string, set map[string]any) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "model", "testdata", "configs", config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		cfg[k] = v
+	}
+	tok := refdata.Path(t, "models", "tiny-llama")
+	var tcfg map[string]any
+	if raw, err = os.ReadFile(filepath.Join(tok, "config.json")); err == nil {
+		err = json.Unmarshal(raw, &tcfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg["vocab_size"], cfg["bos_token_id"], cfg["eos_token_id"], cfg["pad_token_id"] = tcfg["vocab_size"], tcfg["bos_token_id"], tcfg["eos_token_id"], nil
+	dir := t.TempDir()
+	raw, _ = json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		if err := os.Symlink(filepath.Join(tok, f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := model.WriteRandomWeights(dir, 3); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestQKTilesWindowsAndScales: --store qk captures of random models at the
+// shapes of the published Mistral-7B, Qwen2-7B, Gemma-2-2B and GPT-Neo-125M
+// configs (heads and KV heads in the published ratio, shrunk widths, two
+// layers) with sliding windows of 700 keys at 2,048 tokens (shorter than the
+// context and not aligned with the capture's 512×2,048 blocks, so that whole
+// key blocks are skipped), GPT-Neo's unscaled scores and Gemma 2's scale and
+// soft-capping (at 1, so that it bends the scores) serve tiles equal to the
+// attention a full capture materialises within 1e-6 (checkQKTiles; GPT-Neo's
+// unscaled logits put the materialised float32 softmax itself up to 2.9e-6
+// from the float64 one, which then bounds the difference), entries
+// outside the window exactly 0, and hidden states equal to the full capture's
+// within 1e-5 of their largest value.
+func TestQKTilesWindowsAndScales(t *testing.T) {
+	const n, w = 2048, 700
+	cases := []struct {
+		name, config string
+		set          map[string]any
+		windows      []int
+	}{
+		{"mistral", "Mistral-7B-v0.1.json", map[string]any{"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 16, "sliding_window": w, "max_position_embeddings": n}, []int{w, w}},
+		{"qwen2", "Qwen2-7B-Instruct.json", map[string]any{"hidden_size": 56, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 7, "num_key_value_heads": 1, "head_dim": 16, "use_sliding_window": true, "sliding_window": w, "max_window_layers": 1, "max_position_embeddings": n}, []int{0, w}},
+		{"gemma2", "gemma-2-2b.json", map[string]any{"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "head_dim": 32, "sliding_window": w, "attn_logit_softcapping": 1.0, "query_pre_attn_scalar": 144, "max_position_embeddings": n}, []int{w, 0}},
+		{"gpt-neo", "gpt-neo-125m.json", map[string]any{"hidden_size": 96, "num_layers": 2, "window_size": w, "attention_types": []any{[]any{[]string{"global", "local"}, 1}}}, []int{0, w}},
+	}
+	if testing.Short() {
+		cases = cases[2:3]
+	}
+	text := longText(6000)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := randomLongModel(t, c.config, c.set)
+			in := []Input{{ID: "long", Text: text}}
+			full := filepath.Join(t.TempDir(), "full")
+			qk := filepath.Join(t.TempDir(), "qk")
+			for _, o := range []Options{{}, {QK: true}} {
+				out := full
+				if o.QK {
+					out = qk
+				}
+				o.ModelDir, o.Truncate, o.Hidden, o.Command, o.Info = dir, "right", true, []string{"test"}, func(string) {}
+				if _, err := Run(context.Background(), out, in, o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tiles, info := checkQKTiles(t, full, qk, "long", n)
+			defer tiles.Close()
+			if !slices.Equal(info.Windows, c.windows) {
+				t.Errorf("sample.json records windows %v, want %v", info.Windows, c.windows)
+			}
+			for l, wl := range c.windows {
+				if wl == 0 {
+					continue
+				}
+				tile, err := tiles.Tile(l, 0, n-1, n, 0, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := 0.0
+				for j, p := range tile.Data {
+					if j <= n-1-wl && p != 0 {
+						t.Fatalf("layer %d: last row's weight on key %d outside the window of %d is %g", l, j, wl, p)
+					}
+					sum += p
+				}
+				if math.Abs(sum-1) > 1e-9 {
+					t.Errorf("layer %d: last row sums to %.12g", l, sum)
+				}
+			}
+			fr, _ := store.Open(full)
+			qr, _ := store.Open(qk)
+			names, err := fr.HiddenNames("long")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range names {
+				a, err := fr.Hidden("long", name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := qr.Hidden("long", name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				top, worst := 0.0, 0.0
+				for i := range a.Data {
+					top, worst = max(top, math.Abs(a.Data[i])), max(worst, math.Abs(a.Data[i]-b.Data[i]))
+				}
+				if worst > 1e-5*max(1, top) {
+					t.Errorf("%s: the qk capture's hidden state differs from the full capture's by %g (largest value %g)", name, worst, top)
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 
@@ -37,10 +38,11 @@ type runner struct {
 	// preLNExec is the block that also returns the pre-LayerNorm residual sums
 	// (ForwardOptions.PreLN); its outputs are blockExec's plus the two sums.
 	preLNExec *Exec
-	// qkExec is the blockwise block (ForwardOptions.QK): its mask input is the
-	// key validity [B, T] (keyValid) and its second output each row's
-	// log-sum-exp [B, heads, T] instead of the pattern.
-	qkExec *Exec
+	// qkExecs are the blockwise blocks (ForwardOptions.QK) by sliding window
+	// (0: none): their mask input is the key validity [B, T] (keyValid) and
+	// their second output each row's log-sum-exp [B, heads, T] instead of the
+	// pattern.
+	qkExecs map[int]*Exec
 
 	mu       sync.Mutex
 	compiled map[string]bool
@@ -124,12 +126,15 @@ func (r *runner) buildExecs() error {
 	if err != nil {
 		return err
 	}
-	block := func(withCache, preLN, blockwise bool) func(in []*Node) []*Node {
+	// block builds a layer's graph; window ≥ 0 makes it blockwise with that
+	// sliding window (0: none), −1 materialised (the window is in the mask).
+	block := func(withCache, preLN bool, window int) func(in []*Node) []*Node {
+		blockwise := window >= 0
 		return func(in []*Node) []*Node {
 			x, mask := in[0], in[1]
 			ai := arch.AttentionInputs{Mask: mask}
 			if blockwise {
-				ai = arch.AttentionInputs{Blockwise: &arch.Blockwise{QueryBlock: QueryBlock, KeyBlock: KeyBlock, Causal: a.Causal(), KeyValid: mask}}
+				ai = arch.AttentionInputs{Blockwise: &arch.Blockwise{QueryBlock: QueryBlock, KeyBlock: KeyBlock, Causal: a.Causal(), KeyValid: mask, Window: window}}
 			}
 			rest := in[2:]
 			if r.rope() {
@@ -154,17 +159,22 @@ func (r *runner) buildExecs() error {
 			return outs
 		}
 	}
-	if r.preLNExec, err = NewExec(r.backend, block(false, true, false)); err != nil {
+	if r.preLNExec, err = NewExec(r.backend, block(false, true, -1)); err != nil {
 		return err
 	}
-	if r.blockExec, err = NewExec(r.backend, block(false, false, false)); err != nil {
+	if r.blockExec, err = NewExec(r.backend, block(false, false, -1)); err != nil {
 		return err
 	}
-	if r.cacheExec, err = NewExec(r.backend, block(true, false, false)); err != nil {
+	if r.cacheExec, err = NewExec(r.backend, block(true, false, -1)); err != nil {
 		return err
 	}
-	if r.qkExec, err = NewExec(r.backend, block(false, false, true)); err != nil {
-		return err
+	r.qkExecs = map[int]*Exec{}
+	for l := range r.cfg.Layers {
+		if w := r.cfg.Window(l); r.qkExecs[w] == nil {
+			if r.qkExecs[w], err = NewExec(r.backend, block(false, false, w)); err != nil {
+				return err
+			}
+		}
 	}
 	r.finalExec, err = NewExec(r.backend, func(in []*Node) []*Node {
 		return []*Node{a.FinalNorm(weightsOf(finalP, in[1:]), in[0])}
@@ -206,7 +216,7 @@ func (r *runner) CompiledGraphs() int {
 func (r *runner) Config() *arch.Config { return r.cfg }
 
 func (r *runner) Close() error {
-	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec, r.qkExec} {
+	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec} {
 		if e != nil {
 			e.Finalize()
 		}
@@ -214,8 +224,11 @@ func (r *runner) Close() error {
 	for _, e := range r.editExec {
 		e.Finalize()
 	}
-	r.editExec = nil
-	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec, r.qkExec = nil, nil, nil, nil, nil, nil, nil
+	for _, e := range r.qkExecs {
+		e.Finalize()
+	}
+	r.editExec, r.qkExecs = nil, nil
+	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec = nil, nil, nil, nil, nil, nil
 	var errs []error
 	for _, t := range r.weights {
 		if err := t.FinalizeAll(); err != nil {
@@ -410,27 +423,19 @@ func (r *runner) keyValid(ins []Input, T int) *tensors.Tensor {
 }
 
 // CheckQK refuses, before any graph is built, a blockwise pass
-// (ForwardOptions.QK) that blockwise attention and the qk store cannot
-// reproduce: scores other than q·kᵀ/√head_dim (GPT-Neo's unscaled scores,
-// Gemma 2's scale and soft-capping), sliding-window layers, and options that
-// need the materialised scores or pattern (interventions, internal hooks,
-// pre-LayerNorm sums). It returns nil when opts.QK is false.
+// (ForwardOptions.QK) combined with an option that needs the materialised
+// scores or pattern, which blockwise attention never holds: interventions
+// (they edit q, k, v, the scores, the pattern or z inside attention),
+// internal hooks (hook_attn_scores, hook_z) and pre-LayerNorm sums (recorded
+// by the materialised block only). Sliding windows, custom scales (GPT-Neo)
+// and soft-capping (Gemma 2) are computed blockwise and recorded by the qk
+// store (QKScores). It returns nil when opts.QK is false.
 func CheckQK(cfg *arch.Config, a arch.Architecture, opts ForwardOptions) error {
 	if !opts.QK {
 		return nil
 	}
 	var why string
-	windows := 0
-	for l := range cfg.Layers {
-		if cfg.Window(l) > 0 {
-			windows++
-		}
-	}
-	switch so := arch.ScoreOptions(a); {
-	case !so.Default(a.HeadDim()):
-		why = fmt.Sprintf("the %s architecture's attention scores are not q·kᵀ/√head_dim (scale %g, soft-capping %g), and the qk store recomputes weights as exp(q·k/√head_dim − lse)", cfg.ModelType, so.Scale, so.SoftCap)
-	case windows > 0:
-		why = fmt.Sprintf("the %s model uses sliding-window attention (a window of %d keys on %d of %d layers), which blockwise attention does not implement", cfg.ModelType, cfg.SlidingWindow, windows, cfg.Layers)
+	switch {
 	case opts.Intervention != nil:
 		why = "interventions edit the attention scores and pattern, which blockwise attention never materialises"
 	case opts.Internals:
@@ -441,6 +446,28 @@ func CheckQK(cfg *arch.Config, a arch.Architecture, opts ForwardOptions) error {
 		return nil
 	}
 	return fmt.Errorf("blockwise attention (--store qk) is not available: %s", why)
+}
+
+// QKScores describes how a blockwise pass of cfg scored keys, what the qk
+// store needs to recompute its weights: the scale of q·kᵀ (1/√head_dim unless
+// the family says otherwise), the soft-capping limit (0: none) and each
+// layer's sliding window (0: none; nil when no layer has one).
+func QKScores(cfg *arch.Config, a arch.Architecture) (scale, softCap float64, windows []int) {
+	so := arch.ScoreOptions(a)
+	scale = so.Scale
+	if scale == 0 {
+		scale = 1 / math.Sqrt(float64(a.HeadDim()))
+	}
+	for l := range cfg.Layers {
+		if cfg.Window(l) > 0 {
+			windows = make([]int, cfg.Layers)
+			for l := range windows {
+				windows[l] = cfg.Window(l)
+			}
+			break
+		}
+	}
+	return scale, so.SoftCap, windows
 }
 
 // emitQK records a blockwise layer's queries, keys (kv heads once), each
@@ -507,7 +534,8 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 	}
 	ids, types, posT := int32Batch(idRows, T), int32Batch(typeRows, T), int32Batch(posRows, T)
 	defer finalizeAll([]*tensors.Tensor{ids, types, posT})
-	// Masks by window; with QK (no windows: CheckQK), the key validity [B, T].
+	// Masks by window; with QK, the key validity [B, T] (the window is in the
+	// blockwise graph).
 	masks := map[int]*tensors.Tensor{}
 	for l := range r.cfg.Layers {
 		if w := r.cfg.Window(l); masks[w] == nil {
@@ -573,7 +601,7 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		case opts.PreLN:
 			exec, name = r.preLNExec, "block_preln"
 		case opts.QK:
-			exec, name = r.qkExec, "block-qk"
+			exec, name = r.qkExecs[r.cfg.Window(l)], fmt.Sprintf("block-qk-w%d", r.cfg.Window(l))
 		}
 		var editTs []*tensors.Tensor
 		if opts.Intervention != nil || opts.Internals {

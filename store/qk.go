@@ -15,10 +15,11 @@ import (
 // (qk.safetensors), recomputed exactly from the post-RoPE queries and keys and
 // each row's log-sum-exp:
 //
-//	p[h, i, j] = exp(q[h,i]·k[h/g, j]/√head_dim − lse[h, i])   (0 where masked)
+//	p[h, i, j] = exp(s(q[h,i]·k[h/g, j]) − lse[h, i])   (0 where masked)
 //
-// with the dot products accumulated in float64 (g = heads/kv_heads; masked:
-// j > i for causal models). One layer's q, k and lse are kept in memory, loaded
+// with the dot products accumulated in float64 (g = heads/kv_heads), s the
+// recorded scoring (TensorsInfo.Scale, default 1/√head_dim, and SoftCap), and
+// masked: j > i for causal models, j ≤ i − Windows[l] in sliding-window layers. One layer's q, k and lse are kept in memory, loaded
 // when a tile of another layer is asked for. Not safe for concurrent use.
 type QKReader struct {
 	st    *checkpoint.Safetensors
@@ -116,7 +117,7 @@ func (q *QKReader) Tile(l, h, r0, r1, c0, c1 int) (*tensor.Tensor, error) {
 	}
 	hd := q.info.HeadDim
 	kh := h / (q.info.Heads / q.info.KVHeads)
-	scale := 1 / math.Sqrt(float64(hd))
+	scale := q.info.qkScale()
 	out := tensor.New(r1-r0, c1-c0)
 	qi := make([]float64, hd)
 	for i := r0; i < r1; i++ {
@@ -129,8 +130,8 @@ func (q *QKReader) Tile(l, h, r0, r1, c0, c1 int) (*tensor.Tensor, error) {
 		if q.info.Causal {
 			end = min(c1, i+1)
 		}
-		for j := c0; j < end; j++ {
-			row[j-c0] = math.Exp(dot64(qi, q.k64[(kh*n+j)*hd:(kh*n+j+1)*hd])*scale - lse)
+		for j := max(c0, q.info.qkFirstKey(l, i)); j < end; j++ {
+			row[j-c0] = math.Exp(q.info.qkCap(dot64(qi, q.k64[(kh*n+j)*hd:(kh*n+j+1)*hd])*scale) - lse)
 		}
 	}
 	return out, nil
@@ -162,27 +163,28 @@ func (q *QKReader) ExactRow(l, h, i int) ([]float64, error) {
 	}
 	n, hd := q.info.Tokens, q.info.HeadDim
 	kh := h / (q.info.Heads / q.info.KVHeads)
-	scale := 1 / math.Sqrt(float64(hd))
+	scale := q.info.qkScale()
 	end := n
 	if q.info.Causal {
 		end = i + 1
 	}
+	first := q.info.qkFirstKey(l, i)
 	s := make([]float64, n)
 	m := math.Inf(-1)
-	for j := range end {
+	for j := first; j < end; j++ {
 		dot := 0.0
 		for d := range hd {
 			dot += float64(q.q[(h*n+i)*hd+d]) * q.k64[(kh*n+j)*hd+d]
 		}
-		s[j] = dot * scale
+		s[j] = q.info.qkCap(dot * scale)
 		m = max(m, s[j])
 	}
 	sum := 0.0
-	for j := range end {
+	for j := first; j < end; j++ {
 		sum += math.Exp(s[j] - m)
 	}
 	out := make([]float64, n)
-	for j := range end {
+	for j := first; j < end; j++ {
 		out[j] = math.Exp(s[j]-m) / sum
 	}
 	return out, nil
@@ -239,4 +241,30 @@ func (q *QKReader) Rows(l, r0, r1 int) (*tensor.Tensor, error) {
 	}
 	wg.Wait()
 	return out, errors.Join(errs...)
+}
+
+// qkScale is the recorded scale of q·k (1/√head_dim when none was recorded).
+func (t *TensorsInfo) qkScale() float64 {
+	if t.Scale != 0 {
+		return t.Scale
+	}
+	return 1 / math.Sqrt(float64(t.HeadDim))
+}
+
+// qkCap soft-caps a scaled score, SoftCap·tanh(s/SoftCap) (Gemma 2's
+// attn_logit_softcapping), when SoftCap > 0.
+func (t *TensorsInfo) qkCap(s float64) float64 {
+	if t.SoftCap > 0 {
+		return t.SoftCap * math.Tanh(s/t.SoftCap)
+	}
+	return s
+}
+
+// qkFirstKey is the first key query i of layer l sees through its sliding
+// window, i − Windows[l] + 1 (0 without a window).
+func (t *TensorsInfo) qkFirstKey(l, i int) int {
+	if l < len(t.Windows) && t.Windows[l] > 0 {
+		return max(0, i-t.Windows[l]+1)
+	}
+	return 0
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/attnscope/attnscope/tensor"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestSampleWriterQKV(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantDType := map[bool]string{false: "F32", true: "F16"}[fp16]
-		if s.QKV == nil || *s.QKV != (TensorsInfo{Layers: layers, Heads: heads, Tokens: n, HeadDim: hd, DType: wantDType}) {
+		if s.QKV == nil || !reflect.DeepEqual(*s.QKV, TensorsInfo{Layers: layers, Heads: heads, Tokens: n, HeadDim: hd, DType: wantDType}) {
 			t.Fatalf("%s: sample.json qkv = %+v", id, s.QKV)
 		}
 		for l := range layers {

@@ -97,9 +97,17 @@ type TensorsInfo struct {
 	// KVHeads (qk only): key/value heads, stored once (grouped-query attention).
 	KVHeads int `json:"kv_heads,omitempty"`
 	// Causal (qk only): query i sees keys j ≤ i; Values: hook_v stored too.
-	Causal bool   `json:"causal,omitempty"`
-	Values bool   `json:"values,omitempty"`
-	DType  string `json:"dtype"` // "F32" or "F16"
+	Causal bool `json:"causal,omitempty"`
+	Values bool `json:"values,omitempty"`
+	// Scale, SoftCap and Windows (qk only) are how the blockwise pass scored
+	// keys, applied again by QKReader: s = q·k·Scale (0, as in runs written
+	// before it was recorded: 1/√head_dim), then SoftCap·tanh(s/SoftCap) when
+	// SoftCap > 0; Windows[l] > 0 hides key j from query i when j ≤ i −
+	// Windows[l] (nil: no layer has a window).
+	Scale   float64 `json:"scale,omitempty"`
+	SoftCap float64 `json:"softcap,omitempty"`
+	Windows []int   `json:"windows,omitempty"`
+	DType   string  `json:"dtype"` // "F32" or "F16"
 }
 
 // WriteSample writes sample.json of s.ID (atomically). Write it last: it marks the

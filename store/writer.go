@@ -33,6 +33,10 @@ type SampleOptions struct {
 	// hook_v (model.ForwardOptions.QK); Causal is recorded for the tile mask.
 	QK, QKValues, Causal bool
 	KVHeads              int
+	// QKScale, QKSoftCap and QKWindows are recorded as TensorsInfo's Scale,
+	// SoftCap and Windows (model.QKScores).
+	QKScale, QKSoftCap float64
+	QKWindows          []int
 }
 
 // SampleWriter streams one sample's tensors to disk as a model produces them. It
@@ -438,7 +442,8 @@ func (w *SampleWriter) recordQK(name string, shape []int, data []float32) error 
 			return w.fail(err)
 		}
 		w.qk = st
-		w.qkInfo = &TensorsInfo{Layers: w.opts.Layers, Heads: heads, KVHeads: w.opts.KVHeads, Tokens: n, HeadDim: hd, DType: string(w.dtype()), Causal: w.opts.Causal, Values: w.opts.QKValues}
+		w.qkInfo = &TensorsInfo{Layers: w.opts.Layers, Heads: heads, KVHeads: w.opts.KVHeads, Tokens: n, HeadDim: hd, DType: string(w.dtype()), Causal: w.opts.Causal, Values: w.opts.QKValues,
+			Scale: w.opts.QKScale, SoftCap: w.opts.QKSoftCap, Windows: w.opts.QKWindows}
 	}
 	if w.qkNext >= len(names) || name != names[w.qkNext] {
 		want := "nothing more"

@@ -134,7 +134,7 @@ func (g *LongAddition) Next() (*Sample, error) {
 			l.Set(I+P+G-1+i, I+j*(m+1)+i, 1)
 		}
 	}
-	s.Labels = l
+	s.Labels = lay.expand(l)
 	return s, nil
 }
 
@@ -224,7 +224,7 @@ func (g *LongMultiplication) Next() (*Sample, error) {
 			l.Set(r, I+j, 1)
 		}
 	}
-	s.Labels = l
+	s.Labels = lay.expand(l)
 	return s, nil
 }
 
@@ -289,7 +289,7 @@ func (g *StringReversal) Next() (*Sample, error) {
 	for i := 0; i < P-1; i++ {
 		l.Set(start+i, start-G-i-1, 1)
 	}
-	s.Labels = l
+	s.Labels = lay.expand(l)
 	return s, nil
 }
 
@@ -374,7 +374,7 @@ func (g *Successor) Next() (*Sample, error) {
 			cur = r
 		}
 	}
-	s.Labels = l
+	s.Labels = lay.expand(l)
 	return s, nil
 }
 
@@ -461,7 +461,7 @@ func (g *ValueAssignment) Next() (*Sample, error) {
 			}
 		}
 	}
-	s.Labels = l
+	s.Labels = lay.expand(l)
 	return s, nil
 }
 
@@ -590,6 +590,6 @@ func (g *FlipFlop) Next() (*Sample, error) {
 			l.Set(r0, i+1, 1)
 		}
 	}
-	s.Labels = l
+	s.Labels = lay.expand(l)
 	return s, nil
 }

@@ -166,11 +166,19 @@ func TestHFTokenizer(t *testing.T) {
 	}
 }
 
-// A tokenizer that splits a task character into several tokens (SentencePiece byte
-// fallback for a character outside its vocabulary) would shift the reference labels:
-// the generator refuses it unless labels are off.
+// A byte-level BPE tokenizer (GPT-2's, ../shared/reference) splits each of ☃
+// and ★ into three tokens, the first two shared (â ĺ), and é into two. The
+// generators still label reference tokens: each token of the sample belongs to
+// one character (its offsets, [0, 1] of that character's encoding), and the
+// labels over tokens are those of the same sample under a tokenizer that keeps
+// every character whole (CharTokenizer, the original's geometry), with key
+// token c in its character's column and query row r in the row that predicts
+// token r+1's character (TestStringReversalOracle, TestValueAssignmentOracle
+// check the character labels). String reversal is also checked directly: the
+// rows predicting answer character i label exactly the tokens of prompt
+// character n−1−i. Characters encoded as no token are refused.
 func TestHFTokenizerSplitCharacter(t *testing.T) {
-	hf, err := tokenizer.Load(refdata.Path(t, "models", "tiny-llama"))
+	hf, err := tokenizer.Load(filepath.Join(refdata.Path(t, "tokenizers", "gpt2-bpe"), "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,24 +186,127 @@ func TestHFTokenizerSplitCharacter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if enc, _ := hf.Encode("☃", false); len(enc.IDs) < 2 {
-		t.Fatalf("test needs a character encoded as several tokens; ☃ gives %v", enc.Tokens)
+	width := map[rune]int{}
+	for _, ch := range "☃★éa=xyz01 " {
+		enc, err := hf.Encode(string(ch), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range enc.Offsets {
+			if o != [2]int{0, 1} {
+				t.Fatalf("%q: token offsets %v, want every token inside the character", ch, enc.Offsets)
+			}
+		}
+		width[ch] = len(enc.IDs)
 	}
-	params := map[string]any{"charset": []any{"☃", "a"}, "length": []any{2, 3}}
-	g, err := New("StringReversalGenerator", params, tok)
+	if width['☃'] != 3 || width['★'] != 3 || width['é'] != 2 {
+		t.Fatalf("test needs characters split into several tokens: %v", width)
+	}
+	// owners maps each token of the sample to its character: BOS, the text's
+	// characters (width tokens each), EOS.
+	owners := func(text string) []int {
+		own := []int{0}
+		for i, ch := range []rune(text) {
+			for range width[ch] {
+				own = append(own, i+1)
+			}
+		}
+		return append(own, len([]rune(text))+1)
+	}
+	for _, c := range []struct {
+		gen    string
+		params map[string]any
+		chars  string
+	}{
+		{"StringReversalGenerator", map[string]any{"charset": []any{"☃", "★", "é", "a"}, "length": []any{3, 5}, "seed": 3}, "☃★éa="},
+		{"ValueAssignmentGenerator", map[string]any{"charset_from": []any{"☃", "★", "a"}, "charset_to": []any{"é", "x", "y"}, "length": []any{3, 4}, "seed": 5}, "☃★aéxy= "},
+	} {
+		t.Run(c.gen, func(t *testing.T) {
+			g, err := New(c.gen, c.params, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := New(c.gen, c.params, NewCharTokenizer(c.chars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 5 {
+				s, want := next(t, g), next(t, ref)
+				if s.Text != want.Text {
+					t.Fatalf("texts differ: %q, character tokenizer %q", s.Text, want.Text)
+				}
+				own := owners(s.Text)
+				if n := len(s.InputIDs); n != len(own)-1 || n <= len(want.InputIDs) || s.Labels.N != n {
+					t.Fatalf("%q: %d tokens (labels %d), %d characters", s.Text, n, s.Labels.N, len(want.InputIDs))
+				}
+				ones := 0
+				for r := range s.Labels.N {
+					for col := range s.Labels.N {
+						got, w := s.Labels.At(r, col), want.Labels.At(own[r+1]-1, own[col])
+						if got != w {
+							t.Fatalf("%q: label (%d, %d) = %d, want %d (character cell (%d, %d))", s.Text, r, col, got, w, own[r+1]-1, own[col])
+						}
+						if got == 1 {
+							ones++
+						}
+					}
+				}
+				if ones <= len(want.Labels.Ones()) {
+					t.Fatalf("%q: %d token cells labelled for %d character cells", s.Text, ones, len(want.Labels.Ones()))
+				}
+				if c.gen == "StringReversalGenerator" {
+					checkSplitReversal(t, s, own)
+				}
+			}
+		})
+	}
+	// A character the tokenizer drops has no position to label.
+	g, err := New("StringReversalGenerator", map[string]any{"charset": []any{"☃", "a"}, "length": []any{2, 3}}, dropTokenizer{NewCharTokenizer("a=")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.Next(); err == nil || !strings.Contains(err.Error(), "one token per character") {
-		t.Errorf("split character: %v", err)
+	if _, err := g.Next(); err == nil || !strings.Contains(err.Error(), "as no token") {
+		t.Errorf("dropped character: %v", err)
 	}
-	params["generate_attn_labels"] = false
-	g, err = New("StringReversalGenerator", params, tok)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// dropTokenizer encodes ☃ as no token.
+type dropTokenizer struct{ *CharTokenizer }
+
+func (d dropTokenizer) Encode(text string, special bool) []int {
+	if text == "☃" {
+		return nil
 	}
-	if _, err := g.Next(); err != nil {
-		t.Errorf("without labels: %v", err)
+	return d.CharTokenizer.Encode(text, special)
+}
+
+// checkSplitReversal checks string reversal's labels over split characters
+// directly: the rows predicting the tokens of answer character i (the token
+// before each of them) label exactly the tokens of prompt character n−1−i.
+func checkSplitReversal(t *testing.T, s *Sample, own []int) {
+	t.Helper()
+	n := (len([]rune(s.Text)) - 1) / 2
+	want := map[[2]int]bool{}
+	for i := range n {
+		for tr := range own {
+			if own[tr] != n+2+i || tr == 0 {
+				continue
+			}
+			for tc := range own {
+				if own[tc] == n-i {
+					want[[2]int{tr - 1, tc}] = true
+				}
+			}
+		}
+	}
+	ones := s.Labels.Ones()
+	if len(ones) != len(want) {
+		t.Fatalf("%q: %d cells labelled, want %d", s.Text, len(ones), len(want))
+	}
+	for _, c := range ones {
+		if !want[c] {
+			t.Fatalf("%q: cell %v labelled, not a reference of its row", s.Text, c)
+		}
 	}
 }
 

@@ -13,8 +13,8 @@ package tasks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // DefaultIgnoreIndex marks targets and label cells that are not scored.
@@ -146,19 +146,80 @@ type taskText struct {
 	noEOS          bool
 }
 
-// layout gives the label functions the sample geometry.
+// layout gives the label functions the sample geometry. The label functions
+// count one position per task character (the original's character
+// tokenizers); when the tokenizer splits a task character into several tokens
+// (byte-level BPE, SentencePiece byte fallback), the geometry is that of the
+// characters — I and G in tokens of the instruction and chat template, P in
+// characters, ids one per character — and expand maps the character labels to
+// the tokens.
 type layout struct {
 	I, P, G int
-	ids     []int // input ids (tokens[:-1])
+	ids     []int // input ids (tokens[:-1]), one per character
+	// owner[t] is the position in character space of token t of the whole
+	// sequence (nil: one token per character, no mapping).
+	owner []int
+}
+
+// expand maps labels computed over character positions to the sample's tokens,
+// through each token's character (its offsets: the generators encode the task
+// text one character at a time, so every token lies inside one character). Key
+// token c takes the label of its character's column: every token of a reference
+// character is a reference token. Query row r predicts token r+1, so it takes
+// the row of the character position that predicts token r+1's character: the
+// last token of a character predicts the next character, the tokens before it
+// predict the rest of their own character (as the row predicting its first
+// token).
+func (lay layout) expand(l *Labels) *Labels {
+	if lay.owner == nil || l == nil {
+		return l
+	}
+	n := len(lay.owner) - 1
+	out := NewLabels(n)
+	for r := range n {
+		rc := lay.owner[r+1] - 1
+		for c := range n {
+			out.Cells[r*n+c] = l.At(rc, lay.owner[c])
+		}
+	}
+	return out
 }
 
 // encodeChars encodes s one character at a time without special tokens.
 func encodeChars(tok Tokenizer, s string) []int {
-	var out []int
+	ids, _ := encodeCharsOwned(tok, s)
+	return ids
+}
+
+// encodeCharsOwned is encodeChars also returning, per character, its tokens'
+// count.
+func encodeCharsOwned(tok Tokenizer, s string) (ids, counts []int) {
 	for _, ch := range s {
-		out = append(out, tok.Encode(string(ch), false)...)
+		t := tok.Encode(string(ch), false)
+		ids = append(ids, t...)
+		counts = append(counts, len(t))
 	}
-	return out
+	return ids, counts
+}
+
+// charSpace returns, for a task text encoded per character (tokens ids, counts
+// per character), one id per character — its token, or for a character split
+// into several tokens a negative id of its own, −1 − code point, so that equal
+// characters compare equal — and each token's character index.
+func charSpace(s string, ids, counts []int) (chars, owner []int) {
+	k := 0
+	for i, ch := range []rune(s) {
+		if counts[i] == 1 {
+			chars = append(chars, ids[k])
+		} else {
+			chars = append(chars, -1-int(ch))
+		}
+		for range counts[i] {
+			owner = append(owner, i)
+		}
+		k += counts[i]
+	}
+	return chars, owner
 }
 
 // assemble builds tokens, targets and the label geometry of spec §2.3 steps 1–4.
@@ -191,12 +252,13 @@ func (c *Common) assemble(tt taskText, defInstr string, defFewShot [2]string, de
 		instrTok = append(instrTok, tok.Encode(fp[1], false)...)
 		instrText.WriteString(fp[0] + strings.Join(samples, "\n") + fp[1])
 	}
-	promptTok := encodeChars(tok, tt.prompt)
-	answerTok := encodeChars(tok, tt.answer)
+	promptTok, promptCounts := encodeCharsOwned(tok, tt.prompt)
+	answerTok, answerCounts := encodeCharsOwned(tok, tt.answer)
 	P := len(promptTok)
-	if !c.NoLabels && (P != utf8.RuneCountInString(tt.prompt) || len(answerTok) != utf8.RuneCountInString(tt.answer)) && tokErr(tok) == nil {
-		// The label geometry (as the original's) counts one token per task character.
-		return nil, layout{}, fmt.Errorf("the tokenizer encodes a character of %q as several tokens (or none): the reference-token labels count one token per character; use a charset the tokenizer keeps whole, or generate_attn_labels: false", tt.prompt+tt.answer)
+	split := P != len(promptCounts) || len(answerTok) != len(answerCounts)
+	if split && !c.NoLabels && tokErr(tok) == nil && (slices.Contains(promptCounts, 0) || slices.Contains(answerCounts, 0)) {
+		// A character without a token has no position to label.
+		return nil, layout{}, fmt.Errorf("the tokenizer encodes a character of %q as no token: the reference-token labels need a position for every task character; use a charset the tokenizer keeps, or generate_attn_labels: false", tt.prompt+tt.answer)
 	}
 
 	var tokens []int
@@ -241,7 +303,40 @@ func (c *Common) assemble(tt taskText, defInstr string, defFewShot [2]string, de
 		PromptLen:      P,
 		GenPromptLen:   G,
 	}
-	return s, layout{I: I, P: P, G: G, ids: s.InputIDs}, tokErr(tok)
+	lay := layout{I: I, P: P, G: G, ids: s.InputIDs}
+	if split && tokErr(tok) == nil {
+		lay = charLayout(tokens, I, G, tt, promptTok, promptCounts, answerTok, answerCounts)
+	}
+	return s, lay, tokErr(tok)
+}
+
+// charLayout is the character-space layout of tokens = prefix (I tokens) +
+// prompt + chat generation prompt (G tokens) + answer + end, whose prompt and
+// answer characters were encoded into possibly several tokens each.
+func charLayout(tokens []int, I, G int, tt taskText, promptTok, promptCounts, answerTok, answerCounts []int) layout {
+	pc, po := charSpace(tt.prompt, promptTok, promptCounts)
+	ac, ao := charSpace(tt.answer, answerTok, answerCounts)
+	var chars, owner []int
+	add := func(ids []int) { // tokens kept one per position
+		for _, id := range ids {
+			owner = append(owner, len(chars))
+			chars = append(chars, id)
+		}
+	}
+	addChars := func(cs, own []int) {
+		base := len(chars)
+		for _, o := range own {
+			owner = append(owner, base+o)
+		}
+		chars = append(chars, cs...)
+	}
+	P, A := len(promptTok), len(answerTok)
+	add(tokens[:I])
+	addChars(pc, po)
+	add(tokens[I+P : I+P+G])
+	addChars(ac, ao)
+	add(tokens[I+P+G+A:])
+	return layout{I: I, P: len(pc), G: G, ids: chars[:len(chars)-1], owner: owner}
 }
 
 // maskedLabels returns the label matrix with rows < rowEnd and columns < colEnd

@@ -144,3 +144,68 @@ func TestEvaluateModelChatTemplate(t *testing.T) {
 		}
 	}
 }
+
+const hfSplitConfig = `name: hf-reversal
+model:
+  load_from_checkpoint: true
+  checkpoint_filepath: unused
+training: null
+evaluation:
+  batch_size: 2
+  visualize: false
+  name: hf_reversal
+  dataset1:
+    num_samples: 3
+    generator: StringReversalGenerator
+    generator_parameters:
+      seed: 42
+      charset: ["☃", "é", "a"]
+      length: ${as_tuple:2,3}
+  dataset2:
+    num_samples: 2
+    generator: StringReversalGenerator
+    generator_parameters:
+      seed: 42
+      charset: ["☃", "é", "a"]
+      length: ${as_tuple:4,4}
+`
+
+// TestEvaluateModelSplitCharacters evaluates a Hugging Face causal LM whose
+// byte-level BPE tokenizer (tiny-gpt2's, ../shared/reference) splits ☃ into
+// three tokens and é into two: the reference-token labels are mapped from the
+// task's characters to the tokens (TestHFTokenizerSplitCharacter checks the
+// mapping), every sample is scored on all its answer tokens, and each scored
+// row's share of attention on reference tokens lies in [0, 1].
+func TestEvaluateModelSplitCharacters(t *testing.T) {
+	dir := refdata.Path(t, "models", "tiny-gpt2")
+	e, err := ParseExperiment("hf.yaml", []byte(hfSplitConfig), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := EvaluateModel(context.Background(), e, dir, EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ID == nil || rep.OOD == nil || len(rep.ID.Samples) != 3 || len(rep.OOD.Samples) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	split := false
+	for _, s := range append(rep.ID.Samples, rep.OOD.Samples...) {
+		n := (len([]rune(s.Text)) - 1) / 2
+		answer := string([]rune(s.Text)[n+1:])
+		tokens := len([]byte(answer)) // one token per byte here: ☃ 3, é 2, a 1
+		split = split || strings.ContainsAny(answer, "☃é")
+		// Scored: every answer token and the EOS.
+		if len(s.Piecewise) != tokens+1 || len(s.RefShare) == 0 {
+			t.Fatalf("sample %q: %d scored positions for %d answer tokens + EOS, %d reference shares", s.Text, len(s.Piecewise), tokens, len(s.RefShare))
+		}
+		for _, v := range s.RefShare {
+			if v < 0 || v > 1 {
+				t.Fatalf("sample %q: reference share %g", s.Text, v)
+			}
+		}
+	}
+	if !split {
+		t.Fatal("no sample has a split character in its answer")
+	}
+}

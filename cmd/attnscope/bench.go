@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/attnscope/attnscope/bench/capturebench"
 	"github.com/attnscope/attnscope/bench/intervenebench"
+	"github.com/attnscope/attnscope/bench/qklength"
 	"github.com/attnscope/attnscope/model"
 	"github.com/spf13/cobra"
 )
@@ -16,7 +22,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Benchmarks against baselines (see its subcommands)",
 	}
-	c.AddCommand(newBenchCaptureCmd(), newBenchInterveneCmd())
+	c.AddCommand(newBenchCaptureCmd(), newBenchInterveneCmd(), newBenchQKLengthCmd())
 	return c
 }
 
@@ -97,4 +103,73 @@ without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's nativ
 	c.Flags().StringVar(&o.Torch.Python, "python", "/usr/bin/python3", "python interpreter for the PyTorch baseline")
 	c.Flags().StringVar(&o.Torch.Script, "torch-script", filepath.Join("..", "shared", "bench", "torch_gpt2.py"), "PyTorch baseline script")
 	return c
+}
+
+func newBenchQKLengthCmd() *cobra.Command {
+	o := qklength.Options{Shape: qklength.DefaultShape}
+	var cell, model, out string
+	var maxMem, maxDisk float64
+	c := &cobra.Command{
+		Use:   "qk-length",
+		Short: "Capture time, peak memory and disk size against sequence length, full storage beside --store qk",
+		Long: `Captures Text(n) of a Llama-shaped model with random weights (4 layers, width 512, 8 query
+heads, 2 KV heads) at each --n, with full storage (attention materialised and written) and
+with --store qk, each capture in a child process so that its peak resident memory is its own,
+and prints wall and CPU seconds, peak RSS, the bytes written and capture's own estimate.
+A cell whose estimate exceeds --max-memory-gib or --max-disk-gib is skipped and reported.
+With --svg, the memory and time curves are drawn (FILE-memory.svg, FILE-time.svg).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer lowerGC()() // as capture does
+			if cell != "" {   // child: one capture, its Cell as JSON on stdout
+				return benchQKCell(cmd, cell, model, out)
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if o.Work, err = os.MkdirTemp("", "attnscope-qk-length-"); err != nil {
+				return err
+			}
+			defer os.RemoveAll(o.Work)
+			o.MaxMemory, o.MaxDisk = int64(maxMem*(1<<30)), int64(maxDisk*(1<<30))
+			o.Child = func(ctx context.Context, dir, store string, n int, runDir string) (qklength.Cell, error) {
+				b, err := exec.CommandContext(ctx, exe, "bench", "qk-length", "--cell", fmt.Sprintf("%s:%d", store, n), "--cell-model", dir, "--cell-out", runDir).Output()
+				var res qklength.Cell
+				if err == nil {
+					err = json.Unmarshal(b, &res)
+				}
+				return res, err
+			}
+			_, err = qklength.Run(cmd.Context(), cmd.OutOrStdout(), o)
+			return err
+		},
+	}
+	c.Flags().IntSliceVar(&o.Lengths, "n", []int{1024, 2048, 4096, 8192, 16384, 32768}, "sequence lengths")
+	c.Flags().StringSliceVar(&o.Stores, "store", []string{"full", "qk"}, "storages to measure")
+	c.Flags().StringVar(&o.Tokenizer, "tokenizer", filepath.Join("..", "shared", "reference", "models", "tiny-llama"), "folder with tokenizer.json and tokenizer_config.json (a 4,096-entry vocabulary)")
+	c.Flags().Float64Var(&maxMem, "max-memory-gib", 8, "skip cells whose memory estimate is above this")
+	c.Flags().Float64Var(&maxDisk, "max-disk-gib", 8, "skip cells whose disk estimate is above this")
+	c.Flags().StringVar(&o.SVG, "svg", "", "draw the curves to FILE-memory.svg and FILE-time.svg")
+	c.Flags().StringVar(&cell, "cell", "", "internal: run one STORE:N capture and print it as JSON")
+	c.Flags().StringVar(&model, "cell-model", "", "internal: the model folder of --cell")
+	c.Flags().StringVar(&out, "cell-out", "", "internal: the run folder of --cell")
+	for _, f := range []string{"cell", "cell-model", "cell-out"} {
+		_ = c.Flags().MarkHidden(f)
+	}
+	return c
+}
+
+// benchQKCell is the child of bench qk-length: one capture, measured.
+func benchQKCell(cmd *cobra.Command, cell, model, out string) error {
+	store, ns, ok := strings.Cut(cell, ":")
+	n, err := strconv.Atoi(ns)
+	if !ok || err != nil || (store != "full" && store != "qk") {
+		return usagef(cmd, "--cell must be full:N or qk:N, got %q", cell)
+	}
+	res, err := qklength.RunCell(cmd.Context(), model, store, n, out)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 }

@@ -46,8 +46,10 @@ attention is computed blockwise and samples/<id>/qk.safetensors replaces
 attention.safetensors: per layer hook_q [heads, tokens, head_dim], hook_k [kv_heads,
 tokens, head_dim] and attn.lse [heads, tokens], each row's log-sum-exp, from which
 any tile is recomputed exactly (memory and disk grow as tokens, not tokens²; the
-estimate is printed before the run; refused for scores other than Q·Kᵀ/√head_dim
-(GPT-Neo, Gemma 2), sliding-window models and --intervene). Tensors are
+estimate is printed before the run; sliding windows, GPT-Neo's unscaled and Gemma 2's
+scaled, soft-capped scores are applied blockwise and recorded in sample.json for the
+recomputation; refused with --intervene, which edits the scores blockwise attention
+never holds). Tensors are
 written layer by layer as the model produces them. Rerunning the same command skips the
 samples already finished; an interrupted capture leaves no half-written file.
 

@@ -68,8 +68,8 @@ type AttentionInputs struct {
 	Taps map[string]*Node
 	// Blockwise, when set, makes Attend compute attention blockwise
 	// (BlockwiseAttention): Mask is not used and Attend returns each row's
-	// log-sum-exp instead of the pattern. It excludes Edits, Taps and
-	// AttendWith options other than the default scale.
+	// log-sum-exp instead of the pattern. It excludes Edits, Taps and Dropout;
+	// the window is Blockwise.Window, not Mask.
 	Blockwise *Blockwise
 }
 
@@ -359,15 +359,15 @@ type AttentionOptions struct {
 	SoftCap float64
 }
 
-// Default reports whether the options give the default scores q·kᵀ/√headDim
-// (the only ones blockwise attention and the qk store compute).
+// Default reports whether the options give the default scores q·kᵀ/√headDim.
 func (o AttentionOptions) Default(headDim int) bool {
 	return o.SoftCap == 0 && (o.Scale == 0 || o.Scale == 1/math.Sqrt(float64(headDim)))
 }
 
 // ScoreOptioner is implemented by the families whose Block passes options to
 // AttendWith (scores other than q·kᵀ/√head_dim: GPT-Neo, Gemma 2), so that
-// callers can tell before building a graph (blockwise attention refuses them).
+// callers can tell without building a graph (the qk store records them to
+// recompute the weights).
 type ScoreOptioner interface {
 	AttentionOptions() AttentionOptions
 }

@@ -22,19 +22,26 @@ type Blockwise struct {
 	Causal               bool
 	// KeyValid [B, C] bool marks the keys every query may see (padding hidden).
 	KeyValid *Node
+	// Window > 0 also hides key j from query i when j ≤ i − Window
+	// (sliding-window attention, as the materialised mask of Config.Window):
+	// key blocks wholly outside every row's window are skipped.
+	Window int
 }
 
-// BlockwiseAttention computes softmax(q·kᵀ/√head_dim + mask)·v like Attention
-// (grouped-query heads, q [B, heads, T, hd], k, v [B, kv_heads, C, hd], masked
-// logits replaced by the lowest float32) without materialising the [T, C]
-// scores: per query block it keeps the running row maximum m, the running sum
-// l = Σ exp(s − m) and the unnormalised output, rescaling them by exp(m_old −
-// m_new) when a key block raises the maximum (Dao et al. 2022, Algorithm 1).
-// With Causal and no cache (C = T), key blocks right of a query block's last
-// row are skipped. It returns the merged output [B, T, heads·hd] and each
-// row's log-sum-exp lse = m + log l [B, heads, T] in float64, from which any entry of the
-// pattern is exp(q·k/√hd − lse) (masked entries 0).
-func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
+// BlockwiseAttention computes softmax(s + mask)·v like AttentionWith with the
+// scores s = q·kᵀ·scale, soft-capped to cap·tanh(s/cap) when opts.SoftCap > 0
+// (scale opts.Scale, 0 meaning 1/√head_dim; grouped-query heads, q [B, heads,
+// T, hd], k, v [B, kv_heads, C, hd], masked logits replaced by the lowest
+// float32) without materialising the [T, C] scores: per query block it keeps
+// the running row maximum m, the running sum l = Σ exp(s − m) and the
+// unnormalised output, rescaling them by exp(m_old − m_new) when a key block
+// raises the maximum (Dao et al. 2022, Algorithm 1). With Causal and no cache
+// (C = T), key blocks right of a query block's last row are skipped, with a
+// Window those left of its first row's window too. It returns the merged
+// output [B, T, heads·hd] and each row's log-sum-exp lse = m + log l [B,
+// heads, T] in float64, from which any entry of the pattern is exp(s − lse)
+// with s computed in float64 (masked entries 0).
+func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out, lse *Node) {
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
@@ -42,10 +49,13 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
 	if bw.QueryBlock <= 0 || bw.KeyBlock <= 0 {
 		panic(fmt.Sprintf("BlockwiseAttention: block sizes must be positive, got %d×%d", bw.QueryBlock, bw.KeyBlock))
 	}
-	scale := 1 / math.Sqrt(float64(hd))
+	scale := opts.Scale
+	if scale == 0 {
+		scale = 1 / math.Sqrt(float64(hd))
+	}
 	_, exp := math.Frexp(scale)
 	preScale := math.Ldexp(0.5, exp) == scale
-	if preScale {
+	if preScale && scale != 1 {
 		q = MulScalar(q, scale)
 	}
 	gr := q.Graph()
@@ -64,8 +74,13 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
 		if bw.Causal && c == t {
 			kEnd = qe
 		}
+		kStart := 0
+		if bw.Window > 0 {
+			// key j is visible from query qs (the block's first row) when j > qs − Window
+			kStart = max(0, qs-bw.Window+1)
+		}
 		var m, l, acc *Node
-		for ks := 0; ks < kEnd; ks += bw.KeyBlock {
+		for ks := kStart; ks < kEnd; ks += bw.KeyBlock {
 			ke := min(kEnd, ks+bw.KeyBlock)
 			bk := ke - ks
 			kb := SliceAxis(k64, 2, AxisRange(ks, ke))
@@ -75,14 +90,26 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise) (out, lse *Node) {
 				s = MulScalar(s, scale)
 			}
 			s = reshape(s, b, heads, bq, bk)
+			if opts.SoftCap > 0 {
+				s = SoftCap(s, opts.SoftCap)
+			}
 			ok := SliceAxis(bw.KeyValid, 1, AxisRange(ks, ke)) // [b, bk]
 			ok = BroadcastToDims(Reshape(ok, b, 1, 1, bk), b, heads, bq, bk)
-			if bw.Causal && ke-1 > qs {
+			// key ks+j is visible from query qs+i when ks+j ≤ qs+i (causal) and
+			// ks+j > qs+i − Window (window)
+			var rel *Node // (ks+j) − (qs+i) [bq, bk]
+			if (bw.Causal && ke-1 > qs) || (bw.Window > 0 && ks <= qe-1-bw.Window) {
 				rows := Iota(gr, shapes.Make(dtypes.Int32, bq, bk), 0)
 				cols := Iota(gr, shapes.Make(dtypes.Int32, bq, bk), 1)
-				// key ks+j is visible from query qs+i when ks+j ≤ qs+i
-				causal := LessOrEqual(AddScalar(cols, float64(ks-qs)), rows)
+				rel = Sub(AddScalar(cols, float64(ks-qs)), rows)
+			}
+			if bw.Causal && ke-1 > qs {
+				causal := LessOrEqual(rel, ZerosLike(rel))
 				ok = LogicalAnd(ok, BroadcastToDims(Reshape(causal, 1, 1, bq, bk), b, heads, bq, bk))
+			}
+			if bw.Window > 0 && ks <= qe-1-bw.Window {
+				inside := GreaterThan(rel, Scalar(gr, dtypes.Int32, -bw.Window))
+				ok = LogicalAnd(ok, BroadcastToDims(Reshape(inside, 1, 1, bq, bk), b, heads, bq, bk))
 			}
 			s = Where(ok, s, low)
 			mb := ReduceAndKeep(s, ReduceMax, -1) // [b, heads, bq, 1]

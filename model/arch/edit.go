@@ -1,8 +1,6 @@
 package arch
 
 import (
-	"fmt"
-
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 )
 
@@ -61,17 +59,14 @@ func (in AttentionInputs) Attend(q, k, v *Node) (out, pattern, lse *Node) {
 }
 
 // AttendWith is Attend with AttentionWith's scale and soft-capping options
-// (families that pass any also report them through ScoreOptioner). Blockwise
-// attention takes only the default scores q·kᵀ/√head_dim.
+// (families that pass any also report them through ScoreOptioner, so that the
+// qk store can recompute the same scores); blockwise attention applies them too.
 func (in AttentionInputs) AttendWith(q, k, v *Node, opts AttentionOptions) (out, pattern, lse *Node) {
 	if in.Blockwise != nil {
 		if len(in.Edits) > 0 || in.Taps != nil || in.Dropout != nil {
 			panic("AttentionInputs.Attend: blockwise attention takes no edits, taps or dropout (refused before building the graph)")
 		}
-		if !opts.Default(q.Shape().Dimensions[3]) {
-			panic(fmt.Sprintf("AttentionInputs.Attend: blockwise attention takes the default scale only, got %+v (refused before building the graph)", opts))
-		}
-		out, lse = BlockwiseAttention(q, k, v, *in.Blockwise)
+		out, lse = BlockwiseAttention(q, k, v, *in.Blockwise, opts)
 		return out, nil, lse
 	}
 	out, pattern = attention(q, k, v, in.Mask, opts, in.Edits, in.Taps)
