@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/attnscope/attnscope/internal/procstat"
 	"github.com/attnscope/attnscope/internal/refdata"
 )
 
@@ -38,11 +39,15 @@ func BenchmarkForwardCapture(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := procstat.CPUTime()
 	for range b.N {
 		if _, err := m.Forward(ctx, Input{IDs: ids}, rec, ForwardOptions{Hidden: true}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	// Process CPU time (user + system: page faults of new buffers count) per pass is
+	// less sensitive than wall time to other processes on a shared machine.
+	b.ReportMetric(float64((procstat.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(ForwardFLOPs(m.Config(), len(ids))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 

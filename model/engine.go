@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -35,6 +36,11 @@ type runner struct {
 	headW   []*tensors.Tensor
 
 	embedExec, blockExec, cacheExec, finalExec, headExec *Exec
+	// attnExec is blockExec without the Q, K and V outputs (a capture that
+	// records neither them nor a KV cache): a graph output is a new buffer on
+	// every call, one the backend never reuses, while intermediate values
+	// return to its pool.
+	attnExec *Exec
 	// preLNExec is the block that also returns the pre-LayerNorm residual sums
 	// (ForwardOptions.PreLN); its outputs are blockExec's plus the two sums.
 	preLNExec *Exec
@@ -127,8 +133,9 @@ func (r *runner) buildExecs() error {
 		return err
 	}
 	// block builds a layer's graph; window ≥ 0 makes it blockwise with that
-	// sliding window (0: none), −1 materialised (the window is in the mask).
-	block := func(withCache, preLN bool, window int) func(in []*Node) []*Node {
+	// sliding window (0: none), −1 materialised (the window is in the mask);
+	// qkv false leaves out the Q, K and V outputs (attnExec).
+	block := func(withCache, preLN bool, window int, qkv bool) func(in []*Node) []*Node {
 		blockwise := window >= 0
 		return func(in []*Node) []*Node {
 			x, mask := in[0], in[1]
@@ -150,6 +157,9 @@ func (r *runner) buildExecs() error {
 			if blockwise {
 				outs[1] = o.LSE
 			}
+			if !qkv {
+				return outs[:2]
+			}
 			if preLN {
 				if o.AttnPreLN == nil {
 					panic(fmt.Sprintf("the %s architecture has no pre-LayerNorm residual sums (a pre-norm family)", r.cfg.ModelType))
@@ -159,19 +169,22 @@ func (r *runner) buildExecs() error {
 			return outs
 		}
 	}
-	if r.preLNExec, err = NewExec(r.backend, block(false, true, -1)); err != nil {
+	if r.preLNExec, err = NewExec(r.backend, block(false, true, -1, true)); err != nil {
 		return err
 	}
-	if r.blockExec, err = NewExec(r.backend, block(false, false, -1)); err != nil {
+	if r.blockExec, err = NewExec(r.backend, block(false, false, -1, true)); err != nil {
 		return err
 	}
-	if r.cacheExec, err = NewExec(r.backend, block(true, false, -1)); err != nil {
+	if r.attnExec, err = NewExec(r.backend, block(false, false, -1, false)); err != nil {
+		return err
+	}
+	if r.cacheExec, err = NewExec(r.backend, block(true, false, -1, true)); err != nil {
 		return err
 	}
 	r.qkExecs = map[int]*Exec{}
 	for l := range r.cfg.Layers {
 		if w := r.cfg.Window(l); r.qkExecs[w] == nil {
-			if r.qkExecs[w], err = NewExec(r.backend, block(false, false, w)); err != nil {
+			if r.qkExecs[w], err = NewExec(r.backend, block(false, false, w, true)); err != nil {
 				return err
 			}
 		}
@@ -216,7 +229,7 @@ func (r *runner) CompiledGraphs() int {
 func (r *runner) Config() *arch.Config { return r.cfg }
 
 func (r *runner) Close() error {
-	for _, e := range []*Exec{r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec} {
+	for _, e := range []*Exec{r.embedExec, r.blockExec, r.attnExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec} {
 		if e != nil {
 			e.Finalize()
 		}
@@ -228,7 +241,7 @@ func (r *runner) Close() error {
 		e.Finalize()
 	}
 	r.editExec, r.qkExecs = nil, nil
-	r.embedExec, r.blockExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec = nil, nil, nil, nil, nil, nil
+	r.embedExec, r.blockExec, r.attnExec, r.cacheExec, r.finalExec, r.headExec, r.preLNExec = nil, nil, nil, nil, nil, nil, nil
 	var errs []error
 	for _, t := range r.weights {
 		if err := t.FinalizeAll(); err != nil {
@@ -290,22 +303,28 @@ func appendAny(dst []any, ts []*tensors.Tensor) []any {
 	return dst
 }
 
+// blockDims returns d0, R, C of a tensor of shape [B, d0, R, C] (or [B, R, C], d0 = 1).
+func blockDims(t *tensors.Tensor) (d0, R, C int, err error) {
+	dims := t.Shape().Dimensions
+	switch len(dims) {
+	case 3:
+		return 1, dims[1], dims[2], nil
+	case 4:
+		return dims[1], dims[2], dims[3], nil
+	}
+	return 0, 0, 0, fmt.Errorf("unexpected output shape %v", dims)
+}
+
 // readRows copies batch element b's leading block [d0, rows, cols] of a tensor
 // of shape [B, d0, R, C] (or [B, R, C], d0 = 1) into dst.
 func readRows(t *tensors.Tensor, b, rows, cols int, dst []float32) ([]float32, error) {
-	dims := t.Shape().Dimensions
-	var d0, R, C int
-	switch len(dims) {
-	case 3:
-		d0, R, C = 1, dims[1], dims[2]
-	case 4:
-		d0, R, C = dims[1], dims[2], dims[3]
-	default:
-		return nil, fmt.Errorf("unexpected output shape %v", dims)
+	d0, R, C, err := blockDims(t)
+	if err != nil {
+		return nil, err
 	}
 	base := b * d0 * R * C
-	dst = dst[:0]
-	err := tensors.ConstFlatData(t, func(flat []float32) {
+	dst = slices.Grow(dst[:0], d0*rows*cols)
+	err = tensors.ConstFlatData(t, func(flat []float32) {
 		for h := range d0 {
 			for i := range rows {
 				off := base + (h*R+i)*C
@@ -314,6 +333,29 @@ func readRows(t *tensors.Tensor, b, rows, cols int, dst []float32) ([]float32, e
 		}
 	})
 	return dst, err
+}
+
+// withRows hands fn batch element b's leading block [d0, rows, cols] of t (as
+// readRows): the tensor's own memory when the block is the whole of sample b
+// (rows = R, cols = C: no padding to trim), else a copy in *buf. fn must not
+// keep the slice (Recorder's contract).
+func withRows(t *tensors.Tensor, b, rows, cols int, buf *[]float32, fn func([]float32) error) error {
+	d0, R, C, err := blockDims(t)
+	if err != nil {
+		return err
+	}
+	if rows != R || cols != C {
+		if *buf, err = readRows(t, b, rows, cols, *buf); err != nil {
+			return err
+		}
+		return fn(*buf)
+	}
+	size := d0 * R * C
+	var ferr error
+	if err := tensors.ConstFlatData(t, func(flat []float32) { ferr = fn(flat[b*size : (b+1)*size : (b+1)*size]) }); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // extendsContext reports whether the model runs past max_position_embeddings:
@@ -567,11 +609,14 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 			return nil
 		}
 		var rerr error
-		if buf, rerr = readRows(t, b, rows, cols, buf); rerr != nil {
+		if err := withRows(t, b, rows, cols, &buf, func(data []float32) error {
+			rerr = recs[b].Record(name, shape, data)
 			return rerr
-		}
-		if err := recs[b].Record(name, shape, buf); err != nil {
-			return fmt.Errorf("record %s: %w", name, err)
+		}); err != nil {
+			if rerr != nil {
+				return fmt.Errorf("record %s: %w", name, err)
+			}
+			return err
 		}
 		return nil
 	}
@@ -598,6 +643,8 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		args = appendAny(args, r.layerW[l])
 		exec, name := r.blockExec, "block"
 		switch {
+		case !opts.QKV && !keepKV && !opts.PreLN && !opts.QK:
+			exec, name = r.attnExec, "block-attn"
 		case opts.PreLN:
 			exec, name = r.preLNExec, "block_preln"
 		case opts.QK:
@@ -629,6 +676,9 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 		if err != nil {
 			res.free()
 			return nil, err
+		}
+		for len(outs) < 5 { // attnExec: no Q, K, V
+			outs = append(outs, nil)
 		}
 		x = outs[0]
 		if keepPattern {
@@ -673,14 +723,12 @@ func (r *runner) prefill(ctx context.Context, ins []Input, recs []Recorder, opts
 			}
 		}
 		finalizeAll(outs[5:])
-		outs[1].FinalizeAll()
-		outs[2].FinalizeAll()
+		finalizeAll(outs[1:3])
 		if keepKV {
 			res.k = append(res.k, outs[3])
 			res.v = append(res.v, outs[4])
 		} else {
-			outs[3].FinalizeAll()
-			outs[4].FinalizeAll()
+			finalizeAll(outs[3:5])
 		}
 		if err != nil {
 			x.FinalizeAll()
@@ -728,11 +776,15 @@ func (r *runner) finalAndHead(x *tensors.Tensor, n int, recs []Recorder, opts Fo
 				if rec == nil {
 					continue
 				}
-				if buf, err = readRows(y, b, n, width, buf); err != nil {
+				var rerr error
+				if err := withRows(y, b, n, width, &buf, func(data []float32) error {
+					rerr = rec.Record("final_norm", []int{n, width}, data)
+					return rerr
+				}); err != nil {
+					if rerr != nil {
+						return nil, fmt.Errorf("record final_norm: %w", err)
+					}
 					return nil, err
-				}
-				if err := rec.Record("final_norm", []int{n, width}, buf); err != nil {
-					return nil, fmt.Errorf("record final_norm: %w", err)
 				}
 			}
 		}

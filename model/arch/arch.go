@@ -195,6 +195,28 @@ func Conv1D(x, w, b *Node) *Node {
 	return dense(x, w, b, compute.DenseLayoutInputOutputs, func() *Node { return MatMul(x, w) })
 }
 
+// FusedQKV projects x [B, T, width] with a GPT-2 Conv1D weight W [width, 3·d]
+// and bias b [3·d] (nil: none) holding the query, key and value projections side
+// by side, x·W+b, and returns the three [B, T, d] parts. Through the backend's
+// fused QKV projection (one matmul whose output is split, biases added, in one
+// pass) where there is one; else Conv1D and three slices.
+func FusedQKV(x, w, b *Node, d int) (q, k, v *Node) {
+	decomposed := func() []*Node {
+		qkv := Conv1D(x, w, b)
+		axis := qkv.Rank() - 1
+		return []*Node{SliceAxis(qkv, axis, AxisRange(0, d)), SliceAxis(qkv, axis, AxisRange(d, 2*d)), SliceAxis(qkv, axis, AxisRange(2*d, 3*d))}
+	}
+	outs, _ := InternalFusedOpCallerMulti(func() []*Node {
+		var bq, bk, bv *Node
+		if b != nil {
+			bq, bk, bv = SliceAxis(b, 0, AxisRange(0, d)), SliceAxis(b, 0, AxisRange(d, 2*d)), SliceAxis(b, 0, AxisRange(2*d, 3*d))
+		}
+		q, k, v := BackendFusedAttentionQKVProjection(x, w, bq, bk, bv, d, d)
+		return []*Node{q, k, v}
+	}, decomposed, true)
+	return outs[0], outs[1], outs[2]
+}
+
 func dense(x, w, b *Node, layout compute.DenseLayout, matmul func() *Node) *Node {
 	out, _ := InternalFusedOpCaller(func() *Node {
 		return BackendFusedDense(x, w, b, compute.DenseConfig{WeightLayout: layout})

@@ -87,10 +87,8 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	d, h, hd := a.c.Hidden, a.c.Heads, a.c.HeadDim
 	eps := a.c.NormEps
 	hn := arch.FastLayerNorm(x, w["ln1_w"], w["ln1_b"], eps)
-	qkv := arch.Conv1D(hn, w["attn_w"], w["attn_b"])
-	q := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(0, d)), h, hd)
-	k := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(d, 2*d)), h, hd)
-	v := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(2*d, 3*d)), h, hd)
+	q, k, v := arch.FusedQKV(hn, w["attn_w"], w["attn_b"], d)
+	q, k, v = arch.SplitHeads(q, h, hd), arch.SplitHeads(k, h, hd), arch.SplitHeads(v, h, hd)
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern, lse := in.Attend(q, k, v)
