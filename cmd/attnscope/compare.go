@@ -47,40 +47,45 @@ and attnscope merge --out FOLDER joins the n shard folders into the unsharded ta
 			if configPath == "" {
 				return usagef(cmd, "--config is required")
 			}
-			cfg, err := compare.LoadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			stderr := cmd.ErrOrStderr()
-			opt := compare.Options{Shard: sh}
-			if opt.ConfigSum, err = fileSum(configPath); err != nil {
-				return err
-			}
-			var closeProgress func()
-			opt.Progress, closeProgress = compareProgress(stderr)
-			sum, err := compare.Run(cmd.Context(), cfg, opt)
-			closeProgress()
-			if err != nil {
-				return err
-			}
-			for _, w := range sum.Warnings {
-				fmt.Fprintln(stderr, "compare: warning:", w)
-			}
-			if sum.Resumed {
-				fmt.Fprintf(cmd.OutOrStdout(), "shard %s already finished (its manifest says so): nothing to compute\n", sh)
-				return nil
-			}
-			for _, o := range sum.Outputs {
-				fmt.Fprintln(cmd.OutOrStdout(), o)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "compared %d pairs: %d rows in %d tables (CSV and Parquet)\n", sum.Pairs, sum.Rows, len(sum.Outputs))
-			return nil
+			return runCompare(cmd, configPath, sh)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "comparator config (YAML)")
 	cmd.Flags().BoolVar(&list, "list", false, "list comparison functions and transformations")
 	shard.AddFlag(cmd.Flags(), &sh)
 	return cmd
+}
+
+// runCompare runs the comparator config configPath (shard sh of it).
+func runCompare(cmd *cobra.Command, configPath string, sh shard.Shard) error {
+	cfg, err := compare.LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	opt := compare.Options{Shard: sh}
+	if opt.ConfigSum, err = fileSum(configPath); err != nil {
+		return err
+	}
+	var closeProgress func()
+	opt.Progress, closeProgress = compareProgress(stderr)
+	sum, err := compare.Run(cmd.Context(), cfg, opt)
+	closeProgress()
+	if err != nil {
+		return err
+	}
+	for _, w := range sum.Warnings {
+		fmt.Fprintln(stderr, "compare: warning:", w)
+	}
+	if sum.Resumed {
+		fmt.Fprintf(cmd.OutOrStdout(), "shard %s already finished (its manifest says so): nothing to compute\n", sh)
+		return nil
+	}
+	for _, o := range sum.Outputs {
+		fmt.Fprintln(cmd.OutOrStdout(), o)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "compared %d pairs: %d rows in %d tables (CSV and Parquet)\n", sum.Pairs, sum.Rows, len(sum.Outputs))
+	return nil
 }
 
 // fileSum is the SHA-256 of the file at path, in hex.
