@@ -58,6 +58,18 @@ type Options struct {
 	// AnyHost accepts every Host header: for a server deliberately bound to a
 	// non-loopback address, reached by whatever name the network gives it.
 	AnyHost bool
+	// RemoteAttention, when set, opens the attention of sample id of the run folder
+	// dir (as given to New) when the folder has no attention file: a run in object
+	// storage staged without its attention (store.StageRead), read one layer at a
+	// time with ranged requests. It returns nil when the sample has none.
+	RemoteAttention func(dir, id string) (*store.RemoteAttention, error)
+}
+
+// attentionSource is a sample's attention, one layer at a time: a memory-mapped
+// file (store.MappedAttention) or ranged reads of an object (store.RemoteAttention).
+type attentionSource interface {
+	Layer(l int) ([]byte, error)
+	Close() error
 }
 
 // Server serves a set of run folders. Create it with New; it is an http.Handler.
@@ -213,7 +225,7 @@ type sampleData struct {
 	run      *runEntry
 	id       string
 	info     *store.Sample
-	att      *store.MappedAttention // nil: no attention file
+	att      attentionSource // nil: no attention
 	layers   int
 	heads, n int
 	dtype    checkpoint.DType
@@ -248,6 +260,10 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 		}
 	} else if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
 		return nil, err
+	} else if s.opts.RemoteAttention != nil {
+		if err := sd.openRemote(s.opts.RemoteAttention); err != nil {
+			return nil, err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,6 +284,19 @@ func (sd *sampleData) openAttention() error {
 	}
 	sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
 	sd.attSize, sd.attMod = a.Size, a.ModUnixNano
+	return nil
+}
+
+// openRemote opens the sample's attention through open (Options.RemoteAttention).
+func (sd *sampleData) openRemote(open func(dir, id string) (*store.RemoteAttention, error)) error {
+	a, err := open(sd.run.dir, sd.id)
+	if err != nil {
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("run %s, sample %s: %v", sd.run.key, sd.id, err)}
+	}
+	if a != nil {
+		sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
+		sd.attSize, sd.attMod = a.Size, a.ModUnixNano
+	}
 	return nil
 }
 

@@ -32,11 +32,11 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 			}
 			host, _, _ := net.SplitHostPort(addr)
 			loopback := web.IsLoopback(addr)
-			dirs, err := stageAll(cmd, args)
+			dirs, remote, err := stageAll(cmd, args)
 			if err != nil {
 				return err
 			}
-			srv, err := web.New(dirs, web.Options{Hosts: []string{host}, AnyHost: !loopback})
+			srv, err := web.New(dirs, web.Options{Hosts: []string{host}, AnyHost: !loopback, RemoteAttention: remote})
 			if err != nil {
 				return err
 			}
@@ -53,15 +53,30 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 	return cmd
 }
 
-// stageAll gives local folders for run arguments that may be s3:// (store.Stage).
-func stageAll(cmd *cobra.Command, args []string) ([]string, error) {
+// stageAll gives local folders for run arguments that may be s3://: an S3 run is
+// staged without its attention files (store.StageRead), which the returned function
+// (web.Options.RemoteAttention) reads one layer at a time with ranged requests.
+func stageAll(cmd *cobra.Command, args []string) ([]string, func(dir, id string) (*store.RemoteAttention, error), error) {
 	out := make([]string, len(args))
+	remote := map[string]*store.Bucket{}
 	for i, a := range args {
-		dir, _, err := store.Stage(cmd.Context(), a, false)
+		dir, b, err := store.StageRead(cmd.Context(), a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[i] = dir
+		if b != nil {
+			remote[dir] = b
+		}
 	}
-	return out, nil
+	if len(remote) == 0 {
+		return out, nil, nil
+	}
+	ctx := cmd.Context()
+	return out, func(dir, id string) (*store.RemoteAttention, error) {
+		if b := remote[dir]; b != nil {
+			return b.OpenAttention(ctx, id)
+		}
+		return nil, nil
+	}, nil
 }
