@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/attnscope/attnscope/internal/s3test"
 	"github.com/attnscope/attnscope/jobs"
@@ -90,10 +91,22 @@ func TestS3CaptureDeriveMerge(t *testing.T) {
 	if got := run([]string{"capture", "--model", model, "--prompts", prompts, "--out", "s3://runs/ro"}); got != exitError {
 		t.Errorf("capture with a read-only key: exit %d", got)
 	}
+	// A wrong secret key (the server verifies SigV4 signatures): refused within 10 s,
+	// nothing written.
+	s3test.EnvSecret(t, srv.URL, s3test.Key, "not-the-secret")
+	start := time.Now()
+	if got := run([]string{"capture", "--model", model, "--prompts", prompts, "--out", "s3://runs/badsecret"}); got != exitError {
+		t.Errorf("capture with a wrong secret key: exit %d", got)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("capture with a wrong secret key took %v", d)
+	}
 	s3test.Env(t, srv.URL, s3test.Key)
-	ro, _ := store.OpenS3(context.Background(), "s3://runs/ro")
-	if keys, _ := ro.List(context.Background()); len(keys) != 0 {
-		t.Errorf("a refused capture wrote %v", keys)
+	for _, p := range []string{"s3://runs/ro", "s3://runs/badsecret"} {
+		b, _ := store.OpenS3(context.Background(), p)
+		if keys, _ := b.List(context.Background()); len(keys) != 0 {
+			t.Errorf("a refused capture wrote %v into %s", keys, p)
+		}
 	}
 }
 
