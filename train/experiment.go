@@ -20,6 +20,9 @@ type EvalOptions struct {
 	DropLast     bool // the original's DataLoader(drop_last=True)
 	// OnSample receives every evaluated sample of dataset1 ("dataset1") and dataset2.
 	OnSample func(dataset string, i int, s *tasks.Sample, preds []int, attn [][][]float32) error
+	// Batch, when set, says which batches b of dataset ("dataset1", "dataset2") to
+	// evaluate (a shard; see evaluate.Options.Batch).
+	Batch func(dataset string, b int) bool
 }
 
 // Evaluate runs the experiment's evaluation section on a model:
@@ -66,6 +69,10 @@ func evaluateWith(ctx context.Context, e *Experiment, f evaluate.Forwarder, tok 
 			}
 		}
 		o := evaluate.Options{BatchSize: ev.BatchSize, Pad: pad, DropLast: opt.DropLast}
+		if opt.Batch != nil {
+			key := d.key
+			o.Batch = func(b int) bool { return opt.Batch(key, b) }
+		}
 		if opt.OnSample != nil {
 			key := d.key
 			o.OnSample = func(i int, s *tasks.Sample, preds []int, attn [][][]float32) error {
