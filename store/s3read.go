@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -174,11 +175,38 @@ func IsSampleAttention(rel string) bool {
 	return len(parts) == 3 && parts[0] == SamplesDir && parts[2] == AttentionFile
 }
 
+// isDerivedOutput reports whether rel is a derived output (derived/<pass>/<id>.npy).
+func isDerivedOutput(rel string) bool {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if len(parts) != 3 || parts[0] != DerivedDir || !strings.HasSuffix(parts[2], ".npy") {
+		return false
+	}
+	return CheckSampleID(parts[1]) == nil && CheckSampleID(strings.TrimSuffix(parts[2], ".npy")) == nil
+}
+
+// Fetch downloads a file StageRead left out of the local folder dir, a derived
+// output (derived/<pass>/<id>.npy), when a reader first asks for it; an error
+// wrapping fs.ErrNotExist for any other file, or when the object does not exist.
+func (b *Bucket) Fetch(ctx context.Context, dir, rel string) error {
+	if !isDerivedOutput(rel) {
+		return fmt.Errorf("%s: %w", rel, fs.ErrNotExist)
+	}
+	_, err := b.c.StatObject(ctx, b.bucket, b.key(rel), minio.StatObjectOptions{})
+	if r := minio.ToErrorResponse(err); r.Code == "NoSuchKey" || r.StatusCode == 404 {
+		return fmt.Errorf("%s/%s: %w", b.url, rel, fs.ErrNotExist)
+	}
+	if err != nil {
+		return b.explain(err, "read")
+	}
+	return b.download(ctx, rel, filepath.Join(dir, filepath.FromSlash(rel)))
+}
+
 // StageRead gives a reader of the run argument arg a local folder, as Stage does for
-// reading, except that for an S3 run the samples' attention files are not
-// downloaded: the folder holds everything else (run.json, sample.json, metrics,
-// derived outputs, manifests), and the returned Bucket reads attention with ranged
-// requests (OpenAttention). For a local path the Bucket is nil.
+// reading, except that for an S3 run the samples' attention files and the derived
+// outputs are not downloaded: the folder holds everything else (run.json,
+// sample.json, metrics, pass settings, manifests); the returned Bucket reads
+// attention with ranged requests (OpenAttention) and downloads a derived output when
+// first asked (Fetch). For a local path the Bucket is nil.
 func StageRead(ctx context.Context, arg string) (local string, b *Bucket, err error) {
 	if !IsS3(arg) {
 		return arg, nil, nil
@@ -190,7 +218,8 @@ func StageRead(ctx context.Context, arg string) (local string, b *Bucket, err er
 	if err != nil {
 		return "", nil, err
 	}
-	if _, err := b.pull(ctx, local, IsSampleAttention); err != nil {
+	skip := func(rel string) bool { return IsSampleAttention(rel) || isDerivedOutput(rel) }
+	if _, err := b.pull(ctx, local, skip); err != nil {
 		return "", nil, err
 	}
 	return local, b, nil

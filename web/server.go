@@ -63,6 +63,11 @@ type Options struct {
 	// storage staged without its attention (store.StageRead), read one layer at a
 	// time with ranged requests. It returns nil when the sample has none.
 	RemoteAttention func(dir, id string) (*store.RemoteAttention, error)
+	// Fetch, when set, is asked for a file missing from the run folder dir (as given
+	// to New), rel its run-relative slash path: it downloads the file into the folder
+	// (a derived output of a run in object storage, fetched when first asked), or
+	// returns an error wrapping fs.ErrNotExist.
+	Fetch func(dir, rel string) error
 }
 
 // attentionSource is a sample's attention, one layer at a time: a memory-mapped
@@ -95,6 +100,8 @@ type runEntry struct {
 	dir  string // as given
 	real string // absolute, symlinks resolved: every file served lies under it
 	run  *store.Run
+	// fetch downloads a missing file (Options.Fetch); nil: none.
+	fetch func(rel string) error
 }
 
 type pyrEntry struct {
@@ -143,6 +150,10 @@ func New(dirs []string, opts Options) (*Server, error) {
 			key = fmt.Sprintf("%s-%d", store.SampleID(filepath.Base(real)), i)
 		}
 		e := &runEntry{key: key, dir: d, real: real, run: r}
+		if opts.Fetch != nil {
+			d := d
+			e.fetch = func(rel string) error { return opts.Fetch(d, rel) }
+		}
 		s.runs = append(s.runs, e)
 		s.byKey[key] = e
 	}
@@ -208,6 +219,15 @@ func IsLoopback(addr string) bool {
 func (e *runEntry) inside(rel ...string) (string, error) {
 	p := filepath.Join(append([]string{e.real}, rel...)...)
 	real, err := filepath.EvalSymlinks(p)
+	if errors.Is(err, fs.ErrNotExist) && e.fetch != nil && strings.HasPrefix(p, e.real+string(filepath.Separator)) {
+		ferr := e.fetch(filepath.ToSlash(strings.TrimPrefix(p, e.real+string(filepath.Separator))))
+		if ferr != nil && !errors.Is(ferr, fs.ErrNotExist) {
+			return "", &httpError{http.StatusBadGateway, fmt.Sprintf("run %s: %v", e.key, ferr)}
+		}
+		if ferr == nil {
+			real, err = filepath.EvalSymlinks(p)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", notFound("run %s has no %s", e.key, filepath.ToSlash(filepath.Join(rel...)))

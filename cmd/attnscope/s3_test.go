@@ -154,6 +154,10 @@ func TestS3ServeRangedTiles(t *testing.T) {
 	if got := run([]string{"capture", "--model", filepath.Join("..", "..", "models", "default"), "--prompts", prompts, "--out", local}); got != exitOK {
 		t.Fatalf("capture: exit %d", got)
 	}
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n")
+	if got := run([]string{"derive", "--config", cfg, local}); got != exitOK {
+		t.Fatalf("derive: exit %d", got)
+	}
 	b, err := store.OpenS3(ctx, "s3://runs/sums")
 	if err != nil {
 		t.Fatal(err)
@@ -165,8 +169,10 @@ func TestS3ServeRangedTiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "samples", "p0.txt", store.AttentionFile)); !os.IsNotExist(err) {
-		t.Fatalf("the staged run holds the attention file (%v)", err)
+	for _, f := range []string{filepath.Join("samples", "p0.txt", store.AttentionFile), filepath.Join("derived", "entropy", "p0.txt.npy")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Fatalf("the staged run holds %s (%v)", f, err)
+		}
 	}
 	servers := map[string]*httptest.Server{}
 	for name, o := range map[string]struct {
@@ -174,9 +180,10 @@ func TestS3ServeRangedTiles(t *testing.T) {
 		opt web.Options
 	}{
 		"local": {local, web.Options{}},
-		"s3": {dir, web.Options{RemoteAttention: func(_, id string) (*store.RemoteAttention, error) {
-			return rb.OpenAttention(ctx, id)
-		}}},
+		"s3": {dir, web.Options{
+			RemoteAttention: func(_, id string) (*store.RemoteAttention, error) { return rb.OpenAttention(ctx, id) },
+			Fetch:           func(d, rel string) error { return rb.Fetch(ctx, d, rel) },
+		}},
 	} {
 		w, err := web.New([]string{o.dir}, o.opt)
 		if err != nil {
@@ -204,6 +211,18 @@ func TestS3ServeRangedTiles(t *testing.T) {
 			t.Errorf("GET %s: the S3 server sent %d bytes; the header and one layer are %d, the file %d", url, sent, limit, len(att))
 		}
 		t.Logf("GET %s: %d bytes from S3 (attention file %d bytes)", url, sent, len(att))
+	}
+	// Derived outputs are fetched when asked: the sample's, not the other sample's.
+	for _, url := range []string{"/api/runs/sums/samples/p0.txt", "/api/runs/sums/derived/entropy/p0.txt"} {
+		if got, want := httpGet(t, servers["s3"].URL+url), httpGet(t, servers["local"].URL+url); !bytes.Equal(got, want) {
+			t.Errorf("GET %s: the S3 run's answer differs from the local run's", url)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "derived", "entropy", "p0.txt.npy")); err != nil {
+		t.Errorf("the asked derived output was not fetched: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "derived", "entropy", "p1.txt.npy")); !os.IsNotExist(err) {
+		t.Errorf("a derived output nobody asked for was fetched (%v)", err)
 	}
 }
 
