@@ -288,6 +288,17 @@ func (p *pending) commitShard(command string, n int, format string, sh shard.Sha
 	return p.commit()
 }
 
+// shardCount is how many of the n ids format(0) … format(n-1) the shard computes.
+func (s *Setup) shardCount(n int, format string) int {
+	c := 0
+	for i := range n {
+		if s.opts.Shard.Has(fmt.Sprintf(format, i)) {
+			c++
+		}
+	}
+	return c
+}
+
 // shardFinished reports whether Out holds this shard of command finished (a rerun of a
 // finished shard does nothing); Out existing otherwise is left to create to refuse.
 func (s *Setup) shardFinished(command string) (bool, error) {
@@ -361,6 +372,7 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 	}
 	rng := rand.New(rand.NewPCG(s.opts.Seed, 0xa0761d6478bd642f))
 	d := s.Net.Cfg.Hidden
+	done := 0
 	for i, b := range exs {
 		if err := ctx.Err(); err != nil {
 			p.abort()
@@ -389,7 +401,8 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 			return "", err
 		}
 		if progress != nil {
-			progress(i+1, len(exs))
+			done++
+			progress(done, s.shardCount(len(exs), "ex%05d"))
 		}
 	}
 	return p.dest, p.commitShard("diagnose-jacobian", len(exs), "ex%05d", s.opts.Shard)
@@ -421,6 +434,7 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 		p.abort()
 		return "", err
 	}
+	done := 0
 	for i, b := range bs {
 		if !s.opts.Shard.Has(fmt.Sprintf("b%05d", i)) {
 			continue
@@ -438,7 +452,8 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 			return "", fmt.Errorf("batch %d: %w", i, err)
 		}
 		if progress != nil {
-			progress(i+1, len(bs))
+			done++
+			progress(done, s.shardCount(len(bs), "b%05d"))
 		}
 	}
 	return p.dest, p.commitShard("diagnose-layernorm", len(bs), "b%05d", s.opts.Shard)
