@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -24,6 +25,13 @@ type Options struct {
 	// Workers is how many pairs are computed at once (GOMAXPROCS when 0); rows are
 	// written in the same order whatever the number.
 	Workers int
+	// Shard, when set, compares only the pairs whose human session (the human_a
+	// session of human pairs) belongs to it, writing OUT/shard-<i>-of-<n>/ with a
+	// shard manifest; MergeShards joins the shards' tables.
+	Shard shard.Shard
+	// ConfigSum identifies the configuration in the shard manifest (a rerun of a
+	// finished shard with another configuration computes it again).
+	ConfigSum string
 }
 
 // Summary says what Run wrote.
@@ -32,6 +40,7 @@ type Summary struct {
 	Pairs    int      // pairs compared
 	Rows     int      // rows written
 	Warnings []string // items skipped and why
+	Resumed  bool     // a finished shard: its manifest says so, nothing was computed
 }
 
 // side is a run folder with the metadata of its samples.
@@ -98,16 +107,22 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Summary, error) {
 		}
 	}
 	out := path(cfg.OutputFolder)
+	if opt.Shard.Sharded() {
+		out = filepath.Join(out, opt.Shard.Name())
+		if done, err := shardFinished(out, opt, human, cfg); done || err != nil {
+			return &Summary{Resumed: done, Outputs: tableFiles(out, cfg)}, err
+		}
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
 	e := &engine{cfg: cfg, opt: opt, human: human, sum: &Summary{}, bases: &baseCache{}}
 	for _, c := range cfg.Comparisons {
 		for _, s := range c.Machine {
-			e.total += len(pairsOf(human.metas, machines[path(firstNonEmpty(s.Folder, cfg.MachineAttFolder))].metas))
+			e.total += len(e.mine(pairsOf(human.metas, machines[path(firstNonEmpty(s.Folder, cfg.MachineAttFolder))].metas)))
 		}
 		if c.humanPairs() {
-			e.total += len(humanPairs(human.metas))
+			e.total += len(e.mine(humanPairs(human.metas)))
 		}
 	}
 	defer func() {
@@ -136,6 +151,11 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Summary, error) {
 		e.sum.Outputs = append(e.sum.Outputs, w.csvFile.Name())
 	}
 	e.writers = nil
+	if opt.Shard.Sharded() {
+		if err := writeShardManifest(out, opt, human, cfg); err != nil {
+			return nil, err
+		}
+	}
 	return e.sum, nil
 }
 
@@ -234,8 +254,9 @@ func (e *engine) machineSection(ctx context.Context, c *Comparison, s MachineSid
 		return err
 	}
 	e.writers = append(e.writers, w)
-	pairs := pairsOf(e.human.metas, m.metas)
-	if len(pairs) == 0 {
+	all := pairsOf(e.human.metas, m.metas)
+	pairs := e.mine(all)
+	if len(all) == 0 {
 		e.sum.Warnings = append(e.sum.Warnings, fmt.Sprintf("comparison %s: no machine sample of %s shares a source file with a human session of %s", c.Output(s), m.dir, e.human.dir))
 	}
 	compute := func(i int) (outcome, error) {
@@ -275,7 +296,7 @@ func (e *engine) humanSection(ctx context.Context, c *Comparison, out string) er
 		return err
 	}
 	e.writers = append(e.writers, w)
-	pairs := humanPairs(e.human.metas)
+	pairs := e.mine(humanPairs(e.human.metas))
 	compute := func(i int) (outcome, error) {
 		am, bm := e.human.metas[pairs[i].h], e.human.metas[pairs[i].m]
 		a, err := e.human.load(c.Human.Subfolder, am.Stem)

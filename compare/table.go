@@ -207,3 +207,21 @@ func repr(v Value) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// writeRaw appends a row read back from a table of the same columns: its CSV record
+// and its Parquet row as they were written.
+func (w *tableWriter) writeRaw(rec []string, row parquet.Row) error {
+	if err := w.csv.Write(rec); err != nil {
+		return fmt.Errorf("write %s: %w", w.csvFile.Name(), err)
+	}
+	if _, err := w.pq.WriteRows([]parquet.Row{row}); err != nil {
+		return fmt.Errorf("write %s: %w", w.pqFile.Name(), err)
+	}
+	w.rows++
+	if w.rows%rowGroupRows == 0 {
+		if err := w.pq.Flush(); err != nil {
+			return fmt.Errorf("write %s: %w", w.pqFile.Name(), err)
+		}
+	}
+	return nil
+}

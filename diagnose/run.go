@@ -12,6 +12,7 @@ import (
 
 	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/internal/buildinfo"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/tensor"
@@ -45,6 +46,10 @@ type Options struct {
 	Backend   string
 	Out       string
 	Command   []string
+	// Shard, when set, computes only the examples (jacobian) or batches (layernorm)
+	// whose id (ex00000, b00000) hashes to it, into the run folder Out with a shard
+	// manifest; attnscope merge joins the shards' run folders (package jobs).
+	Shard shard.Shard
 }
 
 // Setup is a loaded model with its encoded inputs.
@@ -264,6 +269,58 @@ func nonEmpty(xs ...string) []string {
 
 func (p *pending) abort() { os.RemoveAll(p.tmp) }
 
+// commitShard commits the run, with, for a sharded run, the shard manifest of
+// command (ids format(0) … format(n-1), those of sh assigned and finished).
+func (p *pending) commitShard(command string, n int, format string, sh shard.Shard) error {
+	if sh.Sharded() {
+		m := store.ShardManifest{Command: command, Index: sh.Index, Count: sh.Count}
+		for i := range n {
+			if id := fmt.Sprintf(format, i); sh.Has(id) {
+				m.Assigned = append(m.Assigned, id)
+			}
+		}
+		m.Finished = m.Assigned
+		if err := p.run.WriteShardManifest(m); err != nil {
+			p.abort()
+			return err
+		}
+	}
+	return p.commit()
+}
+
+// shardCount is how many of the n ids format(0) … format(n-1) the shard computes.
+func (s *Setup) shardCount(n int, format string) int {
+	c := 0
+	for i := range n {
+		if s.opts.Shard.Has(fmt.Sprintf(format, i)) {
+			c++
+		}
+	}
+	return c
+}
+
+// shardFinished reports whether Out holds this shard of command finished (a rerun of a
+// finished shard does nothing); Out existing otherwise is left to create to refuse.
+func (s *Setup) shardFinished(command string) (bool, error) {
+	if !s.opts.Shard.Sharded() {
+		return false, nil
+	}
+	r, err := store.Open(s.opts.Out)
+	if err != nil {
+		return false, nil
+	}
+	ms, err := r.ShardManifests()
+	if err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		if m.Command == command && m.Index == s.opts.Shard.Index && m.Count == s.opts.Shard.Count && m.Complete() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (p *pending) commit() error {
 	now := time.Now().UTC()
 	p.run.Meta.EndTime = &now
@@ -293,6 +350,9 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 	if err != nil {
 		return "", err
 	}
+	if done, err := s.shardFinished("diagnose-jacobian"); done || err != nil {
+		return s.opts.Out, err
+	}
 	j, err := NewJacobians(s.Net, JacobianOptions{Mode: s.Mode, Chunk: chunk, Backend: s.opts.Backend})
 	if err != nil {
 		return "", err
@@ -312,13 +372,19 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 	}
 	rng := rand.New(rand.NewPCG(s.opts.Seed, 0xa0761d6478bd642f))
 	d := s.Net.Cfg.Hidden
+	done := 0
 	for i, b := range exs {
 		if err := ctx.Err(); err != nil {
 			p.abort()
 			return "", err
 		}
 		ex := b[0]
-		pos := rng.IntN(len(ex.IDs))
+		pos := rng.IntN(len(ex.IDs)) // drawn for every example: a shard draws what the whole run does
+		id := fmt.Sprintf("ex%05d", i)
+		if !s.opts.Shard.Has(id) {
+			continue
+		}
+		j.calls = uint64(i) // dropout masks keyed by the example, sharded or not
 		sv, err := j.SingularValues(ex, pos)
 		if err != nil {
 			p.abort()
@@ -329,17 +395,17 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 			p.abort()
 			return "", err
 		}
-		id := fmt.Sprintf("ex%05d", i)
 		rows := []store.MetricRow{{Sample: id, Pass: "jacobian", Layer: -1, Head: -1, Metric: "position", Value: float64(pos)}}
 		if err := p.run.WriteDerived("jacobian", id, t, rows); err != nil {
 			p.abort()
 			return "", err
 		}
 		if progress != nil {
-			progress(i+1, len(exs))
+			done++
+			progress(done, s.shardCount(len(exs), "ex%05d"))
 		}
 	}
-	return p.dest, p.commit()
+	return p.dest, p.commitShard("diagnose-jacobian", len(exs), "ex%05d", s.opts.Shard)
 }
 
 // RunLayerNorm writes, per batch, the per-token std of the pre-LayerNorm
@@ -350,6 +416,9 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 	bs, err := s.batches(s.opts.Batches, s.opts.BatchSize)
 	if err != nil {
 		return "", err
+	}
+	if done, err := s.shardFinished("diagnose-layernorm"); done || err != nil {
+		return s.opts.Out, err
 	}
 	l, err := NewLayerNormStd(s.Net, s.Mode, s.opts.Backend)
 	if err != nil {
@@ -365,7 +434,12 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 		p.abort()
 		return "", err
 	}
+	done := 0
 	for i, b := range bs {
+		if !s.opts.Shard.Has(fmt.Sprintf("b%05d", i)) {
+			continue
+		}
+		l.b.calls = uint64(i) // dropout masks keyed by the batch, sharded or not
 		v, shape, err := l.Batch(b, s.opts.MaxLen)
 		if err == nil {
 			var t *tensor.Tensor
@@ -378,10 +452,11 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 			return "", fmt.Errorf("batch %d: %w", i, err)
 		}
 		if progress != nil {
-			progress(i+1, len(bs))
+			done++
+			progress(done, s.shardCount(len(bs), "b%05d"))
 		}
 	}
-	return p.dest, p.commit()
+	return p.dest, p.commitShard("diagnose-layernorm", len(bs), "b%05d", s.opts.Shard)
 }
 
 // RunPerturb writes ‖o₁ − o₂‖₂ per example of every batch as

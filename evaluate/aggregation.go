@@ -231,21 +231,35 @@ type Scored struct {
 func PredictionCorrelation(samples []Scored, ignore int) Comparison {
 	var ok, bad []float64
 	for _, s := range samples {
-		for r := 0; r < s.Labels.N && r < len(s.Targets); r++ {
-			if s.Targets[r] == ignore {
-				continue
-			}
-			p, valid := rowPercentage(s.Agg, s.Labels, r, int32(ignore))
-			if !valid {
-				continue
-			}
-			if s.Predictions[r] == s.Targets[r] {
-				ok = append(ok, p)
-			} else {
-				bad = append(bad, p)
-			}
+		o, b := scoredShares(s, ignore)
+		ok, bad = append(ok, o...), append(bad, b...)
+	}
+	return correlation(ok, bad)
+}
+
+// scoredShares are one sample's reference-attention shares of its scored tokens
+// predicted right (ok) and wrong (bad), in token order.
+func scoredShares(s Scored, ignore int) (ok, bad []float64) {
+	for r := 0; r < s.Labels.N && r < len(s.Targets); r++ {
+		if s.Targets[r] == ignore {
+			continue
+		}
+		p, valid := rowPercentage(s.Agg, s.Labels, r, int32(ignore))
+		if !valid {
+			continue
+		}
+		if s.Predictions[r] == s.Targets[r] {
+			ok = append(ok, p)
+		} else {
+			bad = append(bad, p)
 		}
 	}
+	return ok, bad
+}
+
+// correlation is PredictionCorrelation's comparison of the shares of right and
+// wrong predictions.
+func correlation(ok, bad []float64) Comparison {
 	c := Comparison{Group1: groupStats(ok), Group2: groupStats(bad)}
 	if len(ok) >= 2 && len(bad) >= 2 {
 		w, _ := stats.WelchTTest(ok, bad)

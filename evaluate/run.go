@@ -35,6 +35,10 @@ type Options struct {
 	NoAttention bool
 	// OnSample, when set, receives every evaluated sample (e.g. to capture it).
 	OnSample func(i int, s *tasks.Sample, preds []int, attn [][][]float32) error
+	// Batch, when set, says which batches (0, 1, … in sample order) to evaluate: a
+	// shard of the dataset. The batches are the unsharded run's, so every sample is
+	// evaluated exactly as it is there; MergeParts joins the shards.
+	Batch func(b int) bool
 }
 
 // SampleResult is one evaluated sample.
@@ -58,6 +62,8 @@ type DatasetResult struct {
 	PredictionCorr *Comparison    `json:"attn_prediction_corr,omitempty"`
 	Samples        []SampleResult `json:"samples"`
 	percentages    [][]float64
+	parts          []PartSample // the evaluated samples, with what the aggregates need
+	batches        int          // batches of the dataset (evaluated or not)
 }
 
 // Dataset evaluates a model on samples: exact-match and piecewise accuracy,
@@ -73,13 +79,16 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 		bs = 16
 	}
 	res := &DatasetResult{Name: name, Samples: []SampleResult{}}
-	var pieces [][]int
-	var scored []Scored
+	var parts []PartSample
 	withAttn := !opt.NoAttention
 	for start := 0; start < len(samples); start += bs {
 		end := min(start+bs, len(samples))
 		if opt.DropLast && end-start < bs {
 			break
+		}
+		res.batches++
+		if opt.Batch != nil && !opt.Batch(start/bs) {
+			continue
 		}
 		batch := tasks.Collate(samples[start:end], opt.Pad, ignore)
 		// Bucket the length to a multiple of 8 so few graphs are compiled.
@@ -115,6 +124,7 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 				sr.Predicted = decode(predScored)
 			}
 			var sampleAttn [][][]float32
+			part := PartSample{}
 			if withAttn && s.Labels != nil {
 				sampleAttn = crop(attn[bi], n, t)
 				agg, err := AggregateAttention(toTensor(sampleAttn, t), nil)
@@ -126,8 +136,8 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 					m := mean(sr.RefShare)
 					sr.RefMean = &m
 				}
-				res.percentages = append(res.percentages, sr.RefShare)
-				scored = append(scored, Scored{Agg: agg, Labels: s.Labels, Targets: s.TargetIDs, Predictions: preds[bi][:t]})
+				part.Scored = true
+				part.Right, part.Wrong = scoredShares(Scored{Agg: agg, Labels: s.Labels, Targets: s.TargetIDs, Predictions: preds[bi][:t]}, ignore)
 			}
 			if opt.OnSample != nil {
 				if sampleAttn == nil && withAttn {
@@ -137,11 +147,29 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 					return nil, err
 				}
 			}
-			if sr.Correct {
-				res.Accuracy++
-			}
-			pieces = append(pieces, sr.Piecewise)
-			res.Samples = append(res.Samples, sr)
+			part.Result = sr
+			parts = append(parts, part)
+		}
+	}
+	res.finish(parts)
+	return res, nil
+}
+
+// finish computes the dataset's aggregates from its evaluated samples, in order.
+func (res *DatasetResult) finish(parts []PartSample) {
+	res.parts, res.Samples, res.percentages = parts, []SampleResult{}, nil
+	res.Accuracy = 0
+	var pieces [][]int
+	var ok, bad []float64
+	for _, p := range parts {
+		if p.Result.Correct {
+			res.Accuracy++
+		}
+		pieces = append(pieces, p.Result.Piecewise)
+		res.Samples = append(res.Samples, p.Result)
+		if p.Scored {
+			res.percentages = append(res.percentages, p.Result.RefShare)
+			ok, bad = append(ok, p.Right...), append(bad, p.Wrong...)
 		}
 	}
 	res.N = len(res.Samples)
@@ -152,10 +180,9 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 	if len(res.percentages) > 0 {
 		e := EvaluatePercentages(res.percentages)
 		res.AttentionEval = &e
-		c := PredictionCorrelation(scored, ignore)
+		c := correlation(ok, bad)
 		res.PredictionCorr = &c
 	}
-	return res, nil
 }
 
 func mean(x []float64) float64 {

@@ -7,7 +7,9 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -79,16 +81,17 @@ func Merge(ctx context.Context, dst string, srcs []string) (*MergeSummary, error
 		return sum, err
 	}
 	sum.Samples = len(ids)
-	if len(passes) > 0 {
-		names := make([]string, 0, len(passes))
-		for _, p := range passes {
-			names = append(names, p.Name)
-			for _, id := range ids {
-				if out.HasDerived(p.Name, id) {
-					sum.Derived++
-				}
-			}
+	names := make([]string, 0, len(passes))
+	for _, p := range passes {
+		names = append(names, p.Name)
+		outs, err := out.DerivedOutputs(p.Name)
+		if err != nil {
+			return sum, err
 		}
+		sum.Derived += len(outs)
+	}
+	// A run without samples (diagnose) has no metrics table.
+	if len(passes) > 0 && len(ids) > 0 {
 		if sum.MetricRows, err = out.GatherMetrics(ctx, names, ids); err != nil {
 			return sum, err
 		}
@@ -225,6 +228,11 @@ func adoptRun(ctx context.Context, out, r *store.Run, passes []store.PassInfo, s
 			sum.SamplesCopied++
 		}
 	}
+	if !same {
+		if err := adoptRootFiles(out, r); err != nil {
+			return err
+		}
+	}
 	for _, p := range passes {
 		if err := out.PreparePass(p.Name, p.PassSettings); err != nil {
 			return fmt.Errorf("merge %s: %w", r.Dir(), err)
@@ -232,10 +240,11 @@ func adoptRun(ctx context.Context, out, r *store.Run, passes []store.PassInfo, s
 		if same {
 			continue
 		}
-		for _, id := range ids {
-			if !r.HasDerived(p.Name, id) {
-				continue
-			}
+		outs, err := r.DerivedOutputs(p.Name)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		for _, id := range outs {
 			copied, err := out.AdoptDerived(r, p.Name, id)
 			if err != nil {
 				return fmt.Errorf("merge %s: %w", r.Dir(), err)
@@ -243,6 +252,20 @@ func adoptRun(ctx context.Context, out, r *store.Run, passes []store.PassInfo, s
 			if copied {
 				sum.DerivedCopied++
 			}
+		}
+	}
+	return nil
+}
+
+// adoptRootFiles copies r's top-level files (a diagnose run's token_table.npy) into out.
+func adoptRootFiles(out, r *store.Run) error {
+	names, err := r.RootFiles()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := out.AdoptRootFile(r, n); err != nil {
+			return fmt.Errorf("merge %s: %w", r.Dir(), err)
 		}
 	}
 	return nil

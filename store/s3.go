@@ -25,7 +25,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/attnscope/attnscope/checkpoint"
-	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/tensor"
 )
 
@@ -322,40 +321,7 @@ func fileSHA256(p string) (string, int64, error) {
 // after its tensors, run.json last); files dir already holds with the same size are
 // kept. It returns the files downloaded.
 func (b *Bucket) PullRun(ctx context.Context, dir string) (int, error) {
-	rels, err := b.List(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if !slices.Contains(rels, RunFile) {
-		return 0, fmt.Errorf("%s: no %s: not a run folder", b.url, RunFile)
-	}
-	slices.SortStableFunc(rels, func(x, y string) int { return pushOrder(x) - pushOrder(y) })
-	n := 0
-	for _, rel := range rels {
-		local := filepath.Join(dir, filepath.FromSlash(rel))
-		st, err := b.c.StatObject(ctx, b.bucket, b.key(rel), minio.StatObjectOptions{})
-		if err != nil {
-			return n, b.explain(err, "read")
-		}
-		if fi, err := os.Stat(local); err == nil && fi.Size() == st.Size && rel != RunFile {
-			continue
-		}
-		o, err := b.c.GetObject(ctx, b.bucket, b.key(rel), minio.GetObjectOptions{})
-		if err != nil {
-			return n, b.explain(err, "read")
-		}
-		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-			o.Close()
-			return n, err
-		}
-		err = atomicfile.WriteWith(local, func(w io.Writer) error { _, err := io.Copy(w, o); return err })
-		o.Close()
-		if err != nil {
-			return n, b.explain(err, "read")
-		}
-		n++
-	}
-	return n, nil
+	return b.pull(ctx, dir, nil)
 }
 
 // AttentionLayer reads layer l of sample id's attention, [head, query, key], with
@@ -446,14 +412,9 @@ func Stage(ctx context.Context, arg string, write bool) (local string, push func
 			return "", nil, err
 		}
 	}
-	root := os.Getenv("ATTNSCOPE_CACHE")
-	if root == "" {
-		if root, err = os.UserCacheDir(); err != nil {
-			root = os.TempDir()
-		}
-		root = filepath.Join(root, "attnscope")
+	if local, err = cacheDir(b); err != nil {
+		return "", nil, err
 	}
-	local = filepath.Join(root, "s3", b.bucket, filepath.FromSlash(b.prefix))
 	keys, err := b.List(ctx)
 	if err != nil {
 		return "", nil, err

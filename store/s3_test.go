@@ -123,16 +123,18 @@ func TestS3Errors(t *testing.T) {
 		}
 	}()
 	for _, tc := range []struct {
-		name, endpoint, key, url, want string
+		name, endpoint, key, secret, url, want string
 	}{
-		{"unreachable", dead, "attnscope", "s3://runs/x", "cannot connect to the endpoint"},
-		{"silent", "http://" + hang.Addr().String(), "attnscope", "s3://runs/x", "did not answer within"},
-		{"wrong credentials", srv.URL, "intruder", "s3://runs/x", "refused the credentials"},
-		{"no bucket", srv.URL, "attnscope", "s3://nope/x", `bucket "nope" does not exist`},
-		{"no prefix", srv.URL, "attnscope", "s3://runs", "non-empty prefix"},
+		{"unreachable", dead, "attnscope", s3test.Secret, "s3://runs/x", "cannot connect to the endpoint"},
+		{"silent", "http://" + hang.Addr().String(), "attnscope", s3test.Secret, "s3://runs/x", "did not answer within"},
+		{"unknown access key", srv.URL, "intruder", s3test.Secret, "s3://runs/x", "refused the credentials"},
+		// The server verifies the SigV4 signature: a known key with a wrong secret.
+		{"wrong secret key", srv.URL, s3test.Key, "not-the-secret", "s3://runs/x", "refused the credentials"},
+		{"no bucket", srv.URL, "attnscope", s3test.Secret, "s3://nope/x", `bucket "nope" does not exist`},
+		{"no prefix", srv.URL, "attnscope", s3test.Secret, "s3://runs", "non-empty prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s3test.Env(t, tc.endpoint, tc.key)
+			s3test.EnvSecret(t, tc.endpoint, tc.key, tc.secret)
 			start := time.Now()
 			_, err := store.OpenS3(ctx, tc.url)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

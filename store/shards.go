@@ -231,3 +231,52 @@ func sameFile(a, b string) error {
 	}
 	return nil
 }
+
+// DerivedOutputs lists the ids with an output of pass (RUN/derived/<pass>/<id>.npy),
+// sorted: the samples of a capture run, or the examples and batches of a run without
+// samples (a diagnose run).
+func (r *Run) DerivedOutputs(pass string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(r.dir, DerivedDir, pass))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".npy")
+		if ok && e.Type().IsRegular() && !strings.HasPrefix(id, ".") && CheckSampleID(id) == nil {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// RootFiles lists the regular files at the top of the run folder other than run.json
+// and the metrics table (for a diagnose run: token_table.npy), sorted.
+func (r *Run) RootFiles() ([]string, error) {
+	ents, err := os.ReadDir(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if e.Type().IsRegular() && !strings.HasPrefix(n, ".") && n != RunFile && n != MetricsCSV && n != MetricsParquet {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// AdoptRootFile copies the top-level file name of src into r (atomically); a file r
+// already has must be byte-identical (copied is false).
+func (r *Run) AdoptRootFile(src *Run, name string) (copied bool, err error) {
+	if name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+		return false, fmt.Errorf("%s: not a top-level file name", name)
+	}
+	to := filepath.Join(r.dir, name)
+	if _, err := os.Stat(to); err == nil {
+		return false, sameFile(filepath.Join(src.dir, name), to)
+	}
+	return true, copyFile(filepath.Join(src.dir, name), to)
+}

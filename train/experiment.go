@@ -30,6 +30,9 @@ type EvalOptions struct {
 	// model then runs on package model's runtime (Evaluate saves it to a
 	// temporary checkpoint first).
 	Intervention *model.InterventionFile
+	// Batch, when set, says which batches b of dataset ("dataset1", "dataset2") to
+	// evaluate (a shard; see evaluate.Options.Batch).
+	Batch func(dataset string, b int) bool
 }
 
 // Evaluate runs the experiment's evaluation section on a model:
@@ -79,6 +82,10 @@ func evaluateWith(ctx context.Context, e *Experiment, f evaluate.Forwarder, tok 
 			}
 		}
 		o := evaluate.Options{BatchSize: ev.BatchSize, Pad: pad, DropLast: opt.DropLast}
+		if opt.Batch != nil {
+			key := d.key
+			o.Batch = func(b int) bool { return opt.Batch(key, b) }
+		}
 		if opt.OnSample != nil {
 			key := d.key
 			o.OnSample = func(i int, s *tasks.Sample, preds []int, attn [][][]float32) error {

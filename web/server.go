@@ -58,6 +58,23 @@ type Options struct {
 	// AnyHost accepts every Host header: for a server deliberately bound to a
 	// non-loopback address, reached by whatever name the network gives it.
 	AnyHost bool
+	// RemoteAttention, when set, opens the attention of sample id of the run folder
+	// dir (as given to New) when the folder has no attention file: a run in object
+	// storage staged without its attention (store.StageRead), read one layer at a
+	// time with ranged requests. It returns nil when the sample has none.
+	RemoteAttention func(dir, id string) (*store.RemoteAttention, error)
+	// Fetch, when set, is asked for a file missing from the run folder dir (as given
+	// to New), rel its run-relative slash path: it downloads the file into the folder
+	// (a derived output of a run in object storage, fetched when first asked), or
+	// returns an error wrapping fs.ErrNotExist.
+	Fetch func(dir, rel string) error
+}
+
+// attentionSource is a sample's attention, one layer at a time: a memory-mapped
+// file (store.MappedAttention) or ranged reads of an object (store.RemoteAttention).
+type attentionSource interface {
+	Layer(l int) ([]byte, error)
+	Close() error
 }
 
 // Server serves a set of run folders. Create it with New; it is an http.Handler.
@@ -83,6 +100,8 @@ type runEntry struct {
 	dir  string // as given
 	real string // absolute, symlinks resolved: every file served lies under it
 	run  *store.Run
+	// fetch downloads a missing file (Options.Fetch); nil: none.
+	fetch func(rel string) error
 }
 
 type pyrEntry struct {
@@ -131,6 +150,10 @@ func New(dirs []string, opts Options) (*Server, error) {
 			key = fmt.Sprintf("%s-%d", store.SampleID(filepath.Base(real)), i)
 		}
 		e := &runEntry{key: key, dir: d, real: real, run: r}
+		if opts.Fetch != nil {
+			d := d
+			e.fetch = func(rel string) error { return opts.Fetch(d, rel) }
+		}
 		s.runs = append(s.runs, e)
 		s.byKey[key] = e
 	}
@@ -196,6 +219,15 @@ func IsLoopback(addr string) bool {
 func (e *runEntry) inside(rel ...string) (string, error) {
 	p := filepath.Join(append([]string{e.real}, rel...)...)
 	real, err := filepath.EvalSymlinks(p)
+	if errors.Is(err, fs.ErrNotExist) && e.fetch != nil && strings.HasPrefix(p, e.real+string(filepath.Separator)) {
+		ferr := e.fetch(filepath.ToSlash(strings.TrimPrefix(p, e.real+string(filepath.Separator))))
+		if ferr != nil && !errors.Is(ferr, fs.ErrNotExist) {
+			return "", &httpError{http.StatusBadGateway, fmt.Sprintf("run %s: %v", e.key, ferr)}
+		}
+		if ferr == nil {
+			real, err = filepath.EvalSymlinks(p)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", notFound("run %s has no %s", e.key, filepath.ToSlash(filepath.Join(rel...)))
@@ -213,7 +245,7 @@ type sampleData struct {
 	run      *runEntry
 	id       string
 	info     *store.Sample
-	att      *store.MappedAttention // nil: no attention file
+	att      attentionSource // nil: no attention
 	layers   int
 	heads, n int
 	dtype    checkpoint.DType
@@ -248,6 +280,10 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 		}
 	} else if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
 		return nil, err
+	} else if s.opts.RemoteAttention != nil {
+		if err := sd.openRemote(s.opts.RemoteAttention); err != nil {
+			return nil, err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,6 +304,19 @@ func (sd *sampleData) openAttention() error {
 	}
 	sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
 	sd.attSize, sd.attMod = a.Size, a.ModUnixNano
+	return nil
+}
+
+// openRemote opens the sample's attention through open (Options.RemoteAttention).
+func (sd *sampleData) openRemote(open func(dir, id string) (*store.RemoteAttention, error)) error {
+	a, err := open(sd.run.dir, sd.id)
+	if err != nil {
+		return &httpError{http.StatusBadGateway, fmt.Sprintf("run %s, sample %s: %v", sd.run.key, sd.id, err)}
+	}
+	if a != nil {
+		sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
+		sd.attSize, sd.attMod = a.Size, a.ModUnixNano
+	}
 	return nil
 }
 

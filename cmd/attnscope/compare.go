@@ -1,20 +1,25 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/compare"
 	"github.com/attnscope/attnscope/internal/progress"
+	"github.com/attnscope/attnscope/internal/shard"
 )
 
 func newCompareCmd() *cobra.Command {
 	var (
 		configPath string
 		list       bool
+		sh         shard.Shard
 	)
 	cmd := &cobra.Command{
 		Use:   "compare --config cmp.yaml",
@@ -26,7 +31,12 @@ one CSV and one Parquet file per comparison and machine section to
 output_comparison_folder (<name><suffix>.csv), as followup-attention's cmp_vXX.yaml does.
 A machine section may name another model's run (machine_att_folder) to compare two
 models with different tokenizers through characters or lines (both_to_char_level,
-both_to_lines). --list shows the comparison functions and transformations.`,
+both_to_lines). --list shows the comparison functions and transformations.
+
+With --shard i/n it compares only the pairs of the human sessions whose id hashes to
+shard i, writing output_comparison_folder/shard-<i>-of-<n>/ with a shard manifest
+(shard.json, written once every table is); rerunning a finished shard computes nothing,
+and attnscope merge --out FOLDER joins the n shard folders into the unsharded tables.`,
 		Example: `  attnscope compare --config cmp.yaml
   attnscope compare --list`,
 		Args: cobra.NoArgs,
@@ -37,32 +47,55 @@ both_to_lines). --list shows the comparison functions and transformations.`,
 			if configPath == "" {
 				return usagef(cmd, "--config is required")
 			}
-			cfg, err := compare.LoadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			stderr := cmd.ErrOrStderr()
-			opt := compare.Options{}
-			var closeProgress func()
-			opt.Progress, closeProgress = compareProgress(stderr)
-			sum, err := compare.Run(cmd.Context(), cfg, opt)
-			closeProgress()
-			if err != nil {
-				return err
-			}
-			for _, w := range sum.Warnings {
-				fmt.Fprintln(stderr, "compare: warning:", w)
-			}
-			for _, o := range sum.Outputs {
-				fmt.Fprintln(cmd.OutOrStdout(), o)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "compared %d pairs: %d rows in %d tables (CSV and Parquet)\n", sum.Pairs, sum.Rows, len(sum.Outputs))
-			return nil
+			return runCompare(cmd, configPath, sh)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "comparator config (YAML)")
 	cmd.Flags().BoolVar(&list, "list", false, "list comparison functions and transformations")
+	shard.AddFlag(cmd.Flags(), &sh)
 	return cmd
+}
+
+// runCompare runs the comparator config configPath (shard sh of it).
+func runCompare(cmd *cobra.Command, configPath string, sh shard.Shard) error {
+	cfg, err := compare.LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	opt := compare.Options{Shard: sh}
+	if opt.ConfigSum, err = fileSum(configPath); err != nil {
+		return err
+	}
+	var closeProgress func()
+	opt.Progress, closeProgress = compareProgress(stderr)
+	sum, err := compare.Run(cmd.Context(), cfg, opt)
+	closeProgress()
+	if err != nil {
+		return err
+	}
+	for _, w := range sum.Warnings {
+		fmt.Fprintln(stderr, "compare: warning:", w)
+	}
+	if sum.Resumed {
+		fmt.Fprintf(cmd.OutOrStdout(), "shard %s already finished (its manifest says so): nothing to compute\n", sh)
+		return nil
+	}
+	for _, o := range sum.Outputs {
+		fmt.Fprintln(cmd.OutOrStdout(), o)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "compared %d pairs: %d rows in %d tables (CSV and Parquet)\n", sum.Pairs, sum.Rows, len(sum.Outputs))
+	return nil
+}
+
+// fileSum is the SHA-256 of the file at path, in hex.
+func fileSum(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:]), nil
 }
 
 func listCompare(w io.Writer) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/attnscope/attnscope/diagnose"
 	"github.com/attnscope/attnscope/internal/progress"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/report"
 )
 
@@ -101,6 +102,7 @@ func newDiagnoseJacobianCmd() *cobra.Command {
 	}
 	f.register(c, 200, 1, "(examples; the original ran 2, 200 intended)")
 	c.Flags().IntVar(&chunk, "chunk", 32, "output coordinates per reverse pass (memory: chunk copies of one forward pass)")
+	shard.AddFlag(c.Flags(), &f.o.Shard)
 	c.RunE = diagnoseRun(f, false, "jacobian", func(ctx context.Context, s *diagnose.Setup, tick func(int, int)) (string, error) {
 		return diagnose.RunJacobian(ctx, s, chunk, tick)
 	})
@@ -148,6 +150,7 @@ func newDiagnoseLayerNormCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	f.register(c, 200, 32, "(the original ran 3, 200 intended)")
+	shard.AddFlag(c.Flags(), &f.o.Shard)
 	c.RunE = diagnoseRun(f, false, "layernorm", func(ctx context.Context, s *diagnose.Setup, tick func(int, int)) (string, error) {
 		return diagnose.RunLayerNorm(ctx, s, tick)
 	})

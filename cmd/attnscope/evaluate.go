@@ -9,6 +9,7 @@ import (
 
 	"github.com/attnscope/attnscope/demo"
 	"github.com/attnscope/attnscope/evaluate"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/model"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/train"
@@ -19,6 +20,7 @@ func newEvaluateCmd() *cobra.Command {
 		out, backend, hfModel, intervene string
 		dropLast                         bool
 		nFig                             int
+		sh                               shard.Shard
 	)
 	c := &cobra.Command{
 		Use:   "evaluate CONFIG.yaml [key=value ...]",
@@ -40,12 +42,18 @@ for datasets with apply_chat_template, its chat template rendered as the origina
 
 With --intervene FILE, every evaluated forward pass applies the intervention (the YAML of
 capture --intervene; no patch edits), and results.json records the file; a trained or
-configured model then runs on the Hugging Face runtime of capture.`,
+configured model then runs on the Hugging Face runtime of capture.
+
+With --shard i/n (training=null or --model) it evaluates only the batches whose id
+(dataset1/b00000, …) hashes to shard i, the batches of the unsharded run, into --out
+with a shard manifest; rerunning a finished shard does nothing, and attnscope merge
+--out DIR joins the n shard folders into the unsharded results.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runEvaluate(cmd, args, evalFlags{out, backend, hfModel, intervene}, dropLast, nFig)
+			return runEvaluate(cmd, args, evalFlags{out, backend, hfModel, intervene}, dropLast, nFig, sh)
 		},
 	}
+	shard.AddFlag(c.Flags(), &sh)
 	c.Flags().StringVar(&out, "out", "", "output folder for results.json, summary.csv, samples.csv")
 	c.Flags().StringVar(&hfModel, "model", "", "evaluate this Hugging Face causal LM folder (with its tokenizer and chat template) instead of the config's model")
 	c.Flags().StringVar(&intervene, "intervene", "", "YAML file of edits applied during every evaluated forward pass (recorded in results.json)")
@@ -59,13 +67,16 @@ configured model then runs on the Hugging Face runtime of capture.`,
 type evalFlags struct{ out, backend, hfModel, intervene string }
 
 // runEvaluate trains (unless the config says not to) and evaluates the experiment args[0].
-func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool, nFig int) error {
+func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool, nFig int, sh shard.Shard) error {
 	out, backend, hfModel := fl.out, fl.backend, fl.hfModel
 	if out == "" {
 		return usagef(cmd, "--out is required")
 	}
 	e, err := loadEvalExperiment(args, hfModel)
 	if err != nil {
+		return err
+	}
+	if done, err := evalShardFinished(cmd, e, out, hfModel, sh); done || err != nil {
 		return err
 	}
 	be, err := train.Backend(backend)
@@ -92,6 +103,9 @@ func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool,
 			return err
 		}
 	}
+	if sh.Sharded() {
+		opts.Batch = func(ds string, b int) bool { return sh.Has(evaluate.BatchID(ds, b)) }
+	}
 	if opts.OnSample, err = figureHook(e, out, nFig); err != nil {
 		return err
 	}
@@ -110,9 +124,30 @@ func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool,
 	if err := demo.WriteReport(out, rep); err != nil {
 		return err
 	}
+	if sh.Sharded() {
+		if err := evaluate.WriteShard(out, sh, rep); err != nil {
+			return err
+		}
+	}
 	demo.PrintReport(cmd.OutOrStdout(), rep)
 	fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
 	return nil
+}
+
+// evalShardFinished refuses --shard for an experiment that trains, and reports
+// whether out holds shard sh finished (then there is nothing to do).
+func evalShardFinished(cmd *cobra.Command, e *train.Experiment, out, hfModel string, sh shard.Shard) (bool, error) {
+	if !sh.Sharded() {
+		return false, nil
+	}
+	if hfModel == "" && e.Training != nil {
+		return false, usagef(cmd, "--shard evaluates a trained model: set training=null (or give --model); every shard would train its own")
+	}
+	done, err := evaluate.ShardFinished(out, sh)
+	if done {
+		fmt.Fprintf(cmd.OutOrStdout(), "shard %s already finished in %s (its manifest says so): nothing to evaluate\n", sh, out)
+	}
+	return done, err
 }
 
 // loadEvalExperiment reads the experiment config args[0] with the overrides args[1:];

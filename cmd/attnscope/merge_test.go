@@ -15,6 +15,7 @@ func TestShardFlagErrors(t *testing.T) {
 		{"capture", "--model", filepath.Join("..", "..", "models", "default"), "--text", "1+2=", "--shard", "5/4", "--out", out},
 		{"capture", "--model", filepath.Join("..", "..", "models", "default"), "--text", "1+2=", "--shard", "1", "--out", out},
 		{"derive", "--config", "x.yaml", "--shard", "4/4", out},
+		{"compare", "--config", "x.yaml", "--shard", "5/4"},
 	} {
 		if got := run(args); got != exitUsage {
 			t.Errorf("%v: exit %d, want %d", args, got, exitUsage)

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/attnscope/attnscope/internal/s3test"
 	"github.com/attnscope/attnscope/jobs"
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/web"
 )
 
 func sumPrompts(t testing.TB, n int) string {
@@ -84,10 +91,22 @@ func TestS3CaptureDeriveMerge(t *testing.T) {
 	if got := run([]string{"capture", "--model", model, "--prompts", prompts, "--out", "s3://runs/ro"}); got != exitError {
 		t.Errorf("capture with a read-only key: exit %d", got)
 	}
+	// A wrong secret key (the server verifies SigV4 signatures): refused within 10 s,
+	// nothing written.
+	s3test.EnvSecret(t, srv.URL, s3test.Key, "not-the-secret")
+	start := time.Now()
+	if got := run([]string{"capture", "--model", model, "--prompts", prompts, "--out", "s3://runs/badsecret"}); got != exitError {
+		t.Errorf("capture with a wrong secret key: exit %d", got)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("capture with a wrong secret key took %v", d)
+	}
 	s3test.Env(t, srv.URL, s3test.Key)
-	ro, _ := store.OpenS3(context.Background(), "s3://runs/ro")
-	if keys, _ := ro.List(context.Background()); len(keys) != 0 {
-		t.Errorf("a refused capture wrote %v", keys)
+	for _, p := range []string{"s3://runs/ro", "s3://runs/badsecret"} {
+		b, _ := store.OpenS3(context.Background(), p)
+		if keys, _ := b.List(context.Background()); len(keys) != 0 {
+			t.Errorf("a refused capture wrote %v into %s", keys, p)
+		}
 	}
 }
 
@@ -117,4 +136,113 @@ func BenchmarkCaptureDerive100(b *testing.B) {
 			b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
+}
+
+// serve on an S3 run stages it without its attention files and reads a tile's layer
+// with ranged requests: the tile equals the local run's, and the server sends the
+// safetensors header and one layer's bytes for it, not the sample.
+func TestS3ServeRangedTiles(t *testing.T) {
+	srv := s3test.Start(t)
+	s3test.Env(t, srv.URL, s3test.Key)
+	ctx := context.Background()
+	prompts := filepath.Join(t.TempDir(), "p")
+	os.MkdirAll(prompts, 0o755)
+	for i, p := range []string{"1234567+7654321=8888888; 2222+3333=5555; 12+34=", "98+76=174; 5+5=10; 123+456=579; 11+22="} {
+		os.WriteFile(filepath.Join(prompts, fmt.Sprintf("p%d.txt", i)), []byte(p), 0o644)
+	}
+	local := filepath.Join(t.TempDir(), "sums")
+	if got := run([]string{"capture", "--model", filepath.Join("..", "..", "models", "default"), "--prompts", prompts, "--out", local}); got != exitOK {
+		t.Fatalf("capture: exit %d", got)
+	}
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n")
+	if got := run([]string{"derive", "--config", cfg, local}); got != exitOK {
+		t.Fatalf("derive: exit %d", got)
+	}
+	b, err := store.OpenS3(ctx, "s3://runs/sums")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PushRun(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	dir, rb, err := store.StageRead(ctx, "s3://runs/sums")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{filepath.Join("samples", "p0.txt", store.AttentionFile), filepath.Join("derived", "entropy", "p0.txt.npy")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Fatalf("the staged run holds %s (%v)", f, err)
+		}
+	}
+	servers := map[string]*httptest.Server{}
+	for name, o := range map[string]struct {
+		dir string
+		opt web.Options
+	}{
+		"local": {local, web.Options{}},
+		"s3": {dir, web.Options{
+			RemoteAttention: func(_, id string) (*store.RemoteAttention, error) { return rb.OpenAttention(ctx, id) },
+			Fetch:           func(d, rel string) error { return rb.Fetch(ctx, d, rel) },
+		}},
+	} {
+		w, err := web.New([]string{o.dir}, o.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[name] = httptest.NewServer(w)
+		defer w.Close() // after the HTTP server (deferred next): waits for the tile cache writes
+		defer servers[name].Close()
+	}
+	att, _ := os.ReadFile(filepath.Join(local, "samples", "p0.txt", store.AttentionFile))
+	hlen := int64(binary.LittleEndian.Uint64(att[:8]))
+	r := must(store.Open(local))
+	sample := must(r.Sample("p0.txt"))
+	n := len(sample.Tokens)
+	layerBytes := int64(4 * 4 * n * n) // 4 heads of float32
+	for _, url := range []string{"/api/runs/sums/samples/p0.txt/tile/1/2/max/0/0/0", "/api/runs/sums/samples/p0.txt/tile/1/3/mean/0/0/0"} {
+		want := httpGet(t, servers["local"].URL+url)
+		before := srv.Sent.Load()
+		got := httpGet(t, servers["s3"].URL+url)
+		sent := srv.Sent.Load() - before
+		if !bytes.Equal(got, want) {
+			t.Fatalf("GET %s: the S3 run's tile differs from the local run's", url)
+		}
+		if limit := 8 + hlen + layerBytes; sent > limit || sent >= int64(len(att)) {
+			t.Errorf("GET %s: the S3 server sent %d bytes; the header and one layer are %d, the file %d", url, sent, limit, len(att))
+		}
+		t.Logf("GET %s: %d bytes from S3 (attention file %d bytes)", url, sent, len(att))
+	}
+	// Derived outputs are fetched when asked: the sample's, not the other sample's.
+	for _, url := range []string{"/api/runs/sums/samples/p0.txt", "/api/runs/sums/derived/entropy/p0.txt"} {
+		if got, want := httpGet(t, servers["s3"].URL+url), httpGet(t, servers["local"].URL+url); !bytes.Equal(got, want) {
+			t.Errorf("GET %s: the S3 run's answer differs from the local run's", url)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "derived", "entropy", "p0.txt.npy")); err != nil {
+		t.Errorf("the asked derived output was not fetched: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "derived", "entropy", "p1.txt.npy")); !os.IsNotExist(err) {
+		t.Errorf("a derived output nobody asked for was fetched (%v)", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func httpGet(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s %v", url, resp.StatusCode, b, err)
+	}
+	return b
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 
 	"github.com/spf13/cobra"
@@ -32,11 +33,12 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 			}
 			host, _, _ := net.SplitHostPort(addr)
 			loopback := web.IsLoopback(addr)
-			dirs, err := stageAll(cmd, args)
+			dirs, opts, err := stageAll(cmd, args)
 			if err != nil {
 				return err
 			}
-			srv, err := web.New(dirs, web.Options{Hosts: []string{host}, AnyHost: !loopback})
+			opts.Hosts, opts.AnyHost = []string{host}, !loopback
+			srv, err := web.New(dirs, opts)
 			if err != nil {
 				return err
 			}
@@ -53,15 +55,39 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 	return cmd
 }
 
-// stageAll gives local folders for run arguments that may be s3:// (store.Stage).
-func stageAll(cmd *cobra.Command, args []string) ([]string, error) {
+// stageAll gives local folders for run arguments that may be s3://: an S3 run is
+// staged without its attention files and derived outputs (store.StageRead); the
+// returned options read attention one layer at a time with ranged requests and
+// download a derived output when first asked.
+func stageAll(cmd *cobra.Command, args []string) ([]string, web.Options, error) {
 	out := make([]string, len(args))
+	remote := map[string]*store.Bucket{}
 	for i, a := range args {
-		dir, _, err := store.Stage(cmd.Context(), a, false)
+		dir, b, err := store.StageRead(cmd.Context(), a)
 		if err != nil {
-			return nil, err
+			return nil, web.Options{}, err
 		}
 		out[i] = dir
+		if b != nil {
+			remote[dir] = b
+		}
 	}
-	return out, nil
+	if len(remote) == 0 {
+		return out, web.Options{}, nil
+	}
+	ctx := cmd.Context()
+	return out, web.Options{
+		RemoteAttention: func(dir, id string) (*store.RemoteAttention, error) {
+			if b := remote[dir]; b != nil {
+				return b.OpenAttention(ctx, id)
+			}
+			return nil, nil
+		},
+		Fetch: func(dir, rel string) error {
+			if b := remote[dir]; b != nil {
+				return b.Fetch(ctx, dir, rel)
+			}
+			return fs.ErrNotExist
+		},
+	}, nil
 }

@@ -1,0 +1,107 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attnscope/attnscope/internal/shard"
+)
+
+// n shards of a compare merged are the unsharded run's tables, CSV and Parquet byte
+// for byte (with the row time stamps fixed); a finished shard's rerun computes
+// nothing; merging again rewrites the same bytes; an incomplete set writes nothing.
+func TestShardsMergeToTheSingleRun(t *testing.T) {
+	fixed := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	dir, cfg := setup(t, false)
+	single, err := Run(context.Background(), cfg, Options{Now: fixed, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for _, o := range single.Outputs {
+		tables = append(tables, strings.TrimSuffix(filepath.Base(o), ".csv"))
+	}
+	for _, n := range []int{1, 2, 3, 4} {
+		var dirs []string
+		nonEmpty := 0
+		for i := range n {
+			sum, err := Run(context.Background(), cfg, Options{Now: fixed, Workers: 2, Shard: shard.Shard{Index: i, Count: n}, ConfigSum: "c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Pairs > 0 {
+				nonEmpty++
+			}
+			dirs = append(dirs, filepath.Join(dir, "out", fmt.Sprintf("shard-%d-of-%d", i, n)))
+		}
+		if n > 1 && nonEmpty < 2 {
+			t.Fatalf("%d shards: only %d hold pairs; the test does not exercise the merge", n, nonEmpty)
+		}
+		merged := filepath.Join(dir, fmt.Sprintf("merged-%d", n))
+		for range 2 { // merging again rewrites the same bytes
+			got, rows, err := MergeShards(merged, dirs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tables) || rows != single.Rows {
+				t.Fatalf("%d shards: merged %d tables, %d rows; the single run wrote %d tables, %d rows", n, len(got), rows, len(single.Outputs), single.Rows)
+			}
+			for _, tb := range tables {
+				for _, ext := range []string{".csv", ".parquet"} {
+					a, err1 := os.ReadFile(filepath.Join(dir, "out", tb+ext))
+					b, err2 := os.ReadFile(filepath.Join(merged, tb+ext))
+					if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+						t.Fatalf("%d shards: merged %s%s differs from the single run's (%v %v)", n, tb, ext, err1, err2)
+					}
+				}
+			}
+		}
+		if n == 3 {
+			// A finished shard's rerun computes nothing and leaves its tables as they are.
+			before, _ := os.ReadFile(filepath.Join(dirs[1], "plain_m.csv"))
+			sum, err := Run(context.Background(), cfg, Options{Now: func() time.Time { return time.Now() }, Shard: shard.Shard{Index: 1, Count: 3}, ConfigSum: "c"})
+			after, _ := os.ReadFile(filepath.Join(dirs[1], "plain_m.csv"))
+			if err != nil || !sum.Resumed || sum.Pairs != 0 || !bytes.Equal(before, after) {
+				t.Fatalf("rerun of a finished shard: %+v, %v", sum, err)
+			}
+			// Another configuration is computed again.
+			if sum, err := Run(context.Background(), cfg, Options{Now: fixed, Shard: shard.Shard{Index: 1, Count: 3}, ConfigSum: "other"}); err != nil || sum.Resumed {
+				t.Fatalf("rerun with another configuration: %+v, %v", sum, err)
+			}
+			// Shards of two configurations, a missing shard, an unfinished shard: refused, nothing written.
+			for name, set := range map[string][]string{"mixed": dirs, "missing": dirs[:2]} {
+				dst := filepath.Join(dir, "refused-"+name)
+				if _, _, err := MergeShards(dst, set); err == nil {
+					t.Errorf("%s: merged", name)
+				}
+				if _, err := os.Stat(dst); !os.IsNotExist(err) {
+					t.Errorf("%s: the refused merge created %s", name, dst)
+				}
+			}
+		}
+	}
+}
+
+// A shard killed before its tables were published left no manifest: merge says which
+// shard to rerun.
+func TestMergeRefusesUnfinishedShard(t *testing.T) {
+	dir, cfg := setup(t, false)
+	var dirs []string
+	for i := range 2 {
+		if _, err := Run(context.Background(), cfg, Options{Shard: shard.Shard{Index: i, Count: 2}}); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, filepath.Join(dir, "out", fmt.Sprintf("shard-%d-of-2", i)))
+	}
+	os.Remove(filepath.Join(dirs[1], ShardManifestFile))
+	_, _, err := MergeShards(filepath.Join(dir, "m"), dirs)
+	if err == nil || !strings.Contains(err.Error(), "shard-1-of-2") {
+		t.Fatalf("merge with an unfinished shard: %v", err)
+	}
+}
