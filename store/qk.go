@@ -283,12 +283,8 @@ func (r *Run) qkLayer(id string, info *TensorsInfo, l int) (*tensor.Tensor, erro
 	}
 	defer q.Close()
 	out := tensor.New(info.Heads, n, n)
-	for h := range info.Heads {
-		t, err := q.Tile(l, h, 0, n, 0, n)
-		if err != nil {
-			return nil, err
-		}
-		copy(out.Data[h*n*n:], t.Data)
+	if err := q.RowsInto(out, l, 0, n); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
