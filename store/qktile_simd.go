@@ -4,6 +4,10 @@ package store
 
 import "simd/archsimd"
 
+// qkChunkPanels is the number of key panels tileVec keeps hot while it runs
+// through the rows.
+const qkChunkPanels = 32
+
 // have512 reports whether the AVX-512 tile kernel can run on this CPU.
 var have512 = archsimd.X86.AVX512()
 
@@ -18,46 +22,50 @@ func tileVec(t *qkTile) bool {
 	}
 	hd := t.hd
 	scale := archsimd.BroadcastFloat64x8(t.scale)
-	for i := t.r0; i < t.r1; i += 4 {
-		nr := min(4, t.r1-i)
-		last := i + nr - 1
-		end := t.end(last)
-		if end <= t.c0 {
-			continue
-		}
-		q0 := t.q[i*hd : (i+1)*hd]
-		q1 := t.q[min(i+1, last)*hd:][:hd]
-		q2 := t.q[min(i+2, last)*hd:][:hd]
-		q3 := t.q[min(i+3, last)*hd:][:hd]
-		for p := t.c0 / qkPanel; p*qkPanel < end; p++ {
-			panel := t.kp[p*hd*qkPanel : (p+1)*hd*qkPanel]
-			var c [8]archsimd.Float64x8
-			c00, c01, c10, c11 := c[0], c[1], c[2], c[3]
-			c20, c21, c30, c31 := c[4], c[5], c[6], c[7]
-			for d := range hd {
-				kd := panel[d*qkPanel : d*qkPanel+qkPanel]
-				b0, b1 := archsimd.LoadFloat64x8(kd[:8]), archsimd.LoadFloat64x8(kd[8:16])
-				a0 := archsimd.BroadcastFloat64x8(q0[d])
-				c00, c01 = a0.MulAdd(b0, c00), a0.MulAdd(b1, c01)
-				a1 := archsimd.BroadcastFloat64x8(q1[d])
-				c10, c11 = a1.MulAdd(b0, c10), a1.MulAdd(b1, c11)
-				a2 := archsimd.BroadcastFloat64x8(q2[d])
-				c20, c21 = a2.MulAdd(b0, c20), a2.MulAdd(b1, c21)
-				a3 := archsimd.BroadcastFloat64x8(q3[d])
-				c30, c31 = a3.MulAdd(b0, c30), a3.MulAdd(b1, c31)
+	// Keys in chunks of qkChunkPanels panels (256 KiB at head_dim 64, kept in L2)
+	// reused by every group of 4 rows, rather than all keys streamed per group.
+	for pc := t.c0 / qkPanel; pc*qkPanel < t.c1; pc += qkChunkPanels {
+		for i := t.r0; i < t.r1; i += 4 {
+			nr := min(4, t.r1-i)
+			last := i + nr - 1
+			end := min(t.end(last), (pc+qkChunkPanels)*qkPanel)
+			if end <= max(t.c0, pc*qkPanel) {
+				continue
 			}
-			acc := [4][2]archsimd.Float64x8{{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}}
-			j0 := p * qkPanel
-			for r := range nr {
-				row := t.dst[(i+r-t.r0)*t.stride:]
-				lse := archsimd.BroadcastFloat64x8(-t.lse[i+r])
-				e := t.end(i + r)
-				if j0 >= e {
-					continue
+			q0 := t.q[i*hd : (i+1)*hd]
+			q1 := t.q[min(i+1, last)*hd:][:hd]
+			q2 := t.q[min(i+2, last)*hd:][:hd]
+			q3 := t.q[min(i+3, last)*hd:][:hd]
+			for p := pc; p*qkPanel < end; p++ {
+				panel := t.kp[p*hd*qkPanel : (p+1)*hd*qkPanel]
+				var c [8]archsimd.Float64x8
+				c00, c01, c10, c11 := c[0], c[1], c[2], c[3]
+				c20, c21, c30, c31 := c[4], c[5], c[6], c[7]
+				for d := range hd {
+					kd := panel[d*qkPanel : d*qkPanel+qkPanel]
+					b0, b1 := archsimd.LoadFloat64x8(kd[:8]), archsimd.LoadFloat64x8(kd[8:16])
+					a0 := archsimd.BroadcastFloat64x8(q0[d])
+					c00, c01 = a0.MulAdd(b0, c00), a0.MulAdd(b1, c01)
+					a1 := archsimd.BroadcastFloat64x8(q1[d])
+					c10, c11 = a1.MulAdd(b0, c10), a1.MulAdd(b1, c11)
+					a2 := archsimd.BroadcastFloat64x8(q2[d])
+					c20, c21 = a2.MulAdd(b0, c20), a2.MulAdd(b1, c21)
+					a3 := archsimd.BroadcastFloat64x8(q3[d])
+					c30, c31 = a3.MulAdd(b0, c30), a3.MulAdd(b1, c31)
 				}
-				storeLanes(row, exp8(acc[r][0].MulAdd(scale, lse)), j0, t.c0, e)
-				if j0+8 < e {
-					storeLanes(row, exp8(acc[r][1].MulAdd(scale, lse)), j0+8, t.c0, e)
+				acc := [4][2]archsimd.Float64x8{{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}}
+				j0 := p * qkPanel
+				for r := range nr {
+					row := t.dst[(i+r-t.r0)*t.stride:]
+					lse := archsimd.BroadcastFloat64x8(-t.lse[i+r])
+					e := t.end(i + r)
+					if j0 >= e {
+						continue
+					}
+					storeLanes(row, exp8(acc[r][0].MulAdd(scale, lse)), j0, t.c0, e)
+					if j0+8 < e {
+						storeLanes(row, exp8(acc[r][1].MulAdd(scale, lse)), j0+8, t.c0, e)
+					}
 				}
 			}
 		}

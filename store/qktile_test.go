@@ -64,8 +64,8 @@ func (q *QKReader) exactScores(h, i int) ([]float64, error) {
 }
 
 // TestTileKernels: on random queries and keys (GQA, causal and not, scores up to
-// ~±30 as in trained models, head_dim 64 and 24, tokens not a multiple of the
-// panel), tiles at odd offsets from the vector kernel (when the CPU has AVX-512)
+// ~±30 as in trained models, head_dim 64, 24 and 16, tokens not a multiple of the
+// panel, more keys than one chunk of panels), tiles at odd offsets from the vector kernel (when the CPU has AVX-512)
 // equal the portable kernel's within 1e-15 and the float64 softmax (ExactRow)
 // within 1e-12, masked weights exactly 0; RowsInto fills a reused buffer with
 // the same values as Tile.
@@ -74,11 +74,11 @@ func TestTileKernels(t *testing.T) {
 		heads, kv, n, hd int
 		causal           bool
 		scale            float64
-	}{{4, 2, 203, 64, true, 30}, {2, 1, 150, 24, false, 5}, {3, 3, 77, 64, true, 1}} {
+	}{{4, 2, 203, 64, true, 30}, {2, 1, 150, 24, false, 5}, {3, 3, 77, 64, true, 1}, {2, 1, 1100, 16, true, 10}} {
 		q := syntheticQK(c.heads, c.kv, c.n, c.hd, c.causal, c.scale)
 		worst, worstScalar := 0.0, 0.0
 		for h := range c.heads {
-			for _, tl := range [][4]int{{0, c.n, 0, c.n}, {5, 40, 3, 61}, {c.n - 7, c.n, 17, c.n}, {33, 34, 0, 1}, {1, 9, 30, 60}} {
+			for _, tl := range [][4]int{{0, c.n, 0, c.n}, {5, 40, 3, 61}, {c.n - 7, c.n, 17, c.n}, {33, 34, 0, 1}, {1, 9, 30, 60}, {c.n / 2, min(c.n, c.n/2+45), c.n/3 + 5, c.n - 3}} {
 				r0, r1, c0, c1 := tl[0], tl[1], tl[2], tl[3]
 				got, err := q.Tile(0, h, r0, r1, c0, c1)
 				if err != nil {
