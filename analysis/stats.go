@@ -29,7 +29,8 @@ const (
 // RowEntropy returns the entropy of one attention row under convention c and whether the
 // row counts (false only for an all-zero row under EntropyExact).
 func RowEntropy(row []float64, c EntropyConvention) (float64, bool) {
-	h := 0.0
+	var div, add float64
+	raw := false
 	switch c {
 	case EntropyExact, "":
 		s := 0.0
@@ -39,24 +40,39 @@ func RowEntropy(row []float64, c EntropyConvention) (float64, bool) {
 		if s <= 0 {
 			return 0, false
 		}
-		for _, v := range row {
-			if p := v / s; p > 0 {
-				h -= p * math.Log(p)
-			}
-		}
+		div = s
 	case EntropyAnalyzer:
-		for _, v := range row {
-			h -= v * math.Log(v+1e-8)
-		}
+		add, raw = 1e-8, true
 	case EntropyShifted:
-		for _, v := range row {
-			a := v + 1e-10
-			h -= a * math.Log(a)
-		}
+		add = 1e-10
 	default:
 		return math.NaN(), false
 	}
+	if h, ok := entropyTermsVec(row, 0, div, add, raw); ok {
+		return h, true
+	}
+	h := 0.0
+	for _, v := range row {
+		h = entropyTerm(h, v, div, add, raw)
+	}
 	return h, true
+}
+
+// entropyTerm is h − c·ln c for one weight v of RowEntropy's conventions: c = v/div
+// (skipped unless c > 0) when div ≠ 0, else c = v + add, multiplied by v itself
+// instead of c when raw (the analyzer's w·ln(w + 1e−8)).
+func entropyTerm(h, v, div, add float64, raw bool) float64 {
+	if div != 0 {
+		if p := v / div; p > 0 {
+			h -= p * math.Log(p)
+		}
+		return h
+	}
+	a := v + add
+	if raw {
+		return h - v*math.Log(a)
+	}
+	return h - a*math.Log(a)
 }
 
 func checkConvention(c EntropyConvention) error {

@@ -39,6 +39,7 @@ func runStreamed(ctx context.Context, q *store.QKReader, spec *Spec, kw Kwargs) 
 	H, N := info.Heads, info.Tokens
 	rows := max(1, streamBlockValues/(H*N))
 	var out *Result
+	var block *tensor.Tensor // one buffer for every block but the last
 	for l := range info.Layers {
 		var vals []float64
 		var validRows []bool
@@ -52,8 +53,10 @@ func runStreamed(ctx context.Context, q *store.QKReader, spec *Spec, kw Kwargs) 
 				return nil, err
 			}
 			r1 := min(N, r0+rows)
-			block, err := q.Rows(l, r0, r1)
-			if err != nil {
+			if block == nil || block.Shape[1] != r1-r0 {
+				block = tensor.New(H, r1-r0, N)
+			}
+			if err := q.RowsInto(block, l, r0, r1); err != nil {
 				return nil, err
 			}
 			v, ok, err := spec.Stream.Block(block, kw)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -19,16 +18,27 @@ import (
 //
 // with the dot products accumulated in float64 (g = heads/kv_heads), s the
 // recorded scoring (TensorsInfo.Scale, default 1/√head_dim, and SoftCap), and
-// masked: j > i for causal models, j ≤ i − Windows[l] in sliding-window layers. One layer's q, k and lse are kept in memory, loaded
-// when a tile of another layer is asked for. Not safe for concurrent use.
+// masked: j > i for causal models, j ≤ i − Windows[l] in sliding-window layers.
+// The products of the stored float32 values are exact in float64, so the dot
+// products do not depend on the kernel that sums them (the blocked AVX-512 one
+// of qktile_simd.go or the portable tileScalar). One layer's q, k and lse are
+// kept in memory, loaded when a tile of another layer is asked for. Tile, Rows
+// and ExactRow may be called concurrently for tiles of the layer last loaded;
+// loading another layer is not safe for concurrent use.
 type QKReader struct {
 	st    *checkpoint.Safetensors
 	info  TensorsInfo
 	layer int
-	q     []float32
-	k64   []float64 // keys as float64
-	lse   []float64 // lse + lse_lo
+	q64   []float64 // queries as float64, [heads, tokens, head_dim]
+	kp    []float64 // keys as float64 in panels of qkPanel keys: [kv_heads, panels, head_dim, qkPanel]
+	lse   []float64 // lse + lse_lo, [heads, tokens]
+	// panels is the number of key panels per kv head (⌈tokens/qkPanel⌉).
+	panels int
 }
+
+// qkPanel is the number of keys stored together per head dimension: each panel
+// is head_dim × qkPanel float64 values, contiguous, read in order by the kernel.
+const qkPanel = 16
 
 // OpenQK opens sample id's qk.safetensors. An error wrapping ErrNotCaptured when
 // the sample was not captured with --store qk.
@@ -68,18 +78,30 @@ func (q *QKReader) load(l int) error {
 		}
 		return data, nil
 	}
-	var err error
 	q.layer = -1
-	if q.q, err = read(QName(l), []int{q.info.Heads, n, hd}); err != nil {
+	qs, err := read(QName(l), []int{q.info.Heads, n, hd})
+	if err != nil {
 		return err
+	}
+	q.q64 = growFloat64(q.q64, len(qs))
+	for i, v := range qs {
+		q.q64[i] = float64(v)
 	}
 	k, err := read(KName(l), []int{q.info.KVHeads, n, hd})
 	if err != nil {
 		return err
 	}
-	q.k64 = make([]float64, len(k))
-	for i, v := range k {
-		q.k64[i] = float64(v)
+	q.panels = (n + qkPanel - 1) / qkPanel
+	q.kp = growFloat64(q.kp, q.info.KVHeads*q.panels*hd*qkPanel)
+	clear(q.kp)
+	for kh := range q.info.KVHeads {
+		for j := range n {
+			p, lane := j/qkPanel, j%qkPanel
+			panel := q.kp[(kh*q.panels+p)*hd*qkPanel:]
+			for d, v := range k[(kh*n+j)*hd : (kh*n+j+1)*hd] {
+				panel[d*qkPanel+lane] = float64(v)
+			}
+		}
 	}
 	hi, err := read(LSEName(l), []int{q.info.Heads, n})
 	if err != nil {
@@ -89,7 +111,7 @@ func (q *QKReader) load(l int) error {
 	if err != nil {
 		return err
 	}
-	q.lse = make([]float64, len(hi))
+	q.lse = growFloat64(q.lse, len(hi))
 	for i := range hi {
 		q.lse[i] = float64(hi[i]) + float64(lo[i])
 	}
@@ -97,61 +119,128 @@ func (q *QKReader) load(l int) error {
 	return nil
 }
 
+func growFloat64(s []float64, n int) []float64 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float64, n)
+}
+
+func (q *QKReader) check(l, h, r0, r1, c0, c1 int) error {
+	n := q.info.Tokens
+	switch {
+	case l < 0 || l >= q.info.Layers:
+		return fmt.Errorf("tile: layer %d is outside the sample's %d layers", l, q.info.Layers)
+	case h < 0 || h >= q.info.Heads:
+		return fmt.Errorf("tile: head %d is outside the layer's %d heads", h, q.info.Heads)
+	case r0 < 0 || r1 > n || r0 >= r1:
+		return fmt.Errorf("tile: rows [%d, %d) are not a non-empty range inside the %d×%d attention matrix", r0, r1, n, n)
+	case c0 < 0 || c1 > n || c0 >= c1:
+		return fmt.Errorf("tile: columns [%d, %d) are not a non-empty range inside the %d×%d attention matrix", c0, c1, n, n)
+	}
+	return nil
+}
+
 // Tile returns rows [r0, r1) × columns [c0, c1) of layer l, head h's attention
 // as a [r1−r0, c1−c0] tensor. A tile outside the [tokens, tokens] matrix (or an
 // empty one, or a layer or head that does not exist) is an error.
 func (q *QKReader) Tile(l, h, r0, r1, c0, c1 int) (*tensor.Tensor, error) {
-	n := q.info.Tokens
-	switch {
-	case l < 0 || l >= q.info.Layers:
-		return nil, fmt.Errorf("tile: layer %d is outside the sample's %d layers", l, q.info.Layers)
-	case h < 0 || h >= q.info.Heads:
-		return nil, fmt.Errorf("tile: head %d is outside the layer's %d heads", h, q.info.Heads)
-	case r0 < 0 || r1 > n || r0 >= r1:
-		return nil, fmt.Errorf("tile: rows [%d, %d) are not a non-empty range inside the %d×%d attention matrix", r0, r1, n, n)
-	case c0 < 0 || c1 > n || c0 >= c1:
-		return nil, fmt.Errorf("tile: columns [%d, %d) are not a non-empty range inside the %d×%d attention matrix", c0, c1, n, n)
+	if err := q.check(l, h, r0, r1, c0, c1); err != nil {
+		return nil, err
 	}
 	if err := q.load(l); err != nil {
 		return nil, err
 	}
-	hd := q.info.HeadDim
-	kh := h / (q.info.Heads / q.info.KVHeads)
-	scale := q.info.qkScale()
 	out := tensor.New(r1-r0, c1-c0)
-	qi := make([]float64, hd)
-	for i := r0; i < r1; i++ {
-		for d, v := range q.q[(h*n+i)*hd : (h*n+i+1)*hd] {
-			qi[d] = float64(v)
-		}
-		lse := q.lse[h*n+i]
-		row := out.Data[(i-r0)*(c1-c0) : (i-r0+1)*(c1-c0)]
-		end := c1
-		if q.info.Causal {
-			end = min(c1, i+1)
-		}
-		for j := max(c0, q.info.qkFirstKey(l, i)); j < end; j++ {
-			row[j-c0] = math.Exp(q.info.qkCap(dot64(qi, q.k64[(kh*n+j)*hd:(kh*n+j+1)*hd])*scale) - lse)
-		}
-	}
+	q.tileInto(out.Data, c1-c0, h, r0, r1, c0, c1)
 	return out, nil
 }
 
-// dot64 is Σ a_d·b_d in float64, four accumulators.
-func dot64(a, b []float64) float64 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float64
-	d := 0
-	for ; d+4 <= len(a); d += 4 {
-		s0 += a[d] * b[d]
-		s1 += a[d+1] * b[d+1]
-		s2 += a[d+2] * b[d+2]
-		s3 += a[d+3] * b[d+3]
+// tileInto writes head h's rows [r0, r1) × columns [c0, c1) of the loaded layer
+// into dst (row i − r0 at dst[(i−r0)·stride:]), masked weights as 0.
+func (q *QKReader) tileInto(dst []float64, stride, h, r0, r1, c0, c1 int) {
+	n, hd := q.info.Tokens, q.info.HeadDim
+	t := qkTile{
+		dst: dst, stride: stride,
+		q:   q.q64[h*n*hd : (h+1)*n*hd],
+		kp:  q.kp[h/(q.info.Heads/q.info.KVHeads)*q.panels*hd*qkPanel:][:q.panels*hd*qkPanel],
+		lse: q.lse[h*n : (h+1)*n], hd: hd, scale: q.info.qkScale(), softCap: q.info.SoftCap,
+		r0: r0, r1: r1, c0: c0, c1: c1, causal: q.info.Causal,
 	}
-	for ; d < len(a); d++ {
-		s0 += a[d] * b[d]
+	if q.info.Causal {
+		for i := r0; i < r1; i++ { // the masked part of each row
+			if from := max(c0, i+1); from < c1 {
+				clear(dst[(i-r0)*stride+from-c0 : (i-r0)*stride+c1-c0])
+			}
+		}
 	}
-	return (s0 + s1) + (s2 + s3)
+	if t.softCap > 0 || !tileVec(&t) {
+		tileScalar(&t)
+	}
+	for i := r0; i < r1; i++ { // keys before a sliding window (the kernels compute them)
+		if to := min(c1, q.info.qkFirstKey(q.layer, i)); to > c0 {
+			clear(dst[(i-r0)*stride : (i-r0)*stride+to-c0])
+		}
+	}
+}
+
+// qkTile is one tile to compute: head h's queries q ([tokens, head_dim]), its kv
+// head's key panels kp and row log-sum-exps lse; scores are scale·q·k, soft-capped
+// when softCap > 0 (then by tileScalar only).
+type qkTile struct {
+	dst            []float64
+	stride         int
+	q, kp, lse     []float64
+	hd             int
+	scale, softCap float64
+	r0, r1, c0, c1 int
+	causal         bool
+}
+
+// end is the first column not computed for row i (causal: j ≤ i only).
+func (t *qkTile) end(i int) int {
+	if t.causal {
+		return min(t.c1, i+1)
+	}
+	return t.c1
+}
+
+// tileScalar is the portable kernel: per row, sixteen keys of a panel at a time,
+// each dot product summed over d in order (as the vector kernel sums it).
+func tileScalar(t *qkTile) {
+	hd := t.hd
+	var acc [qkPanel]float64
+	for i := t.r0; i < t.r1; i++ {
+		qi := t.q[i*hd : (i+1)*hd]
+		lse := t.lse[i]
+		row := t.dst[(i-t.r0)*t.stride:]
+		end := t.end(i)
+		for p := t.c0 / qkPanel; p*qkPanel < end; p++ {
+			panel := t.kp[p*hd*qkPanel : (p+1)*hd*qkPanel]
+			acc = [qkPanel]float64{}
+			for d, a := range qi {
+				kd := panel[d*qkPanel : (d+1)*qkPanel]
+				for lane := range acc {
+					acc[lane] = math.FMA(a, kd[lane], acc[lane])
+				}
+			}
+			for lane, s := range acc {
+				if j := p*qkPanel + lane; j >= t.c0 && j < end {
+					if t.softCap > 0 {
+						row[j-t.c0] = math.Exp(t.softCap*math.Tanh(s*t.scale/t.softCap) - lse)
+					} else {
+						row[j-t.c0] = math.Exp(math.FMA(s, t.scale, -lse))
+					}
+				}
+			}
+		}
+	}
+}
+
+// kAt is key j's component d of kv head kh.
+func (q *QKReader) kAt(kh, j, d int) float64 {
+	hd := q.info.HeadDim
+	return q.kp[((kh*q.panels+j/qkPanel)*hd+d)*qkPanel+j%qkPanel]
 }
 
 // ExactRow returns row i of layer l, head h, [tokens], with the normaliser summed
@@ -174,7 +263,7 @@ func (q *QKReader) ExactRow(l, h, i int) ([]float64, error) {
 	for j := first; j < end; j++ {
 		dot := 0.0
 		for d := range hd {
-			dot += float64(q.q[(h*n+i)*hd+d]) * q.k64[(kh*n+j)*hd+d]
+			dot += q.q64[(h*n+i)*hd+d] * q.kAt(kh, j, d)
 		}
 		s[j] = q.info.qkCap(dot * scale)
 		m = max(m, s[j])
@@ -206,41 +295,48 @@ func (r *Run) qkLayer(id string, info *TensorsInfo, l int) (*tensor.Tensor, erro
 	}
 	defer q.Close()
 	out := tensor.New(info.Heads, n, n)
-	for h := range info.Heads {
-		t, err := q.Tile(l, h, 0, n, 0, n)
-		if err != nil {
-			return nil, err
-		}
-		copy(out.Data[h*n*n:], t.Data)
+	if err := q.RowsInto(out, l, 0, n); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // Rows returns rows [r0, r1) of every head of layer l, [heads, r1−r0, tokens].
 func (q *QKReader) Rows(l, r0, r1 int) (*tensor.Tensor, error) {
-	n := q.info.Tokens
-	out := tensor.New(q.info.Heads, r1-r0, n)
-	if _, err := q.Tile(l, 0, r0, r1, 0, 1); err != nil { // checks the range, loads the layer
-		return nil, err
+	out := tensor.New(q.info.Heads, max(0, r1-r0), q.info.Tokens)
+	return out, q.RowsInto(out, l, r0, r1)
+}
+
+// RowsInto writes rows [r0, r1) of every head of layer l into dst, whose shape
+// must be [heads, r1−r0, tokens] (a buffer reused from block to block: every
+// value is overwritten). Heads are computed in parallel, up to GOMAXPROCS at a
+// time, each straight into its part of dst.
+func (q *QKReader) RowsInto(dst *tensor.Tensor, l, r0, r1 int) error {
+	H, n := q.info.Heads, q.info.Tokens
+	if err := q.check(l, 0, r0, r1, 0, n); err != nil {
+		return err
 	}
-	errs := make([]error, q.info.Heads)
+	if want := []int{H, r1 - r0, n}; fmt.Sprint(dst.Shape) != fmt.Sprint(want) || len(dst.Data) != H*(r1-r0)*n {
+		return fmt.Errorf("rows: buffer of shape %v, want %v", dst.Shape, want)
+	}
+	if err := q.load(l); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for h := range q.info.Heads {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			t, err := q.Tile(l, h, r0, r1, 0, n)
-			if err != nil {
-				errs[h] = err
-				return
+	next := make(chan int, H)
+	for h := range H {
+		next <- h
+	}
+	close(next)
+	for range min(H, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for h := range next {
+				q.tileInto(dst.Data[h*(r1-r0)*n:(h+1)*(r1-r0)*n], n, h, r0, r1, 0, n)
 			}
-			copy(out.Data[h*(r1-r0)*n:], t.Data)
-		}()
+		})
 	}
 	wg.Wait()
-	return out, errors.Join(errs...)
+	return nil
 }
 
 // qkScale is the recorded scale of q·k (1/√head_dim when none was recorded).

@@ -166,9 +166,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, sd := range s.samples {
-		if sd.att != nil {
-			sd.att.Close()
-		}
+		sd.close()
 		delete(s.samples, k)
 	}
 	return nil
@@ -245,7 +243,8 @@ type sampleData struct {
 	run      *runEntry
 	id       string
 	info     *store.Sample
-	att      attentionSource // nil: no attention
+	att      attentionSource // nil: no attention file
+	qk       *qkSource       // a --store qk sample: tiles recomputed (att nil)
 	layers   int
 	heads, n int
 	dtype    checkpoint.DType
@@ -274,7 +273,11 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 		return nil, notFound("run %s has no sample %q", e.key, id)
 	}
 	sd = &sampleData{run: e, id: id, info: info}
-	if _, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
+	if info.QK != nil {
+		if err := sd.openQK(); err != nil {
+			return nil, err
+		}
+	} else if _, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
 		if err := sd.openAttention(); err != nil {
 			return nil, err
 		}
@@ -288,9 +291,7 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.samples[key]; old != nil {
-		if sd.att != nil {
-			sd.att.Close()
-		}
+		sd.close()
 		return old, nil
 	}
 	s.samples[key] = sd
@@ -320,9 +321,20 @@ func (sd *sampleData) openRemote(open func(dir, id string) (*store.RemoteAttenti
 	return nil
 }
 
-// head returns layer l, head h of the attention as a matrix.
+// close releases the sample's attention file.
+func (sd *sampleData) close() {
+	if sd.att != nil {
+		sd.att.Close()
+	}
+	if sd.qk != nil {
+		_ = sd.qk.release()
+	}
+}
+
+// head returns layer l, head h of the attention as a matrix: from the mapped
+// attention file, or recomputed from queries and keys for a --store qk sample.
 func (sd *sampleData) head(l, h int) (matrix, error) {
-	if sd.att == nil {
+	if sd.att == nil && sd.qk == nil {
 		return nil, notFound("sample %s has no attention", sd.id)
 	}
 	if l < 0 || l >= sd.layers {
@@ -330,6 +342,12 @@ func (sd *sampleData) head(l, h int) (matrix, error) {
 	}
 	if h < 0 || h >= sd.heads {
 		return nil, notFound("sample %s has no head %d (heads 0..%d)", sd.id, h, sd.heads-1)
+	}
+	if sd.qk != nil {
+		if err := sd.qk.check(l, h); err != nil {
+			return nil, &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s, sample %s: %v", sd.run.key, sd.id, err)}
+		}
+		return &qkMatrix{src: sd.qk, l: l, h: h}, nil
 	}
 	b, err := sd.att.Layer(l)
 	if err != nil {
