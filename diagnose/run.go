@@ -312,6 +312,8 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 	}
 	rng := rand.New(rand.NewPCG(s.opts.Seed, 0xa0761d6478bd642f))
 	d := s.Net.Cfg.Hidden
+	var logs []float64
+	zeros := 0
 	for i, b := range exs {
 		if err := ctx.Err(); err != nil {
 			p.abort()
@@ -335,9 +337,16 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 			p.abort()
 			return "", err
 		}
+		l, z := log10Positive(sv)
+		logs, zeros = append(logs, l...), zeros+z
 		if progress != nil {
 			progress(i+1, len(exs))
 		}
+	}
+	kw["zero_singular_values"] = zeros
+	if err := writeDensity(p.run, JacobianDensity, "diagnose.Jacobians.SingularValues density", "log10 of the positive singular values of every J_w", kw, logs); err != nil {
+		p.abort()
+		return "", err
 	}
 	return p.dest, p.commit()
 }
@@ -365,12 +374,14 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 		p.abort()
 		return "", err
 	}
+	var mean layerNormMean
 	for i, b := range bs {
 		v, shape, err := l.Batch(b, s.opts.MaxLen)
 		if err == nil {
 			var t *tensor.Tensor
 			if t, err = tensor.FromFloat64([]int{shape[0] / 2, 2, shape[1]}, v); err == nil {
 				err = p.run.WriteDerived("layernorm", fmt.Sprintf("b%05d", i), t, nil)
+				mean.add(v, shape[0]/2, shape[1])
 			}
 		}
 		if err != nil {
@@ -380,6 +391,10 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 		if progress != nil {
 			progress(i+1, len(bs))
 		}
+	}
+	if err := mean.write(p.run, s.settings()); err != nil {
+		p.abort()
+		return "", err
 	}
 	return p.dest, p.commit()
 }
@@ -407,8 +422,10 @@ func RunPerturb(ctx context.Context, s *Setup, sigma float64, progress func(done
 		p.abort()
 		return "", err
 	}
+	var dists []float64
 	for i, b := range bs {
 		v, err := pt.Batch(b)
+		dists = append(dists, v...)
 		if err == nil {
 			var t *tensor.Tensor
 			if t, err = tensor.FromFloat64([]int{len(v)}, v); err == nil {
@@ -422,6 +439,10 @@ func RunPerturb(ctx context.Context, s *Setup, sigma float64, progress func(done
 		if progress != nil {
 			progress(i+1, len(bs))
 		}
+	}
+	if err := writeDensity(p.run, PerturbDensity, "diagnose.Perturbation density", "‖o₁ − o₂‖₂ of the last [CLS] vector, per example", kw, dists); err != nil {
+		p.abort()
+		return "", err
 	}
 	return p.dest, p.commit()
 }
@@ -500,6 +521,10 @@ func RunConfusion(ctx context.Context, s *Setup, accumulation int, progress func
 		return "", err
 	}
 	if err := p.run.WriteDerived("confusion", "pairs", t, nil); err != nil {
+		p.abort()
+		return "", err
+	}
+	if err := writeDensity(p.run, ConfusionDensity, "diagnose.ComparePairs density", "cosine between the gradients of every pair of steps", kw, ps.Cosine); err != nil {
 		p.abort()
 		return "", err
 	}

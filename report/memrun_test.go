@@ -152,3 +152,9 @@ func newMemRun(text string, L, H, D int, promptLen int) *memRun {
 }
 
 func nan() float64 { return math.NaN() }
+
+func (r *memRun) RunOutputs() ([]store.RunOutputInfo, error) { return nil, nil }
+
+func (r *memRun) RunOutput(name string) (store.RunOutputInfo, *tensor.Tensor, error) {
+	return store.RunOutputInfo{}, nil, fmt.Errorf("in-memory run: no run output %q", name)
+}
