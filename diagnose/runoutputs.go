@@ -31,7 +31,7 @@ func writeDensity(r *store.Run, name, fn, what string, kw map[string]any, values
 	}
 	labels := make([]string, len(d))
 	for i := range labels {
-		labels[i] = fmt.Sprintf("%.4g…%.4g", edges[i], edges[i+1])
+		labels[i] = fmt.Sprintf("%.6g…%.6g", edges[i], edges[i+1])
 	}
 	k := map[string]any{"bins": HistogramBins, "values": what, "count": len(values)}
 	for key, v := range kw {
