@@ -288,6 +288,18 @@ func (p *pending) commitShard(command string, n int, format string, sh shard.Sha
 	return p.commit()
 }
 
+// commitSummarized commits the run as commitShard does, an unsharded run with its
+// run-level outputs (Summarize; a sharded run gets them when merge joins the shards).
+func (p *pending) commitSummarized(command string, n int, format string, sh shard.Shard) error {
+	if !sh.Sharded() {
+		if err := Summarize(p.run); err != nil {
+			p.abort()
+			return err
+		}
+	}
+	return p.commitShard(command, n, format, sh)
+}
+
 // shardCount is how many of the n ids format(0) … format(n-1) the shard computes.
 func (s *Setup) shardCount(n int, format string) int {
 	c := 0
@@ -405,7 +417,7 @@ func RunJacobian(ctx context.Context, s *Setup, chunk int, progress func(done, t
 			progress(done, s.shardCount(len(exs), "ex%05d"))
 		}
 	}
-	return p.dest, p.commitShard("diagnose-jacobian", len(exs), "ex%05d", s.opts.Shard)
+	return p.dest, p.commitSummarized("diagnose-jacobian", len(exs), "ex%05d", s.opts.Shard)
 }
 
 // RunLayerNorm writes, per batch, the per-token std of the pre-LayerNorm
@@ -456,7 +468,7 @@ func RunLayerNorm(ctx context.Context, s *Setup, progress func(done, total int))
 			progress(done, s.shardCount(len(bs), "b%05d"))
 		}
 	}
-	return p.dest, p.commitShard("diagnose-layernorm", len(bs), "b%05d", s.opts.Shard)
+	return p.dest, p.commitSummarized("diagnose-layernorm", len(bs), "b%05d", s.opts.Shard)
 }
 
 // RunPerturb writes ‖o₁ − o₂‖₂ per example of every batch as
@@ -482,8 +494,10 @@ func RunPerturb(ctx context.Context, s *Setup, sigma float64, progress func(done
 		p.abort()
 		return "", err
 	}
+	var dists []float64
 	for i, b := range bs {
 		v, err := pt.Batch(b)
+		dists = append(dists, v...)
 		if err == nil {
 			var t *tensor.Tensor
 			if t, err = tensor.FromFloat64([]int{len(v)}, v); err == nil {
@@ -497,6 +511,10 @@ func RunPerturb(ctx context.Context, s *Setup, sigma float64, progress func(done
 		if progress != nil {
 			progress(i+1, len(bs))
 		}
+	}
+	if err := writeDensity(p.run, PerturbDensity, "diagnose.Perturbation density", "‖o₁ − o₂‖₂ of the last [CLS] vector, per example", kw, dists); err != nil {
+		p.abort()
+		return "", err
 	}
 	return p.dest, p.commit()
 }
@@ -575,6 +593,10 @@ func RunConfusion(ctx context.Context, s *Setup, accumulation int, progress func
 		return "", err
 	}
 	if err := p.run.WriteDerived("confusion", "pairs", t, nil); err != nil {
+		p.abort()
+		return "", err
+	}
+	if err := writeDensity(p.run, ConfusionDensity, "diagnose.ComparePairs density", "cosine between the gradients of every pair of steps", kw, ps.Cosine); err != nil {
 		p.abort()
 		return "", err
 	}

@@ -114,6 +114,8 @@ func AxisTitle(name string) string {
 		return "code category"
 	case store.AxisToken:
 		return "token (numbered)"
+	case store.AxisBin:
+		return "histogram bin"
 	}
 	return name
 }

@@ -1,12 +1,8 @@
 package report
 
 import (
-	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -196,35 +192,3 @@ func layerNormCurves(runs []diagnoseRun) (*viz.Figure, error) {
 	}
 	return viz.Curves(series, viz.CurvesOptions{Title: "std of the residual sums entering each LayerNorm", XLabel: "layer", YLabel: "mean per-token std"})
 }
-
-// writeDiagnostics adds a Diagnostics section with the figure of the run's
-// `attnscope diagnose` output, when it has one.
-func writeDiagnostics(w io.Writer, run Run, dpi int) error {
-	passes, err := run.DerivedPasses()
-	if err != nil {
-		return err
-	}
-	found := ""
-	for _, p := range passes {
-		if slices.Contains(DiagnosePasses, p.Name) {
-			found = p.Name
-		}
-	}
-	if found == "" {
-		return nil
-	}
-	fig, err := DiagnoseFigure([]string{run.Dir()}, nil)
-	if err != nil {
-		return fmt.Errorf("diagnostics: %w", err)
-	}
-	fig.DPI = dpi
-	var b bytes.Buffer
-	if err := fig.WriteTo(&b, viz.PNG); err != nil {
-		return fmt.Errorf("diagnostics: %w", err)
-	}
-	return diagnoseSection.Execute(w, figure{Title: "diagnose " + found, DataURI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()))})
-}
-
-var diagnoseSection = template.Must(template.New("diagnose").Parse(`<h2 id="diagnostics">Diagnostics</h2>
-<figure><figcaption>{{.Title}}</figcaption><img alt="{{.Title}}" src="{{.DataURI}}"></figure>
-`))

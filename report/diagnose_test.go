@@ -59,8 +59,9 @@ func TestDiagnoseFigure(t *testing.T) {
 	if err := WriteHTML(context.Background(), &html, r, HTMLOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(html.String(), `<h2 id="diagnostics">Diagnostics</h2>`) || !strings.Contains(html.String(), "data:image/png;base64,") {
-		t.Error("the HTML report of a diagnose run has no Diagnostics figure")
+	if !strings.Contains(html.String(), `<h2 id="run-outputs">Run outputs</h2>`) || !strings.Contains(html.String(), "<figcaption>Run output: "+diagnose.JacobianDensity) ||
+		!strings.Contains(html.String(), "data:image/png;base64,") {
+		t.Error("the HTML report of a diagnose run has no run-output figure of its singular values")
 	}
 	if _, err := DiagnoseFigure([]string{jp, lp}, nil); err == nil || !strings.Contains(err.Error(), "draw runs of one diagnostic side by side") {
 		t.Errorf("mixed diagnostics: %v", err)

@@ -137,6 +137,8 @@ type page struct {
 	DerivedFirst bool
 	// Human: the sessions and reading baselines of an eye-tracking run.
 	Human *humanPage
+	// RunOutputs: the run has run-level outputs (a Run outputs section).
+	RunOutputs bool
 }
 
 type kv struct{ Key, Value string }
@@ -190,12 +192,21 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	for i, id := range ids {
 		pg.Nav = append(pg.Nav, navEntry{ID: id, Anchor: anchor(i)})
 	}
+	outs, err := run.RunOutputs()
+	if err != nil {
+		return err
+	}
+	pg.RunOutputs = len(outs) > 0
 	// Sections are rendered and written one sample at a time, so memory holds one
 	// sample's figures however large the run.
 	if err := pageTemplate.ExecuteTemplate(w, "head", pg); err != nil {
 		return err
 	}
-	attention, drawn := false, false
+	drawn, err := writeRunLevel(w, run, o)
+	if err != nil {
+		return err
+	}
+	attention := false
 	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -222,9 +233,6 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	}
 	if len(ids) > 0 && !attention && !drawn && pg.Human == nil {
 		return fmt.Errorf("run %s has no attention captured and no derived outputs in any sample", run.Dir())
-	}
-	if err := writeDiagnostics(w, run, o.DPI); err != nil {
-		return err
 	}
 	if o.Comparisons != "" {
 		if err := writeComparisons(ctx, w, o.Comparisons, o.DPI); err != nil {
@@ -374,6 +382,7 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 <li><a href="#provenance">Provenance</a></li>
 <li><a href="#metrics">Metrics</a></li>
 {{if .Human}}<li><a href="#human">Human reading</a></li>
+{{end}}{{if .RunOutputs}}<li><a href="#run-outputs">Run outputs</a></li>
 {{end}}{{range .Nav}}<li><a href="#{{.Anchor}}">Sample {{.ID}}</a></li>
 {{end}}</ul></nav>
 {{if .DerivedFirst}}<p class="note">Outputs of derive passes are drawn for the first sample; <code>attnscope report --figures derived</code> (or a pass name) draws them for every sample.</p>{{end}}
@@ -403,6 +412,15 @@ nav ul{columns:3}.note{color:#777;font-style:italic}
 {{end}}</table>{{end}}
 {{range .Baselines}}<figure><figcaption>{{.Title}}</figcaption><img alt="{{.Title}}" src="{{.DataURI}}">{{.Table}}</figure>
 {{else}}<p class="note">No reading baselines (run <code>attnscope human --config eye.yaml getavgbehavior</code>).</p>{{end}}
+{{end}}
+{{end}}
+
+{{define "run"}}
+<h2 id="run-outputs">Run outputs</h2>
+<p>Outputs of the whole run (no sample): attnscope similarity over every sample's tokens, match-heads summaries, diagnose spectra and statistics, each drawn by its declared axes.</p>
+{{range .Figures}}<figure data-kind="{{.Kind}}"><figcaption>{{.Title}}</figcaption>
+{{if .DataURI}}<img alt="{{.Title}}" src="{{.DataURI}}">{{end}}{{if .HTML}}{{.HTML}}{{end}}{{if .Note}}<p class="note">{{.Note}}</p>{{end}}
+</figure>
 {{end}}
 {{end}}
 

@@ -21,6 +21,8 @@ type memRun struct {
 	reads   int // attention layers read
 	passes  []store.PassInfo
 	derived map[string]map[string]*tensor.Tensor // pass → sample → output
+	outs    []store.RunOutputInfo                // run-level outputs
+	outData map[string]*tensor.Tensor
 }
 
 func (r *memRun) Dir() string                              { return r.dir }
@@ -152,3 +154,23 @@ func newMemRun(text string, L, H, D int, promptLen int) *memRun {
 }
 
 func nan() float64 { return math.NaN() }
+
+func (r *memRun) RunOutputs() ([]store.RunOutputInfo, error) { return r.outs, nil }
+
+func (r *memRun) RunOutput(name string) (store.RunOutputInfo, *tensor.Tensor, error) {
+	for _, o := range r.outs {
+		if o.Name == name {
+			return o, r.outData[name], nil
+		}
+	}
+	return store.RunOutputInfo{}, nil, fmt.Errorf("in-memory run: no run output %q", name)
+}
+
+// addRunOutput records a run-level output.
+func (r *memRun) addRunOutput(name string, t *tensor.Tensor, axes ...store.Axis) {
+	r.outs = append(r.outs, store.RunOutputInfo{Name: name, PassSettings: store.PassSettings{Function: "test", Axes: axes}, Shape: t.Shape})
+	if r.outData == nil {
+		r.outData = map[string]*tensor.Tensor{}
+	}
+	r.outData[name] = t
+}

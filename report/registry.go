@@ -64,6 +64,7 @@ type Needs struct {
 	PassAxes   string  // the declared axes of the pass output it can draw
 	Labels     bool    // a labels file (--labels)
 	Files      bool    // can draw from --attention files instead of a run
+	RunLevel   bool    // the run as a whole (its run-level outputs), no sample
 }
 
 // String says in words what the figure reads.
@@ -83,6 +84,7 @@ func (n Needs) String() string {
 	add(n.Pass == PassRequired, "a derive pass (--pass) with axes "+n.PassAxes)
 	add(n.Labels, "a labels file (--labels)")
 	add(n.Files, "or --attention files without a run")
+	add(n.RunLevel, "the run as a whole (no sample)")
 	return strings.Join(parts, ", ")
 }
 
@@ -219,6 +221,9 @@ type reportUse struct {
 	optIn bool
 	// byPass: also drawn when a derive pass is named in --figures.
 	byPass bool
+	// run, when set, draws the kind once per report from the run's run-level outputs
+	// (RUN/run-outputs), in a section before the samples, instead of per sample.
+	run func(rs *runSection) error
 }
 
 // figureKinds is the catalogue (figures_kinds.go has the draw functions).
@@ -274,6 +279,9 @@ var figureKinds = []*FigureKind{
 	{Name: "reference-scores", Help: "AttentionSpan scores on the reference map (viridis), same inputs as reference",
 		Needs: Needs{Attention: true, Labels: true, Pass: PassOptional, PassAxes: "a matrix after layer and head selection"}, Options: []string{"labels", "pass", "layer", "head", "reduce"},
 		Draw: drawReference(viz.ReferenceScores), NotInReport: "it needs a labels file (--labels) of the sample"},
+	{Name: "run-output", Help: "a run-level output (--pass NAME): similarity over every sample's tokens, head-matching summaries, diagnose spectra, histograms and LayerNorm std, drawn by the axes its pass.json declares",
+		Needs: Needs{Pass: PassRequired, PassAxes: "any, as declared in run-outputs/NAME/pass.json", RunLevel: true}, Options: []string{"pass", "layer", "head", "reduce", "clip"}, Draw: drawRunOutput,
+		report: &reportUse{run: reportRunOutputs}},
 	{Name: "dashboard", Help: "the 12-panel attention-analysis dashboard, with attention_analysis_report.txt and attention_data_summary.json beside it (needs --hidden captures)",
 		Needs: Needs{Attention: true, Hidden: true}, Draw: drawDashboard,
 		report: &reportUse{draw: reportDashboard}},

@@ -31,6 +31,8 @@ func registryRun() *memRun {
 		copy(roll.Data[l*n*n:(l+1)*n*n], run.att["s0"][l].Sub(0).Data)
 	}
 	run.addDerived("rollout", "s0", roll, store.AxisLayer, store.AxisQuery, store.AxisKey)
+	summary := &tensor.Tensor{Shape: []int{2, 2}, Data: []float64{0.25, 0.5, 0.75, 1.5}}
+	run.addRunOutput("summary", summary, store.Axis{Name: store.AxisLayer}, store.Axis{Name: store.AxisColumn, Labels: []string{"mean", "std"}})
 	return run
 }
 
@@ -41,6 +43,9 @@ func optionsFor(t *testing.T, k *FigureKind, n int) FigureOptions {
 	o := DefaultFigureOptions()
 	if k.Needs.Pass == PassRequired {
 		o.Pass = "rollout"
+	}
+	if k.Needs.RunLevel {
+		o.Pass = "summary"
 	}
 	if k.Needs.Labels {
 		labels := make([]int64, n*n)
@@ -76,7 +81,7 @@ func TestEveryFigureKindReachable(t *testing.T) {
 			if k.InReport() == (k.NotInReport != "") {
 				t.Errorf("report: drawn %v, NotInReport %q: one of them expected", k.InReport(), k.NotInReport)
 			}
-			if k.InReport() && k.report.draw == nil && (k.report.title == nil || k.Draw == nil) {
+			if k.InReport() && k.report.draw == nil && k.report.run == nil && (k.report.title == nil || k.Draw == nil) {
 				t.Error("the report draws it with Draw but has no title or no Draw")
 			}
 			run := registryRun()
@@ -194,8 +199,17 @@ func TestDefaultReportEverySample(t *testing.T) {
 	if i < 0 {
 		t.Fatal("no section for s1")
 	}
-	first, second := figureKindsOf(page.String()[:i]), figureKindsOf(page.String()[i:])
+	i0 := strings.Index(page.String(), `<h2 id="sample-0">`)
+	runLevel := figureKindsOf(page.String()[:i0])
+	first, second := figureKindsOf(page.String()[i0:i]), figureKindsOf(page.String()[i:])
 	for _, k := range Figures() {
+		if k.report != nil && k.report.run != nil {
+			// Drawn once, in the Run outputs section before the samples.
+			if !slices.Contains(runLevel, k.Name) || slices.Contains(first, k.Name) || slices.Contains(second, k.Name) {
+				t.Errorf("kind %s: run-level section %v, sections %v %v", k.Name, runLevel, first, second)
+			}
+			continue
+		}
 		want0 := k.InDefaultReport()
 		want1 := want0 && !k.report.firstSample
 		if slices.Contains(first, k.Name) != want0 || slices.Contains(second, k.Name) != want1 {

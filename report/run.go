@@ -42,6 +42,10 @@ type Run interface {
 	HasDerived(pass, id string) bool
 	// Derived reads a pass's output for a sample.
 	Derived(pass, id string) (*tensor.Tensor, error)
+	// RunOutputs lists the run-level outputs (of the whole run, no sample).
+	RunOutputs() ([]store.RunOutputInfo, error)
+	// RunOutput reads a run-level output with its settings.
+	RunOutput(name string) (store.RunOutputInfo, *tensor.Tensor, error)
 }
 
 var _ Run = (*store.Run)(nil)

@@ -108,7 +108,7 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	sc.heads, sc.queries, sc.keys = a0.Shape[0], a0.Shape[1], a0.Shape[2]
 	for _, k := range figureKinds {
 		use := k.report
-		if use == nil || !o.selects(k) || (use.when != nil && !use.when(sc)) {
+		if use == nil || use.run != nil || !o.selects(k) || (use.when != nil && !use.when(sc)) {
 			continue
 		}
 		if o.Progress != nil {

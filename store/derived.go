@@ -47,6 +47,7 @@ const (
 	AxisCriterion  = "criterion"   // named per-head criteria (Labels)
 	AxisCategory   = "category"    // named categories, e.g. syntactic ones of source code (Labels)
 	AxisToken      = "token"       // tokens that are not the sample's (another tokenizer's, or the sample's with multi-newline tokens split): numbered
+	AxisBin        = "bin"         // histogram bins, labelled by their ranges (Labels)
 )
 
 // AttentionAxes are the axes of captured attention, [layer, head, query, key].

@@ -28,16 +28,19 @@ const (
 )
 
 type runJSON struct {
-	Key     string         `json:"key"`
-	Dir     string         `json:"dir"`
-	Kind    string         `json:"kind"`
-	Model   string         `json:"model,omitempty"`
-	DType   string         `json:"dtype"`
-	Samples []string       `json:"samples"`
-	Derived []derivedPass  `json:"derived"`
-	Metrics bool           `json:"metrics"`
-	Meta    store.Meta     `json:"meta"`
-	Extra   map[string]any `json:"extra,omitempty"`
+	Key     string        `json:"key"`
+	Dir     string        `json:"dir"`
+	Kind    string        `json:"kind"`
+	Model   string        `json:"model,omitempty"`
+	DType   string        `json:"dtype"`
+	Samples []string      `json:"samples"`
+	Derived []derivedPass `json:"derived"`
+	// RunOutputs are the run-level outputs (of the whole run, no sample), with shapes.
+	RunOutputs      []derivedPass  `json:"run_outputs"`
+	RunOutputsError string         `json:"run_outputs_error,omitempty"`
+	Metrics         bool           `json:"metrics"`
+	Meta            store.Meta     `json:"meta"`
+	Extra           map[string]any `json:"extra,omitempty"`
 }
 
 func (s *Server) apiRuns(w http.ResponseWriter) error {
@@ -51,8 +54,13 @@ func (s *Server) apiRuns(w http.ResponseWriter) error {
 		if err != nil {
 			return err
 		}
+		outs, oerr := runOutputs(e)
 		rj := runJSON{Key: e.key, Dir: filepath.Base(e.real), Kind: e.run.Meta.Kind, DType: e.run.Meta.DType,
-			Samples: ids, Derived: passes, Meta: e.run.Meta}
+			Samples: ids, Derived: passes, RunOutputs: outs, Meta: e.run.Meta}
+		if oerr != nil {
+			// One unreadable run output does not hide the run: the page says why.
+			rj.RunOutputs, rj.RunOutputsError = []derivedPass{}, oerr.Error()
+		}
 		rj.Meta.Model = nil
 		if m := e.run.Meta.Model; m != nil {
 			rj.Model = m.ModelType + " (" + filepath.Base(m.Dir) + ")"
@@ -387,7 +395,12 @@ func (s *Server) apiDerived(w http.ResponseWriter, r *http.Request, e *runEntry,
 	if err != nil {
 		return &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("run %s: %s: %v", e.key, rel, err)}
 	}
-	out := derivedJSON{Pass: pass, Function: p.Function, Sample: id, Shape: t.Shape, Axes: p.Axes, Kind: v.Kind,
+	return writeJSON(w, newDerivedJSON(pass, p.Function, id, t.Shape, p.Axes, v))
+}
+
+// newDerivedJSON is the answer for one output drawn as the view v.
+func newDerivedJSON(pass, function, id string, shape []int, axes []store.Axis, v *report.DerivedView) derivedJSON {
+	out := derivedJSON{Pass: pass, Function: function, Sample: id, Shape: shape, Axes: axes, Kind: v.Kind,
 		Title: v.Title, XTitle: v.XTitle, YTitle: v.YTitle, XTicks: v.XTicks, YTicks: v.YTicks, ValueLabel: v.ValueLabel,
 		UsedLayer: v.UsedLayer, UsedHead: v.UsedHead}
 	if out.Shape == nil {
@@ -412,7 +425,7 @@ func (s *Server) apiDerived(w http.ResponseWriter, r *http.Request, e *runEntry,
 	default:
 		out.Rows, out.Cols, out.Values = v.Matrix.Rows, v.Matrix.Cols, finite(v.Matrix.Data)
 	}
-	return writeJSON(w, out)
+	return out
 }
 
 func (s *Server) apiMetrics(w http.ResponseWriter, e *runEntry) error {

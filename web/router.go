@@ -158,6 +158,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) error {
 //	runs                                   the runs with their samples
 //	runs/R/metrics                         the metrics table
 //	runs/R/derived/PASS/S[?layer=&head=&reduce=]  one derived output, drawn by its declared axes
+//	runs/R/run-outputs/NAME[?layer=&head=&reduce=]  one run-level output, drawn by its declared axes
 //	runs/R/samples/S                       the sample's record and shape
 //	runs/R/samples/S/layer/L               all heads of layer L (binary float32 [H, N, N]; N ≤ 512)
 //	runs/R/samples/S/pyramid/L/H           pyramid geometry and percentiles
@@ -183,6 +184,8 @@ func (s *Server) routeAPI(w http.ResponseWriter, r *http.Request, p []string) er
 		return s.apiMetrics(w, e)
 	case len(p) == 5 && p[2] == "derived":
 		return s.apiDerived(w, r, e, p[3], p[4])
+	case len(p) == 4 && p[2] == "run-outputs":
+		return s.apiRunOutput(w, r, e, p[3])
 	case len(p) >= 4 && p[2] == "samples":
 	default:
 		return notFound("no API endpoint %q", r.URL.Path)

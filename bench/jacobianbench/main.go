@@ -35,6 +35,7 @@ func main() {
 	in := flag.String("inputs", "jacobian_inputs.json", "inputs file (written when absent)")
 	out := flag.String("out", "", "singular values .npy [n, len, width] (optional)")
 	chunk := flag.Int("chunk", 32, "output coordinates per reverse pass")
+	genOnly := flag.Bool("gen", false, "write -inputs and exit (for sidebyside.sh)")
 	flag.Parse()
 	net, err := diagnose.LoadNet(*dir, diagnose.HeadOptions{})
 	if err != nil {
@@ -59,6 +60,9 @@ func main() {
 		if err := os.WriteFile(*in, b, 0o644); err != nil {
 			log.Fatal(err)
 		}
+	}
+	if *genOnly {
+		return
 	}
 	j, err := diagnose.NewJacobians(net, diagnose.JacobianOptions{Chunk: *chunk})
 	if err != nil {

@@ -34,6 +34,7 @@ type result struct {
 	Side     string    `json:"side"`
 	LoadS    float64   `json:"load_s"`
 	ComputeS float64   `json:"compute_s"`
+	CPUS     float64   `json:"cpu_s"`
 	PeakMB   float64   `json:"peak_mb"`
 	Matrix   []float64 `json:"matrix"`
 }
@@ -46,6 +47,7 @@ func main() {
 	side := flag.String("side", "", "internal: run one side (go) on -dir's files")
 	python := flag.String("python", "/usr/bin/python3", "Python with NumPy (Debian's)")
 	skipNumPy := flag.Bool("skip-numpy", false, "time attnscope only")
+	concurrent := flag.Bool("concurrent", false, "run the two sides at the same time (side by side under the same load) instead of one after the other")
 	flag.Parse()
 	if *side == "go" {
 		goSide(*dir)
@@ -61,20 +63,29 @@ func main() {
 	fmt.Printf("linear CKA, %d×%d layers of %d tokens × %d (float64), load %s\n", *layers, *layers, *tokens, *width, loadAverage())
 	self, err := os.Executable()
 	check(err)
-	goRes := runSide(exec.Command(self, "-side", "go", "-dir", *dir))
-	report(goRes)
+	goCmd := exec.Command(self, "-side", "go", "-dir", *dir)
 	if *skipNumPy {
+		report(runSide(goCmd))
 		return
 	}
-	script := filepath.Join(filepath.Dir(sourceFile()), "numpy_cka.py")
-	npRes := runSide(exec.Command(*python, script, *dir))
+	npCmd := exec.Command(*python, filepath.Join(filepath.Dir(sourceFile()), "numpy_cka.py"), *dir)
+	var goRes, npRes result
+	if *concurrent {
+		wait := startSide(npCmd)
+		goRes = runSide(goCmd)
+		npRes = wait()
+	} else {
+		goRes = runSide(goCmd)
+		npRes = runSide(npCmd)
+	}
+	report(goRes)
 	report(npRes)
 	var worst float64
 	for i := range goRes.Matrix {
 		worst = math.Max(worst, math.Abs(goRes.Matrix[i]-npRes.Matrix[i]))
 	}
-	fmt.Printf("max |Go − NumPy| = %.3g; NumPy/Go time %.2f×, memory %.2f×; load %s\n", worst,
-		npRes.ComputeS/goRes.ComputeS, npRes.PeakMB/goRes.PeakMB, loadAverage())
+	fmt.Printf("max |Go − NumPy| = %.3g; NumPy/Go time %.2f×, CPU %.2f×, memory %.2f×; load %s\n", worst,
+		npRes.ComputeS/goRes.ComputeS, npRes.CPUS/goRes.CPUS, npRes.PeakMB/goRes.PeakMB, loadAverage())
 	if worst > 1e-8 {
 		fmt.Fprintln(os.Stderr, "similarity bench: the matrices differ by more than 1e-8")
 		os.Exit(1)
@@ -92,16 +103,23 @@ func check(err error) {
 }
 
 func report(r result) {
-	fmt.Printf("%-6s load %7.2f s  compute %8.2f s  peak %7.0f MB\n", r.Side, r.LoadS, r.ComputeS, r.PeakMB)
+	fmt.Printf("%-6s load %7.2f s  compute %8.2f s (CPU %8.2f s)  peak %7.0f MB\n", r.Side, r.LoadS, r.ComputeS, r.CPUS, r.PeakMB)
 }
 
-func runSide(cmd *exec.Cmd) result {
+func runSide(cmd *exec.Cmd) result { return startSide(cmd)() }
+
+// startSide starts one side's process and returns a function that waits for its result.
+func startSide(cmd *exec.Cmd) func() result {
 	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	check(err)
-	var r result
-	check(json.Unmarshal(out, &r))
-	return r
+	var out strings.Builder
+	cmd.Stdout = &out
+	check(cmd.Start())
+	return func() result {
+		check(cmd.Wait())
+		var r result
+		check(json.Unmarshal([]byte(out.String()), &r))
+		return r
+	}
 }
 
 // writeInputs writes a.npy and b.npy, [layers, tokens, width] float32: run A's layers
@@ -161,10 +179,11 @@ func goSide(dir string) {
 	ys, err := load(filepath.Join(dir, "b.npy"))
 	check(err)
 	debug.FreeOSMemory()
-	loaded := time.Now()
+	loaded, cpu0 := time.Now(), procstat.CPUTime()
 	m, err := similarity.LinearCKAMatrixInPlace(xs, ys)
 	check(err)
-	r := result{Side: "Go", LoadS: loaded.Sub(start).Seconds(), ComputeS: time.Since(loaded).Seconds(), PeakMB: float64(procstat.PeakRSS()) / 1e6, Matrix: m}
+	r := result{Side: "Go", LoadS: loaded.Sub(start).Seconds(), ComputeS: time.Since(loaded).Seconds(),
+		CPUS: (procstat.CPUTime() - cpu0).Seconds(), PeakMB: float64(procstat.PeakRSS()) / 1e6, Matrix: m}
 	check(json.NewEncoder(os.Stdout).Encode(r))
 }
 

@@ -29,9 +29,10 @@ counts), as BERT-non-text's matching.py: for every layer and sample, the L1 cost
 C[a,b] = Σ|Y_a − X_b| between head a of the other run and head b of RUN_A, the
 assignment of minimum total cost (exact Hungarian algorithm) and its total. Per layer
 it reports the mean and population std of the totals over samples, draws them as
-mean ± std bands (layers on x, one band per compared run), writes a CSV, and stores
+mean ± std bands (layers on x, one band per compared run), writes a CSV, stores
 each sample's matched cost per head and assignment in RUN_A/derived/<pass>/ with axes
-[layer, head]. --quirk plots the original's value instead (its total indexes samples
+[layer, head], and the per-sample totals and per-layer mean and std as the run-level
+outputs <pass>_totals and <pass>_summary (which report and serve draw). --quirk plots the original's value instead (its total indexes samples
 with head numbers; it needs at least as many samples as heads).`,
 		Example: `  attnscope match-heads runs/bert runs/plus runs/bert-scratch --figure match.png`,
 		Args:    cobra.MinimumNArgs(2),
@@ -101,6 +102,7 @@ func runMatchHeads(cmd *cobra.Command, args []string, f *matchFlags) error {
 	if err := fig.Save(f.figPath); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s and derived outputs %s_* in %s\n", f.csvPath, f.figPath, f.prefix, filepath.Join(args[0], store.DerivedDir))
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s, derived outputs %s_* in %s and run outputs in %s\n", f.csvPath, f.figPath, f.prefix,
+		filepath.Join(args[0], store.DerivedDir), filepath.Join(args[0], store.RunOutputDir))
 	return nil
 }

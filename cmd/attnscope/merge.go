@@ -12,6 +12,7 @@ import (
 
 	"github.com/attnscope/attnscope/compare"
 	"github.com/attnscope/attnscope/demo"
+	"github.com/attnscope/attnscope/diagnose"
 	"github.com/attnscope/attnscope/evaluate"
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/jobs"
@@ -116,6 +117,16 @@ func copyFigures(from, to string) error {
 }
 
 // mergeStaged merges shard run folders, local or s3://, into out, local or s3://.
+// summarizeMerged writes the run-level outputs of a merged diagnose run (each shard
+// has only its own examples) from the joined per-example outputs.
+func summarizeMerged(dir string) error {
+	r, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	return diagnose.Summarize(r)
+}
+
 func mergeStaged(ctx context.Context, out string, srcs []string) (*jobs.MergeSummary, error) {
 	local := make([]string, len(srcs))
 	for i, s := range srcs {
@@ -131,6 +142,9 @@ func mergeStaged(ctx context.Context, out string, srcs []string) (*jobs.MergeSum
 	}
 	sum, err := jobs.Merge(ctx, dir, local)
 	if err != nil {
+		return nil, err
+	}
+	if err := summarizeMerged(dir); err != nil {
 		return nil, err
 	}
 	return sum, push(ctx)

@@ -175,6 +175,9 @@ func drawFromRun(cmd *cobra.Command, k *report.FigureKind, dir string, o report.
 	if err != nil {
 		return nil, err
 	}
+	if k.Needs.RunLevel {
+		return k.Draw(cmd.Context(), run, "", o)
+	}
 	id, err := plotSample(run, o.Sample)
 	if err != nil {
 		return nil, err

@@ -38,8 +38,9 @@ estimator (Nguyen et al. 2021), PWCCA (Morcos et al. 2018, BERT-non-text's pyrcc
 --uncentred reproduces it exactly) or SVCCA (Raghu et al. 2017). --feature hidden uses
 the residual stream after each block (capture --hidden), attention each token's
 attention rows of all heads. Runs with different samples or token counts are refused.
-The matrix is stored in RUN_A/derived/<pass>/ (all-samples.npy; with --per-sample one
-per sample, which report and serve draw) with its axes, and written as CSV and a
+The matrix is stored in RUN_A as the run-level output <pass> (run-outputs/<pass>/, with
+--bootstrap also <pass>_interval; with --per-sample each sample's matrix in
+derived/<pass>/), with its axes, which report and serve draw, and written as CSV and a
 heatmap; --bootstrap N adds a token-bootstrap confidence interval per cell.`,
 		Example: `  attnscope similarity runs/bert runs/bert-scratch --measure pwcca --reg 1e-4
   attnscope similarity runs/a runs/b --measure linear-cka --bootstrap 1000 --figure cka.png`,
@@ -122,7 +123,7 @@ func runSimilarity(cmd *cobra.Command, args []string, f *similarityFlags) error 
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s over %d tokens of %d samples: %d×%d layers → %s, %s, %s\n", f.opt.Measure, res.Tokens, len(p.Samples),
-		len(res.RowNames), len(res.ColNames), p.A.DerivedPath(f.pass, runs.PooledID), f.csvPath, f.figPath)
+		len(res.RowNames), len(res.ColNames), p.A.RunOutputPath(f.pass), f.csvPath, f.figPath)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,7 +149,16 @@ func TestSimilarityCommand(t *testing.T) {
 	if len(info.Axes) != 2 || info.Axes[0].Name != store.AxisLayer || len(info.Axes[1].Labels) != 3 {
 		t.Errorf("axes %+v", info.Axes)
 	}
-	for _, id := range []string{runs.PooledID, "s0", "s1"} {
+	pooled, pm, err := run.RunOutput(pass)
+	if err != nil || !reflect.DeepEqual(pooled.Axes, info.Axes) {
+		t.Fatalf("pooled matrix: %+v, %v", pooled, err)
+	}
+	for k, r := range recs[1:10] {
+		if v, _ := strconv.ParseFloat(r[3], 64); r[0] != runs.PooledID || v != pm.Data[k] {
+			t.Errorf("CSV row %v, run output value %v", r, pm.Data[k])
+		}
+	}
+	for _, id := range []string{"s0", "s1"} {
 		m, err := run.Derived(pass, id)
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +176,7 @@ func TestSimilarityCommand(t *testing.T) {
 	if n := strings.Count(string(page), `<img alt="Derived: `+pass+`"`); n != 2 {
 		t.Errorf("report shows %d similarity figures, one per sample (2) expected", n)
 	}
-	iv, err := run.Derived(pass+"_interval", runs.PooledID)
+	_, iv, err := run.RunOutput(pass + "_interval")
 	if err != nil || len(iv.Shape) != 3 || iv.Shape[2] != 2 {
 		t.Fatalf("interval %v %v", iv, err)
 	}
@@ -210,6 +220,9 @@ func TestPairedCommandsRefuseMismatchedRuns(t *testing.T) {
 		}
 		if ents, _ := os.ReadDir(filepath.Join(a, store.DerivedDir)); len(ents) > 0 {
 			t.Errorf("%v: derived outputs written despite the error", c.cmd)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(a, store.RunOutputDir)); len(ents) > 0 {
+			t.Errorf("%v: run outputs written despite the error", c.cmd)
 		}
 	}
 	if got := run([]string{"similarity", a, a, "--measure", "nope"}); got != exitUsage {

@@ -118,11 +118,39 @@ func (r *MatchResult) Summary(quirk bool) (mean, std []float64, err error) {
 	return mean, std, nil
 }
 
-// WriteMatch stores the matching as derived outputs of run A, one per sample:
-// pass holds [layer, head of B] = C[a, π(a)] (the matched L1 cost of each of run B's
-// heads; its sum over heads is the sample's total) and pass+"_assignment" holds
-// [layer, head of B] = π(a), the head of run A matched to it.
+// WriteMatch stores the matching in run A: as derived outputs, one per sample, pass
+// holds [layer, head of B] = C[a, π(a)] (the matched L1 cost of each of run B's heads;
+// its sum over heads is the sample's total) and pass+"_assignment" holds [layer, head
+// of B] = π(a), the head of run A matched to it; as run-level outputs, pass+"_totals"
+// holds [record (sample), layer] the intended totals and pass+"_summary" [layer,
+// column(mean, std)] their mean and population std over the samples (Summary(false)).
 func WriteMatch(p *Pair, pass string, r *MatchResult, kwargs map[string]any) error {
+	if err := writeMatchSamples(p, pass, r, kwargs); err != nil {
+		return err
+	}
+	totals := tensor.New(len(r.Samples), r.Layers)
+	for l := range r.Layers {
+		for s := range r.Samples {
+			totals.Data[s*r.Layers+l] = r.Totals[l][s]
+		}
+	}
+	if err := p.A.WriteRunOutput(pass+"_totals", store.PassSettings{Function: "match_heads_totals", Input: "attention", Kwargs: kwargs,
+		Axes: []store.Axis{{Name: store.AxisRecord, Labels: r.Samples}, {Name: store.AxisLayer}}}, totals); err != nil {
+		return err
+	}
+	mean, std, err := r.Summary(false)
+	if err != nil {
+		return err
+	}
+	sum := tensor.New(r.Layers, 2)
+	for l := range r.Layers {
+		sum.Data[2*l], sum.Data[2*l+1] = mean[l], std[l]
+	}
+	return p.A.WriteRunOutput(pass+"_summary", store.PassSettings{Function: "match_heads_summary", Input: "attention", Kwargs: kwargs,
+		Axes: []store.Axis{{Name: store.AxisLayer}, {Name: store.AxisColumn, Labels: []string{"mean", "std"}}}}, sum)
+}
+
+func writeMatchSamples(p *Pair, pass string, r *MatchResult, kwargs map[string]any) error {
 	axes := []store.Axis{{Name: store.AxisLayer}, {Name: store.AxisHead}}
 	for _, w := range []struct {
 		pass, fn string

@@ -179,30 +179,30 @@ func matrix(ctx context.Context, xs, ys []*tensor.Tensor, m similarity.Measure, 
 	return out, nil
 }
 
-// PooledID is the id under which the matrix over all samples' tokens is stored in
-// the pass folder (beside one output per sample with PerSample).
+// PooledID names the matrix over all samples' tokens in the CSV (beside each
+// sample's id with PerSample).
 const PooledID = "all-samples"
 
-// WriteSimilarity stores res as derived outputs of run A: pass (axes [layer of A,
-// layer of B], labelled with the layer names) holds the pooled matrix under
-// PooledID and each sample's matrix under its id; with a bootstrap, pass+"_interval"
-// holds [layer, layer, bound(low, high)].
+// WriteSimilarity stores res in run A: the matrix over all samples' tokens as the
+// run-level output pass (axes [layer of A, layer of B], labelled with the layer
+// names), with a bootstrap the run-level output pass+"_interval" [layer, layer,
+// criterion(low, high)], and with PerSample each sample's matrix as the derived
+// output of pass for that sample.
 func WriteSimilarity(p *Pair, pass string, res *SimilarityResult, opt SimilarityOptions, kwargs map[string]any) error {
-	if _, ok := res.PerSample[PooledID]; ok {
-		return fmt.Errorf("a sample is named %q, the id of the pooled output", PooledID)
-	}
 	axes := []store.Axis{{Name: store.AxisLayer, Labels: res.RowNames}, {Name: store.AxisLayer, Labels: res.ColNames}}
 	set := store.PassSettings{Function: "similarity_" + opt.Measure, Input: string(opt.Feature), Kwargs: kwargs, Axes: axes}
-	if err := p.A.PreparePass(pass, set); err != nil {
-		return err
-	}
 	shape := []int{len(res.RowNames), len(res.ColNames)}
-	for id, v := range res.PerSample {
-		if err := p.A.WriteDerived(pass, id, &tensor.Tensor{Shape: shape, Data: v}, nil); err != nil {
+	if len(res.PerSample) > 0 {
+		if err := p.A.PreparePass(pass, set); err != nil {
 			return err
 		}
+		for id, v := range res.PerSample {
+			if err := p.A.WriteDerived(pass, id, &tensor.Tensor{Shape: shape, Data: v}, nil); err != nil {
+				return err
+			}
+		}
 	}
-	if err := p.A.WriteDerived(pass, PooledID, &tensor.Tensor{Shape: shape, Data: res.Values}, nil); err != nil {
+	if err := p.A.WriteRunOutput(pass, set, &tensor.Tensor{Shape: shape, Data: res.Values}); err != nil {
 		return err
 	}
 	if res.Low == nil {
@@ -211,12 +211,9 @@ func WriteSimilarity(p *Pair, pass string, res *SimilarityResult, opt Similarity
 	iset := set
 	iset.Function += "_bootstrap_interval"
 	iset.Axes = append(append([]store.Axis(nil), axes...), store.Axis{Name: store.AxisCriterion, Labels: []string{"low", "high"}})
-	if err := p.A.PreparePass(pass+"_interval", iset); err != nil {
-		return err
-	}
 	iv := tensor.New(shape[0], shape[1], 2)
 	for k := range res.Low {
 		iv.Data[2*k], iv.Data[2*k+1] = res.Low[k], res.High[k]
 	}
-	return p.A.WriteDerived(pass+"_interval", PooledID, iv, nil)
+	return p.A.WriteRunOutput(pass+"_interval", iset, iv)
 }

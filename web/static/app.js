@@ -184,7 +184,7 @@ function runsPage(main, runs) {
     cards.append(el("div", { class: "card" },
       el("h3", {}, el("a", { href: hashOf({ run: r.key }), class: "run-link", text: r.key })),
       el("div", { class: "note", text: `${r.kind || "run"} · ${r.model || "no model recorded"} · ${r.dtype}${intervened(r.meta)}` }),
-      el("div", { text: `${r.samples.length} samples · ${r.derived.length} derived passes${r.metrics ? " · metrics" : ""}` })));
+      el("div", { text: `${r.samples.length} samples · ${r.derived.length} derived passes · ${r.run_outputs.length} run outputs${r.metrics ? " · metrics" : ""}` })));
   }
   main.append(cards);
   document.body.dataset.painted = "1";
@@ -205,6 +205,7 @@ async function runPage(main, run, seq) {
     main.append(el("h2", { text: "Metrics" }));
     await metricsTable(main, run, seq);
   }
+  if (run.run_outputs.length || run.run_outputs_error) await runOutputsSection(main, run, seq);
   document.body.dataset.painted = "1";
 }
 
@@ -704,11 +705,34 @@ async function derivedView(main, controls, sample, seq) {
     controls.append(el("label", {}, "head", s));
   }
   main.append(el("div", { class: "note", text: `derived/${pass}/${sample.id}.npy: shape [${d.shape.join(", ")}], axes ${axesText(d.axes)}${d.function ? ", function " + d.function : ""}. ${d.title}.` + (d.non_finite ? ` ${d.non_finite} NaN or infinite values drawn as 0.` : "") }));
-  if (d.kind === "bars") main.append(el("div", { class: "figure" }, el("div", { class: "note", text: d.y_title }), barChart(d.values, (i) => d.x_ticks[i]), el("div", { class: "note", text: d.x_title })));
-  else if (d.kind === "curves") main.append(curvesChart(d));
-  else if (d.kind === "table") main.append(recordTable(d));
-  else main.append(heatmapFigure(d));
+  main.append(derivedFigure(d));
   document.body.dataset.painted = "1";
+}
+
+// derivedFigure draws an output brought to one figure by its declared axes (a
+// sample's derived output or a run-level output).
+function derivedFigure(d) {
+  if (d.kind === "bars") return el("div", { class: "figure" }, el("div", { class: "note", text: d.y_title }), barChart(d.values, (i) => d.x_ticks[i]), el("div", { class: "note", text: d.x_title }), d.values.length <= 100 ? valueTable(d.values, 1, d.values.length, [d.y_title], d.x_ticks) : null);
+  if (d.kind === "curves") return curvesChart(d);
+  if (d.kind === "table") return recordTable(d);
+  return heatmapFigure(d);
+}
+
+// runOutputsSection lists the run-level outputs (similarity over every sample,
+// head-matching summaries, diagnose spectra) and draws the one chosen.
+async function runOutputsSection(main, run, seq) {
+  main.append(el("h2", { text: "Run outputs" }));
+  if (run.run_outputs_error) main.append(el("div", { class: "error", id: "run-output-error", text: run.run_outputs_error }));
+  if (!run.run_outputs.length) return;
+  const info = run.run_outputs.find((o) => o.name === state.ro) || run.run_outputs[0];
+  const s = el("select", { id: "run-output", onchange: (e) => go({ ro: e.target.value }) });
+  for (const o of run.run_outputs) s.append(el("option", { value: o.name, text: o.name + (o.function ? " (" + o.function + ")" : "") }));
+  s.value = info.name;
+  main.append(el("label", {}, "output ", s));
+  const d = await api(`${runURL()}/run-outputs/${enc(info.name)}`);
+  if (seq !== renderSeq) return;
+  main.append(el("div", { class: "note", id: "run-output-note", text: `run-outputs/${info.name}: shape [${d.shape.join(", ")}], axes ${axesText(d.axes)}${d.function ? ", function " + d.function : ""}.` + (d.non_finite ? ` ${d.non_finite} NaN or infinite values drawn as 0.` : "") }));
+  main.append(derivedFigure(d));
 }
 
 // heatmapFigure draws a rows × cols heatmap with its axis titles, tick labels
