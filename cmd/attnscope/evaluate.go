@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
 
 	"github.com/attnscope/attnscope/demo"
@@ -66,9 +67,25 @@ with a shard manifest; rerunning a finished shard does nothing, and attnscope me
 // evalFlags are evaluate's string flags.
 type evalFlags struct{ out, backend, hfModel, intervene string }
 
+// evalOptions are evaluate's options from its flags: the intervention read from its
+// file, the batches of the shard.
+func evalOptions(be compute.Backend, fl evalFlags, dropLast bool, sh shard.Shard) (train.EvalOptions, error) {
+	opts := train.EvalOptions{Backend: be, ModelBackend: fl.backend, DropLast: dropLast}
+	if fl.intervene != "" {
+		var err error
+		if opts.Intervention, err = model.ReadIntervention(fl.intervene); err != nil {
+			return opts, err
+		}
+	}
+	if sh.Sharded() {
+		opts.Batch = func(ds string, b int) bool { return sh.Has(evaluate.BatchID(ds, b)) }
+	}
+	return opts, nil
+}
+
 // runEvaluate trains (unless the config says not to) and evaluates the experiment args[0].
 func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool, nFig int, sh shard.Shard) error {
-	out, backend, hfModel := fl.out, fl.backend, fl.hfModel
+	out, hfModel := fl.out, fl.hfModel
 	if out == "" {
 		return usagef(cmd, "--out is required")
 	}
@@ -79,15 +96,14 @@ func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool,
 	if done, err := evalShardFinished(cmd, e, out, hfModel, sh); done || err != nil {
 		return err
 	}
-	be, err := train.Backend(backend)
+	be, err := train.Backend(fl.backend)
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
 	var cfg train.ModelConfig
 	var w [][]float32
 	if hfModel == "" && e.Training != nil {
-		res, err := train.RunTraining(ctx, e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
+		res, err := train.RunTraining(cmd.Context(), e, train.RunOptions{Backend: be, Log: cmd.ErrOrStderr()})
 		if err != nil {
 			return err
 		}
@@ -97,14 +113,9 @@ func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool,
 			return err
 		}
 	}
-	opts := train.EvalOptions{Backend: be, ModelBackend: backend, DropLast: dropLast}
-	if fl.intervene != "" {
-		if opts.Intervention, err = model.ReadIntervention(fl.intervene); err != nil {
-			return err
-		}
-	}
-	if sh.Sharded() {
-		opts.Batch = func(ds string, b int) bool { return sh.Has(evaluate.BatchID(ds, b)) }
+	opts, err := evalOptions(be, fl, dropLast, sh)
+	if err != nil {
+		return err
 	}
 	if opts.OnSample, err = figureHook(e, out, nFig); err != nil {
 		return err
@@ -113,9 +124,9 @@ func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool,
 	opts.OnSample, endProgress = evalProgress(cmd.ErrOrStderr(), e, opts.OnSample)
 	var rep *evaluate.Report
 	if hfModel != "" {
-		rep, err = train.EvaluateModel(ctx, e, hfModel, opts)
+		rep, err = train.EvaluateModel(cmd.Context(), e, hfModel, opts)
 	} else {
-		rep, err = train.Evaluate(ctx, e, cfg, w, opts)
+		rep, err = train.Evaluate(cmd.Context(), e, cfg, w, opts)
 	}
 	endProgress()
 	if err != nil {
