@@ -14,6 +14,7 @@ import (
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/internal/shard"
+	"github.com/attnscope/attnscope/store"
 )
 
 // A sharded evaluation (--shard i/n) evaluates the batches of each dataset whose id
@@ -44,15 +45,6 @@ type ReportPart struct {
 	IDBatch, OODBatches int // batches of each dataset (all shards)
 }
 
-// ShardManifest records a shard's batches: assigned and finished (all, once written).
-type ShardManifest struct {
-	Command  string   `json:"command"` // "evaluate"
-	Index    int      `json:"index"`
-	Count    int      `json:"count"`
-	Assigned []string `json:"assigned"`
-	Finished []string `json:"finished"`
-}
-
 // BatchID names batch b of dataset key.
 func BatchID(key string, b int) string { return fmt.Sprintf("%s/b%05d", key, b) }
 
@@ -70,7 +62,7 @@ func WriteShard(dir string, sh shard.Shard, rep *Report) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, ShardDataFile), buf.Bytes()); err != nil {
 		return err
 	}
-	m := ShardManifest{Command: "evaluate", Index: sh.Index, Count: sh.Count, Assigned: []string{}}
+	m := store.ShardManifest{Command: "evaluate", Index: sh.Index, Count: sh.Count, Assigned: []string{}}
 	for _, d := range []struct {
 		key string
 		n   int
@@ -90,13 +82,13 @@ func WriteShard(dir string, sh shard.Shard, rep *Report) error {
 }
 
 // ReadShardManifest reads dir/shard.json.
-func ReadShardManifest(dir string) (*ShardManifest, error) {
+func ReadShardManifest(dir string) (*store.ShardManifest, error) {
 	path := filepath.Join(dir, ShardManifestFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var m ShardManifest
+	var m store.ShardManifest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil || m.Command != "evaluate" || m.Count < 1 || m.Index < 0 || m.Index >= m.Count {
