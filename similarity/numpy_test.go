@@ -59,7 +59,7 @@ func oracleInputs() []struct {
 	var out []in
 	out = append(out, in{"random 60x5 vs 60x7", randn(rng, 60, 5), randn(rng, 60, 7)})
 	out = append(out, in{"random 200x20 vs 200x12", randn(rng, 200, 20), randn(rng, 200, 12)})
-	// Wide enough for the vector kernel of the feature-space CKA (tiles of 4×16,
+	// Wide enough for the vector kernel of the feature-space CKA (tiles of 8×24,
 	// edges on both sides).
 	w := randn(rng, 150, 37)
 	out = append(out, in{"random 150x37 vs mixed 150x50", w, matmul(w, randn(rng, 37, 50))})
