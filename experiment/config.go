@@ -24,9 +24,12 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/attnscope/attnscope/internal/strictyaml"
+	"github.com/attnscope/attnscope/tasks/followup"
 )
 
 // Config is an experiment file, exp_vXX.yaml: every key the original reads or ships.
+// It is the one parser of the format: `attnscope run` (Load, Parse) and
+// `attnscope tasks create` (LoadCreation, ParseCreation) both read it.
 type Config struct {
 	InputDataFolder    string `yaml:"input_data_folder"`
 	GroundTruthFolder  string `yaml:"ground_truth_folder"`
@@ -37,15 +40,16 @@ type Config struct {
 	// kept); nil (YAML null or absent) keeps the whole file.
 	StopSignalLine *string  `yaml:"stop_signal_line"`
 	Models         []string `yaml:"models"`
-	// PromptCreationStrategy configures the synthetic prompt creators; queryextract
-	// ignores it, as the original does for exp_v08/v10.
-	PromptCreationStrategy map[string]any `yaml:"prompt_creation_strategy"`
-	Generation             Generation     `yaml:"generation"`
-	ExtractAttention       *bool          `yaml:"extract_attention"`
-	Attention              Attention      `yaml:"attention"`
-	SaveAttentionMatrix    *bool          `yaml:"save_attention_matrix"`
-	SaveRawModelOutput     bool           `yaml:"save_raw_model_output"`
-	AnalysisPasses         []AnalysisPass `yaml:"analysis_passes"`
+	// PromptCreationStrategy configures the synthetic prompt creators (tasks create,
+	// checked by ParseCreation); queryextract ignores it, as the original does for
+	// exp_v08/v10, so Parse only decodes it.
+	PromptCreationStrategy *followup.Strategy `yaml:"prompt_creation_strategy"`
+	Generation             Generation         `yaml:"generation"`
+	ExtractAttention       *bool              `yaml:"extract_attention"`
+	Attention              Attention          `yaml:"attention"`
+	SaveAttentionMatrix    *bool              `yaml:"save_attention_matrix"`
+	SaveRawModelOutput     bool               `yaml:"save_raw_model_output"`
+	AnalysisPasses         []AnalysisPass     `yaml:"analysis_passes"`
 
 	path  string    // the file, for error messages
 	file  *ast.File // its syntax tree, for lines
@@ -125,8 +129,18 @@ func Render(path string, data []byte, vars map[string]string) ([]byte, error) {
 }
 
 // Load reads an experiment file, renders its placeholders from vars and checks it
-// (see Parse).
+// for a run (see Parse).
 func Load(path string, vars map[string]string) (*Config, error) {
+	return load(path, vars, Parse)
+}
+
+// LoadCreation reads an experiment file, renders its placeholders from vars and
+// checks it for prompt creation (see ParseCreation).
+func LoadCreation(path string, vars map[string]string) (*Config, error) {
+	return load(path, vars, ParseCreation)
+}
+
+func load(path string, vars map[string]string, parse func(string, []byte) (*Config, error)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read experiment file: %w", err)
@@ -135,12 +149,49 @@ func Load(path string, vars map[string]string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return parse(path, data)
 }
 
 // Parse decodes a rendered experiment file strictly (an unknown key is an error with
-// its line) and checks its values; errors name the file, line and key.
+// its line) and checks its values for a run; errors name the file, line and key.
 func Parse(path string, data []byte) (*Config, error) {
+	c, err := decode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ParseCreation decodes a rendered experiment file as Parse does and checks what
+// prompt creation reads: input_data_folder, ground_truth_folder and
+// prompt_creation_strategy (followup.Strategy.Check); the run's keys may be absent.
+func ParseCreation(path string, data []byte) (*Config, error) {
+	c, err := decode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	s := c.PromptCreationStrategy
+	switch {
+	case c.InputDataFolder == "":
+		return nil, c.keyErr("input_data_folder", "required (the folder the prompts are written to)")
+	case s == nil:
+		return nil, c.keyErr("prompt_creation_strategy", "required (the creator of the prompts: name %s; n_prompts; kwargs)", strings.Join(followup.Strategies, ", "))
+	case c.GroundTruthFolder == "":
+		return nil, c.keyErr("ground_truth_folder", "required (the folder the ground truth is written to)")
+	}
+	err = s.Check(func(p, format string, a ...any) error {
+		return c.keyErr(strings.TrimSuffix("prompt_creation_strategy."+p, "."), format, a...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func decode(path string, data []byte) (*Config, error) {
 	var c Config
 	file, err := strictyaml.Decode(data, &c)
 	if err != nil {
@@ -154,10 +205,17 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &c.plain); err != nil {
 		return nil, fmt.Errorf("%s: %s", path, err)
 	}
-	if err := c.check(); err != nil {
-		return nil, err
-	}
 	return &c, nil
+}
+
+// keyErr formats an error at key (a dotted key such as "a.b[1].c"), naming the file,
+// the key's line where it has one, and the key.
+func (c *Config) keyErr(key, format string, a ...any) error {
+	where := c.path
+	if l := c.line("$." + key); l > 0 {
+		where = fmt.Sprintf("%s:%d", c.path, l)
+	}
+	return fmt.Errorf("%s: %s: %s", where, key, fmt.Sprintf(format, a...))
 }
 
 // errAt formats an error at the YAML path's line.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/attnscope/attnscope/experiment"
 	"github.com/attnscope/attnscope/tasks"
 	"github.com/attnscope/attnscope/tasks/followup"
 	"github.com/attnscope/attnscope/tokenizer"
@@ -142,13 +143,14 @@ func printSamples(w io.Writer, g tasks.Generator, n int, asJSON bool) error {
 func newTasksCreateCmd() *cobra.Command {
 	var (
 		config string
+		sets   []string
 		force  bool
 	)
 	c := &cobra.Command{
-		Use:   "create --config EXP.yaml",
+		Use:   "create --config EXP.yaml [--set NAME=VALUE]...",
 		Short: "Create followup-attention's synthetic prompts with their ground-truth line weights",
-		Long: `Reads a followup-attention experiment file (exp_vXX.yaml; its other keys are accepted
-and left to attnscope run) and creates the prompts of prompt_creation_strategy as the
+		Long: `Reads a followup-attention experiment file (exp_vXX.yaml, parsed as attnscope run
+parses it, {{NAME}} placeholders filled by --set; the run's keys may be absent) and creates the prompts of prompt_creation_strategy as the
 original's creators do (name: assignment_chain, two_functions_one_test or
 complete_gibberish; kwargs as in the original, seed required): the prompts go to
 input_data_folder/<name>.txt (the folder capture --prompts and attnscope run read), the
@@ -165,15 +167,19 @@ pass ground_truth_lines.`,
 			if config == "" {
 				return usagef(cmd, "--config is required")
 			}
-			cfg, err := followup.Load(config)
+			vars, err := experiment.ParseSets(sets)
+			if err != nil {
+				return usagef(cmd, "%v", err)
+			}
+			cfg, err := experiment.LoadCreation(config, vars)
 			if err != nil {
 				return err
 			}
-			prompts, err := followup.Create(cfg)
+			prompts, err := followup.Create(cfg.PromptCreationStrategy)
 			if err != nil {
 				return err
 			}
-			if err := followup.Write(cfg, prompts, force); err != nil {
+			if err := followup.Write(cfg.InputDataFolder, cfg.GroundTruthFolder, prompts, force); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %d prompts in %s, ground truth in %s\n", len(prompts), cfg.InputDataFolder, cfg.GroundTruthFolder)
@@ -181,6 +187,7 @@ pass ground_truth_lines.`,
 		},
 	}
 	c.Flags().StringVar(&config, "config", "", "followup-attention experiment file with prompt_creation_strategy")
+	c.Flags().StringArrayVar(&sets, "set", nil, "NAME=VALUE for the file's {{NAME}} placeholders (repeatable)")
 	c.Flags().BoolVar(&force, "force", false, "overwrite a prompts folder that already holds .txt files")
 	return c
 }

@@ -45,8 +45,11 @@ var creationStrategy = map[string]string{
 
 // Create generates the configured prompts: Python's random seeded with kwargs.seed once,
 // then n_prompts prompts in order (PromptCreator.create_prompts).
-func Create(c *Config) ([]Prompt, error) {
-	s := c.PromptCreation
+// Its errors name the key through the Errorf given to Check.
+func Create(s *Strategy) ([]Prompt, error) {
+	if s.errf == nil {
+		return nil, fmt.Errorf("prompt_creation_strategy %q was not checked (Strategy.Check) before Create", s.Name)
+	}
 	rng := tasks.NewPyRandom(*seedField(s.args()))
 	var next func() ([]string, []float64, error)
 	switch s.Name {
@@ -55,7 +58,7 @@ func Create(c *Config) ([]Prompt, error) {
 	case TwoFunctionsTest:
 		gen, err := twoFunctions(rng, s.twoFuncs, s.NPrompts)
 		if err != nil {
-			return nil, c.errf("$.prompt_creation_strategy.kwargs.folder_with_seed_functions", "%v", err)
+			return nil, s.errf("kwargs.folder_with_seed_functions", "%v", err)
 		}
 		next = func() ([]string, []float64, error) { p, w := gen(); return p, w, nil }
 	default:
@@ -72,7 +75,7 @@ func Create(c *Config) ([]Prompt, error) {
 	for i := 0; i < s.NPrompts; i++ {
 		parts, w, err := next()
 		if err != nil {
-			return nil, c.errf("$.prompt_creation_strategy", "prompt %d: %v", i, err)
+			return nil, s.errf("", "prompt %d: %v", i, err)
 		}
 		out = append(out, Prompt{Name: fmt.Sprintf("prompt_%d_%s", i, s.Name), Text: strings.Join(parts, "\n"),
 			Truth: GroundTruth{AttendableParts: parts, AttentionLevel: s.AttentionLevel, AttentionWeights: w,
@@ -94,27 +97,27 @@ func (s *Strategy) args() any {
 // CSVName is the table of every prompt's line weights written beside the JSON files.
 const CSVName = "ground_truth.csv"
 
-// Write stores the prompts as <input_data_folder>/<name>.txt (the prompts folder that
+// Write stores the prompts as <input_data_folder>/<name>.txt (promptsDir) (the prompts folder that
 // capture --prompts and attnscope run read), the ground truth as
-// <ground_truth_folder>/<name>.json and one long table <ground_truth_folder>/ground_truth.csv
+// <ground_truth_folder>/<name>.json (truthDir) and one long table <ground_truth_folder>/ground_truth.csv
 // (columns prompt, line, text, weight; line 0-based; weight empty for gibberish).
 // Without force it refuses a prompts folder already holding .txt files, as the
 // original asked before overwriting. Every file is written atomically.
-func Write(c *Config, prompts []Prompt, force bool) error {
+func Write(promptsDir, truthDir string, prompts []Prompt, force bool) error {
 	if !force {
-		old, _ := filepath.Glob(filepath.Join(c.InputDataFolder, "*.txt"))
+		old, _ := filepath.Glob(filepath.Join(promptsDir, "*.txt"))
 		if len(old) > 0 {
-			return fmt.Errorf("%s already holds %d .txt files (e.g. %s); use --force to overwrite", c.InputDataFolder, len(old), filepath.Base(old[0]))
+			return fmt.Errorf("%s already holds %d .txt files (e.g. %s); use --force to overwrite", promptsDir, len(old), filepath.Base(old[0]))
 		}
 	}
-	gt := c.GroundTruthFolder
-	for _, d := range []string{c.InputDataFolder, gt} {
+	gt := truthDir
+	for _, d := range []string{promptsDir, gt} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
 	for _, p := range prompts {
-		if err := atomicfile.WriteFile(filepath.Join(c.InputDataFolder, p.Name+".txt"), []byte(p.Text)); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(promptsDir, p.Name+".txt"), []byte(p.Text)); err != nil {
 			return err
 		}
 		b, err := json.Marshal(p.Truth)

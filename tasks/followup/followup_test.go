@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/attnscope/attnscope/internal/pyoracle"
 	"github.com/attnscope/attnscope/tasks"
 )
@@ -40,13 +42,36 @@ prompt_creation_strategy:
       - {symbol: "*", min_n_args: 2, max_n_args: 3}
 EXTRA`
 
-func parseChain(t *testing.T, extra string) *Config {
+// parseStrategy decodes a file's prompt_creation_strategy and checks it. The file
+// itself is parsed by experiment.ParseCreation, which imports this package; its tests
+// check the errors' files and lines.
+func parseStrategy(path string, data []byte) (s *Strategy, err error) {
+	defer func() {
+		if p := recover(); p != nil { // go-yaml's parser on malformed input, not Check
+			s, err = nil, fmt.Errorf("%s: malformed YAML: %v", path, p)
+		}
+	}()
+	var f struct {
+		S *Strategy `yaml:"prompt_creation_strategy"`
+	}
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if f.S == nil {
+		return nil, fmt.Errorf("%s: prompt_creation_strategy: required", path)
+	}
+	return f.S, f.S.Check(func(p, format string, a ...any) error {
+		return fmt.Errorf("%s: %s: %s", path, p, fmt.Sprintf(format, a...))
+	})
+}
+
+func parseChain(t *testing.T, extra string) *Strategy {
 	t.Helper()
-	c, err := Parse("exp.yaml", []byte(strings.Replace(chainYAML, "EXTRA", extra, 1)))
+	s, err := parseStrategy("exp.yaml", []byte(strings.Replace(chainYAML, "EXTRA", extra, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return s
 }
 
 func near(a, b []float64) bool {
@@ -136,7 +161,7 @@ func TestCreateDeterministic(t *testing.T) {
 	}
 	other := parseChain(t, "")
 	s := int64(43)
-	other.PromptCreation.assignment.Seed = &s
+	other.assignment.Seed = &s
 	d, _ := Create(other)
 	if reflect.DeepEqual(a[0].Text, d[0].Text) && reflect.DeepEqual(a[1].Text, d[1].Text) {
 		t.Fatal("seeds 42 and 43 give the same prompts")
@@ -160,8 +185,8 @@ var operands = regexp.MustCompile(`^derived_\d+ = (.*)$`)
 // The quirk: the original draws randint(min_n_args, min_n_args) operands; with
 // original_n_args: false the count spans [min_n_args, max_n_args].
 func TestNArgsQuirk(t *testing.T) {
-	counts := func(c *Config) map[int]bool {
-		c.PromptCreation.NPrompts = 40
+	counts := func(c *Strategy) map[int]bool {
+		c.NPrompts = 40
 		ps, err := Create(c)
 		if err != nil {
 			t.Fatal(err)
@@ -208,7 +233,7 @@ func TestAssignmentChainMatchesPython(t *testing.T) {
 		if strings.Contains(extra, "allow_reuse") {
 			yml = strings.Replace(yml, "    allow_reuse_of_derived_nodes: true\n", "", 1)
 		}
-		c, err := Parse("exp.yaml", []byte(yml))
+		c, err := parseStrategy("exp.yaml", []byte(yml))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +241,7 @@ func TestAssignmentChainMatchesPython(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := runOracle(t, AssignmentChain, c.PromptCreation.Kwargs, c.PromptCreation.NPrompts)
+		want := runOracle(t, AssignmentChain, c.Kwargs, c.NPrompts)
 		for i, p := range ps {
 			var parts []string
 			var w []float64
@@ -230,7 +255,7 @@ func TestAssignmentChainMatchesPython(t *testing.T) {
 }
 
 func TestGibberishAndTwoFunctionsMatchPython(t *testing.T) {
-	g, err := Parse("g.yaml", []byte("input_data_folder: p\nground_truth_folder: g\nprompt_creation_strategy:\n  name: complete_gibberish\n  n_prompts: 5\n  kwargs: {seed: 7, max_lines: 6}\n"))
+	g, err := parseStrategy("g.yaml", []byte("input_data_folder: p\nground_truth_folder: g\nprompt_creation_strategy:\n  name: complete_gibberish\n  n_prompts: 5\n  kwargs: {seed: 7, max_lines: 6}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,14 +263,14 @@ func TestGibberishAndTwoFunctionsMatchPython(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range runOracle(t, CompleteGibberish, g.PromptCreation.Kwargs, 5) {
+	for i, r := range runOracle(t, CompleteGibberish, g.Kwargs, 5) {
 		var text string
 		json.Unmarshal(r[0], &text)
 		if text != gs[i].Text || gs[i].Truth.AttentionWeights != nil || gs[i].Name != "prompt_"+string(rune('0'+i)) {
 			t.Errorf("gibberish %d: go %q, py %q", i, gs[i].Text, text)
 		}
 	}
-	f, err := Parse("f.yaml", []byte("input_data_folder: p\nground_truth_folder: g\nprompt_creation_strategy:\n  name: two_functions_one_test\n  type: creator\n  n_prompts: 6\n  kwargs: {seed: 3, folder_with_seed_functions: testdata/seed_functions, start_of_test_statement: '# Write a test'}\n"))
+	f, err := parseStrategy("f.yaml", []byte("input_data_folder: p\nground_truth_folder: g\nprompt_creation_strategy:\n  name: two_functions_one_test\n  type: creator\n  n_prompts: 6\n  kwargs: {seed: 3, folder_with_seed_functions: testdata/seed_functions, start_of_test_statement: '# Write a test'}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +278,7 @@ func TestGibberishAndTwoFunctionsMatchPython(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range runOracle(t, TwoFunctionsTest, f.PromptCreation.Kwargs, 6) {
+	for i, r := range runOracle(t, TwoFunctionsTest, f.Kwargs, 6) {
 		var parts []string
 		var w []float64
 		json.Unmarshal(r[0], &parts)
@@ -288,34 +313,37 @@ func TestGibberishAndTwoFunctionsMatchPython(t *testing.T) {
 	if n := 6; len(fs) != n {
 		t.Fatalf("%d prompts", len(fs))
 	}
-	f.PromptCreation.NPrompts = 7 // 4 files make 6 pairs
+	f.NPrompts = 7 // 4 files make 6 pairs
 	if _, err := Create(f); err == nil || !strings.Contains(err.Error(), "only 6 pairs") {
 		t.Errorf("7 prompts from 6 pairs: %v", err)
 	}
 }
 
-func TestBadConfig(t *testing.T) {
+// The file's errors (file, line, key) are tested with experiment.ParseCreation; here
+// the strategy's own errors, through the Errorf given to Check.
+func TestBadStrategy(t *testing.T) {
 	base := strings.Replace(chainYAML, "EXTRA", "", 1)
 	for _, c := range []struct{ yaml, want string }{
-		{base + "colour: red\n", "exp.yaml"},
-		{strings.Replace(base, "    seed: 42\n", "    seed: 42\n    n_assignment: 3\n", 1), "exp.yaml:12: prompt_creation_strategy.kwargs.n_assignment: unknown key"},
-		{strings.Replace(base, "    seed: 42\n", "", 1), "seed: required"},
-		{strings.Replace(base, "n_prompts: 6", "n_prompts: 0", 1), "exp.yaml:9: prompt_creation_strategy.n_prompts: must be at least 1"},
-		{strings.Replace(base, "name: assignment_chain", "name: chains", 1), "exp.yaml:6: prompt_creation_strategy.name: unknown strategy"},
-		{strings.Replace(base, "distance_fn: naive", "distance_fn: exp", 1), "distance_fn: only naive"},
-		{strings.Replace(base, "min_n_args: 2, max_n_args: 3", "min_n_args: 3, max_n_args: 2", 1), "arithmetic_ops[1]: needs a symbol"},
-		{strings.Replace(base, "ground_truth_folder: TRUTH\n", "", 1), "ground_truth_folder: required"},
-		{strings.Replace(base, "n_assignments: 4", "n_assignments: four", 1), "exp.yaml"},
-		{strings.Replace(base, "attention_level: line", "attention_level: token", 1), "only line"},
+		{strings.Replace(base, "    seed: 42\n", "    seed: 42\n    n_assignment: 3\n", 1), "exp.yaml: kwargs.n_assignment: unknown key"},
+		{strings.Replace(base, "    seed: 42\n", "", 1), "exp.yaml: kwargs: seed: required"},
+		{strings.Replace(base, "n_prompts: 6", "n_prompts: 0", 1), "exp.yaml: n_prompts: must be at least 1"},
+		{strings.Replace(base, "name: assignment_chain", "name: chains", 1), "exp.yaml: name: unknown strategy"},
+		{strings.Replace(base, "distance_fn: naive", "distance_fn: exp", 1), "exp.yaml: kwargs.distance_fn: only naive"},
+		{strings.Replace(base, "min_n_args: 2, max_n_args: 3", "min_n_args: 3, max_n_args: 2", 1), "exp.yaml: kwargs.arithmetic_ops[1]: needs a symbol"},
+		{strings.Replace(base, "n_assignments: 4", "n_assignments: four", 1), "exp.yaml: kwargs: "},
+		{strings.Replace(base, "attention_level: line", "attention_level: token", 1), "exp.yaml: attention_level: only line"},
 	} {
-		_, err := Parse("exp.yaml", []byte(c.yaml))
+		_, err := parseStrategy("exp.yaml", []byte(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want one containing %q", err, c.want)
 		}
 	}
+	if _, err := Create(&Strategy{Name: AssignmentChain}); err == nil || !strings.Contains(err.Error(), "not checked") {
+		t.Errorf("Create of an unchecked strategy: %v", err)
+	}
 	// A sample larger than the population (the original's ValueError) is an error.
 	c := parseChain(t, "")
-	c.PromptCreation.assignment.NAssignments = 1
+	c.assignment.NAssignments = 1
 	if _, err := Create(c); err == nil || !strings.Contains(err.Error(), "only 1 variables") {
 		t.Errorf("2 operands of 1 variable: %v", err)
 	}
@@ -324,15 +352,15 @@ func TestBadConfig(t *testing.T) {
 func TestWrite(t *testing.T) {
 	dir := t.TempDir()
 	c := parseChain(t, "")
-	c.InputDataFolder, c.GroundTruthFolder = filepath.Join(dir, "prompts"), filepath.Join(dir, "truth")
+	prompts, truth := filepath.Join(dir, "prompts"), filepath.Join(dir, "truth")
 	ps, err := Create(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(c, ps, false); err != nil {
+	if err := Write(prompts, truth, ps, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(c, ps, false); err == nil || !strings.Contains(err.Error(), "--force") {
+	if err := Write(prompts, truth, ps, false); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("second write without force: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "prompts", "prompt_3_assignment_chain.txt"))
