@@ -73,21 +73,8 @@ func (c *Config) AttTensor(att *tensor.Tensor) ([]int, []float32, error) {
 
 // exportQuery writes the original's metadata/, att_tensor/ and generated_sequence/
 // files of every sample of the run; files already there are kept.
-func (c *Config) exportQuery(runDir, model string) error {
-	run, err := openRun(runDir, model)
-	if err != nil {
-		return err
-	}
-	ids, err := run.Samples()
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		s, err := run.Sample(id)
-		if err != nil {
-			return err
-		}
-		stem := sampleStem(s, model)
+func (c *Config) exportQuery(run *store.Run, model string) error {
+	return eachSample(run, model, func(id string, s *store.Sample, stem string) error {
 		meta := filepath.Join(c.OutputDataFolder, FolderMetadata, stem+".json")
 		if c.SaveAttention() {
 			att := filepath.Join(c.OutputDataFolder, FolderAttTensor, stem+".npy")
@@ -112,15 +99,13 @@ func (c *Config) exportQuery(runDir, model string) error {
 		if err != nil {
 			return fmt.Errorf("metadata of %s: %w", stem, err)
 		}
-		if err := writeText(meta, string(b)); err != nil {
-			return err
-		}
-	}
-	return nil
+		return writeText(meta, string(b))
+	})
 }
 
-// exportPasses copies each pass's outputs to <analysis_data_folder>/<pass>/<stem>.npy.
-func (c *Config) exportPasses(run *store.Run, model string, ps *Passes) error {
+// eachSample calls fn with every sample of run, its record and its stem (the
+// original's file name of the sample, without extension), in id order.
+func eachSample(run *store.Run, model string, fn func(id string, s *store.Sample, stem string) error) error {
 	ids, err := run.Samples()
 	if err != nil {
 		return err
@@ -130,7 +115,16 @@ func (c *Config) exportPasses(run *store.Run, model string, ps *Passes) error {
 		if err != nil {
 			return err
 		}
-		stem := sampleStem(s, model)
+		if err := fn(id, s, sampleStem(s, model)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exportPasses copies each pass's outputs to <analysis_data_folder>/<pass>/<stem>.npy.
+func (c *Config) exportPasses(run *store.Run, model string, ps *Passes) error {
+	return eachSample(run, model, func(id string, _ *store.Sample, stem string) error {
 		for _, p := range ps.Derive.Passes {
 			if p.Name == ps.AttTensorPass {
 				continue // att_tensor/ is written by queryextract
@@ -150,8 +144,8 @@ func (c *Config) exportPasses(run *store.Run, model string, ps *Passes) error {
 				return err
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // GetAnswers writes, as the original's getanswers, answers/<stem>.txt under
@@ -164,25 +158,19 @@ func GetAnswers(c *Config, opts Options) error {
 		if err != nil {
 			return err
 		}
-		ids, err := run.Samples()
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			s, err := run.Sample(id)
-			if err != nil {
-				return err
-			}
-			stem := sampleStem(s, m)
+		n := 0
+		err = eachSample(run, m, func(id string, s *store.Sample, stem string) error {
 			i := strings.Index(s.Text, "Question")
 			if i < 0 {
 				return fmt.Errorf("getanswers: sample %s (%s): the text has no \"Question\" to start the answer from", id, s.Source)
 			}
-			if err := writeText(filepath.Join(c.OutputDataFolder, FolderAnswers, stem+".txt"), stem+"\n"+s.Text[i:]); err != nil {
-				return err
-			}
+			n++
+			return writeText(filepath.Join(c.OutputDataFolder, FolderAnswers, stem+".txt"), stem+"\n"+s.Text[i:])
+		})
+		if err != nil {
+			return err
 		}
-		logf(opts, "getanswers %s: %d answers in %s", m, len(ids), filepath.Join(c.OutputDataFolder, FolderAnswers))
+		logf(opts, "getanswers %s: %d answers in %s", m, n, filepath.Join(c.OutputDataFolder, FolderAnswers))
 	}
 	return nil
 }

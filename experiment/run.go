@@ -283,7 +283,11 @@ func QueryExtract(ctx context.Context, c *Config, opts Options) error {
 		}
 		logf(opts, "queryextract %s: %d samples captured, %d already finished, in %s", m, sum.Captured, sum.Skipped, c.RunDir(opts, m))
 		if opts.Layout == LayoutFollowup {
-			if err := c.exportQuery(c.RunDir(opts, m), m); err != nil {
+			run, err := store.Open(c.RunDir(opts, m))
+			if err != nil {
+				return err
+			}
+			if err := c.exportQuery(run, m); err != nil {
 				return err
 			}
 		}
@@ -322,7 +326,7 @@ func DeriveAll(ctx context.Context, c *Config, passes *Passes, opts Options) err
 		logf(opts, "deriveall %s: %d passes over %d samples (%d outputs written, %d already there)", m, len(passes.Derive.Passes), len(ids), sum.Computed, sum.Skipped)
 		if opts.Layout == LayoutFollowup {
 			// The query's files too, for a run queried without --layout followup.
-			if err := c.exportQuery(c.RunDir(opts, m), m); err != nil {
+			if err := c.exportQuery(run, m); err != nil {
 				return err
 			}
 			if err := c.exportPasses(run, m, passes); err != nil {
