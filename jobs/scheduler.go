@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,14 +14,18 @@ import (
 )
 
 // Array describes a sharded job: Steps run in every shard (each an attnscope command
-// line in which {run} stands for the shard's run folder <Out>.shard-<i>, and to which
-// --shard i/n is appended), then one merge joins the shards into Out.
+// line in which {run} stands for the shard's folder, by default <Out>.shard-<i>, and to
+// which --shard i/n is appended), then one merge joins the shard folders into Out.
 type Array struct {
 	Name     string   // job name (letters, digits, - and _)
 	Shards   int      // n
 	Parallel int      // at most this many shards at once (0: no limit)
 	Steps    []string // attnscope command lines without "attnscope", e.g. "capture --model M --prompts P --out {run}"
-	Out      string   // the merged run folder; shards write <Out>.shard-<i>
+	Out      string   // the merged folder
+	// ShardDir is shard i's folder, {i} and {n} standing for i and n ("": <Out>.shard-{i}).
+	// The merge joins the n folders (each once) into Out. SetCommand sets it for the
+	// commands whose shards do not write <Out>.shard-<i> (compare, derive).
+	ShardDir string
 	Binary   string   // the attnscope executable ("attnscope" when empty)
 	CPUs     int      // cores per shard (0: the scheduler's default)
 	Memory   string   // memory per shard, e.g. 8G (Slurm) or 8Gi (Kubernetes); "" default
@@ -49,18 +54,21 @@ func (a *Array) check(k8s bool) error {
 		return fmt.Errorf("--parallel must not be negative, got %d", a.Parallel)
 	}
 	if len(a.Steps) == 0 {
-		return errors.New("give at least one --step (an attnscope command line using {run} for the shard's run folder)")
+		return errors.New("give the command to shard after -- (e.g. -- evaluate exp.yaml --out OUT), or --step command lines using {run} for the shard's run folder")
 	}
 	if a.Out == "" {
-		return errors.New("--out (the merged run folder) is required")
+		return errors.New("--out (the merged run folder of the --step command lines) is required")
 	}
 	for _, s := range a.Steps {
 		w, err := splitWords(s)
 		if err != nil {
 			return fmt.Errorf("--step %q: %w", s, err)
 		}
-		if len(w) == 0 || !strings.Contains(s, "{run}") {
+		if len(w) == 0 || a.ShardDir == "" && !strings.Contains(s, "{run}") {
 			return fmt.Errorf("--step %q: an attnscope command line naming the shard's run folder as {run} expected", s)
+		}
+		if strings.ContainsAny(s, "\n\r") {
+			return fmt.Errorf("--step %q: a command line without line breaks expected", s)
 		}
 		if w[0] == "attnscope" {
 			return fmt.Errorf("--step %q: leave out the leading \"attnscope\"", s)
@@ -142,10 +150,25 @@ func shellQuote(w string) string {
 	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
 
+// shardDir is the ShardDir pattern with {n} replaced.
+func (a *Array) shardDir() string {
+	p := a.ShardDir
+	if p == "" {
+		p = a.Out + ".shard-{i}"
+	}
+	return strings.ReplaceAll(p, "{n}", strconv.Itoa(a.Shards))
+}
+
 // shardLines are the shell lines one shard runs, with $i its index.
 func (a *Array) shardLines(bin string) []string {
 	n := strconv.Itoa(a.Shards)
-	lines := []string{`run=` + shellQuote(a.Out) + `.shard-"$i"`}
+	parts := strings.Split(a.shardDir(), "{i}")
+	for k := range parts {
+		if parts[k] != "" {
+			parts[k] = shellQuote(parts[k])
+		}
+	}
+	lines := []string{`run=` + strings.Join(parts, `"$i"`)}
 	for _, s := range a.Steps {
 		words, _ := splitWords(s)
 		var q []string
@@ -168,7 +191,10 @@ func (a *Array) shardLines(bin string) []string {
 func (a *Array) mergeLine(bin string) string {
 	var srcs []string
 	for i := range a.Shards {
-		srcs = append(srcs, shellQuote(fmt.Sprintf("%s.shard-%d", a.Out, i)))
+		src := shellQuote(strings.ReplaceAll(a.shardDir(), "{i}", strconv.Itoa(i)))
+		if !slices.Contains(srcs, src) {
+			srcs = append(srcs, src)
+		}
 	}
 	return shellQuote(bin) + " merge --out " + shellQuote(a.Out) + " " + strings.Join(srcs, " ")
 }
