@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attnscope/attnscope/evaluate"
+	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -366,4 +368,97 @@ func findProcess(bin string, words ...string) int {
 		}
 	}
 	return 0
+}
+
+// tinyLlamaEval copies the tiny-llama reference model, with Mistral's chat template,
+// into work/"tiny llama" (a space, to exercise the scripts' quoting) and writes an
+// AttentionSpan-style config evaluating n samples of each dataset; it returns the
+// model folder and the config, relative to work.
+func tinyLlamaEval(t *testing.T, work string, n int) (model, cfg string) {
+	t.Helper()
+	src := refdata.Path(t, "models", "tiny-llama")
+	model = "tiny llama"
+	if err := os.MkdirAll(filepath.Join(work, model), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(work, model, f), b, 0o644)
+	}
+	tc, err := os.ReadFile(filepath.Join(refdata.RepoRoot(), "tokenizer", "chat", "testdata", "templates", "mistral", "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, model, "tokenizer_config.json"), tc, 0o644)
+	cfg = "eval.yaml"
+	os.WriteFile(filepath.Join(work, cfg), []byte(fmt.Sprintf(`name: hf
+model:
+  name: meta-llama/Llama-3.2-1B-Instruct
+  is_pretrained: true
+training: null
+evaluation:
+  batch_size: 2
+  visualize: false
+  name: hf_eval
+  dataset1:
+    num_samples: %d
+    generator: LongAdditionGenerator
+    generator_parameters: {seed: 1, length: "1,2", apply_chat_template: true}
+  dataset2:
+    num_samples: %d
+    generator: LongAdditionGenerator
+    generator_parameters: {seed: 1, length: "3,4", apply_chat_template: true}
+`, n, n)), 0o644)
+	return model, cfg
+}
+
+// `evaluate` as a 4-shard Slurm array job (the form `attnscope jobs slurm -- evaluate
+// ...` writes), then its merge job, gives the single-machine evaluation byte for byte:
+// results.json, summary.csv and samples.csv. The model folder has a space and the
+// output folder a space and a $, which the scripts must pass through unchanged.
+func TestSlurmArrayEvaluateMerge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Slurm cluster")
+	}
+	c := startSlurm(t)
+	bin := buildBinary(t)
+	work := t.TempDir()
+	model, cfg := tinyLlamaEval(t, work, 7)
+	runBin(t, work, bin, "evaluate", cfg, "--model", model, "--out", "local")
+
+	a := Array{Name: "ev", Shards: 4, Parallel: 2, Binary: bin, Logs: "logs", CPUs: 1}
+	if err := a.SetCommand([]string{"evaluate", cfg, "--model", model, "--out", "runs/ev $x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	files, err := SlurmFiles(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteFiles(filepath.Join(work, "jobs"), files); err != nil {
+		t.Fatal(err)
+	}
+	sub := c.cmd("bash", "jobs/ev.submit.sh")
+	sub.Dir = work
+	out, err := sub.CombinedOutput()
+	if err != nil {
+		t.Fatalf("submit: %v\n%s", err, out)
+	}
+	c.waitFor(t, "the array and the merge", func() bool { return c.queued(t) == "" })
+	logs, _ := exec.Command("sh", "-c", "tail -n 5 "+work+"/logs/*").CombinedOutput()
+	for i := range 4 {
+		m, err := evaluate.ReadShardManifest(filepath.Join(work, "runs", fmt.Sprintf("ev $x.shard-%d", i)))
+		if err != nil || m.Index != i || m.Count != 4 {
+			t.Fatalf("shard %d: manifest %+v (%v); logs:\n%s", i, m, err, logs)
+		}
+	}
+	merged := filepath.Join(work, "runs", "ev $x")
+	if _, err := os.Stat(filepath.Join(merged, "results.json")); err != nil {
+		t.Fatalf("the merge job wrote no results: %v; logs:\n%s", err, logs)
+	}
+	if err := SameRun(filepath.Join(work, "local"), merged); err != nil {
+		t.Fatalf("%v\nlogs:\n%s", err, logs)
+	}
 }
