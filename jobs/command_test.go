@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,10 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/attnscope/attnscope/capture"
+	"github.com/attnscope/attnscope/derive"
+	"github.com/attnscope/attnscope/store"
 )
 
 // tricky is an argument a shell would split, expand or choke on unquoted.
@@ -229,5 +234,54 @@ func TestSetCommandErrors(t *testing.T) {
 	a := Array{Name: "x", Shards: 2, Steps: []string{"capture --out {run}"}}
 	if err := a.SetCommand([]string{"capture", "--out", "y"}, nil); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("--step and a command: %v", err)
+	}
+}
+
+// derive's array derives every shard's samples in the run folder itself: its four
+// tasks, run at once by the real binary, then the merge (merge --out RUN RUN, which
+// gathers the metrics table of every sample), give the single-machine derive.
+func TestDeriveArrayInPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds attnscope and runs four derive shards")
+	}
+	bin := buildBinary(t)
+	work := t.TempDir()
+	ctx := context.Background()
+	in := addInputs(24)
+	for _, d := range []string{"local", filepath.Join("runs", "my run")} {
+		if _, err := capture.Run(ctx, filepath.Join(work, d), in, capture.Options{ModelDir: modelDir}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local, err := store.Open(filepath.Join(work, "local"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := derive.Derive(ctx, local, deriveConfig(t), derive.Options{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "derive.yaml"), demoDeriveYAML(t), 0o644)
+	a := Array{Name: "der", Shards: 4, Binary: bin}
+	if err := a.SetCommand([]string{"derive", "--config", "derive.yaml", "--workers", "1", "runs/my run"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	files, err := SlurmFiles(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteFiles(filepath.Join(work, "jobs"), files); err != nil {
+		t.Fatal(err)
+	}
+	all := exec.Command("bash", "-c", `for i in 0 1 2 3; do SLURM_ARRAY_TASK_ID=$i bash jobs/der.array.sbatch > log-$i 2>&1 & done; wait; cat log-*; bash jobs/der.merge.sbatch`)
+	all.Dir = work
+	out, err := all.CombinedOutput()
+	if err != nil {
+		t.Fatalf("array + merge: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "merged 1 shard folders into runs/my run: 24 samples (0 copied)") {
+		t.Errorf("merge printed:\n%s", out)
+	}
+	if err := SameRun(filepath.Join(work, "local"), filepath.Join(work, "runs", "my run")); err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }
