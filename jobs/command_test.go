@@ -60,8 +60,10 @@ func commandCases() []commandCase {
 			merge: append([]string{"merge", "--out", "d"}, shards("d.shard-%d")...),
 		},
 		{
-			argv:  []string{"diagnose", "layernorm", "--model", "bert", "--out", "ln", "--train"},
-			shard: func(i int) []string { return []string{"diagnose", "layernorm", "--model", "bert", "--out", fmt.Sprintf("ln.shard-%d", i), "--train"} },
+			argv: []string{"diagnose", "layernorm", "--model", "bert", "--out", "ln", "--train"},
+			shard: func(i int) []string {
+				return []string{"diagnose", "layernorm", "--model", "bert", "--out", fmt.Sprintf("ln.shard-%d", i), "--train"}
+			},
 			merge: append([]string{"merge", "--out", "ln"}, shards("ln.shard-%d")...),
 		},
 		{

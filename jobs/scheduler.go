@@ -26,13 +26,13 @@ type Array struct {
 	// The merge joins the n folders (each once) into Out. SetCommand sets it for the
 	// commands whose shards do not write <Out>.shard-<i> (compare, derive).
 	ShardDir string
-	Binary   string   // the attnscope executable ("attnscope" when empty)
-	CPUs     int      // cores per shard (0: the scheduler's default)
-	Memory   string   // memory per shard, e.g. 8G (Slurm) or 8Gi (Kubernetes); "" default
-	GPUs     int      // GPUs per shard
-	Time     string   // Slurm time limit, e.g. 02:00:00
-	Part     string   // Slurm partition
-	Logs     string   // Slurm log folder ("logs" when empty)
+	Binary   string // the attnscope executable ("attnscope" when empty)
+	CPUs     int    // cores per shard (0: the scheduler's default)
+	Memory   string // memory per shard, e.g. 8G (Slurm) or 8Gi (Kubernetes); "" default
+	GPUs     int    // GPUs per shard
+	Time     string // Slurm time limit, e.g. 02:00:00
+	Part     string // Slurm partition
+	Logs     string // Slurm log folder ("logs" when empty)
 	// Kubernetes only.
 	Image     string // container image holding attnscope
 	Claim     string // PersistentVolumeClaim mounted at Mount (shared by shards and merge)
