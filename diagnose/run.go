@@ -200,7 +200,6 @@ const (
 	AxisSingular = "singular" // singular values, descending
 )
 
-
 // counter tells progress (nil: none) after each item computed of the total to do.
 type counter struct {
 	done, total int
