@@ -50,7 +50,7 @@ func (e *engine) mine(pairs []pairIdx) []pairIdx {
 	}
 	out := pairs[:0:0]
 	for _, p := range pairs {
-		if e.opt.Shard.Has(e.human.metas[p.h].Stem) {
+		if st := e.human.metas[p.h].Stem; e.opt.Shard.Has(st) && (e.only == "" || st == e.only) {
 			out = append(out, p)
 		}
 	}
