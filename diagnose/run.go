@@ -42,9 +42,11 @@ type Options struct {
 	Backend   string
 	Out       string
 	Command   []string
-	// Shard, when set, computes only the examples (jacobian) or batches (layernorm)
-	// whose id (ex00000, b00000) hashes to it, into the run folder Out with a shard
-	// manifest; attnscope merge joins the shards' run folders (package jobs).
+	// Shard, when set, computes only the examples (jacobian), batches (layernorm,
+	// perturb) or gradient steps (confusion) whose id (ex00000, b00000, s00000) hashes
+	// to it, into the run folder Out with a shard manifest, resuming an interrupted
+	// run item by item (pending.go); attnscope merge joins the shards' run folders
+	// (package jobs) and Summarize writes their run-level outputs.
 	Shard shard.Shard
 	// Log, when set, is told when a sharded run resumes an unfinished shard.
 	Log io.Writer
