@@ -41,9 +41,13 @@ func TestShardResumesAfterInterruption(t *testing.T) {
 		run        func(context.Context, *Setup, func(int, int)) (string, error)
 	}{
 		{"perturb", "perturb", Options{Text: text, Batches: 5, BatchSize: 2, Train: true},
-			func(ctx context.Context, s *Setup, p func(int, int)) (string, error) { return RunPerturb(ctx, s, 0.01, p) }},
+			func(ctx context.Context, s *Setup, p func(int, int)) (string, error) {
+				return RunPerturb(ctx, s, 0.01, p)
+			}},
 		{"confusion", ConfusionGradients, Options{GLUE: glue, Task: "MNLI", InitHead: true, Batches: 5, BatchSize: 2, Train: true},
-			func(ctx context.Context, s *Setup, p func(int, int)) (string, error) { return RunConfusion(ctx, s, 2, p) }},
+			func(ctx context.Context, s *Setup, p func(int, int)) (string, error) {
+				return RunConfusion(ctx, s, 2, p)
+			}},
 	} {
 		t.Run(d.name, func(t *testing.T) {
 			o := d.opts
