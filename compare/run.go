@@ -41,6 +41,9 @@ type Summary struct {
 	Rows     int      // rows written
 	Warnings []string // items skipped and why
 	Resumed  bool     // a finished shard: its manifest says so, nothing was computed
+	// Of a shard: its human sessions compared by this run and those kept from an
+	// earlier, interrupted run (ShardWorkDir).
+	Sessions, Kept int
 }
 
 // side is a run folder with the metadata of its samples.
@@ -130,33 +133,40 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Summary, error) {
 			w.abort()
 		}
 	}()
-	for i := range cfg.Comparisons {
-		c := &cfg.Comparisons[i]
-		for _, s := range c.Machine {
-			m := machines[path(firstNonEmpty(s.Folder, cfg.MachineAttFolder))]
-			if err := e.machineSection(ctx, c, s, m, out); err != nil {
-				return nil, err
+	sections := func(dir string) error {
+		for i := range cfg.Comparisons {
+			c := &cfg.Comparisons[i]
+			for _, s := range c.Machine {
+				m := machines[path(firstNonEmpty(s.Folder, cfg.MachineAttFolder))]
+				if err := e.machineSection(ctx, c, s, m, dir); err != nil {
+					return err
+				}
+			}
+			if c.humanPairs() {
+				if err := e.humanSection(ctx, c, dir); err != nil {
+					return err
+				}
 			}
 		}
-		if c.humanPairs() {
-			if err := e.humanSection(ctx, c, out); err != nil {
-				return nil, err
+		for _, w := range e.writers {
+			if err := w.commit(); err != nil {
+				return err
 			}
+			e.sum.Outputs = append(e.sum.Outputs, w.csvFile.Name())
 		}
+		e.writers = nil
+		return nil
 	}
-	for _, w := range e.writers {
-		if err := w.commit(); err != nil {
-			return nil, err
-		}
-		e.sum.Outputs = append(e.sum.Outputs, w.csvFile.Name())
+	if !opt.Shard.Sharded() {
+		return e.sum, sections(out)
 	}
-	e.writers = nil
-	if opt.Shard.Sharded() {
-		if err := writeShardManifest(out, opt, human, cfg); err != nil {
-			return nil, err
-		}
+	if err := e.resumeShard(ctx, out, sections); err != nil {
+		return nil, err
 	}
-	return e.sum, nil
+	if err := writeShardManifest(out, opt, human, cfg); err != nil {
+		return nil, err
+	}
+	return e.sum, os.RemoveAll(filepath.Join(out, ShardWorkDir))
 }
 
 func firstNonEmpty(a, b string) string {
@@ -175,6 +185,7 @@ type engine struct {
 	writers []*tableWriter
 	done    int
 	total   int
+	only    string // a sharded run compares the pairs of this human session only
 }
 
 type pairIdx struct{ h, m int }

@@ -23,8 +23,9 @@ import (
 // id hashes to shard i (internal/shard), writes its tables to OUT/shard-<i>-of-<n>/ and,
 // once they are all written, the shard manifest OUT/shard-<i>-of-<n>/shard.json. The
 // tables of a shard are published together (atomically), so a shard killed mid-way
-// leaves no table and no manifest and its rerun computes it whole; the rerun of a
-// finished shard (manifest present, same configuration and sessions) computes nothing.
+// leaves no table and no manifest; its rerun compares only the human sessions its work
+// folder does not hold (resume.go); the rerun of a finished shard (manifest present,
+// same configuration and sessions) computes nothing.
 // MergeShards joins the n shards' tables into the tables the unsharded run writes.
 
 // ShardManifestFile is the manifest of a sharded compare's output folder.
@@ -50,7 +51,7 @@ func (e *engine) mine(pairs []pairIdx) []pairIdx {
 	}
 	out := pairs[:0:0]
 	for _, p := range pairs {
-		if e.opt.Shard.Has(e.human.metas[p.h].Stem) {
+		if st := e.human.metas[p.h].Stem; e.opt.Shard.Has(st) && (e.only == "" || st == e.only) {
 			out = append(out, p)
 		}
 	}

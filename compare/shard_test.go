@@ -3,10 +3,14 @@ package compare
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,5 +107,94 @@ func TestMergeRefusesUnfinishedShard(t *testing.T) {
 	_, _, err := MergeShards(filepath.Join(dir, "m"), dirs)
 	if err == nil || !strings.Contains(err.Error(), "shard-1-of-2") {
 		t.Fatalf("merge with an unfinished shard: %v", err)
+	}
+}
+
+const killChildEnv = "ATTNSCOPE_COMPARE_KILL_CHILD"
+
+// TestShardKilledChild is the child process of TestShardKilledMidway: it runs shard
+// 0/1 of the compare configuration named in its environment, slowed down after every
+// pair so that the parent can kill it between two human sessions.
+func TestShardKilledChild(t *testing.T) {
+	path := os.Getenv(killChildEnv)
+	if path == "" {
+		t.Skip("helper for TestShardKilledMidway; runs only as its child process")
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := func(int, int) { time.Sleep(40 * time.Millisecond) }
+	if _, err := Run(context.Background(), cfg, Options{Now: killFixed, Workers: 1, Shard: shard.Shard{Index: 0, Count: 1}, ConfigSum: "c", Progress: slow}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func killFixed() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// Acceptance of sharded runs: a compare shard killed (SIGKILL, a real process) after
+// its first human session keeps that session's tables and no shard table or manifest;
+// its rerun compares only the other sessions, leaves no work folder or temporary file,
+// and the merged shard is the unsharded run byte for byte.
+func TestShardKilledMidway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process; skipped with -short")
+	}
+	dir, cfg := setup(t, false)
+	single, err := Run(context.Background(), cfg, Options{Now: killFixed, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out", "shard-0-of-1")
+	progress := filepath.Join(out, ShardWorkDir, ShardProgressFile)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestShardKilledChild$")
+	cmd.Env = append(os.Environ(), killChildEnv+"="+filepath.Join(dir, "cmp.yaml"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var m ShardManifest
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(progress); err == nil && json.Unmarshal(b, &m) == nil && len(m.Finished) >= 1 {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if IsShardOutput(out) {
+		t.Skip("the shard finished before it was killed; nothing to test")
+	}
+	b, err := os.ReadFile(progress)
+	if err != nil || json.Unmarshal(b, &m) != nil || len(m.Finished) == 0 || len(m.Finished) == len(m.Assigned) {
+		t.Fatalf("killed with %d of %d sessions finished (%v); expected mid-way", len(m.Finished), len(m.Assigned), err)
+	}
+	if tables, _ := filepath.Glob(filepath.Join(out, "*.csv")); len(tables) > 0 {
+		t.Fatalf("the killed shard published tables: %v", tables)
+	}
+	sum, err := Run(context.Background(), cfg, Options{Now: killFixed, Workers: 2, Shard: shard.Shard{Index: 0, Count: 1}, ConfigSum: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Kept != len(m.Finished) || sum.Sessions != len(m.Assigned)-len(m.Finished) {
+		t.Errorf("rerun compared %d sessions and kept %d; want %d and %d", sum.Sessions, sum.Kept, len(m.Assigned)-len(m.Finished), len(m.Finished))
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && (strings.Contains(d.Name(), ".tmp-") || d.Name() == ShardWorkDir) {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
+	merged := filepath.Join(dir, "merged")
+	if _, _, err := MergeShards(merged, []string{out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range single.Outputs {
+		stem := strings.TrimSuffix(filepath.Base(o), ".csv")
+		for _, ext := range []string{".csv", ".parquet"} {
+			a, err1 := os.ReadFile(filepath.Join(filepath.Dir(o), stem+ext))
+			b, err2 := os.ReadFile(filepath.Join(merged, stem+ext))
+			if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+				t.Errorf("merged %s%s differs from the single run's (%v %v)", stem, ext, err1, err2)
+			}
+		}
 	}
 }

@@ -157,7 +157,7 @@ func TestPerturbationZeroNoise(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		v, err := p.Batch(exs)
+		v, err := p.Batch(exs, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

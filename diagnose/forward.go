@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -158,21 +159,24 @@ func (l *LayerNormStd) Close() { l.b.close(); finalize(l.params) }
 // when every parameter gets Gaussian noise (BERT-non-text's perturbation.py):
 // o₁ = Y[:,0,:] with the clean weights, o₂ with θ + ε, ε ~ N(0, σ²) drawn
 // afresh for every batch, and ‖o₁ − o₂‖₂ per example. In training mode the
-// two passes draw independent dropout masks, as in the original.
+// two passes draw independent dropout masks, as in the original. The original
+// draws the noise of successive batches from one torch generator; here batch b
+// draws from its own ChaCha8 stream keyed by (seed, b), so that any subset of
+// the batches (a shard, a resumed run) is computed as in the whole run.
 type Perturbation struct {
 	net   *Net
 	clean []*tensors.Tensor
 	b     *batchExec
-	rng   *rand.Rand
+	seed  uint64
 	Sigma float64
 }
 
-// NewPerturbation prepares the graph; noise comes from a PCG seeded with seed.
+// NewPerturbation prepares the graph; noise comes from streams keyed by seed.
 func NewPerturbation(n *Net, mode Mode, backend string, sigma float64, seed uint64) (*Perturbation, error) {
 	if sigma < 0 || math.IsNaN(sigma) {
 		return nil, fmt.Errorf("perturb: --std %g is not a non-negative number", sigma)
 	}
-	p := &Perturbation{net: n, Sigma: sigma, rng: rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))}
+	p := &Perturbation{net: n, Sigma: sigma, seed: seed}
 	var err error
 	p.b, err = newBatchExec(n, mode, backend, func(params []*Node, gi graphIn, drop arch.DropoutFunc) []*Node {
 		y := n.encode(params, n.embed(params, gi, drop), gi.mask, drop, nil)
@@ -185,8 +189,20 @@ func NewPerturbation(n *Net, mode Mode, backend string, sigma float64, seed uint
 	return p, nil
 }
 
-// Batch returns ‖o₁ − o₂‖₂ for each example.
-func (p *Perturbation) Batch(exs []Example) ([]float64, error) {
+// noise is the stream of batch b's parameter noise.
+func (p *Perturbation) noise(b int) *rand.Rand {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[0:], p.seed)
+	binary.LittleEndian.PutUint64(key[8:], uint64(b))
+	binary.LittleEndian.PutUint64(key[16:], 0x2545f4914f6cdd1d) // tags the perturbation's streams
+	return rand.New(rand.NewChaCha8(key))
+}
+
+// Batch returns ‖o₁ − o₂‖₂ for each example of batch b (its index in the run:
+// it keys the noise and, in training mode, the dropout masks).
+func (p *Perturbation) Batch(exs []Example, batch int) ([]float64, error) {
+	p.b.calls = 2 * uint64(batch)
+	rng := p.noise(batch)
 	o1, err := p.b.call(p.clean, exs, 0)
 	if err != nil {
 		return nil, err
@@ -196,7 +212,7 @@ func (p *Perturbation) Batch(exs []Example) ([]float64, error) {
 	for i, prm := range p.net.Params {
 		v := make([]float32, len(p.net.Values[i]))
 		for j, x := range p.net.Values[i] {
-			v[j] = float32(float64(x) + p.Sigma*p.rng.NormFloat64())
+			v[j] = float32(float64(x) + p.Sigma*rng.NormFloat64())
 		}
 		noisy[i] = tensors.FromFlatDataAndDimensions(v, prm.Shape...)
 	}

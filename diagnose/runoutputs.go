@@ -93,10 +93,12 @@ func (m *layerNormMean) write(r *store.Run, kw map[string]any) error {
 		Axes: []store.Axis{{Name: store.AxisLayer}, {Name: store.AxisCriterion, Labels: []string{"attn", "mlp"}}}}, t)
 }
 
-// Summarize writes the run-level outputs of a jacobian or layernorm diagnose run from
-// its stored per-example (per-batch) outputs, read in id order: the density of log10
-// of every positive singular value (JacobianDensity) and the mean per-token std per
-// layer (LayerNormMeanStd). An unsharded run calls it before it is committed and
+// Summarize writes the run-level outputs of a diagnose run from its stored
+// per-example (per-batch, per-step) outputs, read in id order: the density of log10
+// of every positive singular value (JacobianDensity), the mean per-token std per
+// layer (LayerNormMeanStd), the density of the perturbation distances
+// (PerturbDensity) and, for the joined shards of a confusion run, the pairs of step
+// gradients with their cosine density (ConfusionDensity; the gradients are removed). An unsharded run calls it before it is committed and
 // attnscope merge on the joined shards, so both give the same bytes. A run without
 // those passes (a capture) is left as it is.
 func Summarize(r *store.Run) error {
@@ -130,6 +132,24 @@ func Summarize(r *store.Run) error {
 			return err
 		}
 		if err := mean.write(r, set.Kwargs); err != nil {
+			return err
+		}
+	}
+	if set, err := r.ReadPassSettings("perturb"); err == nil && set.Function == "diagnose.Perturbation" {
+		var dists []float64
+		err := eachDerived(r, "perturb", func(t *tensor.Tensor) error {
+			dists = append(dists, t.Data...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := writeDensity(r, PerturbDensity, "diagnose.Perturbation density", "‖o₁ − o₂‖₂ of the last [CLS] vector, per example", set.Kwargs, dists); err != nil {
+			return err
+		}
+	}
+	if set, err := r.ReadPassSettings(ConfusionGradients); err == nil && set.Function == "diagnose.Gradients" {
+		if err := summarizeConfusion(r, set); err != nil {
 			return err
 		}
 	}

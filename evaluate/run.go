@@ -39,6 +39,18 @@ type Options struct {
 	// shard of the dataset. The batches are the unsharded run's, so every sample is
 	// evaluated exactly as it is there; MergeParts joins the shards.
 	Batch func(b int) bool
+	// Store, when set, keeps every evaluated batch and gives back those an earlier,
+	// interrupted run evaluated, which are then not evaluated again (a shard's rerun).
+	Store BatchStore
+}
+
+// BatchStore keeps the evaluated batches of a run (ShardWork: a shard's).
+type BatchStore interface {
+	// Load returns the samples of batch b of dataset (of batches in all) when an
+	// earlier run evaluated it.
+	Load(dataset string, b, batches int) (parts []PartSample, ok bool, err error)
+	// Save records batch b of dataset evaluated, with its samples.
+	Save(dataset string, b, batches int, parts []PartSample) error
 }
 
 // SampleResult is one evaluated sample.
@@ -81,6 +93,10 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 	res := &DatasetResult{Name: name, Samples: []SampleResult{}}
 	var parts []PartSample
 	withAttn := !opt.NoAttention
+	nb := len(samples) / bs
+	if !opt.DropLast && len(samples)%bs != 0 {
+		nb++
+	}
 	for start := 0; start < len(samples); start += bs {
 		end := min(start+bs, len(samples))
 		if opt.DropLast && end-start < bs {
@@ -90,6 +106,17 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 		if opt.Batch != nil && !opt.Batch(start/bs) {
 			continue
 		}
+		if opt.Store != nil {
+			old, ok, err := opt.Store.Load(name, start/bs, nb)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				parts = append(parts, old...)
+				continue
+			}
+		}
+		first := len(parts)
 		batch := tasks.Collate(samples[start:end], opt.Pad, ignore)
 		// Bucket the length to a multiple of 8 so few graphs are compiled.
 		n := (batch.N + 7) / 8 * 8
@@ -149,6 +176,11 @@ func Dataset(ctx context.Context, f Forwarder, name string, samples []*tasks.Sam
 			}
 			part.Result = sr
 			parts = append(parts, part)
+		}
+		if opt.Store != nil {
+			if err := opt.Store.Save(name, start/bs, nb, parts[first:]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	res.finish(parts)

@@ -33,6 +33,8 @@ type EvalOptions struct {
 	// Batch, when set, says which batches b of dataset ("dataset1", "dataset2") to
 	// evaluate (a shard; see evaluate.Options.Batch).
 	Batch func(dataset string, b int) bool
+	// Store, when set, keeps the evaluated batches (see evaluate.Options.Store).
+	Store evaluate.BatchStore
 }
 
 // Evaluate runs the experiment's evaluation section on a model:
@@ -81,7 +83,7 @@ func evaluateWith(ctx context.Context, e *Experiment, f evaluate.Forwarder, tok 
 				return nil, fmt.Errorf("evaluation.%s sample %d has %d tokens, more than the model's %s %d", d.key, i, len(s.InputIDs), posName, maxPos)
 			}
 		}
-		o := evaluate.Options{BatchSize: ev.BatchSize, Pad: pad, DropLast: opt.DropLast}
+		o := evaluate.Options{BatchSize: ev.BatchSize, Pad: pad, DropLast: opt.DropLast, Store: opt.Store}
 		if opt.Batch != nil {
 			key := d.key
 			o.Batch = func(b int) bool { return opt.Batch(key, b) }

@@ -84,6 +84,9 @@ func runCompare(cmd *cobra.Command, configPath string, sh shard.Shard) error {
 	for _, o := range sum.Outputs {
 		fmt.Fprintln(cmd.OutOrStdout(), o)
 	}
+	if sh.Sharded() {
+		fmt.Fprintf(stderr, "shard %s: %d human sessions compared, %d kept from an earlier run\n", sh, sum.Sessions, sum.Kept)
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "compared %d pairs: %d rows in %d tables (CSV and Parquet)\n", sum.Pairs, sum.Rows, len(sum.Outputs))
 	return nil
 }

@@ -53,6 +53,7 @@ func (f *diagnoseFlags) setup(c *cobra.Command, needHead bool) (*diagnose.Setup,
 		return nil, usagef(c, "--generator-params: %v (expected a JSON object)", err)
 	}
 	f.o.Command = os.Args
+	f.o.Log = c.ErrOrStderr()
 	return diagnose.Prepare(f.o, needHead)
 }
 
@@ -120,6 +121,7 @@ func newDiagnoseConfusionCmd() *cobra.Command {
 	f.register(c, 100, 32, "(gradient steps; the original stopped after 2, 100 intended)")
 	c.Flags().IntVarP(&acc, "accumulation", "a", 1, "mini-batches of batch-size/accumulation averaged into one gradient")
 	c.Flags().BoolVar(&f.o.InitHead, "init-head", false, "draw a classification head absent from the checkpoint from --seed (as transformers does)")
+	shard.AddFlag(c.Flags(), &f.o.Shard)
 	c.RunE = diagnoseRun(f, true, "confusion", func(ctx context.Context, s *diagnose.Setup, tick func(int, int)) (string, error) {
 		return diagnose.RunConfusion(ctx, s, acc, tick)
 	})
@@ -136,6 +138,7 @@ func newDiagnosePerturbCmd() *cobra.Command {
 	}
 	f.register(c, 200, 32, "(the original ran 3, 200 intended)")
 	c.Flags().Float64Var(&std, "std", 1e-2, "standard deviation of the parameter noise")
+	shard.AddFlag(c.Flags(), &f.o.Shard)
 	c.RunE = diagnoseRun(f, false, "perturb", func(ctx context.Context, s *diagnose.Setup, tick func(int, int)) (string, error) {
 		return diagnose.RunPerturb(ctx, s, std, tick)
 	})

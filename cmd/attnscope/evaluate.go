@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,8 +70,8 @@ with a shard manifest; rerunning a finished shard does nothing, and attnscope me
 type evalFlags struct{ out, backend, hfModel, intervene string }
 
 // evalOptions are evaluate's options from its flags: the intervention read from its
-// file, the batches of the shard.
-func evalOptions(be compute.Backend, fl evalFlags, dropLast bool, sh shard.Shard) (train.EvalOptions, error) {
+// file, the batches of the shard and the work folder keeping those it evaluated.
+func evalOptions(cmd *cobra.Command, args []string, be compute.Backend, fl evalFlags, dropLast bool, sh shard.Shard) (train.EvalOptions, error) {
 	opts := train.EvalOptions{Backend: be, ModelBackend: fl.backend, DropLast: dropLast}
 	if fl.intervene != "" {
 		var err error
@@ -79,8 +81,38 @@ func evalOptions(be compute.Backend, fl evalFlags, dropLast bool, sh shard.Shard
 	}
 	if sh.Sharded() {
 		opts.Batch = func(ds string, b int) bool { return sh.Has(evaluate.BatchID(ds, b)) }
+		key, err := evalKey(args, fl, dropLast)
+		if err != nil {
+			return opts, err
+		}
+		w, err := evaluate.OpenShardWork(fl.out, sh, key)
+		if err != nil {
+			return opts, err
+		}
+		if w.Resumed() > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "resuming evaluate shard %s in %s: %d batches evaluated before are kept\n", sh, fl.out, w.Resumed())
+		}
+		opts.Store = w
 	}
 	return opts, nil
+}
+
+// evalKey identifies what a sharded evaluation computes: the SHA-256 of the
+// experiment file, its overrides, the model, the intervention file and the options.
+func evalKey(args []string, fl evalFlags, dropLast bool) (string, error) {
+	h := sha256.New()
+	for _, f := range []string{args[0], fl.intervene} {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	fmt.Fprintf(h, "\x00%q %q %q %v", args[1:], fl.hfModel, fl.backend, dropLast)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // runEvaluate trains (unless the config says not to) and evaluates the experiment args[0].
@@ -113,7 +145,7 @@ func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool,
 			return err
 		}
 	}
-	opts, err := evalOptions(be, fl, dropLast, sh)
+	opts, err := evalOptions(cmd, args, be, fl, dropLast, sh)
 	if err != nil {
 		return err
 	}
@@ -135,13 +167,28 @@ func runEvaluate(cmd *cobra.Command, args []string, fl evalFlags, dropLast bool,
 	if err := demo.WriteReport(out, rep); err != nil {
 		return err
 	}
-	if sh.Sharded() {
-		if err := evaluate.WriteShard(out, sh, rep); err != nil {
-			return err
-		}
+	if err := finishEvalShard(cmd, out, sh, rep, opts.Store); err != nil {
+		return err
 	}
 	demo.PrintReport(cmd.OutOrStdout(), rep)
 	fmt.Fprintf(cmd.OutOrStdout(), "results in %s\n", out)
+	return nil
+}
+
+// finishEvalShard writes the manifest and samples of shard sh (nothing unsharded) and
+// removes its work folder, saying how many batches this run evaluated.
+func finishEvalShard(cmd *cobra.Command, out string, sh shard.Shard, rep *evaluate.Report, store evaluate.BatchStore) error {
+	if !sh.Sharded() {
+		return nil
+	}
+	if err := evaluate.WriteShard(out, sh, rep); err != nil {
+		return err
+	}
+	if err := evaluate.RemoveShardWork(out); err != nil {
+		return err
+	}
+	w := store.(*evaluate.ShardWork)
+	fmt.Fprintf(cmd.ErrOrStderr(), "shard %s: %d batches evaluated, %d kept from an earlier run\n", sh, w.Evaluated(), w.Resumed())
 	return nil
 }
 
@@ -156,6 +203,9 @@ func evalShardFinished(cmd *cobra.Command, e *train.Experiment, out, hfModel str
 	}
 	done, err := evaluate.ShardFinished(out, sh)
 	if done {
+		if err := evaluate.RemoveShardWork(out); err != nil { // left by a kill after the manifest
+			return true, err
+		}
 		fmt.Fprintf(cmd.OutOrStdout(), "shard %s already finished in %s (its manifest says so): nothing to evaluate\n", sh, out)
 	}
 	return done, err

@@ -2,13 +2,21 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/attnscope/attnscope/evaluate"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/store"
 )
 
 // TestEvaluateHFModel runs `attnscope evaluate --model` on the tiny-llama reference
@@ -133,5 +141,78 @@ func TestEvaluateShards(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "x")); !os.IsNotExist(err) {
 		t.Errorf("a refused evaluate left its folder")
+	}
+}
+
+// Acceptance of sharded runs: an evaluate shard killed (SIGKILL, a real process) after
+// a few batches keeps them in its work folder; its rerun evaluates only the missing
+// batches (it says how many), leaves no temporary file or work folder, and the merged
+// shards give the unsharded results byte for byte.
+func TestEvaluateShardKilledMidway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process; skipped with -short")
+	}
+	dir, cfg := hfEvalSetup(t, 160)
+	tmp := t.TempDir()
+	base := []string{"evaluate", cfg, "training=null", "--model", dir, "evaluation.batch_size=1"}
+	single, s0, s1 := filepath.Join(tmp, "single"), filepath.Join(tmp, "s0"), filepath.Join(tmp, "s1")
+	if got := run(append(base, "--out", single)); got != exitOK {
+		t.Fatalf("evaluate: exit %d", got)
+	}
+	if got := run(append(base, "--out", s1, "--shard", "1/2")); got != exitOK {
+		t.Fatalf("shard 1/2: exit %d", got)
+	}
+	argv := append(slices.Clone(base), "--out", s0, "--shard", "0/2")
+	progress := filepath.Join(s0, evaluate.ShardWorkDir, evaluate.ShardProgressFile)
+	var m store.ShardManifest
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
+	cmd.Env = append(os.Environ(), deriveChildEnv+"="+strings.Join(argv, "\x1f"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(progress); err == nil && json.Unmarshal(b, &m) == nil && len(m.Finished) >= 3 {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(s0, evaluate.ShardManifestFile)); err == nil {
+		t.Skip("the shard finished before it was killed; nothing to test")
+	}
+	b, err := os.ReadFile(progress)
+	if err != nil || json.Unmarshal(b, &m) != nil || len(m.Finished) == 0 {
+		t.Fatalf("the killed shard left no progress in %s (%v)", progress, err)
+	}
+	rerun := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
+	rerun.Env = append(os.Environ(), deriveChildEnv+"="+strings.Join(argv, "\x1f"))
+	out, err := rerun.CombinedOutput()
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	final, err := evaluate.ReadShardManifest(s0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("shard 0/2: %d batches evaluated, %d kept from an earlier run", len(final.Assigned)-len(m.Finished), len(m.Finished))
+	if !strings.Contains(string(out), want) {
+		t.Errorf("the rerun does not say %q:\n%s", want, out)
+	}
+	filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && (strings.Contains(d.Name(), ".tmp-") || d.Name() == evaluate.ShardWorkDir) {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
+	merged := filepath.Join(tmp, "merged")
+	if got := run([]string{"merge", "--out", merged, s0, s1}); got != exitOK {
+		t.Fatalf("merge: exit %d", got)
+	}
+	for _, f := range []string{"results.json", "summary.csv", "samples.csv"} {
+		a, err1 := os.ReadFile(filepath.Join(single, f))
+		b, err2 := os.ReadFile(filepath.Join(merged, f))
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("merged %s differs from the single run's (%v %v)", f, err1, err2)
+		}
 	}
 }

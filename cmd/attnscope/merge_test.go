@@ -24,6 +24,14 @@ func TestShardFlagErrors(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a refused --shard left %s", out)
 	}
+	// The message is one sentence naming the flag and the value, without pflag's prefix.
+	for _, cmd := range [][]string{{"diagnose", "perturb"}, {"diagnose", "confusion"}, {"diagnose", "jacobian"}, {"diagnose", "layernorm"}, {"evaluate", "x.yaml"}, {"compare"}} {
+		code, _, stderr := runCapture(t, append(cmd, "--shard", "5/4", "--out", out)...)
+		want := `--shard "5/4": the shard index must be between 0 and 3 (shards are counted from 0)`
+		if code != exitUsage || stderr != want {
+			t.Errorf("%v --shard 5/4: exit %d, %q; want %d, %q", cmd, code, stderr, exitUsage, want)
+		}
+	}
 	if got := run([]string{"merge", filepath.Join(tmp, "nope")}); got != exitUsage {
 		t.Errorf("merge without --out: exit %d", got)
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/attnscope/attnscope/internal/shard"
 )
 
 // usageError marks a command-line mistake (unknown flag, wrong number of arguments);
@@ -33,6 +36,9 @@ provenance, derives analyses and shows them as figures and reports.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if se := (*shard.FlagError)(nil); errors.As(err, &se) {
+			err = se // its sentence names --shard and the value already
+		}
 		return &usageError{cmd: c.CommandPath(), err: err}
 	})
 	root.AddCommand(

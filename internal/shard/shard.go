@@ -115,12 +115,18 @@ func (f Flag) String() string {
 func (f Flag) Set(v string) error {
 	s, err := Parse(v)
 	if err != nil {
-		// pflag prefixes "invalid argument ... for --shard flag:"; keep the sentence whole.
-		return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("--shard %q: ", v)))
+		return &FlagError{err}
 	}
 	*f.S = s
 	return nil
 }
+
+// FlagError is a --shard value Set refused; its message is one whole sentence
+// naming the flag and value, for the command line to print as it is (pflag's
+// "invalid argument … for … flag:" prefix left out).
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
 
 // Type names the value in help texts.
 func (Flag) Type() string { return "i/n" }
