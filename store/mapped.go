@@ -67,7 +67,7 @@ func (a *MappedAttention) Close() error { return a.st.Close() }
 // pass's output for sample, an output of shape [..., N, N], without reading the
 // other matrices; values as float32, NaN and infinities kept.
 func (r *Run) DerivedMatrix(pass, sample string, idx int) ([]float32, error) {
-	path := r.DerivedPath(pass, sample)
+	path := r.localFile(derivedRel(pass, sample))
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

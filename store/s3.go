@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -226,7 +227,16 @@ func (b *Bucket) ReadFile(ctx context.Context, rel string) ([]byte, error) {
 // List returns the run-relative paths of every object of the run (temporary objects
 // excluded), sorted.
 func (b *Bucket) List(ctx context.Context) ([]string, error) {
-	var out []string
+	objs, err := b.objects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(objs)), nil
+}
+
+// objects lists the run's objects (temporary objects excluded) by run-relative path.
+func (b *Bucket) objects(ctx context.Context) (map[string]objectInfo, error) {
+	out := map[string]objectInfo{}
 	for o := range b.c.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix + "/", Recursive: true}) {
 		if o.Err != nil {
 			return nil, b.explain(o.Err, "list")
@@ -235,9 +245,8 @@ func (b *Bucket) List(ctx context.Context) ([]string, error) {
 		if strings.HasPrefix(rel, ".tmp/") {
 			continue
 		}
-		out = append(out, rel)
+		out[rel] = objectInfo{size: o.Size, mod: o.LastModified}
 	}
-	slices.Sort(out)
 	return out, nil
 }
 

@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -175,6 +178,20 @@ func IsSampleAttention(rel string) bool {
 	return len(parts) == 3 && parts[0] == SamplesDir && parts[2] == AttentionFile
 }
 
+// isSampleTensors reports whether rel is one of a sample's tensors files
+// (attention, hidden states, queries/keys/values, --store qk tensors).
+func isSampleTensors(rel string) bool {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if len(parts) != 3 || parts[0] != SamplesDir {
+		return false
+	}
+	switch parts[2] {
+	case AttentionFile, HiddenFile, QKVFile, QKFile:
+		return true
+	}
+	return false
+}
+
 // isDerivedOutput reports whether rel is a derived output (derived/<pass>/<id>.npy).
 func isDerivedOutput(rel string) bool {
 	parts := strings.Split(filepath.ToSlash(rel), "/")
@@ -184,7 +201,7 @@ func isDerivedOutput(rel string) bool {
 	return CheckSampleID(parts[1]) == nil && CheckSampleID(strings.TrimSuffix(parts[2], ".npy")) == nil
 }
 
-// Fetch downloads a file StageRead left out of the local folder dir, a derived
+// Fetch downloads a file OpenRead left out of the local folder dir, a derived
 // output (derived/<pass>/<id>.npy), when a reader first asks for it; an error
 // wrapping fs.ErrNotExist for any other file, or when the object does not exist.
 func (b *Bucket) Fetch(ctx context.Context, dir, rel string) error {
@@ -201,28 +218,179 @@ func (b *Bucket) Fetch(ctx context.Context, dir, rel string) error {
 	return b.download(ctx, rel, filepath.Join(dir, filepath.FromSlash(rel)))
 }
 
-// StageRead gives a reader of the run argument arg a local folder, as Stage does for
-// reading, except that for an S3 run the samples' attention files and the derived
-// outputs are not downloaded: the folder holds everything else (run.json,
-// sample.json, metrics, pass settings, manifests); the returned Bucket reads
-// attention with ranged requests (OpenAttention) and downloads a derived output when
-// first asked (Fetch). For a local path the Bucket is nil.
-func StageRead(ctx context.Context, arg string) (local string, b *Bucket, err error) {
+// OpenRead opens the run argument arg for reading. A local path is Open. A run in
+// object storage (s3://bucket/prefix) is opened from a local cache folder that holds
+// its small files (run.json, sample.json, metrics, pass settings, manifests),
+// downloaded now; the samples' tensors files and the derived outputs stay in the
+// bucket: the Run reads a tensors file's header and then only the tensors, or the
+// ranges of a tensor, asked for, with ranged requests (the bytes last read are kept,
+// up to 64 MiB), and downloads a derived output when first asked. ctx bounds every
+// later read.
+func OpenRead(ctx context.Context, arg string) (*Run, error) {
 	if !IsS3(arg) {
-		return arg, nil, nil
+		return Open(arg)
 	}
-	if b, err = OpenS3(ctx, arg); err != nil {
-		return "", nil, err
-	}
-	local, err = cacheDir(b)
+	b, err := OpenS3(ctx, arg)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	skip := func(rel string) bool { return IsSampleAttention(rel) || isDerivedOutput(rel) }
-	if _, err := b.pull(ctx, local, skip); err != nil {
-		return "", nil, err
+	local, err := cacheDir(b)
+	if err != nil {
+		return nil, err
 	}
-	return local, b, nil
+	skip := func(rel string) bool { return isSampleTensors(rel) || isDerivedOutput(rel) }
+	left, err := b.pullSkipping(ctx, local, skip)
+	if err != nil {
+		return nil, err
+	}
+	r, err := Open(local)
+	if err != nil {
+		return nil, err
+	}
+	r.remote = &remoteRun{b: b, ctx: ctx, objects: left, tensors: map[string]*checkpoint.Safetensors{}}
+	return r, nil
+}
+
+// remoteRun is what a Run opened by OpenRead reads from its bucket: the objects
+// left out of the local folder, the tensors files opened (their headers) and the
+// byte ranges last read.
+type remoteRun struct {
+	b       *Bucket
+	ctx     context.Context
+	objects map[string]objectInfo // run-relative path → object, of the files left out
+
+	mu      sync.Mutex
+	tensors map[string]*checkpoint.Safetensors
+	kept    []keptRange // most recent last
+	keptLen int64
+}
+
+type objectInfo struct {
+	size int64
+	mod  time.Time
+}
+
+type keptRange struct {
+	rel  string
+	off  int64
+	data []byte
+}
+
+// remoteKeepBytes bounds the byte ranges a remote run keeps.
+const remoteKeepBytes = 64 << 20
+
+// Location is where the run lives: its s3:// address for a run opened from object
+// storage (OpenRead), else its folder.
+func (r *Run) Location() string {
+	if r.remote != nil {
+		return r.remote.b.url
+	}
+	return r.dir
+}
+
+// RemoteFile reports the size and modification time of the run-relative file rel
+// when it is an object the local folder of a run opened by OpenRead leaves out.
+func (r *Run) RemoteFile(rel string) (size int64, mod time.Time, ok bool) {
+	if r.remote == nil {
+		return 0, time.Time{}, false
+	}
+	o, ok := r.remote.objects[filepath.ToSlash(rel)]
+	return o.size, o.mod, ok
+}
+
+// Fetch downloads the derived output rel (derived/<pass>/<id>.npy) of a run opened
+// from object storage into its local folder; an error wrapping fs.ErrNotExist for a
+// local run or another file.
+func (r *Run) Fetch(rel string) error {
+	if r.remote == nil {
+		return fmt.Errorf("%s: %w", rel, fs.ErrNotExist)
+	}
+	return r.remote.b.Fetch(r.remote.ctx, r.dir, filepath.ToSlash(rel))
+}
+
+// OpenRemoteAttention opens sample id's attention in the bucket of a run opened by
+// OpenRead (Bucket.OpenAttention); nil without error for a local run.
+func (r *Run) OpenRemoteAttention(id string) (*RemoteAttention, error) {
+	if r.remote == nil {
+		return nil, nil
+	}
+	return r.remote.b.OpenAttention(r.remote.ctx, id)
+}
+
+// localFile returns the local path of the run-relative file rel, downloading it
+// first when it is a derived output the local folder of a remote run leaves out.
+func (r *Run) localFile(rel string) string {
+	p := filepath.Join(r.dir, filepath.FromSlash(rel))
+	if r.remote == nil {
+		return p
+	}
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		if _, ok := r.remote.objects[rel]; ok {
+			_ = r.Fetch(rel) // a failure shows as the file missing, with its path
+		}
+	}
+	return p
+}
+
+// openTensors opens the tensors file rel of the bucket (its header: two ranged
+// requests, once per run); fs.ErrNotExist when the bucket has no such object.
+func (rr *remoteRun) openTensors(rel string) (*checkpoint.Safetensors, error) {
+	o, ok := rr.objects[rel]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	rr.mu.Lock()
+	st := rr.tensors[rel]
+	rr.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := checkpoint.OpenSafetensorsAt(rr.b.url+"/"+rel, objectReader{rr, rel}, o.size)
+	if err != nil {
+		return nil, err
+	}
+	rr.mu.Lock()
+	rr.tensors[rel] = st
+	rr.mu.Unlock()
+	return st, nil
+}
+
+// objectReader reads an object of a remote run with ranged requests, keeping the
+// ranges last read (a figure reads the layer another one read before it).
+type objectReader struct {
+	rr  *remoteRun
+	rel string
+}
+
+func (o objectReader) ReadAt(p []byte, off int64) (int, error) {
+	rr := o.rr
+	rr.mu.Lock()
+	for i := len(rr.kept) - 1; i >= 0; i-- {
+		k := rr.kept[i]
+		if k.rel == o.rel && k.off <= off && off+int64(len(p)) <= k.off+int64(len(k.data)) {
+			copy(p, k.data[off-k.off:])
+			rr.mu.Unlock()
+			return len(p), nil
+		}
+	}
+	rr.mu.Unlock()
+	data, err := rr.b.ReadRange(rr.ctx, o.rel, off, int64(len(p)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("the object %s/%s no longer exists", rr.b.url, o.rel)
+		}
+		return 0, err
+	}
+	copy(p, data)
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	rr.kept = append(rr.kept, keptRange{o.rel, off, data})
+	rr.keptLen += int64(len(data))
+	for len(rr.kept) > 1 && rr.keptLen > remoteKeepBytes {
+		rr.keptLen -= int64(len(rr.kept[0].data))
+		rr.kept = rr.kept[1:]
+	}
+	return len(p), nil
 }
 
 // cacheDir is the local cache folder of b's run.
@@ -241,13 +409,44 @@ func cacheDir(b *Bucket) (string, error) {
 // pull downloads the run into dir as PullRun does, leaving out the files skip
 // names.
 func (b *Bucket) pull(ctx context.Context, dir string, skip func(rel string) bool) (int, error) {
-	rels, err := b.List(ctx)
+	objs, err := b.objects(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if !slices.Contains(rels, RunFile) {
+	return b.pullObjects(ctx, dir, objs, skip)
+}
+
+// pullSkipping downloads the run into dir leaving out the files skip names, and
+// returns those (a local copy of one whose size differs from its object's is
+// removed: it is of an older run).
+func (b *Bucket) pullSkipping(ctx context.Context, dir string, skip func(rel string) bool) (map[string]objectInfo, error) {
+	objs, err := b.objects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.pullObjects(ctx, dir, objs, skip); err != nil {
+		return nil, err
+	}
+	left := map[string]objectInfo{}
+	for rel, o := range objs {
+		if skip(rel) {
+			left[rel] = o
+			local := filepath.Join(dir, filepath.FromSlash(rel))
+			if fi, err := os.Stat(local); err == nil && fi.Size() != o.size {
+				if err := os.Remove(local); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return left, nil
+}
+
+func (b *Bucket) pullObjects(ctx context.Context, dir string, objs map[string]objectInfo, skip func(rel string) bool) (int, error) {
+	if _, ok := objs[RunFile]; !ok {
 		return 0, fmt.Errorf("%s: no %s: not a run folder", b.url, RunFile)
 	}
+	rels := slices.Sorted(maps.Keys(objs))
 	slices.SortStableFunc(rels, func(x, y string) int { return pushOrder(x) - pushOrder(y) })
 	n := 0
 	for _, rel := range rels {
@@ -255,11 +454,7 @@ func (b *Bucket) pull(ctx context.Context, dir string, skip func(rel string) boo
 			continue
 		}
 		local := filepath.Join(dir, filepath.FromSlash(rel))
-		st, err := b.c.StatObject(ctx, b.bucket, b.key(rel), minio.StatObjectOptions{})
-		if err != nil {
-			return n, b.explain(err, "read")
-		}
-		if fi, err := os.Stat(local); err == nil && fi.Size() == st.Size && rel != RunFile {
+		if fi, err := os.Stat(local); err == nil && fi.Size() == objs[rel].size && rel != RunFile {
 			continue
 		}
 		if err := b.download(ctx, rel, local); err != nil {
