@@ -51,8 +51,13 @@ func TestS3RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	rr, err := store.OpenRead(ctx, "s3://runs/exp/one")
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := srv.Sent.Load()
-	got, err := b.AttentionLayer(ctx, "s1", 2)
+	got, err := rr.AttentionLayer("s1", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

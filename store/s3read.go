@@ -2,15 +2,12 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,154 +19,6 @@ import (
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/internal/atomicfile"
 )
-
-// RemoteAttention is a sample's attention file in object storage read with ranged
-// requests: its safetensors header when opened, then one layer's bytes when asked
-// (the last layers read are kept, up to 64 MiB). It offers what MappedAttention
-// does, so a reader (the web view) can use either.
-type RemoteAttention struct {
-	b                 *Bucket
-	ctx               context.Context
-	rel               string
-	dataStart         int64
-	offsets           [][2]int64 // per layer, relative to dataStart
-	Layers, Heads, N  int
-	DType             checkpoint.DType
-	Size, ModUnixNano int64
-
-	mu    sync.Mutex
-	cache map[int][]byte
-	order []int
-}
-
-// remoteCacheBytes bounds the layers a RemoteAttention keeps.
-const remoteCacheBytes = 64 << 20
-
-// OpenAttention reads the header of sample id's attention file (two ranged requests
-// and a HEAD); nil without error when the sample has no attention file. The layers
-// are read later with ctx.
-func (b *Bucket) OpenAttention(ctx context.Context, id string) (*RemoteAttention, error) {
-	if err := CheckSampleID(id); err != nil {
-		return nil, err
-	}
-	rel := path.Join(SamplesDir, id, AttentionFile)
-	st, err := b.c.StatObject(ctx, b.bucket, b.key(rel), minio.StatObjectOptions{})
-	if minio.ToErrorResponse(err).Code == "NoSuchKey" || minio.ToErrorResponse(err).StatusCode == 404 {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, b.explain(err, "read")
-	}
-	a := &RemoteAttention{b: b, ctx: ctx, rel: rel, Size: st.Size, ModUnixNano: st.LastModified.UnixNano(), cache: map[int][]byte{}}
-	infos, start, err := b.safetensorsHeader(ctx, rel)
-	if err != nil {
-		return nil, err
-	}
-	a.dataStart = start
-	for l := 0; ; l++ {
-		t, ok := infos[AttentionName(l)]
-		if !ok {
-			break
-		}
-		dt := checkpoint.DType(t.DType)
-		if len(t.Shape) != 3 || t.Shape[1] != t.Shape[2] || t.Shape[1] == 0 ||
-			(dt != checkpoint.F32 && dt != checkpoint.F16 && dt != checkpoint.BF16) ||
-			(l > 0 && (t.Shape[0] != a.Heads || t.Shape[1] != a.N || dt != a.DType)) {
-			return nil, fmt.Errorf("read %s/%s: tensor %q has dtype %s and shape %v, F32/F16/BF16 [heads, query, key] like layer 0 expected", b.url, rel, AttentionName(l), dt, t.Shape)
-		}
-		a.Heads, a.N, a.DType = t.Shape[0], t.Shape[1], dt
-		width := int64(4)
-		if dt != checkpoint.F32 {
-			width = 2
-		}
-		if t.Offsets[1]-t.Offsets[0] != int64(a.Heads*a.N*a.N)*width || t.Offsets[0] < 0 || start+t.Offsets[1] > st.Size {
-			return nil, fmt.Errorf("read %s/%s: tensor %q: its data offsets %v do not fit its shape and the file", b.url, rel, AttentionName(l), t.Offsets)
-		}
-		a.offsets = append(a.offsets, t.Offsets)
-		a.Layers++
-	}
-	if a.Layers == 0 {
-		return nil, fmt.Errorf("read %s/%s: no tensor %s", b.url, rel, AttentionName(0))
-	}
-	return a, nil
-}
-
-type tensorInfo struct {
-	DType   string   `json:"dtype"`
-	Shape   []int    `json:"shape"`
-	Offsets [2]int64 `json:"data_offsets"`
-}
-
-// safetensorsHeader reads the header of the safetensors object rel: its tensors and
-// where their data starts.
-func (b *Bucket) safetensorsHeader(ctx context.Context, rel string) (map[string]tensorInfo, int64, error) {
-	head, err := b.ReadRange(ctx, rel, 0, 8)
-	if err != nil {
-		return nil, 0, err
-	}
-	hlen := binary.LittleEndian.Uint64(head)
-	if hlen > 100<<20 {
-		return nil, 0, fmt.Errorf("%s/%s: a safetensors header of %d bytes", b.url, rel, hlen)
-	}
-	hdr, err := b.ReadRange(ctx, rel, 8, int64(hlen))
-	if err != nil {
-		return nil, 0, err
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(hdr, &raw); err != nil {
-		return nil, 0, fmt.Errorf("%s/%s: invalid safetensors header: %w", b.url, rel, err)
-	}
-	out := map[string]tensorInfo{}
-	for k, v := range raw {
-		if k == "__metadata__" {
-			continue
-		}
-		var ti tensorInfo
-		if err := json.Unmarshal(v, &ti); err != nil {
-			return nil, 0, fmt.Errorf("%s/%s: %s: %w", b.url, rel, k, err)
-		}
-		out[k] = ti
-	}
-	return out, 8 + int64(hlen), nil
-}
-
-// Layer returns layer l as stored (Heads × N × N little-endian values of DType),
-// fetched with one ranged request unless kept from an earlier call.
-func (a *RemoteAttention) Layer(l int) ([]byte, error) {
-	if l < 0 || l >= a.Layers {
-		return nil, fmt.Errorf("read %s/%s: no layer %d (the sample has %d layers)", a.b.url, a.rel, l, a.Layers)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if b, ok := a.cache[l]; ok {
-		return b, nil
-	}
-	off := a.offsets[l]
-	b, err := a.b.ReadRange(a.ctx, a.rel, a.dataStart+off[0], off[1]-off[0])
-	if err != nil {
-		return nil, err
-	}
-	kept := int64(len(b))
-	for _, k := range a.order {
-		kept += int64(len(a.cache[k]))
-	}
-	for len(a.order) > 0 && kept > remoteCacheBytes {
-		kept -= int64(len(a.cache[a.order[0]]))
-		delete(a.cache, a.order[0])
-		a.order = a.order[1:]
-	}
-	a.cache[l] = b
-	a.order = append(a.order, l)
-	return b, nil
-}
-
-// Close forgets the kept layers.
-func (a *RemoteAttention) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.cache, a.order = map[int][]byte{}, nil
-	return nil
-}
 
 // IsSampleAttention reports whether the run-relative path rel is a sample's attention
 // file (samples/<id>/attention.safetensors).
@@ -306,15 +155,6 @@ func (r *Run) Fetch(rel string) error {
 		return fmt.Errorf("%s: %w", rel, fs.ErrNotExist)
 	}
 	return r.remote.b.Fetch(r.remote.ctx, r.dir, filepath.ToSlash(rel))
-}
-
-// OpenRemoteAttention opens sample id's attention in the bucket of a run opened by
-// OpenRead (Bucket.OpenAttention); nil without error for a local run.
-func (r *Run) OpenRemoteAttention(id string) (*RemoteAttention, error) {
-	if r.remote == nil {
-		return nil, nil
-	}
-	return r.remote.b.OpenAttention(r.remote.ctx, id)
 }
 
 // localFile returns the local path of the run-relative file rel, downloading it

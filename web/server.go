@@ -60,14 +60,6 @@ type Options struct {
 	AnyHost bool
 }
 
-// attentionSource is a sample's attention, one layer at a time: a memory-mapped
-// file (store.MappedAttention) or, for a run opened from object storage
-// (store.OpenRead), ranged reads of an object (store.RemoteAttention).
-type attentionSource interface {
-	Layer(l int) ([]byte, error)
-	Close() error
-}
-
 // Server serves a set of run folders. Create it with New; it is an http.Handler.
 type Server struct {
 	runs  []*runEntry
@@ -261,8 +253,8 @@ type sampleData struct {
 	run      *runEntry
 	id       string
 	info     *store.Sample
-	att      attentionSource // nil: no attention file
-	qk       *qkSource       // a --store qk sample: tiles recomputed (att nil)
+	att      *store.MappedAttention // nil: no attention file (or one in object storage, read by ranges)
+	qk       *qkSource              // a --store qk sample: tiles recomputed (att nil)
 	layers   int
 	heads, n int
 	dtype    checkpoint.DType
@@ -295,13 +287,11 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 		if err := sd.openQK(); err != nil {
 			return nil, err
 		}
-	} else if _, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
+	} else if _, _, err := e.sampleFile(id, store.AttentionFile); err == nil {
 		if err := sd.openAttention(); err != nil {
 			return nil, err
 		}
 	} else if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
-		return nil, err
-	} else if err := sd.openRemote(); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -321,20 +311,6 @@ func (sd *sampleData) openAttention() error {
 	}
 	sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
 	sd.attSize, sd.attMod = a.Size, a.ModUnixNano
-	return nil
-}
-
-// openRemote opens the sample's attention in the bucket of a run opened from object
-// storage (none for a local run).
-func (sd *sampleData) openRemote() error {
-	a, err := sd.run.run.OpenRemoteAttention(sd.id)
-	if err != nil {
-		return &httpError{http.StatusBadGateway, fmt.Sprintf("run %s, sample %s: %v", sd.run.key, sd.id, err)}
-	}
-	if a != nil {
-		sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
-		sd.attSize, sd.attMod = a.Size, a.ModUnixNano
-	}
 	return nil
 }
 
