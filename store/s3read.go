@@ -217,7 +217,7 @@ func (o objectReader) ReadAt(p []byte, off int64) (int, error) {
 	data, err := rr.b.ReadRange(rr.ctx, o.rel, off, int64(len(p)))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("the object %s/%s no longer exists", rr.b.url, o.rel)
+			return 0, errors.New("the object no longer exists (deleted since the run was opened)")
 		}
 		return 0, err
 	}

@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -331,6 +333,40 @@ func TestS3ReportReadsWhatItDraws(t *testing.T) {
 				t.Errorf("the S3 server sent %d bytes: %d to open the run, %d more where the figures draw %d; the run is %d", sent, staged, sent-staged, c.limit, runBytes)
 			}
 			t.Logf("report %v: %d bytes from S3 (%d to open the run, %d for the figures); the run is %d bytes", c.args, sent, staged, sent-staged, runBytes)
+		})
+	}
+}
+
+// report of an S3 run that cannot be read (an endpoint that refuses connections,
+// a prefix without a run) says so in one sentence within 10 s and writes nothing.
+func TestS3ReportBadInput(t *testing.T) {
+	srv := s3test.Start(t)
+	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	for _, c := range []struct{ name, endpoint, url, want string }{
+		{"unreachable", dead, "s3://runs/sums", "attnscope: s3://runs/sums: cannot connect to the endpoint " + strings.TrimPrefix(dead, "http://")},
+		{"no run", srv.URL, "s3://runs/none", "attnscope: s3://runs/none: no run.json: not a run folder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s3test.Env(t, c.endpoint, s3test.Key)
+			out := filepath.Join(t.TempDir(), "r.html")
+			start := time.Now()
+			code, stderr := runCLI(t, "report", c.url, "--out", out)
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v", d)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if code == exitOK || len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) {
+				t.Fatalf("exit %d, stderr %q; want one line starting %q", code, stderr, c.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("%s was written (%v)", out, err)
+			}
 		})
 	}
 }
