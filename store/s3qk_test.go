@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,6 +148,24 @@ func TestS3QKTilesRanged(t *testing.T) {
 		t.Errorf("four tiles fetched %d bytes of a %d-byte qk file", total, len(qkFile))
 	}
 	t.Logf("four tiles: %d bytes from S3 (qk file %d bytes)", total, len(qkFile))
+	// Tiles of one layer asked at once, each reading its own blocks, equal the local ones.
+	cq := must(rr.OpenQK("s"))
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			h, r0, c0 := g%heads, 70*g, 50*g
+			got, err := cq.Tile(0, h, r0, r0+90, c0, c0+130)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			want, err := must(lr.OpenQK("s")).Tile(0, h, r0, r0+90, c0, c0+130)
+			if err != nil || !sameBits(got.Data, want.Data) {
+				t.Errorf("concurrent tile %d differs from the local run's", g)
+			}
+		})
+	}
+	wg.Wait()
 	// Row blocks of every head and exact rows equal the local ones too.
 	if !sameBits(must(rq.Rows(0, 130, 200)).Data, must(lq.Rows(0, 130, 200)).Data) {
 		t.Error("rows [130, 200) of layer 0 read from S3 differ from the local run's")

@@ -20,13 +20,6 @@ import (
 	"github.com/attnscope/attnscope/internal/atomicfile"
 )
 
-// IsSampleAttention reports whether the run-relative path rel is a sample's attention
-// file (samples/<id>/attention.safetensors).
-func IsSampleAttention(rel string) bool {
-	parts := strings.Split(filepath.ToSlash(rel), "/")
-	return len(parts) == 3 && parts[0] == SamplesDir && parts[2] == AttentionFile
-}
-
 // isSampleTensors reports whether rel is one of a sample's tensors files
 // (attention, hidden states, queries/keys/values, --store qk tensors).
 func isSampleTensors(rel string) bool {
