@@ -215,6 +215,9 @@ func (o objectReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	copy(p, data)
+	if len(data) > remoteKeepBytes {
+		return len(p), nil // larger than all that is kept: not kept
+	}
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
 	rr.kept = append(rr.kept, keptRange{o.rel, off, data})
