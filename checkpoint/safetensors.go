@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -70,12 +71,15 @@ func (t TensorInfo) NumElements() int {
 	return n
 }
 
-// Safetensors is one open safetensors file. Its data is memory-mapped; Close
-// releases it, after which slices returned by Raw are invalid.
+// Safetensors is one open safetensors file. Its data is memory-mapped (Close
+// releases it, after which slices returned by Raw are invalid), or, opened with
+// OpenSafetensorsAt, read from an io.ReaderAt (an object in remote storage) one
+// tensor or one range of a tensor at a time.
 type Safetensors struct {
 	path     string
-	data     []byte // whole file (mmapped)
-	dataOff  int64  // start of the data section
+	data     []byte      // whole file (mmapped); nil when read through ra
+	ra       io.ReaderAt // the file when not mapped
+	dataOff  int64       // start of the data section
 	tensors  map[string]TensorInfo
 	order    []string
 	Metadata map[string]string
@@ -205,6 +209,41 @@ func OpenSafetensors(path string) (*Safetensors, error) {
 	return s, nil
 }
 
+// OpenSafetensorsAt opens and validates the safetensors file of size bytes that r
+// reads, named name in errors: its header is read at once (two reads), tensors
+// when asked (Raw, Float32, Float32Range read only their bytes).
+func OpenSafetensorsAt(name string, r io.ReaderAt, size int64) (*Safetensors, error) {
+	if size < 8 {
+		return nil, fmt.Errorf("read %s: file is %d bytes, too short for the 8-byte header length", name, size)
+	}
+	var lenBuf [8]byte
+	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	hlen := binary.LittleEndian.Uint64(lenBuf[:])
+	if hlen > MaxHeaderSize {
+		return nil, fmt.Errorf("read %s: header length %d exceeds the limit of %d bytes", name, hlen, MaxHeaderSize)
+	}
+	if int64(hlen) > size-8 {
+		return nil, fmt.Errorf("read %s: header length %d runs beyond the end of the %d-byte file (truncated?)", name, hlen, size)
+	}
+	hdr := make([]byte, hlen)
+	if _, err := r.ReadAt(hdr, 8); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	dataOff := 8 + int64(hlen)
+	infos, meta, err := ParseHeader(hdr, size-dataOff)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	s := &Safetensors{path: name, ra: r, dataOff: dataOff, tensors: make(map[string]TensorInfo, len(infos)), Metadata: meta}
+	for _, t := range infos {
+		s.tensors[t.Name] = t
+		s.order = append(s.order, t.Name)
+	}
+	return s, nil
+}
+
 // Path returns the file's path.
 func (s *Safetensors) Path() string { return s.path }
 
@@ -233,7 +272,47 @@ func (s *Safetensors) Raw(name string) (TensorInfo, []byte, error) {
 	if !ok {
 		return t, nil, fmt.Errorf("read %s: no tensor %q", s.path, name)
 	}
-	return t, s.data[s.dataOff+t.Begin : s.dataOff+t.End], nil
+	b, err := s.bytes(t.Begin, t.End-t.Begin)
+	if err != nil {
+		return t, nil, fmt.Errorf("read %s: tensor %q: %w", s.path, name, err)
+	}
+	return t, b, nil
+}
+
+// bytes returns n bytes of the data section from off: a slice of the mapped file,
+// or read from the ReaderAt.
+func (s *Safetensors) bytes(off, n int64) ([]byte, error) {
+	if s.ra == nil {
+		return s.data[s.dataOff+off : s.dataOff+off+n], nil
+	}
+	b := make([]byte, n)
+	if _, err := s.ra.ReadAt(b, s.dataOff+off); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Float32Range returns count elements of a floating-point tensor from element
+// from (the tensor flattened in row-major order) as float32, reading only their
+// bytes.
+func (s *Safetensors) Float32Range(name string, from, count int) ([]float32, error) {
+	t, ok := s.tensors[name]
+	if !ok {
+		return nil, fmt.Errorf("read %s: no tensor %q", s.path, name)
+	}
+	size := t.DType.Size()
+	if from < 0 || count < 0 || from+count > t.NumElements() {
+		return nil, fmt.Errorf("read %s: tensor %q: elements [%d, %d) outside its %d", s.path, name, from, from+count, t.NumElements())
+	}
+	b, err := s.bytes(t.Begin+int64(from*size), int64(count*size))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: tensor %q: %w", s.path, name, err)
+	}
+	out := make([]float32, count)
+	if err := decodeFloat32(t.DType, b, out); err != nil {
+		return nil, fmt.Errorf("read %s: tensor %q: %w", s.path, name, err)
+	}
+	return out, nil
 }
 
 // Float32 returns a tensor converted to float32 (from F32, F16, BF16 or F64) and its shape.
@@ -549,6 +628,9 @@ func (w *Weights) Float32Into(name string, want []int, dst []float32) error {
 // needed, so loading a checkpoint does not hold the file and its decoded copy
 // in memory at once.
 func (s *Safetensors) release(t TensorInfo) {
+	if s.data == nil {
+		return
+	}
 	page := int64(os.Getpagesize())
 	begin := (s.dataOff + t.Begin + page - 1) / page * page
 	end := (s.dataOff + t.End) / page * page

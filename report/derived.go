@@ -50,7 +50,13 @@ func SampleAxisContext(run Run, id string) (AxisContext, error) {
 	if c.Layers, err = numLayers(run, id); err != nil {
 		return c, err
 	}
-	if c.Layers > 0 {
+	switch {
+	case c.Layers == 0:
+	case s.Attention != nil && s.Attention.Heads > 0: // recorded: no layer read
+		c.Heads = s.Attention.Heads
+	case s.QK != nil && s.QK.Heads > 0:
+		c.Heads = s.QK.Heads
+	default:
 		a, err := run.AttentionLayer(id, 0)
 		if err != nil {
 			return c, err

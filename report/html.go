@@ -161,7 +161,7 @@ func WriteHTML(ctx context.Context, w io.Writer, run Run, o HTMLOptions) error {
 	if err != nil {
 		return err
 	}
-	pg := page{Dir: run.Dir(), Version: buildinfo.Version(), NumSamples: len(ids), DerivedFirst: len(o.Figures) == 0 && len(ids) > 1}
+	pg := page{Dir: location(run), Version: buildinfo.Version(), NumSamples: len(ids), DerivedFirst: len(o.Figures) == 0 && len(ids) > 1}
 	prov, err := run.Provenance()
 	if err != nil {
 		return err
@@ -463,4 +463,13 @@ func recordTable(cols []string, vals []float64, rows int) template.HTML {
 		fmt.Fprintf(&b, "<p>%d more rows not shown.</p>", rows-maxTableRows)
 	}
 	return template.HTML(b.String())
+}
+
+// location is where the run lives, as the report names it: its s3:// address for a
+// run read from object storage (store.Run.Location), else its folder.
+func location(run Run) string {
+	if l, ok := run.(interface{ Location() string }); ok {
+		return l.Location()
+	}
+	return run.Dir()
 }

@@ -101,11 +101,20 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	if sc.derivedFns, err = derivedFunctions(run, id); err != nil {
 		return sec, err
 	}
-	a0, err := loadLayer(ctx, run, id, 0)
-	if err != nil {
-		return sec, err
+	// The attention's shape from sample.json when it records it (a figure then reads
+	// only the layers it draws: a run in object storage is read by ranges), else
+	// from layer 0.
+	if a := s.Attention; a != nil && a.Heads > 0 && a.Query > 0 && a.Key > 0 {
+		sc.heads, sc.queries, sc.keys = a.Heads, a.Query, a.Key
+	} else if q := s.QK; q != nil && q.Heads > 0 && q.Tokens > 0 {
+		sc.heads, sc.queries, sc.keys = q.Heads, q.Tokens, q.Tokens
+	} else {
+		a0, err := loadLayer(ctx, run, id, 0)
+		if err != nil {
+			return sec, err
+		}
+		sc.heads, sc.queries, sc.keys = a0.Shape[0], a0.Shape[1], a0.Shape[2]
 	}
-	sc.heads, sc.queries, sc.keys = a0.Shape[0], a0.Shape[1], a0.Shape[2]
 	for _, k := range figureKinds {
 		use := k.report
 		if use == nil || use.run != nil || !o.selects(k) || (use.when != nil && !use.when(sc)) {

@@ -176,8 +176,15 @@ func (r *Run) derivedMetricsPath(pass, sample string) string {
 // HasDerived reports whether pass has an output for sample.
 func (r *Run) HasDerived(pass, sample string) bool {
 	st, err := os.Stat(r.DerivedPath(pass, sample))
+	if err != nil && r.remote != nil {
+		_, _, ok := r.RemoteFile(derivedRel(pass, sample))
+		return ok
+	}
 	return err == nil && st.Mode().IsRegular()
 }
+
+// derivedRel is the run-relative slash path of pass's output for sample.
+func derivedRel(pass, sample string) string { return DerivedDir + "/" + pass + "/" + sample + ".npy" }
 
 // WriteDerived stores pass's output for sample, a NumPy .npy file (float64 '<f8', C
 // order) that numpy.load reads as is, with the sample's metric rows of the pass (none:
@@ -200,7 +207,7 @@ func (r *Run) WriteDerived(pass, sample string, t *tensor.Tensor, metrics []Metr
 
 // Derived reads pass's output for sample (any numeric dtype, as float64).
 func (r *Run) Derived(pass, sample string) (*tensor.Tensor, error) {
-	path := r.DerivedPath(pass, sample)
+	path := r.localFile(derivedRel(pass, sample))
 	a, err := checkpoint.ReadNpyFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -214,7 +221,7 @@ func (r *Run) Derived(pass, sample string) (*tensor.Tensor, error) {
 // DerivedShape reads the shape of pass's output for sample from the header of its
 // .npy file, without reading its values.
 func (r *Run) DerivedShape(pass, sample string) ([]int, error) {
-	path := r.DerivedPath(pass, sample)
+	path := r.localFile(derivedRel(pass, sample))
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,8 @@ import (
 
 // MappedAttention is a sample's attention file memory-mapped for ranged reads
 // without copying or converting: a reader that pools tiles of long samples (the
-// web view) touches only the rows it needs, in their stored dtype.
+// web view) touches only the rows it needs, in their stored dtype. Of a run in
+// object storage (OpenRead) it reads a layer with one ranged request when asked.
 type MappedAttention struct {
 	st                *checkpoint.Safetensors
 	Layers, Heads, N  int
@@ -30,11 +31,13 @@ func (r *Run) MapAttention(id string) (*MappedAttention, error) {
 		st.Close()
 		return nil, err
 	}
-	fi, err := os.Stat(st.Path())
-	if err != nil {
+	if fi, err := os.Stat(st.Path()); err == nil {
+		a.Size, a.ModUnixNano = fi.Size(), fi.ModTime().UnixNano()
+	} else if size, mod, ok := r.RemoteFile(SamplesDir + "/" + id + "/" + AttentionFile); ok {
+		a.Size, a.ModUnixNano = size, mod.UnixNano()
+	} else {
 		return fail(err)
 	}
-	a.Size, a.ModUnixNano = fi.Size(), fi.ModTime().UnixNano()
 	if a.Layers, err = attentionLayers(st); err != nil {
 		return fail(err)
 	}
@@ -51,7 +54,8 @@ func (r *Run) MapAttention(id string) (*MappedAttention, error) {
 }
 
 // Layer returns layer l as stored: Heads × N × N little-endian values of DType,
-// row-major, mapped (not copied); valid until Close.
+// row-major, mapped (not copied; read, for a run in object storage); valid until
+// Close.
 func (a *MappedAttention) Layer(l int) ([]byte, error) {
 	if l < 0 || l >= a.Layers {
 		return nil, fmt.Errorf("read %s: no layer %d (the sample has %d layers)", a.st.Path(), l, a.Layers)
@@ -67,7 +71,7 @@ func (a *MappedAttention) Close() error { return a.st.Close() }
 // pass's output for sample, an output of shape [..., N, N], without reading the
 // other matrices; values as float32, NaN and infinities kept.
 func (r *Run) DerivedMatrix(pass, sample string, idx int) ([]float32, error) {
-	path := r.DerivedPath(pass, sample)
+	path := r.localFile(derivedRel(pass, sample))
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -21,10 +21,12 @@ import (
 // masked: j > i for causal models, j ≤ i − Windows[l] in sliding-window layers.
 // The products of the stored float32 values are exact in float64, so the dot
 // products do not depend on the kernel that sums them (the blocked AVX-512 one
-// of qktile_simd.go or the portable tileScalar). One layer's q, k and lse are
-// kept in memory, loaded when a tile of another layer is asked for. Tile, Rows
-// and ExactRow may be called concurrently for tiles of the layer last loaded;
-// loading another layer is not safe for concurrent use.
+// of qktile_simd.go or the portable tileScalar). Of one layer at a time it reads
+// what tiles ask for, in blocks of qkChunk rows: a tile of head h, rows [r0, r1)
+// and columns [c0, c1) reads those rows of h's queries and log-sum-exps and those
+// keys of h's kv head, once (a file in object storage: ranged reads of those
+// bytes only). Tile, Rows and ExactRow may be called concurrently for tiles of
+// the layer last read; reading another layer is not safe for concurrent use.
 type QKReader struct {
 	st    *checkpoint.Safetensors
 	info  TensorsInfo
@@ -34,11 +36,20 @@ type QKReader struct {
 	lse   []float64 // lse + lse_lo, [heads, tokens]
 	// panels is the number of key panels per kv head (⌈tokens/qkPanel⌉).
 	panels int
+
+	mu sync.Mutex // guards the blocks read
+	// qRead[h][b] and kRead[kh][b]: block b (rows or keys [b·qkChunk, (b+1)·qkChunk))
+	// of head h's queries and log-sum-exps, of kv head kh's keys, is read.
+	qRead, kRead [][]bool
 }
 
 // qkPanel is the number of keys stored together per head dimension: each panel
 // is head_dim × qkPanel float64 values, contiguous, read in order by the kernel.
 const qkPanel = 16
+
+// qkChunk is the number of rows (queries) or keys read at a time: a multiple of
+// qkPanel, so that a block of keys fills whole panels.
+const qkChunk = 64
 
 // OpenQK opens sample id's qk.safetensors. An error wrapping ErrNotCaptured when
 // the sample was not captured with --store qk.
@@ -63,59 +74,133 @@ func (q *QKReader) Info() TensorsInfo { return q.info }
 // Close releases the file.
 func (q *QKReader) Close() error { return q.st.Close() }
 
-func (q *QKReader) load(l int) error {
-	if q.layer == l {
-		return nil
-	}
+// qkSpan is what a computation needs of a layer: heads [h0, h1) rows [r0, r1),
+// their kv heads' keys [c0, c1).
+type qkSpan struct{ h0, h1, r0, r1, c0, c1 int }
+
+// load reads what span s of layer l needs and is not read yet, switching to layer l
+// first (forgetting the other layer's blocks) if needed.
+func (q *QKReader) load(l int, s qkSpan) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	n, hd := q.info.Tokens, q.info.HeadDim
-	read := func(name string, want []int) ([]float32, error) {
-		data, shape, err := q.st.Float32(name)
-		if err != nil {
-			return nil, err
+	if q.layer != l {
+		if err := q.checkLayer(l); err != nil {
+			return err
 		}
-		if fmt.Sprint(shape) != fmt.Sprint(want) {
-			return nil, fmt.Errorf("read %s: tensor %q has shape %v, %v expected", q.st.Path(), name, shape, want)
-		}
-		return data, nil
+		q.q64 = growFloat64(q.q64, q.info.Heads*n*hd)
+		q.panels = (n + qkPanel - 1) / qkPanel
+		q.kp = growFloat64(q.kp, q.info.KVHeads*q.panels*hd*qkPanel)
+		clear(q.kp) // the lanes past the last key stay 0
+		q.lse = growFloat64(q.lse, q.info.Heads*n)
+		blocks := (n + qkChunk - 1) / qkChunk
+		q.qRead, q.kRead = readFlags(q.info.Heads, blocks), readFlags(q.info.KVHeads, blocks)
+		q.layer = l
 	}
-	q.layer = -1
-	qs, err := read(QName(l), []int{q.info.Heads, n, hd})
+	g := q.info.Heads / q.info.KVHeads
+	for h := s.h0; h < s.h1; h++ {
+		if err := forMissing(q.qRead[h], s.r0, s.r1, n, func(a, b int) error { return q.readRows(l, h, a, b) }); err != nil {
+			q.layer = -1
+			return err
+		}
+	}
+	for kh := s.h0 / g; kh <= (s.h1-1)/g; kh++ {
+		if err := forMissing(q.kRead[kh], s.c0, s.c1, n, func(a, b int) error { return q.readKeys(l, kh, a, b) }); err != nil {
+			q.layer = -1
+			return err
+		}
+	}
+	return nil
+}
+
+func readFlags(heads, blocks int) [][]bool {
+	out := make([][]bool, heads)
+	for i := range out {
+		out[i] = make([]bool, blocks)
+	}
+	return out
+}
+
+// forMissing calls read(a, b) for each run of consecutive blocks of [from, to)
+// not read yet (a, b: their first and end row, b ≤ n), marking them read.
+func forMissing(done []bool, from, to, n int, read func(a, b int) error) error {
+	for b := from / qkChunk; b*qkChunk < to; {
+		if done[b] {
+			b++
+			continue
+		}
+		e := b
+		for e*qkChunk < to && !done[e] {
+			e++
+		}
+		if err := read(b*qkChunk, min(e*qkChunk, n)); err != nil {
+			return err
+		}
+		for i := b; i < e; i++ {
+			done[i] = true
+		}
+		b = e
+	}
+	return nil
+}
+
+// checkLayer checks the shapes of layer l's tensors.
+func (q *QKReader) checkLayer(l int) error {
+	n, hd := q.info.Tokens, q.info.HeadDim
+	for _, c := range []struct {
+		name  string
+		shape []int
+	}{{QName(l), []int{q.info.Heads, n, hd}}, {KName(l), []int{q.info.KVHeads, n, hd}},
+		{LSEName(l), []int{q.info.Heads, n}}, {LSELoName(l), []int{q.info.Heads, n}}} {
+		t, ok := q.st.Info(c.name)
+		if !ok {
+			return fmt.Errorf("read %s: no tensor %q", q.st.Path(), c.name)
+		}
+		if fmt.Sprint(t.Shape) != fmt.Sprint(c.shape) {
+			return fmt.Errorf("read %s: tensor %q has shape %v, %v expected", q.st.Path(), c.name, t.Shape, c.shape)
+		}
+	}
+	return nil
+}
+
+// readRows reads rows [a, b) of head h's queries and log-sum-exps of layer l.
+func (q *QKReader) readRows(l, h, a, b int) error {
+	n, hd := q.info.Tokens, q.info.HeadDim
+	qs, err := q.st.Float32Range(QName(l), (h*n+a)*hd, (b-a)*hd)
 	if err != nil {
 		return err
 	}
-	q.q64 = growFloat64(q.q64, len(qs))
 	for i, v := range qs {
-		q.q64[i] = float64(v)
+		q.q64[(h*n+a)*hd+i] = float64(v)
 	}
-	k, err := read(KName(l), []int{q.info.KVHeads, n, hd})
+	hi, err := q.st.Float32Range(LSEName(l), h*n+a, b-a)
 	if err != nil {
 		return err
 	}
-	q.panels = (n + qkPanel - 1) / qkPanel
-	q.kp = growFloat64(q.kp, q.info.KVHeads*q.panels*hd*qkPanel)
-	clear(q.kp)
-	for kh := range q.info.KVHeads {
-		for j := range n {
-			p, lane := j/qkPanel, j%qkPanel
-			panel := q.kp[(kh*q.panels+p)*hd*qkPanel:]
-			for d, v := range k[(kh*n+j)*hd : (kh*n+j+1)*hd] {
-				panel[d*qkPanel+lane] = float64(v)
-			}
+	lo, err := q.st.Float32Range(LSELoName(l), h*n+a, b-a)
+	if err != nil {
+		return err
+	}
+	for i := range hi {
+		q.lse[h*n+a+i] = float64(hi[i]) + float64(lo[i])
+	}
+	return nil
+}
+
+// readKeys reads keys [a, b) of kv head kh of layer l into their panels.
+func (q *QKReader) readKeys(l, kh, a, b int) error {
+	n, hd := q.info.Tokens, q.info.HeadDim
+	k, err := q.st.Float32Range(KName(l), (kh*n+a)*hd, (b-a)*hd)
+	if err != nil {
+		return err
+	}
+	for j := a; j < b; j++ {
+		p, lane := j/qkPanel, j%qkPanel
+		panel := q.kp[(kh*q.panels+p)*hd*qkPanel:]
+		for d, v := range k[(j-a)*hd : (j-a+1)*hd] {
+			panel[d*qkPanel+lane] = float64(v)
 		}
 	}
-	hi, err := read(LSEName(l), []int{q.info.Heads, n})
-	if err != nil {
-		return err
-	}
-	lo, err := read(LSELoName(l), []int{q.info.Heads, n})
-	if err != nil {
-		return err
-	}
-	q.lse = growFloat64(q.lse, len(hi))
-	for i := range hi {
-		q.lse[i] = float64(hi[i]) + float64(lo[i])
-	}
-	q.layer = l
 	return nil
 }
 
@@ -148,7 +233,7 @@ func (q *QKReader) Tile(l, h, r0, r1, c0, c1 int) (*tensor.Tensor, error) {
 	if err := q.check(l, h, r0, r1, c0, c1); err != nil {
 		return nil, err
 	}
-	if err := q.load(l); err != nil {
+	if err := q.load(l, qkSpan{h, h + 1, r0, r1, c0, c1}); err != nil {
 		return nil, err
 	}
 	out := tensor.New(r1-r0, c1-c0)
@@ -247,7 +332,10 @@ func (q *QKReader) kAt(kh, j, d int) float64 {
 // in float64 over the whole row instead of the stored log-sum-exp: O(tokens ·
 // head_dim) per row, the float64 reference Tile is checked against.
 func (q *QKReader) ExactRow(l, h, i int) ([]float64, error) {
-	if err := q.load(l); err != nil {
+	if err := q.check(l, h, i, i+1, 0, q.info.Tokens); err != nil {
+		return nil, err
+	}
+	if err := q.load(l, qkSpan{h, h + 1, i, i + 1, 0, q.info.Tokens}); err != nil {
 		return nil, err
 	}
 	n, hd := q.info.Tokens, q.info.HeadDim
@@ -319,7 +407,7 @@ func (q *QKReader) RowsInto(dst *tensor.Tensor, l, r0, r1 int) error {
 	if want := []int{H, r1 - r0, n}; fmt.Sprint(dst.Shape) != fmt.Sprint(want) || len(dst.Data) != H*(r1-r0)*n {
 		return fmt.Errorf("rows: buffer of shape %v, want %v", dst.Shape, want)
 	}
-	if err := q.load(l); err != nil {
+	if err := q.load(l, qkSpan{0, H, r0, r1, 0, n}); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup

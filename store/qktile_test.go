@@ -27,6 +27,12 @@ func syntheticQK(heads, kvHeads, n, hd int, causal bool, scoreScale float64) *QK
 		}
 	}
 	q.lse = make([]float64, heads*n)
+	q.qRead, q.kRead = readFlags(heads, (n+qkChunk-1)/qkChunk), readFlags(kvHeads, (n+qkChunk-1)/qkChunk)
+	for _, f := range append(q.qRead, q.kRead...) {
+		for i := range f {
+			f[i] = true // all held in memory
+		}
+	}
 	for h := range heads {
 		for i := range n {
 			// log Σ exp(s) from the exact row: ExactRow's normaliser.

@@ -150,6 +150,9 @@ type GenerationSettings struct {
 type Run struct {
 	dir  string
 	Meta Meta
+	// remote is the bucket of a run opened from object storage (OpenRead): the
+	// files its local folder leaves out are read from there; nil for a local run.
+	remote *remoteRun
 }
 
 // Create makes a new run folder at dir (created if needed) and writes its run.json.

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -23,9 +21,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/attnscope/attnscope/checkpoint"
-	"github.com/attnscope/attnscope/tensor"
 )
 
 // A run folder can live in S3-compatible object storage at s3://bucket/prefix: the
@@ -42,8 +37,8 @@ import (
 // temporary object is deleted, so a reader never sees a partial object (uploads over
 // 16 MiB are multipart). PushRun uploads a sample's tensors before its sample.json
 // and run.json last, keeping the rule that a sample is finished when its sample.json
-// exists. Reads are ranged: AttentionLayer fetches the safetensors header and one
-// layer's bytes, not the sample.
+// exists. Reads are ranged: a Run opened with OpenRead fetches a tensors file's
+// header and then the tensors (or ranges of a tensor) asked for, not the sample.
 
 // S3Scheme prefixes run folders in object storage.
 const S3Scheme = "s3://"
@@ -226,7 +221,16 @@ func (b *Bucket) ReadFile(ctx context.Context, rel string) ([]byte, error) {
 // List returns the run-relative paths of every object of the run (temporary objects
 // excluded), sorted.
 func (b *Bucket) List(ctx context.Context) ([]string, error) {
-	var out []string
+	objs, err := b.objects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(objs)), nil
+}
+
+// objects lists the run's objects (temporary objects excluded) by run-relative path.
+func (b *Bucket) objects(ctx context.Context) (map[string]objectInfo, error) {
+	out := map[string]objectInfo{}
 	for o := range b.c.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix + "/", Recursive: true}) {
 		if o.Err != nil {
 			return nil, b.explain(o.Err, "list")
@@ -235,9 +239,8 @@ func (b *Bucket) List(ctx context.Context) ([]string, error) {
 		if strings.HasPrefix(rel, ".tmp/") {
 			continue
 		}
-		out = append(out, rel)
+		out[rel] = objectInfo{size: o.Size, mod: o.LastModified}
 	}
-	slices.Sort(out)
 	return out, nil
 }
 
@@ -323,73 +326,6 @@ func fileSHA256(p string) (string, int64, error) {
 func (b *Bucket) PullRun(ctx context.Context, dir string) (int, error) {
 	return b.pull(ctx, dir, nil)
 }
-
-// AttentionLayer reads layer l of sample id's attention, [head, query, key], with
-// ranged reads: the safetensors header, then that layer's bytes only.
-func (b *Bucket) AttentionLayer(ctx context.Context, id string, l int) (*tensor.Tensor, error) {
-	if err := CheckSampleID(id); err != nil {
-		return nil, err
-	}
-	rel := path.Join(SamplesDir, id, AttentionFile)
-	head, err := b.ReadRange(ctx, rel, 0, 8)
-	if err != nil {
-		return nil, err
-	}
-	hlen := binary.LittleEndian.Uint64(head)
-	if hlen > 100<<20 {
-		return nil, fmt.Errorf("%s/%s: a safetensors header of %d bytes", b.url, rel, hlen)
-	}
-	hdr, err := b.ReadRange(ctx, rel, 8, int64(hlen))
-	if err != nil {
-		return nil, err
-	}
-	var infos map[string]json.RawMessage
-	if err := json.Unmarshal(hdr, &infos); err != nil {
-		return nil, fmt.Errorf("%s/%s: invalid safetensors header: %w", b.url, rel, err)
-	}
-	var ti struct {
-		DType   string   `json:"dtype"`
-		Shape   []int    `json:"shape"`
-		Offsets [2]int64 `json:"data_offsets"`
-	}
-	raw, ok := infos[AttentionName(l)]
-	if !ok {
-		return nil, fmt.Errorf("%s/%s: no tensor %s", b.url, rel, AttentionName(l))
-	}
-	if err := json.Unmarshal(raw, &ti); err != nil {
-		return nil, fmt.Errorf("%s/%s: %s: %w", b.url, rel, AttentionName(l), err)
-	}
-	data, err := b.ReadRange(ctx, rel, 8+int64(hlen)+ti.Offsets[0], ti.Offsets[1]-ti.Offsets[0])
-	if err != nil {
-		return nil, err
-	}
-	n := 1
-	for _, d := range ti.Shape {
-		n *= d
-	}
-	out := make([]float64, n)
-	switch ti.DType {
-	case "F32":
-		if len(data) != 4*n {
-			return nil, fmt.Errorf("%s/%s: %s: %d bytes for %d float32", b.url, rel, AttentionName(l), len(data), n)
-		}
-		for i := range out {
-			out[i] = float64(float32frombits(binary.LittleEndian.Uint32(data[4*i:])))
-		}
-	case "F16":
-		if len(data) != 2*n {
-			return nil, fmt.Errorf("%s/%s: %s: %d bytes for %d float16", b.url, rel, AttentionName(l), len(data), n)
-		}
-		for i := range out {
-			out[i] = float64(checkpoint.NpyHalfToFloat32(binary.LittleEndian.Uint16(data[2*i:])))
-		}
-	default:
-		return nil, fmt.Errorf("%s/%s: dtype %s, F32 or F16 expected", b.url, rel, ti.DType)
-	}
-	return &tensor.Tensor{Shape: ti.Shape, Data: out}, nil
-}
-
-func float32frombits(u uint32) float32 { return math.Float32frombits(u) }
 
 // Stage gives commands that work on local folders a run folder argument that may be
 // s3://bucket/prefix: for a local path it returns the path and a no-op; for an S3 run

@@ -51,8 +51,13 @@ func TestS3RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	rr, err := store.OpenRead(ctx, "s3://runs/exp/one")
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := srv.Sent.Load()
-	got, err := b.AttentionLayer(ctx, "s1", 2)
+	got, err := rr.AttentionLayer("s1", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,4 +239,36 @@ func writeRun(t *testing.T, dir string, samples, layers, n int) string {
 		}
 	}
 	return p
+}
+
+// An object deleted after the run was opened (OpenRead) is an error naming it, in
+// one sentence; the other samples still read.
+func TestS3ObjectGone(t *testing.T) {
+	srv := s3test.Start(t)
+	s3test.Env(t, srv.URL, s3test.Key)
+	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	ctx := context.Background()
+	local := writeRun(t, t.TempDir(), 2, 2, 8)
+	b, err := store.OpenS3(ctx, "s3://runs/gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PushRun(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := store.OpenRead(ctx, "s3://runs/gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Delete("gone/samples/s1/attention.safetensors"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rr.AttentionLayer("s1", 1)
+	want := "read s3://runs/gone/samples/s1/attention.safetensors: the object no longer exists (deleted since the run was opened)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("reading a deleted object: %v, want %q", err, want)
+	}
+	if _, err := rr.AttentionLayer("s0", 1); err != nil {
+		t.Fatalf("the other sample: %v", err)
+	}
 }

@@ -197,6 +197,9 @@ func (r *Run) openTensors(id, file string) (*checkpoint.Safetensors, error) {
 	}
 	path := filepath.Join(r.SampleDir(id), file)
 	st, err := checkpoint.OpenSafetensors(path)
+	if errors.Is(err, fs.ErrNotExist) && r.remote != nil {
+		st, err = r.remote.openTensors(SamplesDir + "/" + id + "/" + file)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if !r.Finished(id) {

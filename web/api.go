@@ -88,7 +88,7 @@ func (s *Server) apiSample(w http.ResponseWriter, sd *sampleData) error {
 	info.Extra = nil
 	out := sampleJSON{Sample: &info, Layers: sd.layers, Heads: sd.heads, N: sd.n, Derived: []derivedPass{}}
 	out.Labels = tokenLabels(sd.info, sd.n)
-	_, err := sd.run.inside(store.SamplesDir, sd.id, store.QKVFile)
+	_, _, err := sd.run.sampleFile(sd.id, store.QKVFile)
 	out.HasQKV = err == nil
 	passes, err := derivedPasses(sd.run)
 	if err != nil {

@@ -36,7 +36,7 @@ func (s *Server) apiNeuron(w http.ResponseWriter, sd *sampleData, l, h, qi int) 
 		return notFound("sample %s has no token %d (0..%d)", sd.id, qi, sd.n-1)
 	}
 	// The file must lie inside the run (no symlink out of it) before store reads it.
-	if _, err := sd.run.inside(store.SamplesDir, sd.id, store.QKVFile); err != nil {
+	if _, _, err := sd.run.sampleFile(sd.id, store.QKVFile); err != nil {
 		return notFound("sample %s: queries and keys were not captured (capture --qkv writes %s)", sd.id, store.QKVFile)
 	}
 	qt, kt, _, err := sd.run.run.QKV(sd.id, l)

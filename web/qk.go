@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"sync"
 
 	"github.com/attnscope/attnscope/store"
@@ -26,13 +25,9 @@ const qkBlockRows = 64
 
 // openQK opens sample sd's qk.safetensors.
 func (sd *sampleData) openQK() error {
-	real, err := sd.run.inside(store.SamplesDir, sd.id, store.QKFile)
+	size, mod, err := sd.run.sampleFile(sd.id, store.QKFile)
 	if err != nil {
 		return err
-	}
-	st, err := os.Stat(real)
-	if err != nil {
-		return notFound("run %s, sample %s: %v", sd.run.key, sd.id, err)
 	}
 	r, err := sd.run.run.OpenQK(sd.id)
 	if err != nil {
@@ -41,7 +36,7 @@ func (sd *sampleData) openQK() error {
 	info := r.Info()
 	sd.qk = &qkSource{r: r, n: info.Tokens, release: r.Close}
 	sd.layers, sd.heads, sd.n = info.Layers, info.Heads, info.Tokens
-	sd.attSize, sd.attMod = st.Size(), st.ModTime().UnixNano()
+	sd.attSize, sd.attMod = size, mod
 	return nil
 }
 

@@ -58,23 +58,6 @@ type Options struct {
 	// AnyHost accepts every Host header: for a server deliberately bound to a
 	// non-loopback address, reached by whatever name the network gives it.
 	AnyHost bool
-	// RemoteAttention, when set, opens the attention of sample id of the run folder
-	// dir (as given to New) when the folder has no attention file: a run in object
-	// storage staged without its attention (store.StageRead), read one layer at a
-	// time with ranged requests. It returns nil when the sample has none.
-	RemoteAttention func(dir, id string) (*store.RemoteAttention, error)
-	// Fetch, when set, is asked for a file missing from the run folder dir (as given
-	// to New), rel its run-relative slash path: it downloads the file into the folder
-	// (a derived output of a run in object storage, fetched when first asked), or
-	// returns an error wrapping fs.ErrNotExist.
-	Fetch func(dir, rel string) error
-}
-
-// attentionSource is a sample's attention, one layer at a time: a memory-mapped
-// file (store.MappedAttention) or ranged reads of an object (store.RemoteAttention).
-type attentionSource interface {
-	Layer(l int) ([]byte, error)
-	Close() error
 }
 
 // Server serves a set of run folders. Create it with New; it is an http.Handler.
@@ -96,12 +79,9 @@ type Server struct {
 
 // runEntry is one served run.
 type runEntry struct {
-	key  string // URL name: the folder's base name, made unique
-	dir  string // as given
-	real string // absolute, symlinks resolved: every file served lies under it
-	run  *store.Run
-	// fetch downloads a missing file (Options.Fetch); nil: none.
-	fetch func(rel string) error
+	key  string     // URL name: the folder's base name, made unique
+	real string     // absolute, symlinks resolved: every file served lies under it
+	run  *store.Run // opened by store.OpenRead: files it leaves out are read from the bucket
 }
 
 type pyrEntry struct {
@@ -117,7 +97,23 @@ type buildCall struct {
 
 // New opens the run folders dirs.
 func New(dirs []string, opts Options) (*Server, error) {
-	if len(dirs) == 0 {
+	runs := make([]*store.Run, len(dirs))
+	for i, d := range dirs {
+		r, err := store.Open(d)
+		if err != nil {
+			return nil, err
+		}
+		runs[i] = r
+	}
+	return NewRuns(runs, opts)
+}
+
+// NewRuns serves open runs: local folders (store.Open) or runs in object storage
+// (store.OpenRead), whose attention is read one layer at a time with ranged
+// requests, --store qk tensors one block of rows at a time, and derived outputs
+// downloaded when first asked.
+func NewRuns(runs []*store.Run, opts Options) (*Server, error) {
+	if len(runs) == 0 {
 		return nil, errors.New("serve: no run folder given")
 	}
 	if opts.CacheBytes <= 0 {
@@ -132,11 +128,8 @@ func New(dirs []string, opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = log.Default()
 	}
-	for _, d := range dirs {
-		r, err := store.Open(d)
-		if err != nil {
-			return nil, err
-		}
+	for _, r := range runs {
+		d := r.Dir()
 		abs, err := filepath.Abs(d)
 		if err != nil {
 			return nil, fmt.Errorf("serve %s: %w", d, err)
@@ -149,11 +142,7 @@ func New(dirs []string, opts Options) (*Server, error) {
 		for i := 2; s.byKey[key] != nil; i++ {
 			key = fmt.Sprintf("%s-%d", store.SampleID(filepath.Base(real)), i)
 		}
-		e := &runEntry{key: key, dir: d, real: real, run: r}
-		if opts.Fetch != nil {
-			d := d
-			e.fetch = func(rel string) error { return opts.Fetch(d, rel) }
-		}
+		e := &runEntry{key: key, real: real, run: r}
 		s.runs = append(s.runs, e)
 		s.byKey[key] = e
 	}
@@ -217,8 +206,8 @@ func IsLoopback(addr string) bool {
 func (e *runEntry) inside(rel ...string) (string, error) {
 	p := filepath.Join(append([]string{e.real}, rel...)...)
 	real, err := filepath.EvalSymlinks(p)
-	if errors.Is(err, fs.ErrNotExist) && e.fetch != nil && strings.HasPrefix(p, e.real+string(filepath.Separator)) {
-		ferr := e.fetch(filepath.ToSlash(strings.TrimPrefix(p, e.real+string(filepath.Separator))))
+	if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(p, e.real+string(filepath.Separator)) {
+		ferr := e.run.Fetch(filepath.ToSlash(strings.TrimPrefix(p, e.real+string(filepath.Separator))))
 		if ferr != nil && !errors.Is(ferr, fs.ErrNotExist) {
 			return "", &httpError{http.StatusBadGateway, fmt.Sprintf("run %s: %v", e.key, ferr)}
 		}
@@ -238,13 +227,34 @@ func (e *runEntry) inside(rel ...string) (string, error) {
 	return real, nil
 }
 
+// sampleFile returns the size and modification time (Unix ns) of a sample's file:
+// inside the run folder, or an object of a run in object storage that its folder
+// leaves out; inside's error when neither.
+func (e *runEntry) sampleFile(id, file string) (size, mod int64, err error) {
+	real, err := e.inside(store.SamplesDir, id, file)
+	if err == nil {
+		st, err := os.Stat(real)
+		if err != nil {
+			return 0, 0, notFound("run %s, sample %s: %v", e.key, id, err)
+		}
+		return st.Size(), st.ModTime().UnixNano(), nil
+	}
+	if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
+		return 0, 0, err
+	}
+	if sz, t, ok := e.run.RemoteFile(store.SamplesDir + "/" + id + "/" + file); ok {
+		return sz, t.UnixNano(), nil
+	}
+	return 0, 0, err
+}
+
 // sampleData is an open sample: its record and its memory-mapped attention.
 type sampleData struct {
 	run      *runEntry
 	id       string
 	info     *store.Sample
-	att      attentionSource // nil: no attention file
-	qk       *qkSource       // a --store qk sample: tiles recomputed (att nil)
+	att      *store.MappedAttention // nil: no attention file (or one in object storage, read by ranges)
+	qk       *qkSource              // a --store qk sample: tiles recomputed (att nil)
 	layers   int
 	heads, n int
 	dtype    checkpoint.DType
@@ -277,16 +287,12 @@ func (s *Server) sample(e *runEntry, id string) (*sampleData, error) {
 		if err := sd.openQK(); err != nil {
 			return nil, err
 		}
-	} else if _, err := e.inside(store.SamplesDir, id, store.AttentionFile); err == nil {
+	} else if _, _, err := e.sampleFile(id, store.AttentionFile); err == nil {
 		if err := sd.openAttention(); err != nil {
 			return nil, err
 		}
 	} else if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusForbidden {
 		return nil, err
-	} else if s.opts.RemoteAttention != nil {
-		if err := sd.openRemote(s.opts.RemoteAttention); err != nil {
-			return nil, err
-		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -305,19 +311,6 @@ func (sd *sampleData) openAttention() error {
 	}
 	sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
 	sd.attSize, sd.attMod = a.Size, a.ModUnixNano
-	return nil
-}
-
-// openRemote opens the sample's attention through open (Options.RemoteAttention).
-func (sd *sampleData) openRemote(open func(dir, id string) (*store.RemoteAttention, error)) error {
-	a, err := open(sd.run.dir, sd.id)
-	if err != nil {
-		return &httpError{http.StatusBadGateway, fmt.Sprintf("run %s, sample %s: %v", sd.run.key, sd.id, err)}
-	}
-	if a != nil {
-		sd.att, sd.layers, sd.heads, sd.n, sd.dtype = a, a.Layers, a.Heads, a.N, a.DType
-		sd.attSize, sd.attMod = a.Size, a.ModUnixNano
-	}
 	return nil
 }
 

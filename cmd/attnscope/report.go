@@ -72,11 +72,9 @@ func runReport(cmd *cobra.Command, dir, out string, opts report.HTMLOptions) err
 	if store.IsS3(dir) && out == filepath.Join(dir, "report.html") {
 		return usagef(cmd, "give --out (a local .html file) for a run in object storage")
 	}
-	dir, _, err := store.Stage(cmd.Context(), dir, false)
-	if err != nil {
-		return err
-	}
-	run, err := report.OpenRun(dir)
+	// An s3:// run: its small files are downloaded, then only the tensors, layers
+	// and derived outputs the figures draw are read (store.OpenRead).
+	run, err := store.OpenRead(cmd.Context(), dir)
 	if err != nil {
 		return err
 	}

@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +146,7 @@ func BenchmarkCaptureDerive100(b *testing.B) {
 func TestS3ServeRangedTiles(t *testing.T) {
 	srv := s3test.Start(t)
 	s3test.Env(t, srv.URL, s3test.Key)
+	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
 	ctx := context.Background()
 	prompts := filepath.Join(t.TempDir(), "p")
 	os.MkdirAll(prompts, 0o755)
@@ -165,27 +168,19 @@ func TestS3ServeRangedTiles(t *testing.T) {
 	if _, err := b.PushRun(ctx, local); err != nil {
 		t.Fatal(err)
 	}
-	dir, rb, err := store.StageRead(ctx, "s3://runs/sums")
+	rrun, err := store.OpenRead(ctx, "s3://runs/sums")
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := rrun.Dir()
 	for _, f := range []string{filepath.Join("samples", "p0.txt", store.AttentionFile), filepath.Join("derived", "entropy", "p0.txt.npy")} {
 		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
 			t.Fatalf("the staged run holds %s (%v)", f, err)
 		}
 	}
 	servers := map[string]*httptest.Server{}
-	for name, o := range map[string]struct {
-		dir string
-		opt web.Options
-	}{
-		"local": {local, web.Options{}},
-		"s3": {dir, web.Options{
-			RemoteAttention: func(_, id string) (*store.RemoteAttention, error) { return rb.OpenAttention(ctx, id) },
-			Fetch:           func(d, rel string) error { return rb.Fetch(ctx, d, rel) },
-		}},
-	} {
-		w, err := web.New([]string{o.dir}, o.opt)
+	for name, r := range map[string]*store.Run{"local": must(store.Open(local)), "s3": rrun} {
+		w, err := web.NewRuns([]*store.Run{r}, web.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,4 +240,133 @@ func httpGet(t *testing.T, url string) []byte {
 		t.Fatalf("GET %s: %d %s %v", url, resp.StatusCode, b, err)
 	}
 	return b
+}
+
+// objectBytes sums the sizes of the files of the local run folder dir whose
+// run-relative slash path keep accepts.
+func objectBytes(t *testing.T, dir string, keep func(rel string) bool) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if keep(filepath.ToSlash(rel)) {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// report on an S3 run reads only what its figures draw: the run's small files, then
+// of the samples drawn their attention layers, hidden states and derived outputs,
+// with ranged requests. The report equals the local run's (the run's name aside),
+// and the S3 server sends no more than those bytes: with --max-samples 1 one
+// sample's tensors of eight, with --figures heatmap one layer of that sample.
+func TestS3ReportReadsWhatItDraws(t *testing.T) {
+	srv := s3test.Start(t)
+	s3test.Env(t, srv.URL, s3test.Key)
+	ctx := context.Background()
+	prompts := filepath.Join(t.TempDir(), "p")
+	os.MkdirAll(prompts, 0o755)
+	for i := range 8 {
+		os.WriteFile(filepath.Join(prompts, fmt.Sprintf("p%d.txt", i)), []byte(fmt.Sprintf("%d+%d=%d; 123+456=579; 98+76=174; 5+5=10; 11+22=", 100*i+7, 13*i+5, 113*i+12)), 0o644)
+	}
+	local := filepath.Join(t.TempDir(), "sums")
+	if got := run([]string{"capture", "--model", filepath.Join("..", "..", "models", "default"), "--prompts", prompts, "--hidden", "--out", local}); got != exitOK {
+		t.Fatalf("capture: exit %d", got)
+	}
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n")
+	if got := run([]string{"derive", "--config", cfg, local}); got != exitOK {
+		t.Fatalf("derive: exit %d", got)
+	}
+	if _, err := must(store.OpenS3(ctx, "s3://runs/sums")).PushRun(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	// What opening the run costs (listing, small files), in a cache of its own.
+	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	before := srv.Sent.Load()
+	must(store.OpenRead(ctx, "s3://runs/sums"))
+	staged := srv.Sent.Load() - before
+	runBytes := objectBytes(t, local, func(string) bool { return true })
+	first := "p0.txt"
+	sample0 := objectBytes(t, local, func(rel string) bool {
+		return rel == "samples/"+first+"/"+store.AttentionFile || rel == "samples/"+first+"/"+store.HiddenFile || rel == "derived/entropy/"+first+".npy"
+	})
+	att, _ := os.ReadFile(filepath.Join(local, "samples", first, store.AttentionFile))
+	n := len(must(must(store.Open(local)).Sample(first)).Tokens)
+	layer := int64(4 * 4 * n * n) // 4 heads of float32
+	for _, c := range []struct {
+		name  string
+		args  []string
+		limit int64 // bytes past opening the run
+	}{
+		{"one sample", []string{"--max-samples", "1"}, sample0},
+		{"heatmap", []string{"--max-samples", "1", "--figures", "heatmap"}, 8 + int64(binary.LittleEndian.Uint64(att[:8])) + layer},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want, got := filepath.Join(t.TempDir(), "local.html"), filepath.Join(t.TempDir(), "s3.html")
+			if code := run(append([]string{"report", local, "--out", want}, c.args...)); code != exitOK {
+				t.Fatalf("report of the local run: exit %d", code)
+			}
+			t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+			before := srv.Sent.Load()
+			if code := run(append([]string{"report", "s3://runs/sums", "--out", got}, c.args...)); code != exitOK {
+				t.Fatalf("report of the S3 run: exit %d", code)
+			}
+			sent := srv.Sent.Load() - before
+			w, g := must(os.ReadFile(want)), must(os.ReadFile(got))
+			// The report names the run: its folder, or its s3:// address.
+			if !bytes.Equal(bytes.ReplaceAll(g, []byte("s3://runs/sums"), []byte(local)), w) {
+				t.Fatalf("the S3 run's report (%d bytes) differs from the local run's (%d bytes)", len(g), len(w))
+			}
+			if sent-staged > c.limit || sent >= runBytes/2 {
+				t.Errorf("the S3 server sent %d bytes: %d to open the run, %d more where the figures draw %d; the run is %d", sent, staged, sent-staged, c.limit, runBytes)
+			}
+			t.Logf("report %v: %d bytes from S3 (%d to open the run, %d for the figures); the run is %d bytes", c.args, sent, staged, sent-staged, runBytes)
+		})
+	}
+}
+
+// report of an S3 run that cannot be read (an endpoint that refuses connections,
+// a prefix without a run) says so in one sentence within 10 s and writes nothing.
+func TestS3ReportBadInput(t *testing.T) {
+	srv := s3test.Start(t)
+	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	for _, c := range []struct{ name, endpoint, url, want string }{
+		{"unreachable", dead, "s3://runs/sums", "attnscope: s3://runs/sums: cannot connect to the endpoint " + strings.TrimPrefix(dead, "http://")},
+		{"no run", srv.URL, "s3://runs/none", "attnscope: s3://runs/none: no run.json: not a run folder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s3test.Env(t, c.endpoint, s3test.Key)
+			out := filepath.Join(t.TempDir(), "r.html")
+			start := time.Now()
+			code, stderr := runCLI(t, "report", c.url, "--out", out)
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v", d)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if code == exitOK || len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) {
+				t.Fatalf("exit %d, stderr %q; want one line starting %q", code, stderr, c.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("%s was written (%v)", out, err)
+			}
+		})
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"net"
 
 	"github.com/spf13/cobra"
@@ -33,12 +32,11 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 			}
 			host, _, _ := net.SplitHostPort(addr)
 			loopback := web.IsLoopback(addr)
-			dirs, opts, err := stageAll(cmd, args)
+			runs, err := openAll(cmd, args)
 			if err != nil {
 				return err
 			}
-			opts.Hosts, opts.AnyHost = []string{host}, !loopback
-			srv, err := web.New(dirs, opts)
+			srv, err := web.NewRuns(runs, web.Options{Hosts: []string{host}, AnyHost: !loopback})
 			if err != nil {
 				return err
 			}
@@ -55,39 +53,17 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 	return cmd
 }
 
-// stageAll gives local folders for run arguments that may be s3://: an S3 run is
-// staged without its attention files and derived outputs (store.StageRead); the
-// returned options read attention one layer at a time with ranged requests and
-// download a derived output when first asked.
-func stageAll(cmd *cobra.Command, args []string) ([]string, web.Options, error) {
-	out := make([]string, len(args))
-	remote := map[string]*store.Bucket{}
+// openAll opens the run arguments, local folders or s3:// runs (store.OpenRead:
+// only their small files are downloaded; tensors are read with ranged requests
+// and derived outputs downloaded when first asked).
+func openAll(cmd *cobra.Command, args []string) ([]*store.Run, error) {
+	out := make([]*store.Run, len(args))
 	for i, a := range args {
-		dir, b, err := store.StageRead(cmd.Context(), a)
+		r, err := store.OpenRead(cmd.Context(), a)
 		if err != nil {
-			return nil, web.Options{}, err
+			return nil, err
 		}
-		out[i] = dir
-		if b != nil {
-			remote[dir] = b
-		}
+		out[i] = r
 	}
-	if len(remote) == 0 {
-		return out, web.Options{}, nil
-	}
-	ctx := cmd.Context()
-	return out, web.Options{
-		RemoteAttention: func(dir, id string) (*store.RemoteAttention, error) {
-			if b := remote[dir]; b != nil {
-				return b.OpenAttention(ctx, id)
-			}
-			return nil, nil
-		},
-		Fetch: func(dir, rel string) error {
-			if b := remote[dir]; b != nil {
-				return b.Fetch(ctx, dir, rel)
-			}
-			return fs.ErrNotExist
-		},
-	}, nil
+	return out, nil
 }

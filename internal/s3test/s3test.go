@@ -43,6 +43,14 @@ type Server struct {
 	URL      string       // http://127.0.0.1:port
 	Sent     atomic.Int64 // response bytes sent (bodies of answered requests)
 	Requests atomic.Int64 // requests passed to the store
+	backend  *s3mem.Backend
+}
+
+// Delete removes the object key of bucket Bucket behind the clients' backs (an
+// object deleted by someone else while a run is read).
+func (s *Server) Delete(key string) error {
+	_, err := s.backend.DeleteObject(Bucket, key)
+	return err
 }
 
 type counting struct {
@@ -63,7 +71,7 @@ func Start(tb testing.TB) *Server {
 		tb.Fatal(err)
 	}
 	fake := gofakes3.New(backend).Server()
-	s := &Server{}
+	s := &Server{backend: backend}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		deny := func(code string) {
 			w.Header().Set("Content-Type", "application/xml")
