@@ -26,6 +26,9 @@ type section struct {
 	layers int
 	// heads, queries and keys of layer 0's attention.
 	heads, queries, keys int
+	// long: a --store qk sample above store.MaxQKLayerTokens (LongSample), drawn
+	// pooled; the kinds that need its whole attention (reportUse.whole) are noted.
+	long bool
 	// derivedFns are the functions of the derive passes with an output for the sample.
 	derivedFns map[string]bool
 }
@@ -101,20 +104,33 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	if sc.derivedFns, err = derivedFunctions(run, id); err != nil {
 		return sec, err
 	}
-	a0, err := loadLayer(ctx, run, id, 0)
-	if err != nil {
-		return sec, err
+	if LongSample(s) {
+		sc.long = true
+		sc.heads, sc.queries, sc.keys = s.QK.Heads, s.QK.Tokens, s.QK.Tokens
+	} else {
+		a0, err := loadLayer(ctx, run, id, 0)
+		if err != nil {
+			return sec, err
+		}
+		sc.heads, sc.queries, sc.keys = a0.Shape[0], a0.Shape[1], a0.Shape[2]
 	}
-	sc.heads, sc.queries, sc.keys = a0.Shape[0], a0.Shape[1], a0.Shape[2]
 	for _, k := range figureKinds {
 		use := k.report
 		if use == nil || use.run != nil || !o.selects(k) || (use.when != nil && !use.when(sc)) {
 			continue
 		}
+		sc.kind = k.Name
+		if sc.long && use.whole {
+			title := k.Help
+			if use.title != nil {
+				title = use.title(sc)
+			}
+			sc.note(title, errWhole(s, id, "this figure").Error()+"; the report draws its pooled overviews instead")
+			continue
+		}
 		if o.Progress != nil {
 			o.Progress(ReportEvent{Figure: k.Name})
 		}
-		sc.kind = k.Name
 		if use.draw != nil {
 			err = use.draw(sc)
 		} else {
