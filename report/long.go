@@ -18,7 +18,8 @@ import (
 // token axis is pooled to at most PoolSide entries: attention matrices by the maximum
 // over blocks of k×k weights (a sharp weight stays visible), per-token series by the
 // mean over blocks of k tokens. The axis titles say what was pooled. Memory stays at
-// one row block, heads × k × N weights, plus the pooled result.
+// one row block (at most blockBytes) plus the pooled result and the layer's queries
+// and keys (store.QKReader).
 
 // PoolSide is the most entries a pooled token axis has.
 const PoolSide = 512
@@ -90,6 +91,15 @@ func checkLayer(info store.TensorsInfo, id string, layer int) error {
 	return nil
 }
 
+// blockBytes bounds the row blocks of streamRows: heads × rows × tokens float64
+// weights in at most 64 MiB (at least one row).
+const blockBytes = 64 << 20
+
+// blockRows is the number of rows of a long sample's row block.
+func blockRows(info store.TensorsInfo) int {
+	return max(1, blockBytes/(8*info.Heads*info.Tokens))
+}
+
 // streamRows calls fn with every block of rows [r0, r1) of layer l, at most rows
 // rows at a time, [heads, r1−r0, tokens] (the buffer is reused: fn must not keep it).
 func streamRows(ctx context.Context, q *store.QKReader, l, rows int, fn func(r0, r1 int, blk *tensor.Tensor) error) error {
@@ -140,7 +150,7 @@ func pooledLayer(ctx context.Context, q *store.QKReader, id string, l, head int,
 		}
 	}
 	n := info.Tokens
-	err := streamRows(ctx, q, l, p.K, func(r0, r1 int, blk *tensor.Tensor) error {
+	err := streamRows(ctx, q, l, blockRows(info), func(r0, r1 int, blk *tensor.Tensor) error {
 		src := blk
 		if head < 0 && head != allHeads {
 			r, err := reduceAxis(blk, 0, Reductions[-1-head])
@@ -151,11 +161,11 @@ func pooledLayer(ctx context.Context, q *store.QKReader, id string, l, head int,
 		} else if head >= 0 {
 			src = &tensor.Tensor{Shape: []int{1, r1 - r0, n}, Data: blk.Sub(head).Data}
 		}
-		b := r0 / p.K
 		for m := range out {
-			dst := out[m].Data[b*p.Bins : (b+1)*p.Bins]
 			rows := src.Data[m*(r1-r0)*n : (m+1)*(r1-r0)*n]
 			for i := range r1 - r0 {
+				b := (r0 + i) / p.K
+				dst := out[m].Data[b*p.Bins : (b+1)*p.Bins]
 				for j, v := range rows[i*n : (i+1)*n] {
 					if c := j / p.K; v > dst[c] {
 						dst[c] = v
@@ -240,7 +250,7 @@ func longColumnSums(ctx context.Context, run Run, id string, layer, head int) ([
 	}
 	n := info.Tokens
 	col := make([]float64, n)
-	err = streamRows(ctx, q, layer, 256, func(r0, r1 int, blk *tensor.Tensor) error {
+	err = streamRows(ctx, q, layer, blockRows(info), func(r0, r1 int, blk *tensor.Tensor) error {
 		src := blk.Data
 		if head >= 0 {
 			src = blk.Sub(head).Data
@@ -274,7 +284,7 @@ func longRowStats(ctx context.Context, run Run, id string) (entropy, maxWeight [
 	entropy = make([]float64, info.Layers*H*n)
 	maxWeight = make([]float64, len(entropy))
 	for l := range info.Layers {
-		err := streamRows(ctx, q, l, 256, func(r0, r1 int, blk *tensor.Tensor) error {
+		err := streamRows(ctx, q, l, blockRows(info), func(r0, r1 int, blk *tensor.Tensor) error {
 			for h := range H {
 				for i := range r1 - r0 {
 					row := blk.Data[(h*(r1-r0)+i)*n : (h*(r1-r0)+i+1)*n]
