@@ -124,7 +124,7 @@ type paramT struct {
 // measured at 32k are in README.md ("Long contexts").
 func TestQKLongContext(t *testing.T) {
 	if testing.Short() || (os.Getenv("ATTNSCOPE_QK_LONG") == "" && os.Getenv("ATTNSCOPE_QK_TOKENS") == "") {
-		t.Skip("slow (the 32,768-token capture takes ~3 CPU-minutes, the streamed passes about 11 more): set ATTNSCOPE_QK_LONG=1 (or ATTNSCOPE_QK_TOKENS=n) and run without -short")
+		t.Skip("slow (the 32,768-token capture takes ~3 CPU-minutes, the streamed passes about 9 more): set ATTNSCOPE_QK_LONG=1 (or ATTNSCOPE_QK_TOKENS=n) and run without -short")
 	}
 	n := 32768
 	if v, err := strconv.Atoi(os.Getenv("ATTNSCOPE_QK_TOKENS")); err == nil && v > 0 {
