@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/analysis"
+	"github.com/attnscope/attnscope/analysis/code"
 	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/store"
@@ -22,7 +23,8 @@ import (
 // over blocks of k×k weights (each pooled value checked against the maximum of
 // the block's tiles read with QKReader.Tile, for one head and the mean of heads),
 // the received bars are the column sums (every layer's head mean sums to N),
-// averaged over blocks of keys, the row entropies equal the exact rows', a derived
+// averaged over blocks of keys, the row entropies equal the exact rows', the code
+// figure's row is the exact rows' head mean, a derived
 // [layer, head, query] output is averaged over blocks of queries, and every figure
 // names the pooling in its axis titles and labels its ticks by position ranges.
 // The report notes the figures that need the whole attention and draws the rest.
@@ -170,6 +172,31 @@ func TestLongQKFigures(t *testing.T) {
 		}
 		if math.Abs(mx[k]-m-1e-10) > 1e-9 {
 			t.Errorf("row %v: maximum %g, exact row %g", c, mx[k], m)
+		}
+	}
+
+	// The code figure's weights: only the chosen row is computed (query 500, head
+	// mean of the last layer), equal to the exact rows' mean.
+	if _, w, _, err := CodeWeights(ctx, run, "s", -1, CodeQuery{Query: 500}, code.Replication); err != nil || len(w) == 0 {
+		t.Fatalf("code weights of a long sample: %d weights, %v", len(w), err)
+	}
+	rows, err := longRowsMean(run, "s", L-1, []int{500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean := make([]float64, n)
+	for h := range H {
+		row, err := q.ExactRow(L-1, h, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range row {
+			mean[k] += v / float64(H)
+		}
+	}
+	for k := range mean {
+		if math.Abs(rows[0][k]-mean[k]) > 1e-9 {
+			t.Fatalf("row 500 key %d: head mean %g, exact rows' %g", k, rows[0][k], mean[k])
 		}
 	}
 
