@@ -86,6 +86,9 @@ type DerivedView struct {
 	Matrix         viz.Matrix   // heatmap and table
 	Values         []float64    // bars
 	Series         []viz.Series // curves
+	// PositionTicks: a token axis was pooled (longer than store.MaxQKLayerTokens),
+	// its ticks name the blocks' positions ("120–131") and its title the pooling.
+	PositionTicks bool
 	// UsedLayer and UsedHead report whether the selection's layer and head (or
 	// reduction) applied: an output without a layer axis ignores Selection.Layer.
 	UsedLayer, UsedHead bool
@@ -254,6 +257,9 @@ func NewDerivedView(pass store.PassInfo, sample string, t *tensor.Tensor, c Axis
 	case 1:
 		v.Kind, v.XTitle, v.YTitle, v.Values = ViewBars, AxisTitle(axes[0].Name), pass.Name, t.Data
 		v.XTicks = AxisTicks(axes[0], t.Shape[0], c)
+		if p, ok := longTokenAxis(axes[0], t.Shape[0]); ok {
+			v.Values, v.XTicks, v.XTitle, v.PositionTicks = p.meanPool(t.Data), p.ticks(), p.title(v.XTitle, "mean"), true
+		}
 		return v, nil
 	case 2:
 		v.Kind = ViewHeatmap
@@ -262,6 +268,18 @@ func NewDerivedView(pass store.PassInfo, sample string, t *tensor.Tensor, c Axis
 		}
 		v.YTitle, v.XTitle = AxisTitle(axes[0].Name), AxisTitle(axes[1].Name)
 		v.YTicks, v.XTicks = AxisTicks(axes[0], t.Shape[0], c), AxisTicks(axes[1], t.Shape[1], c)
+		for ax := range 2 { // a token axis above the limit: mean over blocks
+			p, ok := longTokenAxis(axes[ax], t.Shape[ax])
+			if !ok || v.Kind == ViewTable {
+				continue
+			}
+			t, v.PositionTicks = meanPoolAxis(t, ax, p), true
+			if ax == 0 {
+				v.YTicks, v.YTitle = p.ticks(), p.title(v.YTitle, "mean")
+			} else {
+				v.XTicks, v.XTitle = p.ticks(), p.title(v.XTitle, "mean")
+			}
+		}
 		m, err := viz.NewMatrix(t.Shape[0], t.Shape[1], t.Data)
 		v.Matrix = m
 		return v, err
@@ -350,12 +368,13 @@ func reduceAxis(t *tensor.Tensor, i int, how string) (*tensor.Tensor, error) {
 func (v *DerivedView) Figure(clip float64) (*viz.Figure, error) {
 	switch v.Kind {
 	case ViewBars:
-		return viz.Bars(v.Values, v.XTicks, viz.BarsOptions{Title: v.Title, XLabel: v.XTitle, YLabel: v.YTitle})
+		return viz.Bars(v.Values, v.XTicks, viz.BarsOptions{Title: v.Title, XLabel: v.XTitle, YLabel: v.YTitle, PositionTicks: v.PositionTicks})
 	case ViewCurves:
 		return viz.Curves(v.Series, viz.CurvesOptions{Title: v.Title, XLabel: v.XTitle, YLabel: v.YTitle})
 	}
 	return viz.Heatmap(v.Matrix, viz.HeatmapOptions{Title: v.Title, XLabel: v.XTitle, YLabel: v.YTitle,
-		RowLabels: v.YTicks, ColLabels: v.XTicks, ClipPercentile: clip, ColorbarLabel: v.ValueLabel, Colormap: viz.Viridis})
+		RowLabels: v.YTicks, ColLabels: v.XTicks, ClipPercentile: clip, ColorbarLabel: v.ValueLabel, Colormap: viz.Viridis,
+		PositionTicks: v.PositionTicks})
 }
 
 // UnitLabels names the units of a Jensen–Shannon matrix with n rows: "L0 H3" when

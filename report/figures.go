@@ -100,7 +100,13 @@ func tokenLabels(s *store.Sample, n int) []string {
 
 // HeatmapFigure draws the token × token attention of one layer and head (or the head
 // mean) of a sample, with the prompt block outlined for generations.
+//
+// A long --store qk sample (LongSample) is drawn max-pooled to at most PoolSide ×
+// PoolSide blocks, computed row block by row block.
 func HeatmapFigure(ctx context.Context, run Run, id string, layer, head int, clip float64) (*viz.Figure, error) {
+	if s, err := run.Sample(id); err == nil && LongSample(s) {
+		return longHeatmap(ctx, run, s, id, layer, head, clip)
+	}
 	s, a, m, err := sampleMatrix(ctx, run, id, layer, head)
 	if err != nil {
 		return nil, err
@@ -118,8 +124,11 @@ func HeatmapFigure(ctx context.Context, run Run, id string, layer, head int, cli
 }
 
 // GridFigure draws every layer and head of a sample as thumbnails, reading one layer
-// at a time.
+// at a time (a long --store qk sample row block by row block).
 func GridFigure(ctx context.Context, run Run, id string, clip float64) (*viz.Figure, error) {
+	if s, err := run.Sample(id); err == nil && LongSample(s) {
+		return longGrid(ctx, run, s, id, clip)
+	}
 	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, err
@@ -145,7 +154,13 @@ func GridFigure(ctx context.Context, run Run, id string, clip float64) (*viz.Fig
 
 // ReceivedFigure draws the attention each key position receives in one layer (column
 // sums of the head or head-mean matrix, seeds.md §3.3 panel 10).
+//
+// A long --store qk sample's column sums are accumulated row block by row block and
+// its keys averaged over blocks (at most PoolSide bars).
 func ReceivedFigure(ctx context.Context, run Run, id string, layer, head int) (*viz.Figure, error) {
+	if s, err := run.Sample(id); err == nil && LongSample(s) {
+		return longReceived(ctx, run, id, layer, head)
+	}
 	s, _, m, err := sampleMatrix(ctx, run, id, layer, head)
 	if err != nil {
 		return nil, err
@@ -162,8 +177,12 @@ func ReceivedFigure(ctx context.Context, run Run, id string, layer, head int) (*
 // RowStats returns, for every layer, head and query row of a sample, the row's entropy
 // H = −Σ_j ã_j ln ã_j with ã = a + 1e−10 and its maximum weight (the Text_to_Python
 // notebook's aggregate analysis, seeds.md §5.4, analysis.EntropyShifted, applied to each
-// attention row), reading one layer at a time.
+// attention row), reading one layer at a time (a long --store qk sample one row
+// block at a time).
 func RowStats(ctx context.Context, run Run, id string) (entropy, maxWeight []float64, err error) {
+	if s, err := run.Sample(id); err == nil && LongSample(s) {
+		return longRowStats(ctx, run, id)
+	}
 	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, nil, err
@@ -226,13 +245,19 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 	if layer < 0 {
 		layer = n - 1
 	}
-	a, err := loadLayer(ctx, run, id, layer)
-	if err != nil {
-		return nil, nil, "", err
+	queries, keys := 0, 0
+	var a *tensor.Tensor
+	if LongSample(s) { // only the chosen rows are computed, below
+		queries, keys = s.QK.Tokens, s.QK.Tokens
+	} else {
+		if a, err = loadLayer(ctx, run, id, layer); err != nil {
+			return nil, nil, "", err
+		}
+		queries, keys = a.Shape[1], a.Shape[2]
 	}
 	prompt := s.PromptLen
-	if prompt <= 0 || prompt > a.Shape[2] {
-		prompt = min(a.Shape[2], len(s.Offsets))
+	if prompt <= 0 || prompt > keys {
+		prompt = min(keys, len(s.Offsets))
 	}
 	prompt = min(prompt, len(s.Offsets))
 	runes := []rune(s.Text)
@@ -248,7 +273,7 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 	switch {
 	case q.Tokens != "":
 		want := strings.TrimSpace(q.Tokens)
-		for i := 0; i < min(a.Shape[1], len(s.Offsets)); i++ {
+		for i := 0; i < min(queries, len(s.Offsets)); i++ {
 			if strings.TrimSpace(tokText(i)) == want {
 				rows = append(rows, i)
 			}
@@ -262,8 +287,8 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 		if query < 0 {
 			query = prompt - 1
 		}
-		if query >= a.Shape[1] {
-			return nil, nil, "", fmt.Errorf("query %d out of range: sample %s has query rows 0..%d", query, id, a.Shape[1]-1)
+		if query >= queries {
+			return nil, nil, "", fmt.Errorf("query %d out of range: sample %s has query rows 0..%d", query, id, queries-1)
 		}
 		rows = []int{query}
 		what = fmt.Sprintf("token %d", query)
@@ -271,11 +296,23 @@ func CodeWeights(ctx context.Context, run Run, id string, layer int, q CodeQuery
 			what = fmt.Sprintf("token %d %s", query, viz.TokenLabel(s.Tokens[query]))
 		}
 	}
-	mean := headMean(a)
 	w := make([]float64, prompt)
-	for _, r := range rows {
-		for j := range prompt {
-			w[j] += mean[r*a.Shape[2]+j] / float64(len(rows))
+	if a == nil {
+		means, err := longRowsMean(run, id, layer, rows)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		for _, m := range means {
+			for j := range prompt {
+				w[j] += m[j] / float64(len(rows))
+			}
+		}
+	} else {
+		mean := headMean(a)
+		for _, r := range rows {
+			for j := range prompt {
+				w[j] += mean[r*keys+j] / float64(len(rows))
+			}
 		}
 	}
 	// Only the prompt is shown (and coloured), as in the original: a generation's
@@ -455,8 +492,12 @@ func DerivedGraphFigure(pass store.PassInfo, t *tensor.Tensor, tokens []string, 
 }
 
 // attentionTensor reads every layer of a sample into one [L, H, N, N] tensor (for the
-// analyses that compare all layers and heads with each other).
+// analyses that compare all layers and heads with each other); refused for a long
+// --store qk sample.
 func attentionTensor(ctx context.Context, run Run, id string) (*analysis.Tensor, error) {
+	if s, err := run.Sample(id); err == nil && LongSample(s) {
+		return nil, errWhole(s, id, "comparing every layer and head")
+	}
 	n, err := layerCount(ctx, run, id)
 	if err != nil {
 		return nil, err

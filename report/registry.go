@@ -219,6 +219,9 @@ type reportUse struct {
 	firstSample bool
 	// optIn: drawn only when chosen with --figures.
 	optIn bool
+	// whole: needs every weight of a layer (or of all layers) at once; noted, not
+	// drawn, for a long --store qk sample.
+	whole bool
 	// byPass: also drawn when a derive pass is named in --figures.
 	byPass bool
 	// run, when set, draws the kind once per report from the run's run-level outputs
@@ -237,7 +240,7 @@ var figureKinds = []*FigureKind{
 	{Name: "alignment", Help: "source × target heatmap (Text_to_Python's plot_attention, at most 30 × 30): a generation's generated × prompt tokens of a run, or --attention A.npy (steps × S) with --source-tokens and --target-tokens (no RUN)",
 		Needs: Needs{Attention: true, Generation: true, Files: true}, Options: []string{"layer", "head", "reduce", "attention", "source-tokens", "target-tokens", "crop"},
 		Draw: drawAlignment, DrawFiles: drawAlignmentFiles,
-		report: &reportUse{when: (*section).generation,
+		report: &reportUse{when: (*section).generation, whole: true,
 			title: func(sc *section) string {
 				return fmt.Sprintf("Generated × prompt tokens, layer %d, mean of heads", sc.layers-1)
 			}}},
@@ -253,10 +256,10 @@ var figureKinds = []*FigureKind{
 		report: &reportUse{title: func(*section) string { return "Entropy and maximum weight of attention rows" }}},
 	{Name: "js", Help: "Jensen–Shannon distances between all (layer, head) units, or layers with --by-layer",
 		Needs: Needs{Attention: true}, Options: []string{"by-layer"}, Draw: drawJS,
-		report: &reportUse{when: (*section).square, draw: reportJS}},
+		report: &reportUse{when: (*section).square, draw: reportJS, whole: true}},
 	{Name: "crispiness", Help: "each head's crispiness curve (--mass: cumulative-mass variant)",
 		Needs: Needs{Attention: true}, Options: []string{"mass"}, Draw: drawCrispiness,
-		report: &reportUse{when: func(sc *section) bool { return sc.square() && !sc.derivedFns["crispiness"] },
+		report: &reportUse{when: func(sc *section) bool { return sc.square() && !sc.derivedFns["crispiness"] }, whole: true,
 			title: func(*section) string { return "Crispiness of every head" }}},
 	{Name: "code", Help: "the prompt's source text coloured by the attention of one query (.png/.svg/.pdf or .html)",
 		Needs: Needs{Attention: true, Text: true}, Options: []string{"layer", "query", "tokens", "dist", "clip"}, HTMLPage: true, Draw: drawCode,
@@ -272,7 +275,7 @@ var figureKinds = []*FigureKind{
 		NotInReport: "it draws every slice of one pass chosen with --pass; the report draws each pass's output with derived"},
 	{Name: "graph", Help: "layer-by-layer attention graph: each token's top-k (--top-k, 3) targets per layer, edges coloured by rank; --pass NAME draws a [layer, query, key] pass output (e.g. follow-up)",
 		Needs: Needs{Attention: true, Pass: PassOptional, PassAxes: "[layer or layer pair, query, key]"}, Options: []string{"head", "reduce", "top-k", "pass"}, Draw: drawGraph,
-		report: &reportUse{optIn: true, title: func(*section) string { return "Attention graph, mean of heads, top 3 targets per token" }}},
+		report: &reportUse{optIn: true, whole: true, title: func(*section) string { return "Attention graph, mean of heads, top 3 targets per token" }}},
 	{Name: "reference", Help: "AttentionSpan reference cells outlined (--labels FILE.npy with 1/0/-100) on attention or a pass (--pass)",
 		Needs: Needs{Attention: true, Labels: true, Pass: PassOptional, PassAxes: "a matrix after layer and head selection"}, Options: []string{"labels", "pass", "layer", "head", "reduce"},
 		Draw: drawReference(viz.ReferenceOutline), NotInReport: "it needs a labels file (--labels) of the sample"},
@@ -284,5 +287,5 @@ var figureKinds = []*FigureKind{
 		report: &reportUse{run: reportRunOutputs}},
 	{Name: "dashboard", Help: "the 12-panel attention-analysis dashboard, with attention_analysis_report.txt and attention_data_summary.json beside it (needs --hidden captures)",
 		Needs: Needs{Attention: true, Hidden: true}, Draw: drawDashboard,
-		report: &reportUse{draw: reportDashboard}},
+		report: &reportUse{draw: reportDashboard, whole: true}},
 }

@@ -26,6 +26,9 @@ type section struct {
 	layers int
 	// heads, queries and keys of layer 0's attention.
 	heads, queries, keys int
+	// long: a --store qk sample above store.MaxQKLayerTokens (LongSample), drawn
+	// pooled; the kinds that need its whole attention (reportUse.whole) are noted.
+	long bool
 	// derivedFns are the functions of the derive passes with an output for the sample.
 	derivedFns map[string]bool
 }
@@ -101,10 +104,13 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 	if sc.derivedFns, err = derivedFunctions(run, id); err != nil {
 		return sec, err
 	}
-	// The attention's shape from sample.json when it records it (a figure then reads
-	// only the layers it draws: a run in object storage is read by ranges), else
-	// from layer 0.
-	if a := s.Attention; a != nil && a.Heads > 0 && a.Query > 0 && a.Key > 0 {
+	if LongSample(s) {
+		sc.long = true
+		sc.heads, sc.queries, sc.keys = s.QK.Heads, s.QK.Tokens, s.QK.Tokens
+	} else if a := s.Attention; a != nil && a.Heads > 0 && a.Query > 0 && a.Key > 0 {
+		// The attention's shape from sample.json when it records it (a figure then
+		// reads only the layers it draws: a run in object storage is read by
+		// ranges), else from layer 0.
 		sc.heads, sc.queries, sc.keys = a.Heads, a.Query, a.Key
 	} else if q := s.QK; q != nil && q.Heads > 0 && q.Tokens > 0 {
 		sc.heads, sc.queries, sc.keys = q.Heads, q.Tokens, q.Tokens
@@ -120,10 +126,18 @@ func sampleFigures(ctx context.Context, run Run, id string, i int, o HTMLOptions
 		if use == nil || use.run != nil || !o.selects(k) || (use.when != nil && !use.when(sc)) {
 			continue
 		}
+		sc.kind = k.Name
+		if sc.long && use.whole {
+			title := k.Help
+			if use.title != nil {
+				title = use.title(sc)
+			}
+			sc.note(title, errWhole(s, id, "this figure").Error()+"; the report draws its pooled overviews instead")
+			continue
+		}
 		if o.Progress != nil {
 			o.Progress(ReportEvent{Figure: k.Name})
 		}
-		sc.kind = k.Name
 		if use.draw != nil {
 			err = use.draw(sc)
 		} else {

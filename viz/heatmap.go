@@ -39,6 +39,9 @@ type HeatmapOptions struct {
 	// XLabelRotation is the angle of the column labels in radians, counter-clockwise
 	// (0: the default, vertical labels, π/2).
 	XLabelRotation float64
+	// PositionTicks: the labels already name their positions (e.g. "120–131" for a
+	// pooled block of tokens), so labels thinned out are not prefixed by their index.
+	PositionTicks bool
 }
 
 // colourScale returns the colour scale limits of values under o.
@@ -162,8 +165,12 @@ func heatmapPlot(m Matrix, o HeatmapOptions, vmin, vmax float64, rowLabels, colL
 	// lineH/sin θ.
 	xLineH := lineH / math.Sin(rot)
 	setTicks := func(xStride, yStride int) {
-		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(colLabels, xStride), m.Cols, xStride, false))
-		p.Y.Tick.Marker = fixedTicks(categoryTicks(numbered(rowLabels, yStride), m.Rows, yStride, true))
+		xs, ys := xStride, yStride
+		if o.PositionTicks {
+			xs, ys = 1, 1 // numbered keeps the labels as they are
+		}
+		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(colLabels, xs), m.Cols, xStride, false))
+		p.Y.Tick.Marker = fixedTicks(categoryTicks(numbered(rowLabels, ys), m.Rows, yStride, true))
 	}
 	// First guess from the canvas size, then refine with the real data area (which can
 	// only grow when fewer labels are drawn), so labels never overlap.

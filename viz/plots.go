@@ -185,6 +185,8 @@ func Received(values []float64, tokens []string, title string) (*Figure, error) 
 // BarsOptions configure a bar chart.
 type BarsOptions struct {
 	Title, XLabel, YLabel string
+	// PositionTicks: the labels name their positions (HeatmapOptions.PositionTicks).
+	PositionTicks bool
 }
 
 // Bars draws one bar per value with labels (tokens, layer names; nil: numbered) under
@@ -211,10 +213,17 @@ func Bars(values []float64, tokens []string, o BarsOptions) (*Figure, error) {
 	fig := &Figure{Width: w, Height: h}
 	fig.draw = func(c draw.Canvas) {
 		lineH := float64(p.X.Tick.Label.Font.Size) * 1.25
-		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, labelStride(n, float64(c.Size().X)*0.8, lineH)), n, labelStride(n, float64(c.Size().X)*0.8, lineH), false))
+		prefix := func(s int) int { // numbered's stride: 1 keeps the labels as they are
+			if o.PositionTicks {
+				return 1
+			}
+			return s
+		}
+		s0 := labelStride(n, float64(c.Size().X)*0.8, lineH)
+		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, prefix(s0)), n, s0, false))
 		da := p.DataCanvas(c)
 		s := labelStride(n, float64(da.Size().X), lineH)
-		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, s), n, s, false))
+		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, prefix(s)), n, s, false))
 		fitPlotTitle(p, c.Size().X-8)
 		p.Draw(c)
 	}
