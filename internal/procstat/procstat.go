@@ -40,3 +40,14 @@ func PeakRSS() int64 {
 // ResetPeakRSS resets the kernel's peak-RSS counter (Linux ≥ 4.0); errors are ignored
 // (PeakRSS then reports the process-lifetime peak).
 func ResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// MinorFaults returns the process's minor page faults so far (getrusage ru_minflt; 0 if
+// unavailable). Fresh memory faults on first touch, so the count per benchmark pass tracks
+// new allocations without depending on the machine's load.
+func MinorFaults() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Minflt
+}
