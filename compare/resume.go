@@ -59,7 +59,7 @@ func (e *engine) resumeShard(ctx context.Context, out string, sections func(dir 
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
 	}
-	if err := removeTemps(out); err != nil { // of the work and of a join killed mid-way
+	if err := atomicfile.RemoveTemps(out); err != nil { // of the work and of a join killed mid-way
 		return err
 	}
 	e.sum.Kept = len(m.Finished)
@@ -140,20 +140,6 @@ func joinSessions(out, work string, sessions []string, cfg *Config, sum *Summary
 		sum.Outputs = append(sum.Outputs, f)
 	}
 	return nil
-}
-
-// removeTemps deletes the temporary files (atomicfile's ".<name>.tmp-*") a killed
-// process left under dir.
-func removeTemps(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
-			return os.Remove(p)
-		}
-		return nil
-	})
 }
 
 // once keeps the first of equal strings, in order.

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/attnscope/attnscope/capture"
+	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
@@ -158,7 +158,7 @@ func (s *Setup) resume(m store.ShardManifest, files []store.FileHash) (*pending,
 			return nil, again("another token table")
 		}
 	}
-	if err := removeTemps(dir); err != nil {
+	if err := atomicfile.RemoveTemps(dir); err != nil {
 		return nil, err
 	}
 	p := &pending{run: r, tmp: dir, dest: s.opts.Out, sharded: true, m: old[0]}
@@ -177,20 +177,6 @@ func (s *Setup) resume(m store.ShardManifest, files []store.FileHash) (*pending,
 	}
 	r.Meta.Commands = append(r.Meta.Commands, s.opts.Command)
 	return p, r.WriteMeta()
-}
-
-// removeTemps deletes the temporary files (atomicfile's ".<name>.tmp-*") a killed
-// process left in dir.
-func removeTemps(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
-			return os.Remove(p)
-		}
-		return nil
-	})
 }
 
 func nonEmpty(xs ...string) []string {

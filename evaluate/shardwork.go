@@ -45,7 +45,7 @@ func OpenShardWork(out string, sh shard.Shard, key string) (*ShardWork, error) {
 	if err := os.MkdirAll(w.dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := removeTemps(out); err != nil {
+	if err := atomicfile.RemoveTemps(out); err != nil {
 		return nil, err
 	}
 	again := func(why string) error {
@@ -141,17 +141,3 @@ func (w *ShardWork) Save(dataset string, b, batches int, parts []PartSample) err
 
 // RemoveShardWork deletes the work folder of out (once the shard is finished).
 func RemoveShardWork(out string) error { return os.RemoveAll(filepath.Join(out, ShardWorkDir)) }
-
-// removeTemps deletes the temporary files (atomicfile's ".<name>.tmp-*") a killed
-// process left under dir.
-func removeTemps(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
-			return os.Remove(p)
-		}
-		return nil
-	})
-}

@@ -8,8 +8,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // File is an in-progress atomic write. Write to it (it is buffered), then call
@@ -107,4 +109,18 @@ func WriteWith(path string, fill func(w io.Writer) error) error {
 		return err
 	}
 	return f.Commit()
+}
+
+// RemoveTemps deletes, under dir, the temporary files (".<name>.tmp-*") that Create
+// made and a killed process never committed or aborted.
+func RemoveTemps(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
+			return os.Remove(p)
+		}
+		return nil
+	})
 }
