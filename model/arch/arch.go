@@ -409,12 +409,24 @@ func AttentionWith(q, k, v, mask *Node, opts AttentionOptions) (out, pattern *No
 
 // attention is AttentionWith with interventions ed on its hook points (nil: none);
 // taps, when non-nil, receives the (edited) HookScores and HookZ nodes.
+//
+// The scores (q·kᵀ·scale, soft-capped, masked), HookScores, the softmax,
+// HookPattern and the product with v are computed in float64 from the float32 q,
+// k and v; the pattern and the product are rounded once to q's dtype. The
+// pattern is then within float32 rounding of the float64 softmax that recomputes
+// a tile of a qk capture (BlockwiseAttention, whose product with v is float64 as
+// well, so that both paths feed the next layer the same values and a qk capture
+// stores the full capture's queries and keys). On random scores up to 27 over
+// 2,048 keys a float32 pattern (PyTorch's eager attention) is 3.0e-6 from the
+// float64 softmax, 4.8e-7 with only the dot products in float64. The HookScores
+// tap is rounded to q's dtype.
 func attention(q, k, v, mask *Node, opts AttentionOptions, ed Edits, taps map[string]*Node) (out, pattern *Node) {
 	q, k, v = ed[HookQ].Apply(q), ed[HookK].Apply(k), ed[HookV].Apply(v)
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
 	g := heads / kvHeads
+	dt := q.DType()
 	scale := opts.Scale
 	if scale == 0 {
 		scale = 1 / math.Sqrt(float64(hd))
@@ -426,8 +438,8 @@ func attention(q, k, v, mask *Node, opts AttentionOptions, ed Edits, taps map[st
 	if preScale && scale != 1 {
 		q = MulScalar(q, scale)
 	}
-	qg := reshape(q, b, kvHeads, g*t, hd)
-	scores := Dot(qg, k).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*t, c]
+	qg := reshape(ConvertDType(q, dtypes.Float64), b, kvHeads, g*t, hd)
+	scores := Dot(qg, ConvertDType(k, dtypes.Float64)).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*t, c]
 	if !preScale {
 		scores = MulScalar(scores, scale)
 	}
@@ -435,17 +447,22 @@ func attention(q, k, v, mask *Node, opts AttentionOptions, ed Edits, taps map[st
 	if opts.SoftCap > 0 {
 		scores = SoftCap(scores, opts.SoftCap)
 	}
-	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
+	// Masked logits become the lowest float32, as in transformers' eager attention:
+	// added as a bias (0 or −MaxFloat32; one select on the [B, T, C] mask, not on
+	// every head), the sum rounds to −MaxFloat32 exactly for any |score| < 1e22.
+	gr := q.Graph()
+	bias := Where(mask, Scalar(gr, dtypes.Float64, 0), Scalar(gr, dtypes.Float64, -math.MaxFloat32))
 	if mask.Rank() == 3 {
-		mask = BroadcastToDims(InsertAxes(mask, 1), b, heads, t, c)
+		bias = InsertAxes(bias, 1)
 	}
-	scores = ed[HookScores].Apply(Where(mask, scores, low))
-	pattern = ed[HookPattern].Apply(softmax(scores))
-	pg := reshape(pattern, b, kvHeads, g*t, c)
-	o := Dot(pg, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
-	z := ed[HookZ].Apply(reshape(o, b, heads, t, hd))
+	scores = ed[HookScores].Apply(Add(scores, bias))
+	p64 := ed[HookPattern].Apply(softmax(scores))
+	pg := reshape(p64, b, kvHeads, g*t, c)
+	o := Dot(pg, ConvertDType(v, dtypes.Float64)).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
+	z := ed[HookZ].Apply(reshape(ConvertDType(o, dt), b, heads, t, hd))
+	pattern = ConvertDType(p64, dt)
 	if taps != nil {
-		taps[HookScores], taps[HookZ] = scores, z
+		taps[HookScores], taps[HookZ] = ConvertDType(scores, dt), z
 	}
 	out = MergeHeads(z)
 	return out, pattern
@@ -461,11 +478,10 @@ func reshape(x *Node, dims ...int) *Node {
 	return Reshape(x, dims...)
 }
 
-// softmax is exp(x−max)/Σexp(x−max) over the last axis from graph ops, dividing by
-// the sum (one rounding) where the Go backend's fused softmax multiplies by its
-// rounded reciprocal: on the ill-conditioned input of the trained BERT reference
-// the fused kernel lands 2.4e-4 from PyTorch's hidden states, this form 8.4e-5
-// (tolerance 1e-4; TestReferenceModels).
+// softmax is exp(x−max)/Σexp(x−max) over the last axis from graph ops (SIMD exp in
+// float32 and float64), where the Go backend's fused softmax evaluates float64 with a
+// scalar exp; it divides by the sum (one rounding), not by a multiplication with its
+// rounded reciprocal as the fused kernel does.
 func softmax(x *Node) *Node {
 	e := Exp(Sub(x, StopGradient(ReduceAndKeep(x, ReduceMax, -1))))
 	return Div(e, ReduceAndKeep(e, ReduceSum, -1))

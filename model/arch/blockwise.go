@@ -61,9 +61,11 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out
 	gr := q.Graph()
 	// Scores, running max and sum are float64 (from the float32 q and k), so that
 	// the log-sum-exp is the one a float64 recomputation of a tile divides by; the
-	// weights are rounded to float32 for the product with v.
+	// product with v is float64 too, rounded once to q's dtype, as in attention:
+	// the two paths' outputs then differ only where that rounding does, so the
+	// next layers' queries and keys (stored by a qk capture) are the full capture's.
 	dt := q.DType()
-	q64, k64 := ConvertDType(q, dtypes.Float64), ConvertDType(k, dtypes.Float64)
+	q64, k64, v64 := ConvertDType(q, dtypes.Float64), ConvertDType(k, dtypes.Float64), ConvertDType(v, dtypes.Float64)
 	low := Scalar(gr, dtypes.Float64, -math.MaxFloat32)
 	var outs, lses []*Node
 	for qs := 0; qs < t; qs += bw.QueryBlock {
@@ -84,7 +86,7 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out
 			ke := min(kEnd, ks+bw.KeyBlock)
 			bk := ke - ks
 			kb := SliceAxis(k64, 2, AxisRange(ks, ke))
-			vb := SliceAxis(v, 2, AxisRange(ks, ke))
+			vb := SliceAxis(v64, 2, AxisRange(ks, ke))
 			s := Dot(qb, kb).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*bq, bk]
 			if !preScale {
 				s = MulScalar(s, scale)
@@ -123,20 +125,16 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out
 			}
 			p := Exp(Sub(s, m))
 			ps := ReduceAndKeep(p, ReduceSum, -1)
-			p32 := ConvertDType(p, dt)
-			if alpha != nil {
-				alpha = ConvertDType(alpha, dt)
-			}
-			pv := Dot(reshape(p32, b, kvHeads, g*bq, bk), vb).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*bq, hd]
+			pv := Dot(reshape(p, b, kvHeads, g*bq, bk), vb).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*bq, hd]
 			pv = reshape(pv, b, heads, bq, hd)
 			if alpha == nil {
 				l, acc = ps, pv
 			} else {
-				l = Add(Mul(l, ConvertDType(alpha, dtypes.Float64)), ps)
+				l = Add(Mul(l, alpha), ps)
 				acc = Add(Mul(acc, alpha), pv)
 			}
 		}
-		outs = append(outs, Div(acc, ConvertDType(l, dt)))
+		outs = append(outs, ConvertDType(Div(acc, l), dt))
 		// m + log l in float64: a float32 lse of magnitude ~20 alone would cost
 		// 1e-6 relative error in every recomputed weight.
 		lse64 := Add(m, Log(l))
