@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -52,8 +53,8 @@ func longText(words int) string {
 // TestQKTilesMatchFullCapture: for every reference model, a --store qk capture
 // (blockwise attention, queries, keys and log-sum-exps stored) serves tiles equal
 // to the float64 softmax of the stored queries and keys within 1e-12 and to the
-// attention a full capture materialises (scores and softmax in float64, rounded
-// to float32) within 1e-6, over every layer and head of the whole matrix, read
+// attention a full capture materialises within 1e-6, both captured with
+// Float64Attention (scores, softmax and pattern·v in float64, rounded to float32), over every layer and head of the whole matrix, read
 // in tiles that straddle the blocks. RoPE families run at 2,048 tokens (their
 // config's context raised; weights unchanged), GPT-2 and BERT at their 512
 // learned positions (TestQKTilesEveryFamily covers them at 2,048). Tiles outside
@@ -71,10 +72,10 @@ func TestQKTilesMatchFullCapture(t *testing.T) {
 			full := filepath.Join(t.TempDir(), "full")
 			qk := filepath.Join(t.TempDir(), "qk")
 			var notes []string
-			if _, err := Run(context.Background(), full, in, Options{ModelDir: dir, Truncate: "right", Command: []string{"test"}, Info: func(string) {}}); err != nil {
+			if _, err := Run(context.Background(), full, in, Options{ModelDir: dir, Truncate: "right", Float64Attention: true, Command: []string{"test"}, Info: func(string) {}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Run(context.Background(), qk, in, Options{ModelDir: dir, Truncate: "right", QK: true, Command: []string{"test"}, Info: func(m string) { notes = append(notes, m) }}); err != nil {
+			if _, err := Run(context.Background(), qk, in, Options{ModelDir: dir, Truncate: "right", QK: true, Float64Attention: true, Command: []string{"test"}, Info: func(m string) { notes = append(notes, m) }}); err != nil {
 				t.Fatal(err)
 			}
 			if len(notes) != 1 || !strings.Contains(notes[0], "of memory needed for") {
@@ -97,6 +98,15 @@ func TestQKTilesMatchFullCapture(t *testing.T) {
 // the attention the full run materialised within 1e-6, over every layer and
 // head of the n×n matrix. It returns the open reader and its info.
 func checkQKTiles(t *testing.T, full, qk, id string, n int) (*store.QKReader, store.TensorsInfo) {
+	t.Helper()
+	tiles, info, _ := qkTiles(t, full, qk, id, n, 1e-6)
+	return tiles, info
+}
+
+// qkTiles is checkQKTiles with tol the largest difference allowed from the
+// materialised attention (+Inf: none checked); it also returns the largest
+// difference found.
+func qkTiles(t *testing.T, full, qk, id string, n int, tol float64) (*store.QKReader, store.TensorsInfo, float64) {
 	t.Helper()
 	fr, err := store.Open(full)
 	if err != nil {
@@ -146,7 +156,7 @@ func checkQKTiles(t *testing.T, full, qk, id string, n int) (*store.QKReader, st
 					for j := range n {
 						got, mat := band[(i-r0)*n+j], att.Data[(h*n+i)*n+j]
 						dExact, dMat := math.Abs(got-exact[j]), math.Abs(got-mat)
-						if dExact > 1e-12 || dMat > 1e-6 {
+						if dExact > 1e-12 || dMat > tol {
 							t.Fatalf("layer %d head %d [%d, %d]: tile %.9g, materialised %.9g, float64 softmax of the stored q, k %.9g", l, h, i, j, got, mat, exact[j])
 						}
 						worstMat, worstExact = max(worstMat, dMat), max(worstExact, dExact)
@@ -156,7 +166,7 @@ func checkQKTiles(t *testing.T, full, qk, id string, n int) (*store.QKReader, st
 		}
 	}
 	t.Logf("%d tokens, %d layers × %d heads (%d kv heads): largest difference from the materialised attention %.3g, from the float64 softmax %.3g", n, info.Layers, info.Heads, info.KVHeads, worstMat, worstExact)
-	return tiles, info
+	return tiles, info, worstMat
 }
 
 // TestQKRefusesMixing: a qk capture into a full run (and back) is refused.
@@ -280,7 +290,8 @@ func windowCases(n, w int) []windowCase {
 // context and not aligned with the capture's 512×2,048 blocks, so that whole
 // key blocks are skipped), GPT-Neo's unscaled scores and Gemma 2's scale and
 // soft-capping (at 1, so that it bends the scores) serve tiles equal to the
-// attention a full capture materialises within 1e-6 (checkQKTiles), entries
+// attention a full capture materialises within 1e-6 (checkQKTiles; both with
+// Float64Attention), entries
 // outside the window exactly 0, and hidden states equal to the full capture's
 // within 1e-5 of their largest value.
 func TestQKTilesWindowsAndScales(t *testing.T) {
@@ -301,7 +312,7 @@ func TestQKTilesWindowsAndScales(t *testing.T) {
 				if o.QK {
 					out = qk
 				}
-				o.ModelDir, o.Truncate, o.Hidden, o.Command, o.Info = dir, "right", true, []string{"test"}, func(string) {}
+				o.ModelDir, o.Truncate, o.Hidden, o.Float64Attention, o.Command, o.Info = dir, "right", true, true, []string{"test"}, func(string) {}
 				if _, err := Run(context.Background(), out, in, o); err != nil {
 					t.Fatal(err)
 				}
@@ -362,7 +373,8 @@ func TestQKTilesWindowsAndScales(t *testing.T) {
 // windowCases), a --store qk capture of a random two-layer model at a published
 // or reference config's shapes (shrunk widths, a few heads, grouped-query heads
 // where the family has them) serves tiles equal to the attention a full capture
-// materialises within 1e-6 at 2,048 tokens (checkQKTiles): learned positions
+// materialises within 1e-6 at 2,048 tokens (checkQKTiles; both with
+// Float64Attention): learned positions
 // (GPT-2, BERT, RoBERTa, XLM-R) raised to 2,048, GPT-J's and CodeGen's
 // interleaved partial RoPE, phi-2's partial RoPE, Phi-3's published window of
 // 2,047 keys, Llama 3.2's llama3 RoPE scaling, Gemma's single KV head (contexts
@@ -418,7 +430,7 @@ func TestQKTilesEveryFamily(t *testing.T) {
 				if o.QK {
 					out = qk
 				}
-				o.ModelDir, o.Truncate, o.Command, o.Info = dir, "right", []string{"test"}, func(string) {}
+				o.ModelDir, o.Truncate, o.Float64Attention, o.Command, o.Info = dir, "right", true, []string{"test"}, func(string) {}
 				if _, err := Run(context.Background(), out, in, o); err != nil {
 					t.Fatal(err)
 				}
@@ -450,4 +462,65 @@ func configModelType(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return cfg.ModelType
+}
+
+// TestAttentionPrecision: on the trained code-gpt2-mini at its 512 positions, a
+// capture with the default precision records attention_precision "float32" in
+// run.json and materialises a pattern that differs from the float64 capture's
+// (the option changes the computation), while with Float64Attention on both the
+// full and the qk capture the tiles equal the materialised attention within 1e-6
+// (float32 need not: its softmax is ~2e-6 from the float64 one at logits ~30, and
+// the difference is only logged). Resuming a run at the other precision is
+// refused.
+func TestAttentionPrecision(t *testing.T) {
+	dir, n := longContextModel(t, "code-gpt2-mini", 2048)
+	in := []Input{{ID: "long", Text: longText(6000)}}
+	runs := map[string]string{}
+	for _, f64 := range []bool{false, true} {
+		prec := attentionPrecision(f64)
+		for _, qk := range []bool{false, true} {
+			out := filepath.Join(t.TempDir(), fmt.Sprintf("%s-qk%v", prec, qk))
+			o := Options{ModelDir: dir, Truncate: "right", QK: qk, Float64Attention: f64, Command: []string{"test"}, Info: func(string) {}}
+			if _, err := Run(context.Background(), out, in, o); err != nil {
+				t.Fatal(err)
+			}
+			r, err := store.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Meta.AttentionPrecision != prec {
+				t.Errorf("run.json attention_precision %q, want %q", r.Meta.AttentionPrecision, prec)
+			}
+			runs[fmt.Sprintf("%s-qk%v", prec, qk)] = out
+		}
+	}
+	t32, _, d32 := qkTiles(t, runs["float32-qkfalse"], runs["float32-qktrue"], "long", n, math.Inf(1))
+	t32.Close()
+	t64, _, d64 := qkTiles(t, runs["float64-qkfalse"], runs["float64-qktrue"], "long", n, 1e-6)
+	t64.Close()
+	t.Logf("largest tile difference from the materialised attention: float32 %.3g, float64 %.3g", d32, d64)
+	a32, err := store.Open(runs["float32-qkfalse"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a64, err := store.Open(runs["float64-qkfalse"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p32, err := a32.AttentionLayer("long", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p64, err := a64.AttentionLayer("long", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(p32.Data, p64.Data) {
+		t.Error("float32 and float64 attention captured the same layer-1 pattern bit for bit")
+	}
+	in[0].ID = "other"
+	_, err = Run(context.Background(), runs["float32-qkfalse"], in, Options{ModelDir: dir, Truncate: "right", Float64Attention: true, Command: []string{"test"}, Info: func(string) {}})
+	if err == nil || !strings.Contains(err.Error(), "attention precision is float32, this capture's float64") {
+		t.Errorf("resuming a float32 run in float64: error %v, want a refusal naming the precisions", err)
+	}
 }
