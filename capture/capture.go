@@ -74,6 +74,10 @@ type Options struct {
 	Warn func(msg string)
 	// Backend is the GoMLX backend ("" = default pure-Go backend).
 	Backend string
+	// Float64Attention computes attention scores, softmax and pattern·v in float64
+	// (model.LoadOptions.Float64Attention; --attention-precision float64), recorded
+	// in run.json as attention_precision.
+	Float64Attention bool
 	// Command is the command line recorded in run.json.
 	Command []string
 	// Truncate, "left" or "right", cuts inputs longer than the model's context (less the
@@ -254,7 +258,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 	if _, err := os.Stat(filepath.Join(out, store.RunFile)); err != nil {
 		// A new run: load the model first, so that a corrupt checkpoint leaves no
 		// run folder behind. (Resuming loads it only if a sample is left to do.)
-		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
+		if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn, Float64Attention: opts.Float64Attention}); err != nil {
 			return nil, err
 		}
 	}
@@ -321,7 +325,7 @@ func Run(ctx context.Context, out string, inputs []Input, opts Options) (*Summar
 		}
 		defer func() { chunk, at = chunk[:0], at[:0] }()
 		if m == nil {
-			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
+			if m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn, Float64Attention: opts.Float64Attention}); err != nil {
 				return err
 			}
 		}
@@ -435,6 +439,7 @@ func newMeta(ctx context.Context, cfg *arch.Config, causal bool, opts Options) (
 		},
 		DType:                   dtype,
 		ComputeDType:            "float32",
+		AttentionPrecision:      attentionPrecision(opts.Float64Attention),
 		AttentionImplementation: attentionImplementation(mask+windowNote(cfg), opts.QK) + scaleNote(cfg.ModelType),
 		Backend:                 backend,
 		Hidden:                  opts.Hidden,
@@ -450,6 +455,23 @@ func newMeta(ctx context.Context, cfg *arch.Config, causal bool, opts Options) (
 		}
 	}
 	return meta, nil
+}
+
+// attentionPrecision is run.json's attention_precision for capture's Float64Attention.
+func attentionPrecision(f64 bool) string {
+	if f64 {
+		return "float64"
+	}
+	return "float32"
+}
+
+// attentionPrecisionOf is a run's attention precision; runs written before it was
+// recorded computed attention in float32.
+func attentionPrecisionOf(m store.Meta) string {
+	if m.AttentionPrecision == "" {
+		return "float32"
+	}
+	return m.AttentionPrecision
 }
 
 // windowNote describes the sliding windows of a config's layers ("" when none).
@@ -502,6 +524,8 @@ func openOrCreate(dir string, meta store.Meta) (*store.Run, error) {
 		why = fmt.Sprintf("its attention is stored as %q, this capture's as %q", storeName(old.Store), storeName(meta.Store))
 	case old.QKV != meta.QKV:
 		why = fmt.Sprintf("its qkv setting is %v, this capture's %v", old.QKV, meta.QKV)
+	case attentionPrecisionOf(old) != meta.AttentionPrecision:
+		why = fmt.Sprintf("its attention precision is %s, this capture's %s", attentionPrecisionOf(old), meta.AttentionPrecision)
 	case !reflect.DeepEqual(old.Generation, meta.Generation):
 		why = "its generation settings differ"
 	case !reflect.DeepEqual(old.Intervention, meta.Intervention):

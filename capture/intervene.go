@@ -38,7 +38,7 @@ func prepareIntervention(ctx context.Context, m *model.Model, tk *tokenizer.Toke
 		return nil, err
 	}
 	if *m == nil {
-		if *m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn}); err != nil {
+		if *m, err = model.Load(opts.ModelDir, model.LoadOptions{Backend: opts.Backend, Strict: opts.Strict, Warn: opts.Warn, Float64Attention: opts.Float64Attention}); err != nil {
 			return nil, err
 		}
 	}

@@ -28,6 +28,7 @@ type runner struct {
 	a       arch.Architecture
 	backend compute.Backend
 	dir     string
+	attn64  bool // LoadOptions.Float64Attention, in every block graph
 
 	weights map[string]*tensors.Tensor // by checkpoint name (tied weights are shared)
 	embedW  []*tensors.Tensor
@@ -55,8 +56,8 @@ type runner struct {
 	editExec map[string]*Exec // block graphs with interventions, by edit structure
 }
 
-func newRunner(dir string, cfg *arch.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend) (*runner, error) {
-	r := &runner{cfg: cfg, a: a, backend: backend, dir: dir, weights: map[string]*tensors.Tensor{}, compiled: map[string]bool{}}
+func newRunner(dir string, cfg *arch.Config, a arch.Architecture, w *checkpoint.Weights, backend compute.Backend, attn64 bool) (*runner, error) {
+	r := &runner{cfg: cfg, a: a, backend: backend, dir: dir, attn64: attn64, weights: map[string]*tensors.Tensor{}, compiled: map[string]bool{}}
 	load := func(ps []arch.Param) ([]*tensors.Tensor, error) {
 		out := make([]*tensors.Tensor, len(ps))
 		for i, p := range ps {
@@ -139,9 +140,9 @@ func (r *runner) buildExecs() error {
 		blockwise := window >= 0
 		return func(in []*Node) []*Node {
 			x, mask := in[0], in[1]
-			ai := arch.AttentionInputs{Mask: mask}
+			ai := arch.AttentionInputs{Mask: mask, Float64: r.attn64}
 			if blockwise {
-				ai = arch.AttentionInputs{Blockwise: &arch.Blockwise{QueryBlock: QueryBlock, KeyBlock: KeyBlock, Causal: a.Causal(), KeyValid: mask, Window: window}}
+				ai = arch.AttentionInputs{Blockwise: &arch.Blockwise{QueryBlock: QueryBlock, KeyBlock: KeyBlock, Causal: a.Causal(), KeyValid: mask, Window: window}, Float64: r.attn64}
 			}
 			rest := in[2:]
 			if r.rope() {
@@ -921,7 +922,7 @@ func (r *runner) editBlock(hes []*hookEdit, taps, cache bool) (*Exec, string, er
 	a, layerP := r.a, r.a.LayerParams(0)
 	e, err := NewExec(r.backend, func(in []*Node) []*Node {
 		x, mask := in[0], in[1]
-		ai := arch.AttentionInputs{Mask: mask, Edits: arch.Edits{}}
+		ai := arch.AttentionInputs{Mask: mask, Edits: arch.Edits{}, Float64: r.attn64}
 		if taps {
 			ai.Taps = map[string]*Node{}
 		}

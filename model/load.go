@@ -158,7 +158,7 @@ func Load(dir string, opts LoadOptions) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRunner(dir, cfg, a, w, backend)
+	r, err := newRunner(dir, cfg, a, w, backend, opts.Float64Attention)
 	if err != nil {
 		return nil, err
 	}

@@ -177,4 +177,9 @@ type LoadOptions struct {
 	// Warn receives warnings (unused tensors, as transformers reports them);
 	// nil writes them to standard error.
 	Warn func(msg string)
+	// Float64Attention computes every forward pass's attention scores, softmax
+	// and pattern·v in float64 (arch.AttentionInputs.Float64), so that tiles
+	// recomputed from a qk capture equal a full capture's pattern within 1e-6;
+	// false keeps float32, as PyTorch's eager attention.
+	Float64Attention bool
 }

@@ -85,6 +85,10 @@ type Meta struct {
 	DType string `json:"dtype"`
 	// ComputeDType is the type the model computed in ("float32").
 	ComputeDType string `json:"compute_dtype,omitempty"`
+	// AttentionPrecision is the type attention scores, softmax and pattern·v were
+	// computed in: "float32", or "float64" (rounded once to float32; capture
+	// --attention-precision); "" in runs written before it was recorded (float32).
+	AttentionPrecision string `json:"attention_precision,omitempty"`
 	// AttentionImplementation names how attention was computed, e.g.
 	// "eager: softmax(QK^T/sqrt(d) + causal mask)".
 	AttentionImplementation string `json:"attention_implementation,omitempty"`

@@ -20,7 +20,7 @@ import (
 // captureFlags are capture's command-line settings.
 type captureFlags struct {
 	modelDir, out, promptsDir, stopLine, backend string
-	truncate, intervene, storeMode               string
+	truncate, intervene, storeMode, precision    string
 	texts, files, chats                          []string
 	generate, topK, tries, batchSize             int
 	temperature, topP                            float64
@@ -98,6 +98,7 @@ func (c *captureFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&c.strict, "strict", false, "refuse a checkpoint with tensors the model does not use (e.g. more layers than config.json says) instead of warning")
 	f.BoolVar(&c.fp16, "fp16", false, "store tensors as float16 (half the disk space)")
 	f.StringVar(&c.storeMode, "store", "full", "full: store every attention weight; qk: compute attention blockwise and store post-RoPE queries, keys (kv heads once) and each row's log-sum-exp (qk.safetensors; with --qkv values too), from which any tile is recomputed: for long contexts")
+	f.StringVar(&c.precision, "attention-precision", "float32", "float32: attention scores, softmax and pattern·v in float32 (as PyTorch's eager attention); float64: in float64, rounded once to float32, so that --store qk tiles equal a full capture's within 1e-6 (slower; recorded in run.json)")
 	f.StringVar(&c.truncate, "truncate", "", "cut inputs longer than the model's context to fit: left drops their start, right their end (recorded in sample.json and run.json; default: refuse them)")
 	f.StringVar(&c.intervene, "intervene", "", "YAML file of edits applied during each forward pass and generation step (zero/scale/add/set/noise/patch at hook points; recorded in run.json)")
 	f.StringVar(&c.backend, "backend", "", "GoMLX backend (default: $GOMLX_BACKEND, else the pure-Go backend)")
@@ -127,6 +128,9 @@ func (c *captureFlags) validate(cmd *cobra.Command) (samplingFlags bool, err err
 	}
 	if c.storeMode != "full" && c.storeMode != "qk" {
 		return false, usagef(cmd, "--store must be full or qk, got %q", c.storeMode)
+	}
+	if c.precision != "float32" && c.precision != "float64" {
+		return false, usagef(cmd, "--attention-precision must be float32 or float64, got %q", c.precision)
 	}
 	if c.tries < 1 {
 		return false, usagef(cmd, "--tries must be at least 1, got %d", c.tries)
@@ -165,7 +169,7 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 	}
 	opts := capture.Options{
 		ModelDir: c.modelDir, Tries: c.tries, Hidden: c.hidden, QKV: c.qkv, QK: c.storeMode == "qk", FP16: c.fp16, Backend: c.backend, BatchSize: c.batchSize, Strict: c.strict, Truncate: c.truncate,
-		Command: commandLine(cmd, nil), Shard: c.shard,
+		Float64Attention: c.precision == "float64", Command: commandLine(cmd, nil), Shard: c.shard,
 	}
 	if c.intervene != "" {
 		if opts.Intervention, err = model.ReadIntervention(c.intervene); err != nil {

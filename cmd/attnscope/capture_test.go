@@ -18,6 +18,7 @@ func TestCaptureCommand(t *testing.T) {
 	os.WriteFile(filepath.Join(prompts, "add.py"), []byte("def add(a, b):\n    return a + b\n# Answer: 3\nignored()\n"), 0o644)
 	os.WriteFile(filepath.Join(prompts, "mul.py"), []byte("def mul(a, b):\n    return a * b\n"), 0o644)
 	out := filepath.Join(tmp, "run")
+	out64 := filepath.Join(tmp, "run64")
 	long := filepath.Join(tmp, "long.txt")
 	os.WriteFile(long, []byte(strings.Repeat("x = 1 + 2\n", 400)), 0o644)
 	bad := filepath.Join(tmp, "bad.txt")
@@ -45,6 +46,8 @@ func TestCaptureCommand(t *testing.T) {
 		{"rerun", []string{"capture", "--model", modelDir, "--prompts", prompts, "--stop-line", "Answer:", "--generate", "3",
 			"--temperature", "0.5", "--top-k", "20", "--seed", "7", "--tries", "2", "--out", out}, exitOK},
 		{"other settings", []string{"capture", "--model", modelDir, "--prompts", prompts, "--out", out}, exitError},
+		{"bad attention precision", []string{"capture", "--model", modelDir, "--text", "a", "--attention-precision", "float16", "--out", out64}, exitUsage},
+		{"float64 attention", []string{"capture", "--model", modelDir, "--text", "a", "--attention-precision", "float64", "--out", out64}, exitOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +80,13 @@ func TestCaptureCommand(t *testing.T) {
 	}
 	if len(r.Meta.Command) < 2 || r.Meta.Command[0] != "attnscope" {
 		t.Errorf("command %v", r.Meta.Command)
+	}
+	r64, err := store.Open(out64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Meta.AttentionPrecision != "float32" || r64.Meta.AttentionPrecision != "float64" {
+		t.Errorf("run.json attention_precision %q (default) and %q (float64), want float32 and float64", r.Meta.AttentionPrecision, r64.Meta.AttentionPrecision)
 	}
 }
 

@@ -71,6 +71,16 @@ type AttentionInputs struct {
 	// log-sum-exp instead of the pattern. It excludes Edits, Taps and Dropout;
 	// the window is Blockwise.Window, not Mask.
 	Blockwise *Blockwise
+	// Float64, when set, computes the scores, the softmax and the product with
+	// v in float64 from the float32 q, k and v, rounding the pattern and the
+	// product once to float32 (materialised and blockwise attention alike); the
+	// HookScores and HookPattern edits then apply in float64. A float32 softmax
+	// of a trained model's scores (logits ~30 over 2,048 keys) is ~2e-6 from the
+	// exact one, so a tile recomputed from a qk capture (in float64) differs
+	// from the stored pattern by that much; with Float64 both are within float32
+	// rounding of each other. false: float32 throughout, as PyTorch's eager
+	// attention.
+	Float64 bool
 }
 
 // BlockOutputs are the nodes a block produces.
@@ -368,7 +378,7 @@ func ApplyRope(x, cos, sin *Node, rotDim int) *Node {
 // C]. Masked entries get probability exactly 0 (the logit is replaced by the
 // lowest float32, as transformers' eager attention does).
 func Attention(q, k, v, mask *Node) (out, pattern *Node) {
-	return attention(q, k, v, mask, AttentionOptions{}, nil, nil)
+	return attention(q, k, v, mask, AttentionOptions{}, false, nil, nil)
 }
 
 // AttentionOptions vary the scores of AttentionWith.
@@ -404,17 +414,27 @@ func ScoreOptions(a Architecture) AttentionOptions {
 
 // AttentionWith is Attention with a given scale and optional soft-capping.
 func AttentionWith(q, k, v, mask *Node, opts AttentionOptions) (out, pattern *Node) {
-	return attention(q, k, v, mask, opts, nil, nil)
+	return attention(q, k, v, mask, opts, false, nil, nil)
 }
 
 // attention is AttentionWith with interventions ed on its hook points (nil: none);
 // taps, when non-nil, receives the (edited) HookScores and HookZ nodes.
-func attention(q, k, v, mask *Node, opts AttentionOptions, ed Edits, taps map[string]*Node) (out, pattern *Node) {
+//
+// With f64 (AttentionInputs.Float64) the scores (q·kᵀ·scale, soft-capped, masked),
+// HookScores, the softmax, HookPattern and the product with v are computed in
+// float64 from the float32 q, k and v, and the pattern and the product are rounded
+// once to q's dtype; the HookScores tap is rounded to q's dtype too. Otherwise all
+// of it is in q's dtype, as PyTorch's eager attention computes it.
+func attention(q, k, v, mask *Node, opts AttentionOptions, f64 bool, ed Edits, taps map[string]*Node) (out, pattern *Node) {
 	q, k, v = ed[HookQ].Apply(q), ed[HookK].Apply(k), ed[HookV].Apply(v)
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
 	g := heads / kvHeads
+	dt, ct := q.DType(), q.DType() // input and compute dtypes (ConvertDType to the same dtype is a no-op)
+	if f64 {
+		ct = dtypes.Float64
+	}
 	scale := opts.Scale
 	if scale == 0 {
 		scale = 1 / math.Sqrt(float64(hd))
@@ -426,8 +446,8 @@ func attention(q, k, v, mask *Node, opts AttentionOptions, ed Edits, taps map[st
 	if preScale && scale != 1 {
 		q = MulScalar(q, scale)
 	}
-	qg := reshape(q, b, kvHeads, g*t, hd)
-	scores := Dot(qg, k).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*t, c]
+	qg := reshape(ConvertDType(q, ct), b, kvHeads, g*t, hd)
+	scores := Dot(qg, ConvertDType(k, ct)).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*t, c]
 	if !preScale {
 		scores = MulScalar(scores, scale)
 	}
@@ -435,20 +455,38 @@ func attention(q, k, v, mask *Node, opts AttentionOptions, ed Edits, taps map[st
 	if opts.SoftCap > 0 {
 		scores = SoftCap(scores, opts.SoftCap)
 	}
-	low := Scalar(q.Graph(), q.DType(), -math.MaxFloat32)
-	if mask.Rank() == 3 {
-		mask = BroadcastToDims(InsertAxes(mask, 1), b, heads, t, c)
-	}
-	scores = ed[HookScores].Apply(Where(mask, scores, low))
-	pattern = ed[HookPattern].Apply(softmax(scores))
-	pg := reshape(pattern, b, kvHeads, g*t, c)
-	o := Dot(pg, v).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
-	z := ed[HookZ].Apply(reshape(o, b, heads, t, hd))
+	scores = ed[HookScores].Apply(maskScores(scores, mask, f64))
+	p := ed[HookPattern].Apply(softmax(scores))
+	pg := reshape(p, b, kvHeads, g*t, c)
+	o := Dot(pg, ConvertDType(v, ct)).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*t, hd]
+	z := ed[HookZ].Apply(reshape(ConvertDType(o, dt), b, heads, t, hd))
+	pattern = ConvertDType(p, dt)
 	if taps != nil {
-		taps[HookScores], taps[HookZ] = scores, z
+		taps[HookScores], taps[HookZ] = ConvertDType(scores, dt), z
 	}
 	out = MergeHeads(z)
 	return out, pattern
+}
+
+// maskScores replaces the scores [B, heads, T, C] where mask ([B, T, C] or
+// [B, heads, T, C]) is false by the lowest float32, as transformers' eager
+// attention does. In float32 this is a select on the mask broadcast to every
+// head; with f64 a bias (0 or −MaxFloat32) is added instead (one select on the
+// [B, T, C] mask): the float64 sum rounds to −MaxFloat32 exactly for any
+// |score| < 1e22.
+func maskScores(scores, mask *Node, f64 bool) *Node {
+	gr, dt, d := scores.Graph(), scores.DType(), scores.Shape().Dimensions
+	if f64 {
+		bias := Where(mask, Scalar(gr, dt, 0), Scalar(gr, dt, -math.MaxFloat32))
+		if mask.Rank() == 3 {
+			bias = InsertAxes(bias, 1)
+		}
+		return Add(scores, bias)
+	}
+	if mask.Rank() == 3 {
+		mask = BroadcastToDims(InsertAxes(mask, 1), d...)
+	}
+	return Where(mask, scores, Scalar(gr, dt, -math.MaxFloat32))
 }
 
 // reshape is Reshape, skipped when x already has the dimensions: the Go backend copies
@@ -465,7 +503,8 @@ func reshape(x *Node, dims ...int) *Node {
 // the sum (one rounding) where the Go backend's fused softmax multiplies by its
 // rounded reciprocal: on the ill-conditioned input of the trained BERT reference
 // the fused kernel lands 2.4e-4 from PyTorch's hidden states, this form 8.4e-5
-// (tolerance 1e-4; TestReferenceModels).
+// (tolerance 1e-4; TestReferenceModels). Graph ops also have a SIMD exp in
+// float64, where the fused kernel's float64 exp is scalar.
 func softmax(x *Node) *Node {
 	e := Exp(Sub(x, StopGradient(ReduceAndKeep(x, ReduceMax, -1))))
 	return Div(e, ReduceAndKeep(e, ReduceSum, -1))

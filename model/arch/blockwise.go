@@ -40,8 +40,11 @@ type Blockwise struct {
 // Window those left of its first row's window too. It returns the merged
 // output [B, T, heads·hd] and each row's log-sum-exp lse = m + log l [B,
 // heads, T] in float64, from which any entry of the pattern is exp(s − lse)
-// with s computed in float64 (masked entries 0).
-func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out, lse *Node) {
+// with s computed in float64 (masked entries 0). The weights exp(s − m) are
+// rounded to q's dtype for the product with v, or, with f64
+// (AttentionInputs.Float64), multiplied with v in float64 and the output rounded
+// once, as attention does with f64.
+func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions, f64 bool) (out, lse *Node) {
 	qd := q.Shape().Dimensions
 	b, heads, t, hd := qd[0], qd[1], qd[2], qd[3]
 	kvHeads, c := k.Shape().Dimensions[1], k.Shape().Dimensions[2]
@@ -60,10 +63,16 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out
 	}
 	gr := q.Graph()
 	// Scores, running max and sum are float64 (from the float32 q and k), so that
-	// the log-sum-exp is the one a float64 recomputation of a tile divides by; the
-	// weights are rounded to float32 for the product with v.
-	dt := q.DType()
-	q64, k64 := ConvertDType(q, dtypes.Float64), ConvertDType(k, dtypes.Float64)
+	// the log-sum-exp is the one a float64 recomputation of a tile divides by. The
+	// product with v is in pt: q's dtype, or float64 with f64, rounded once to q's
+	// dtype, so that its output differs from attention's with f64 only where that
+	// rounding does and a qk capture stores the next layers' queries and keys of
+	// the full capture.
+	dt, pt := q.DType(), q.DType() // ConvertDType to the same dtype is a no-op
+	if f64 {
+		pt = dtypes.Float64
+	}
+	q64, k64, vp := ConvertDType(q, dtypes.Float64), ConvertDType(k, dtypes.Float64), ConvertDType(v, pt)
 	low := Scalar(gr, dtypes.Float64, -math.MaxFloat32)
 	var outs, lses []*Node
 	for qs := 0; qs < t; qs += bw.QueryBlock {
@@ -84,7 +93,7 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out
 			ke := min(kEnd, ks+bw.KeyBlock)
 			bk := ke - ks
 			kb := SliceAxis(k64, 2, AxisRange(ks, ke))
-			vb := SliceAxis(v, 2, AxisRange(ks, ke))
+			vb := SliceAxis(vp, 2, AxisRange(ks, ke))
 			s := Dot(qb, kb).General([]int{3}, []int{0, 1}, []int{3}, []int{0, 1}) // [b, kv, g*bq, bk]
 			if !preScale {
 				s = MulScalar(s, scale)
@@ -123,11 +132,11 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out
 			}
 			p := Exp(Sub(s, m))
 			ps := ReduceAndKeep(p, ReduceSum, -1)
-			p32 := ConvertDType(p, dt)
+			pp := ConvertDType(p, pt)
 			if alpha != nil {
-				alpha = ConvertDType(alpha, dt)
+				alpha = ConvertDType(alpha, pt)
 			}
-			pv := Dot(reshape(p32, b, kvHeads, g*bq, bk), vb).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*bq, hd]
+			pv := Dot(reshape(pp, b, kvHeads, g*bq, bk), vb).General([]int{3}, []int{0, 1}, []int{2}, []int{0, 1}) // [b, kv, g*bq, hd]
 			pv = reshape(pv, b, heads, bq, hd)
 			if alpha == nil {
 				l, acc = ps, pv
@@ -136,7 +145,7 @@ func BlockwiseAttention(q, k, v *Node, bw Blockwise, opts AttentionOptions) (out
 				acc = Add(Mul(acc, alpha), pv)
 			}
 		}
-		outs = append(outs, Div(acc, ConvertDType(l, dt)))
+		outs = append(outs, ConvertDType(Div(acc, ConvertDType(l, pt)), dt))
 		// m + log l in float64: a float32 lse of magnitude ~20 alone would cost
 		// 1e-6 relative error in every recomputed weight.
 		lse64 := Add(m, Log(l))

@@ -13,15 +13,17 @@ const (
 	HookQ       = "hook_q"           // [B, heads, T, head_dim]
 	HookK       = "hook_k"           // [B, kv_heads, C, head_dim]
 	HookV       = "hook_v"           // [B, kv_heads, C, head_dim]
-	HookScores  = "hook_attn_scores" // [B, heads, T, C], masked, before softmax
-	HookPattern = "hook_pattern"     // [B, heads, T, C], after softmax
+	HookScores  = "hook_attn_scores" // [B, heads, T, C], masked, before softmax (float64 with AttentionInputs.Float64)
+	HookPattern = "hook_pattern"     // [B, heads, T, C], after softmax (float64 with AttentionInputs.Float64)
 	HookZ       = "hook_z"           // [B, heads, T, head_dim], pattern·v per head
 )
 
 // Edit changes one activation x inside the graph (an intervention): where Sel
 // is true and x ≥ Min (Min nil: no threshold), x becomes x·Mul + Add; then,
 // where Renorm (shape x's with the last axis 1; nil: none) is true, the row is
-// divided by its sum over the last axis. Sel, Mul, Add and Min have x's shape.
+// divided by its sum over the last axis. Sel, Mul, Add and Min have x's shape
+// (Mul, Add and Min are converted to x's dtype: HookScores and HookPattern are
+// float64 with AttentionInputs.Float64).
 // Where Sel is false the value passes through a select untouched, so an edit
 // that selects nothing leaves the activation bit-identical.
 type Edit struct {
@@ -35,9 +37,9 @@ func (e *Edit) Apply(x *Node) *Node {
 	}
 	sel := e.Sel
 	if e.Min != nil {
-		sel = LogicalAnd(sel, GreaterOrEqual(x, e.Min))
+		sel = LogicalAnd(sel, GreaterOrEqual(x, ConvertDType(e.Min, x.DType())))
 	}
-	y := Where(sel, Add(Mul(x, e.Mul), e.Add), x)
+	y := Where(sel, Add(Mul(x, ConvertDType(e.Mul, x.DType())), ConvertDType(e.Add, x.DType())), x)
 	if e.Renorm != nil {
 		r := BroadcastToDims(e.Renorm, y.Shape().Dimensions...)
 		y = Where(r, Div(y, ReduceAndKeep(y, ReduceSum, -1)), y)
@@ -66,9 +68,9 @@ func (in AttentionInputs) AttendWith(q, k, v *Node, opts AttentionOptions) (out,
 		if len(in.Edits) > 0 || in.Taps != nil || in.Dropout != nil {
 			panic("AttentionInputs.Attend: blockwise attention takes no edits, taps or dropout (refused before building the graph)")
 		}
-		out, lse = BlockwiseAttention(q, k, v, *in.Blockwise, opts)
+		out, lse = BlockwiseAttention(q, k, v, *in.Blockwise, opts, in.Float64)
 		return out, nil, lse
 	}
-	out, pattern = attention(q, k, v, in.Mask, opts, in.Edits, in.Taps)
+	out, pattern = attention(q, k, v, in.Mask, opts, in.Float64, in.Edits, in.Taps)
 	return out, pattern, nil
 }
