@@ -372,7 +372,8 @@ func (b *Bucket) PullRun(ctx context.Context, dir string) (int, error) {
 // it connects, pulls the run (if it exists) into a local cache folder
 // ($ATTNSCOPE_CACHE, else the user cache folder, /attnscope/s3/<bucket>/<prefix>)
 // and returns that folder. Objects already cached with the same size are not
-// downloaded again. writer is "" to read only; otherwise Stage checks that the
+// downloaded again. writer is "" to read only: the run is staged as published, in
+// the readers' cache folder (readCacheDir); otherwise Stage checks that the
 // credentials may write, claims the writer name (Claim: stale temporary objects of
 // that name are deleted) and returns a push function that uploads what the command
 // changed (PushRun: atomic objects, markers last).
@@ -401,6 +402,15 @@ func Stage(ctx context.Context, arg string, writer string) (local string, push f
 			return "", nil, err
 		}
 	}
+	if !write {
+		if local, err = readCacheDir(b); err != nil {
+			return "", nil, err
+		}
+		if _, err := b.pullSkipping(ctx, local, func(string) bool { return false }); err != nil {
+			return "", nil, err
+		}
+		return local, none, nil
+	}
 	if local, err = cacheDir(b); err != nil {
 		return "", nil, err
 	}
@@ -413,15 +423,10 @@ func Stage(ctx context.Context, arg string, writer string) (local string, push f
 		if _, err := b.PullRun(ctx, local); err != nil {
 			return "", nil, err
 		}
-	} else if !write {
-		return "", nil, fmt.Errorf("open run %s: no %s: not a run folder", arg, RunFile)
 	} else if _, err := os.Stat(pending); err == nil {
 		// An earlier writer on this machine was killed before its push finished.
 	} else if err := os.RemoveAll(local); err != nil { // a stale cache of a deleted run
 		return "", nil, err
-	}
-	if !write {
-		return local, none, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(pending), 0o755); err != nil {
 		return "", nil, err
