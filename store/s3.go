@@ -35,7 +35,16 @@ import (
 // Writes are atomic per object: the bytes go to a temporary key under
 // prefix/.tmp/, then a server-side copy publishes them under the final key and the
 // temporary object is deleted, so a reader never sees a partial object (uploads over
-// 16 MiB are multipart). PushRun uploads a sample's tensors before its sample.json
+// 16 MiB are multipart).
+//
+// A writer killed between the upload and the copy (kill -9, a preempted Slurm job)
+// leaves its temporary object behind. Each command that writes a run claims a writer
+// name (Claim: capture, capture-shard-1-of-2, derive-shard-0-of-4, merge) and keeps
+// its temporary objects under prefix/.tmp/<writer>/; claiming deletes what an
+// earlier writer of that name left there. Two shards of one run may write under one
+// prefix at the same time, so a writer never deletes another writer's temporary
+// objects: only its own name's, which no other live process holds (one process per
+// shard of a command at a time, as the shard's files themselves require). PushRun uploads a sample's tensors before its sample.json
 // and run.json last, keeping the rule that a sample is finished when its sample.json
 // exists. Reads are ranged: a Run opened with OpenRead fetches a tensors file's
 // header and then the tensors (or ranges of a tensor) asked for, not the sample.
@@ -58,6 +67,7 @@ type Bucket struct {
 	c              *minio.Client
 	bucket, prefix string
 	url            string
+	writer         string // set by Claim: temporary objects go under prefix/.tmp/<writer>/
 }
 
 // ParseS3URL splits s3://bucket/prefix.
@@ -161,7 +171,37 @@ func (b *Bucket) CheckWritable(ctx context.Context) error {
 func (b *Bucket) tempKey(base string) string {
 	var r [8]byte
 	rand.Read(r[:])
-	return b.prefix + "/.tmp/" + hex.EncodeToString(r[:]) + "-" + path.Base(base)
+	return b.tempDir() + hex.EncodeToString(r[:]) + "-" + path.Base(base)
+}
+
+// tempDir is the key prefix of b's temporary objects.
+func (b *Bucket) tempDir() string {
+	if b.writer == "" {
+		return b.prefix + "/.tmp/"
+	}
+	return b.prefix + "/.tmp/" + b.writer + "/"
+}
+
+// Claim makes b write as writer (a name without slashes, one process at a time per
+// name and run): its temporary objects go under prefix/.tmp/<writer>/, and those an
+// earlier process of that name left there (killed between an upload and its copy)
+// are deleted. It returns how many were deleted.
+func (b *Bucket) Claim(ctx context.Context, writer string) (int, error) {
+	if writer == "" || strings.ContainsAny(writer, "/\\") || writer == "." || writer == ".." {
+		return 0, fmt.Errorf("%s: writer name %q: a name without slashes expected", b.url, writer)
+	}
+	b.writer = writer
+	n := 0
+	for o := range b.c.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.tempDir(), Recursive: true}) {
+		if o.Err != nil {
+			return n, b.explain(o.Err, "list")
+		}
+		if err := b.c.RemoveObject(ctx, b.bucket, o.Key, minio.RemoveObjectOptions{}); err != nil {
+			return n, b.explain(err, "delete")
+		}
+		n++
+	}
+	return n, nil
 }
 
 // PutAtomic uploads size bytes of r as the run-relative file rel: to a temporary key
@@ -329,12 +369,22 @@ func (b *Bucket) PullRun(ctx context.Context, dir string) (int, error) {
 
 // Stage gives commands that work on local folders a run folder argument that may be
 // s3://bucket/prefix: for a local path it returns the path and a no-op; for an S3 run
-// it connects (checking, when write is set, that the credentials may write), pulls the
-// run (if it exists) into a local cache folder ($ATTNSCOPE_CACHE, else the user cache
-// folder, /attnscope/s3/<bucket>/<prefix>) and returns that folder with a push function
-// that uploads what the command changed (PushRun: atomic objects, markers last).
-// Objects already cached with the same size are not downloaded again.
-func Stage(ctx context.Context, arg string, write bool) (local string, push func(context.Context) error, err error) {
+// it connects, pulls the run (if it exists) into a local cache folder
+// ($ATTNSCOPE_CACHE, else the user cache folder, /attnscope/s3/<bucket>/<prefix>)
+// and returns that folder. Objects already cached with the same size are not
+// downloaded again. writer is "" to read only: the run is staged as published, in
+// the readers' cache folder (readCacheDir); otherwise Stage checks that the
+// credentials may write, claims the writer name (Claim: stale temporary objects of
+// that name are deleted) and returns a push function that uploads what the command
+// changed (PushRun: atomic objects, markers last).
+//
+// Until a push succeeds, a marker file <cache>.push-pending beside the cache folder
+// says that the cache holds work not yet in the bucket: a rerun on the same machine
+// after a writer was killed before run.json went up keeps that cache (and skips the
+// samples it finished) instead of taking it for the stale cache of a deleted run. On
+// another machine the rerun finds no run.json in the bucket and starts over; the
+// objects it writes are the same.
+func Stage(ctx context.Context, arg string, writer string) (local string, push func(context.Context) error, err error) {
 	none := func(context.Context) error { return nil }
 	if !IsS3(arg) {
 		return arg, none, nil
@@ -343,10 +393,23 @@ func Stage(ctx context.Context, arg string, write bool) (local string, push func
 	if err != nil {
 		return "", nil, err
 	}
+	write := writer != ""
 	if write {
 		if err := b.CheckWritable(ctx); err != nil {
 			return "", nil, err
 		}
+		if _, err := b.Claim(ctx, writer); err != nil {
+			return "", nil, err
+		}
+	}
+	if !write {
+		if local, err = readCacheDir(b); err != nil {
+			return "", nil, err
+		}
+		if _, err := b.pullSkipping(ctx, local, func(string) bool { return false }); err != nil {
+			return "", nil, err
+		}
+		return local, none, nil
 	}
 	if local, err = cacheDir(b); err != nil {
 		return "", nil, err
@@ -355,23 +418,29 @@ func Stage(ctx context.Context, arg string, write bool) (local string, push func
 	if err != nil {
 		return "", nil, err
 	}
+	pending := local + ".push-pending"
 	if slices.Contains(keys, RunFile) {
 		if _, err := b.PullRun(ctx, local); err != nil {
 			return "", nil, err
 		}
-	} else if !write {
-		return "", nil, fmt.Errorf("open run %s: no %s: not a run folder", arg, RunFile)
+	} else if _, err := os.Stat(pending); err == nil {
+		// An earlier writer on this machine was killed before its push finished.
 	} else if err := os.RemoveAll(local); err != nil { // a stale cache of a deleted run
 		return "", nil, err
 	}
-	if !write {
-		return local, none, nil
+	if err := os.MkdirAll(filepath.Dir(pending), 0o755); err != nil {
+		return "", nil, err
+	}
+	if err := os.WriteFile(pending, []byte(writer+"\n"), 0o644); err != nil {
+		return "", nil, err
 	}
 	return local, func(ctx context.Context) error {
 		if _, err := os.Stat(local); errors.Is(err, fs.ErrNotExist) {
-			return nil // the command wrote nothing
+			return os.Remove(pending) // the command wrote nothing
 		}
-		_, err := b.PushRun(ctx, local)
-		return err
+		if _, err := b.PushRun(ctx, local); err != nil {
+			return err
+		}
+		return os.Remove(pending)
 	}, nil
 }

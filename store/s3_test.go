@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,5 +271,74 @@ func TestS3ObjectGone(t *testing.T) {
 	}
 	if _, err := rr.AttentionLayer("s0", 1); err != nil {
 		t.Fatalf("the other sample: %v", err)
+	}
+}
+
+// A writer killed between uploading an object to its temporary key and publishing it
+// leaves the temporary object under prefix/.tmp/<writer>/; a later Claim of that
+// writer name deletes it and no other writer's. Readers (OpenRead) see the run as
+// published: a file in their cache that the bucket does not hold is removed.
+func TestS3ClaimAndReadCache(t *testing.T) {
+	srv := s3test.Start(t)
+	s3test.Env(t, srv.URL, s3test.Key)
+	ctx := context.Background()
+	// Killed writers: the server refuses their copies and deletes.
+	srv.OnRequest(func(r *http.Request) bool {
+		return r.Method == http.MethodDelete || r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != ""
+	})
+	for _, w := range []string{"capture-shard-0-of-2", "capture-shard-1-of-2"} {
+		b, err := store.OpenS3(ctx, "s3://runs/k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Claim(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.PutAtomic(ctx, "samples/a/sample.json", strings.NewReader("{}"), 2, nil); err == nil {
+			t.Fatalf("%s: the refused copy succeeded", w)
+		}
+	}
+	srv.OnRequest(nil)
+	keys, err := srv.Keys("k/")
+	if err != nil || len(keys) != 2 || !strings.HasPrefix(keys[0], "k/.tmp/capture-shard-0-of-2/") || !strings.HasPrefix(keys[1], "k/.tmp/capture-shard-1-of-2/") {
+		t.Fatalf("keys after the killed writes: %v (%v); want one temporary object per writer", keys, err)
+	}
+	b, err := store.OpenS3(ctx, "s3://runs/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Claim(ctx, "capture-shard-1-of-2"); n != 1 || err != nil {
+		t.Fatalf("Claim deleted %d objects (%v); want 1", n, err)
+	}
+	if keys, _ := srv.Keys("k/"); len(keys) != 1 || !strings.HasPrefix(keys[0], "k/.tmp/capture-shard-0-of-2/") {
+		t.Fatalf("after claiming shard 1: %v; want shard 0's temporary object only", keys)
+	}
+	if _, err := b.Claim(ctx, "a/b"); err == nil {
+		t.Error("Claim accepted a writer name with a slash")
+	}
+
+	local := writeRun(t, t.TempDir(), 2, 6, 40)
+	if _, err := b.PushRun(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.OpenRead(ctx, "s3://runs/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(r.Dir(), store.SamplesDir, "zz", store.SampleFile)
+	os.MkdirAll(filepath.Dir(stray), 0o755)
+	if err := os.WriteFile(stray, []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err = store.OpenRead(ctx, "s3://runs/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("the reader's cache keeps a sample the bucket does not hold (%v)", err)
+	}
+	ids, err := r.Samples()
+	if err != nil || len(ids) != 2 {
+		t.Errorf("samples read: %v (%v); want the 2 published", ids, err)
 	}
 }

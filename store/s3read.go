@@ -76,7 +76,7 @@ func OpenRead(ctx context.Context, arg string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	local, err := cacheDir(b)
+	local, err := readCacheDir(b)
 	if err != nil {
 		return nil, err
 	}
@@ -229,8 +229,16 @@ func (o objectReader) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// cacheDir is the local cache folder of b's run.
-func cacheDir(b *Bucket) (string, error) {
+// cacheDir is the local cache folder of b's run for commands that write it.
+func cacheDir(b *Bucket) (string, error) { return cacheIn(b, "s3"), nil }
+
+// readCacheDir is the local cache folder of b's run for readers: apart from the
+// writers' one, which may hold a writer's work not yet in the bucket (a live writer
+// on this machine, or one killed before its push), and pruned to the bucket's
+// objects (pullSkipping), so that a reader sees the run as published.
+func readCacheDir(b *Bucket) (string, error) { return cacheIn(b, "s3-read"), nil }
+
+func cacheIn(b *Bucket, kind string) string {
 	root := os.Getenv("ATTNSCOPE_CACHE")
 	if root == "" {
 		var err error
@@ -239,7 +247,7 @@ func cacheDir(b *Bucket) (string, error) {
 		}
 		root = filepath.Join(root, "attnscope")
 	}
-	return filepath.Join(root, "s3", b.bucket, filepath.FromSlash(b.prefix)), nil
+	return filepath.Join(root, kind, b.bucket, filepath.FromSlash(b.prefix))
 }
 
 // pull downloads the run into dir as PullRun does, leaving out the files skip
@@ -261,6 +269,9 @@ func (b *Bucket) pullSkipping(ctx context.Context, dir string, skip func(rel str
 		return nil, err
 	}
 	if _, err := b.pullObjects(ctx, dir, objs, skip); err != nil {
+		return nil, err
+	}
+	if err := prune(dir, objs); err != nil {
 		return nil, err
 	}
 	left := map[string]objectInfo{}
@@ -315,4 +326,22 @@ func (b *Bucket) download(ctx context.Context, rel, local string) error {
 		return b.explain(err, "read")
 	}
 	return nil
+}
+
+// prune removes the files of the local folder dir that are no objects of objs (of an
+// older version of the run): hidden files (a download in progress) are kept.
+func prune(dir string, objs map[string]objectInfo) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if _, ok := objs[filepath.ToSlash(rel)]; !ok {
+			return os.Remove(p)
+		}
+		return nil
+	})
 }

@@ -182,7 +182,7 @@ func (c *captureFlags) run(cmd *cobra.Command) error {
 			Temperature: c.temperature, TopK: c.topK, TopP: c.topP, Seed: c.seed,
 		}
 	}
-	dir, push, err := store.Stage(cmd.Context(), c.out, true)
+	dir, push, err := store.Stage(cmd.Context(), c.out, writerName("capture", c.shard))
 	if err != nil {
 		return err
 	}

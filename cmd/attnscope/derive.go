@@ -117,7 +117,7 @@ func runDerive(cmd *cobra.Command, args []string, configPath, pass string, worke
 			return fmt.Errorf("%s: %w", configPath, err)
 		}
 	}
-	dir, push, err := store.Stage(cmd.Context(), args[0], true)
+	dir, push, err := store.Stage(cmd.Context(), args[0], writerName("derive", sh))
 	if err != nil {
 		return err
 	}
@@ -162,4 +162,12 @@ func defaultKwargs(s *derive.Spec) derive.Kwargs {
 		kw[k] = ks.Default
 	}
 	return kw
+}
+
+// writerName names the writer of an S3 run (store.Claim): the command, and its shard.
+func writerName(command string, sh shard.Shard) string {
+	if !sh.Sharded() {
+		return command
+	}
+	return command + "-" + sh.Name()
 }

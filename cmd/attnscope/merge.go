@@ -130,13 +130,13 @@ func summarizeMerged(dir string) error {
 func mergeStaged(ctx context.Context, out string, srcs []string) (*jobs.MergeSummary, error) {
 	local := make([]string, len(srcs))
 	for i, s := range srcs {
-		dir, _, err := store.Stage(ctx, s, false)
+		dir, _, err := store.Stage(ctx, s, "")
 		if err != nil {
 			return nil, err
 		}
 		local[i] = dir
 	}
-	dir, push, err := store.Stage(ctx, out, true)
+	dir, push, err := store.Stage(ctx, out, "merge")
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,26 @@ type Server struct {
 	Sent     atomic.Int64 // response bytes sent (bodies of answered requests)
 	Requests atomic.Int64 // requests passed to the store
 	backend  *s3mem.Backend
+	hook     atomic.Pointer[func(*http.Request) bool]
+}
+
+// OnRequest calls f with each request that passed the signature check before the
+// store serves it; when f returns true the request is not served (503 SlowDown).
+// A test can stop a client process at an exact request this way.
+func (s *Server) OnRequest(f func(r *http.Request) (refuse bool)) { s.hook.Store(&f) }
+
+// Keys lists the keys of bucket Bucket under prefix, the temporary ones included.
+func (s *Server) Keys(prefix string) ([]string, error) {
+	p := gofakes3.NewPrefix(&prefix, nil)
+	l, err := s.backend.ListBucket(Bucket, &p, gofakes3.ListBucketPage{})
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(l.Contents))
+	for _, c := range l.Contents {
+		keys = append(keys, c.Key)
+	}
+	return keys, nil
 }
 
 // Delete removes the object key of bucket Bucket behind the clients' backs (an
@@ -84,6 +104,10 @@ func Start(tb testing.TB) *Server {
 			deny(code)
 		case key == ReadOnlyKey && r.Method != http.MethodGet && r.Method != http.MethodHead:
 			deny("AccessDenied")
+		case s.refuse(r):
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>refused by the test</Message><Resource>%s</Resource><RequestId>1</RequestId></Error>`, r.URL.Path)
 		default:
 			s.Requests.Add(1)
 			fake.ServeHTTP(counting{w, &s.Sent}, r)
@@ -92,6 +116,11 @@ func Start(tb testing.TB) *Server {
 	tb.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
+}
+
+func (s *Server) refuse(r *http.Request) bool {
+	f := s.hook.Load()
+	return f != nil && *f != nil && (*f)(r)
 }
 
 // Verify checks the SigV4 Authorization header of r against the secrets of the
