@@ -9,12 +9,16 @@ GO        ?= go
 BIN       := bin/attnscope
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build demo test test-short vet bench fuzz clean
+.PHONY: all build build-xla demo test test-short vet bench fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/attnscope
+
+# With GoMLX's XLA backend (--backend xla:cuda) for machines with a PJRT plugin; cgo.
+build-xla:
+	$(GO) build -tags xla -o $(BIN) ./cmd/attnscope
 
 # The main job on the bundled default: no download, no GPU.
 demo: build
@@ -23,12 +27,14 @@ demo: build
 # Every test of the project (what CI runs).
 test: vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -tags xla -run 'XLA|Backend' ./model
 
 test-short:
 	$(GO) test -short ./...
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags xla ./model
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

@@ -22,8 +22,6 @@ import (
 	"github.com/attnscope/attnscope/model/phi"
 	"github.com/attnscope/attnscope/model/phi3"
 	"github.com/attnscope/attnscope/model/roberta"
-	"github.com/gomlx/compute"
-	_ "github.com/gomlx/compute/gobackend" // pure-Go backend
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -115,26 +113,6 @@ func Architecture(c *arch.Config) (arch.Architecture, error) {
 // GPT-2-small capture at N=128 took 205 ms with 2 threads against 130 ms this way, and
 // a 2048² matmul reached 162 against 312 GFLOP/s (attnscope bench capture --backend).
 const DefaultBackend = "go:ops_sequential"
-
-// NewBackend returns the GoMLX backend named by config ("go", "xla:cuda",
-// ...); empty means $GOMLX_BACKEND, else DefaultBackend. The Go backend
-// uses GOMAXPROCS threads, read when it is created.
-func NewBackend(config string) (b compute.Backend, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("backend %q: %v", config, p)
-		}
-	}()
-	if config == "" {
-		if _, ok := os.LookupEnv(compute.ConfigEnvVar); !ok {
-			config = DefaultBackend
-		}
-	}
-	if config == "" {
-		return compute.New()
-	}
-	return compute.NewWithConfig(config)
-}
 
 // Load reads a model folder: config.json (dispatching on model_type) and
 // model.safetensors or model.safetensors.index.json (F32, F16 or BF16, read
