@@ -304,19 +304,7 @@ func TestQKTilesWindowsAndScales(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := randomLongModel(t, c.config, c.set)
-			in := []Input{{ID: "long", Text: text}}
-			full := filepath.Join(t.TempDir(), "full")
-			qk := filepath.Join(t.TempDir(), "qk")
-			for _, o := range []Options{{}, {QK: true}} {
-				out := full
-				if o.QK {
-					out = qk
-				}
-				o.ModelDir, o.Truncate, o.Hidden, o.Float64Attention, o.Command, o.Info = dir, "right", true, true, []string{"test"}, func(string) {}
-				if _, err := Run(context.Background(), out, in, o); err != nil {
-					t.Fatal(err)
-				}
-			}
+			full, qk := captureFullAndQK(t, dir, text, true)
 			tiles, info := checkQKTiles(t, full, qk, "long", n)
 			defer tiles.Close()
 			if !slices.Equal(info.Windows, c.windows) {
@@ -422,19 +410,7 @@ func TestQKTilesEveryFamily(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := randomLongModel(t, c.config, c.set)
 			covered[configModelType(t, filepath.Join(dir, "config.json"))] = true
-			in := []Input{{ID: "long", Text: text}}
-			full := filepath.Join(t.TempDir(), "full")
-			qk := filepath.Join(t.TempDir(), "qk")
-			for _, o := range []Options{{}, {QK: true}} {
-				out := full
-				if o.QK {
-					out = qk
-				}
-				o.ModelDir, o.Truncate, o.Float64Attention, o.Command, o.Info = dir, "right", true, []string{"test"}, func(string) {}
-				if _, err := Run(context.Background(), out, in, o); err != nil {
-					t.Fatal(err)
-				}
-			}
+			full, qk := captureFullAndQK(t, dir, text, false)
 			tiles, _ := checkQKTiles(t, full, qk, "long", n)
 			tiles.Close()
 		})
@@ -446,6 +422,25 @@ func TestQKTilesEveryFamily(t *testing.T) {
 			}
 		}
 	}
+}
+
+// captureFullAndQK captures text as sample "long" of the model in dir twice, with
+// full and with qk storage, both with float64 attention and right truncation
+// (and hidden states when asked), and returns the two run folders.
+func captureFullAndQK(t *testing.T, dir, text string, hidden bool) (full, qk string) {
+	t.Helper()
+	full, qk = filepath.Join(t.TempDir(), "full"), filepath.Join(t.TempDir(), "qk")
+	for _, o := range []Options{{}, {QK: true}} {
+		out := full
+		if o.QK {
+			out = qk
+		}
+		o.ModelDir, o.Truncate, o.Hidden, o.Float64Attention, o.Command, o.Info = dir, "right", hidden, true, []string{"test"}, func(string) {}
+		if _, err := Run(context.Background(), out, []Input{{ID: "long", Text: text}}, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return full, qk
 }
 
 // configModelType reads the model_type of the config.json at path.
