@@ -82,7 +82,7 @@ func TestShardResumesAfterInterruption(t *testing.T) {
 				t.Fatal("the interrupted shard published its run folder")
 			}
 			work := workDir(out)
-			kept, _ := filepath.Glob(filepath.Join(work, store.DerivedDir, d.pass, "*.npy"))
+			kept, _ := filepath.Glob(filepath.Join(runDir(out), store.DerivedDir, d.pass, "*.npy"))
 			if len(kept) != 2 {
 				t.Fatalf("the interrupted shard kept %d items, want 2", len(kept))
 			}
