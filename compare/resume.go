@@ -1,68 +1,51 @@
 package compare
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/attnscope/attnscope/internal/atomicfile"
+	"github.com/attnscope/attnscope/internal/shard"
 )
 
 // A sharded compare compares its human sessions one at a time: the rows of each go to
-// their own tables in OUT/shard-<i>-of-<n>/.shard-work/<session>/ and the session is
-// then recorded in the work's progress manifest (ShardProgressFile, rewritten
-// atomically). A shard killed mid-way keeps the sessions it finished, and its rerun
-// compares only the others; once all are there, the session tables are joined, in the
-// human run's order, into the shard's tables, the shard manifest is written and the
-// work folder removed.
-const (
-	ShardWorkDir      = ".shard-work"
-	ShardProgressFile = "progress.json"
-)
+// their own tables in the shard's work folder, OUT/shard-<i>-of-<n>/.shard-work/<session>/
+// (shard.Work), which then records the session finished. A shard killed mid-way keeps
+// the sessions it finished, and its rerun compares only the others; once all are there,
+// the session tables are joined, in the human run's order, into the shard's tables, the
+// shard manifest is written and the work folder removed.
 
 // resumeShard compares the sessions of the shard not finished in out's work folder
 // (sections writes the tables of the pairs e.mine keeps into a folder) and joins
 // every session's tables into out.
 func (e *engine) resumeShard(ctx context.Context, out string, sections func(dir string) error) error {
 	m := newManifest(e.opt, e.human, e.cfg)
-	m.Finished = []string{}
 	if len(m.Assigned) == 0 {
 		return sections(out) // the tables with their header only
 	}
-	work := filepath.Join(out, ShardWorkDir)
-	prog := filepath.Join(work, ShardProgressFile)
-	b, err := os.ReadFile(prog)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return err
-	default:
-		var old ShardManifest
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if dec.Decode(&old) == nil && old.Config == m.Config && slices.Equal(old.Order, m.Order) && slices.Equal(old.Assigned, m.Assigned) && old.Index == m.Index && old.Count == m.Count {
-			m.Finished = old.Finished
-		} else {
-			e.sum.Warnings = append(e.sum.Warnings, fmt.Sprintf("%s holds the work of another configuration or other sessions: started afresh", work))
-			if err := os.RemoveAll(work); err != nil {
-				return err
-			}
+	work := filepath.Join(out, shard.WorkDir)
+	key := fmt.Sprintf("%s\x00%q\x00%q", m.Config, m.Order, m.Assigned)
+	const what = "configuration or other sessions"
+	w, err := shard.OpenWork(work, e.opt.Shard, key, what)
+	if stale := (*shard.StaleError)(nil); errors.As(err, &stale) {
+		e.sum.Warnings = append(e.sum.Warnings, fmt.Sprintf("%s holds the work of another %s: started afresh", work, what))
+		if err := os.RemoveAll(work); err != nil {
+			return err
 		}
+		w, err = shard.OpenWork(work, e.opt.Shard, key, what)
 	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err != nil {
 		return err
 	}
-	if err := atomicfile.RemoveTemps(out); err != nil { // of the work and of a join killed mid-way
+	if err := atomicfile.RemoveTemps(out); err != nil { // of a join killed mid-way
 		return err
 	}
-	e.sum.Kept = len(m.Finished)
+	e.sum.Kept = w.Kept()
 	var sessions []string // the shard's, in the human run's order
 	for _, st := range m.Order {
 		if _, ok := slices.BinarySearch(m.Assigned, st); ok {
@@ -70,7 +53,7 @@ func (e *engine) resumeShard(ctx context.Context, out string, sections func(dir 
 		}
 	}
 	for _, st := range sessions {
-		if _, ok := slices.BinarySearch(m.Finished, st); ok {
+		if w.Done(st) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -87,13 +70,7 @@ func (e *engine) resumeShard(ctx context.Context, out string, sections func(dir 
 		if err := sections(dir); err != nil {
 			return err
 		}
-		i, _ := slices.BinarySearch(m.Finished, st)
-		m.Finished = slices.Insert(m.Finished, i, st)
-		j, err := json.MarshalIndent(m, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(prog, append(j, '\n')); err != nil {
+		if err := w.Finish(st); err != nil {
 			return err
 		}
 		e.sum.Sessions++

@@ -42,7 +42,7 @@ type Summary struct {
 	Warnings []string // items skipped and why
 	Resumed  bool     // a finished shard: its manifest says so, nothing was computed
 	// Of a shard: its human sessions compared by this run and those kept from an
-	// earlier, interrupted run (ShardWorkDir).
+	// earlier, interrupted run (shard.Work).
 	Sessions, Kept int
 }
 
@@ -166,7 +166,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (*Summary, error) {
 	if err := writeShardManifest(out, opt, human, cfg); err != nil {
 		return nil, err
 	}
-	return e.sum, os.RemoveAll(filepath.Join(out, ShardWorkDir))
+	return e.sum, os.RemoveAll(filepath.Join(out, shard.WorkDir)) // the work folder (shard.Work)
 }
 
 func firstNonEmpty(a, b string) string {

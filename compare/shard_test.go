@@ -3,12 +3,12 @@ package compare
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -146,15 +146,14 @@ func TestShardKilledMidway(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out", "shard-0-of-1")
-	progress := filepath.Join(out, ShardWorkDir, ShardProgressFile)
+	work := filepath.Join(out, shard.WorkDir)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestShardKilledChild$")
 	cmd.Env = append(os.Environ(), killChildEnv+"="+filepath.Join(dir, "cmp.yaml"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var m ShardManifest
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if b, err := os.ReadFile(progress); err == nil && json.Unmarshal(b, &m) == nil && len(m.Finished) >= 1 {
+		if done, err := shard.ReadProgress(work); err == nil && len(done) >= 1 {
 			break
 		}
 	}
@@ -163,9 +162,9 @@ func TestShardKilledMidway(t *testing.T) {
 	if IsShardOutput(out) {
 		t.Skip("the shard finished before it was killed; nothing to test")
 	}
-	b, err := os.ReadFile(progress)
-	if err != nil || json.Unmarshal(b, &m) != nil || len(m.Finished) == 0 || len(m.Finished) == len(m.Assigned) {
-		t.Fatalf("killed with %d of %d sessions finished (%v); expected mid-way", len(m.Finished), len(m.Assigned), err)
+	done, err := shard.ReadProgress(work)
+	if err != nil || len(done) == 0 {
+		t.Fatalf("the killed shard recorded no finished session (%v)", err)
 	}
 	if tables, _ := filepath.Glob(filepath.Join(out, "*.csv")); len(tables) > 0 {
 		t.Fatalf("the killed shard published tables: %v", tables)
@@ -174,11 +173,18 @@ func TestShardKilledMidway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Kept != len(m.Finished) || sum.Sessions != len(m.Assigned)-len(m.Finished) {
-		t.Errorf("rerun compared %d sessions and kept %d; want %d and %d", sum.Sessions, sum.Kept, len(m.Assigned)-len(m.Finished), len(m.Finished))
+	m, err := ReadShardManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) == len(m.Assigned) {
+		t.Fatalf("killed with all %d sessions finished; expected mid-way", len(done))
+	}
+	if sum.Kept != len(done) || sum.Sessions != len(m.Assigned)-len(done) {
+		t.Errorf("rerun compared %d sessions and kept %d; want %d and %d", sum.Sessions, sum.Kept, len(m.Assigned)-len(done), len(done))
 	}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && (strings.Contains(d.Name(), ".tmp-") || d.Name() == ShardWorkDir) {
+		if err == nil && (strings.Contains(d.Name(), ".tmp-") || d.Name() == shard.WorkDir) {
 			t.Errorf("left behind: %s", p)
 		}
 		return nil
@@ -196,5 +202,37 @@ func TestShardKilledMidway(t *testing.T) {
 				t.Errorf("merged %s%s differs from the single run's (%v %v)", stem, ext, err1, err2)
 			}
 		}
+	}
+}
+
+// A work folder left by a shard of another configuration (its progress record's key
+// differs) is not taken: the rerun warns, compares every session afresh, and removes it.
+func TestShardStaleWorkStartsAfresh(t *testing.T) {
+	dir, cfg := setup(t, false)
+	out := filepath.Join(dir, "out", "shard-0-of-1")
+	sh := shard.Shard{Index: 0, Count: 1}
+	w, err := shard.OpenWork(filepath.Join(out, shard.WorkDir), sh, "another configuration", "configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish("a session of another run"); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(context.Background(), cfg, Options{Now: killFixed, Workers: 2, Shard: sh, ConfigSum: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadShardManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Kept != 0 || sum.Sessions != len(m.Assigned) || len(m.Assigned) == 0 {
+		t.Errorf("compared %d sessions and kept %d; want all %d and none", sum.Sessions, sum.Kept, len(m.Assigned))
+	}
+	if !slices.ContainsFunc(sum.Warnings, func(s string) bool { return strings.Contains(s, "started afresh") }) {
+		t.Errorf("no warning about the stale work folder: %q", sum.Warnings)
+	}
+	if _, err := os.Stat(filepath.Join(out, shard.WorkDir)); !os.IsNotExist(err) {
+		t.Errorf("the work folder is left (%v)", err)
 	}
 }

@@ -8,12 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"time"
 
 	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/atomicfile"
 	"github.com/attnscope/attnscope/internal/buildinfo"
 	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
@@ -22,9 +20,10 @@ import (
 // A diagnostic writes its run into a folder beside opts.Out that commit renames to
 // Out once every item is written, so Out never holds a half-written run. An unsharded
 // run uses a fresh temporary folder, removed on failure. A sharded run uses a fixed
-// one, .<Out>.shard-work, with the shard manifest rewritten (atomically) after every
-// item (example, batch or gradient step): a shard killed mid-way leaves its finished
-// items there and its rerun computes only the missing ones.
+// work folder, .<Out>.shard-work (shard.Work), holding the run in its subfolder run/
+// and recording every item (example, batch or gradient step) finished once its output
+// is written: a shard killed mid-way leaves its finished items there and its rerun
+// computes only the missing ones.
 
 // pending is a run being written.
 type pending struct {
@@ -32,14 +31,18 @@ type pending struct {
 	tmp     string
 	dest    string
 	sharded bool
-	m       store.ShardManifest // sharded: what is assigned and finished
+	m       store.ShardManifest // sharded: what is assigned
+	work    *shard.Work         // sharded: what is finished
 }
 
-// workDir is the fixed folder a sharded run is written into before commit.
+// workDir is the fixed work folder of a sharded run.
 func workDir(out string) string {
 	c := filepath.Clean(out)
 	return filepath.Join(filepath.Dir(c), "."+filepath.Base(c)+".shard-work")
 }
+
+// runDir is where a sharded run is written before commit.
+func runDir(out string) string { return filepath.Join(workDir(out), "run") }
 
 // create starts the run of command, whose items are the n ids format(0) …
 // format(n-1); a sharded run resumes its work folder when one is there.
@@ -58,30 +61,24 @@ func (s *Setup) create(ctx context.Context, command string, n int, format string
 	if err != nil {
 		return nil, err
 	}
-	var m store.ShardManifest
 	if o.Shard.Sharded() {
-		m = store.ShardManifest{Command: command, Index: o.Shard.Index, Count: o.Shard.Count, Assigned: []string{}, Finished: []string{}}
+		m := store.ShardManifest{Command: command, Index: o.Shard.Index, Count: o.Shard.Count, Assigned: []string{}, Finished: []string{}}
 		for i := range n {
 			if id := fmt.Sprintf(format, i); o.Shard.Has(id) {
 				m.Assigned = append(m.Assigned, id)
 			}
 		}
 		slices.Sort(m.Assigned)
-		if p, err := s.resume(m, files); p != nil || err != nil {
-			return p, err
-		}
+		return s.openShard(m, files)
 	}
-	var tmp string
-	if o.Shard.Sharded() {
-		tmp = workDir(o.Out)
-		err = os.Mkdir(tmp, 0o755)
-	} else if tmp, err = os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), "."+filepath.Base(o.Out)+".partial-"); err == nil {
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), "."+filepath.Base(o.Out)+".partial-")
+	if err == nil {
 		err = os.Chmod(tmp, 0o755)
 	}
 	if err != nil {
 		return nil, err
 	}
-	p := &pending{tmp: tmp, dest: o.Out, sharded: o.Shard.Sharded(), m: m}
+	p := &pending{tmp: tmp, dest: o.Out}
 	if err := s.start(p, files); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
@@ -89,7 +86,7 @@ func (s *Setup) create(ctx context.Context, command string, n int, format string
 	return p, nil
 }
 
-// start creates the run in p.tmp (run.json, the token table, the shard manifest).
+// start creates the run in p.tmp (run.json, the token table).
 func (s *Setup) start(p *pending, files []store.FileHash) error {
 	o := s.opts
 	cfg, _ := json.Marshal(s.Net.Cfg.Raw)
@@ -105,12 +102,7 @@ func (s *Setup) start(p *pending, files []store.FileHash) error {
 		return err
 	}
 	if s.Map.Table != nil {
-		if err := WriteTable(filepath.Join(p.tmp, "token_table.npy"), s.Map.Table); err != nil {
-			return err
-		}
-	}
-	if p.sharded {
-		return p.run.WriteShardManifest(p.m)
+		return WriteTable(filepath.Join(p.tmp, "token_table.npy"), s.Map.Table)
 	}
 	return nil
 }
@@ -125,58 +117,45 @@ func (s *Setup) backend() string {
 	return "go"
 }
 
-// resume opens the work folder of a sharded run left by an earlier attempt (nil when
-// there is none), checking that it was started on the same model, backend, token map
-// and items; the settings of its passes are checked when they are prepared.
-func (s *Setup) resume(m store.ShardManifest, files []store.FileHash) (*pending, error) {
-	dir := workDir(s.opts.Out)
-	if _, err := os.Stat(filepath.Join(dir, store.RunFile)); errors.Is(err, fs.ErrNotExist) {
-		os.RemoveAll(dir) // killed before its run.json was written: nothing to keep
-		return nil, nil
-	}
-	r, err := store.Open(dir)
+// openShard opens the work folder of a sharded run (refused when an earlier attempt
+// started it on another model, backend, token map or items: the work's key) and the
+// run in it, started afresh unless an earlier attempt wrote its run.json; the
+// settings of its passes are checked when they are prepared.
+func (s *Setup) openShard(m store.ShardManifest, files []store.FileHash) (*pending, error) {
+	key := fmt.Sprintf("%s\x00%q\x00%v\x00%q\x00%v", m.Command, m.Assigned, files, s.backend(), s.Map.Table)
+	w, err := shard.OpenWork(workDir(s.opts.Out), s.opts.Shard, key, m.Command+" (model, backend, token table or items)")
 	if err != nil {
 		return nil, err
 	}
-	again := func(why string) error {
-		return fmt.Errorf("%s holds an unfinished %s shard %d/%d started with %s: delete it to start the shard afresh", dir, m.Command, m.Index, m.Count, why)
-	}
-	if r.Meta.Model == nil || !reflect.DeepEqual(r.Meta.Model.Files, files) || r.Meta.Backend != s.backend() {
-		return nil, again("another model or backend")
-	}
-	old, err := r.ShardManifests()
-	if err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(old, func(o store.ShardManifest) bool { return o.FileName() == m.FileName() })
-	if len(old) != 1 || i != 0 || !slices.Equal(old[0].Assigned, m.Assigned) {
-		return nil, again("other inputs or another diagnostic")
-	}
-	if s.Map.Table != nil {
-		t, err := ReadTable(filepath.Join(dir, "token_table.npy"), len(s.Map.Table))
-		if err != nil || !slices.Equal(t, s.Map.Table) {
-			return nil, again("another token table")
+	p := &pending{tmp: runDir(s.opts.Out), dest: s.opts.Out, sharded: true, m: m, work: w}
+	if _, err := os.Stat(filepath.Join(p.tmp, store.RunFile)); errors.Is(err, fs.ErrNotExist) && w.Kept() == 0 {
+		if err := os.RemoveAll(p.tmp); err != nil { // killed before its run.json was written: nothing to keep
+			return nil, err
 		}
+		if err := s.start(p, files); err != nil {
+			w.Remove()
+			return nil, err
+		}
+		return p, nil
 	}
-	if err := atomicfile.RemoveTemps(dir); err != nil {
+	if p.run, err = store.Open(p.tmp); err != nil {
 		return nil, err
 	}
-	p := &pending{run: r, tmp: dir, dest: s.opts.Out, sharded: true, m: old[0]}
-	passes, err := r.DerivedPasses()
+	passes, err := p.run.DerivedPasses()
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range p.m.Finished { // the manifest is written after an item's files
-		if !slices.ContainsFunc(passes, func(pass store.PassInfo) bool { return r.HasDerived(pass.Name, id) }) {
-			return nil, again(fmt.Sprintf("item %s marked finished but without its output", id))
+	for _, id := range w.Finished() { // recorded after an item's files
+		if !slices.ContainsFunc(passes, func(pass store.PassInfo) bool { return p.run.HasDerived(pass.Name, id) }) {
+			return nil, fmt.Errorf("%s: item %s is recorded finished but has no output: delete the folder to start shard %s afresh", w.Dir(), id, s.opts.Shard)
 		}
 	}
 	if s.opts.Log != nil {
 		fmt.Fprintf(s.opts.Log, "resuming %s shard %d/%d from %s: %d of %d finished, computing %d\n",
-			m.Command, m.Index, m.Count, dir, len(p.m.Finished), len(p.m.Assigned), len(p.m.Assigned)-len(p.m.Finished))
+			m.Command, m.Index, m.Count, w.Dir(), w.Kept(), len(m.Assigned), len(m.Assigned)-w.Kept())
 	}
-	r.Meta.Commands = append(r.Meta.Commands, s.opts.Command)
-	return p, r.WriteMeta()
+	p.run.Meta.Commands = append(p.run.Meta.Commands, s.opts.Command)
+	return p, p.run.WriteMeta()
 }
 
 func nonEmpty(xs ...string) []string {
@@ -191,11 +170,7 @@ func nonEmpty(xs ...string) []string {
 
 // done reports whether item id is computed already or belongs to another shard.
 func (p *pending) done(sh shard.Shard, id string) bool {
-	if !sh.Has(id) {
-		return true
-	}
-	_, ok := slices.BinarySearch(p.m.Finished, id)
-	return p.sharded && ok
+	return !sh.Has(id) || p.sharded && p.work.Done(id)
 }
 
 // todo is how many items are left to compute (total: the shard's).
@@ -203,49 +178,65 @@ func (p *pending) todo(total int) int {
 	if !p.sharded {
 		return total
 	}
-	return len(p.m.Assigned) - len(p.m.Finished)
+	return len(p.m.Assigned) - len(p.work.Finished())
 }
 
-// finish records item id finished (for a sharded run, in its manifest).
+// finish records item id finished (for a sharded run, in its work folder).
 func (p *pending) finish(id string) error {
 	if !p.sharded {
 		return nil
 	}
-	if i, ok := slices.BinarySearch(p.m.Finished, id); !ok {
-		p.m.Finished = slices.Insert(p.m.Finished, i, id)
+	return p.work.Finish(id)
+}
+
+// kept is how many items a sharded run keeps for its rerun.
+func (p *pending) kept() int {
+	if !p.sharded {
+		return 0
 	}
-	return p.run.WriteShardManifest(p.m)
+	return len(p.work.Finished())
 }
 
 // abort removes an unsharded run; a sharded one keeps what it finished for its rerun.
 func (p *pending) abort() {
-	if !p.sharded || len(p.m.Finished) == 0 {
+	switch {
+	case !p.sharded:
 		os.RemoveAll(p.tmp)
+	case p.kept() == 0:
+		p.work.Remove()
 	}
 }
 
 // fail aborts p and returns err, saying for a sharded run that a rerun resumes.
 func (p *pending) fail(err error) error {
 	p.abort()
-	if p.sharded && len(p.m.Finished) > 0 {
-		return fmt.Errorf("%w (the %d finished items are kept in %s: rerun the shard to resume)", err, len(p.m.Finished), p.tmp)
+	if n := p.kept(); n > 0 {
+		return fmt.Errorf("%w (the %d finished items are kept in %s: rerun the shard to resume)", err, n, p.work.Dir())
 	}
 	return err
 }
 
 // commitSummarized commits the run, an unsharded run with its run-level outputs
-// (Summarize; a sharded run gets them when merge joins the shards).
+// (Summarize), a sharded one with its shard manifest (it gets them when merge joins
+// the shards).
 func (p *pending) commitSummarized() error {
 	if !p.sharded {
 		if err := Summarize(p.run); err != nil {
 			return p.fail(err)
 		}
-	} else if !p.m.Complete() {
+		return p.commit()
+	}
+	p.m.Finished = p.work.Finished()
+	if !p.m.Complete() {
 		return p.fail(fmt.Errorf("shard %d/%d: %d items not computed", p.m.Index, p.m.Count, len(p.m.Missing())))
+	}
+	if err := p.run.WriteShardManifest(p.m); err != nil {
+		return p.fail(err)
 	}
 	return p.commit()
 }
 
+// commit moves the finished run to its destination (and removes a shard's work folder).
 func (p *pending) commit() error {
 	now := time.Now().UTC()
 	p.run.Meta.EndTime = &now
@@ -254,6 +245,9 @@ func (p *pending) commit() error {
 	}
 	if err := os.Rename(p.tmp, p.dest); err != nil {
 		return p.fail(fmt.Errorf("move the finished run to %s: %w", p.dest, err))
+	}
+	if p.sharded {
+		return p.work.Remove()
 	}
 	return nil
 }
@@ -274,7 +268,7 @@ func (s *Setup) shardFinished(command string) (bool, error) {
 	}
 	for _, m := range ms {
 		if m.Command == command && m.Index == s.opts.Shard.Index && m.Count == s.opts.Shard.Count && m.Complete() {
-			return true, nil
+			return true, os.RemoveAll(workDir(s.opts.Out)) // left by a kill after the commit's rename
 		}
 	}
 	return false, nil

@@ -82,9 +82,15 @@ func TestShardResumesAfterInterruption(t *testing.T) {
 				t.Fatal("the interrupted shard published its run folder")
 			}
 			work := workDir(out)
-			kept, _ := filepath.Glob(filepath.Join(work, store.DerivedDir, d.pass, "*.npy"))
+			kept, _ := filepath.Glob(filepath.Join(runDir(out), store.DerivedDir, d.pass, "*.npy"))
 			if len(kept) != 2 {
 				t.Fatalf("the interrupted shard kept %d items, want 2", len(kept))
+			}
+			// The same shard with other items (fewer batches): its work is refused and kept.
+			fewer := setup(out, shard.Shard{Index: 0, Count: 1}, nil)
+			fewer.opts.Batches = 4
+			if _, err := d.run(context.Background(), fewer, nil); err == nil || !strings.Contains(err.Error(), work+" holds the unfinished work of another diagnose-"+d.name) {
+				t.Fatalf("a rerun with other items: %v; want the work refused", err)
 			}
 			before := map[string]os.FileInfo{}
 			for _, k := range kept {

@@ -21,8 +21,7 @@ import (
 // read with ranged requests (far fewer bytes than the sample); pushing again uploads
 // nothing; no temporary object remains.
 func TestS3RoundTrip(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	local := writeRun(t, t.TempDir(), 3, 6, 40)
 	b, err := store.OpenS3(ctx, "s3://runs/exp/one")
@@ -87,8 +86,7 @@ func TestS3MultipartPut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("uploads 40 MB")
 	}
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
+	s3test.StartEnv(t)
 	ctx := context.Background()
 	b, err := store.OpenS3(ctx, "s3://runs/big")
 	if err != nil {
@@ -245,9 +243,7 @@ func writeRun(t *testing.T, dir string, samples, layers, n int) string {
 // An object deleted after the run was opened (OpenRead) is an error naming it, in
 // one sentence; the other samples still read.
 func TestS3ObjectGone(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
-	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	local := writeRun(t, t.TempDir(), 2, 2, 8)
 	b, err := store.OpenS3(ctx, "s3://runs/gone")
@@ -279,8 +275,7 @@ func TestS3ObjectGone(t *testing.T) {
 // writer name deletes it and no other writer's. Readers (OpenRead) see the run as
 // published: a file in their cache that the bucket does not hold is removed.
 func TestS3ClaimAndReadCache(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	// Killed writers: the server refuses their copies and deletes.
 	srv.OnRequest(func(r *http.Request) bool {

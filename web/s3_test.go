@@ -26,9 +26,7 @@ import (
 // local run's byte for byte, and a second head on the same kv head reads only
 // its own queries and log-sum-exps.
 func TestS3QKSampleTiles(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
-	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	model := refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = 500 })
 	local := filepath.Join(t.TempDir(), "qk")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,8 +13,8 @@ import (
 	"time"
 
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/jobs"
-	"github.com/attnscope/attnscope/store"
 )
 
 // TestDiagnoseCommand runs diagnose jacobian and plot on the reference BERT,
@@ -126,16 +125,19 @@ func TestDiagnoseShardKilledMidway(t *testing.T) {
 	}
 	argv := append(slices.Clone(base), "-o", shard0, "--shard", "0/2")
 	work := filepath.Join(tmp, ".s0.shard-work")
-	manifest := filepath.Join(work, "shards", "diagnose-jacobian-shard-0-of-2.json")
+	var ids []string
+	for i := range 16 {
+		ids = append(ids, fmt.Sprintf("ex%05d", i))
+	}
+	assigned := shard.Shard{Index: 0, Count: 2}.Select(ids)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
 	cmd.Env = append(os.Environ(), deriveChildEnv+"="+strings.Join(argv, "\x1f"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var m store.ShardManifest
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if b, err := os.ReadFile(manifest); err == nil && json.Unmarshal(b, &m) == nil && len(m.Finished) >= 2 {
+		if done, err := shard.ReadProgress(work); err == nil && len(done) >= 2 {
 			break
 		}
 	}
@@ -144,16 +146,16 @@ func TestDiagnoseShardKilledMidway(t *testing.T) {
 	if _, err := os.Stat(shard0); err == nil {
 		t.Skip("the shard finished before it was killed; nothing to test")
 	}
-	b, err := os.ReadFile(manifest)
-	if err != nil || json.Unmarshal(b, &m) != nil {
-		t.Fatalf("the killed shard left no readable manifest in %s: %v", work, err)
+	done, err := shard.ReadProgress(work)
+	if err != nil {
+		t.Fatalf("the killed shard left no readable progress record in %s: %v", work, err)
 	}
-	if len(m.Finished) == 0 || len(m.Finished) == len(m.Assigned) {
-		t.Fatalf("killed with %d of %d items finished; expected mid-way", len(m.Finished), len(m.Assigned))
+	if len(done) == 0 || len(done) == len(assigned) {
+		t.Fatalf("killed with %d of %d items finished; expected mid-way", len(done), len(assigned))
 	}
 	before := map[string]os.FileInfo{}
-	for _, id := range m.Finished {
-		fi, err := os.Stat(filepath.Join(work, "derived", "jacobian", id+".npy"))
+	for _, id := range done {
+		fi, err := os.Stat(filepath.Join(work, "run", "derived", "jacobian", id+".npy"))
 		if err != nil {
 			t.Fatalf("item %s is marked finished: %v", id, err)
 		}
@@ -166,7 +168,7 @@ func TestDiagnoseShardKilledMidway(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, out)
 	}
-	want := fmt.Sprintf("%d of %d finished, computing %d", len(m.Finished), len(m.Assigned), len(m.Assigned)-len(m.Finished))
+	want := fmt.Sprintf("%d of %d finished, computing %d", len(done), len(assigned), len(assigned)-len(done))
 	if !strings.Contains(string(out), want) {
 		t.Errorf("the rerun does not say %q:\n%s", want, out)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/attnscope/attnscope/evaluate"
 	"github.com/attnscope/attnscope/internal/refdata"
-	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/internal/shard"
 )
 
 // TestEvaluateHFModel runs `attnscope evaluate --model` on the tiny-llama reference
@@ -163,15 +162,14 @@ func TestEvaluateShardKilledMidway(t *testing.T) {
 		t.Fatalf("shard 1/2: exit %d", got)
 	}
 	argv := append(slices.Clone(base), "--out", s0, "--shard", "0/2")
-	progress := filepath.Join(s0, evaluate.ShardWorkDir, evaluate.ShardProgressFile)
-	var m store.ShardManifest
+	work := filepath.Join(s0, shard.WorkDir)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
 	cmd.Env = append(os.Environ(), deriveChildEnv+"="+strings.Join(argv, "\x1f"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if b, err := os.ReadFile(progress); err == nil && json.Unmarshal(b, &m) == nil && len(m.Finished) >= 3 {
+		if done, err := shard.ReadProgress(work); err == nil && len(done) >= 3 {
 			break
 		}
 	}
@@ -180,9 +178,9 @@ func TestEvaluateShardKilledMidway(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s0, evaluate.ShardManifestFile)); err == nil {
 		t.Skip("the shard finished before it was killed; nothing to test")
 	}
-	b, err := os.ReadFile(progress)
-	if err != nil || json.Unmarshal(b, &m) != nil || len(m.Finished) == 0 {
-		t.Fatalf("the killed shard left no progress in %s (%v)", progress, err)
+	done, err := shard.ReadProgress(work)
+	if err != nil || len(done) == 0 {
+		t.Fatalf("the killed shard left no progress in %s (%v)", work, err)
 	}
 	rerun := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
 	rerun.Env = append(os.Environ(), deriveChildEnv+"="+strings.Join(argv, "\x1f"))
@@ -194,12 +192,12 @@ func TestEvaluateShardKilledMidway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("shard 0/2: %d batches evaluated, %d kept from an earlier run", len(final.Assigned)-len(m.Finished), len(m.Finished))
+	want := fmt.Sprintf("shard 0/2: %d batches evaluated, %d kept from an earlier run", len(final.Assigned)-len(done), len(done))
 	if !strings.Contains(string(out), want) {
 		t.Errorf("the rerun does not say %q:\n%s", want, out)
 	}
 	filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && (strings.Contains(d.Name(), ".tmp-") || d.Name() == evaluate.ShardWorkDir) {
+		if err == nil && (strings.Contains(d.Name(), ".tmp-") || d.Name() == shard.WorkDir) {
 			t.Errorf("left behind: %s", p)
 		}
 		return nil

@@ -30,6 +30,34 @@ func sumPrompts(t testing.TB, n int) string {
 	return dir
 }
 
+// defaultModel is the bundled model the S3 tests capture.
+var defaultModel = filepath.Join("..", "..", "models", "default")
+
+// entropyRollout and entropyOnly are derive configurations of the S3 tests.
+const (
+	entropyRollout = "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n  - name: rollout\n    input: attention\n    function: compute_attention_rollout\n"
+	entropyOnly    = "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n"
+)
+
+// localRun captures prompts with the default model (and the capture flags extra) into
+// a local run folder named name and derives the configuration passes (YAML) there; it
+// returns the folder and the configuration's file: the single-machine run an S3 test
+// compares with.
+func localRun(t *testing.T, name, prompts, passes string, extra ...string) (local, cfg string) {
+	t.Helper()
+	local = filepath.Join(t.TempDir(), name)
+	cfg = writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), passes)
+	for _, args := range [][]string{
+		append([]string{"capture", "--model", defaultModel, "--prompts", prompts, "--out", local}, extra...),
+		{"derive", "--config", cfg, local},
+	} {
+		if got := run(args); got != exitOK {
+			t.Fatalf("%v: exit %d", args, got)
+		}
+	}
+	return local, cfg
+}
+
 // capture, derive and merge write run folders at s3://bucket/prefix on a real S3
 // server (internal/s3test): a 2-shard capture + derive merged in the bucket is the
 // local single-machine run; report reads the merged run from the bucket.
@@ -37,20 +65,10 @@ func TestS3CaptureDeriveMerge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("captures runs")
 	}
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
-	model := filepath.Join("..", "..", "models", "default")
+	srv := s3test.StartEnv(t)
+	model := defaultModel
 	prompts := sumPrompts(t, 8)
-	cfg := writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n  - name: rollout\n    input: attention\n    function: compute_attention_rollout\n")
-	local := filepath.Join(t.TempDir(), "local")
-	for _, args := range [][]string{
-		{"capture", "--model", model, "--prompts", prompts, "--out", local},
-		{"derive", "--config", cfg, local},
-	} {
-		if got := run(args); got != exitOK {
-			t.Fatalf("%v: exit %d", args, got)
-		}
-	}
+	local, cfg := localRun(t, "local", prompts, entropyRollout)
 	var shards []string
 	for i := range 2 {
 		u := fmt.Sprintf("s3://runs/sums.shard-%d", i)
@@ -115,11 +133,10 @@ func TestS3CaptureDeriveMerge(t *testing.T) {
 // Capture + derive of 100 samples of the default model into a local folder and into
 // the local S3 server (not a test: go test ./cmd/attnscope -run '^$' -bench CaptureDerive100 -benchtime 3x).
 func BenchmarkCaptureDerive100(b *testing.B) {
-	srv := s3test.Start(b)
-	s3test.Env(b, srv.URL, s3test.Key)
-	model := filepath.Join("..", "..", "models", "default")
+	s3test.StartEnv(b)
+	model := defaultModel
 	prompts := sumPrompts(b, 100)
-	cfg := writeFile(b, filepath.Join(b.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n  - name: rollout\n    input: attention\n    function: compute_attention_rollout\n")
+	cfg := writeFile(b, filepath.Join(b.TempDir(), "d.yaml"), entropyRollout)
 	round := 0
 	for _, where := range []string{"local", "s3"} {
 		b.Run(where, func(b *testing.B) {
@@ -144,23 +161,14 @@ func BenchmarkCaptureDerive100(b *testing.B) {
 // with ranged requests: the tile equals the local run's, and the server sends the
 // safetensors header and one layer's bytes for it, not the sample.
 func TestS3ServeRangedTiles(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
-	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	prompts := filepath.Join(t.TempDir(), "p")
 	os.MkdirAll(prompts, 0o755)
 	for i, p := range []string{"1234567+7654321=8888888; 2222+3333=5555; 12+34=", "98+76=174; 5+5=10; 123+456=579; 11+22="} {
 		os.WriteFile(filepath.Join(prompts, fmt.Sprintf("p%d.txt", i)), []byte(p), 0o644)
 	}
-	local := filepath.Join(t.TempDir(), "sums")
-	if got := run([]string{"capture", "--model", filepath.Join("..", "..", "models", "default"), "--prompts", prompts, "--out", local}); got != exitOK {
-		t.Fatalf("capture: exit %d", got)
-	}
-	cfg := writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n")
-	if got := run([]string{"derive", "--config", cfg, local}); got != exitOK {
-		t.Fatalf("derive: exit %d", got)
-	}
+	local, _ := localRun(t, "sums", prompts, entropyOnly)
 	b, err := store.OpenS3(ctx, "s3://runs/sums")
 	if err != nil {
 		t.Fatal(err)
@@ -273,22 +281,14 @@ func objectBytes(t *testing.T, dir string, keep func(rel string) bool) int64 {
 // and the S3 server sends no more than those bytes: with --max-samples 1 one
 // sample's tensors of eight, with --figures heatmap one layer of that sample.
 func TestS3ReportReadsWhatItDraws(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	prompts := filepath.Join(t.TempDir(), "p")
 	os.MkdirAll(prompts, 0o755)
 	for i := range 8 {
 		os.WriteFile(filepath.Join(prompts, fmt.Sprintf("p%d.txt", i)), []byte(fmt.Sprintf("%d+%d=%d; 123+456=579; 98+76=174; 5+5=10; 11+22=", 100*i+7, 13*i+5, 113*i+12)), 0o644)
 	}
-	local := filepath.Join(t.TempDir(), "sums")
-	if got := run([]string{"capture", "--model", filepath.Join("..", "..", "models", "default"), "--prompts", prompts, "--hidden", "--out", local}); got != exitOK {
-		t.Fatalf("capture: exit %d", got)
-	}
-	cfg := writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n")
-	if got := run([]string{"derive", "--config", cfg, local}); got != exitOK {
-		t.Fatalf("derive: exit %d", got)
-	}
+	local, _ := localRun(t, "sums", prompts, entropyOnly, "--hidden")
 	if _, err := must(store.OpenS3(ctx, "s3://runs/sums")).PushRun(ctx, local); err != nil {
 		t.Fatal(err)
 	}

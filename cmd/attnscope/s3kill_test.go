@@ -79,21 +79,11 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("captures runs in child processes; skipped with -short")
 	}
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
-	model := filepath.Join("..", "..", "models", "default")
+	model := defaultModel
 	prompts := sumPrompts(t, 8)
-	local := filepath.Join(t.TempDir(), "local")
-	cfg := writeFile(t, filepath.Join(t.TempDir(), "d.yaml"), "passes:\n  - name: entropy\n    input: attention\n    function: attention_entropy\n  - name: rollout\n    input: attention\n    function: compute_attention_rollout\n")
-	for _, args := range [][]string{
-		{"capture", "--model", model, "--prompts", prompts, "--out", local},
-		{"derive", "--config", cfg, local},
-	} {
-		if got := run(args); got != exitOK {
-			t.Fatalf("%v: exit %d", args, got)
-		}
-	}
+	local, cfg := localRun(t, "local", prompts, entropyRollout)
 	ids, err := must(store.Open(local)).Samples()
 	if err != nil {
 		t.Fatal(err)

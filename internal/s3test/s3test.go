@@ -118,6 +118,15 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
+// StartEnv is the usual setup of a test: Start, then Env with the read-write key Key
+// (the AWS variables point at the new server; the run cache is a fresh folder).
+func StartEnv(tb testing.TB) *Server {
+	tb.Helper()
+	s := Start(tb)
+	Env(tb, s.URL, Key)
+	return s
+}
+
 func (s *Server) refuse(r *http.Request) bool {
 	f := s.hook.Load()
 	return f != nil && *f != nil && (*f)(r)

@@ -2,6 +2,7 @@ package s3test
 
 import (
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +49,32 @@ func TestVerify(t *testing.T) {
 	}
 	if !strings.Contains(sign(Key, Secret).Header.Get("Authorization"), "SignedHeaders=") {
 		t.Fatal("the signer set no SigV4 header")
+	}
+}
+
+// StartEnv points the AWS variables at its server with the read-write key and a fresh
+// run cache; the server answers requests signed with that key.
+func TestStartEnv(t *testing.T) {
+	srv := StartEnv(t)
+	for name, want := range map[string]string{"AWS_ENDPOINT_URL": srv.URL, "AWS_ACCESS_KEY_ID": Key, "AWS_SECRET_ACCESS_KEY": Secret} {
+		if got := os.Getenv(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if fi, err := os.Stat(os.Getenv("ATTNSCOPE_CACHE")); err != nil || !fi.IsDir() {
+		t.Errorf("ATTNSCOPE_CACHE %q is not a folder (%v)", os.Getenv("ATTNSCOPE_CACHE"), err)
+	}
+	r, err := http.NewRequest(http.MethodGet, srv.URL+"/"+Bucket+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	resp, err := http.DefaultClient.Do(signer.SignV4(*r, os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), "", "us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || srv.Requests.Load() != 1 {
+		t.Errorf("listing the bucket with the environment's key: %s, %d requests served", resp.Status, srv.Requests.Load())
 	}
 }
