@@ -255,7 +255,7 @@ func writeLongQKRun(t testing.TB, dir string, n int) (*store.Run, []float64) {
 		q[i*hd], q[(n+i)*hd] = 1, 1
 		k[i*hd] = float32(3 * rng.NormFloat64())
 		k[i*hd+1+i%3] = float32(rng.NormFloat64()) // met by the zero query components
-		scores[i] = float64(k[i*hd]) / 2          // scale 1/√4
+		scores[i] = float64(k[i*hd]) / 2           // scale 1/√4
 	}
 	hi, lo := make([]float32, heads*n), make([]float32, heads*n)
 	m, sum := math.Inf(-1), 0.0
