@@ -25,7 +25,7 @@ func ParseSpan(text string) (Span, error) {
 	to, errB := strconv.Atoi(strings.TrimSpace(b))
 	switch {
 	case !ok || errA != nil || errB != nil:
-		return Span{}, fmt.Errorf("%q: A:B expected, the token positions A ≤ i < B (e.g. 30000:30200)", text)
+		return Span{}, fmt.Errorf("%q: A:B expected, the token positions A ≤ i < B such as 30000:30200", text)
 	case from < 0:
 		return Span{}, fmt.Errorf("%q: positions start at 0", text)
 	case from >= to:
