@@ -58,11 +58,11 @@ func sampleWindow(id string, rows, cols store.Span, queries, keys int) (store.Wi
 // side: one matrix per head (head == allHeads), head's, or a reduction's of the
 // heads (head < 0, MeanHeads...).
 type windowView struct {
-	ms       []viz.Matrix
-	layer    int
-	w        store.Window
-	pr, pc   pooling // of the window's rows and columns (K = 1: weight by weight)
-	n, heads int     // the sample's tokens (queries) and heads
+	ms     []viz.Matrix
+	layer  int
+	w      store.Window
+	pr, pc pooling // of the window's rows and columns (K = 1: weight by weight)
+	q, k   int     // the sample's query and key positions
 }
 
 // windowMatrices reads window rows × cols of layer (< 0: the last) of sample id.
@@ -78,7 +78,7 @@ func windowMatrices(ctx context.Context, src *store.AttentionWindows, id string,
 	if err != nil {
 		return nil, err
 	}
-	v := &windowView{layer: layer, w: w, pr: spanPooling(w.Rows, side), pc: spanPooling(w.Cols, side), n: Q, heads: H}
+	v := &windowView{layer: layer, w: w, pr: spanPooling(w.Rows, side), pc: spanPooling(w.Cols, side), q: Q, k: K}
 	v.ms, err = pooledWindow(ctx, src, H, id, layer, head, w, v.pr, v.pc)
 	return v, err
 }
@@ -88,7 +88,7 @@ func (v *windowView) pooled() bool { return v.pr.K > 1 || v.pc.K > 1 }
 
 // name says which window it is, "queries 30000:30200 × keys 0:500 of 32768×32768".
 func (v *windowView) name() string {
-	return fmt.Sprintf("queries %v × keys %v of %d×%d", v.w.Rows, v.w.Cols, v.n, v.n)
+	return fmt.Sprintf("queries %v × keys %v of %d×%d", v.w.Rows, v.w.Cols, v.q, v.k)
 }
 
 // WindowHeatmapFigure draws query positions rows × key positions cols (a zero Span:
@@ -134,7 +134,7 @@ func WindowHeatmapFigure(ctx context.Context, run Run, id string, layer, head in
 	default:
 		o.PositionTicks = true // numbered from RowStart and ColStart
 	}
-	if !v.pooled() && w.Rows.From == 0 && w.Cols.From == 0 && s.PromptLen > 0 && s.PromptLen < v.n && s.PromptLen <= min(w.Rows.To, w.Cols.To) {
+	if !v.pooled() && w.Rows.From == 0 && w.Cols.From == 0 && s.PromptLen > 0 && s.PromptLen < min(v.q, v.k) && s.PromptLen <= min(w.Rows.To, w.Cols.To) {
 		o.PromptLen = s.PromptLen
 	}
 	return viz.Heatmap(v.ms[0], o)
