@@ -36,6 +36,9 @@ func layerOf(ctx context.Context, run Run, id string, o FigureOptions) (int, err
 }
 
 func drawGrid(ctx context.Context, run Run, id string, o FigureOptions) (*Drawing, error) {
+	if o.windowed() {
+		return drawn(WindowGridFigure(ctx, run, id, o.Rows, o.Cols, o.Clip))
+	}
 	return drawn(GridFigure(ctx, run, id, o.Clip))
 }
 
@@ -43,6 +46,9 @@ func drawHeatmap(ctx context.Context, run Run, id string, o FigureOptions) (*Dra
 	layer, err := layerOf(ctx, run, id, o)
 	if err != nil {
 		return nil, err
+	}
+	if o.windowed() {
+		return drawn(WindowHeatmapFigure(ctx, run, id, layer, o.Head, o.Rows, o.Cols, o.Clip))
 	}
 	return drawn(HeatmapFigure(ctx, run, id, layer, o.Head, o.Clip))
 }

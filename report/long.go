@@ -30,20 +30,24 @@ func LongSample(s *store.Sample) bool {
 	return s != nil && s.QK != nil && s.QK.Tokens > store.MaxQKLayerTokens
 }
 
-// pooling cuts a token axis of n positions into Bins blocks of K positions (the
-// last block shorter when K does not divide n).
-type pooling struct{ N, K, Bins int }
+// pooling cuts a token axis of N positions from Start into Bins blocks of K
+// positions (the last block shorter when K does not divide N).
+type pooling struct{ Start, N, K, Bins int }
 
-func newPooling(n, side int) pooling {
+func newPooling(n, side int) pooling { return spanPooling(store.Span{From: 0, To: n}, side) }
+
+// spanPooling pools the positions of span s to at most side blocks.
+func spanPooling(s store.Span, side int) pooling {
+	n := s.Len()
 	k := max(1, (n+side-1)/side)
-	return pooling{N: n, K: k, Bins: (n + k - 1) / k}
+	return pooling{Start: s.From, N: n, K: k, Bins: (n + k - 1) / k}
 }
 
 // ticks labels each block by its first and last position, "0–11".
 func (p pooling) ticks() []string {
 	out := make([]string, p.Bins)
 	for b := range out {
-		out[b] = fmt.Sprintf("%d–%d", b*p.K, min(p.N, (b+1)*p.K)-1)
+		out[b] = fmt.Sprintf("%d–%d", p.Start+b*p.K, p.Start+min(p.N, (b+1)*p.K)-1)
 	}
 	return out
 }
@@ -95,26 +99,39 @@ func checkLayer(info store.TensorsInfo, id string, layer int) error {
 // weights in at most 64 MiB (at least one row).
 const blockBytes = 64 << 20
 
-// blockRows is the number of rows of a long sample's row block.
-func blockRows(info store.TensorsInfo) int {
-	return max(1, blockBytes/(8*info.Heads*info.Tokens))
+// blockRows is the number of rows of a row block of cols columns of every head.
+func blockRows(heads, cols int) int {
+	return max(1, blockBytes/(8*heads*cols))
+}
+
+// windowReader reads windows of every head of a layer (store.QKReader,
+// store.AttentionWindows).
+type windowReader interface {
+	WindowInto(dst *tensor.Tensor, l int, w store.Window) error
 }
 
 // streamRows calls fn with every block of rows [r0, r1) of layer l, at most rows
 // rows at a time, [heads, r1−r0, tokens] (the buffer is reused: fn must not keep it).
 func streamRows(ctx context.Context, q *store.QKReader, l, rows int, fn func(r0, r1 int, blk *tensor.Tensor) error) error {
 	info := q.Info()
-	n := info.Tokens
+	all := store.Span{From: 0, To: info.Tokens}
+	return streamWindow(ctx, q, info.Heads, l, store.Window{Rows: all, Cols: all}, rows, fn)
+}
+
+// streamWindow calls fn with every block of rows [r0, r1) of window w of layer l,
+// at most rows rows at a time, [heads, r1−r0, w's columns] (the buffer is reused:
+// fn must not keep it).
+func streamWindow(ctx context.Context, src windowReader, heads, l int, w store.Window, rows int, fn func(r0, r1 int, blk *tensor.Tensor) error) error {
 	var buf *tensor.Tensor
-	for r0 := 0; r0 < n; r0 += rows {
+	for r0 := w.Rows.From; r0 < w.Rows.To; r0 += rows {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r1 := min(n, r0+rows)
+		r1 := min(w.Rows.To, r0+rows)
 		if buf == nil || buf.Shape[1] != r1-r0 {
-			buf = tensor.New(info.Heads, r1-r0, n)
+			buf = tensor.New(heads, r1-r0, w.Cols.Len())
 		}
-		if err := q.RowsInto(buf, l, r0, r1); err != nil {
+		if err := src.WindowInto(buf, l, store.Window{Rows: store.Span{From: r0, To: r1}, Cols: w.Cols}); err != nil {
 			return err
 		}
 		if err := fn(r0, r1, buf); err != nil {
@@ -135,39 +152,51 @@ func pooledLayer(ctx context.Context, q *store.QKReader, id string, l, head int,
 	if err := checkLayer(info, id, l); err != nil {
 		return nil, err
 	}
-	if head != allHeads && (head >= info.Heads || -1-head >= len(Reductions)) {
-		return nil, fmt.Errorf("head %d out of range: the layer has heads 0..%d", head, info.Heads-1)
+	all := store.Span{From: 0, To: info.Tokens}
+	return pooledWindow(ctx, q, info.Heads, id, l, head, store.Window{Rows: all, Cols: all}, p, p)
+}
+
+// pooledWindow max-pools window w of layer l (heads heads) to pr.Bins × pc.Bins
+// (pr pools w.Rows, pc w.Cols; K = 1 keeps the weights as they are): one matrix per
+// head (head == allHeads), head's, or the reduction's of the heads (head < 0,
+// MeanHeads...), reduced before pooling. It reads w row block by row block.
+func pooledWindow(ctx context.Context, src windowReader, heads int, id string, l, head int, w store.Window, pr, pc pooling) ([]viz.Matrix, error) {
+	if head != allHeads && (head >= heads || -1-head >= len(Reductions)) {
+		return nil, fmt.Errorf("head %d out of range: the layer has heads 0..%d", head, heads-1)
 	}
 	count := 1
 	if head == allHeads {
-		count = info.Heads
+		count = heads
 	}
 	out := make([]viz.Matrix, count)
 	for i := range out {
-		out[i] = viz.Matrix{Rows: p.Bins, Cols: p.Bins, Data: make([]float64, p.Bins*p.Bins)}
+		out[i] = viz.Matrix{Rows: pr.Bins, Cols: pc.Bins, Data: make([]float64, pr.Bins*pc.Bins)}
 		for j := range out[i].Data {
 			out[i].Data[j] = math.Inf(-1)
 		}
 	}
-	n := info.Tokens
-	err := streamRows(ctx, q, l, blockRows(info), func(r0, r1 int, blk *tensor.Tensor) error {
-		src := blk
+	n := w.Cols.Len()
+	err := streamWindow(ctx, src, heads, l, w, blockRows(heads, n), func(r0, r1 int, blk *tensor.Tensor) error {
+		if err := checkFinite(blk, id, l, r0, w.Cols.From); err != nil {
+			return err
+		}
+		sel := blk
 		if head < 0 && head != allHeads {
 			r, err := reduceAxis(blk, 0, Reductions[-1-head])
 			if err != nil {
 				return err
 			}
-			src = &tensor.Tensor{Shape: append([]int{1}, r.Shape...), Data: r.Data}
+			sel = &tensor.Tensor{Shape: append([]int{1}, r.Shape...), Data: r.Data}
 		} else if head >= 0 {
-			src = &tensor.Tensor{Shape: []int{1, r1 - r0, n}, Data: blk.Sub(head).Data}
+			sel = &tensor.Tensor{Shape: []int{1, r1 - r0, n}, Data: blk.Sub(head).Data}
 		}
 		for m := range out {
-			rows := src.Data[m*(r1-r0)*n : (m+1)*(r1-r0)*n]
+			rows := sel.Data[m*(r1-r0)*n : (m+1)*(r1-r0)*n]
 			for i := range r1 - r0 {
-				b := (r0 + i) / p.K
-				dst := out[m].Data[b*p.Bins : (b+1)*p.Bins]
+				b := (r0 + i - pr.Start) / pr.K
+				dst := out[m].Data[b*pc.Bins : (b+1)*pc.Bins]
 				for j, v := range rows[i*n : (i+1)*n] {
-					if c := j / p.K; v > dst[c] {
+					if c := j / pc.K; v > dst[c] {
 						dst[c] = v
 					}
 				}
@@ -176,6 +205,18 @@ func pooledLayer(ctx context.Context, q *store.QKReader, id string, l, head int,
 		return nil
 	})
 	return out, err
+}
+
+// checkFinite checks a block [heads, rows, cols] of layer l whose first weight is
+// row r0, column c0.
+func checkFinite(blk *tensor.Tensor, id string, l, r0, c0 int) error {
+	R, C := blk.Shape[1], blk.Shape[2]
+	for k, v := range blk.Data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("sample %s layer %d head %d row %d column %d: attention is %v", id, l, k/(R*C), r0+k%(R*C)/C, c0+k%C, v)
+		}
+	}
+	return nil
 }
 
 // longHeatmap draws a long sample's layer and head (or reduction) max-pooled.
@@ -250,7 +291,7 @@ func longColumnSums(ctx context.Context, run Run, id string, layer, head int) ([
 	}
 	n := info.Tokens
 	col := make([]float64, n)
-	err = streamRows(ctx, q, layer, blockRows(info), func(r0, r1 int, blk *tensor.Tensor) error {
+	err = streamRows(ctx, q, layer, blockRows(info.Heads, info.Tokens), func(r0, r1 int, blk *tensor.Tensor) error {
 		src := blk.Data
 		if head >= 0 {
 			src = blk.Sub(head).Data
@@ -284,7 +325,7 @@ func longRowStats(ctx context.Context, run Run, id string) (entropy, maxWeight [
 	entropy = make([]float64, info.Layers*H*n)
 	maxWeight = make([]float64, len(entropy))
 	for l := range info.Layers {
-		err := streamRows(ctx, q, l, blockRows(info), func(r0, r1 int, blk *tensor.Tensor) error {
+		err := streamRows(ctx, q, l, blockRows(info.Heads, info.Tokens), func(r0, r1 int, blk *tensor.Tensor) error {
 			for h := range H {
 				for i := range r1 - r0 {
 					row := blk.Data[(h*(r1-r0)+i)*n : (h*(r1-r0)+i+1)*n]

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/attnscope/attnscope/analysis/code"
+	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/viz"
 )
 
@@ -110,6 +111,9 @@ type FigureOptions struct {
 	Attention                  []string
 	SourceTokens, TargetTokens string
 	Crop                       bool
+	// Rows and Cols draw only a window of the attention matrix, query positions Rows
+	// × key positions Cols (heatmap, grid); the zero Span is the whole axis.
+	Rows, Cols store.Span
 	// Given reports whether an option (by its plot flag name) was set explicitly; nil:
 	// none was.
 	Given func(name string) bool
@@ -232,10 +236,10 @@ type reportUse struct {
 // figureKinds is the catalogue (figures_kinds.go has the draw functions).
 var figureKinds = []*FigureKind{
 	{Name: "grid", Help: "all layers × heads as thumbnails (BertViz's model view as a static figure)",
-		Needs: Needs{Attention: true}, Options: []string{"clip"}, Draw: drawGrid,
+		Needs: Needs{Attention: true}, Options: []string{"clip", "rows", "cols"}, Draw: drawGrid,
 		report: &reportUse{title: func(*section) string { return "All heads" }}},
 	{Name: "heatmap", Help: "token × token attention of one layer and head (--head) or a reduction of the heads (--reduce, default mean)",
-		Needs: Needs{Attention: true}, Options: []string{"layer", "head", "reduce", "clip"}, Draw: drawHeatmap,
+		Needs: Needs{Attention: true}, Options: []string{"layer", "head", "reduce", "clip", "rows", "cols"}, Draw: drawHeatmap,
 		report: &reportUse{title: func(sc *section) string { return fmt.Sprintf("Layer %d, mean of heads", sc.layers-1) }}},
 	{Name: "alignment", Help: "source × target heatmap (Text_to_Python's plot_attention, at most 30 × 30): a generation's generated × prompt tokens of a run, or --attention A.npy (steps × S) with --source-tokens and --target-tokens (no RUN)",
 		Needs: Needs{Attention: true, Generation: true, Files: true}, Options: []string{"layer", "head", "reduce", "attention", "source-tokens", "target-tokens", "crop"},

@@ -400,16 +400,27 @@ func (q *QKReader) Rows(l, r0, r1 int) (*tensor.Tensor, error) {
 // value is overwritten). Heads are computed in parallel, up to GOMAXPROCS at a
 // time, each straight into its part of dst.
 func (q *QKReader) RowsInto(dst *tensor.Tensor, l, r0, r1 int) error {
-	H, n := q.info.Heads, q.info.Tokens
-	if err := q.check(l, 0, r0, r1, 0, n); err != nil {
+	return q.WindowInto(dst, l, Window{Span{r0, r1}, Span{0, q.info.Tokens}})
+}
+
+// WindowInto writes window w (rows × columns) of every head of layer l into dst,
+// whose shape must be [heads, rows, columns] of w (every value is overwritten),
+// reading only w's rows of the queries and log-sum-exps and w's keys. Heads are
+// computed in parallel, up to GOMAXPROCS at a time, each straight into its part
+// of dst.
+func (q *QKReader) WindowInto(dst *tensor.Tensor, l int, w Window) error {
+	H := q.info.Heads
+	r0, r1, c0, c1 := w.Rows.From, w.Rows.To, w.Cols.From, w.Cols.To
+	if err := q.check(l, 0, r0, r1, c0, c1); err != nil {
 		return err
 	}
-	if want := []int{H, r1 - r0, n}; fmt.Sprint(dst.Shape) != fmt.Sprint(want) || len(dst.Data) != H*(r1-r0)*n {
-		return fmt.Errorf("rows: buffer of shape %v, want %v", dst.Shape, want)
-	}
-	if err := q.load(l, qkSpan{0, H, r0, r1, 0, n}); err != nil {
+	if err := checkWindowBuffer(dst, H, r1-r0, c1-c0); err != nil {
 		return err
 	}
+	if err := q.load(l, qkSpan{0, H, r0, r1, c0, c1}); err != nil {
+		return err
+	}
+	size := (r1 - r0) * (c1 - c0)
 	var wg sync.WaitGroup
 	next := make(chan int, H)
 	for h := range H {
@@ -419,7 +430,7 @@ func (q *QKReader) RowsInto(dst *tensor.Tensor, l, r0, r1 int) error {
 	for range min(H, runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
 			for h := range next {
-				q.tileInto(dst.Data[h*(r1-r0)*n:(h+1)*(r1-r0)*n], n, h, r0, r1, 0, n)
+				q.tileInto(dst.Data[h*size:(h+1)*size], c1-c0, h, r0, r1, c0, c1)
 			}
 		})
 	}

@@ -188,7 +188,7 @@ func TestLabelsNeverOverlap(t *testing.T) {
 		}
 		c := draw.New(vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(72)))
 		main := draw.Crop(c, 0, -80, 0, 0)
-		p := heatmapPlot(smoothCausal(n), HeatmapOptions{}, 0, 1, readable(labels, n), readable(labels, n), main)
+		p := heatmapPlot(smoothCausal(n), HeatmapOptions{}, 0, 1, readable(labels, n, 0), readable(labels, n, 0), main)
 		da := p.DataCanvas(main)
 		lineH := float64(p.X.Tick.Label.Font.Size) * 1.2
 		for axis, ticks := range map[string][]plot.Tick{"x": p.X.Tick.Marker.Ticks(0, float64(n)), "y": p.Y.Tick.Marker.Ticks(0, float64(n))} {

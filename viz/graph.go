@@ -44,7 +44,7 @@ func AttentionGraph(layers []Matrix, tokens []string, topK int, title string) (*
 	if topK < 1 {
 		return nil, fmt.Errorf("attention graph: top-k %d, want at least 1", topK)
 	}
-	labels := readable(tokens, n)
+	labels := readable(tokens, n, 0)
 	rowH := vg.Length(math.Max(2, math.Min(14, 700/float64(n))))
 	colW := vg.Length(math.Max(60, math.Min(140, 900/float64(len(layers)))))
 	labW := maxLabelWidth(labels) + 10

@@ -42,6 +42,10 @@ type HeatmapOptions struct {
 	// PositionTicks: the labels already name their positions (e.g. "120–131" for a
 	// pooled block of tokens), so labels thinned out are not prefixed by their index.
 	PositionTicks bool
+	// RowStart and ColStart are the token positions of the first row and column (a
+	// window of a larger matrix): unlabelled axes and the position prefixes of
+	// thinned labels count from them.
+	RowStart, ColStart int
 }
 
 // colourScale returns the colour scale limits of values under o.
@@ -95,8 +99,8 @@ func Heatmap(m Matrix, o HeatmapOptions) (*Figure, error) {
 		o.ColorbarLabel = "attention weight"
 	}
 	vmin, vmax := o.colourScale(m.Data)
-	rowLabels := readable(o.RowLabels, m.Rows)
-	colLabels := readable(o.ColLabels, m.Cols)
+	rowLabels := readable(o.RowLabels, m.Rows, o.RowStart)
+	colLabels := readable(o.ColLabels, m.Cols, o.ColStart)
 
 	// Square cells of 16 pt up to 40 cells, then the longer side is 640 pt.
 	cell := math.Min(16, 640/float64(max(m.Rows, m.Cols)))
@@ -169,8 +173,8 @@ func heatmapPlot(m Matrix, o HeatmapOptions, vmin, vmax float64, rowLabels, colL
 		if o.PositionTicks {
 			xs, ys = 1, 1 // numbered keeps the labels as they are
 		}
-		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(colLabels, xs), m.Cols, xStride, false))
-		p.Y.Tick.Marker = fixedTicks(categoryTicks(numbered(rowLabels, ys), m.Rows, yStride, true))
+		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(colLabels, xs, o.ColStart), m.Cols, xStride, false))
+		p.Y.Tick.Marker = fixedTicks(categoryTicks(numbered(rowLabels, ys, o.RowStart), m.Rows, yStride, true))
 	}
 	// First guess from the canvas size, then refine with the real data area (which can
 	// only grow when fewer labels are drawn), so labels never overlap.
@@ -182,16 +186,16 @@ func heatmapPlot(m Matrix, o HeatmapOptions, vmin, vmax float64, rowLabels, colL
 	return p
 }
 
-// numbered prefixes each label with its position when labels are thinned (stride > 1),
-// so a reader can still locate a token: "128 ␣return".
-func numbered(labels []string, stride int) []string {
+// numbered prefixes each label with its position (start + index) when labels are
+// thinned (stride > 1), so a reader can still locate a token: "128 ␣return".
+func numbered(labels []string, stride, start int) []string {
 	if stride <= 1 {
 		return labels
 	}
 	out := make([]string, len(labels))
 	for i, l := range labels {
 		if i%stride == 0 {
-			out[i] = fmt.Sprintf("%d %s", i, l)
+			out[i] = fmt.Sprintf("%d %s", start+i, l)
 		}
 	}
 	return out
@@ -202,12 +206,13 @@ type fixedTicks []plot.Tick
 
 func (t fixedTicks) Ticks(min, max float64) []plot.Tick { return t }
 
-// readable returns TokenLabel of each label, or the position numbers when labels is nil.
-func readable(labels []string, n int) []string {
+// readable returns TokenLabel of each label, or the position numbers (from start) when
+// labels is nil.
+func readable(labels []string, n, start int) []string {
 	out := make([]string, n)
 	for i := range out {
 		if labels == nil {
-			out[i] = fmt.Sprint(i)
+			out[i] = fmt.Sprint(start + i)
 		} else {
 			out[i] = TokenLabel(labels[i])
 		}

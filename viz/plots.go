@@ -207,7 +207,7 @@ func Bars(values []float64, tokens []string, o BarsOptions) (*Figure, error) {
 	p.X.Tick.Label.Rotation = math.Pi / 2
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter
-	labels := readable(tokens, n)
+	labels := readable(tokens, n, 0)
 	w := vg.Length(math.Min(math.Max(float64(n)*12, 360), 900)) + 80
 	h := 4*vg.Inch + maxLabelWidth(labels)
 	fig := &Figure{Width: w, Height: h}
@@ -220,10 +220,10 @@ func Bars(values []float64, tokens []string, o BarsOptions) (*Figure, error) {
 			return s
 		}
 		s0 := labelStride(n, float64(c.Size().X)*0.8, lineH)
-		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, prefix(s0)), n, s0, false))
+		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, prefix(s0), 0), n, s0, false))
 		da := p.DataCanvas(c)
 		s := labelStride(n, float64(da.Size().X), lineH)
-		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, prefix(s)), n, s, false))
+		p.X.Tick.Marker = fixedTicks(categoryTicks(numbered(labels, prefix(s), 0), n, s, false))
 		fitPlotTitle(p, c.Size().X-8)
 		p.Draw(c)
 	}

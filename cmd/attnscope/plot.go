@@ -30,6 +30,7 @@ type plotFlags struct {
 	attention                       []string
 	srcTokens, trgTokens            string
 	crop                            bool
+	rows, cols                      string
 }
 
 func newPlotCmd() *cobra.Command {
@@ -48,6 +49,7 @@ Kinds:
   attnscope plot heatmap runs/gpt2 --sample s0 --layer 3 --head 5 --out l3h5.pdf
   attnscope plot heatmap runs/gpt2 --layer 3 --reduce mean --out l3.png
   attnscope plot grid runs/gpt2 --out heads.png
+  attnscope plot heatmap runs/long --layer 2 --head 1 --rows 30000:30200 --cols 0:500 --out window.png
   attnscope plot code runs/gpt2 --out code.html
   attnscope plot dashboard runs/gpt2 --out analysis/comprehensive_attention_analysis.png
   attnscope plot derived runs/gpt2 --pass rollout --out rollout.svg
@@ -118,6 +120,8 @@ func addPlotFlags(fl *pflag.FlagSet, f *plotFlags) {
 	fl.StringArrayVar(&f.attention, "attention", nil, "alignment, alignment-entropy: .npy attention matrix (decoding steps × source positions); repeat for alignment-entropy")
 	fl.StringVar(&f.srcTokens, "source-tokens", "", "alignment: source tokens, one per line or a JSON list of strings (one per column)")
 	fl.StringVar(&f.trgTokens, "target-tokens", "", "alignment: generated tokens, one per line or a JSON list of strings (one per row)")
+	fl.StringVar(&f.rows, "rows", "", "heatmap, grid: only query positions A:B (half-open, e.g. 30000:30200), weight by weight up to 512 a side, max-pooled above")
+	fl.StringVar(&f.cols, "cols", "", "heatmap, grid: only key positions A:B (half-open, e.g. 0:500), as --rows")
 	fl.BoolVar(&f.crop, "crop", false, "alignment: accept token counts that differ from the matrix shape and draw min(tokens, rows or columns, 30), as plot_attention does")
 }
 
@@ -229,12 +233,30 @@ func plotOptions(cmd *cobra.Command, k *report.FigureKind, f plotFlags) (report.
 		return o, usagef(cmd, "--dist: %v", err)
 	}
 	o.Dist = dist
+	if o.Rows, err = plotSpan(cmd, "rows", f.rows); err != nil {
+		return o, err
+	}
+	if o.Cols, err = plotSpan(cmd, "cols", f.cols); err != nil {
+		return o, err
+	}
 	if !fl.Changed("head") {
 		if o.Head, err = report.HeadReduction(cmp.Or(f.reduce, "mean")); err != nil {
 			return o, usagef(cmd, "--reduce: %v", err)
 		}
 	}
 	return o, nil
+}
+
+// plotSpan parses --rows or --cols (the zero Span, the whole axis, when not given).
+func plotSpan(cmd *cobra.Command, flag, text string) (store.Span, error) {
+	if !cmd.Flags().Changed(flag) {
+		return store.Span{}, nil
+	}
+	s, err := store.ParseSpan(text)
+	if err != nil {
+		return s, usagef(cmd, "--%s %v", flag, err)
+	}
+	return s, nil
 }
 
 // checkPlotArgs checks the flags' values.
