@@ -47,26 +47,30 @@ type qkMatrix struct {
 	l, h int
 
 	mu     sync.Mutex
-	blocks map[int][]float64 // first row → rows [r0, r0+qkBlockRows) × all columns
-	order  []int             // block starts, oldest first
+	blocks map[qkBlock][]float64 // rows [r0, r0+qkBlockRows) × columns [c0, c1)
+	order  []qkBlock             // oldest first
 }
+
+// qkBlock names a block of rows and the columns recomputed for it: the pyramid
+// reads whole rows, a tile at full resolution only its own columns.
+type qkBlock struct{ r0, c0, c1 int }
 
 // qkKeepBlocks is the number of row blocks a qkMatrix keeps.
 const qkKeepBlocks = 16
 
 func (m *qkMatrix) Size() int { return m.src.n }
 
-// Row recomputes (the block of qkBlockRows rows holding) row r and copies
-// columns [c0, c1), rounded to float32 as a full capture stores them.
+// Row recomputes (the block of qkBlockRows rows holding) row r, columns
+// [c0, c1) only, and copies it rounded to float32 as a full capture stores it.
 func (m *qkMatrix) Row(r, c0, c1 int, dst []float32) {
 	s := m.src
-	r0 := r - r%qkBlockRows
+	key := qkBlock{r - r%qkBlockRows, c0, c1}
 	m.mu.Lock()
-	block := m.blocks[r0]
+	block := m.blocks[key]
 	m.mu.Unlock()
 	if block == nil {
 		s.mu.Lock()
-		t, err := s.r.Tile(m.l, m.h, r0, min(s.n, r0+qkBlockRows), 0, s.n)
+		t, err := s.r.Tile(m.l, m.h, key.r0, min(s.n, key.r0+qkBlockRows), c0, c1)
 		s.mu.Unlock()
 		if err != nil {
 			// head read the layer once (check) and rows are asked inside the
@@ -79,11 +83,11 @@ func (m *qkMatrix) Row(r, c0, c1 int, dst []float32) {
 		block = t.Data
 		m.mu.Lock()
 		if m.blocks == nil {
-			m.blocks = map[int][]float64{}
+			m.blocks = map[qkBlock][]float64{}
 		}
-		if _, ok := m.blocks[r0]; !ok {
-			m.blocks[r0] = block
-			m.order = append(m.order, r0)
+		if _, ok := m.blocks[key]; !ok {
+			m.blocks[key] = block
+			m.order = append(m.order, key)
 			if len(m.order) > qkKeepBlocks {
 				delete(m.blocks, m.order[0])
 				m.order = m.order[1:]
@@ -91,9 +95,9 @@ func (m *qkMatrix) Row(r, c0, c1 int, dst []float32) {
 		}
 		m.mu.Unlock()
 	}
-	row := block[(r-r0)*s.n:]
+	row := block[(r-key.r0)*(c1-c0):]
 	for i := range dst[:c1-c0] {
-		dst[i] = float32(row[c0+i])
+		dst[i] = float32(row[i])
 	}
 }
 
