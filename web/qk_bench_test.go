@@ -31,7 +31,7 @@ func BenchmarkQKFullResolutionTile(b *testing.B) {
 			b.Fatalf("tile (%d, %d): shape %s", ty, tx, shape)
 		}
 	}
-	get(0, 0) // builds the pyramid
+	get(0, 0)          // builds the pyramid
 	var lower [][2]int // tiles on and below the diagonal, where the weights are
 	for ty := range n / 256 {
 		for tx := range ty + 1 {
