@@ -30,6 +30,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Param is one checkpoint tensor an architecture needs.
@@ -205,6 +206,35 @@ func Conv1D(x, w, b *Node) *Node {
 	return dense(x, w, b, compute.DenseLayoutInputOutputs, func() *Node { return MatMul(x, w) })
 }
 
+// Conv1DAct is Activation(name)(Conv1D(x, w, b)). For float32 gelu_new and gelu,
+// the activations GeluTanh and GeluErf take from the backend's fused kernel, the
+// backend's dense op applies that same kernel to each output row right after its
+// bias, in the same parallel pass, instead of as one more op over the output: the
+// values are those of the unfused form. Gradients go through the unfused form.
+func Conv1DAct(x, w, b *Node, name string) *Node {
+	act := Activation(name)
+	t, ok := fusedActivation(name)
+	if !ok || x.DType() != dtypes.Float32 {
+		return act(Conv1D(x, w, b))
+	}
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return BackendFusedDense(x, w, b, compute.DenseConfig{WeightLayout: compute.DenseLayoutInputOutputs, Activation: compute.ActivationConfig{Type: t}})
+	}, func() *Node { return act(Conv1D(x, w, b)) }, true)
+	return out
+}
+
+// fusedActivation is the backend activation whose kernel Activation(name) uses in
+// float32 (GeluTanh, GeluErf); false for the activations built from graph ops.
+func fusedActivation(name string) (compute.ActivationType, bool) {
+	switch name {
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_approximate":
+		return compute.ActivationGeluApproximate, true
+	case "silu", "swish", "relu":
+		return compute.ActivationNone, false
+	}
+	return compute.ActivationGelu, true
+}
+
 // FusedQKV projects x [B, T, width] with a GPT-2 Conv1D weight W [width, 3·d]
 // and bias b [3·d] (nil: none) holding the query, key and value projections side
 // by side, x·W+b, and returns the three [B, T, d] parts. Through the backend's
@@ -333,15 +363,59 @@ func Activation(name string) func(*Node) *Node {
 }
 
 // SplitHeads reshapes [B, T, heads·head_dim] to [B, heads, T, head_dim].
-func SplitHeads(x *Node, heads, headDim int) *Node {
-	d := x.Shape().Dimensions
-	return TransposeAllDims(Reshape(x, d[0], d[1], heads, headDim), 0, 2, 1, 3)
+func SplitHeads(x *Node, heads, headDim int) *Node { return headsOf(x, 0, heads, headDim) }
+
+// QKVHeads splits a fused projection x [B, T, (heads+2·kvHeads)·headDim], queries,
+// keys and values side by side (GPT-2's c_attn), into q [B, heads, T, headDim] and
+// k, v [B, kvHeads, T, headDim], each read straight from x.
+func QKVHeads(x *Node, heads, kvHeads, headDim int) (q, k, v *Node) {
+	return headsOf(x, 0, heads, headDim), headsOf(x, heads, kvHeads, headDim), headsOf(x, heads+kvHeads, kvHeads, headDim)
 }
 
-// MergeHeads reshapes [B, heads, T, head_dim] to [B, T, heads·head_dim].
+// headsOf returns heads first … first+heads−1 of x [B, T, n·headDim] as [B, heads,
+// T, headDim]. It is a gather of head_dim-long rows: the Go backend copies each with
+// one memmove on the executing goroutine, where its transpose of a tensor this size
+// starts goroutines and waits for them (one fork/join per call). The values are
+// the reshape-and-transpose ones, through which gradients go.
+func headsOf(x *Node, first, heads, headDim int) *Node {
+	d := x.Shape().Dimensions
+	b, t, n := d[0], d[1], d[2]/headDim
+	x4 := reshape(x, b, t, n, headDim)
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return Gather(x4, rowIndices(x.Graph(), b, heads, t, func(i, j, k int) (int, int, int) { return i, k, first + j }))
+	}, func() *Node {
+		part := x4
+		if first != 0 || heads != n {
+			part = SliceAxis(x4, 2, AxisRange(first, first+heads))
+		}
+		return TransposeAllDims(part, 0, 2, 1, 3)
+	}, true)
+	return out
+}
+
+// MergeHeads reshapes [B, heads, T, head_dim] to [B, T, heads·head_dim] (a gather
+// of head_dim-long rows, as headsOf; gradients through the transpose).
 func MergeHeads(x *Node) *Node {
 	d := x.Shape().Dimensions
-	return Reshape(TransposeAllDims(x, 0, 2, 1, 3), d[0], d[2], d[1]*d[3])
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return Gather(x, rowIndices(x.Graph(), d[0], d[2], d[1], func(i, j, k int) (int, int, int) { return i, k, j }))
+	}, func() *Node { return TransposeAllDims(x, 0, 2, 1, 3) }, true)
+	return Reshape(out, d[0], d[2], d[1]*d[3])
+}
+
+// rowIndices is the constant [n0, n1, n2, 3] int32 gather index whose entry
+// (i, j, k) is at(i, j, k).
+func rowIndices(g *Graph, n0, n1, n2 int, at func(i, j, k int) (int, int, int)) *Node {
+	idx := make([]int32, 0, 3*n0*n1*n2)
+	for i := range n0 {
+		for j := range n1 {
+			for k := range n2 {
+				a, b, c := at(i, j, k)
+				idx = append(idx, int32(a), int32(b), int32(c))
+			}
+		}
+	}
+	return ConstTensor(g, tensors.FromFlatDataAndDimensions(idx, n0, n1, n2, 3))
 }
 
 // ApplyRope rotates the first rotDim dims of each head of x [B, heads, T,
