@@ -212,14 +212,23 @@ func Conv1D(x, w, b *Node) *Node {
 // bias, in the same parallel pass, instead of as one more op over the output: the
 // values are those of the unfused form. Gradients go through the unfused form.
 func Conv1DAct(x, w, b *Node, name string) *Node {
+	return denseAct(x, w, b, compute.DenseLayoutInputOutputs, name, func() *Node { return Conv1D(x, w, b) })
+}
+
+// LinearAct is Activation(name)(Linear(x, w, b)), fused as Conv1DAct.
+func LinearAct(x, w, b *Node, name string) *Node {
+	return denseAct(x, w, b, compute.DenseLayoutOutputsInput, name, func() *Node { return Linear(x, w, b) })
+}
+
+func denseAct(x, w, b *Node, layout compute.DenseLayout, name string, plain func() *Node) *Node {
 	act := Activation(name)
 	t, ok := fusedActivation(name)
 	if !ok || x.DType() != dtypes.Float32 {
-		return act(Conv1D(x, w, b))
+		return act(plain())
 	}
 	out, _ := InternalFusedOpCaller(func() *Node {
-		return BackendFusedDense(x, w, b, compute.DenseConfig{WeightLayout: compute.DenseLayoutInputOutputs, Activation: compute.ActivationConfig{Type: t}})
-	}, func() *Node { return act(Conv1D(x, w, b)) }, true)
+		return BackendFusedDense(x, w, b, compute.DenseConfig{WeightLayout: layout, Activation: compute.ActivationConfig{Type: t}})
+	}, func() *Node { return act(plain()) }, true)
 	return out
 }
 

@@ -9,8 +9,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// TestConv1DAct: the activation applied in the dense op's epilogue gives exactly
-// the values of the activation applied as its own op after Conv1D (same kernel,
+// TestConv1DAct: the activation applied in the dense op's epilogue (Conv1DAct,
+// LinearAct) gives exactly the values of the activation applied as its own op after
+// Conv1D or Linear (same kernel,
 // elementwise), with and without a bias, for gelu_new and gelu, on an output
 // large enough (2×37×1,024) to take the backend's parallel paths; silu falls back
 // to the unfused form.
@@ -20,11 +21,21 @@ func TestConv1DAct(t *testing.T) {
 	const bsz, n, width, out = 2, 37, 48, 1024
 	x, w, bias := randTensor(rng, bsz, n, width), randTensor(rng, width, out), randTensor(rng, out)
 	for _, name := range []string{"gelu_new", "gelu", "silu"} {
-		for _, withBias := range []bool{true, false} {
+		for _, c := range []struct {
+			withBias, linear bool
+		}{{true, false}, {false, false}, {true, true}, {false, true}} {
+			withBias := c.withBias
 			run := func(fused bool) []float32 {
 				e, err := NewExec(backend, func(x, w, b *Node) *Node {
 					if !withBias {
 						b = nil
+					}
+					if c.linear {
+						w = Transpose(w, 0, 1) // torch.nn.Linear's [out, in]
+						if fused {
+							return LinearAct(x, w, b, name)
+						}
+						return Activation(name)(Linear(x, w, b))
 					}
 					if fused {
 						return Conv1DAct(x, w, b, name)
@@ -46,7 +57,7 @@ func TestConv1DAct(t *testing.T) {
 			}
 			for i := range want {
 				if got[i] != want[i] {
-					t.Fatalf("%s, bias %v, element %d: fused epilogue %g, separate activation %g", name, withBias, i, got[i], want[i])
+					t.Fatalf("%s, bias %v, Linear %v, element %d: fused epilogue %g, separate activation %g", name, withBias, c.linear, i, got[i], want[i])
 				}
 			}
 		}
