@@ -372,59 +372,48 @@ func Activation(name string) func(*Node) *Node {
 }
 
 // SplitHeads reshapes [B, T, heads·head_dim] to [B, heads, T, head_dim].
-func SplitHeads(x *Node, heads, headDim int) *Node { return headsOf(x, 0, heads, headDim) }
+func SplitHeads(x *Node, heads, headDim int) *Node {
+	d := x.Shape().Dimensions
+	return TransposeAllDims(Reshape(x, d[0], d[1], heads, headDim), 0, 2, 1, 3)
+}
+
+// MergeHeads reshapes [B, heads, T, head_dim] to [B, T, heads·head_dim].
+func MergeHeads(x *Node) *Node {
+	d := x.Shape().Dimensions
+	return Reshape(TransposeAllDims(x, 0, 2, 1, 3), d[0], d[2], d[1]*d[3])
+}
 
 // QKVHeads splits a fused projection x [B, T, (heads+2·kvHeads)·headDim], queries,
-// keys and values side by side (GPT-2's c_attn), into q [B, heads, T, headDim] and
-// k, v [B, kvHeads, T, headDim], each read straight from x.
+// keys and values side by side (Phi-3's qkv_proj), into q [B, heads, T, headDim]
+// and k, v [B, kvHeads, T, headDim], each gathered straight from x: the Go backend
+// copies each head_dim-long row with one memmove, where slicing x first copies it
+// value by value and the transposes copy it again. The values are the
+// slice-and-transpose ones, through which gradients go.
 func QKVHeads(x *Node, heads, kvHeads, headDim int) (q, k, v *Node) {
 	return headsOf(x, 0, heads, headDim), headsOf(x, heads, kvHeads, headDim), headsOf(x, heads+kvHeads, kvHeads, headDim)
 }
 
 // headsOf returns heads first … first+heads−1 of x [B, T, n·headDim] as [B, heads,
-// T, headDim]. It is a gather of head_dim-long rows: the Go backend copies each with
-// one memmove on the executing goroutine, where its transpose of a tensor this size
-// starts goroutines and waits for them (one fork/join per call). The values are
-// the reshape-and-transpose ones, through which gradients go.
+// T, headDim].
 func headsOf(x *Node, first, heads, headDim int) *Node {
 	d := x.Shape().Dimensions
 	b, t, n := d[0], d[1], d[2]/headDim
 	x4 := reshape(x, b, t, n, headDim)
 	out, _ := InternalFusedOpCaller(func() *Node {
-		return Gather(x4, rowIndices(x.Graph(), b, heads, t, func(i, j, k int) (int, int, int) { return i, k, first + j }))
-	}, func() *Node {
-		part := x4
-		if first != 0 || heads != n {
-			part = SliceAxis(x4, 2, AxisRange(first, first+heads))
-		}
-		return TransposeAllDims(part, 0, 2, 1, 3)
-	}, true)
-	return out
-}
-
-// MergeHeads reshapes [B, heads, T, head_dim] to [B, T, heads·head_dim] (a gather
-// of head_dim-long rows, as headsOf; gradients through the transpose).
-func MergeHeads(x *Node) *Node {
-	d := x.Shape().Dimensions
-	out, _ := InternalFusedOpCaller(func() *Node {
-		return Gather(x, rowIndices(x.Graph(), d[0], d[2], d[1], func(i, j, k int) (int, int, int) { return i, k, j }))
-	}, func() *Node { return TransposeAllDims(x, 0, 2, 1, 3) }, true)
-	return Reshape(out, d[0], d[2], d[1]*d[3])
-}
-
-// rowIndices is the constant [n0, n1, n2, 3] int32 gather index whose entry
-// (i, j, k) is at(i, j, k).
-func rowIndices(g *Graph, n0, n1, n2 int, at func(i, j, k int) (int, int, int)) *Node {
-	idx := make([]int32, 0, 3*n0*n1*n2)
-	for i := range n0 {
-		for j := range n1 {
-			for k := range n2 {
-				a, b, c := at(i, j, k)
-				idx = append(idx, int32(a), int32(b), int32(c))
+		// index (i, j, k) of the [b, heads, t, 3] gather indices points at x4[i, k, first+j]
+		idx := make([]int32, 0, 3*b*heads*t)
+		for i := range b {
+			for j := range heads {
+				for k := range t {
+					idx = append(idx, int32(i), int32(k), int32(first+j))
+				}
 			}
 		}
-	}
-	return ConstTensor(g, tensors.FromFlatDataAndDimensions(idx, n0, n1, n2, 3))
+		return Gather(x4, ConstTensor(x.Graph(), tensors.FromFlatDataAndDimensions(idx, b, heads, t, 3)))
+	}, func() *Node {
+		return TransposeAllDims(SliceAxis(x4, 2, AxisRange(first, first+heads)), 0, 2, 1, 3)
+	}, true)
+	return out
 }
 
 // ApplyRope rotates the first rotDim dims of each head of x [B, heads, T,

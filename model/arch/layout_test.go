@@ -2,6 +2,7 @@ package arch
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute/gobackend"
@@ -64,55 +65,51 @@ func TestConv1DAct(t *testing.T) {
 	}
 }
 
-// TestHeadLayouts: SplitHeads, QKVHeads and MergeHeads (gathers on the Go backend)
-// give exactly the reshape-and-transpose results, batched, for grouped-query widths,
-// and their gradients are the transposed output gradients.
-func TestHeadLayouts(t *testing.T) {
+// TestQKVHeads: QKVHeads (gathers on the Go backend) gives exactly the
+// slice-reshape-and-transpose results, batched, for grouped-query widths, and the
+// gradient through it is the output gradient transposed back into x.
+func TestQKVHeads(t *testing.T) {
 	backend := gobackend.GetBackend()
 	rng := rand.New(rand.NewPCG(7, 8))
 	const bsz, n, hd, heads, kvHeads = 2, 37, 8, 4, 2
-	qkv := randTensor(rng, bsz, n, (heads+2*kvHeads)*hd)
-	z := randTensor(rng, bsz, heads, n, hd)
+	width := (heads + 2*kvHeads) * hd
+	qkv := randTensor(rng, bsz, n, width)
 	transposed := func(x *Node, first, h int) *Node {
-		d := x.Shape().Dimensions
-		x4 := SliceAxis(Reshape(x, d[0], d[1], d[2]/hd, hd), 2, AxisRange(first, first+h))
+		x4 := SliceAxis(Reshape(x, bsz, n, heads+2*kvHeads, hd), 2, AxisRange(first, first+h))
 		return TransposeAllDims(x4, 0, 2, 1, 3)
 	}
-	e, err := NewExec(backend, func(qkv, z *Node) []*Node {
+	e, err := NewExec(backend, func(qkv *Node) []*Node {
 		q, k, v := QKVHeads(qkv, heads, kvHeads, hd)
-		whole := SplitHeads(SliceAxis(qkv, 2, AxisRange(0, heads*hd)), heads, hd)
-		merged := MergeHeads(z)
-		zd := z.Shape().Dimensions
-		wantMerged := Reshape(TransposeAllDims(z, 0, 2, 1, 3), zd[0], zd[2], zd[1]*zd[3])
-		// Gradient of a weighted sum: d/dqkv Σ c·heads(qkv) is c transposed back.
-		c := Iota(qkv.Graph(), q.Shape(), 3)
-		grad := Gradient(ReduceAllSum(Mul(q, c)), qkv)[0]
+		// d/dqkv Σ c·k for c = iota over k's last axis is c transposed into k's columns.
+		c := Iota(qkv.Graph(), k.Shape(), 3)
+		grad := Gradient(ReduceAllSum(Mul(k, c)), qkv)[0]
+		wantGrad := Concatenate([]*Node{
+			ZerosLike(SliceAxis(qkv, 2, AxisRange(0, heads*hd))),
+			Reshape(TransposeAllDims(c, 0, 2, 1, 3), bsz, n, kvHeads*hd),
+			ZerosLike(SliceAxis(qkv, 2, AxisRange((heads+kvHeads)*hd, width))),
+		}, 2)
 		return []*Node{
 			Sub(q, transposed(qkv, 0, heads)), Sub(k, transposed(qkv, heads, kvHeads)), Sub(v, transposed(qkv, heads+kvHeads, kvHeads)),
-			Sub(whole, transposed(qkv, 0, heads)), Sub(merged, wantMerged),
-			Sub(grad, Concatenate([]*Node{Reshape(TransposeAllDims(c, 0, 2, 1, 3), bsz, n, heads*hd), ZerosLike(SliceAxis(qkv, 2, AxisRange(heads*hd, (heads+2*kvHeads)*hd)))}, 2)),
-			q, merged,
+			Sub(grad, wantGrad), q, k,
 		}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	outs, err := e.Call(qkv, z)
+	outs, err := e.Call(qkv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"q", "k", "v", "SplitHeads", "MergeHeads", "gradient"}
-	for i, name := range names {
+	for i, name := range []string{"q", "k", "v", "gradient"} {
 		for j, d := range tensors.MustCopyFlatData[float32](outs[i]) {
 			if d != 0 {
-				t.Fatalf("%s element %d differs from reshape and transpose by %g", name, j, d)
+				t.Fatalf("%s element %d differs from slice, reshape and transpose by %g", name, j, d)
 			}
 		}
 	}
-	if got := outs[6].Shape().Dimensions; len(got) != 4 || got[0] != bsz || got[1] != heads || got[2] != n || got[3] != hd {
-		t.Fatalf("q has shape %v", got)
-	}
-	if got := outs[7].Shape().Dimensions; len(got) != 3 || got[0] != bsz || got[1] != n || got[2] != heads*hd {
-		t.Fatalf("MergeHeads output has shape %v", got)
+	for i, want := range [][]int{{bsz, heads, n, hd}, {bsz, kvHeads, n, hd}} {
+		if got := outs[4+i].Shape().Dimensions; !slices.Equal(got, want) {
+			t.Fatalf("output %d has shape %v, want %v", i, got, want)
+		}
 	}
 }
