@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"testing"
 
@@ -39,7 +40,7 @@ func BenchmarkForwardCapture(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	cpu0, flt0 := procstat.CPUTime(), procstat.MinorFaults()
+	cpu0, user0, flt0, gor0 := procstat.CPUTime(), procstat.UserTime(), procstat.MinorFaults(), goroutinesCreated()
 	for range b.N {
 		if _, err := m.Forward(ctx, Input{IDs: ids}, rec, ForwardOptions{Hidden: true}); err != nil {
 			b.Fatal(err)
@@ -49,8 +50,22 @@ func BenchmarkForwardCapture(b *testing.B) {
 	// less sensitive than wall time to other processes on a shared machine; the page
 	// faults per pass (memory the pass touched for the first time) do not depend on it.
 	b.ReportMetric(float64((procstat.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((procstat.UserTime()-user0).Microseconds())/1000/float64(b.N), "user-ms/op")
 	b.ReportMetric(float64(procstat.MinorFaults()-flt0)/float64(b.N), "minflt/op")
+	// Goroutines started per pass: the Go backend starts one per parallel chunk of an op
+	// (matmul, transpose, bias epilogue, LayerNorm, GELU), so this counts its fork/joins.
+	b.ReportMetric(float64(goroutinesCreated()-gor0)/float64(b.N), "goroutines/op")
 	b.ReportMetric(ForwardFLOPs(m.Config(), len(ids))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// goroutinesCreated is the number of goroutines this process has started (runtime/metrics).
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // BenchmarkForwardIntervention times the capture pass of BenchmarkForwardCapture

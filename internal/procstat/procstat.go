@@ -20,6 +20,16 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// UserTime returns the process's user CPU time alone (0 if unavailable): on a shared
+// machine system time also counts page faults and scheduler work.
+func UserTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano())
+}
+
 // PeakRSS returns VmHWM of /proc/self/status in bytes (0 if unavailable).
 func PeakRSS() int64 {
 	f, err := os.Open("/proc/self/status")

@@ -24,5 +24,8 @@ func TestReadings(t *testing.T) {
 	if CPUTime() <= 0 {
 		t.Error("CPUTime = 0 after work")
 	}
+	if u := UserTime(); u <= 0 || u > CPUTime() {
+		t.Errorf("UserTime = %v, CPUTime = %v: want 0 < user ≤ user + system", u, CPUTime())
+	}
 	runtime.KeepAlive(buf)
 }

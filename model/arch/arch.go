@@ -30,6 +30,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Param is one checkpoint tensor an architecture needs.
@@ -205,6 +206,44 @@ func Conv1D(x, w, b *Node) *Node {
 	return dense(x, w, b, compute.DenseLayoutInputOutputs, func() *Node { return MatMul(x, w) })
 }
 
+// Conv1DAct is Activation(name)(Conv1D(x, w, b)). For float32 gelu_new and gelu,
+// the activations GeluTanh and GeluErf take from the backend's fused kernel, the
+// backend's dense op applies that same kernel to each output row right after its
+// bias, in the same parallel pass, instead of as one more op over the output: the
+// values are those of the unfused form. Gradients go through the unfused form.
+func Conv1DAct(x, w, b *Node, name string) *Node {
+	return denseAct(x, w, b, compute.DenseLayoutInputOutputs, name, func() *Node { return Conv1D(x, w, b) })
+}
+
+// LinearAct is Activation(name)(Linear(x, w, b)), fused as Conv1DAct.
+func LinearAct(x, w, b *Node, name string) *Node {
+	return denseAct(x, w, b, compute.DenseLayoutOutputsInput, name, func() *Node { return Linear(x, w, b) })
+}
+
+func denseAct(x, w, b *Node, layout compute.DenseLayout, name string, plain func() *Node) *Node {
+	act := Activation(name)
+	t, ok := fusedActivation(name)
+	if !ok || x.DType() != dtypes.Float32 {
+		return act(plain())
+	}
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return BackendFusedDense(x, w, b, compute.DenseConfig{WeightLayout: layout, Activation: compute.ActivationConfig{Type: t}})
+	}, func() *Node { return act(plain()) }, true)
+	return out
+}
+
+// fusedActivation is the backend activation whose kernel Activation(name) uses in
+// float32 (GeluTanh, GeluErf); false for the activations built from graph ops.
+func fusedActivation(name string) (compute.ActivationType, bool) {
+	switch name {
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_approximate":
+		return compute.ActivationGeluApproximate, true
+	case "silu", "swish", "relu":
+		return compute.ActivationNone, false
+	}
+	return compute.ActivationGelu, true
+}
+
 // FusedQKV projects x [B, T, width] with a GPT-2 Conv1D weight W [width, 3·d]
 // and bias b [3·d] (nil: none) holding the query, key and value projections side
 // by side, x·W+b, and returns the three [B, T, d] parts. Through the backend's
@@ -342,6 +381,39 @@ func SplitHeads(x *Node, heads, headDim int) *Node {
 func MergeHeads(x *Node) *Node {
 	d := x.Shape().Dimensions
 	return Reshape(TransposeAllDims(x, 0, 2, 1, 3), d[0], d[2], d[1]*d[3])
+}
+
+// QKVHeads splits a fused projection x [B, T, (heads+2·kvHeads)·headDim], queries,
+// keys and values side by side (Phi-3's qkv_proj), into q [B, heads, T, headDim]
+// and k, v [B, kvHeads, T, headDim], each gathered straight from x: the Go backend
+// copies each head_dim-long row with one memmove, where slicing x first copies it
+// value by value and the transposes copy it again. The values are the
+// slice-and-transpose ones, through which gradients go.
+func QKVHeads(x *Node, heads, kvHeads, headDim int) (q, k, v *Node) {
+	return headsOf(x, 0, heads, headDim), headsOf(x, heads, kvHeads, headDim), headsOf(x, heads+kvHeads, kvHeads, headDim)
+}
+
+// headsOf returns heads first … first+heads−1 of x [B, T, n·headDim] as [B, heads,
+// T, headDim].
+func headsOf(x *Node, first, heads, headDim int) *Node {
+	d := x.Shape().Dimensions
+	b, t, n := d[0], d[1], d[2]/headDim
+	x4 := reshape(x, b, t, n, headDim)
+	out, _ := InternalFusedOpCaller(func() *Node {
+		// index (i, j, k) of the [b, heads, t, 3] gather indices points at x4[i, k, first+j]
+		idx := make([]int32, 0, 3*b*heads*t)
+		for i := range b {
+			for j := range heads {
+				for k := range t {
+					idx = append(idx, int32(i), int32(k), int32(first+j))
+				}
+			}
+		}
+		return Gather(x4, ConstTensor(x.Graph(), tensors.FromFlatDataAndDimensions(idx, b, heads, t, 3)))
+	}, func() *Node {
+		return TransposeAllDims(SliceAxis(x4, 2, AxisRange(first, first+heads)), 0, 2, 1, 3)
+	}, true)
+	return out
 }
 
 // ApplyRope rotates the first rotDim dims of each head of x [B, heads, T,

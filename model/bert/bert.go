@@ -108,8 +108,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	}
 	attnSum := Add(x, drop(arch.Linear(att, w["o_w"], w["o_b"]), a.c.HiddenDropout))
 	x = arch.LayerNorm(attnSum, w["ln1_w"], w["ln1_b"], eps)
-	act := arch.Activation(a.c.Activation)
-	mlp := arch.Linear(act(arch.Linear(x, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
+	mlp := arch.Linear(arch.LinearAct(x, w["up_w"], w["up_b"], a.c.Activation), w["down_w"], w["down_b"])
 	mlpSum := Add(x, drop(mlp, a.c.HiddenDropout))
 	x = arch.LayerNorm(mlpSum, w["ln2_w"], w["ln2_b"], eps)
 	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v, AttnPreLN: attnSum, MLPPreLN: mlpSum}
@@ -147,8 +146,7 @@ func (a *Arch) Classify(w arch.Weights, x *Node, drop arch.DropoutFunc) *Node {
 func (a *Arch) FinalNorm(_ arch.Weights, x *Node) *Node { return x }
 
 func (a *Arch) Head(w arch.Weights, x *Node) *Node {
-	act := arch.Activation(a.c.Activation)
-	y := act(arch.Linear(x, w["t_w"], w["t_b"]))
+	y := arch.LinearAct(x, w["t_w"], w["t_b"], a.c.Activation)
 	y = arch.LayerNorm(y, w["t_ln_w"], w["t_ln_b"], a.c.NormEps)
 	return arch.Linear(y, w["dec"], w["dec_b"])
 }

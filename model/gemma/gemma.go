@@ -140,9 +140,8 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern, lse := in.AttendWith(q, k, v, a.AttentionOptions())
 	o := arch.Linear(att, w["o_w"], nil)
-	act := arch.Activation(a.c.Activation)
 	mlp := func(h *Node) *Node {
-		return arch.Linear(Mul(act(arch.Linear(h, w["gate_w"], nil)), arch.Linear(h, w["up_w"], nil)), w["down_w"], nil)
+		return arch.Linear(Mul(arch.LinearAct(h, w["gate_w"], nil, a.c.Activation), arch.Linear(h, w["up_w"], nil)), w["down_w"], nil)
 	}
 	if !a.v2 {
 		x = Add(x, o)

@@ -94,8 +94,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	att, pattern, lse := in.Attend(q, k, v)
 	x = Add(x, arch.Conv1D(att, w["proj_w"], w["proj_b"]))
 	hn = arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
-	act := arch.Activation(a.c.Activation)
-	x = Add(x, arch.Conv1D(act(arch.Conv1D(hn, w["fc_w"], w["fc_b"])), w["mproj_w"], w["mproj_b"]))
+	x = Add(x, arch.Conv1D(arch.Conv1DAct(hn, w["fc_w"], w["fc_b"], a.c.Activation), w["mproj_w"], w["mproj_b"]))
 	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 

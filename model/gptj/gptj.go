@@ -116,8 +116,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern, lse := in.Attend(q, k, v)
-	act := arch.Activation(a.C.Activation)
-	mlp := arch.Linear(act(arch.Linear(hn, w["in_w"], w["in_b"])), w["out_w"], w["out_b"])
+	mlp := arch.Linear(arch.LinearAct(hn, w["in_w"], w["in_b"], a.C.Activation), w["out_w"], w["out_b"])
 	x = Add(Add(x, arch.Linear(att, w["o_w"], nil)), mlp)
 	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }

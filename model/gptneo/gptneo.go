@@ -108,8 +108,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	att, pattern, lse := in.AttendWith(q, k, v, a.AttentionOptions())
 	x = Add(x, arch.Linear(att, w["o_w"], w["o_b"]))
 	hn = arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)
-	act := arch.Activation(a.c.Activation)
-	x = Add(x, arch.Linear(act(arch.Linear(hn, w["fc_w"], w["fc_b"])), w["proj_w"], w["proj_b"]))
+	x = Add(x, arch.Linear(arch.LinearAct(hn, w["fc_w"], w["fc_b"], a.c.Activation), w["proj_w"], w["proj_b"]))
 	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }
 

@@ -92,9 +92,8 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern, lse := in.Attend(q, k, v)
 	attnOut := arch.Linear(att, w["o_w"], w["o_b"])
-	act := arch.Activation(a.c.Activation)
 	mlp := func(y *Node) *Node {
-		return arch.Linear(act(arch.Linear(y, w["up_w"], w["up_b"])), w["down_w"], w["down_b"])
+		return arch.Linear(arch.LinearAct(y, w["up_w"], w["up_b"], a.c.Activation), w["down_w"], w["down_b"])
 	}
 	if a.c.UseParallelResidual {
 		x = Add(Add(x, attnOut), mlp(arch.FastLayerNorm(x, w["ln2_w"], w["ln2_b"], eps)))

@@ -96,8 +96,7 @@ func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.Bloc
 	k = arch.UpdateCache(in.PastK, k, in.Past)
 	v = arch.UpdateCache(in.PastV, v, in.Past)
 	att, pattern, lse := in.Attend(q, k, v)
-	act := arch.Activation(a.c.Activation)
-	mlp := arch.Linear(act(arch.Linear(hn, w["fc1_w"], w["fc1_b"])), w["fc2_w"], w["fc2_b"])
+	mlp := arch.Linear(arch.LinearAct(hn, w["fc1_w"], w["fc1_b"], a.c.Activation), w["fc2_w"], w["fc2_b"])
 	x = Add(Add(x, arch.Linear(att, w["o_w"], w["o_b"])), mlp)
 	return arch.BlockOutputs{Out: x, Pattern: pattern, LSE: lse, Q: q, K: k, V: v}
 }

@@ -76,12 +76,8 @@ func (a *Arch) Embed(w arch.Weights, ids, _, _ *Node) *Node {
 
 func (a *Arch) Block(w arch.Weights, x *Node, in arch.AttentionInputs) arch.BlockOutputs {
 	hd, eps, m := a.c.HeadDim, a.c.NormEps, a.c.Intermediate
-	qd, kvd := a.c.Heads*hd, a.c.KVHeads*hd
 	hn := arch.RMSNorm(x, w["ln1"], eps)
-	qkv := arch.Linear(hn, w["qkv_w"], nil)
-	q := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(0, qd)), a.c.Heads, hd)
-	k := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(qd, qd+kvd)), a.c.KVHeads, hd)
-	v := arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(qd+kvd, qd+2*kvd)), a.c.KVHeads, hd)
+	q, k, v := arch.QKVHeads(arch.Linear(hn, w["qkv_w"], nil), a.c.Heads, a.c.KVHeads, hd)
 	q = arch.ApplyRope(q, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.ApplyRope(k, in.Cos, in.Sin, a.RotaryDim())
 	k = arch.UpdateCache(in.PastK, k, in.Past)
