@@ -32,6 +32,7 @@ binds to 127.0.0.1 unless --addr says otherwise. Stop it with Ctrl-C.`,
 			}
 			host, _, _ := net.SplitHostPort(addr)
 			loopback := web.IsLoopback(addr)
+			defer lowerGC()() // pyramids are large live arrays, like weights
 			runs, err := openAll(cmd, args)
 			if err != nil {
 				return err
