@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/store/storetest"
 	"github.com/attnscope/attnscope/viz"
 )
 
@@ -240,14 +240,6 @@ func label(s string) string { return ">" + svgEscape(s) + "</text>" }
 func writeLongQKRun(t testing.TB, dir string, n int) (*store.Run, []float64) {
 	t.Helper()
 	const heads, hd = 2, 4
-	r, err := store.Create(dir, store.Meta{Kind: "capture", DType: "float32", Store: "qk", StartTime: time.Unix(0, 0).UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := r.NewSample("s", store.SampleOptions{Layers: 1, QK: true, Causal: true, KVHeads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(7, 11))
 	q, k := make([]float32, heads*n*hd), make([]float32, n*hd)
 	scores := make([]float64, n)
@@ -257,33 +249,18 @@ func writeLongQKRun(t testing.TB, dir string, n int) (*store.Run, []float64) {
 		k[i*hd+1+i%3] = float32(rng.NormFloat64()) // met by the zero query components
 		scores[i] = float64(k[i*hd]) / 2           // scale 1/√4
 	}
-	hi, lo := make([]float32, heads*n), make([]float32, heads*n)
+	lse := make([]float64, heads*n)
 	m, sum := math.Inf(-1), 0.0
 	for i, s := range scores {
 		if s > m {
 			sum, m = sum*math.Exp(m-s), s
 		}
 		sum += math.Exp(s - m)
-		lse := m + math.Log(sum)
 		for h := range heads {
-			hi[h*n+i] = float32(lse)
-			lo[h*n+i] = float32(lse - float64(hi[h*n+i]))
+			lse[h*n+i] = m + math.Log(sum)
 		}
 	}
-	for _, rec := range []struct {
-		name  string
-		shape []int
-		data  []float32
-	}{{store.QName(0), []int{heads, n, hd}, q}, {store.KName(0), []int{1, n, hd}, k},
-		{store.LSEName(0), []int{heads, n}, hi}, {store.LSELoName(0), []int{heads, n}, lo}} {
-		if err := w.Record(rec.name, rec.shape, rec.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Commit(&store.Sample{ID: "s", Text: "s"}); err != nil {
-		t.Fatal(err)
-	}
-	return r, scores
+	return storetest.WriteQKRun(t, dir, heads, 1, n, hd, []storetest.QKLayer{{Q: q, K: k, LSE: lse}}), scores
 }
 
 // TestWindowOfLongQKSample: on a 32,768-token --store qk sample (weights of a closed

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/attnscope/attnscope/internal/s3test"
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/store/storetest"
 )
 
 // writeQKRun writes a run of one --store qk sample "s" (grouped-query attention:
@@ -21,15 +21,6 @@ import (
 // those of the float64 softmax of the scores q·k/√hd.
 func writeQKRun(t testing.TB, dir string, layers, heads, kvHeads, n, hd int) string {
 	t.Helper()
-	p := filepath.Join(dir, "qk")
-	r, err := store.Create(p, store.Meta{Kind: "capture", DType: "float32", Store: "qk", StartTime: time.Unix(0, 0).UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := r.NewSample("s", store.SampleOptions{Layers: layers, QK: true, Causal: true, KVHeads: kvHeads})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(3, 5))
 	randn := func(k int) []float32 {
 		out := make([]float32, k)
@@ -38,9 +29,10 @@ func writeQKRun(t testing.TB, dir string, layers, heads, kvHeads, n, hd int) str
 		}
 		return out
 	}
-	for l := range layers {
+	ls := make([]storetest.QKLayer, layers)
+	for l := range ls {
 		q, k := randn(heads*n*hd), randn(kvHeads*n*hd)
-		hi, lo := make([]float32, heads*n), make([]float32, heads*n)
+		lse := make([]float64, heads*n)
 		for h := range heads {
 			kh := h / (heads / kvHeads)
 			for i := range n {
@@ -57,25 +49,13 @@ func writeQKRun(t testing.TB, dir string, layers, heads, kvHeads, n, hd int) str
 				for _, v := range s {
 					sum += math.Exp(v - m)
 				}
-				lse := m + math.Log(sum)
-				hi[h*n+i] = float32(lse)
-				lo[h*n+i] = float32(lse - float64(hi[h*n+i]))
+				lse[h*n+i] = m + math.Log(sum)
 			}
 		}
-		for _, rec := range []struct {
-			name  string
-			shape []int
-			data  []float32
-		}{{store.QName(l), []int{heads, n, hd}, q}, {store.KName(l), []int{kvHeads, n, hd}, k},
-			{store.LSEName(l), []int{heads, n}, hi}, {store.LSELoName(l), []int{heads, n}, lo}} {
-			if err := w.Record(rec.name, rec.shape, rec.data); err != nil {
-				t.Fatal(err)
-			}
-		}
+		ls[l] = storetest.QKLayer{Q: q, K: k, LSE: lse}
 	}
-	if err := w.Commit(&store.Sample{ID: "s", Text: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	p := filepath.Join(dir, "qk")
+	storetest.WriteQKRun(t, p, heads, kvHeads, n, hd, ls)
 	return p
 }
 
@@ -84,9 +64,7 @@ func writeQKRun(t testing.TB, dir string, layers, heads, kvHeads, n, hd int) str
 // head's queries and log-sum-exps and of 64 keys of its kv head that it covers,
 // each once; the tiles, row blocks and exact rows equal the local run's bit for bit.
 func TestS3QKTilesRanged(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
-	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	const layers, heads, kvHeads, n, hd = 3, 4, 2, 600, 16
 	local := writeQKRun(t, t.TempDir(), layers, heads, kvHeads, n, hd)

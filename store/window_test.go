@@ -144,9 +144,7 @@ func TestAttentionWindows(t *testing.T) {
 // safetensors header, then per head the window's rows: one range spanning them, or
 // one range per row, never the layer.
 func TestS3WindowsRanged(t *testing.T) {
-	srv := s3test.Start(t)
-	s3test.Env(t, srv.URL, s3test.Key)
-	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
+	srv := s3test.StartEnv(t)
 	ctx := context.Background()
 	const layers, heads, n = 2, 3, 400
 	local := writeFullRun(t, t.TempDir(), layers, heads, n)

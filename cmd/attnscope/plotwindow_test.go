@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/attnscope/attnscope/store"
+	"github.com/attnscope/attnscope/store/storetest"
 )
 
 // uniformQKRun writes a run of one --store qk sample "s" of n tokens (one layer, 2
@@ -18,36 +18,14 @@ import (
 func uniformQKRun(t *testing.T, n int) string {
 	t.Helper()
 	const heads, hd = 2, 4
-	dir := filepath.Join(t.TempDir(), "long")
-	r, err := store.Create(dir, store.Meta{Kind: "capture", DType: "float32", Store: "qk", StartTime: time.Unix(0, 0).UTC()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := r.NewSample("s", store.SampleOptions{Layers: 1, QK: true, Causal: true, KVHeads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hi, lo := make([]float32, heads*n), make([]float32, heads*n)
+	lse := make([]float64, heads*n)
 	for h := range heads {
 		for i := range n {
-			lse := math.Log(float64(i + 1))
-			hi[h*n+i] = float32(lse)
-			lo[h*n+i] = float32(lse - float64(hi[h*n+i]))
+			lse[h*n+i] = math.Log(float64(i + 1))
 		}
 	}
-	for _, rec := range []struct {
-		name  string
-		shape []int
-		data  []float32
-	}{{store.QName(0), []int{heads, n, hd}, make([]float32, heads*n*hd)}, {store.KName(0), []int{1, n, hd}, make([]float32, n*hd)},
-		{store.LSEName(0), []int{heads, n}, hi}, {store.LSELoName(0), []int{heads, n}, lo}} {
-		if err := w.Record(rec.name, rec.shape, rec.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Commit(&store.Sample{ID: "s", Text: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Join(t.TempDir(), "long")
+	storetest.WriteQKRun(t, dir, heads, 1, n, hd, []storetest.QKLayer{{Q: make([]float32, heads*n*hd), K: make([]float32, n*hd), LSE: lse}})
 	return dir
 }
 
