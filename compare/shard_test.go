@@ -114,7 +114,8 @@ const killChildEnv = "ATTNSCOPE_COMPARE_KILL_CHILD"
 
 // TestShardKilledChild is the child process of TestShardKilledMidway: it runs shard
 // 0/1 of the compare configuration named in its environment, slowed down after every
-// pair so that the parent can kill it between two human sessions.
+// pair and stopped once a session is finished, so that the parent kills it between
+// two human sessions.
 func TestShardKilledChild(t *testing.T) {
 	path := os.Getenv(killChildEnv)
 	if path == "" {
@@ -124,7 +125,15 @@ func TestShardKilledChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := func(int, int) { time.Sleep(40 * time.Millisecond) }
+	// After the first finished session is recorded, the child stops itself
+	// (SIGSTOP) at its next pair, so the parent's kill finds it mid-way.
+	work := filepath.Join(filepath.Dir(path), "out", "shard-0-of-1", shard.WorkDir)
+	slow := func(int, int) {
+		time.Sleep(40 * time.Millisecond)
+		if done, err := shard.ReadProgress(work); err == nil && len(done) >= 1 {
+			syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		}
+	}
 	if _, err := Run(context.Background(), cfg, Options{Now: killFixed, Workers: 1, Shard: shard.Shard{Index: 0, Count: 1}, ConfigSum: "c", Progress: slow}); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +169,7 @@ func TestShardKilledMidway(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if IsShardOutput(out) {
-		t.Skip("the shard finished before it was killed; nothing to test")
+		t.Fatal("the shard finished although it stopped itself after its first session to be killed")
 	}
 	done, err := shard.ReadProgress(work)
 	if err != nil || len(done) == 0 {

@@ -244,7 +244,7 @@ func TestSetCommandErrors(t *testing.T) {
 // gathers the metrics table of every sample), give the single-machine derive.
 func TestDeriveArrayInPlace(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds attnscope and runs four derive shards")
+		t.Skip("builds attnscope and runs four derive shards; skipped with -short")
 	}
 	bin := buildBinary(t)
 	work := t.TempDir()

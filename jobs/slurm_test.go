@@ -194,7 +194,7 @@ func runBin(t *testing.T, dir, bin string, args ...string) string {
 // array task does only what is missing, after which the merge gives the same run.
 func TestSlurmArrayCaptureDeriveMerge(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a Slurm cluster")
+		t.Skip("starts a Slurm cluster; skipped with -short")
 	}
 	c := startSlurm(t)
 	bin := buildBinary(t)
@@ -421,7 +421,7 @@ evaluation:
 // output folder a space and a $, which the scripts must pass through unchanged.
 func TestSlurmArrayEvaluateMerge(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a Slurm cluster")
+		t.Skip("starts a Slurm cluster; skipped with -short")
 	}
 	c := startSlurm(t)
 	bin := buildBinary(t)

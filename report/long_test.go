@@ -30,7 +30,7 @@ import (
 // The report notes the figures that need the whole attention and draws the rest.
 func TestLongQKFigures(t *testing.T) {
 	if testing.Short() {
-		t.Skip("captures about 4,400 tokens and recomputes every attention weight (about 10 CPU seconds)")
+		t.Skip("captures about 4,400 tokens and recomputes every attention weight (about 10 CPU seconds); skipped with -short")
 	}
 	model := refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = 4600 })
 	dir := filepath.Join(t.TempDir(), "run")

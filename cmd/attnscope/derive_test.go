@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/attnscope/attnscope/checkpoint"
 	"github.com/attnscope/attnscope/derive/derivetest"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/internal/shard"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -280,14 +282,48 @@ func countDerived(dir string) int {
 	return n
 }
 
-// TestDeriveChild is the child process of TestDeriveKilledMidway: it runs the
-// attnscope command line given in its environment.
+// childStopEnv, "DIR\x1fN", makes TestDeriveChild stop itself (SIGSTOP) once the
+// shard work folder DIR records N finished items, so that a parent killing it there
+// finds it mid-way however fast the remaining items would be.
+const childStopEnv = "ATTNSCOPE_CHILD_STOP_AT"
+
+// TestDeriveChild is the child process of TestDeriveKilledMidway and of the kill
+// tests of other sharded commands: it runs the attnscope command line given in its
+// environment (stopping itself as childStopEnv says).
 func TestDeriveChild(t *testing.T) {
 	args := os.Getenv(deriveChildEnv)
 	if args == "" {
 		t.Skip("helper for TestDeriveKilledMidway; runs only as its child process")
 	}
+	if at := os.Getenv(childStopEnv); at != "" {
+		dir, n, _ := strings.Cut(at, "\x1f")
+		want, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatalf("%s=%q: DIR\\x1fN expected", childStopEnv, at)
+		}
+		go func() {
+			for {
+				if done, err := shard.ReadProgress(dir); err == nil && len(done) >= want {
+					syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+					return
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+	}
 	os.Exit(run(strings.Split(args, "\x1f")))
+}
+
+// startStoppingChild starts TestDeriveChild on argv, stopping itself once the work
+// folder dir records n finished items.
+func startStoppingChild(t *testing.T, argv []string, dir string, n int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDeriveChild$")
+	cmd.Env = append(os.Environ(), deriveChildEnv+"="+strings.Join(argv, "\x1f"), childStopEnv+"="+dir+"\x1f"+strconv.Itoa(n))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }
 
 // Acceptance: killing derive (SIGKILL, a real process) midway and rerunning it gives
