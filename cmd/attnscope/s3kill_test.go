@@ -53,9 +53,13 @@ func killedChild(t *testing.T, srv *s3test.Server, args []string, keyPrefix, suf
 			!strings.HasPrefix(r.URL.Path, "/"+s3test.Bucket+"/"+keyPrefix) || !strings.HasSuffix(r.URL.Path, suffix) || copies.Add(1) != nth {
 			return false
 		}
+		// Marked before the signal: once the child is dead, runChild's Wait may
+		// return and the test read killed before this handler resumes.
 		if c := child.Load(); c != nil {
-			c.Process.Signal(syscall.SIGKILL)
 			killed.Store(true)
+			if err := c.Process.Signal(syscall.SIGKILL); err != nil {
+				killed.Store(false)
+			}
 		}
 		return true
 	})
