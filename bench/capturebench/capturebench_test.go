@@ -3,6 +3,7 @@ package capturebench
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,12 +12,14 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/model"
+	"github.com/attnscope/attnscope/model/arch"
 )
 
 func TestRunWithoutTorch(t *testing.T) {
 	dir := refdata.Path(t, "models", "tiny-gpt2")
 	var out bytes.Buffer
-	o := Options{Model: dir, Backend: "go:ops_sequential", Sizes: []int{16, 32}, Threads: []int{1}, Repeats: 1, Batches: []int{2}, BatchSizes: []int{16}, CeilingSize: 128,
+	o := Options{Model: dir, Backend: "go:ops_sequential", Sizes: []int{16, 32}, Threads: []int{1}, Repeats: 1, Warmup: 1, Batches: []int{2}, BatchSizes: []int{16}, CeilingSize: 128,
 		Torch: Torch{Python: "/nonexistent/python3", Script: "/nonexistent.py"}}
 	cells, err := Run(context.Background(), &out, o)
 	if err != nil {
@@ -90,5 +93,41 @@ func TestMatmulCeiling(t *testing.T) {
 	}
 	if _, err := MatmulCeiling("go", 0, 1); err == nil {
 		t.Error("size 0 accepted")
+	}
+}
+
+// countingModel counts the passes timeForward runs.
+type countingModel struct {
+	model.Model
+	single, batched int
+}
+
+func (c *countingModel) Forward(context.Context, model.Input, model.Recorder, model.ForwardOptions) (*model.Output, error) {
+	c.single++
+	return nil, nil
+}
+
+func (c *countingModel) ForwardBatch(context.Context, []model.Input, []model.Recorder, model.ForwardOptions) ([]*model.Output, error) {
+	c.batched++
+	return nil, nil
+}
+
+func (c *countingModel) Config() *arch.Config { return &arch.Config{VocabSize: 10} }
+
+// The warm-up passes run before the timed ones and are not timed; Run refuses fewer
+// than one (the first pass compiles the graphs).
+func TestWarmup(t *testing.T) {
+	for _, batch := range []int{1, 3} {
+		m := &countingModel{}
+		if _, _, err := timeForward(context.Background(), m, 4, batch, 4, 2); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.single + m.batched; got != 6 || (batch == 1) != (m.single == 6) {
+			t.Errorf("batch %d: %d single and %d batched passes; want 4 warm-up + 2 timed of one kind", batch, m.single, m.batched)
+		}
+	}
+	o := Options{Model: "unused", Sizes: []int{16}, Threads: []int{1}, Repeats: 1, Warmup: 0}
+	if _, err := Run(context.Background(), io.Discard, o); err == nil || !strings.Contains(err.Error(), "warm-up passes must be at least 1") {
+		t.Errorf("Run with no warm-up pass: %v", err)
 	}
 }

@@ -78,7 +78,11 @@ count, measured in the same run), and peak RSS (since loading the model for that
 count, weights included). When python3 with torch is installed and the baseline script
 exists, the PyTorch eager baseline (../shared/bench/torch_gpt2.py, the same work) runs on the
 same checkpoint in the same command with the same threads (OPENBLAS_NUM_THREADS too) and
-without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's native kernel.`,
+without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's native kernel.
+Each cell is timed after --warmup untimed passes: after a model is loaded, the first few
+passes write into memory the process has not touched yet and run up to 40% slower; a
+capture of many samples runs at the speed of the passes after them. The PyTorch script runs
+one untimed pass of its own; its later passes show no such trend.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Model == "" {
@@ -86,6 +90,9 @@ without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's nativ
 			}
 			if o.Repeats < 1 {
 				return usagef(cmd, "--repeats must be at least 1")
+			}
+			if o.Warmup < 1 {
+				return usagef(cmd, "--warmup must be at least 1 (the first pass compiles the graphs)")
 			}
 			defer lowerGC()() // as capture does
 			_, err := capturebench.Run(cmd.Context(), cmd.OutOrStdout(), o)
@@ -99,6 +106,7 @@ without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's nativ
 	c.Flags().IntSliceVar(&o.Batches, "batch", []int{8}, "also time these batch sizes (sequences per padded batch, model.ForwardBatch) at the --batch-n lengths; 1 alone: none")
 	c.Flags().IntSliceVar(&o.BatchSizes, "batch-n", []int{128}, "sequence lengths of the batched cells")
 	c.Flags().IntVar(&o.Repeats, "repeats", 3, "timed repetitions per setting (median reported)")
+	c.Flags().IntVar(&o.Warmup, "warmup", 5, "untimed passes before them (the first compiles the graphs; the next few fault in fresh memory)")
 	c.Flags().IntVar(&o.CeilingSize, "ceiling-size", 2048, "side of the square float32 matmul that measures the ceiling")
 	c.Flags().StringVar(&o.Torch.Python, "python", "/usr/bin/python3", "python interpreter for the PyTorch baseline")
 	c.Flags().StringVar(&o.Torch.Script, "torch-script", filepath.Join("..", "shared", "bench", "torch_gpt2.py"), "PyTorch baseline script")

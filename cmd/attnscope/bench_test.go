@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/refdata"
@@ -16,6 +17,9 @@ func TestBenchCaptureCommand(t *testing.T) {
 	}
 	if code, stderr := runCLI(t, "bench", "capture"); code == 0 {
 		t.Fatalf("without --model: exit 0, stderr %q", stderr)
+	}
+	if code, stderr := runCLI(t, "bench", "capture", "--model", dir, "--warmup", "0"); code != exitUsage || !strings.Contains(stderr, "--warmup must be at least 1") {
+		t.Fatalf("--warmup 0: exit %d, stderr %q", code, stderr)
 	}
 }
 
