@@ -14,29 +14,45 @@ import (
 	"github.com/attnscope/attnscope/internal/atomicfile"
 )
 
+// sessionInput is what one participant's task is read from.
+type sessionInput struct {
+	userDir, questions string // the participant's folder and the task files' folder
+	fixPath            string
+	fixations          []Fixation // at least one
+	snaps              []*Snapshot
+}
+
+// readSession reads the fixations (at least one) and the editor snapshots of a
+// participant's task.
+func (c *Config) readSession(p *Participant, task int) (*sessionInput, error) {
+	partsDir, questions, err := c.folders(p)
+	if err != nil {
+		return nil, err
+	}
+	in := &sessionInput{userDir: filepath.Join(partsDir, p.Name), questions: questions}
+	if in.fixPath, err = c.fixationFile(in.userDir, task); err != nil {
+		return nil, err
+	}
+	if in.fixations, err = ReadFixationsFile(in.fixPath, c.Quirks.OffScreenFixations == "outside"); err != nil {
+		return nil, err
+	}
+	if len(in.fixations) == 0 {
+		return nil, fmt.Errorf("%s: no fixations", in.fixPath)
+	}
+	if in.snaps, err = ReadSnapshots(filepath.Join(in.userDir, "Snapshots"), c.TabReplacements); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
 // textEvents returns the snapshots taken between the first and the last fixation of
 // a participant's task, in time order.
 func (c *Config) textEvents(p *Participant, task int) ([]*Snapshot, error) {
-	partsDir, _, err := c.folders(p)
+	in, err := c.readSession(p, task)
 	if err != nil {
 		return nil, err
 	}
-	userDir := filepath.Join(partsDir, p.Name)
-	fixPath, err := c.fixationFile(userDir, task)
-	if err != nil {
-		return nil, err
-	}
-	fx, err := ReadFixationsFile(fixPath, c.Quirks.OffScreenFixations == "outside")
-	if err != nil {
-		return nil, err
-	}
-	if len(fx) == 0 {
-		return nil, fmt.Errorf("%s: no fixations", fixPath)
-	}
-	snaps, err := ReadSnapshots(filepath.Join(userDir, "Snapshots"), c.TabReplacements)
-	if err != nil {
-		return nil, err
-	}
+	fx, snaps, fixPath := in.fixations, in.snaps, in.fixPath
 	var out []*Snapshot
 	for _, s := range snaps {
 		if s.Time >= fx[0].Time && s.Time <= fx[len(fx)-1].Time {

@@ -141,38 +141,22 @@ type event struct {
 // computes its character weights and events (the original's getweights for one
 // session).
 func (c *Config) ProcessSession(ctx context.Context, p *Participant, task int) (*Session, error) {
-	partsDir, questions, err := c.folders(p)
-	if err != nil {
-		return nil, err
-	}
-	userDir := filepath.Join(partsDir, p.Name)
-	fixPath, err := c.fixationFile(userDir, task)
-	if err != nil {
-		return nil, err
-	}
-	fixations, err := ReadFixationsFile(fixPath, c.Quirks.OffScreenFixations == "outside")
-	if err != nil {
-		return nil, err
-	}
-	if len(fixations) == 0 {
-		return nil, fmt.Errorf("%s: no fixations", fixPath)
-	}
-	snaps, err := ReadSnapshots(filepath.Join(userDir, "Snapshots"), c.TabReplacements)
+	in, err := c.readSession(p, task)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	events, file, err := c.syncEvents(fixPath, fixations, snaps)
+	events, file, err := c.syncEvents(in.fixPath, in.fixations, in.snaps)
 	if err != nil {
 		return nil, err
 	}
-	area, err := c.codeArea(p, userDir, task)
+	area, err := c.codeArea(p, in.userDir, task)
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(questions, filepath.FromSlash(file)))
+	b, err := os.ReadFile(filepath.Join(in.questions, filepath.FromSlash(file)))
 	if err != nil {
 		return nil, fmt.Errorf("participant %q task %d: the task file shown in the snapshots: %w", p.Name, task, err)
 	}
