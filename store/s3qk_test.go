@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/internal/s3test"
+	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/store/storetest"
 )
@@ -88,10 +89,10 @@ func TestS3QKTilesRanged(t *testing.T) {
 	if staged >= int64(len(qkFile))/10 {
 		t.Errorf("OpenRead fetched %d bytes; the qk file alone is %d", staged, len(qkFile))
 	}
-	lr := must(store.Open(local))
-	lq := must(lr.OpenQK("s"))
+	lr := testutil.Must(store.Open(local))
+	lq := testutil.Must(lr.OpenQK("s"))
 	before = srv.Sent.Load()
-	rq := must(rr.OpenQK("s"))
+	rq := testutil.Must(rr.OpenQK("s"))
 	hlen := int64(binary.LittleEndian.Uint64(qkFile[:8]))
 	if sent := srv.Sent.Load() - before; sent != 8+hlen {
 		t.Errorf("opening the qk file fetched %d bytes, its header is %d", sent, 8+hlen)
@@ -113,7 +114,7 @@ func TestS3QKTilesRanged(t *testing.T) {
 			t.Fatal(err)
 		}
 		sent := srv.Sent.Load() - before
-		want := must(lq.Tile(c.l, c.h, c.r0, c.r1, c.c0, c.c1))
+		want := testutil.Must(lq.Tile(c.l, c.h, c.r0, c.r1, c.c0, c.c1))
 		if !sameBits(got.Data, want.Data) {
 			t.Fatalf("tile %d: the S3 run's tile differs from the local run's", i)
 		}
@@ -127,7 +128,7 @@ func TestS3QKTilesRanged(t *testing.T) {
 	}
 	t.Logf("four tiles: %d bytes from S3 (qk file %d bytes)", total, len(qkFile))
 	// Tiles of one layer asked at once, each reading its own blocks, equal the local ones.
-	cq := must(rr.OpenQK("s"))
+	cq := testutil.Must(rr.OpenQK("s"))
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -137,7 +138,7 @@ func TestS3QKTilesRanged(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			want, err := must(lr.OpenQK("s")).Tile(0, h, r0, r0+90, c0, c0+130)
+			want, err := testutil.Must(lr.OpenQK("s")).Tile(0, h, r0, r0+90, c0, c0+130)
 			if err != nil || !sameBits(got.Data, want.Data) {
 				t.Errorf("concurrent tile %d differs from the local run's", g)
 			}
@@ -145,10 +146,10 @@ func TestS3QKTilesRanged(t *testing.T) {
 	}
 	wg.Wait()
 	// Row blocks of every head and exact rows equal the local ones too.
-	if !sameBits(must(rq.Rows(0, 130, 200)).Data, must(lq.Rows(0, 130, 200)).Data) {
+	if !sameBits(testutil.Must(rq.Rows(0, 130, 200)).Data, testutil.Must(lq.Rows(0, 130, 200)).Data) {
 		t.Error("rows [130, 200) of layer 0 read from S3 differ from the local run's")
 	}
-	if !sameBits(must(rq.ExactRow(2, 1, 599)), must(lq.ExactRow(2, 1, 599))) {
+	if !sameBits(testutil.Must(rq.ExactRow(2, 1, 599)), testutil.Must(lq.ExactRow(2, 1, 599))) {
 		t.Error("exact row 599 of layer 2 head 1 read from S3 differs from the local run's")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/attnscope/attnscope/internal/s3test"
+	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tensor"
 )
@@ -82,8 +83,8 @@ func win(r0, r1, c0, c1 int) store.Window {
 // that does not exist and a buffer of the wrong shape are errors.
 func TestAttentionWindows(t *testing.T) {
 	const layers, heads, n = 2, 3, 50
-	full := must(store.Open(writeFullRun(t, t.TempDir(), layers, heads, n)))
-	a := must(full.OpenWindows("s"))
+	full := testutil.Must(store.Open(writeFullRun(t, t.TempDir(), layers, heads, n)))
+	a := testutil.Must(full.OpenWindows("s"))
 	defer a.Close()
 	if L, H, Q, K := a.Shape(); L != layers || H != heads || Q != n || K != n {
 		t.Fatalf("shape %d, %d, %d, %d", L, H, Q, K)
@@ -91,7 +92,7 @@ func TestAttentionWindows(t *testing.T) {
 	for _, w := range []store.Window{win(0, n, 0, n), win(10, 20, 3, 6), win(5, 45, 1, 50), win(49, 50, 0, 1)} {
 		for l := range layers {
 			got := window(t, a, l, w)
-			whole := must(full.AttentionLayer("s", l))
+			whole := testutil.Must(full.AttentionLayer("s", l))
 			for h := range heads {
 				for i := range w.Rows.Len() {
 					for j := range w.Cols.Len() {
@@ -104,16 +105,16 @@ func TestAttentionWindows(t *testing.T) {
 		}
 	}
 	const qkHeads, kvHeads, qn, hd = 4, 2, 150, 8
-	qkRun := must(store.Open(writeQKRun(t, t.TempDir(), layers, qkHeads, kvHeads, qn, hd)))
-	qa := must(qkRun.OpenWindows("s"))
+	qkRun := testutil.Must(store.Open(writeQKRun(t, t.TempDir(), layers, qkHeads, kvHeads, qn, hd)))
+	qa := testutil.Must(qkRun.OpenWindows("s"))
 	defer qa.Close()
-	tiles := must(qkRun.OpenQK("s"))
+	tiles := testutil.Must(qkRun.OpenQK("s"))
 	defer tiles.Close()
 	for _, w := range []store.Window{win(100, 130, 0, 150), win(7, 90, 60, 75), win(149, 150, 149, 150)} {
 		for l := range layers {
 			got := window(t, qa, l, w)
 			for h := range qkHeads {
-				want := must(tiles.Tile(l, h, w.Rows.From, w.Rows.To, w.Cols.From, w.Cols.To))
+				want := testutil.Must(tiles.Tile(l, h, w.Rows.From, w.Rows.To, w.Cols.From, w.Cols.To))
 				if !sameBits(got.Sub(h).Data, want.Data) {
 					t.Fatalf("qk run, layer %d window %v head %d: differs from QKReader.Tile", l, w, h)
 				}
@@ -148,15 +149,15 @@ func TestS3WindowsRanged(t *testing.T) {
 	ctx := context.Background()
 	const layers, heads, n = 2, 3, 400
 	local := writeFullRun(t, t.TempDir(), layers, heads, n)
-	b := must(store.OpenS3(ctx, "s3://runs/full"))
+	b := testutil.Must(store.OpenS3(ctx, "s3://runs/full"))
 	if _, err := b.PushRun(ctx, local); err != nil {
 		t.Fatal(err)
 	}
-	rr := must(store.OpenRead(ctx, "s3://runs/full"))
-	size := must(os.Stat(filepath.Join(local, "samples", "s", store.AttentionFile))).Size()
-	ra := must(rr.OpenWindows("s"))
+	rr := testutil.Must(store.OpenRead(ctx, "s3://runs/full"))
+	size := testutil.Must(os.Stat(filepath.Join(local, "samples", "s", store.AttentionFile))).Size()
+	ra := testutil.Must(rr.OpenWindows("s"))
 	defer ra.Close()
-	la := must(must(store.Open(local)).OpenWindows("s"))
+	la := testutil.Must(testutil.Must(store.Open(local)).OpenWindows("s"))
 	defer la.Close()
 	for _, c := range []struct {
 		w    store.Window

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"io"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/attnscope/attnscope/capture"
 	"github.com/attnscope/attnscope/internal/refdata"
 	"github.com/attnscope/attnscope/internal/s3test"
+	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -60,7 +60,7 @@ func TestS3QKSampleTiles(t *testing.T) {
 		defer h.Close()
 		base[name] = h.URL
 	}
-	info := must(lr.Sample("s")).QK
+	info := testutil.Must(lr.Sample("s")).QK
 	if info == nil || info.KVHeads >= info.Heads {
 		t.Fatalf("the sample's qk info %+v: grouped-query attention expected", info)
 	}
@@ -75,9 +75,9 @@ func TestS3QKSampleTiles(t *testing.T) {
 		{"/api/runs/qk/samples/s/tile/1/0/max/0/0/0", 8 + hlen + rows + keys},
 		{"/api/runs/qk/samples/s/tile/1/1/mean/0/0/0", rows}, // head 1 shares head 0's kv head
 	} {
-		want := httpBody(t, base["local"]+c.url)
+		want := testutil.Get(t, base["local"]+c.url)
 		before := srv.Sent.Load()
-		got := httpBody(t, base["s3"]+c.url)
+		got := testutil.Get(t, base["s3"]+c.url)
 		sent := srv.Sent.Load() - before
 		if !bytes.Equal(got, want) {
 			t.Fatalf("GET %s: the S3 run's tile differs from the local run's", c.url)
@@ -92,25 +92,4 @@ func TestS3QKSampleTiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(rr.Dir(), "samples", "s", store.QKFile)); !os.IsNotExist(err) {
 		t.Errorf("the qk file was downloaded (%v)", err)
 	}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-func httpBody(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s %v", url, resp.StatusCode, b, err)
-	}
-	return b
 }

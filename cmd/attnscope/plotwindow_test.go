@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/store/storetest"
 )
@@ -37,7 +38,7 @@ func uniformQKRun(t *testing.T, n int) string {
 func TestPlotWindow(t *testing.T) {
 	runDir := referenceRun(t)
 	long := uniformQKRun(t, 32768)
-	s, err := must(store.Open(runDir)).Sample("case0")
+	s, err := testutil.Must(store.Open(runDir)).Sample("case0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attnscope/attnscope/internal/s3test"
+	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/jobs"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/web"
@@ -187,7 +186,7 @@ func TestS3ServeRangedTiles(t *testing.T) {
 		}
 	}
 	servers := map[string]*httptest.Server{}
-	for name, r := range map[string]*store.Run{"local": must(store.Open(local)), "s3": rrun} {
+	for name, r := range map[string]*store.Run{"local": testutil.Must(store.Open(local)), "s3": rrun} {
 		w, err := web.NewRuns([]*store.Run{r}, web.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -198,14 +197,14 @@ func TestS3ServeRangedTiles(t *testing.T) {
 	}
 	att, _ := os.ReadFile(filepath.Join(local, "samples", "p0.txt", store.AttentionFile))
 	hlen := int64(binary.LittleEndian.Uint64(att[:8]))
-	r := must(store.Open(local))
-	sample := must(r.Sample("p0.txt"))
+	r := testutil.Must(store.Open(local))
+	sample := testutil.Must(r.Sample("p0.txt"))
 	n := len(sample.Tokens)
 	layerBytes := int64(4 * 4 * n * n) // 4 heads of float32
 	for _, url := range []string{"/api/runs/sums/samples/p0.txt/tile/1/2/max/0/0/0", "/api/runs/sums/samples/p0.txt/tile/1/3/mean/0/0/0"} {
-		want := httpGet(t, servers["local"].URL+url)
+		want := testutil.Get(t, servers["local"].URL+url)
 		before := srv.Sent.Load()
-		got := httpGet(t, servers["s3"].URL+url)
+		got := testutil.Get(t, servers["s3"].URL+url)
 		sent := srv.Sent.Load() - before
 		if !bytes.Equal(got, want) {
 			t.Fatalf("GET %s: the S3 run's tile differs from the local run's", url)
@@ -217,7 +216,7 @@ func TestS3ServeRangedTiles(t *testing.T) {
 	}
 	// Derived outputs are fetched when asked: the sample's, not the other sample's.
 	for _, url := range []string{"/api/runs/sums/samples/p0.txt", "/api/runs/sums/derived/entropy/p0.txt"} {
-		if got, want := httpGet(t, servers["s3"].URL+url), httpGet(t, servers["local"].URL+url); !bytes.Equal(got, want) {
+		if got, want := testutil.Get(t, servers["s3"].URL+url), testutil.Get(t, servers["local"].URL+url); !bytes.Equal(got, want) {
 			t.Errorf("GET %s: the S3 run's answer differs from the local run's", url)
 		}
 	}
@@ -227,27 +226,6 @@ func TestS3ServeRangedTiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "derived", "entropy", "p1.txt.npy")); !os.IsNotExist(err) {
 		t.Errorf("a derived output nobody asked for was fetched (%v)", err)
 	}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-func httpGet(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s %v", url, resp.StatusCode, b, err)
-	}
-	return b
 }
 
 // objectBytes sums the sizes of the files of the local run folder dir whose
@@ -289,13 +267,13 @@ func TestS3ReportReadsWhatItDraws(t *testing.T) {
 		os.WriteFile(filepath.Join(prompts, fmt.Sprintf("p%d.txt", i)), []byte(fmt.Sprintf("%d+%d=%d; 123+456=579; 98+76=174; 5+5=10; 11+22=", 100*i+7, 13*i+5, 113*i+12)), 0o644)
 	}
 	local, _ := localRun(t, "sums", prompts, entropyOnly, "--hidden")
-	if _, err := must(store.OpenS3(ctx, "s3://runs/sums")).PushRun(ctx, local); err != nil {
+	if _, err := testutil.Must(store.OpenS3(ctx, "s3://runs/sums")).PushRun(ctx, local); err != nil {
 		t.Fatal(err)
 	}
 	// What opening the run costs (listing, small files), in a cache of its own.
 	t.Setenv("ATTNSCOPE_CACHE", t.TempDir())
 	before := srv.Sent.Load()
-	must(store.OpenRead(ctx, "s3://runs/sums"))
+	testutil.Must(store.OpenRead(ctx, "s3://runs/sums"))
 	staged := srv.Sent.Load() - before
 	runBytes := objectBytes(t, local, func(string) bool { return true })
 	first := "p0.txt"
@@ -303,7 +281,7 @@ func TestS3ReportReadsWhatItDraws(t *testing.T) {
 		return rel == "samples/"+first+"/"+store.AttentionFile || rel == "samples/"+first+"/"+store.HiddenFile || rel == "derived/entropy/"+first+".npy"
 	})
 	att, _ := os.ReadFile(filepath.Join(local, "samples", first, store.AttentionFile))
-	n := len(must(must(store.Open(local)).Sample(first)).Tokens)
+	n := len(testutil.Must(testutil.Must(store.Open(local)).Sample(first)).Tokens)
 	layer := int64(4 * 4 * n * n) // 4 heads of float32
 	for _, c := range []struct {
 		name  string
@@ -324,7 +302,7 @@ func TestS3ReportReadsWhatItDraws(t *testing.T) {
 				t.Fatalf("report of the S3 run: exit %d", code)
 			}
 			sent := srv.Sent.Load() - before
-			w, g := must(os.ReadFile(want)), must(os.ReadFile(got))
+			w, g := testutil.Must(os.ReadFile(want)), testutil.Must(os.ReadFile(got))
 			// The report names the run: its folder, or its s3:// address.
 			if !bytes.Equal(bytes.ReplaceAll(g, []byte("s3://runs/sums"), []byte(local)), w) {
 				t.Fatalf("the S3 run's report (%d bytes) differs from the local run's (%d bytes)", len(g), len(w))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/attnscope/attnscope/internal/s3test"
 	"github.com/attnscope/attnscope/internal/shard"
+	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/jobs"
 	"github.com/attnscope/attnscope/store"
 )
@@ -88,7 +89,7 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	model := defaultModel
 	prompts := sumPrompts(t, 8)
 	local, cfg := localRun(t, "local", prompts, entropyRollout)
-	ids, err := must(store.Open(local)).Samples()
+	ids, err := testutil.Must(store.Open(local)).Samples()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +113,8 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	killedChild(t, srv, args, prefix+store.SamplesDir+"/", "/"+store.SampleFile, 2)
 
 	// (1) What the bucket shows after the kill.
-	b := must(store.OpenS3(ctx, shards[1]))
-	keys := must(b.List(ctx))
+	b := testutil.Must(store.OpenS3(ctx, shards[1]))
+	keys := testutil.Must(b.List(ctx))
 	var finished []string
 	for _, k := range keys {
 		if id, ok := strings.CutSuffix(strings.TrimPrefix(k, store.SamplesDir+"/"), "/"+store.SampleFile); ok {
@@ -130,7 +131,7 @@ func TestS3ShardKilledMidway(t *testing.T) {
 		if !strings.HasPrefix(k, store.SamplesDir+"/"+mine[0]+"/") {
 			continue
 		}
-		got, want := must(b.ReadFile(ctx, k)), must(os.ReadFile(filepath.Join(local, filepath.FromSlash(k))))
+		got, want := testutil.Must(b.ReadFile(ctx, k)), testutil.Must(os.ReadFile(filepath.Join(local, filepath.FromSlash(k))))
 		if path.Base(k) == store.SampleFile { // equal but for the seconds the model took
 			got, want = withoutSeconds(t, got), withoutSeconds(t, want)
 		}
@@ -138,7 +139,7 @@ func TestS3ShardKilledMidway(t *testing.T) {
 			t.Errorf("the published %s differs from the local run's", k)
 		}
 	}
-	tmp := must(srv.Keys(prefix + ".tmp/"))
+	tmp := testutil.Must(srv.Keys(prefix + ".tmp/"))
 	if len(tmp) == 0 || !strings.HasPrefix(tmp[0], prefix+".tmp/capture-shard-1-of-2/") {
 		t.Fatalf("the killed writer left temporary objects %v; want one under %s.tmp/capture-shard-1-of-2/", tmp, prefix)
 	}
@@ -151,7 +152,7 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	} else {
 		t.Logf("merge refused: %s", strings.TrimSpace(stderr))
 	}
-	if keys, _ := must(store.OpenS3(ctx, "s3://runs/k")).List(ctx); len(keys) != 0 {
+	if keys, _ := testutil.Must(store.OpenS3(ctx, "s3://runs/k")).List(ctx); len(keys) != 0 {
 		t.Errorf("the refused merge wrote %v", keys)
 	}
 
@@ -164,19 +165,19 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	if want := fmt.Sprintf("captured 0 samples into %s (%d already finished, skipped)", shards[1], len(mine)); !strings.Contains(out, want) {
 		t.Errorf("rerun of shard 1 printed %q; want %q", out, want)
 	}
-	if tmp := must(srv.Keys(prefix + ".tmp/")); len(tmp) != 0 {
+	if tmp := testutil.Must(srv.Keys(prefix + ".tmp/")); len(tmp) != 0 {
 		t.Errorf("after the rerun, temporary objects remain: %v", tmp)
 	}
 
 	// The same for derive on shard 1: killed when it publishes its second output.
 	dargs := []string{"derive", "--config", cfg, shards[1], "--shard", "1/2"}
 	killedChild(t, srv, dargs, prefix+store.DerivedDir+"/", ".npy", 2)
-	keys = must(b.List(ctx))
+	keys = testutil.Must(b.List(ctx))
 	npy := 0
 	for _, k := range keys {
 		if strings.HasPrefix(k, store.DerivedDir+"/") && strings.HasSuffix(k, ".npy") {
 			npy++
-			if got, want := must(b.ReadFile(ctx, k)), must(os.ReadFile(filepath.Join(local, filepath.FromSlash(k)))); !bytes.Equal(got, want) {
+			if got, want := testutil.Must(b.ReadFile(ctx, k)), testutil.Must(os.ReadFile(filepath.Join(local, filepath.FromSlash(k)))); !bytes.Equal(got, want) {
 				t.Errorf("the published %s differs from the local run's", k)
 			}
 		}
@@ -187,7 +188,7 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	if npy != 1 {
 		t.Errorf("%d derived outputs published before the kill; want 1", npy)
 	}
-	if tmp := must(srv.Keys(prefix + ".tmp/")); len(tmp) == 0 || !strings.HasPrefix(tmp[0], prefix+".tmp/derive-shard-1-of-2/") {
+	if tmp := testutil.Must(srv.Keys(prefix + ".tmp/")); len(tmp) == 0 || !strings.HasPrefix(tmp[0], prefix+".tmp/derive-shard-1-of-2/") {
 		t.Fatalf("the killed derive left temporary objects %v; want one under %s.tmp/derive-shard-1-of-2/", tmp, prefix)
 	}
 	if code, stderr := runCLI(t, append([]string{"merge", "--out", "s3://runs/k"}, shards...)...); code == exitOK || !strings.Contains(stderr, "derive") {
@@ -196,7 +197,7 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	} else {
 		t.Logf("merge refused: %s", strings.TrimSpace(stderr))
 	}
-	if keys, _ := must(store.OpenS3(ctx, "s3://runs/k")).List(ctx); len(keys) != 0 {
+	if keys, _ := testutil.Must(store.OpenS3(ctx, "s3://runs/k")).List(ctx); len(keys) != 0 {
 		t.Errorf("the refused merge wrote %v", keys)
 	}
 	err, out = runChild(t, dargs, nil)
@@ -206,7 +207,7 @@ func TestS3ShardKilledMidway(t *testing.T) {
 	if want := fmt.Sprintf("derived %d samples: 0 outputs computed, %d already present", len(mine), 2*len(mine)); !strings.Contains(out, want) {
 		t.Errorf("rerun of derive shard 1 printed %q; want %q", out, want)
 	}
-	if tmp := must(srv.Keys(prefix + ".tmp/")); len(tmp) != 0 {
+	if tmp := testutil.Must(srv.Keys(prefix + ".tmp/")); len(tmp) != 0 {
 		t.Errorf("after the derive rerun, temporary objects remain: %v", tmp)
 	}
 
@@ -215,14 +216,14 @@ func TestS3ShardKilledMidway(t *testing.T) {
 		t.Fatalf("merge: exit %d", got)
 	}
 	back := filepath.Join(t.TempDir(), "back")
-	if _, err := must(store.OpenS3(ctx, "s3://runs/k")).PullRun(ctx, back); err != nil {
+	if _, err := testutil.Must(store.OpenS3(ctx, "s3://runs/k")).PullRun(ctx, back); err != nil {
 		t.Fatal(err)
 	}
 	if err := jobs.SameRun(local, back); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"k.shard-0/", "k.shard-1/", "k/"} {
-		if tmp := must(srv.Keys(p + ".tmp/")); len(tmp) != 0 {
+		if tmp := testutil.Must(srv.Keys(p + ".tmp/")); len(tmp) != 0 {
 			t.Errorf("temporary objects remain under %s.tmp/: %v", p, tmp)
 		}
 	}
@@ -236,5 +237,5 @@ func withoutSeconds(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	delete(m, "seconds")
-	return must(json.Marshal(m))
+	return testutil.Must(json.Marshal(m))
 }
