@@ -8,16 +8,9 @@ import (
 	"testing"
 
 	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/store"
 )
-
-// tinyLlamaWithContext links tiny-llama's files into a folder whose config.json
-// allows n positions (RoPE: the weights do not depend on the context).
-func tinyLlamaWithContext(t *testing.T, n int) string {
-	t.Helper()
-	return refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = n })
-}
 
 func deriveRun(t *testing.T, dir string, yaml string) error {
 	t.Helper()
@@ -53,7 +46,7 @@ const qkPasses = `passes:
 // refused with an error naming the limit, while the streamed passes still run.
 func TestQKRunStreamsRowBlocks(t *testing.T) {
 	text := strings.Repeat("def add(a, b):\n    return a + b\n", 40)
-	model := tinyLlamaWithContext(t, 8192)
+	model := capturetest.TinyLlama(t, 8192)
 	full, qk := filepath.Join(t.TempDir(), "full"), filepath.Join(t.TempDir(), "qk")
 	in := []capture.Input{{ID: "s", Text: text}}
 	quiet := func(string) {}

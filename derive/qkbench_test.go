@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/attnscope/attnscope/capture"
+	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/internal/procstat"
 	"github.com/attnscope/attnscope/store"
 )
@@ -38,7 +39,7 @@ func TestQKDeriveSpeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeRandomLlama(t, model, 4, 512, 8, 2, n)
-		text := strings.Repeat("def add(a, b):\n    return a + b\n", n/10+1)
+		text := capturetest.Code(n/10 + 1)
 		start := time.Now()
 		if _, err := capture.Run(context.Background(), out, []capture.Input{{ID: "long", Text: text}}, capture.Options{ModelDir: model, QK: true, Truncate: "right", Command: []string{"test"}, Info: func(string) {}}); err != nil {
 			t.Fatal(err)

@@ -11,8 +11,7 @@ import (
 
 	"github.com/attnscope/attnscope/analysis"
 	"github.com/attnscope/attnscope/analysis/code"
-	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tensor"
 	"github.com/attnscope/attnscope/viz"
@@ -32,12 +31,8 @@ func TestLongQKFigures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("captures about 4,400 tokens and recomputes every attention weight (about 10 CPU seconds); skipped with -short")
 	}
-	model := refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = 4600 })
 	dir := filepath.Join(t.TempDir(), "run")
-	text := strings.Repeat("def add(a, b):\n    return a + b\n", 380)
-	if _, err := capture.Run(context.Background(), dir, []capture.Input{{ID: "s", Text: text}}, capture.Options{ModelDir: model, QK: true, Truncate: "right", Command: []string{"test"}, Info: func(string) {}}); err != nil {
-		t.Fatal(err)
-	}
+	capturetest.Capture(t, capturetest.TinyLlama(t, 4600), dir, capturetest.Code(380), true)
 	run, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)

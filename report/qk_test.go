@@ -5,11 +5,9 @@ import (
 	"context"
 	"math"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/viz"
 )
@@ -22,16 +20,12 @@ import (
 // differences move its terms, and the heatmap, received, entropy, JS and
 // crispiness figures render to the same PNG bytes.
 func TestQKRunFigures(t *testing.T) {
-	model := refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = 300 })
+	model := capturetest.TinyLlama(t, 300)
 	root := t.TempDir()
-	text := strings.Repeat("def add(a, b):\n    return a + b\n", 40)
 	runs := map[string]*store.Run{}
 	for _, name := range []string{"full", "qk"} {
-		in := []capture.Input{{ID: "s", Text: text}}
 		dir := filepath.Join(root, name)
-		if _, err := capture.Run(context.Background(), dir, in, capture.Options{ModelDir: model, QK: name == "qk", Truncate: "right", Command: []string{"test"}, Info: func(string) {}}); err != nil {
-			t.Fatal(err)
-		}
+		capturetest.Capture(t, model, dir, capturetest.Code(40), name == "qk")
 		r, err := store.Open(dir)
 		if err != nil {
 			t.Fatal(err)

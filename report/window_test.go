@@ -12,8 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/store/storetest"
 	"github.com/attnscope/attnscope/viz"
@@ -30,15 +29,12 @@ import (
 // and its tick labels are the window's tokens prefixed by their real positions
 // (thinned) or the pooled blocks' position ranges.
 func TestWindowFiguresQKvsFull(t *testing.T) {
-	model := refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = 700 })
+	model := capturetest.TinyLlama(t, 700)
 	root := t.TempDir()
-	text := strings.Repeat("def add(a, b):\n    return a + b\n", 70)
 	runs := map[string]*store.Run{}
 	for _, name := range []string{"full", "qk"} {
 		dir := filepath.Join(root, name)
-		if _, err := capture.Run(context.Background(), dir, []capture.Input{{ID: "s", Text: text}}, capture.Options{ModelDir: model, QK: name == "qk", Truncate: "right", Command: []string{"test"}, Info: func(string) {}}); err != nil {
-			t.Fatal(err)
-		}
+		capturetest.Capture(t, model, dir, capturetest.Code(70), name == "qk")
 		r, err := store.Open(dir)
 		if err != nil {
 			t.Fatal(err)

@@ -1,14 +1,11 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/capture/capturetest"
 )
 
 // BenchmarkQKFullResolutionTile: GET one full-resolution (level 0) 256×256 max
@@ -19,12 +16,8 @@ import (
 //	go test -run '^$' -bench QKFullResolutionTile -benchtime 100x ./web
 func BenchmarkQKFullResolutionTile(b *testing.B) {
 	const n = 4096
-	model := refdata.ModelWithConfig(b, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = n })
 	run := filepath.Join(b.TempDir(), "qk")
-	in := []capture.Input{{ID: "s", Text: strings.Repeat("def add(a, b):\n    return a + b\n", 400)}}
-	if _, err := capture.Run(context.Background(), run, in, capture.Options{ModelDir: model, QK: true, Truncate: "right", Command: []string{"bench"}, Info: func(string) {}}); err != nil {
-		b.Fatal(err)
-	}
+	capturetest.Capture(b, capturetest.TinyLlama(b, n), run, capturetest.Code(400), true)
 	base, _ := startServer(b, run)
 	get := func(ty, tx int) {
 		if shape, _ := getFloats(b, base, fmt.Sprintf("/api/runs/qk/samples/s/tile/0/0/max/0/%d/%d", ty, tx)); shape != "256,256" {

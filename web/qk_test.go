@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -10,8 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/store"
 )
 
@@ -22,17 +20,10 @@ import (
 // capture of the same model and text within 1e-6 (the tolerance of tiles
 // against the materialised attention).
 func TestQKSampleServesTiles(t *testing.T) {
-	model := refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = 500 })
+	model := capturetest.TinyLlama(t, 500)
 	root := t.TempDir()
-	text := strings.Repeat("def add(a, b):\n    return a + b\n", 60)
-	for _, c := range []struct {
-		name string
-		qk   bool
-	}{{"full", false}, {"qk", true}} {
-		in := []capture.Input{{ID: "s", Text: text}}
-		if _, err := capture.Run(context.Background(), filepath.Join(root, c.name), in, capture.Options{ModelDir: model, QK: c.qk, Truncate: "right", Command: []string{"test"}, Info: func(string) {}}); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range []string{"full", "qk"} {
+		capturetest.Capture(t, model, filepath.Join(root, name), capturetest.Code(60), name == "qk")
 	}
 	qr, err := store.Open(filepath.Join(root, "qk"))
 	if err != nil {

@@ -9,11 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/attnscope/attnscope/capture"
-	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/internal/s3test"
 	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/store"
@@ -28,12 +26,8 @@ import (
 func TestS3QKSampleTiles(t *testing.T) {
 	srv := s3test.StartEnv(t)
 	ctx := context.Background()
-	model := refdata.ModelWithConfig(t, "tiny-llama", func(cfg map[string]any) { cfg["max_position_embeddings"] = 500 })
 	local := filepath.Join(t.TempDir(), "qk")
-	in := []capture.Input{{ID: "s", Text: strings.Repeat("def add(a, b):\n    return a + b\n", 40)}}
-	if _, err := capture.Run(ctx, local, in, capture.Options{ModelDir: model, QK: true, Truncate: "right", Command: []string{"test"}, Info: func(string) {}}); err != nil {
-		t.Fatal(err)
-	}
+	capturetest.Capture(t, capturetest.TinyLlama(t, 500), local, capturetest.Code(40), true)
 	b, err := store.OpenS3(ctx, "s3://runs/qk")
 	if err != nil {
 		t.Fatal(err)
