@@ -21,6 +21,7 @@ import (
 	"github.com/attnscope/attnscope/diagnose"
 	"github.com/attnscope/attnscope/internal/chromiumtest"
 	"github.com/attnscope/attnscope/internal/refdata"
+	"github.com/attnscope/attnscope/internal/testutil"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/web"
 )
@@ -226,14 +227,8 @@ func reportFigure(t *testing.T, page, title string) string {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || json.Unmarshal(b, v) != nil {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	if b := testutil.Get(t, url); json.Unmarshal(b, v) != nil {
+		t.Fatalf("GET %s: not the JSON expected: %s", url, b)
 	}
 }
 
