@@ -30,7 +30,7 @@ type Options struct {
 	Repeats int   // timed repetitions per cell (median reported)
 	// Warmup is the number of untimed passes before them (at least 1: the first
 	// compiles the graphs). After loading a model, the first few passes write into
-	// memory the process has not touched yet and pay its page faults (about 40% more
+	// memory the process has not touched yet and pay its page faults (40–50% more
 	// time per pass for GPT-2 small at N = 128, for three or four passes); a capture
 	// of a corpus runs at the speed of the passes after them.
 	Warmup int

@@ -80,9 +80,9 @@ exists, the PyTorch eager baseline (../shared/bench/torch_gpt2.py, the same work
 same checkpoint in the same command with the same threads (OPENBLAS_NUM_THREADS too) and
 without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, so OpenBLAS uses the machine's native kernel.
 Each cell is timed after --warmup untimed passes: after a model is loaded, the first few
-passes write into memory the process has not touched yet and run up to 40% slower; a
-capture of many samples runs at the speed of the passes after them. The PyTorch script runs
-one untimed pass of its own; its later passes show no such trend.`,
+passes write into memory the process has not touched yet and run 40–50% slower (GPT-2
+small, N = 128); a capture of many samples runs at the speed of the passes after them. The
+PyTorch script runs one untimed pass of its own; its later passes show no such trend.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Model == "" {
