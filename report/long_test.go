@@ -14,7 +14,6 @@ import (
 	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/tensor"
-	"github.com/attnscope/attnscope/viz"
 )
 
 // TestLongQKFigures: a --store qk sample above store.MaxQKLayerTokens (tiny-llama,
@@ -50,17 +49,7 @@ func TestLongQKFigures(t *testing.T) {
 	if p.K < 2 || p.Bins > PoolSide || (p.Bins-1)*p.K >= n || p.Bins*p.K < n {
 		t.Fatalf("pooling %+v of %d tokens", p, n)
 	}
-	svgOf := func(f *viz.Figure, err error) string {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		if err := f.WriteTo(&b, viz.SVG); err != nil {
-			t.Fatal(err)
-		}
-		return b.String()
-	}
+	svgOf := svgText(t)
 	contains := func(what, svg string, want ...string) {
 		t.Helper()
 		for _, w := range want {

@@ -20,18 +20,7 @@ import (
 // differences move its terms, and the heatmap, received, entropy, JS and
 // crispiness figures render to the same PNG bytes.
 func TestQKRunFigures(t *testing.T) {
-	model := capturetest.TinyLlama(t, 300)
-	root := t.TempDir()
-	runs := map[string]*store.Run{}
-	for _, name := range []string{"full", "qk"} {
-		dir := filepath.Join(root, name)
-		capturetest.Capture(t, model, dir, capturetest.Code(40), name == "qk")
-		r, err := store.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs[name] = r
-	}
+	runs := fullAndQKRuns(t, 300, 40)
 	ctx := context.Background()
 	if s, err := runs["qk"].Sample("s"); err != nil || s.QK == nil {
 		t.Fatalf("the qk run's sample: %+v, %v", s, err)
@@ -123,4 +112,23 @@ func TestQKRunFigures(t *testing.T) {
 		}
 	}
 	t.Logf("%d layers: largest difference from the full capture %.3g", layers, worst)
+}
+
+// fullAndQKRuns captures capturetest.Code(repeats) as sample "s" with tiny-llama (a
+// context of positions tokens) twice, with the attention materialised and with
+// --store qk, and returns the runs by "full" and "qk".
+func fullAndQKRuns(t *testing.T, positions, repeats int) map[string]*store.Run {
+	t.Helper()
+	model, root := capturetest.TinyLlama(t, positions), t.TempDir()
+	runs := map[string]*store.Run{}
+	for _, name := range []string{"full", "qk"} {
+		dir := filepath.Join(root, name)
+		capturetest.Capture(t, model, dir, capturetest.Code(repeats), name == "qk")
+		r, err := store.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs[name] = r
+	}
+	return runs
 }

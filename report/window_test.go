@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attnscope/attnscope/capture/capturetest"
 	"github.com/attnscope/attnscope/store"
 	"github.com/attnscope/attnscope/store/storetest"
 	"github.com/attnscope/attnscope/viz"
@@ -29,18 +28,7 @@ import (
 // and its tick labels are the window's tokens prefixed by their real positions
 // (thinned) or the pooled blocks' position ranges.
 func TestWindowFiguresQKvsFull(t *testing.T) {
-	model := capturetest.TinyLlama(t, 700)
-	root := t.TempDir()
-	runs := map[string]*store.Run{}
-	for _, name := range []string{"full", "qk"} {
-		dir := filepath.Join(root, name)
-		capturetest.Capture(t, model, dir, capturetest.Code(70), name == "qk")
-		r, err := store.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs[name] = r
-	}
+	runs := fullAndQKRuns(t, 700, 70)
 	s, err := runs["qk"].Sample("s")
 	if err != nil || s.QK == nil || s.QK.Tokens != 700 {
 		t.Fatalf("qk sample: %+v, %v; 700 tokens expected", s, err)
@@ -176,7 +164,7 @@ func TestWindowFiguresQKvsFull(t *testing.T) {
 			t.Errorf("%s of the window: %d pixels of the qk run's PNG differ from the full run's, by up to %d levels (at most %d expected)", f.name, count, worst, f.level)
 		}
 	}
-	svg := windowSVG(t)(WindowHeatmapFigure(ctx, runs["qk"], "s", layer, 2, rows, cols, 0))
+	svg := svgText(t)(WindowHeatmapFigure(ctx, runs["qk"], "s", layer, 2, rows, cols, 0))
 	want := []string{"s: layer 1, head 2, queries 600:680 × keys 0:300 of 700×700", "Query (attending)", "Key (attended to)",
 		label("600 " + viz.TokenLabel(s.Tokens[600])), label("675 " + viz.TokenLabel(s.Tokens[675])), label("0 " + viz.TokenLabel(s.Tokens[0]))}
 	hasAll(t, "window heatmap", svg, want...)
@@ -188,10 +176,10 @@ func TestWindowFiguresQKvsFull(t *testing.T) {
 			t.Errorf("window heatmap: SVG holds %q (rows numbered from 0, or pooled)", bad)
 		}
 	}
-	pooled := windowSVG(t)(WindowHeatmapFigure(ctx, runs["qk"], "s", layer, MeanHeads, store.Span{From: 0, To: 700}, store.Span{From: 100, To: 160}, 0))
+	pooled := svgText(t)(WindowHeatmapFigure(ctx, runs["qk"], "s", layer, MeanHeads, store.Span{From: 0, To: 700}, store.Span{From: 100, To: 160}, 0))
 	hasAll(t, "pooled window heatmap", pooled, "queries 0:700 × keys 100:160 of 700×700, max-pooled to 350×60",
 		"Query (attending) (max over blocks of 2 tokens)", label("0–1"), label("10–11"), label("100"), label("159"), "largest attention weight in the block")
-	small := windowSVG(t)(WindowHeatmapFigure(ctx, runs["full"], "s", layer, 0, store.Span{From: 650, To: 660}, store.Span{From: 640, To: 652}, 0))
+	small := svgText(t)(WindowHeatmapFigure(ctx, runs["full"], "s", layer, 0, store.Span{From: 650, To: 660}, store.Span{From: 640, To: 652}, 0))
 	want = []string{"queries 650:660 × keys 640:652"}
 	for i := 640; i < 660; i++ { // ten rows and twelve columns: every token, unnumbered
 		want = append(want, label(viz.TokenLabel(s.Tokens[i])))
@@ -199,8 +187,8 @@ func TestWindowFiguresQKvsFull(t *testing.T) {
 	hasAll(t, "small window heatmap", small, want...)
 }
 
-// windowSVG returns a figure as SVG text.
-func windowSVG(t *testing.T) func(*viz.Figure, error) string {
+// svgText returns a figure as SVG text.
+func svgText(t *testing.T) func(*viz.Figure, error) string {
 	return func(f *viz.Figure, err error) string {
 		t.Helper()
 		if err != nil {
@@ -309,7 +297,7 @@ func TestWindowOfLongQKSample(t *testing.T) {
 			}
 		}
 	}
-	svg := windowSVG(t)(WindowHeatmapFigure(ctx, run, "s", 0, 1, rows, cols, 0))
+	svg := svgText(t)(WindowHeatmapFigure(ctx, run, "s", 0, 1, rows, cols, 0))
 	hasAll(t, "long window", svg, "s: layer 0, head 1, queries 30000:30200 × keys 29900:30300 of 32768×32768", label("30000"), label("30190"), label("29900"), label("30290"))
 	if strings.Contains(svg, "max over blocks") || strings.Contains(svg, label("10")) {
 		t.Error("long window: pooled, or ticks numbered from 0")
